@@ -1,0 +1,86 @@
+//! The configuration file: the compatibility contract with the original jail.
+//!
+//! Owns turning a config file into plain data ([`Config`]) for one ident.
+//! It does no other I/O than reading the file once, and knows nothing of
+//! processes, ptrace or the kernel: `policy` turns a `Config` into decisions.
+
+mod error;
+mod keywords;
+mod syntax;
+
+pub use error::ConfigError;
+pub use keywords::KEYWORDS;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One environment edit, applied in file order to the inherited environment
+/// (or to an empty one when [`Config::clear_env`] is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvOp {
+    Set(String, String),
+    Unset(String),
+}
+
+/// A resource limit from an `rlimit` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The `RLIMIT_*` constant (`libc::RLIMIT_AS`, ...), as the kernel numbers it.
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Everything a config file says for one ident: the global lines plus the
+/// lines of the matching `ident <name>` blocks, applied in file order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// The file this came from, for messages.
+    pub file: PathBuf,
+    /// `program <path>`: executable used when the command line names none.
+    pub program: Option<String>,
+    /// `arg <word>` lines in order; the first one is argv[0].
+    pub args: Vec<String>,
+    /// `closefds`
+    pub close_fds: bool,
+    /// `clearenv`: start the environment empty (wherever the line stands).
+    pub clear_env: bool,
+    /// `setenv` / `unsetenv` in file order.
+    pub env: Vec<EnvOp>,
+    /// `see <path>` roots, absolute, as written (policy canonicalises them).
+    pub see: Vec<PathBuf>,
+    /// `write <path>` roots, absolute, as written.
+    pub write: Vec<PathBuf>,
+    /// `maxthreads <n>`: live threads and processes in the jail.
+    pub max_threads: Option<u32>,
+    /// `chdir <path>`
+    pub chdir: Option<PathBuf>,
+    /// `rlimit <NAME> <value> [<hard>]` lines in order.
+    pub rlimits: Vec<Rlimit>,
+    /// `timelimit <seconds>` (fractions allowed).
+    pub time_limit: Option<Duration>,
+    /// `wakeup`
+    pub wakeup: bool,
+    /// `sockdir <path>`
+    pub sock_dir: Option<PathBuf>,
+    /// `http <url prefix>` lines.
+    pub http: Vec<String>,
+    /// `downloadpat <mkstemp pattern>`
+    pub download_pattern: Option<String>,
+    /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
+    pub report: bool,
+}
+
+impl Config {
+    /// Reads and parses `path`, keeping the lines that apply to `ident`.
+    pub fn load(path: &Path, ident: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(path, &err))?;
+        Config::parse(path, &text, ident)
+    }
+
+    /// Parses config text; `file` is used only in messages.
+    pub fn parse(file: &Path, text: &str, ident: &str) -> Result<Config, ConfigError> {
+        let directives = syntax::parse(file, text)?;
+        keywords::build(file, &directives, ident)
+    }
+}
