@@ -1,0 +1,119 @@
+//! The crate's top-level error: one variant per layer, each with a message
+//! a user can act on, and the exit status the CLI uses for it.
+
+use crate::config::ConfigError;
+use crate::launch::LaunchError;
+use crate::policy::PolicyError;
+use crate::tracer::TraceError;
+use nix::errno::Errno;
+use std::fmt;
+
+/// Exit statuses the jail uses for its own failures (documented in the
+/// README); the program's own statuses pass through unchanged.
+pub mod status {
+    /// The command line is wrong.
+    pub const USAGE: u8 = 2;
+    /// The config file is wrong (EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+    /// The time limit ran out.
+    pub const TIMED_OUT: u8 = 124;
+    /// The jail itself failed (kernel refused ptrace or seccomp, ...).
+    pub const JAIL_FAILED: u8 = 125;
+    /// The program exists but cannot be executed.
+    pub const CANNOT_EXECUTE: u8 = 126;
+    /// The program does not exist or is not visible in the jail.
+    pub const NOT_FOUND: u8 = 127;
+}
+
+/// Why the program could not be executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecFailure {
+    NotFound,
+    /// It exists, but outside every `see` tree (its canonical path).
+    NotVisible(String),
+    NotExecutable,
+    Other(Errno),
+}
+
+#[derive(Debug)]
+pub enum Error {
+    Usage(String),
+    Config(ConfigError),
+    Policy(PolicyError),
+    Launch(LaunchError),
+    Exec {
+        program: String,
+        reason: ExecFailure,
+    },
+    Trace(TraceError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The exit status the CLI reports this error with.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Usage(_) => status::USAGE,
+            Error::Config(_) | Error::Policy(_) => status::CONFIG,
+            Error::Launch(_) | Error::Trace(_) => status::JAIL_FAILED,
+            Error::Exec { reason, .. } => match reason {
+                ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
+                ExecFailure::NotExecutable | ExecFailure::Other(_) => status::CANNOT_EXECUTE,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(message) => f.write_str(message),
+            Error::Config(error) => write!(f, "{error}"),
+            Error::Policy(error) => write!(f, "{error}"),
+            Error::Launch(error) => write!(f, "{error}"),
+            Error::Trace(error) => write!(f, "{error}"),
+            Error::Exec { program, reason } => match reason {
+                ExecFailure::NotFound => write!(f, "cannot run `{program}`: not found"),
+                ExecFailure::NotVisible(canonical) => write!(
+                    f,
+                    "cannot run `{program}`: {canonical} is not visible in the jail (no `see` \
+                     line covers it)"
+                ),
+                ExecFailure::NotExecutable => {
+                    write!(
+                        f,
+                        "cannot run `{program}`: not executable (permission denied)"
+                    )
+                }
+                ExecFailure::Other(errno) => write!(f, "cannot run `{program}`: {}", errno.desc()),
+            },
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Error {
+        Error::Config(error)
+    }
+}
+
+impl From<PolicyError> for Error {
+    fn from(error: PolicyError) -> Error {
+        Error::Policy(error)
+    }
+}
+
+impl From<LaunchError> for Error {
+    fn from(error: LaunchError) -> Error {
+        Error::Launch(error)
+    }
+}
+
+impl From<TraceError> for Error {
+    fn from(error: TraceError) -> Error {
+        Error::Trace(error)
+    }
+}

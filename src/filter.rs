@@ -1,0 +1,354 @@
+//! The seccomp filter, built as data.
+//!
+//! Owns turning the syscall table ([`crate::syscall`]) into a classic BPF
+//! program: wrong architecture or x32 numbers are refused, the syscalls that
+//! need a decision return `SECCOMP_RET_TRACE`, refused ones return their
+//! errno, the rest are allowed, and every number the jail does not know is
+//! refused with ENOSYS (so syscalls newer than the table fail closed).
+//! It installs nothing: `sys` does, in the child.
+
+use crate::arch::native::{AUDIT_ARCH, X32_SYSCALL_BIT};
+use crate::syscall::{Class, Table, WAKEUP_SYSCALL};
+
+/// One cBPF instruction, laid out as the kernel's `struct sock_filter`.
+pub type Instruction = libc::sock_filter;
+
+const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const BPF_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// Offsets in `struct seccomp_data`.
+const OFFSET_NR: u32 = 0;
+const OFFSET_ARCH: u32 = 4;
+const fn offset_arg_low(arg: u8) -> u32 {
+    16 + 8 * arg as u32
+}
+
+/// What the filter answers for one syscall number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Trace,
+    Errno(i32),
+    ErrnoIfArg {
+        arg: u8,
+        values: &'static [u32],
+        errno: i32,
+    },
+}
+
+impl Verdict {
+    fn of(class: Class) -> Verdict {
+        match class {
+            Class::Native => Verdict::Allow,
+            Class::Refuse(errno) => Verdict::Errno(errno),
+            Class::RefuseIfArg { arg, values, errno } => Verdict::ErrnoIfArg { arg, values, errno },
+            Class::Check(_) => Verdict::Trace,
+        }
+    }
+}
+
+/// Options that change the filter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FilterOptions {
+    /// Stop on the wakeup syscall (config `wakeup`); otherwise it is unknown.
+    pub wakeup: bool,
+}
+
+const fn ret(value: u32) -> Instruction {
+    Instruction {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: value,
+    }
+}
+
+const fn load(offset: u32) -> Instruction {
+    Instruction {
+        code: BPF_LD_W_ABS,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    }
+}
+
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
+    Instruction { code, jt, jf, k }
+}
+
+fn errno_action(errno: i32) -> u32 {
+    libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA)
+}
+
+/// The verdict for every number from 0 up to the largest known one; gaps
+/// in the table are unknown and refused.
+pub fn verdicts() -> Vec<Verdict> {
+    Table::native().classes().map(Verdict::of).collect()
+}
+
+/// A run of consecutive syscall numbers with the same verdict.
+#[derive(Debug, Clone, Copy)]
+struct Range {
+    first: u32,
+    verdict: Verdict,
+}
+
+fn ranges(table: &[Verdict]) -> Vec<Range> {
+    let mut out: Vec<Range> = Vec::new();
+    for (nr, verdict) in table.iter().enumerate() {
+        if out.last().map(|range| range.verdict) != Some(*verdict) {
+            out.push(Range {
+                first: nr as u32,
+                verdict: *verdict,
+            });
+        }
+    }
+    // Everything above the table is unknown.
+    out.push(Range {
+        first: table.len() as u32,
+        verdict: Verdict::Errno(libc::ENOSYS),
+    });
+    out
+}
+
+fn leaf(verdict: Verdict) -> Vec<Instruction> {
+    match verdict {
+        Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
+        Verdict::Trace => vec![ret(libc::SECCOMP_RET_TRACE)],
+        Verdict::Errno(errno) => vec![ret(errno_action(errno))],
+        Verdict::ErrnoIfArg { arg, values, errno } => {
+            let mut code = vec![load(offset_arg_low(arg))];
+            let count = values.len();
+            for (index, value) in values.iter().enumerate() {
+                // On a match jump to the refusal after the final `ret allow`.
+                let to_refusal = (count - index) as u8;
+                code.push(jump(BPF_JEQ_K, *value, to_refusal, 0));
+            }
+            code.push(ret(libc::SECCOMP_RET_ALLOW));
+            code.push(ret(errno_action(errno)));
+            code
+        }
+    }
+}
+
+/// A balanced decision tree over the ranges. Each inner node is
+/// `jge split ? right : left`, written as `jge split, 0, 1; ja right` so
+/// that no 8-bit jump offset can overflow however large the table grows.
+fn tree(ranges: &[Range]) -> Vec<Instruction> {
+    if ranges.len() == 1 {
+        return leaf(ranges[0].verdict);
+    }
+    let middle = ranges.len() / 2;
+    let left = tree(&ranges[..middle]);
+    let right = tree(&ranges[middle..]);
+    let mut code = Vec::with_capacity(left.len() + right.len() + 2);
+    code.push(jump(BPF_JGE_K, ranges[middle].first, 0, 1));
+    code.push(Instruction {
+        code: BPF_JA,
+        jt: 0,
+        jf: 0,
+        k: left.len() as u32,
+    });
+    code.extend(left);
+    code.extend(right);
+    code
+}
+
+/// Builds the whole filter program.
+pub fn build(options: FilterOptions) -> Vec<Instruction> {
+    let foreign = ret(errno_action(libc::ENOSYS));
+    let mut code = vec![
+        load(OFFSET_ARCH),
+        jump(BPF_JEQ_K, AUDIT_ARCH, 1, 0),
+        foreign,
+        load(OFFSET_NR),
+    ];
+    if options.wakeup {
+        code.push(jump(BPF_JEQ_K, WAKEUP_SYSCALL, 0, 1));
+        code.push(ret(libc::SECCOMP_RET_TRACE));
+    }
+    // x32 numbers (and anything larger) are another ABI: refuse.
+    code.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
+    code.push(foreign);
+    code.extend(tree(&ranges(&verdicts())));
+    code
+}
+
+#[cfg(test)]
+pub(crate) mod interpreter {
+    //! A small cBPF interpreter for the instructions `build` emits, so the
+    //! filter is tested as data against synthetic `seccomp_data`.
+    use super::*;
+
+    pub struct SeccompData {
+        pub nr: u32,
+        pub arch: u32,
+        pub args: [u64; 6],
+    }
+
+    fn word(data: &SeccompData, offset: u32) -> u32 {
+        match offset {
+            OFFSET_NR => data.nr,
+            OFFSET_ARCH => data.arch,
+            offset if offset >= 16 => {
+                let arg = data.args[((offset - 16) / 8) as usize];
+                if (offset - 16) % 8 == 0 {
+                    arg as u32
+                } else {
+                    (arg >> 32) as u32
+                }
+            }
+            _ => panic!("unexpected load offset {offset}"),
+        }
+    }
+
+    pub fn run(program: &[Instruction], data: &SeccompData) -> u32 {
+        let mut pc = 0usize;
+        let mut accumulator = 0u32;
+        loop {
+            let insn = program[pc];
+            pc += 1;
+            match insn.code {
+                BPF_LD_W_ABS => accumulator = word(data, insn.k),
+                BPF_JEQ_K => {
+                    pc += usize::from(if accumulator == insn.k {
+                        insn.jt
+                    } else {
+                        insn.jf
+                    })
+                }
+                BPF_JGE_K => {
+                    pc += usize::from(if accumulator >= insn.k {
+                        insn.jt
+                    } else {
+                        insn.jf
+                    })
+                }
+                BPF_JA => pc += insn.k as usize,
+                BPF_RET_K => return insn.k,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interpreter::{SeccompData, run};
+    use super::*;
+    use crate::arch::native::SYSCALLS;
+    use crate::arch::number_of;
+    use crate::syscall::class_of;
+
+    fn verdict_for(program: &[Instruction], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
+        run(program, &SeccompData { nr, arch, args })
+    }
+
+    fn native(program: &[Instruction], name: &str) -> u32 {
+        let nr = number_of(name).unwrap();
+        verdict_for(program, nr, AUDIT_ARCH, [0; 6])
+    }
+
+    #[test]
+    fn every_known_syscall_gets_its_table_verdict() {
+        let program = build(FilterOptions::default());
+        for (nr, name) in SYSCALLS {
+            let expected = match Verdict::of(class_of(name)) {
+                Verdict::Allow | Verdict::ErrnoIfArg { .. } => libc::SECCOMP_RET_ALLOW,
+                Verdict::Trace => libc::SECCOMP_RET_TRACE,
+                Verdict::Errno(errno) => errno_action(errno),
+            };
+            assert_eq!(
+                verdict_for(&program, *nr, AUDIT_ARCH, [0; 6]),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn hot_syscalls_run_natively_and_paths_stop() {
+        let program = build(FilterOptions::default());
+        for name in [
+            "read",
+            "write",
+            "mmap",
+            "futex",
+            "getpid",
+            "rseq",
+            "close_range",
+        ] {
+            assert_eq!(native(&program, name), libc::SECCOMP_RET_ALLOW, "{name}");
+        }
+        for name in ["openat", "execve", "clone", "kill", "statx"] {
+            assert_eq!(native(&program, name), libc::SECCOMP_RET_TRACE, "{name}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_future_numbers_fail_closed() {
+        let program = build(FilterOptions::default());
+        for nr in [336, 400, 423, 470, 1000, 0x3fff_ffff] {
+            assert_eq!(
+                verdict_for(&program, nr, AUDIT_ARCH, [0; 6]),
+                errno_action(libc::ENOSYS),
+                "{nr}"
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_abis_are_refused() {
+        let program = build(FilterOptions::default());
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        // getpid through int 0x80 is number 20.
+        assert_eq!(
+            verdict_for(&program, 20, AUDIT_ARCH_I386, [0; 6]),
+            errno_action(libc::ENOSYS)
+        );
+        // x32: the same numbers with bit 30 set.
+        let getpid = number_of("getpid").unwrap();
+        assert_eq!(
+            verdict_for(&program, getpid | X32_SYSCALL_BIT, AUDIT_ARCH, [0; 6]),
+            errno_action(libc::ENOSYS)
+        );
+    }
+
+    #[test]
+    fn wakeup_stops_only_when_configured() {
+        let without = build(FilterOptions { wakeup: false });
+        let with = build(FilterOptions { wakeup: true });
+        assert_eq!(
+            verdict_for(&without, WAKEUP_SYSCALL, AUDIT_ARCH, [0; 6]),
+            errno_action(libc::ENOSYS)
+        );
+        assert_eq!(
+            verdict_for(&with, WAKEUP_SYSCALL, AUDIT_ARCH, [0; 6]),
+            libc::SECCOMP_RET_TRACE
+        );
+    }
+
+    #[test]
+    fn terminal_injection_ioctls_are_refused() {
+        let program = build(FilterOptions::default());
+        let ioctl = number_of("ioctl").unwrap();
+        let tiocsti = libc::TIOCSTI;
+        assert_eq!(
+            verdict_for(&program, ioctl, AUDIT_ARCH, [0, tiocsti, 0, 0, 0, 0]),
+            errno_action(libc::EPERM)
+        );
+        assert_eq!(
+            verdict_for(&program, ioctl, AUDIT_ARCH, [0, libc::TCGETS, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_ALLOW
+        );
+    }
+
+    #[test]
+    fn program_fits_the_kernel_limit() {
+        // BPF_MAXINSNS
+        assert!(build(FilterOptions { wakeup: true }).len() < 4096);
+    }
+}

@@ -1,0 +1,273 @@
+//! Orchestration: config + ident → policy → launch → tracer → ending.
+//!
+//! The only module that knows all the others. It prepares the child's
+//! command (program lookup, argv, environment), starts the program under
+//! the tracer on the calling thread, enforces the wall-clock time limit
+//! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
+
+use crate::config::{Config, EnvOp};
+use crate::error::{Error, ExecFailure};
+use crate::filter::{self, FilterOptions};
+use crate::launch::{self, Command, LaunchError, Step};
+use crate::policy::{DenialKind, Policy, Target, Verdict};
+use crate::sys;
+use crate::syscall::Access;
+use crate::tracer::{Limits, Outcome, Tracer};
+use nix::errno::Errno;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How a jailed program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+    /// The time limit ran out; the whole jail was killed.
+    TimedOut,
+}
+
+/// One jail: a loaded config and its compiled policy, for one ident.
+#[derive(Debug, Clone)]
+pub struct Jail {
+    pub config: Config,
+    pub policy: Policy,
+}
+
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+impl Jail {
+    /// Loads `config_path` for `ident` and compiles its policy.
+    pub fn load(config_path: &Path, ident: &str) -> Result<Jail, Error> {
+        let config = Config::load(config_path, ident)?;
+        Jail::from_config(config)
+    }
+
+    pub fn from_config(config: Config) -> Result<Jail, Error> {
+        let policy = Policy::compile(&config)?;
+        Ok(Jail { config, policy })
+    }
+
+    /// Runs `program` (or the config's `program`/`arg` lines when empty)
+    /// in the jail and waits for it. Must be called from the thread that
+    /// is to trace it, with no other children of this process running.
+    pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
+        let command = self.command(program)?;
+        let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
+        let launched = launch::spawn(&command.command)?;
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let watchdog = match self.config.time_limit {
+            Some(limit) => Some(Watchdog::start(launched.pid, limit, timed_out.clone())?),
+            None => None,
+        };
+        let limits = Limits {
+            max_threads: self.config.max_threads,
+        };
+        let tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
+        let outcome = tracer.run();
+        if let Some(watchdog) = watchdog {
+            watchdog.stop();
+        }
+        match outcome? {
+            Outcome::Exited(code) => Ok(Ending::Exited(code)),
+            Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
+            Outcome::TimedOut => Ok(Ending::TimedOut),
+            Outcome::NotStarted { denial } => {
+                let failure = launch::child_failure(&launched.errors);
+                Err(exec_error(shown_program, failure, denial))
+            }
+        }
+    }
+
+    fn environment(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = if self.config.clear_env {
+            Vec::new()
+        } else {
+            std::env::vars_os().collect()
+        };
+        for op in &self.config.env {
+            match op {
+                EnvOp::Set(name, value) => {
+                    env.retain(|(existing, _)| existing != OsStr::new(name));
+                    env.push((name.into(), value.into()));
+                }
+                EnvOp::Unset(name) => env.retain(|(existing, _)| existing != OsStr::new(name)),
+            }
+        }
+        env
+    }
+
+    fn command(&self, program: &[OsString]) -> Result<Prepared, Error> {
+        let (name, argv): (OsString, Vec<OsString>) = match program.split_first() {
+            Some((name, _)) => (name.clone(), program.to_vec()),
+            None => match &self.config.program {
+                Some(name) => {
+                    let argv = if self.config.args.is_empty() {
+                        vec![OsString::from(name)]
+                    } else {
+                        self.config.args.iter().map(OsString::from).collect()
+                    };
+                    (name.into(), argv)
+                }
+                None => {
+                    return Err(Error::Usage(
+                        "no program to run: name one on the command line or with `program` in \
+                         the config"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        let env = self.environment();
+        let search_path = env
+            .iter()
+            .find(|(key, _)| key == "PATH")
+            .map_or_else(|| OsString::from(DEFAULT_PATH), |(_, value)| value.clone());
+        let path = self.find_program(&name, &search_path);
+        let c = |bytes: Vec<u8>| {
+            CString::new(bytes).map_err(|_| Error::Usage("an argument contains a NUL byte".into()))
+        };
+        let envp = env
+            .into_iter()
+            .map(|(key, value)| {
+                let mut entry = key.into_vec();
+                entry.push(b'=');
+                entry.extend(value.into_vec());
+                c(entry)
+            })
+            .collect::<Result<_, _>>()?;
+        let command = Command {
+            path: c(path.into_os_string().into_vec())?,
+            argv: argv
+                .into_iter()
+                .map(|arg| c(arg.into_vec()))
+                .collect::<Result<_, _>>()?,
+            envp,
+            chdir: match &self.config.chdir {
+                Some(dir) => Some(c(dir.as_os_str().as_bytes().to_vec())?),
+                None => None,
+            },
+            rlimits: self.config.rlimits.clone(),
+            close_fds: self.config.close_fds,
+            filter: filter::build(FilterOptions {
+                wakeup: self.config.wakeup,
+            }),
+        };
+        Ok(Prepared {
+            command,
+            name: name.into_vec(),
+        })
+    }
+
+    /// A name with a slash is used as it is; a bare name is looked up in
+    /// the jail's `PATH`, skipping what the jail cannot see, so the
+    /// program found is one the jail would find.
+    fn find_program(&self, name: &OsStr, search_path: &OsStr) -> PathBuf {
+        if name.as_bytes().contains(&b'/') {
+            return PathBuf::from(name);
+        }
+        for dir in search_path.as_bytes().split(|&byte| byte == b':') {
+            if dir.is_empty() {
+                continue;
+            }
+            let candidate = Path::new(OsStr::from_bytes(dir)).join(name);
+            let Ok(canonical) = candidate.canonicalize() else {
+                continue;
+            };
+            let visible =
+                self.policy
+                    .judge(Access::Read, &Target::Path(canonical.clone()), "", &|_| {
+                        false
+                    })
+                    == Verdict::Allow;
+            let executable = nix::unistd::access(&canonical, nix::unistd::AccessFlags::X_OK)
+                .is_ok()
+                && canonical.is_file();
+            if visible && executable {
+                return candidate;
+            }
+        }
+        PathBuf::from(name)
+    }
+}
+
+struct Prepared {
+    command: Command,
+    name: Vec<u8>,
+}
+
+impl Prepared {
+    fn argv_program(&self) -> &[u8] {
+        &self.name
+    }
+}
+
+fn exec_error(
+    program: String,
+    failure: Option<LaunchError>,
+    denial: Option<(i32, crate::policy::Denial)>,
+) -> Error {
+    match failure {
+        Some(LaunchError::Child {
+            step: Step::Exec,
+            errno,
+        }) => {
+            let reason = match (errno, denial) {
+                (_, Some((_, denial))) if denial.kind == DenialKind::See => {
+                    ExecFailure::NotVisible(denial.canonical)
+                }
+                (Errno::ENOENT, _) => ExecFailure::NotFound,
+                (Errno::EACCES | Errno::EPERM, _) => ExecFailure::NotExecutable,
+                (errno, _) => ExecFailure::Other(errno),
+            };
+            Error::Exec { program, reason }
+        }
+        Some(other) => Error::Launch(other),
+        None => Error::Exec {
+            program,
+            reason: ExecFailure::Other(Errno::ECHILD),
+        },
+    }
+}
+
+/// Kills the main program when the time limit runs out. It signals
+/// through a pidfd, so a pid reused after the program was reaped can never
+/// be hit.
+struct Watchdog {
+    cancel: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Watchdog {
+    fn start(
+        main: nix::unistd::Pid,
+        limit: Duration,
+        timed_out: Arc<AtomicBool>,
+    ) -> Result<Watchdog, Error> {
+        let pidfd = sys::pidfd_open(main).map_err(|errno| {
+            Error::Launch(LaunchError::Resources {
+                what: "watch the program (pidfd_open)",
+                errno,
+            })
+        })?;
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
+                timed_out.store(true, Ordering::SeqCst);
+                let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            }
+        });
+        Ok(Watchdog { cancel, thread })
+    }
+
+    fn stop(self) {
+        drop(self.cancel);
+        let _ = self.thread.join();
+    }
+}

@@ -1,0 +1,273 @@
+//! Launching the jailed program: fork, child setup, seize, exec.
+//!
+//! Owns the child between `fork` and `execve`. Everything the child needs
+//! is built before forking ([`Command`]); the child then runs only
+//! async-signal-safe calls: wait until the tracer has seized it, start a
+//! new session, set rlimits, chdir, close descriptors, set no-new-privs,
+//! install the seccomp filter and exec. A failing step is written to a
+//! close-on-exec pipe as `(step, errno)` so the parent can say what went
+//! wrong instead of seeing a silent exit.
+
+use crate::config::Rlimit;
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Options};
+use nix::unistd::{ForkResult, Pid};
+use std::ffi::CString;
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Everything the child needs, prepared before `fork`.
+pub struct Command {
+    pub path: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub chdir: Option<CString>,
+    pub rlimits: Vec<Rlimit>,
+    pub close_fds: bool,
+    pub filter: Vec<libc::sock_filter>,
+}
+
+/// The step of the child's setup that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Synchronise = 1,
+    NewSession,
+    Rlimit,
+    Chdir,
+    CloseFds,
+    NoNewPrivs,
+    Seccomp,
+    Exec,
+}
+
+impl Step {
+    fn from_byte(byte: u8) -> Option<Step> {
+        [
+            Step::Synchronise,
+            Step::NewSession,
+            Step::Rlimit,
+            Step::Chdir,
+            Step::CloseFds,
+            Step::NoNewPrivs,
+            Step::Seccomp,
+            Step::Exec,
+        ]
+        .into_iter()
+        .find(|step| *step as u8 == byte)
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::Synchronise => "waiting for the tracer",
+            Step::NewSession => "starting a new session",
+            Step::Rlimit => "setting an rlimit",
+            Step::Chdir => "changing directory",
+            Step::CloseFds => "closing descriptors",
+            Step::NoNewPrivs => "setting no-new-privileges",
+            Step::Seccomp => "installing the seccomp filter",
+            Step::Exec => "executing the program",
+        })
+    }
+}
+
+/// Why the jail could not start the program.
+#[derive(Debug)]
+pub enum LaunchError {
+    /// A pipe or fork failed in the jail itself.
+    Resources { what: &'static str, errno: Errno },
+    /// `PTRACE_SEIZE` was refused.
+    Seize(Errno),
+    /// The child's setup failed at `step`.
+    Child { step: Step, errno: Errno },
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaunchError::Resources { what, errno } => {
+                write!(f, "cannot {what}: {}", errno.desc())
+            }
+            LaunchError::Seize(Errno::EPERM) => f.write_str(
+                "the kernel does not let this process trace its child (ptrace: operation not \
+                 permitted); check kernel.yama.ptrace_scope (it must be below 3) and whether \
+                 another sandbox or container forbids ptrace",
+            ),
+            LaunchError::Seize(errno) => write!(f, "cannot trace the program: {}", errno.desc()),
+            LaunchError::Child {
+                step: Step::Seccomp,
+                errno: Errno::EINVAL,
+            } => f.write_str(
+                "the kernel has no seccomp filter support (CONFIG_SECCOMP_FILTER); the jail \
+                 needs it",
+            ),
+            LaunchError::Child {
+                step: Step::Seccomp,
+                errno: Errno::EACCES,
+            } => f.write_str("the kernel refused the seccomp filter (no-new-privileges not set?)"),
+            LaunchError::Child { step, errno } => write!(f, "{step}: {}", errno.desc()),
+        }
+    }
+}
+
+impl std::error::Error for LaunchError {}
+
+/// A started child: seized by the calling thread, which must be the one
+/// that runs the tracer (ptrace belongs to a thread, not a process).
+pub struct Launched {
+    pub pid: Pid,
+    /// Read end of the child's error pipe: empty at EOF means the exec
+    /// succeeded.
+    pub errors: OwnedFd,
+}
+
+/// ptrace options for every tracee. `EXITKILL` ties the jail's life to the
+/// tracer's: if the tracer dies, even by SIGKILL, every tracee is killed.
+pub fn trace_options() -> Options {
+    Options::PTRACE_O_EXITKILL
+        | Options::PTRACE_O_TRACESECCOMP
+        | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACEEXEC
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|errno| LaunchError::Resources {
+        what: "create a pipe",
+        errno,
+    })
+}
+
+/// Forks the child, seizes it and lets it exec `command`.
+pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
+    let (go_read, go_write) = pipe()?;
+    let (error_read, error_write) = pipe()?;
+    // Pointer arrays for execve, built before fork: the child must not
+    // allocate.
+    let argv: Vec<*const libc::c_char> = command
+        .argv
+        .iter()
+        .map(|arg| arg.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = command
+        .envp
+        .iter()
+        .map(|var| var.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+
+    match sys::fork().map_err(|errno| LaunchError::Resources {
+        what: "fork",
+        errno,
+    })? {
+        ForkResult::Child => {
+            drop(go_write);
+            drop(error_read);
+            child(command, &argv, &envp, go_read, error_write)
+        }
+        ForkResult::Parent { child } => {
+            drop(go_read);
+            drop(error_write);
+            if let Err(errno) = ptrace::seize(child, trace_options()) {
+                // Closing the go pipe unseized makes the child exit.
+                drop(go_write);
+                let _ = nix::sys::wait::waitpid(child, None);
+                return Err(LaunchError::Seize(errno));
+            }
+            // One byte tells the child it is traced and may go on.
+            if let Err(errno) = nix::unistd::write(&go_write, &[1]) {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::SIGKILL);
+                return Err(LaunchError::Resources {
+                    what: "start the child",
+                    errno,
+                });
+            }
+            Ok(Launched {
+                pid: child,
+                errors: error_read,
+            })
+        }
+    }
+}
+
+/// Reads the child's failure report, if it wrote one before exiting.
+pub fn child_failure(errors: &OwnedFd) -> Option<LaunchError> {
+    let mut record = [0u8; 5];
+    let count = nix::unistd::read(errors, &mut record).ok()?;
+    if count != record.len() {
+        return None;
+    }
+    let step = Step::from_byte(record[0])?;
+    let errno = i32::from_ne_bytes([record[1], record[2], record[3], record[4]]);
+    Some(LaunchError::Child {
+        step,
+        errno: Errno::from_raw(errno),
+    })
+}
+
+/// The child's side, from fork to exec. Async-signal-safe only.
+fn child(
+    command: &Command,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+    go: OwnedFd,
+    errors: OwnedFd,
+) -> ! {
+    let fail = |step: Step, errno: Errno| -> ! {
+        let errno = errno as i32;
+        let bytes = errno.to_ne_bytes();
+        let record = [step as u8, bytes[0], bytes[1], bytes[2], bytes[3]];
+        let _ = nix::unistd::write(&errors, &record);
+        sys::exit_immediately(127)
+    };
+
+    sys::reset_signal_handling();
+    // Wait until the tracer has seized us; EOF means it gave up.
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&go, &mut byte) {
+        Ok(1) => {}
+        Ok(_) => sys::exit_immediately(127),
+        Err(errno) => fail(Step::Synchronise, errno),
+    }
+    drop(go);
+    // A session of its own: the jail can then signal its own process
+    // groups without reaching the shell or bot that started it, and no
+    // terminal is its controlling terminal (so TIOCSTI cannot type into it).
+    if let Err(errno) = nix::unistd::setsid() {
+        fail(Step::NewSession, errno);
+    }
+    for limit in &command.rlimits {
+        if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {
+            fail(Step::Rlimit, errno);
+        }
+    }
+    if let Some(dir) = &command.chdir
+        && let Err(errno) = nix::unistd::chdir(dir.as_c_str())
+    {
+        fail(Step::Chdir, errno);
+    }
+    if command.close_fds {
+        let keep = errors.as_raw_fd() as u32;
+        let closed = (if keep > 3 {
+            sys::close_range(3, keep - 1)
+        } else {
+            Ok(())
+        })
+        .and_then(|()| sys::close_range(keep + 1, u32::MAX));
+        if let Err(errno) = closed {
+            fail(Step::CloseFds, errno);
+        }
+    }
+    if let Err(errno) = nix::sys::prctl::set_no_new_privs() {
+        fail(Step::NoNewPrivs, errno);
+    }
+    if let Err(errno) = sys::install_seccomp_filter(&command.filter) {
+        fail(Step::Seccomp, errno);
+    }
+    let errno = sys::execve(&command.path, argv, envp);
+    fail(Step::Exec, errno)
+}

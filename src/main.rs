@@ -1,0 +1,49 @@
+//! The `sandbox` command: a thin layer over the library.
+//!
+//! `sandbox <config.conf> <ident> [program [args...]]` runs a program in
+//! the jail; `sandbox <config.conf> kill <ident>` ends a suspended session.
+
+use sandbox::error::status;
+use sandbox::{Ending, Jail};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n       \
+                     sandbox <config.conf> kill <ident>";
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.len() < 2 {
+        eprintln!("{USAGE}");
+        return ExitCode::from(status::USAGE);
+    }
+    let config = PathBuf::from(&args[0]);
+    if args[1] == "kill" {
+        if args.len() != 3 {
+            eprintln!("{USAGE}");
+            return ExitCode::from(status::USAGE);
+        }
+        // Suspended sessions do not exist yet, so there is nothing to end.
+        println!("Done");
+        return ExitCode::SUCCESS;
+    }
+    let ident = args[1].to_string_lossy().into_owned();
+    let result = Jail::load(&config, &ident).and_then(|jail| jail.run(&args[2..]));
+    match result {
+        Ok(Ending::Exited(code)) => ExitCode::from(code as u8),
+        Ok(Ending::Killed(signal)) => {
+            eprintln!("[{}]", sandbox::sys::signal_description(signal));
+            ExitCode::from(128u8.wrapping_add(signal as u8))
+        }
+        Ok(Ending::TimedOut) => {
+            eprintln!("[Timed out]");
+            ExitCode::from(status::TIMED_OUT)
+        }
+        Err(error) => {
+            eprintln!("sandbox: {error}");
+            ExitCode::from(error.exit_status())
+        }
+    }
+}

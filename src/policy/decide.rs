@@ -1,0 +1,228 @@
+//! The verdict for one resolved path operand.
+//!
+//! Pure: the tracer resolves the path the way the kernel would for the
+//! calling thread and hands over the canonical result; this decides.
+
+use super::Policy;
+use super::paths::{is_ancestor_of, is_within, proc_pid};
+use crate::syscall::Access;
+use std::path::{Path, PathBuf};
+
+/// What a path operand names once resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A canonical absolute path (symlinks and `..` resolved), which may
+    /// not exist yet (the name a create would make).
+    Path(PathBuf),
+    /// Something with no name in the filesystem that the thread already
+    /// holds (a pipe, a socket, an anonymous inode reached through
+    /// `/proc/<pid>/fd/N` or an empty path with `AT_EMPTY_PATH`).
+    Held,
+}
+
+/// Why a denial happened, as `report` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    See,
+    Write,
+}
+
+/// One denial, for `report`: `[See <path>=<canonical>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub kind: DenialKind,
+    pub path: String,
+    pub canonical: String,
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            DenialKind::See => "See",
+            DenialKind::Write => "Write",
+        };
+        write!(f, "[{kind} {}={}]", self.path, self.canonical)
+    }
+}
+
+/// The decision for one operand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// The syscall fails with this errno and does not run.
+    Deny {
+        errno: i32,
+        denial: Denial,
+    },
+}
+
+/// How much of the filesystem view a canonical path is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Visibility {
+    Hidden,
+    /// A proper ancestor of a visible root: it exists (the kernel walks
+    /// through it) but its listing is not part of the view.
+    Ancestor,
+    Visible,
+    Writable,
+}
+
+impl Policy {
+    fn visibility(&self, path: &Path, is_jail_pid: &dyn Fn(u32) -> bool) -> Visibility {
+        // Other processes' /proc entries (the tracer's included) do not
+        // exist for the jail, whatever the roots say.
+        if let Some(pid) = proc_pid(path)
+            && !is_jail_pid(pid)
+        {
+            return Visibility::Hidden;
+        }
+        if self.write.iter().any(|root| is_within(path, root)) {
+            Visibility::Writable
+        } else if self.see.iter().any(|root| is_within(path, root)) {
+            Visibility::Visible
+        } else if self.see.iter().any(|root| is_ancestor_of(path, root)) {
+            Visibility::Ancestor
+        } else {
+            Visibility::Hidden
+        }
+    }
+
+    fn is_write_root(&self, path: &Path) -> bool {
+        self.write.iter().any(|root| root == path)
+    }
+
+    /// Judges `access` to `target`; `given` is the path as the program
+    /// wrote it, for the report. `access` must not be
+    /// [`Access::StatOrWriteByMode`]: the tracer reads the mode first.
+    pub fn judge(
+        &self,
+        access: Access,
+        target: &Target,
+        given: &str,
+        is_jail_pid: &dyn Fn(u32) -> bool,
+    ) -> Verdict {
+        let path = match target {
+            Target::Held => return Verdict::Allow,
+            Target::Path(path) => path,
+        };
+        let visibility = self.visibility(path, is_jail_pid);
+        let deny = |errno: i32, kind: DenialKind| Verdict::Deny {
+            errno,
+            denial: Denial {
+                kind,
+                path: given.to_string(),
+                canonical: path.to_string_lossy().into_owned(),
+            },
+        };
+        if visibility == Visibility::Hidden {
+            return deny(libc::ENOENT, DenialKind::See);
+        }
+        match access {
+            Access::Stat => Verdict::Allow,
+            Access::Read | Access::StatOrWriteByMode { .. } => {
+                if visibility >= Visibility::Visible {
+                    Verdict::Allow
+                } else {
+                    deny(libc::EACCES, DenialKind::See)
+                }
+            }
+            Access::Write => {
+                if visibility == Visibility::Writable {
+                    Verdict::Allow
+                } else {
+                    deny(libc::EACCES, DenialKind::Write)
+                }
+            }
+            Access::Create | Access::Remove => {
+                if visibility != Visibility::Writable {
+                    deny(libc::EACCES, DenialKind::Write)
+                } else if self.is_write_root(path) {
+                    // The roots themselves stay put: removing or replacing
+                    // one would take the jail's writable area with it.
+                    deny(libc::EPERM, DenialKind::Write)
+                } else {
+                    Verdict::Allow
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        Policy {
+            see: vec![
+                "/usr".into(),
+                "/srv/jail".into(),
+                "/proc".into(),
+                "/srv/jail/tmp".into(),
+            ],
+            write: vec!["/srv/jail/tmp".into()],
+            report: true,
+        }
+    }
+
+    fn verdict(access: Access, path: &str) -> Result<(), i32> {
+        let jail_pids = |pid: u32| pid == 42;
+        match policy().judge(access, &Target::Path(path.into()), path, &jail_pids) {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny { errno, .. } => Err(errno),
+        }
+    }
+
+    #[test]
+    fn decisions_by_path_and_access() {
+        use Access::*;
+        let cases: &[(Access, &str, Result<(), i32>)] = &[
+            (Read, "/usr/lib/libc.so", Ok(())),
+            (Stat, "/usr", Ok(())),
+            (Read, "/etc/passwd", Err(libc::ENOENT)),
+            (Stat, "/etc/passwd", Err(libc::ENOENT)),
+            (Write, "/etc/passwd", Err(libc::ENOENT)),
+            (Write, "/usr/bin/python3", Err(libc::EACCES)),
+            (Create, "/srv/jail/new", Err(libc::EACCES)),
+            (Create, "/srv/jail/tmp/new", Ok(())),
+            (Remove, "/srv/jail/tmp/old", Ok(())),
+            (Remove, "/srv/jail/tmp", Err(libc::EPERM)),
+            (Create, "/srv/jail/tmp", Err(libc::EPERM)),
+            (Write, "/srv/jail/tmp", Ok(())),
+            (Read, "/srv/jail2/x", Err(libc::ENOENT)),
+            (Create, "/srv/jail2", Err(libc::ENOENT)),
+            // Ancestors of roots exist but cannot be listed.
+            (Stat, "/", Ok(())),
+            (Stat, "/srv", Ok(())),
+            (Read, "/", Err(libc::EACCES)),
+            (Create, "/srv/x", Err(libc::ENOENT)),
+            // /proc shows only the jail's own processes.
+            (Read, "/proc/42/status", Ok(())),
+            (Read, "/proc/1/status", Err(libc::ENOENT)),
+            (Stat, "/proc/1", Err(libc::ENOENT)),
+            (Read, "/proc/meminfo", Ok(())),
+        ];
+        for (access, path, expected) in cases {
+            assert_eq!(verdict(*access, path), *expected, "{access:?} {path}");
+        }
+    }
+
+    #[test]
+    fn held_objects_are_allowed() {
+        let verdict = policy().judge(Access::Read, &Target::Held, "", &|_| false);
+        assert_eq!(verdict, Verdict::Allow);
+    }
+
+    #[test]
+    fn denials_print_like_the_original() {
+        let Verdict::Deny { denial, .. } = policy().judge(
+            Access::Read,
+            &Target::Path("/etc/passwd".into()),
+            "../../etc/passwd",
+            &|_| false,
+        ) else {
+            panic!("expected a denial");
+        };
+        assert_eq!(denial.to_string(), "[See ../../etc/passwd=/etc/passwd]");
+    }
+}

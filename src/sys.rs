@@ -1,0 +1,220 @@
+//! The kernel seam: every raw syscall the jail makes that `nix` does not
+//! wrap safely.
+//!
+//! Owns all of the crate's `unsafe` outside the post-fork child. Each
+//! function makes one call and states why it is sound. Functions marked
+//! "async-signal-safe" allocate nothing and may run in the child between
+//! `fork` and `execve`.
+#![allow(unsafe_code)]
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::ffi::CStr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Installs a seccomp filter on the calling thread. Async-signal-safe.
+pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> Result<(), Errno> {
+    let Ok(len) = u16::try_from(program.len()) else {
+        return Err(Errno::E2BIG);
+    };
+    let fprog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `program`, which outlives the call; the
+    // kernel copies the program and keeps no pointer into our memory.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// `PTRACE_LISTEN`: leaves a tracee in group-stop but lets it be woken by
+/// `SIGCONT`, as if no tracer were there. `nix` has no wrapper.
+pub fn ptrace_listen(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: PTRACE_LISTEN takes no pointers; a bad pid is an errno.
+    let result = unsafe {
+        libc::ptrace(
+            libc::PTRACE_LISTEN,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_void>(),
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// Closes every descriptor in `first..=last`. Async-signal-safe.
+pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes no pointers. The child calls it on purpose
+    // to drop inherited descriptors; no Rust object owns them there.
+    let result = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    Errno::result(result).map(drop)
+}
+
+/// Sets a resource limit. Async-signal-safe.
+pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: `limit` is a valid rlimit for the duration of the call.
+    let result = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &limit) };
+    Errno::result(result).map(drop)
+}
+
+/// `_exit(2)`: ends the child without running atexit handlers or
+/// destructors that belong to the parent. Async-signal-safe.
+pub fn exit_immediately(status: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(status) }
+}
+
+/// `openat2(2)` with `O_PATH`-style resolution flags; the tracer uses it to
+/// resolve a path the way the kernel will, in one call.
+pub fn openat2(dirfd: RawFd, path: &CStr, flags: u64, resolve: u64) -> Result<OwnedFd, Errno> {
+    // `struct open_how` as the kernel lays it out (libc's is non-exhaustive).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags,
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: `path` is NUL-terminated and `how` is a valid open_how; both
+    // outlive the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else
+    // owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `fork(2)`. The child may only run async-signal-safe code until it
+/// execs or exits; `launch` holds to that.
+pub fn fork() -> Result<nix::unistd::ForkResult, Errno> {
+    // SAFETY: the only caller (`launch::spawn`) allocates everything the
+    // child needs before forking and calls only async-signal-safe
+    // functions in the child.
+    unsafe { nix::unistd::fork() }
+}
+
+/// `execve(2)` with argument and environment arrays prepared before fork.
+/// Returns only on failure. Async-signal-safe.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+    debug_assert!(argv.last().is_some_and(|p| p.is_null()));
+    debug_assert!(envp.last().is_some_and(|p| p.is_null()));
+    // SAFETY: `path` is NUL-terminated; `argv` and `envp` are
+    // NULL-terminated arrays of pointers to NUL-terminated strings owned by
+    // the caller, alive for the whole call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    Errno::last()
+}
+
+/// Gives the child default signal handling: an ignored signal (Rust's
+/// runtime ignores SIGPIPE) stays ignored across exec, and the jailed
+/// program must not inherit the tracer's choices. Async-signal-safe.
+pub fn reset_signal_handling() {
+    // SAFETY: setting SIG_DFL installs no Rust handler; sigprocmask with a
+    // valid empty set is always sound.
+    unsafe {
+        for signal in 1..libc::SIGRTMIN() {
+            if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    }
+}
+
+/// `waitpid(-1, __WALL)` returning the raw status, so that real-time
+/// signals (which `nix`'s `Signal` cannot represent) survive decoding.
+pub fn wait_any() -> Result<(Pid, i32), Errno> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer for the call.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        match Errno::result(pid) {
+            Ok(pid) => return Ok((Pid::from_raw(pid), status)),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
+/// Resumes a stopped tracee, delivering `signal` (0 for none). Takes a raw
+/// number so real-time signals pass through unchanged.
+pub fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {
+    // SAFETY: PTRACE_CONT takes no pointers; the data argument is the
+    // signal number.
+    let result = unsafe {
+        libc::ptrace(
+            libc::PTRACE_CONT,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            signal as libc::c_long,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// `pidfd_open(2)`: a handle on a process that cannot be confused with a
+/// later process reusing its pid.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(fd)?;
+    // SAFETY: a fresh descriptor the kernel just handed us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `pidfd_send_signal(2)`.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a NULL siginfo asks the kernel to fill it as kill(2) would.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// `strsignal(3)`: the C library's description of a signal, as the
+/// original jail prints it (`Killed`, `Segmentation fault`).
+pub fn signal_description(signal: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a NUL-terminated string that
+    // stays valid until the next strsignal call on this thread; we copy it
+    // at once.
+    let text = unsafe { libc::strsignal(signal) };
+    if text.is_null() {
+        return format!("Signal {signal}");
+    }
+    // SAFETY: non-null and NUL-terminated per strsignal's contract.
+    unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned()
+}

@@ -1,0 +1,777 @@
+//! What each syscall needs from the jail, by name, for every architecture.
+//!
+//! Owns the classification of syscalls into: run natively, refuse in the
+//! filter, or stop for a decision, and for the last the *shape* of the
+//! arguments (which argument is a path, a dirfd, flags, a pid). The
+//! architecture layer maps numbers to these names; the filter, the tracer
+//! and the policy read this table and nothing else. A name missing here is
+//! refused with ENOSYS: the jail fails closed on what it does not know.
+//!
+//! This module is pure data: no I/O, no `nix`, no `libc` calls.
+
+use libc::{EACCES, ENOSYS, EPERM};
+
+/// How the jail treats one syscall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Runs at full speed, never stops.
+    Native,
+    /// Refused by the seccomp filter itself with this errno, never stops.
+    Refuse(i32),
+    /// Refused by the filter when argument `arg` (its low 32 bits, as the
+    /// kernel reads an `unsigned int`) equals one of `values`; else native.
+    RefuseIfArg {
+        arg: u8,
+        values: &'static [u32],
+        errno: i32,
+    },
+    /// Stops at a seccomp stop for the tracer to decide.
+    Check(Check),
+}
+
+/// The decision a stopped syscall needs, with its argument layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// One or two path operands, each judged against `see` / `write`.
+    Path(PathCall),
+    /// `open`, `openat`, `creat`, `openat2`: the access comes from the flags.
+    Open(OpenCall),
+    /// `execve`, `execveat`.
+    Exec(PathOperand),
+    /// Changes the file behind descriptor argument `fd` (`fchmod`,
+    /// `fchown`, `fsetxattr`): judged by the path that descriptor names, so
+    /// a read-only descriptor cannot change a file outside `write`.
+    Descriptor { fd: u8, access: Access },
+    /// Creates a thread or process: counted against `maxthreads`, flags vetted.
+    Clone(CloneCall),
+    /// Sends a signal: the targets must be inside the jail.
+    Signal(SignalCall),
+    /// Each listed argument is a pid that must be 0 (self) or inside the jail.
+    Pids(&'static [u8]),
+    /// `setpriority`-style `(which, who)`: `who` must be inside the jail.
+    Priority(PriorityWhich),
+    /// `seccomp(2)`: a program may add filters, but never a user-notification
+    /// listener, which would take syscalls away from the tracer.
+    Seccomp,
+    /// `personality(2)`: only changes that keep the ABI.
+    Personality,
+    /// The magic wakeup syscall of suspended sessions.
+    Wakeup,
+}
+
+/// What an operation does to the file a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Looks at metadata (stat, access, readlink, chdir, statfs, getxattr).
+    Stat,
+    /// Reads content or lists a directory (open for reading, exec).
+    Read,
+    /// Changes an existing file or its metadata.
+    Write,
+    /// Makes a new name (mkdir, mknod, symlink, link target, rename target).
+    Create,
+    /// Removes a name (unlink, rmdir, rename source).
+    Remove,
+    /// `access`-style: `Write` when the mode argument has `W_OK`, else `Stat`.
+    StatOrWriteByMode { mode_arg: u8 },
+}
+
+/// Whether the final component is followed if it is a symlink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    Always,
+    Never,
+    /// Followed unless `flag` is set in argument `arg` (`AT_SYMLINK_NOFOLLOW`).
+    UnlessFlag {
+        arg: u8,
+        flag: u64,
+    },
+    /// Followed only if `flag` is set in argument `arg` (`AT_SYMLINK_FOLLOW`).
+    IfFlag {
+        arg: u8,
+        flag: u64,
+    },
+}
+
+/// One path argument of a syscall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathOperand {
+    /// The argument holding the directory fd relative paths start from;
+    /// `None` means the current directory.
+    pub dirfd: Option<u8>,
+    /// The argument holding the path pointer.
+    pub path: u8,
+    pub access: Access,
+    pub follow: Follow,
+    /// When an empty path means "the dirfd itself".
+    pub empty_path: EmptyPath,
+    /// A NULL path means "the dirfd itself" (`utimensat`).
+    pub null_means_dirfd: bool,
+}
+
+/// When an empty path names the dirfd itself rather than failing with ENOENT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmptyPath {
+    Never,
+    /// When argument `arg` has `AT_EMPTY_PATH`.
+    IfFlag(u8),
+    /// Always (`readlinkat` on an `O_PATH` symlink descriptor).
+    Always,
+}
+
+/// A path syscall: one operand, or two (`rename`, `link`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathCall {
+    pub first: PathOperand,
+    pub second: Option<PathOperand>,
+}
+
+/// Where an open's flags live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFlags {
+    /// In this argument.
+    Arg(u8),
+    /// `creat(2)`: always `O_CREAT | O_WRONLY | O_TRUNC`.
+    Creat,
+    /// In the `struct open_how` this argument points to (`openat2`).
+    How(u8),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenCall {
+    pub dirfd: Option<u8>,
+    pub path: u8,
+    pub flags: OpenFlags,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneCall {
+    /// `clone(flags, ...)`: flags in argument 0.
+    Clone,
+    /// `clone3(struct clone_args *, size)`.
+    Clone3,
+    Fork,
+    Vfork,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalCall {
+    /// `kill(pid, sig)`: pid > 0, 0 (own group), -1 (everyone), < -1 (group).
+    Kill,
+    /// `tkill(tid, sig)`
+    Tkill,
+    /// `tgkill(tgid, tid, sig)`
+    Tgkill,
+    /// `rt_sigqueueinfo(tgid, sig, info)`
+    Queue,
+    /// `rt_tgsigqueueinfo(tgid, tid, sig, info)`
+    TgQueue,
+}
+
+/// The `which` values of a `(which, who)` pair (they differ between
+/// `setpriority` and `ioprio_set`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorityWhich {
+    pub process: u64,
+    pub group: u64,
+}
+
+const fn operand(dirfd: Option<u8>, path: u8, access: Access, follow: Follow) -> PathOperand {
+    PathOperand {
+        dirfd,
+        path,
+        access,
+        follow,
+        empty_path: EmptyPath::Never,
+        null_means_dirfd: false,
+    }
+}
+
+const fn with_empty_path(mut op: PathOperand, flags_arg: u8) -> PathOperand {
+    op.empty_path = EmptyPath::IfFlag(flags_arg);
+    op
+}
+
+const fn one(first: PathOperand) -> Class {
+    Class::Check(Check::Path(PathCall {
+        first,
+        second: None,
+    }))
+}
+
+const fn two(first: PathOperand, second: PathOperand) -> Class {
+    Class::Check(Check::Path(PathCall {
+        first,
+        second: Some(second),
+    }))
+}
+
+const NOFOLLOW_AT: u64 = libc::AT_SYMLINK_NOFOLLOW as u64;
+const FOLLOW_AT: u64 = libc::AT_SYMLINK_FOLLOW as u64;
+const IN_DONT_FOLLOW: u64 = libc::IN_DONT_FOLLOW as u64;
+
+const fn unless_nofollow(arg: u8) -> Follow {
+    Follow::UnlessFlag {
+        arg,
+        flag: NOFOLLOW_AT,
+    }
+}
+
+/// `ioctl` requests that reach outside the jail through a terminal:
+/// `TIOCSTI` types into the terminal's input queue (and so into the shell
+/// that started the jail), `TIOCLINUX` can copy and paste on a console.
+const TERMINAL_INJECTION: &[u32] = &[libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
+
+/// The jail's treatment of the syscall `name`. Unknown names are refused.
+pub fn class_of(name: &str) -> Class {
+    use Access::*;
+    use Class::*;
+    use Follow::{Always, Never};
+    match name {
+        // ---- paths: one operand ----
+        "stat" => one(operand(None, 0, Stat, Always)),
+        "lstat" => one(operand(None, 0, Stat, Never)),
+        "newfstatat" => one(with_empty_path(
+            operand(Some(0), 1, Stat, unless_nofollow(3)),
+            3,
+        )),
+        "statx" => one(with_empty_path(
+            operand(Some(0), 1, Stat, unless_nofollow(2)),
+            2,
+        )),
+        "access" => one(operand(None, 0, StatOrWriteByMode { mode_arg: 1 }, Always)),
+        "faccessat" => one(operand(
+            Some(0),
+            1,
+            StatOrWriteByMode { mode_arg: 2 },
+            Always,
+        )),
+        "faccessat2" => one(with_empty_path(
+            operand(
+                Some(0),
+                1,
+                StatOrWriteByMode { mode_arg: 2 },
+                unless_nofollow(3),
+            ),
+            3,
+        )),
+        "readlink" => one(operand(None, 0, Stat, Never)),
+        "readlinkat" => one(PathOperand {
+            empty_path: EmptyPath::Always,
+            ..operand(Some(0), 1, Stat, Never)
+        }),
+        "chdir" => one(operand(None, 0, Stat, Always)),
+        "statfs" => one(operand(None, 0, Stat, Always)),
+        "getxattr" | "listxattr" => one(operand(None, 0, Stat, Always)),
+        "lgetxattr" | "llistxattr" => one(operand(None, 0, Stat, Never)),
+        "getxattrat" | "listxattrat" => one(with_empty_path(
+            operand(Some(0), 1, Stat, unless_nofollow(2)),
+            2,
+        )),
+        "setxattr" | "removexattr" => one(operand(None, 0, Write, Always)),
+        "lsetxattr" | "lremovexattr" => one(operand(None, 0, Write, Never)),
+        "setxattrat" | "removexattrat" => one(with_empty_path(
+            operand(Some(0), 1, Write, unless_nofollow(2)),
+            2,
+        )),
+        "file_getattr" => one(with_empty_path(
+            operand(Some(0), 1, Stat, unless_nofollow(4)),
+            4,
+        )),
+        "file_setattr" => one(with_empty_path(
+            operand(Some(0), 1, Write, unless_nofollow(4)),
+            4,
+        )),
+        "inotify_add_watch" => one(operand(
+            None,
+            1,
+            Stat,
+            Follow::UnlessFlag {
+                arg: 2,
+                flag: IN_DONT_FOLLOW,
+            },
+        )),
+        "chmod" => one(operand(None, 0, Write, Always)),
+        "fchmodat" => one(operand(Some(0), 1, Write, Always)),
+        "fchmodat2" => one(with_empty_path(
+            operand(Some(0), 1, Write, unless_nofollow(3)),
+            3,
+        )),
+        "chown" => one(operand(None, 0, Write, Always)),
+        "lchown" => one(operand(None, 0, Write, Never)),
+        "fchownat" => one(with_empty_path(
+            operand(Some(0), 1, Write, unless_nofollow(4)),
+            4,
+        )),
+        "truncate" => one(operand(None, 0, Write, Always)),
+        "utime" | "utimes" => one(operand(None, 0, Write, Always)),
+        "futimesat" => one(operand(Some(0), 1, Write, Always)),
+        "utimensat" => one(PathOperand {
+            null_means_dirfd: true,
+            ..with_empty_path(operand(Some(0), 1, Write, unless_nofollow(3)), 3)
+        }),
+        "mkdir" => one(operand(None, 0, Create, Never)),
+        "mkdirat" => one(operand(Some(0), 1, Create, Never)),
+        "mknod" => one(operand(None, 0, Create, Never)),
+        "mknodat" => one(operand(Some(0), 1, Create, Never)),
+        "rmdir" => one(operand(None, 0, Remove, Never)),
+        "unlink" => one(operand(None, 0, Remove, Never)),
+        "unlinkat" => one(operand(Some(0), 1, Remove, Never)),
+        "symlink" => one(operand(None, 1, Create, Never)),
+        "symlinkat" => one(operand(Some(1), 2, Create, Never)),
+        // ---- paths: two operands ----
+        "rename" => two(
+            operand(None, 0, Remove, Never),
+            operand(None, 1, Create, Never),
+        ),
+        "renameat" | "renameat2" => two(
+            operand(Some(0), 1, Remove, Never),
+            operand(Some(2), 3, Create, Never),
+        ),
+        // A hard link is a new writable name for its source, so the source
+        // must be writable too.
+        "link" => two(
+            operand(None, 0, Write, Never),
+            operand(None, 1, Create, Never),
+        ),
+        "linkat" => two(
+            with_empty_path(
+                operand(
+                    Some(0),
+                    1,
+                    Write,
+                    Follow::IfFlag {
+                        arg: 4,
+                        flag: FOLLOW_AT,
+                    },
+                ),
+                4,
+            ),
+            operand(Some(2), 3, Create, Never),
+        ),
+        // ---- opens and exec ----
+        "open" => Check(self::Check::Open(OpenCall {
+            dirfd: None,
+            path: 0,
+            flags: OpenFlags::Arg(1),
+        })),
+        "openat" => Check(self::Check::Open(OpenCall {
+            dirfd: Some(0),
+            path: 1,
+            flags: OpenFlags::Arg(2),
+        })),
+        "openat2" => Check(self::Check::Open(OpenCall {
+            dirfd: Some(0),
+            path: 1,
+            flags: OpenFlags::How(2),
+        })),
+        "creat" => Check(self::Check::Open(OpenCall {
+            dirfd: None,
+            path: 0,
+            flags: OpenFlags::Creat,
+        })),
+        "execve" => Check(self::Check::Exec(operand(None, 0, Read, Always))),
+        "execveat" => Check(self::Check::Exec(with_empty_path(
+            operand(Some(0), 1, Read, unless_nofollow(4)),
+            4,
+        ))),
+        // ---- processes and signals ----
+        "clone" => Check(self::Check::Clone(CloneCall::Clone)),
+        "clone3" => Check(self::Check::Clone(CloneCall::Clone3)),
+        "fork" => Check(self::Check::Clone(CloneCall::Fork)),
+        "vfork" => Check(self::Check::Clone(CloneCall::Vfork)),
+        "kill" => Check(self::Check::Signal(SignalCall::Kill)),
+        "tkill" => Check(self::Check::Signal(SignalCall::Tkill)),
+        "tgkill" => Check(self::Check::Signal(SignalCall::Tgkill)),
+        "rt_sigqueueinfo" => Check(self::Check::Signal(SignalCall::Queue)),
+        "rt_tgsigqueueinfo" => Check(self::Check::Signal(SignalCall::TgQueue)),
+        "pidfd_open"
+        | "prlimit64"
+        | "sched_setaffinity"
+        | "sched_getaffinity"
+        | "sched_setscheduler"
+        | "sched_getscheduler"
+        | "sched_setparam"
+        | "sched_getparam"
+        | "sched_setattr"
+        | "sched_getattr"
+        | "sched_rr_get_interval"
+        | "get_robust_list"
+        | "migrate_pages"
+        | "move_pages"
+        | "process_vm_readv"
+        | "process_vm_writev"
+        | "getpgid"
+        | "getsid" => Check(self::Check::Pids(&[0])),
+        "kcmp" => Check(self::Check::Pids(&[0, 1])),
+        "setpriority" | "getpriority" => Check(self::Check::Priority(PriorityWhich {
+            process: 0,
+            group: 1,
+        })),
+        "ioprio_set" | "ioprio_get" => Check(self::Check::Priority(PriorityWhich {
+            process: 1,
+            group: 2,
+        })),
+        "fchmod" | "fchown" | "fsetxattr" | "fremovexattr" => Check(self::Check::Descriptor {
+            fd: 0,
+            access: Write,
+        }),
+        "seccomp" => Check(self::Check::Seccomp),
+        "personality" => Check(self::Check::Personality),
+        "ioctl" => RefuseIfArg {
+            arg: 1,
+            values: TERMINAL_INJECTION,
+            errno: EPERM,
+        },
+
+        // ---- refused: the filesystem namespace and the machine ----
+        "mount" | "umount2" | "pivot_root" | "chroot" | "move_mount" | "open_tree"
+        | "open_tree_attr" | "fsopen" | "fsconfig" | "fsmount" | "fspick" | "mount_setattr"
+        | "statmount" | "listmount" | "name_to_handle_at" | "open_by_handle_at" | "unshare"
+        | "setns" | "swapon" | "swapoff" | "acct" | "quotactl" | "quotactl_fd"
+        | "fanotify_init" | "fanotify_mark" | "reboot" | "kexec_load" | "kexec_file_load"
+        | "init_module" | "finit_module" | "delete_module" | "syslog" | "sethostname"
+        | "setdomainname" | "settimeofday" | "clock_settime" | "adjtimex" | "clock_adjtime"
+        | "iopl" | "ioperm" | "vhangup" | "modify_ldt" | "ptrace" | "bpf" | "add_key"
+        | "request_key" | "keyctl" | "pidfd_getfd" | "process_madvise" | "lsm_set_self_attr"
+        | "process_mrelease" => Refuse(EPERM),
+        "perf_event_open" | "socket" => Refuse(EACCES),
+        // Refused with ENOSYS so that programs take their fallback paths.
+        "io_uring_setup" | "io_uring_enter" | "io_uring_register" | "userfaultfd" | "uselib"
+        | "lookup_dcookie" | "nfsservctl" | "mq_open" | "mq_unlink" | "uretprobe" | "_sysctl"
+        | "create_module" | "get_kernel_syms" | "query_module" | "getpmsg" | "putpmsg"
+        | "afs_syscall" | "tuxcall" | "security" | "vserver" | "epoll_ctl_old"
+        | "epoll_wait_old" | "set_thread_area" | "get_thread_area" => Refuse(ENOSYS),
+
+        // ---- native: everything that only touches what the process holds ----
+        "read"
+        | "write"
+        | "close"
+        | "fstat"
+        | "poll"
+        | "lseek"
+        | "mmap"
+        | "mprotect"
+        | "munmap"
+        | "brk"
+        | "rt_sigaction"
+        | "rt_sigprocmask"
+        | "rt_sigreturn"
+        | "pread64"
+        | "pwrite64"
+        | "readv"
+        | "writev"
+        | "pipe"
+        | "select"
+        | "sched_yield"
+        | "mremap"
+        | "msync"
+        | "mincore"
+        | "madvise"
+        | "shmget"
+        | "shmat"
+        | "shmctl"
+        | "dup"
+        | "dup2"
+        | "pause"
+        | "nanosleep"
+        | "getitimer"
+        | "alarm"
+        | "setitimer"
+        | "getpid"
+        | "sendfile"
+        | "socketpair"
+        | "connect"
+        | "accept"
+        | "sendto"
+        | "recvfrom"
+        | "sendmsg"
+        | "recvmsg"
+        | "shutdown"
+        | "bind"
+        | "listen"
+        | "getsockname"
+        | "getpeername"
+        | "setsockopt"
+        | "getsockopt"
+        | "exit"
+        | "wait4"
+        | "uname"
+        | "semget"
+        | "semop"
+        | "semctl"
+        | "shmdt"
+        | "msgget"
+        | "msgsnd"
+        | "msgrcv"
+        | "msgctl"
+        | "fcntl"
+        | "flock"
+        | "fsync"
+        | "fdatasync"
+        | "ftruncate"
+        | "getdents"
+        | "getcwd"
+        | "fchdir"
+        | "umask"
+        | "gettimeofday"
+        | "getrlimit"
+        | "getrusage"
+        | "sysinfo"
+        | "times"
+        | "getuid"
+        | "getgid"
+        | "setuid"
+        | "setgid"
+        | "geteuid"
+        | "getegid"
+        | "setpgid"
+        | "getppid"
+        | "getpgrp"
+        | "setsid"
+        | "setreuid"
+        | "setregid"
+        | "getgroups"
+        | "setgroups"
+        | "setresuid"
+        | "getresuid"
+        | "setresgid"
+        | "getresgid"
+        | "setfsuid"
+        | "setfsgid"
+        | "capget"
+        | "capset"
+        | "rt_sigpending"
+        | "rt_sigtimedwait"
+        | "rt_sigsuspend"
+        | "sigaltstack"
+        | "ustat"
+        | "fstatfs"
+        | "sysfs"
+        | "mlock"
+        | "munlock"
+        | "mlockall"
+        | "munlockall"
+        | "prctl"
+        | "arch_prctl"
+        | "setrlimit"
+        | "sync"
+        | "gettid"
+        | "readahead"
+        | "fgetxattr"
+        | "flistxattr"
+        | "time"
+        | "futex"
+        | "io_setup"
+        | "io_destroy"
+        | "io_getevents"
+        | "io_submit"
+        | "io_cancel"
+        | "epoll_create"
+        | "remap_file_pages"
+        | "getdents64"
+        | "set_tid_address"
+        | "restart_syscall"
+        | "semtimedop"
+        | "fadvise64"
+        | "timer_create"
+        | "timer_settime"
+        | "timer_gettime"
+        | "timer_getoverrun"
+        | "timer_delete"
+        | "clock_gettime"
+        | "clock_getres"
+        | "clock_nanosleep"
+        | "exit_group"
+        | "epoll_wait"
+        | "epoll_ctl"
+        | "mbind"
+        | "set_mempolicy"
+        | "get_mempolicy"
+        | "mq_timedsend"
+        | "mq_timedreceive"
+        | "mq_notify"
+        | "mq_getsetattr"
+        | "waitid"
+        | "inotify_init"
+        | "inotify_rm_watch"
+        | "pselect6"
+        | "ppoll"
+        | "set_robust_list"
+        | "splice"
+        | "tee"
+        | "sync_file_range"
+        | "vmsplice"
+        | "epoll_pwait"
+        | "signalfd"
+        | "timerfd_create"
+        | "eventfd"
+        | "fallocate"
+        | "timerfd_settime"
+        | "timerfd_gettime"
+        | "accept4"
+        | "signalfd4"
+        | "eventfd2"
+        | "epoll_create1"
+        | "dup3"
+        | "pipe2"
+        | "inotify_init1"
+        | "preadv"
+        | "pwritev"
+        | "recvmmsg"
+        | "syncfs"
+        | "sendmmsg"
+        | "getcpu"
+        | "getrandom"
+        | "memfd_create"
+        | "membarrier"
+        | "mlock2"
+        | "copy_file_range"
+        | "preadv2"
+        | "pwritev2"
+        | "pkey_mprotect"
+        | "pkey_alloc"
+        | "pkey_free"
+        | "rseq"
+        | "pidfd_send_signal"
+        | "close_range"
+        | "epoll_pwait2"
+        | "landlock_create_ruleset"
+        | "landlock_add_rule"
+        | "landlock_restrict_self"
+        | "memfd_secret"
+        | "futex_waitv"
+        | "set_mempolicy_home_node"
+        | "cachestat"
+        | "map_shadow_stack"
+        | "futex_wake"
+        | "futex_wait"
+        | "futex_requeue"
+        | "lsm_get_self_attr"
+        | "lsm_list_modules"
+        | "mseal"
+        | "sched_get_priority_max"
+        | "sched_get_priority_min"
+        | "io_pgetevents" => Native,
+
+        _ => Refuse(ENOSYS),
+    }
+}
+
+/// The number of the magic syscall a suspended-session REPL makes
+/// ("wake" in ASCII). It lies in the x32 range, so the filter must look
+/// for it before refusing foreign ABIs.
+pub const WAKEUP_SYSCALL: u32 = 0x7761_6b65;
+
+/// The classes of one architecture's syscalls, indexed by number, built
+/// once so a stop costs an index, not a name lookup.
+#[derive(Debug, Clone)]
+pub struct Table {
+    entries: Vec<(&'static str, Class)>,
+}
+
+impl Table {
+    /// The table for the native architecture. The wakeup syscall is a
+    /// number outside it and is looked up separately.
+    pub fn native() -> Table {
+        let syscalls = crate::arch::native::SYSCALLS;
+        let highest = syscalls.iter().map(|(nr, _)| *nr).max().unwrap_or(0);
+        let mut entries = vec![("unknown", Class::Refuse(ENOSYS)); highest as usize + 1];
+        for (nr, name) in syscalls {
+            entries[*nr as usize] = (name, class_of(name));
+        }
+        Table { entries }
+    }
+
+    /// The name and class of syscall number `nr`.
+    pub fn lookup(&self, nr: u64) -> (&'static str, Class) {
+        if nr == u64::from(WAKEUP_SYSCALL) {
+            return ("wakeup", Class::Check(Check::Wakeup));
+        }
+        usize::try_from(nr)
+            .ok()
+            .and_then(|index| self.entries.get(index))
+            .copied()
+            .unwrap_or(("unknown", Class::Refuse(ENOSYS)))
+    }
+
+    /// Every number in the table with its class, in order.
+    pub fn classes(&self) -> impl Iterator<Item = Class> + '_ {
+        self.entries.iter().map(|(_, class)| *class)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_native_syscall_is_classified_deliberately() {
+        // A name that falls through to the default is refused; list the
+        // ones that do so the table's gaps are visible in review.
+        let unclassified: Vec<&str> = crate::arch::native::SYSCALLS
+            .iter()
+            .map(|(_, name)| *name)
+            .filter(|name| class_of(name) == Class::Refuse(ENOSYS))
+            .collect();
+        for name in &unclassified {
+            assert!(
+                [
+                    "io_uring_setup",
+                    "io_uring_enter",
+                    "io_uring_register",
+                    "userfaultfd",
+                    "uselib",
+                    "lookup_dcookie",
+                    "nfsservctl",
+                    "mq_open",
+                    "mq_unlink",
+                    "uretprobe",
+                    "_sysctl",
+                    "create_module",
+                    "get_kernel_syms",
+                    "query_module",
+                    "getpmsg",
+                    "putpmsg",
+                    "afs_syscall",
+                    "tuxcall",
+                    "security",
+                    "vserver",
+                    "epoll_ctl_old",
+                    "epoll_wait_old",
+                    "set_thread_area",
+                    "get_thread_area",
+                ]
+                .contains(name),
+                "{name} is not classified"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        assert_eq!(class_of("frobnicate"), Class::Refuse(ENOSYS));
+    }
+
+    #[test]
+    fn path_syscalls_stop_for_a_decision() {
+        for name in [
+            "open",
+            "openat",
+            "openat2",
+            "stat",
+            "statx",
+            "execve",
+            "rename",
+            "linkat",
+            "mkdir",
+            "unlink",
+            "truncate",
+            "symlinkat",
+            "fchmodat2",
+            "setxattrat",
+        ] {
+            assert!(matches!(class_of(name), Class::Check(_)), "{name}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The tracer: the only module that owns ptrace.
+//!
+//! Owns the event loop over every thread and process of one jail: a
+//! blocking `waitpid(-1, __WALL)`, a decoded [`event::Event`], one handler
+//! per event, one resume. It keeps the table of live tasks (for
+//! `maxthreads` and for telling jail pids from others), answers seccomp
+//! stops through [`decide`], and when the main program ends it kills
+//! everything else the jail started and reaps it.
+
+mod decide;
+pub mod event;
+mod memory;
+pub mod resolve;
+
+use crate::policy::{Denial, Policy};
+use crate::sys;
+use crate::syscall::Table;
+use event::Event;
+use log::{debug, trace, warn};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// How the jailed program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The main program exited with this code.
+    Exited(i32),
+    /// The main program was killed by this signal.
+    Killed(i32),
+    /// The time limit ran out and the jail was killed.
+    TimedOut,
+    /// The main program never got to exec: its setup or exec failed.
+    /// `denial` is set when the jail itself hid or refused the program.
+    NotStarted { denial: Option<(i32, Denial)> },
+}
+
+/// The tracer itself failed; the jail has been killed.
+#[derive(Debug)]
+pub enum TraceError {
+    /// `waitpid` failed other than by running out of tracees.
+    Wait(Errno),
+    /// A stop this tracer does not understand (fail closed).
+    UnknownStop { pid: Pid, status: i32 },
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Wait(errno) => write!(f, "waiting for the jail failed: {}", errno.desc()),
+            TraceError::UnknownStop { pid, status } => {
+                write!(f, "unexpected stop of task {pid} (status {status:#x})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// Limits and switches the tracer enforces besides the path policy.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Live threads and processes allowed at once.
+    pub max_threads: Option<u32>,
+}
+
+/// One traced thread.
+#[derive(Debug, Clone, Default)]
+struct Task {
+    /// Thread-group id, looked up when a path needs it (`/proc/self`).
+    tgid: Option<Pid>,
+    /// Attached automatically and not yet seen its first stop.
+    awaiting_first_stop: bool,
+    /// Holds a `maxthreads` reservation for a clone in flight.
+    clone_pending: bool,
+}
+
+/// The state of one jail's tracer.
+pub struct Tracer {
+    policy: Policy,
+    syscalls: Table,
+    limits: Limits,
+    main: Pid,
+    tasks: HashMap<Pid, Task>,
+    /// Clones admitted but whose new task has not been reported yet.
+    clones_in_flight: u32,
+    main_execed: bool,
+    /// The jail's answer to the main program's own exec, if it refused it.
+    exec_denial: Option<(i32, Denial)>,
+    timed_out: Arc<AtomicBool>,
+}
+
+/// How a stopped task is to be resumed.
+enum Resume {
+    Continue,
+    /// Continue and deliver this signal.
+    Deliver(i32),
+    /// Leave it in group-stop until `SIGCONT`.
+    Listen,
+    /// It is gone; nothing to resume.
+    Nothing,
+}
+
+impl Tracer {
+    /// A tracer for the seized process `main`. `timed_out` is set by
+    /// whoever enforces the time limit before it kills `main`.
+    pub fn new(policy: Policy, limits: Limits, main: Pid, timed_out: Arc<AtomicBool>) -> Tracer {
+        let mut tasks = HashMap::new();
+        tasks.insert(
+            main,
+            Task {
+                tgid: Some(main),
+                ..Task::default()
+            },
+        );
+        Tracer {
+            policy,
+            syscalls: Table::native(),
+            limits,
+            main,
+            tasks,
+            clones_in_flight: 0,
+            main_execed: false,
+            exec_denial: None,
+            timed_out,
+        }
+    }
+
+    /// Runs the jail until the main program ends, then kills and reaps
+    /// everything else in it.
+    pub fn run(mut self) -> Result<Outcome, TraceError> {
+        let outcome = self.trace_until_main_ends();
+        self.kill_everything();
+        outcome
+    }
+
+    fn trace_until_main_ends(&mut self) -> Result<Outcome, TraceError> {
+        loop {
+            let (pid, status) = match sys::wait_any() {
+                Ok(report) => report,
+                Err(errno) => return Err(TraceError::Wait(errno)),
+            };
+            let event = event::decode(status);
+            trace!("{pid}: {event:?}");
+            if !self.tasks.contains_key(&pid) {
+                // Its first report may come before its parent's clone event.
+                self.adopt(pid);
+            }
+            let resume = match event {
+                Event::Exited { code } => {
+                    if let Some(outcome) = self.task_ended(pid, Outcome::Exited(code)) {
+                        return Ok(outcome);
+                    }
+                    Resume::Nothing
+                }
+                Event::Killed { signal } => {
+                    if let Some(outcome) = self.task_ended(pid, Outcome::Killed(signal)) {
+                        return Ok(outcome);
+                    }
+                    Resume::Nothing
+                }
+                Event::Seccomp => self.on_seccomp_stop(pid),
+                Event::NewTask => self.on_new_task(pid),
+                Event::Exec => self.on_exec(pid),
+                Event::VforkDone | Event::Exiting | Event::SyscallStop => Resume::Continue,
+                Event::Stop { signal } => self.on_stop(pid, signal),
+                Event::Signal { signal } => Resume::Deliver(signal),
+                Event::Unknown { status } => {
+                    warn!("{pid}: unknown stop {status:#x}; killing the jail");
+                    return Err(TraceError::UnknownStop { pid, status });
+                }
+            };
+            self.resume(pid, resume);
+        }
+    }
+
+    fn resume(&mut self, pid: Pid, resume: Resume) {
+        let result = match resume {
+            Resume::Continue => sys::ptrace_cont(pid, 0),
+            Resume::Deliver(signal) => sys::ptrace_cont(pid, signal),
+            Resume::Listen => sys::ptrace_listen(pid),
+            Resume::Nothing => Ok(()),
+        };
+        // ESRCH: the task died while stopped (killed mid-syscall); its
+        // death is reported by a later wait.
+        if let Err(errno) = result
+            && errno != Errno::ESRCH
+        {
+            warn!("{pid}: cannot resume: {}", errno.desc());
+        }
+    }
+
+    fn adopt(&mut self, pid: Pid) {
+        debug!("{pid}: new task in the jail");
+        self.tasks.insert(
+            pid,
+            Task {
+                awaiting_first_stop: true,
+                ..Task::default()
+            },
+        );
+    }
+
+    /// A task died. Returns the outcome when it was the main program.
+    fn task_ended(&mut self, pid: Pid, how: Outcome) -> Option<Outcome> {
+        self.release_clone_reservation(pid);
+        self.tasks.remove(&pid);
+        if pid != self.main {
+            return None;
+        }
+        if self.timed_out.load(Ordering::SeqCst) {
+            return Some(Outcome::TimedOut);
+        }
+        if !self.main_execed {
+            return Some(Outcome::NotStarted {
+                denial: self.exec_denial.take(),
+            });
+        }
+        Some(how)
+    }
+
+    fn on_new_task(&mut self, parent: Pid) -> Resume {
+        match nix::sys::ptrace::getevent(parent) {
+            Ok(child) => {
+                let child = Pid::from_raw(child as i32);
+                self.tasks.entry(child).or_insert_with(|| Task {
+                    awaiting_first_stop: true,
+                    ..Task::default()
+                });
+                debug!("{parent}: started task {child}");
+            }
+            Err(errno) => debug!("{parent}: no event message: {}", errno.desc()),
+        }
+        self.release_clone_reservation(parent);
+        Resume::Continue
+    }
+
+    fn on_exec(&mut self, pid: Pid) -> Resume {
+        // After an exec by a non-leader thread, that thread carries on
+        // under the leader's tid; its old tid is gone without a report.
+        if let Ok(former) = nix::sys::ptrace::getevent(pid) {
+            let former = Pid::from_raw(former as i32);
+            if former != pid {
+                self.tasks.remove(&former);
+            }
+        }
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.tgid = Some(pid);
+        }
+        if pid == self.main {
+            self.main_execed = true;
+        }
+        debug!("{pid}: exec");
+        Resume::Continue
+    }
+
+    fn on_stop(&mut self, pid: Pid, signal: i32) -> Resume {
+        if let Some(task) = self.tasks.get_mut(&pid)
+            && task.awaiting_first_stop
+        {
+            task.awaiting_first_stop = false;
+            return Resume::Continue;
+        }
+        match Signal::try_from(signal) {
+            Ok(Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) => {
+                Resume::Listen
+            }
+            _ => Resume::Continue,
+        }
+    }
+
+    /// Drops the `maxthreads` reservation `pid` holds for a clone, once the
+    /// clone has produced its task or the thread has moved on (it failed).
+    fn release_clone_reservation(&mut self, pid: Pid) {
+        if let Some(task) = self.tasks.get_mut(&pid)
+            && task.clone_pending
+        {
+            task.clone_pending = false;
+            self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+        }
+    }
+
+    fn is_jail_pid(&self, pid: u32) -> bool {
+        i32::try_from(pid).is_ok_and(|pid| self.tasks.contains_key(&Pid::from_raw(pid)))
+    }
+
+    fn report(&self, denial: &Denial) {
+        if self.policy.report {
+            eprintln!("{denial}");
+        }
+    }
+
+    /// Kills every task still in the jail and reaps until none is left,
+    /// including tasks that appear while this runs (a fork in flight).
+    fn kill_everything(&mut self) {
+        for pid in self.tasks.keys() {
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+        loop {
+            match sys::wait_any() {
+                Ok((pid, status)) => match event::decode(status) {
+                    Event::Exited { .. } | Event::Killed { .. } => {
+                        self.tasks.remove(&pid);
+                    }
+                    _ => {
+                        let _ = kill(pid, Signal::SIGKILL);
+                        let _ = sys::ptrace_cont(pid, 0);
+                    }
+                },
+                Err(Errno::ECHILD) => break,
+                Err(errno) => {
+                    warn!("reaping the jail: {}", errno.desc());
+                    break;
+                }
+            }
+        }
+    }
+}
