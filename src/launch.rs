@@ -78,8 +78,12 @@ impl fmt::Display for Step {
 pub enum LaunchError {
     /// A pipe or fork failed in the jail itself.
     Resources { what: &'static str, errno: Errno },
-    /// `PTRACE_SEIZE` was refused.
-    Seize(Errno),
+    /// `PTRACE_SEIZE` was refused. `traced_by` is the pid of whoever
+    /// traces the jail itself, if anyone does.
+    Seize {
+        errno: Errno,
+        traced_by: Option<u32>,
+    },
     /// The child's setup failed at `step`.
     Child { step: Step, errno: Errno },
 }
@@ -90,12 +94,26 @@ impl fmt::Display for LaunchError {
             LaunchError::Resources { what, errno } => {
                 write!(f, "cannot {what}: {}", errno.desc())
             }
-            LaunchError::Seize(Errno::EPERM) => f.write_str(
+            LaunchError::Seize {
+                traced_by: Some(tracer),
+                ..
+            } => write!(
+                f,
+                "cannot trace the program: the jail is itself being traced by pid {tracer} (a debugger, or another \
+                 jail: jails do not nest); \
+                 run it outside the debugger, or make the debugger not follow forks"
+            ),
+            LaunchError::Seize {
+                errno: Errno::EPERM,
+                ..
+            } => f.write_str(
                 "the kernel does not let this process trace its child (ptrace: operation not \
                  permitted); check kernel.yama.ptrace_scope (it must be below 3) and whether \
                  another sandbox or container forbids ptrace",
             ),
-            LaunchError::Seize(errno) => write!(f, "cannot trace the program: {}", errno.desc()),
+            LaunchError::Seize { errno, .. } => {
+                write!(f, "cannot trace the program: {}", errno.desc())
+            }
             LaunchError::Child {
                 step: Step::Seccomp,
                 errno: Errno::EINVAL,
@@ -176,7 +194,10 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
                 // Closing the go pipe unseized makes the child exit.
                 drop(go_write);
                 let _ = nix::sys::wait::waitpid(child, None);
-                return Err(LaunchError::Seize(errno));
+                return Err(LaunchError::Seize {
+                    errno,
+                    traced_by: own_tracer(),
+                });
             }
             // One byte tells the child it is traced and may go on.
             if let Err(errno) = nix::unistd::write(&go_write, &[1]) {
@@ -192,6 +213,14 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
             })
         }
     }
+}
+
+/// The pid tracing this process, from `/proc/self/status`, if any.
+fn own_tracer() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("TracerPid:"))?;
+    let tracer: u32 = line.trim_start_matches("TracerPid:").trim().parse().ok()?;
+    (tracer != 0).then_some(tracer)
 }
 
 /// Reads the child's failure report, if it wrote one before exiting.

@@ -6,8 +6,17 @@
 use sandbox::error::status;
 use sandbox::{Ending, Jail};
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Writes one line to stderr, ignoring failure: a closed stderr must not
+/// turn into a panic (`eprintln!` panics when the write fails).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n       \
                      sandbox <config.conf> kill <ident>";
@@ -16,17 +25,17 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.len() < 2 {
-        eprintln!("{USAGE}");
+        say!("{USAGE}");
         return ExitCode::from(status::USAGE);
     }
     let config = PathBuf::from(&args[0]);
     if args[1] == "kill" {
         if args.len() != 3 {
-            eprintln!("{USAGE}");
+            say!("{USAGE}");
             return ExitCode::from(status::USAGE);
         }
         // Suspended sessions do not exist yet, so there is nothing to end.
-        println!("Done");
+        let _ = writeln!(std::io::stdout(), "Done");
         return ExitCode::SUCCESS;
     }
     let ident = args[1].to_string_lossy().into_owned();
@@ -34,15 +43,15 @@ fn main() -> ExitCode {
     match result {
         Ok(Ending::Exited(code)) => ExitCode::from(code as u8),
         Ok(Ending::Killed(signal)) => {
-            eprintln!("[{}]", sandbox::sys::signal_description(signal));
+            say!("[{}]", sandbox::sys::signal_description(signal));
             ExitCode::from(128u8.wrapping_add(signal as u8))
         }
         Ok(Ending::TimedOut) => {
-            eprintln!("[Timed out]");
+            say!("[Timed out]");
             ExitCode::from(status::TIMED_OUT)
         }
         Err(error) => {
-            eprintln!("sandbox: {error}");
+            say!("sandbox: {error}");
             ExitCode::from(error.exit_status())
         }
     }

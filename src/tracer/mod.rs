@@ -22,6 +22,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -290,7 +291,9 @@ impl Tracer {
 
     fn report(&self, denial: &Denial) {
         if self.policy.report {
-            eprintln!("{denial}");
+            // Not a log line: the report is output the user asked for. A
+            // closed stderr must not stop the jail, so errors are ignored.
+            let _ = writeln!(std::io::stderr(), "{denial}");
         }
     }
 
