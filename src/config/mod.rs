@@ -7,6 +7,8 @@
 mod error;
 mod keywords;
 mod syntax;
+#[cfg(test)]
+mod tests;
 
 pub use error::ConfigError;
 pub use keywords::{KEYWORDS, Keyword};
