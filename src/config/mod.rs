@@ -41,7 +41,7 @@ pub struct Config {
     pub file: PathBuf,
     /// `program <path>`: executable used when the command line names none.
     pub program: Option<String>,
-    /// `arg <word>` lines in order; the first one is argv[0].
+    /// `arg <word>` lines in order; the first one is `argv[0]`.
     pub args: Vec<String>,
     /// `closefds`
     pub close_fds: bool,
