@@ -1,69 +1,635 @@
-//! Placeholder until the parser lands.
-use super::{Config, ConfigError, EnvOp, Rlimit, syntax::Directive};
-use std::path::Path;
-pub static KEYWORDS: &[&str] = &[];
-pub fn build(file: &Path, ds: &[Directive], ident: &str) -> Result<Config, ConfigError> {
-    let mut c = Config {
-        file: file.into(),
-        ..Config::default()
+//! The keyword table, and building a [`Config`] from directives with it.
+//!
+//! Owns what each keyword means: how many arguments it takes, how they are
+//! checked, and which [`Config`] field it sets. [`KEYWORDS`] is the single
+//! definition that the parser, `docs/config.md` and the tests all follow.
+//! Knows nothing of line syntax (that is `syntax`) or of what a setting does
+//! at run time (that is `policy` and later layers).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nom::character::complete::{char, digit1};
+use nom::combinator::{all_consuming, opt};
+use nom::sequence::preceded;
+use nom::{IResult, Parser};
+
+use super::error::{ConfigError, quoted};
+use super::syntax::{Directive, Word};
+use super::{Config, EnvOp, Rlimit};
+
+/// One config keyword: its syntax, meaning and documentation.
+#[derive(Debug)]
+pub struct Keyword {
+    /// The keyword as written in a file.
+    pub name: &'static str,
+    /// The line's shape, e.g. `rlimit <name> <value> [<hard>]`.
+    pub usage: &'static str,
+    /// One line saying what it does.
+    pub doc: &'static str,
+    /// What happens when the keyword is absent.
+    pub default: &'static str,
+    /// A working example (the `ident` and `end` ones span a whole block).
+    pub example: &'static str,
+    /// How the arguments are split and which handler takes them.
+    pub(crate) form: Form,
+}
+
+/// How a keyword's arguments are taken from its line, with the handler that
+/// gets them. Arity checks happen before the handler runs, so handlers never
+/// see a missing or extra argument.
+#[derive(Debug)]
+pub(crate) enum Form {
+    /// No arguments.
+    Flag(fn(&mut Builder<'_>) -> Result<(), ConfigError>),
+    /// Exactly one word.
+    Word(fn(&mut Builder<'_>, Word<'_>) -> Result<(), ConfigError>),
+    /// The rest of the line as one value, which may contain blanks.
+    Text(fn(&mut Builder<'_>, Word<'_>) -> Result<(), ConfigError>),
+    /// The rest of the line as one absolute path, which may contain blanks.
+    AbsolutePath(fn(&mut Builder<'_>, Word<'_>) -> Result<(), ConfigError>),
+    /// One word (a name), then the rest of the line as its value.
+    NameAndText(fn(&mut Builder<'_>, Word<'_>, Word<'_>) -> Result<(), ConfigError>),
+    /// Two words and an optional third.
+    TwoOrThreeWords(
+        fn(&mut Builder<'_>, Word<'_>, Word<'_>, Option<Word<'_>>) -> Result<(), ConfigError>,
+    ),
+}
+
+/// Every keyword, in the order of the original tool's README (then ours).
+pub static KEYWORDS: &[Keyword] = &[
+    Keyword {
+        name: "program",
+        usage: "program <path>",
+        doc: "The executable to run when the command line names none; the path may be relative and is resolved when the jail starts.",
+        default: "none: the command line must name the program",
+        example: "program /usr/bin/python3",
+        form: Form::Text(apply_program),
+    },
+    Keyword {
+        name: "arg",
+        usage: "arg <word>",
+        doc: "Appends the rest of the line, as one argument, to the default command line; the first `arg` sets argv[0].",
+        default: "no default arguments",
+        example: "arg python3",
+        form: Form::Text(apply_arg),
+    },
+    Keyword {
+        name: "closefds",
+        usage: "closefds",
+        doc: "Closes every file descriptor other than 0, 1 and 2 before the program starts.",
+        default: "off: other inherited descriptors stay open",
+        example: "closefds",
+        form: Form::Flag(apply_closefds),
+    },
+    Keyword {
+        name: "setenv",
+        usage: "setenv <var> <value>",
+        doc: "Sets an environment variable; the value is the rest of the line and may contain spaces, but not be empty.",
+        default: "the environment is inherited unchanged",
+        example: "setenv PATH /usr/bin:/bin",
+        form: Form::NameAndText(apply_setenv),
+    },
+    Keyword {
+        name: "clearenv",
+        usage: "clearenv",
+        doc: "Starts from an empty environment, wherever the line stands; `setenv` and `unsetenv` lines then apply in file order.",
+        default: "off: the environment is inherited",
+        example: "clearenv",
+        form: Form::Flag(apply_clearenv),
+    },
+    Keyword {
+        name: "unsetenv",
+        usage: "unsetenv <var>",
+        doc: "Removes one environment variable.",
+        default: "nothing is removed",
+        example: "unsetenv LD_PRELOAD",
+        form: Form::Word(apply_unsetenv),
+    },
+    Keyword {
+        name: "see",
+        usage: "see <path>",
+        doc: "Lets the program see the subtree at an absolute path: open for reading, stat, readlink, readdir, execve and so on.",
+        default: "none: no subtree is visible",
+        example: "see /usr",
+        form: Form::AbsolutePath(apply_see),
+    },
+    Keyword {
+        name: "write",
+        usage: "write <path>",
+        doc: "Lets the program write in the subtree at an absolute path: open for writing, mkdir, rename and so on.",
+        default: "none: nothing is writable",
+        example: "write /tmp",
+        form: Form::AbsolutePath(apply_write),
+    },
+    Keyword {
+        name: "maxthreads",
+        usage: "maxthreads <number>",
+        doc: "Caps the number of live threads and processes in the jail; a whole number of at least 1.",
+        default: "no limit",
+        example: "maxthreads 8",
+        form: Form::Word(apply_maxthreads),
+    },
+    Keyword {
+        name: "chdir",
+        usage: "chdir <path>",
+        doc: "Changes the program's working directory to an absolute path.",
+        default: "the working directory is inherited",
+        example: "chdir /tmp",
+        form: Form::AbsolutePath(apply_chdir),
+    },
+    Keyword {
+        name: "rlimit",
+        usage: "rlimit <name> <value> [<hard>]",
+        doc: "Sets a resource limit (see getrlimit(2)): the name is AS, CORE, CPU, DATA, FSIZE, LOCKS, MEMLOCK, MSGQUEUE, NICE, NOFILE, NPROC, RSS, RTPRIO, RTTIME, SIGPENDING or STACK, in any case, with or without `RLIMIT_`; values are whole numbers or `unlimited`; the hard limit defaults to the soft one.",
+        default: "limits are inherited",
+        example: "rlimit NOFILE 64",
+        form: Form::TwoOrThreeWords(apply_rlimit),
+    },
+    Keyword {
+        name: "timelimit",
+        usage: "timelimit <seconds>",
+        doc: "Kills the jail after this much wall-clock time, in seconds; fractions such as 0.5 are allowed.",
+        default: "no limit",
+        example: "timelimit 10",
+        form: Form::Word(apply_timelimit),
+    },
+    Keyword {
+        name: "ident",
+        usage: "ident <name>",
+        doc: "Starts a block of lines that apply only when the jail runs for this ident; the block ends at `end` and blocks do not nest.",
+        default: "lines outside blocks apply to every ident",
+        example: "ident alice\nwrite /home/alice\nend",
+        form: Form::Word(apply_ident),
+    },
+    Keyword {
+        name: "end",
+        usage: "end",
+        doc: "Ends the current `ident` block.",
+        default: "none; every `ident` line needs its `end`",
+        example: "ident alice\nwrite /home/alice\nend",
+        form: Form::Flag(apply_end),
+    },
+    Keyword {
+        name: "wakeup",
+        usage: "wakeup",
+        doc: "Lets the program issue the wakeup syscall to suspend itself between commands; a later run with the same ident then talks to it.",
+        default: "off: the wakeup syscall fails like an unknown one",
+        example: "wakeup",
+        form: Form::Flag(apply_wakeup),
+    },
+    Keyword {
+        name: "sockdir",
+        usage: "sockdir <path>",
+        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs.",
+        default: "not set",
+        example: "sockdir /run/sandbox",
+        form: Form::AbsolutePath(apply_sockdir),
+    },
+    Keyword {
+        name: "http",
+        usage: "http <url>",
+        doc: "Pretends that files whose name begins with this http:// or https:// URL exist; opening one downloads it.",
+        default: "no URL is treated as a file",
+        example: "http https://example.org/files/",
+        form: Form::Word(apply_http),
+    },
+    Keyword {
+        name: "downloadpat",
+        usage: "downloadpat <pattern>",
+        doc: "The mkstemp(3) pattern for downloaded files: an absolute path ending in XXXXXX.",
+        default: "not set",
+        example: "downloadpat /tmp/sandbox-download-XXXXXX",
+        form: Form::AbsolutePath(apply_downloadpat),
+    },
+    Keyword {
+        name: "report",
+        usage: "report",
+        doc: "Prints each refused access as `[See path=...]` or `[Write path=...]`, with the canonical path.",
+        default: "off: refusals are silent",
+        example: "report",
+        form: Form::Flag(apply_report),
+    },
+];
+
+/// `rlimit` names without the `RLIMIT_` prefix, and the kernel's numbers.
+const RLIMIT_NAMES: &[(&str, i32)] = &[
+    ("AS", libc::RLIMIT_AS as i32),
+    ("CORE", libc::RLIMIT_CORE as i32),
+    ("CPU", libc::RLIMIT_CPU as i32),
+    ("DATA", libc::RLIMIT_DATA as i32),
+    ("FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("NICE", libc::RLIMIT_NICE as i32),
+    ("NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("NPROC", libc::RLIMIT_NPROC as i32),
+    ("RSS", libc::RLIMIT_RSS as i32),
+    ("RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("STACK", libc::RLIMIT_STACK as i32),
+];
+
+/// The kernel's RLIM64_INFINITY: all bits set.
+const RLIMIT_UNLIMITED: u64 = u64::MAX;
+
+/// Builds the [`Config`] for `ident` from a file's directives.
+///
+/// Global lines and the blocks named `ident` are applied in file order;
+/// other blocks are checked just as strictly but then dropped, so that a
+/// mistake in one ident's block is found whichever ident runs.
+pub(crate) fn build(
+    file: &Path,
+    directives: &[Directive<'_>],
+    ident: &str,
+) -> Result<Config, ConfigError> {
+    let mut builder = Builder {
+        file,
+        ident,
+        line: 0,
+        keyword_col: 0,
+        applied: Config {
+            file: file.to_path_buf(),
+            ..Config::default()
+        },
+        skipped: Config::default(),
+        open_block: None,
     };
-    let mut skip = false;
-    let err = |d: &Directive, m: &str| ConfigError {
-        file: file.into(),
-        line: d.line,
-        message: m.into(),
-    };
-    for d in ds {
-        match d.keyword.as_str() {
-            "ident" => {
-                skip = d.rest != ident;
-                continue;
-            }
-            "end" => {
-                skip = false;
-                continue;
-            }
-            _ if skip => continue,
-            "program" => c.program = Some(d.rest.clone()),
-            "arg" => c.args.push(d.rest.clone()),
-            "closefds" => c.close_fds = true,
-            "clearenv" => c.clear_env = true,
-            "setenv" => {
-                let (k, v) = d.rest.split_once(' ').ok_or_else(|| err(d, "setenv"))?;
-                c.env.push(EnvOp::Set(k.into(), v.into()))
-            }
-            "unsetenv" => c.env.push(EnvOp::Unset(d.rest.clone())),
-            "see" => c.see.push(d.rest.clone().into()),
-            "write" => c.write.push(d.rest.clone().into()),
-            "maxthreads" => c.max_threads = Some(d.rest.parse().map_err(|_| err(d, "number"))?),
-            "chdir" => c.chdir = Some(d.rest.clone().into()),
-            "timelimit" => {
-                c.time_limit = Some(std::time::Duration::from_secs_f64(
-                    d.rest.parse().map_err(|_| err(d, "number"))?,
-                ))
-            }
-            "report" => c.report = true,
-            "wakeup" => c.wakeup = true,
-            "rlimit" => {
-                let (n, v) = d.rest.split_once(' ').ok_or_else(|| err(d, "rlimit"))?;
-                let resource = match n {
-                    "AS" => libc::RLIMIT_AS,
-                    "NOFILE" => libc::RLIMIT_NOFILE,
-                    "CPU" => libc::RLIMIT_CPU,
-                    "FSIZE" => libc::RLIMIT_FSIZE,
-                    "NPROC" => libc::RLIMIT_NPROC,
-                    "CORE" => libc::RLIMIT_CORE,
-                    _ => return Err(err(d, "rlimit name")),
-                } as i32;
-                let v: u64 = v.parse().map_err(|_| err(d, "number"))?;
-                c.rlimits.push(Rlimit {
-                    resource,
-                    soft: v,
-                    hard: v,
-                });
-            }
-            _ => return Err(err(d, "unknown keyword")),
+    for directive in directives {
+        builder.line = directive.line;
+        builder.keyword_col = directive.keyword.col;
+        apply(&mut builder, directive)?;
+    }
+    if let Some(block) = builder.open_block {
+        return Err(ConfigError::at(
+            file,
+            block.line,
+            block.col,
+            format!("`ident {}` block is never closed", block.name),
+        )
+        .expected("`end` before the end of the file"));
+    }
+    Ok(builder.applied)
+}
+
+/// The state of a build, handed to each keyword's handler.
+#[derive(Debug)]
+pub(crate) struct Builder<'a> {
+    file: &'a Path,
+    ident: &'a str,
+    /// Where the keyword being applied stands, for messages.
+    line: usize,
+    keyword_col: usize,
+    /// What applies to `ident`: the result.
+    applied: Config,
+    /// Where lines of other idents' blocks go, to be thrown away.
+    skipped: Config,
+    open_block: Option<OpenBlock>,
+}
+
+#[derive(Debug)]
+struct OpenBlock {
+    name: String,
+    line: usize,
+    col: usize,
+}
+
+impl Builder<'_> {
+    /// The config the current line writes to.
+    fn settings(&mut self) -> &mut Config {
+        match &self.open_block {
+            Some(block) if block.name != self.ident => &mut self.skipped,
+            _ => &mut self.applied,
         }
     }
-    Ok(c)
+
+    fn error(&self, col: usize, problem: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.file, self.line, col, problem)
+    }
+}
+
+fn find(name: &str) -> Option<&'static Keyword> {
+    KEYWORDS.iter().find(|keyword| keyword.name == name)
+}
+
+/// Checks the directive's arguments against its keyword's form and hands
+/// them to the keyword's handler.
+fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), ConfigError> {
+    let name = directive.keyword.text;
+    let Some(keyword) = find(name) else {
+        let names: Vec<&str> = KEYWORDS.iter().map(|keyword| keyword.name).collect();
+        return Err(builder
+            .error(
+                directive.keyword.col,
+                format!("unknown keyword {}", quoted(name)),
+            )
+            .expected(format!("one of {}", names.join(", "))));
+    };
+    let missing = || {
+        builder
+            .error(
+                directive.end_col(),
+                format!("missing argument for `{name}`"),
+            )
+            .expected(format!("`{}`", keyword.usage))
+            .found("end of line")
+    };
+    let too_many = |first_extra: usize| {
+        let extra = directive.rest_from(first_extra);
+        builder
+            .error(
+                extra.map_or(directive.end_col(), |extra| extra.col),
+                format!("too many arguments for `{name}`"),
+            )
+            .expected(format!("`{}`", keyword.usage))
+            .found(quoted(extra.map_or("", |extra| extra.text)))
+    };
+    let args = &directive.args;
+    match keyword.form {
+        Form::Flag(handler) => {
+            if !args.is_empty() {
+                return Err(too_many(0));
+            }
+            handler(builder)
+        }
+        Form::Word(handler) => match args.as_slice() {
+            [] => Err(missing()),
+            [word] => handler(builder, *word),
+            [_, ..] => Err(too_many(1)),
+        },
+        Form::Text(handler) => {
+            let text = directive.rest_from(0).ok_or_else(missing)?;
+            handler(builder, text)
+        }
+        Form::AbsolutePath(handler) => {
+            let path = directive.rest_from(0).ok_or_else(missing)?;
+            if !path.text.starts_with('/') {
+                return Err(builder
+                    .error(path.col, format!("`{name}` needs an absolute path"))
+                    .found(quoted(path.text)));
+            }
+            handler(builder, path)
+        }
+        Form::NameAndText(handler) => {
+            let (Some(var), Some(value)) = (args.first(), directive.rest_from(1)) else {
+                return Err(missing());
+            };
+            handler(builder, *var, value)
+        }
+        Form::TwoOrThreeWords(handler) => match args.as_slice() {
+            [] | [_] => Err(missing()),
+            [first, second] => handler(builder, *first, *second, None),
+            [first, second, third] => handler(builder, *first, *second, Some(*third)),
+            [_, _, _, ..] => Err(too_many(3)),
+        },
+    }
+}
+
+fn apply_program(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    // A later line wins, so an ident block can override a global default.
+    builder.settings().program = Some(path.text.to_owned());
+    Ok(())
+}
+
+fn apply_arg(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().args.push(word.text.to_owned());
+    Ok(())
+}
+
+fn apply_closefds(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    builder.settings().close_fds = true;
+    Ok(())
+}
+
+fn apply_setenv(
+    builder: &mut Builder<'_>,
+    var: Word<'_>,
+    value: Word<'_>,
+) -> Result<(), ConfigError> {
+    let var = env_name(builder, "setenv", var)?;
+    builder
+        .settings()
+        .env
+        .push(EnvOp::Set(var, value.text.to_owned()));
+    Ok(())
+}
+
+fn apply_clearenv(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    builder.settings().clear_env = true;
+    Ok(())
+}
+
+fn apply_unsetenv(builder: &mut Builder<'_>, var: Word<'_>) -> Result<(), ConfigError> {
+    let var = env_name(builder, "unsetenv", var)?;
+    builder.settings().env.push(EnvOp::Unset(var));
+    Ok(())
+}
+
+/// An environment variable name: `=` would end the name inside `environ`.
+/// (Words are never empty and the grammar already refuses NUL.)
+fn env_name(builder: &Builder<'_>, keyword: &str, var: Word<'_>) -> Result<String, ConfigError> {
+    if var.text.contains('=') {
+        return Err(builder
+            .error(var.col, format!("bad variable name for `{keyword}`"))
+            .expected("a name without `=`")
+            .found(quoted(var.text)));
+    }
+    Ok(var.text.to_owned())
+}
+
+fn apply_see(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().see.push(PathBuf::from(path.text));
+    Ok(())
+}
+
+fn apply_write(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().write.push(PathBuf::from(path.text));
+    Ok(())
+}
+
+fn apply_maxthreads(builder: &mut Builder<'_>, number: Word<'_>) -> Result<(), ConfigError> {
+    // Zero would forbid even the program itself, so it is surely a mistake.
+    let max = whole_number(number.text)
+        .and_then(|max| u32::try_from(max).ok())
+        .filter(|&max| max >= 1)
+        .ok_or_else(|| {
+            builder
+                .error(number.col, "bad number for `maxthreads`")
+                .expected(format!("a whole number from 1 to {}", u32::MAX))
+                .found(quoted(number.text))
+        })?;
+    builder.settings().max_threads = Some(max);
+    Ok(())
+}
+
+fn apply_chdir(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().chdir = Some(PathBuf::from(path.text));
+    Ok(())
+}
+
+fn apply_rlimit(
+    builder: &mut Builder<'_>,
+    name: Word<'_>,
+    soft: Word<'_>,
+    hard: Option<Word<'_>>,
+) -> Result<(), ConfigError> {
+    let upper = name.text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("RLIMIT_").unwrap_or(&upper);
+    let Some(&(canonical, resource)) = RLIMIT_NAMES.iter().find(|(known, _)| *known == bare) else {
+        let names: Vec<&str> = RLIMIT_NAMES.iter().map(|(known, _)| *known).collect();
+        return Err(builder
+            .error(
+                name.col,
+                format!("unknown rlimit name {}", quoted(name.text)),
+            )
+            .expected(format!("one of {}", names.join(", "))));
+    };
+    let limit_value = |word: Word<'_>| {
+        rlimit_value(word.text).ok_or_else(|| {
+            builder
+                .error(word.col, format!("bad value for `rlimit {canonical}`"))
+                .expected("a whole number or `unlimited`")
+                .found(quoted(word.text))
+        })
+    };
+    let soft_value = limit_value(soft)?;
+    let hard_value = match hard {
+        Some(hard) => limit_value(hard)?,
+        None => soft_value,
+    };
+    if let Some(hard) = hard.filter(|_| hard_value < soft_value) {
+        // setrlimit(2) would fail with EINVAL much later; say it now.
+        return Err(builder
+            .error(
+                hard.col,
+                format!("hard limit below the soft limit for `rlimit {canonical}`"),
+            )
+            .expected(format!("at least {}", soft.text))
+            .found(quoted(hard.text)));
+    }
+    builder.settings().rlimits.push(Rlimit {
+        resource,
+        soft: soft_value,
+        hard: hard_value,
+    });
+    Ok(())
+}
+
+fn rlimit_value(text: &str) -> Option<u64> {
+    if text.eq_ignore_ascii_case("unlimited") || text.eq_ignore_ascii_case("infinity") {
+        return Some(RLIMIT_UNLIMITED);
+    }
+    whole_number(text)
+}
+
+fn apply_timelimit(builder: &mut Builder<'_>, seconds: Word<'_>) -> Result<(), ConfigError> {
+    let limit = positive_seconds(seconds.text).ok_or_else(|| {
+        builder
+            .error(seconds.col, "bad time limit for `timelimit`")
+            .expected("a positive number of seconds such as 10 or 0.5")
+            .found(quoted(seconds.text))
+    })?;
+    builder.settings().time_limit = Some(limit);
+    Ok(())
+}
+
+fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigError> {
+    if let Some(open) = &builder.open_block {
+        return Err(builder
+            .error(
+                builder.keyword_col,
+                format!(
+                    "`ident {}` inside the `ident {}` block opened at line {}",
+                    name.text, open.name, open.line
+                ),
+            )
+            .expected("`end` before the next `ident`"));
+    }
+    builder.open_block = Some(OpenBlock {
+        name: name.text.to_owned(),
+        line: builder.line,
+        col: builder.keyword_col,
+    });
+    Ok(())
+}
+
+fn apply_end(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    if builder.open_block.take().is_none() {
+        return Err(builder
+            .error(builder.keyword_col, "`end` without an open `ident` block")
+            .expected("`ident <name>` before it"));
+    }
+    Ok(())
+}
+
+fn apply_wakeup(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    builder.settings().wakeup = true;
+    Ok(())
+}
+
+fn apply_sockdir(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().sock_dir = Some(PathBuf::from(path.text));
+    Ok(())
+}
+
+fn apply_http(builder: &mut Builder<'_>, url: Word<'_>) -> Result<(), ConfigError> {
+    let has_scheme = ["http://", "https://"]
+        .iter()
+        .any(|scheme| url.text.len() > scheme.len() && url.text.starts_with(scheme));
+    if !has_scheme {
+        return Err(builder
+            .error(
+                url.col,
+                "`http` needs a url starting with http:// or https://",
+            )
+            .found(quoted(url.text)));
+    }
+    builder.settings().http.push(url.text.to_owned());
+    Ok(())
+}
+
+fn apply_downloadpat(builder: &mut Builder<'_>, pattern: Word<'_>) -> Result<(), ConfigError> {
+    // mkstemp(3) replaces exactly the last six characters, which must be X.
+    if !pattern.text.ends_with("XXXXXX") {
+        return Err(builder
+            .error(
+                pattern.col,
+                "`downloadpat` needs a pattern ending in XXXXXX",
+            )
+            .found(quoted(pattern.text)));
+    }
+    builder.settings().download_pattern = Some(pattern.text.to_owned());
+    Ok(())
+}
+
+fn apply_report(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    builder.settings().report = true;
+    Ok(())
+}
+
+/// Decimal digits only: no sign, no spaces, no `0x`, fits in a u64.
+fn whole_number(text: &str) -> Option<u64> {
+    let digits: IResult<&str, &str> = all_consuming(digit1).parse(text);
+    digits.ok()?.1.parse().ok()
+}
+
+/// `10`, `2.5`, `0.25`: digits with an optional fraction, above zero.
+/// Digits past nanoseconds are dropped.
+fn positive_seconds(text: &str) -> Option<Duration> {
+    let parsed: IResult<&str, (&str, Option<&str>)> =
+        all_consuming((digit1, opt(preceded(char('.'), digit1)))).parse(text);
+    let (_, (whole, fraction)) = parsed.ok()?;
+    let secs: u64 = whole.parse().ok()?;
+    let nanos = fraction.map_or(0, |digits| {
+        digits
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(9)
+            .fold(0, |nanos, digit| nanos * 10 + u32::from(digit - b'0'))
+    });
+    // nanos < 1e9, so `Duration::new` cannot carry into (and overflow) secs.
+    let limit = Duration::new(secs, nanos);
+    (!limit.is_zero()).then_some(limit)
 }

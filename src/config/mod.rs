@@ -7,9 +7,11 @@
 mod error;
 mod keywords;
 mod syntax;
+#[cfg(test)]
+mod tests;
 
 pub use error::ConfigError;
-pub use keywords::KEYWORDS;
+pub use keywords::{KEYWORDS, Keyword};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,7 +41,7 @@ pub struct Config {
     pub file: PathBuf,
     /// `program <path>`: executable used when the command line names none.
     pub program: Option<String>,
-    /// `arg <word>` lines in order; the first one is argv[0].
+    /// `arg <word>` lines in order; the first one is `argv[0]`.
     pub args: Vec<String>,
     /// `closefds`
     pub close_fds: bool,
@@ -74,7 +76,11 @@ pub struct Config {
 impl Config {
     /// Reads and parses `path`, keeping the lines that apply to `ident`.
     pub fn load(path: &Path, ident: &str) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError::io(path, &err))?;
+        // Read bytes rather than a string so that invalid UTF-8 can be
+        // reported at its line and column instead of as a bare I/O error.
+        let bytes = std::fs::read(path).map_err(|err| ConfigError::io(path, &err))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|err| ConfigError::not_utf8(path, err.as_bytes(), &err.utf8_error()))?;
         Config::parse(path, &text, ident)
     }
 

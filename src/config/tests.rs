@@ -1,0 +1,642 @@
+//! Table-driven tests of the whole config layer: text in, `Config` or
+//! `ConfigError` out, plus the shipped files under `conf/`, `fixtures/` and
+//! `docs/`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+
+fn parse_for(text: &str, ident: &str) -> Config {
+    match Config::parse(Path::new("t.conf"), text, ident) {
+        Ok(config) => config,
+        Err(err) => panic!("should parse:\n{text}\nbut: {err}"),
+    }
+}
+
+fn parse(text: &str) -> Config {
+    parse_for(text, "alice")
+}
+
+fn parse_error(text: &str) -> ConfigError {
+    match Config::parse(Path::new("t.conf"), text, "alice") {
+        Ok(config) => panic!("should fail:\n{text}\nbut gave {config:?}"),
+        Err(err) => err,
+    }
+}
+
+fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+#[test]
+fn every_keyword_sets_its_field() {
+    let text = "\
+program /usr/bin/python3
+arg python3
+arg -c
+arg print('a b')
+closefds
+setenv PATH /usr/bin:/bin
+clearenv
+unsetenv LANG
+see /usr
+see /srv/my files
+write /tmp
+maxthreads 4
+chdir /tmp/work dir
+rlimit AS 1000 2000
+timelimit 2.5
+wakeup
+sockdir /run/sandbox
+http https://example.org/
+downloadpat /tmp/dl-XXXXXX
+report
+";
+    let expected = Config {
+        file: PathBuf::from("t.conf"),
+        program: Some("/usr/bin/python3".into()),
+        args: vec!["python3".into(), "-c".into(), "print('a b')".into()],
+        close_fds: true,
+        clear_env: true,
+        env: vec![
+            EnvOp::Set("PATH".into(), "/usr/bin:/bin".into()),
+            EnvOp::Unset("LANG".into()),
+        ],
+        see: vec![PathBuf::from("/usr"), PathBuf::from("/srv/my files")],
+        write: vec![PathBuf::from("/tmp")],
+        max_threads: Some(4),
+        chdir: Some(PathBuf::from("/tmp/work dir")),
+        rlimits: vec![Rlimit {
+            resource: libc::RLIMIT_AS as i32,
+            soft: 1000,
+            hard: 2000,
+        }],
+        time_limit: Some(Duration::from_millis(2500)),
+        wakeup: true,
+        sock_dir: Some(PathBuf::from("/run/sandbox")),
+        http: vec!["https://example.org/".into()],
+        download_pattern: Some("/tmp/dl-XXXXXX".into()),
+        report: true,
+    };
+    assert_eq!(parse(text), expected);
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let expected = Config {
+        file: PathBuf::from("t.conf"),
+        ..Config::default()
+    };
+    assert_eq!(parse(""), expected);
+    assert_eq!(parse("# only a comment\n\n"), expected);
+}
+
+#[test]
+fn every_documented_example_parses() {
+    for keyword in KEYWORDS {
+        let result = Config::parse(Path::new("t.conf"), keyword.example, "alice");
+        assert!(
+            result.is_ok(),
+            "example of `{}`: {:?}",
+            keyword.name,
+            result.err().map(|err| err.to_string())
+        );
+        assert!(
+            keyword.usage.starts_with(keyword.name),
+            "usage of `{}` must start with its name",
+            keyword.name
+        );
+    }
+}
+
+#[test]
+fn single_path_keywords_take_the_rest_of_the_line() {
+    let config = parse(
+        "program my prog\narg  two  words \nsee /a  b\t c \nwrite /w x\nchdir /c d\nsockdir /s t\ndownloadpat /d e-XXXXXX\n",
+    );
+    assert_eq!(config.program.as_deref(), Some("my prog"));
+    assert_eq!(config.args, vec!["two  words"]);
+    assert_eq!(config.see, vec![PathBuf::from("/a  b\t c")]);
+    assert_eq!(config.write, vec![PathBuf::from("/w x")]);
+    assert_eq!(config.chdir, Some(PathBuf::from("/c d")));
+    assert_eq!(config.sock_dir, Some(PathBuf::from("/s t")));
+    assert_eq!(config.download_pattern.as_deref(), Some("/d e-XXXXXX"));
+}
+
+#[test]
+fn program_may_be_relative_and_a_hash_is_ordinary_text() {
+    let config = parse("program python3\nsee /srv/#data\nsetenv PS1 # \n");
+    assert_eq!(config.program.as_deref(), Some("python3"));
+    assert_eq!(config.see, vec![PathBuf::from("/srv/#data")]);
+    assert_eq!(config.env, vec![EnvOp::Set("PS1".into(), "#".into())]);
+}
+
+#[test]
+fn later_single_value_lines_win() {
+    let config =
+        parse("program /a\nprogram /b\nmaxthreads 1\nmaxthreads 9\ntimelimit 1\ntimelimit 3\n");
+    assert_eq!(config.program.as_deref(), Some("/b"));
+    assert_eq!(config.max_threads, Some(9));
+    assert_eq!(config.time_limit, Some(Duration::from_secs(3)));
+}
+
+#[test]
+fn ident_blocks_apply_to_their_ident_only_in_file_order() {
+    let text = "\
+see /global1
+ident alice
+see /alice1
+arg alice
+end
+see /global2
+ident bob
+see /bob
+maxthreads 2
+end
+ident alice
+see /alice2
+end
+see /global3
+";
+    let table: [(&str, &[&str], Option<u32>); 3] = [
+        (
+            "alice",
+            &["/global1", "/alice1", "/global2", "/alice2", "/global3"],
+            None,
+        ),
+        (
+            "bob",
+            &["/global1", "/global2", "/bob", "/global3"],
+            Some(2),
+        ),
+        ("carol", &["/global1", "/global2", "/global3"], None),
+    ];
+    for (ident, see, max_threads) in table {
+        let config = parse_for(text, ident);
+        let see: Vec<PathBuf> = see.iter().map(PathBuf::from).collect();
+        assert_eq!(config.see, see, "for {ident}");
+        assert_eq!(config.max_threads, max_threads, "for {ident}");
+        assert_eq!(config.args.is_empty(), ident != "alice", "for {ident}");
+    }
+}
+
+#[test]
+fn an_ident_block_can_override_a_global_value() {
+    let text = "timelimit 10\nident alice\ntimelimit 60\nend\n";
+    assert_eq!(
+        parse_for(text, "alice").time_limit,
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        parse_for(text, "bob").time_limit,
+        Some(Duration::from_secs(10))
+    );
+}
+
+#[test]
+fn mistakes_in_other_idents_blocks_are_still_errors() {
+    let error = Config::parse(
+        Path::new("t.conf"),
+        "ident bob\nmaxthreads lots\nend\n",
+        "alice",
+    );
+    assert_eq!(error.map_err(|err| err.line), Err(Some(2)));
+}
+
+#[test]
+fn env_ops_keep_file_order_across_blocks() {
+    let text = "\
+setenv A 1
+unsetenv B
+ident alice
+setenv B two words
+end
+clearenv
+setenv A  spaced  value 
+unsetenv A
+setenv EMPTYISH =
+";
+    let config = parse(text);
+    assert!(config.clear_env);
+    assert_eq!(
+        config.env,
+        vec![
+            EnvOp::Set("A".into(), "1".into()),
+            EnvOp::Unset("B".into()),
+            EnvOp::Set("B".into(), "two words".into()),
+            EnvOp::Set("A".into(), "spaced  value".into()),
+            EnvOp::Unset("A".into()),
+            EnvOp::Set("EMPTYISH".into(), "=".into()),
+        ]
+    );
+}
+
+#[test]
+fn rlimit_names_and_values() {
+    const MAX: u64 = u64::MAX;
+    let table: &[(&str, i32, u64, u64)] = &[
+        (
+            "rlimit AS 1073741824",
+            libc::RLIMIT_AS as i32,
+            1 << 30,
+            1 << 30,
+        ),
+        ("rlimit core 0", libc::RLIMIT_CORE as i32, 0, 0),
+        ("rlimit Cpu 5 10", libc::RLIMIT_CPU as i32, 5, 10),
+        ("rlimit DATA unlimited", libc::RLIMIT_DATA as i32, MAX, MAX),
+        ("rlimit FSIZE 1 infinity", libc::RLIMIT_FSIZE as i32, 1, MAX),
+        ("rlimit LOCKS 1", libc::RLIMIT_LOCKS as i32, 1, 1),
+        ("rlimit MEMLOCK 0", libc::RLIMIT_MEMLOCK as i32, 0, 0),
+        ("rlimit MSGQUEUE 0", libc::RLIMIT_MSGQUEUE as i32, 0, 0),
+        ("rlimit NICE 0", libc::RLIMIT_NICE as i32, 0, 0),
+        (
+            "rlimit RLIMIT_NOFILE 32",
+            libc::RLIMIT_NOFILE as i32,
+            32,
+            32,
+        ),
+        ("rlimit rlimit_nproc 64", libc::RLIMIT_NPROC as i32, 64, 64),
+        ("rlimit RSS 1", libc::RLIMIT_RSS as i32, 1, 1),
+        ("rlimit RTPRIO 0", libc::RLIMIT_RTPRIO as i32, 0, 0),
+        ("rlimit RTTIME 1000", libc::RLIMIT_RTTIME as i32, 1000, 1000),
+        (
+            "rlimit SIGPENDING 16",
+            libc::RLIMIT_SIGPENDING as i32,
+            16,
+            16,
+        ),
+        (
+            "rlimit STACK 8388608 UNLIMITED",
+            libc::RLIMIT_STACK as i32,
+            8 << 20,
+            MAX,
+        ),
+        (
+            "rlimit NOFILE 18446744073709551615",
+            libc::RLIMIT_NOFILE as i32,
+            MAX,
+            MAX,
+        ),
+    ];
+    for &(line, resource, soft, hard) in table {
+        let expected = vec![Rlimit {
+            resource,
+            soft,
+            hard,
+        }];
+        assert_eq!(parse(line).rlimits, expected, "for {line}");
+    }
+}
+
+#[test]
+fn time_limits_allow_fractions() {
+    let table = [
+        ("timelimit 10", Duration::from_secs(10)),
+        ("timelimit 0.5", Duration::from_millis(500)),
+        ("timelimit 1.25", Duration::from_millis(1250)),
+        ("timelimit 007", Duration::from_secs(7)),
+        ("timelimit 0.000000001", Duration::from_nanos(1)),
+        ("timelimit 2.0000000019", Duration::new(2, 1)),
+    ];
+    for (line, limit) in table {
+        assert_eq!(parse(line).time_limit, Some(limit), "for {line}");
+    }
+}
+
+/// Every way to get a file wrong: the text, the line and column reported,
+/// and a part of the message.
+#[test]
+fn errors_name_line_column_and_cause() {
+    let table: &[(&str, usize, usize, &str)] = &[
+        (
+            "see /usr\nfoo bar\n",
+            2,
+            1,
+            "unknown keyword `foo`; expected one of program, arg, closefds,",
+        ),
+        ("Program /bin/sh", 1, 1, "unknown keyword `Program`"),
+        ("#see /usr", 1, 1, "expected a blank after `#`"),
+        (
+            "\n  see\n",
+            2,
+            6,
+            "missing argument for `see`; expected `see <path>`, found end of line",
+        ),
+        ("program", 1, 8, "missing argument for `program`"),
+        ("arg", 1, 4, "missing argument for `arg`"),
+        ("setenv", 1, 7, "missing argument for `setenv`"),
+        (
+            "setenv FOO",
+            1,
+            11,
+            "missing argument for `setenv`; expected `setenv <var> <value>`",
+        ),
+        ("setenv FOO   ", 1, 11, "missing argument for `setenv`"),
+        ("unsetenv", 1, 9, "missing argument for `unsetenv`"),
+        ("maxthreads", 1, 11, "missing argument for `maxthreads`"),
+        (
+            "rlimit AS",
+            1,
+            10,
+            "missing argument for `rlimit`; expected `rlimit <name> <value> [<hard>]`",
+        ),
+        ("timelimit", 1, 10, "missing argument for `timelimit`"),
+        ("ident", 1, 6, "missing argument for `ident`"),
+        ("http", 1, 5, "missing argument for `http`"),
+        (
+            "closefds now",
+            1,
+            10,
+            "too many arguments for `closefds`; expected `closefds`, found `now`",
+        ),
+        ("clearenv 1", 1, 10, "too many arguments for `clearenv`"),
+        ("wakeup x", 1, 8, "too many arguments for `wakeup`"),
+        ("report yes", 1, 8, "too many arguments for `report`"),
+        (
+            "maxthreads 3 4",
+            1,
+            14,
+            "too many arguments for `maxthreads`; expected `maxthreads <number>`, found `4`",
+        ),
+        ("unsetenv A B", 1, 12, "too many arguments for `unsetenv`"),
+        ("timelimit 1 s", 1, 13, "too many arguments for `timelimit`"),
+        (
+            "rlimit AS 1 2 3 4",
+            1,
+            15,
+            "too many arguments for `rlimit`; expected `rlimit <name> <value> [<hard>]`, found `3 4`",
+        ),
+        ("http http://a/ b", 1, 16, "too many arguments for `http`"),
+        ("ident a b\nend", 1, 9, "too many arguments for `ident`"),
+        ("ident a\nend now", 2, 5, "too many arguments for `end`"),
+        (
+            "maxthreads x",
+            1,
+            12,
+            "bad number for `maxthreads`; expected a whole number from 1 to 4294967295, found `x`",
+        ),
+        ("maxthreads 0", 1, 12, "bad number for `maxthreads`"),
+        ("maxthreads -1", 1, 12, "found `-1`"),
+        ("maxthreads +1", 1, 12, "bad number for `maxthreads`"),
+        (
+            "maxthreads 4294967296",
+            1,
+            12,
+            "bad number for `maxthreads`",
+        ),
+        ("maxthreads 1.5", 1, 12, "bad number for `maxthreads`"),
+        (
+            "rlimit FOO 1",
+            1,
+            8,
+            "unknown rlimit name `FOO`; expected one of AS, CORE, CPU,",
+        ),
+        ("rlimit RLIMIT_ 1", 1, 8, "unknown rlimit name `RLIMIT_`"),
+        (
+            "rlimit AS lots",
+            1,
+            11,
+            "bad value for `rlimit AS`; expected a whole number or `unlimited`, found `lots`",
+        ),
+        ("rlimit nofile -1", 1, 15, "bad value for `rlimit NOFILE`"),
+        (
+            "rlimit AS 18446744073709551616",
+            1,
+            11,
+            "bad value for `rlimit AS`",
+        ),
+        ("rlimit AS 1 x", 1, 13, "bad value for `rlimit AS`"),
+        (
+            "rlimit NOFILE 64 32",
+            1,
+            18,
+            "hard limit below the soft limit for `rlimit NOFILE`; expected at least 64, found `32`",
+        ),
+        (
+            "rlimit CPU unlimited 5",
+            1,
+            22,
+            "hard limit below the soft limit",
+        ),
+        (
+            "see usr/lib",
+            1,
+            5,
+            "`see` needs an absolute path, found `usr/lib`",
+        ),
+        (
+            "write tmp",
+            1,
+            7,
+            "`write` needs an absolute path, found `tmp`",
+        ),
+        ("chdir ./x", 1, 7, "`chdir` needs an absolute path"),
+        ("sockdir run", 1, 9, "`sockdir` needs an absolute path"),
+        (
+            "downloadpat dl-XXXXXX",
+            1,
+            13,
+            "`downloadpat` needs an absolute path",
+        ),
+        (
+            "downloadpat /tmp/dl-XXXXX",
+            1,
+            13,
+            "`downloadpat` needs a pattern ending in XXXXXX, found `/tmp/dl-XXXXX`",
+        ),
+        (
+            "http ftp://example.org/",
+            1,
+            6,
+            "`http` needs a url starting with http:// or https://, found `ftp://example.org/`",
+        ),
+        ("http http://", 1, 6, "`http` needs a url"),
+        (
+            "setenv A=B c",
+            1,
+            8,
+            "bad variable name for `setenv`; expected a name without `=`, found `A=B`",
+        ),
+        ("unsetenv =", 1, 10, "bad variable name for `unsetenv`"),
+        (
+            "timelimit 0",
+            1,
+            11,
+            "bad time limit for `timelimit`; expected a positive number of seconds such as 10 or 0.5, found `0`",
+        ),
+        ("timelimit -1", 1, 11, "bad time limit"),
+        ("timelimit 1.", 1, 11, "bad time limit"),
+        ("timelimit .5", 1, 11, "bad time limit"),
+        ("timelimit 1s", 1, 11, "bad time limit"),
+        ("timelimit 0.0000000001", 1, 11, "bad time limit"),
+        ("timelimit 99999999999999999999", 1, 11, "bad time limit"),
+        (
+            "see /usr\n  end\n",
+            2,
+            3,
+            "`end` without an open `ident` block; expected `ident <name>` before it",
+        ),
+        (
+            "ident a\nend\nend\n",
+            3,
+            1,
+            "`end` without an open `ident` block",
+        ),
+        (
+            "ident alice\nsee /a\n ident bob\nend\nend\n",
+            3,
+            2,
+            "`ident bob` inside the `ident alice` block opened at line 1; expected `end` before the next `ident`",
+        ),
+        (
+            "see /usr\n\nident alice\nsee /a\n",
+            3,
+            1,
+            "`ident alice` block is never closed; expected `end` before the end of the file",
+        ),
+        (
+            "see /a\0b",
+            1,
+            7,
+            "expected text without NUL bytes, found a NUL byte",
+        ),
+        // The first error wins, even when a later line is also wrong.
+        ("see /a\nsee b\nfoo\n", 2, 5, "`see` needs an absolute path"),
+    ];
+    for &(text, line, col, message) in table {
+        let error = parse_error(text);
+        let shown = error.to_string();
+        assert_eq!(
+            (error.line, error.col),
+            (Some(line), Some(col)),
+            "position for {text:?}: {shown}"
+        );
+        assert!(
+            shown.starts_with(&format!("t.conf:{line}:{col}: ")),
+            "prefix for {text:?}: {shown}"
+        );
+        assert!(
+            shown.contains(message),
+            "for {text:?}:\n  {shown}\nlacks\n  {message}"
+        );
+        assert!(!shown.contains('\n'), "one line for {text:?}: {shown}");
+    }
+}
+
+#[test]
+fn load_reports_unreadable_and_non_utf8_files() {
+    let missing = Config::load(Path::new("/nonexistent/x.conf"), "alice");
+    let shown = missing.map_err(|err| err.to_string());
+    assert_eq!(
+        shown,
+        Err(
+            "/nonexistent/x.conf: cannot read the file: no such file or directory (os error 2)"
+                .into()
+        )
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("latin1.conf");
+    std::fs::write(&latin1, b"see /usr\nsee /caf\xe9\n").unwrap();
+    let error = Config::load(&latin1, "alice").unwrap_err();
+    assert_eq!((error.line, error.col), (Some(2), Some(9)));
+    assert!(
+        error
+            .to_string()
+            .ends_with(": the file is not valid UTF-8; expected UTF-8 text, found byte 0xe9"),
+        "{error}"
+    );
+
+    let good = dir.path().join("good.conf");
+    std::fs::write(&good, "see /usr\n").unwrap();
+    let config = Config::load(&good, "alice").unwrap();
+    assert_eq!(config.file, good);
+    assert_eq!(config.see, vec![PathBuf::from("/usr")]);
+}
+
+#[test]
+fn shipped_configs_parse() {
+    for (name, program) in [
+        ("conf/shell.conf", "/bin/sh"),
+        ("conf/python.conf", "/usr/bin/python3"),
+    ] {
+        let config = match Config::load(&repo_path(name), "alice") {
+            Ok(config) => config,
+            Err(err) => panic!("{err}"),
+        };
+        assert_eq!(config.program.as_deref(), Some(program), "{name}");
+        assert!(!config.args.is_empty(), "{name} sets argv[0]");
+        assert!(config.close_fds && config.clear_env, "{name}");
+        assert!(
+            config.max_threads.is_some() && config.time_limit.is_some(),
+            "{name}"
+        );
+        assert!(config.chdir.is_some() && !config.write.is_empty(), "{name}");
+        assert!(
+            config
+                .env
+                .contains(&EnvOp::Set("PATH".into(), "/usr/bin:/bin".into())),
+            "{name}"
+        );
+        assert!(
+            config
+                .rlimits
+                .iter()
+                .any(|limit| limit.resource == libc::RLIMIT_AS as i32),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_bad_fixture_fails_with_its_expected_message() {
+    let dir = repo_path("fixtures/configs/bad");
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "conf"))
+        .collect();
+    entries.sort();
+    assert!(entries.len() >= 10, "fixtures in {}", dir.display());
+    for path in entries {
+        // Lossy: some fixtures are deliberately not UTF-8 past their first line.
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|first| first.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} must start with `# expect: `", path.display()));
+        match Config::load(&path, "alice") {
+            Ok(config) => panic!("{} parsed: {config:?}", path.display()),
+            Err(err) => assert!(
+                err.to_string().contains(expect),
+                "{}:\n  {err}\nlacks\n  {expect}",
+                path.display()
+            ),
+        }
+    }
+}
+
+#[test]
+fn every_keyword_is_documented() {
+    let docs = include_str!("../../docs/config.md");
+    for keyword in KEYWORDS {
+        let heading = format!("### `{}`", keyword.usage);
+        let section = docs
+            .split_once(&heading)
+            .map(|(_, after)| after.split("\n### ").next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("docs/config.md lacks the heading {heading}"));
+        for (what, text) in [
+            ("doc line", keyword.doc),
+            ("default", keyword.default),
+            ("example", keyword.example),
+        ] {
+            assert!(
+                section.contains(text),
+                "docs/config.md, {heading}: the {what} should read\n{text}"
+            );
+        }
+    }
+}
