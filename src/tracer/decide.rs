@@ -276,12 +276,11 @@ impl Tracer {
         let access = if has(libc::O_PATH) {
             Access::Stat
         } else if has(libc::O_CREAT) || has(libc::O_TMPFILE & !libc::O_DIRECTORY) {
-            if has(libc::O_TMPFILE & !libc::O_DIRECTORY) {
-                // An unnamed file in the named directory: writing there.
-                Access::Write
-            } else {
-                Access::Create
-            }
+            // Writing there: O_CREAT opens an existing file (a `write` root
+            // such as /dev/null included) or makes a new name; O_TMPFILE
+            // makes an unnamed file in the named directory. Neither removes
+            // or replaces a name, so the roots' protection does not apply.
+            Access::Write
         } else if access_mode != libc::O_RDONLY as u64 || has(libc::O_TRUNC) || has(libc::O_APPEND)
         {
             Access::Write
