@@ -8,7 +8,7 @@
 //! It installs nothing: `sys` does, in the child.
 
 use crate::arch::native::{AUDIT_ARCH, X32_SYSCALL_BIT};
-use crate::syscall::{Class, Table, WAKEUP_SYSCALL};
+use crate::syscall::{Class, MemoryGuard, SCRATCH_END, Table, WAKEUP_SYSCALL};
 
 /// One cBPF instruction, laid out as the kernel's `struct sock_filter`.
 pub type Instruction = libc::sock_filter;
@@ -16,6 +16,7 @@ pub type Instruction = libc::sock_filter;
 const BPF_LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const BPF_JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const BPF_JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const BPF_JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const BPF_JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
 const BPF_RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
@@ -24,6 +25,9 @@ const OFFSET_NR: u32 = 0;
 const OFFSET_ARCH: u32 = 4;
 const fn offset_arg_low(arg: u8) -> u32 {
     16 + 8 * arg as u32
+}
+const fn offset_arg_high(arg: u8) -> u32 {
+    offset_arg_low(arg) + 4
 }
 
 /// What the filter answers for one syscall number.
@@ -37,6 +41,8 @@ pub enum Verdict {
         values: &'static [u32],
         errno: i32,
     },
+    /// Trace only when the address could touch the scratch region.
+    Guard(MemoryGuard),
 }
 
 impl Verdict {
@@ -46,6 +52,7 @@ impl Verdict {
             Class::Refuse(errno) => Verdict::Errno(errno),
             Class::RefuseIfArg { arg, values, errno } => Verdict::ErrnoIfArg { arg, values, errno },
             Class::Check(_) => Verdict::Trace,
+            Class::Guard(guard) => Verdict::Guard(guard),
         }
     }
 }
@@ -131,7 +138,44 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
             code.push(ret(errno_action(errno)));
             code
         }
+        Verdict::Guard(guard) => guard_leaf(guard),
     }
+}
+
+/// `TRACE` when argument 0 is an address below the end of the scratch
+/// region, else `ALLOW`; `prefix` may jump to the final `ret TRACE` or
+/// `ret ALLOW` by counting back from the end.
+fn guard_leaf(guard: MemoryGuard) -> Vec<Instruction> {
+    // The tail, with jump offsets counted to its two final instructions:
+    //   ld hi(arg0); jeq 0 ? next : ALLOW; ld lo(arg0); jge END ? ALLOW : TRACE
+    //   ret TRACE; ret ALLOW
+    let address_test = [
+        load(offset_arg_high(0)),
+        jump(BPF_JEQ_K, 0, 0, 3),
+        load(offset_arg_low(0)),
+        jump(BPF_JGE_K, SCRATCH_END as u32, 1, 0),
+        ret(libc::SECCOMP_RET_TRACE),
+        ret(libc::SECCOMP_RET_ALLOW),
+    ];
+    let mut code = Vec::new();
+    match guard {
+        MemoryGuard::Range => {}
+        MemoryGuard::Shmat => return vec![ret(libc::SECCOMP_RET_TRACE)],
+        MemoryGuard::Mmap => {
+            // Without MAP_FIXED the kernel never replaces a mapping.
+            code.push(load(offset_arg_low(3)));
+            let to_allow = (address_test.len() - 1) as u8;
+            code.push(jump(BPF_JSET_K, libc::MAP_FIXED as u32, 0, to_allow));
+        }
+        MemoryGuard::Mremap => {
+            // A fixed destination can be anywhere: stop on it.
+            code.push(load(offset_arg_low(3)));
+            let to_trace = (address_test.len() - 2) as u8;
+            code.push(jump(BPF_JSET_K, libc::MREMAP_FIXED as u32, to_trace, 0));
+        }
+    }
+    code.extend(address_test);
+    code
 }
 
 /// A balanced decision tree over the ranges. Each inner node is
@@ -227,6 +271,13 @@ pub(crate) mod interpreter {
                         insn.jf
                     })
                 }
+                BPF_JSET_K => {
+                    pc += usize::from(if accumulator & insn.k != 0 {
+                        insn.jt
+                    } else {
+                        insn.jf
+                    })
+                }
                 BPF_JA => pc += insn.k as usize,
                 BPF_RET_K => return insn.k,
                 other => panic!("unexpected opcode {other:#x}"),
@@ -258,6 +309,11 @@ mod tests {
         for (nr, name) in SYSCALLS {
             let expected = match Verdict::of(class_of(name)) {
                 Verdict::Allow | Verdict::ErrnoIfArg { .. } => libc::SECCOMP_RET_ALLOW,
+                Verdict::Guard(MemoryGuard::Shmat) => libc::SECCOMP_RET_TRACE,
+                // Address 0 lies below the scratch region's end.
+                Verdict::Guard(MemoryGuard::Range | MemoryGuard::Mremap) => libc::SECCOMP_RET_TRACE,
+                // Without MAP_FIXED an mmap never replaces a mapping.
+                Verdict::Guard(MemoryGuard::Mmap) => libc::SECCOMP_RET_ALLOW,
                 Verdict::Trace => libc::SECCOMP_RET_TRACE,
                 Verdict::Errno(errno) => errno_action(errno),
             };
@@ -344,6 +400,37 @@ mod tests {
             verdict_for(&program, ioctl, AUDIT_ARCH, [0, libc::TCGETS, 0, 0, 0, 0]),
             libc::SECCOMP_RET_ALLOW
         );
+    }
+
+    #[test]
+    fn memory_map_changes_stop_only_near_the_scratch_region() {
+        let program = build(FilterOptions::default());
+        let call = |name: &str, args: [u64; 6]| {
+            verdict_for(&program, number_of(name).unwrap(), AUDIT_ARCH, args)
+        };
+        let fixed = libc::MAP_FIXED as u64;
+        let high = 0x7f00_0000_0000u64;
+        let trace = libc::SECCOMP_RET_TRACE;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let cases = [
+            ("mmap", [0, 4096, 3, 0x22, 0, 0], allow),
+            ("mmap", [0x20000, 4096, 3, 0x22, 0, 0], allow),
+            ("mmap", [0x20000, 4096, 3, 0x22 | fixed, 0, 0], trace),
+            ("mmap", [0, 1 << 30, 3, 0x22 | fixed, 0, 0], trace),
+            ("mmap", [high, 4096, 3, 0x22 | fixed, 0, 0], allow),
+            ("mmap", [SCRATCH_END, 4096, 3, 0x22 | fixed, 0, 0], allow),
+            ("munmap", [high, 4096, 0, 0, 0, 0], allow),
+            ("munmap", [0x10000, 4096, 0, 0, 0, 0], trace),
+            ("mprotect", [0x3f_f000, 4096, 7, 0, 0, 0], trace),
+            ("mprotect", [1 << 32, 4096, 7, 0, 0, 0], allow),
+            ("madvise", [0x10000, 4096, 4, 0, 0, 0], trace),
+            ("mremap", [high, 4096, 8192, 1, 0, 0], allow),
+            ("mremap", [high, 4096, 8192, 3, high, 0], trace),
+            ("mremap", [0x20000, 4096, 8192, 1, 0, 0], trace),
+        ];
+        for (name, args, expected) in cases {
+            assert_eq!(call(name, args), expected, "{name} {args:x?}");
+        }
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub fn trace_options() -> Options {
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACESYSGOOD
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), LaunchError> {

@@ -187,6 +187,31 @@ pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// `pidfd_getfd(2)`: a duplicate of another process's descriptor (the
+/// tracer may take its tracees').
+pub fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd, Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: no pointers.
+    let result = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
+    let fd = Errno::result(result)?;
+    // SAFETY: a fresh descriptor the kernel just handed us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Resumes a stopped tracee up to its next syscall stop (`PTRACE_SYSCALL`).
+pub fn ptrace_syscall(pid: Pid) -> Result<(), Errno> {
+    // SAFETY: no pointers; signal 0.
+    let result = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SYSCALL,
+            pid.as_raw(),
+            std::ptr::null_mut::<libc::c_void>(),
+            0 as libc::c_long,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
 /// `pidfd_send_signal(2)`.
 pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: i32) -> Result<(), Errno> {
     use std::os::fd::AsRawFd;

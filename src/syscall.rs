@@ -27,6 +27,25 @@ pub enum Class {
     },
     /// Stops at a seccomp stop for the tracer to decide.
     Check(Check),
+    /// A memory-map change that runs natively unless its address could
+    /// touch the jail's scratch region, in which case it stops (see
+    /// `tracer::scratch`).
+    Guard(MemoryGuard),
+}
+
+/// Which memory-map syscall a [`Class::Guard`] is, for the filter's
+/// address test and the tracer's exact overlap check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryGuard {
+    /// `mmap(addr, len, prot, flags, ...)`: only `MAP_FIXED` can replace.
+    Mmap,
+    /// `munmap`, `mprotect`, `pkey_mprotect`, `madvise`,
+    /// `remap_file_pages`: `(addr, len, ...)`.
+    Range,
+    /// `mremap(old, old_len, new_len, flags, new_addr)`.
+    Mremap,
+    /// `shmat(id, addr, flags)`: stops whenever an address is given.
+    Shmat,
 }
 
 /// The decision a stopped syscall needs, with its argument layout.
@@ -418,6 +437,12 @@ pub fn class_of(name: &str) -> Class {
         }),
         "seccomp" => Check(self::Check::Seccomp),
         "personality" => Check(self::Check::Personality),
+        "mmap" => Guard(MemoryGuard::Mmap),
+        "munmap" | "mprotect" | "pkey_mprotect" | "madvise" | "remap_file_pages" => {
+            Guard(MemoryGuard::Range)
+        }
+        "mremap" => Guard(MemoryGuard::Mremap),
+        "shmat" => Guard(MemoryGuard::Shmat),
         "ioctl" => RefuseIfArg {
             arg: 1,
             values: TERMINAL_INJECTION,
@@ -450,9 +475,6 @@ pub fn class_of(name: &str) -> Class {
         | "fstat"
         | "poll"
         | "lseek"
-        | "mmap"
-        | "mprotect"
-        | "munmap"
         | "brk"
         | "rt_sigaction"
         | "rt_sigprocmask"
@@ -464,12 +486,9 @@ pub fn class_of(name: &str) -> Class {
         | "pipe"
         | "select"
         | "sched_yield"
-        | "mremap"
         | "msync"
         | "mincore"
-        | "madvise"
         | "shmget"
-        | "shmat"
         | "shmctl"
         | "dup"
         | "dup2"
@@ -568,7 +587,6 @@ pub fn class_of(name: &str) -> Class {
         | "io_submit"
         | "io_cancel"
         | "epoll_create"
-        | "remap_file_pages"
         | "getdents64"
         | "set_tid_address"
         | "restart_syscall"
@@ -629,7 +647,6 @@ pub fn class_of(name: &str) -> Class {
         | "copy_file_range"
         | "preadv2"
         | "pwritev2"
-        | "pkey_mprotect"
         | "pkey_alloc"
         | "pkey_free"
         | "rseq"
@@ -657,6 +674,13 @@ pub fn class_of(name: &str) -> Class {
         _ => Refuse(ENOSYS),
     }
 }
+
+/// The jail's scratch region in every jailed address space (see
+/// `tracer::scratch`): low, below where non-PIE executables load
+/// (0x400000) and above the usual `vm.mmap_min_addr`. The filter stops
+/// memory-map calls whose address lies below `SCRATCH_END`.
+pub const SCRATCH_BASE: u64 = 0x1_0000;
+pub const SCRATCH_END: u64 = 0x40_0000;
 
 /// The number of the magic syscall a suspended-session REPL makes
 /// ("wake" in ASCII). It lies in the x32 range, so the filter must look

@@ -417,6 +417,18 @@ pub fn argument(regs: &Regs, index: usize) -> u64 {
     }
 }
 
+/// Sets syscall argument `index` (0-based).
+pub fn set_argument(regs: &mut Regs, index: usize, value: u64) {
+    match index {
+        0 => regs.rdi = value,
+        1 => regs.rsi = value,
+        2 => regs.rdx = value,
+        3 => regs.r10 = value,
+        4 => regs.r8 = value,
+        _ => regs.r9 = value,
+    }
+}
+
 /// Makes the stopped syscall not run and return `-errno` instead: the
 /// kernel skips a syscall whose number the tracer set to -1 at the seccomp
 /// stop, and the thread sees whatever `rax` holds.

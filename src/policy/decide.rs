@@ -87,6 +87,19 @@ impl Policy {
         }
     }
 
+    /// Whether `path` lies strictly inside a `write` root: some component
+    /// of it could be renamed or replaced by the jailed program.
+    pub fn is_inside_writable(&self, path: &Path) -> bool {
+        self.write
+            .iter()
+            .any(|root| root != path && is_within(path, root))
+    }
+
+    /// Whether the jail can change the entries of directory `path`.
+    pub fn is_writable_dir(&self, path: &Path) -> bool {
+        self.write.iter().any(|root| is_within(path, root))
+    }
+
     fn is_write_root(&self, path: &Path) -> bool {
         self.write.iter().any(|root| root == path)
     }

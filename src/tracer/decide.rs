@@ -1,28 +1,45 @@
 //! Answering a seccomp stop: read the arguments once, resolve, ask the
-//! policy, and make the kernel act on the answer.
+//! policy, and say how the kernel must run the call.
 //!
-//! One stop per checked syscall: an allowed call is resumed as it is, a
-//! refused one is skipped right here (its number set to -1 and the errno
-//! placed in the return register), without waiting for a syscall-exit stop.
+//! A refused call is skipped at this same stop. An allowed call that reads
+//! nothing from the program's memory is resumed as it is. An allowed call
+//! that does (a path, an `open_how`) is *rewritten*: the kernel gets the
+//! jail's own copy of each argument in scratch memory the program cannot
+//! write ([`super::scratch`]), and where a writable tree makes it possible
+//! to swap a directory for a symlink after the check, a path the kernel
+//! cannot walk differently: the object or its parent directory, held open
+//! by the tracer and named as `/proc/<tracer>/fd/<n>`. See
+//! [`super::rewrite`] for how the rewrite is applied and undone.
 
 use super::memory::{self, read_path};
-use super::resolve::{self, Start, Thread};
-use super::{Resume, Tracer};
+use super::resolve::{self, Resolved, Start, Thread};
+use super::rewrite::{Arg, Rewrite};
+use super::scratch::{self, Part};
+use super::{Tracer, exec};
 use crate::arch::native::{self as arch, Regs};
 use crate::policy::{Target, Verdict};
+use crate::sys;
 use crate::syscall::{
-    Access, Check, CloneCall, EmptyPath, Follow, OpenCall, OpenFlags, PathOperand, PriorityWhich,
-    SignalCall,
+    Access, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard, OpenCall, OpenFlags,
+    PathOperand, PriorityWhich, SignalCall,
 };
 use log::{debug, warn};
+use nix::errno::Errno;
 use nix::unistd::Pid;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 /// The answer for one stopped syscall.
 #[derive(Debug)]
-enum Answer {
+pub(super) enum Answer {
+    /// Run it as the program made it (nothing read from its memory).
     Allow,
     /// Skip the syscall; it returns `-errno`.
     Refuse(i32),
+    /// Run it on the jail's copies of its arguments.
+    Rewrite(Rewrite),
 }
 
 /// Clone flags that would take the new task out of the jail: untraced, or
@@ -40,69 +57,83 @@ const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
 const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
 
+/// `openat2` resolve flags.
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+/// The flags `open`/`openat` accept (the kernel's `VALID_OPEN_FLAGS`);
+/// unlike `openat2` they ignore the rest, so a rewrite must drop them.
+const VALID_OPEN_FLAGS: u64 = (libc::O_RDONLY
+    | libc::O_WRONLY
+    | libc::O_RDWR
+    | libc::O_CREAT
+    | libc::O_EXCL
+    | libc::O_NOCTTY
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_ASYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_PATH
+    | libc::O_TMPFILE
+    | libc::O_SYNC) as u64;
+const O_PATH_FLAGS: u64 =
+    (libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_PATH | libc::O_CLOEXEC) as u64;
+
 fn signed(value: u64) -> i32 {
     value as i32
 }
 
 impl Tracer {
-    pub(super) fn on_seccomp_stop(&mut self, pid: Pid) -> Resume {
-        let mut regs = match nix::sys::ptrace::getregs(pid) {
-            Ok(regs) => regs,
-            // Killed while stopped: its death is reported next.
-            Err(_) => return Resume::Nothing,
-        };
-        // A clone this thread made earlier has finished one way or the
-        // other by the time it makes another syscall.
-        self.release_clone_reservation(pid);
-        let nr = arch::syscall_number(&regs);
+    /// Decides the syscall `regs` describes for task `pid`.
+    pub(super) fn answer(&mut self, pid: Pid, regs: &Regs) -> Answer {
+        let nr = arch::syscall_number(regs);
         let (name, class) = self.syscalls.lookup(nr);
-        let answer = match class {
-            crate::syscall::Class::Check(check) => self.answer(pid, name, check, &regs),
-            // The filter stops only for checked syscalls; anything else
+        match class {
+            Class::Check(check) => self.answer_check(pid, name, check, regs),
+            Class::Guard(guard) => judge_memory_guard(pid, name, guard, regs),
+            // The filter stops only for the classes above; anything else
             // reaching here is refused.
             other => {
                 warn!("{pid}: unexpected stop for {name} ({other:?}); refusing");
                 Answer::Refuse(libc::ENOSYS)
             }
-        };
-        match answer {
-            Answer::Allow => Resume::Continue,
-            Answer::Refuse(errno) => {
-                arch::skip_with_errno(&mut regs, errno);
-                match nix::sys::ptrace::setregs(pid, regs) {
-                    Ok(()) => Resume::Continue,
-                    // Without the skip the call would run: the task must
-                    // not go on. It is gone or going anyway.
-                    Err(_) => {
-                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
-                        Resume::Nothing
-                    }
-                }
-            }
         }
     }
 
-    fn answer(&mut self, pid: Pid, name: &str, check: Check, regs: &Regs) -> Answer {
+    fn answer_check(&mut self, pid: Pid, name: &str, check: Check, regs: &Regs) -> Answer {
         let arg = |index: u8| arch::argument(regs, usize::from(index));
         match check {
             Check::Path(call) => {
-                let first = self.judge_operand(pid, name, &call.first, None, regs);
-                match (first, call.second) {
-                    (Answer::Allow, Some(second)) => {
-                        self.judge_operand(pid, name, &second, None, regs)
+                let mut rewrite = Rewrite::default();
+                let operands = [(call.first, Part::FirstPath)]
+                    .into_iter()
+                    .chain(call.second.map(|second| (second, Part::SecondPath)));
+                for (operand, part) in operands {
+                    if let Err(errno) =
+                        self.judge_operand(pid, name, &operand, part, regs, &mut rewrite)
+                    {
+                        return Answer::Refuse(errno);
                     }
-                    (answer, _) => answer,
                 }
+                Answer::Rewrite(rewrite)
             }
             Check::Open(open) => self.judge_open(pid, name, open, regs),
-            Check::Exec(operand) => self.judge_operand(pid, name, &operand, None, regs),
-            Check::Descriptor { fd, access } => {
-                let thread = self.thread(pid);
-                match resolve::start_target(thread, Start::Fd(signed(arg(fd)))) {
-                    Ok(target) => self.verdict(pid, name, access, &target, ""),
-                    Err(errno) => Answer::Refuse(errno as i32),
+            Check::Exec(operand) => {
+                let mut rewrite = Rewrite::default();
+                match self.judge_operand(pid, name, &operand, Part::FirstPath, regs, &mut rewrite) {
+                    Ok(()) => Answer::Rewrite(rewrite),
+                    Err(errno) => Answer::Refuse(errno),
                 }
             }
+            Check::Descriptor { fd, access } => self.judge_descriptor(pid, name, arg(fd), access),
             Check::Clone(kind) => self.judge_clone(pid, kind, arg(0)),
             Check::Signal(kind) => self.judge_signal(pid, kind, regs),
             Check::Pids(args) => {
@@ -112,6 +143,12 @@ impl Tracer {
                         debug!("{pid}: {name} on pid {target} outside the jail: ESRCH");
                         return Answer::Refuse(libc::ESRCH);
                     }
+                }
+                if name == "process_vm_writev" && signed(arg(0)) != self.thread(pid).tgid.as_raw() {
+                    // Writing another process's memory could change an
+                    // argument between the check and the kernel's read.
+                    debug!("{pid}: process_vm_writev into another process refused");
+                    return Answer::Refuse(libc::EPERM);
                 }
                 Answer::Allow
             }
@@ -141,7 +178,7 @@ impl Tracer {
         }
     }
 
-    fn thread(&mut self, pid: Pid) -> Thread {
+    pub(super) fn thread(&mut self, pid: Pid) -> Thread {
         let tgid = match self.tasks.get(&pid).and_then(|task| task.tgid) {
             Some(tgid) => tgid,
             None => {
@@ -155,23 +192,24 @@ impl Tracer {
         Thread { tid: pid, tgid }
     }
 
-    /// Reads, resolves and judges one path operand. `access_override`
-    /// replaces the operand's own access (opens compute it from flags).
+    /// Reads, resolves and judges one path operand, and adds to `rewrite`
+    /// what the kernel must be given instead of the program's pointer.
     fn judge_operand(
         &mut self,
         pid: Pid,
         name: &str,
         operand: &PathOperand,
-        access_override: Option<Access>,
+        part: Part,
         regs: &Regs,
-    ) -> Answer {
+        rewrite: &mut Rewrite,
+    ) -> Result<(), i32> {
         let arg = |index: u8| arch::argument(regs, usize::from(index));
         let start = match operand.dirfd {
             Some(index) if signed(arg(index)) != libc::AT_FDCWD => Start::Fd(signed(arg(index))),
             _ => Start::Cwd,
         };
         let flag_set = |index: u8, flag: u64| arg(index) & flag != 0;
-        let access = match access_override.unwrap_or(operand.access) {
+        let access = match operand.access {
             Access::StatOrWriteByMode { mode_arg } => {
                 if arg(mode_arg) & libc::W_OK as u64 != 0 {
                     Access::Write
@@ -189,35 +227,277 @@ impl Tracer {
         };
         let address = arg(operand.path);
         let thread = self.thread(pid);
-        // An operation on a descriptor the thread already holds: looking
-        // at it is always fine (fstat in disguise, pipes included); changing
-        // it is judged by the file it names.
-        let on_descriptor = |start: Start| match access {
-            Access::Stat | Access::Read => Ok(Target::Held),
-            _ => resolve::start_target(thread, start),
-        };
-        let (given, resolved) = if address == 0 && operand.null_means_dirfd {
-            (Vec::new(), on_descriptor(start))
+        let path = if address == 0 && operand.null_means_dirfd {
+            None
         } else {
-            let path = match read_path(pid, address) {
-                Ok(path) => path,
-                Err(errno) => return Answer::Refuse(errno as i32),
-            };
-            let empty_means_dirfd = match operand.empty_path {
-                EmptyPath::Never => false,
-                EmptyPath::IfFlag(index) => flag_set(index, libc::AT_EMPTY_PATH as u64),
-                EmptyPath::Always => true,
-            };
-            let resolved = if path.is_empty() && empty_means_dirfd {
-                on_descriptor(start)
-            } else {
-                resolve::resolve(thread, start, &path, follow)
-            };
-            (path, resolved)
+            Some(read_path(pid, address).map_err(|errno| errno as i32)?)
         };
-        let given = String::from_utf8_lossy(&given);
-        let target = match resolved {
-            Ok(target) => target,
+        let empty_means_dirfd = match operand.empty_path {
+            EmptyPath::Never => false,
+            EmptyPath::IfFlag(index) => flag_set(index, libc::AT_EMPTY_PATH as u64),
+            EmptyPath::Always => true,
+        };
+        let on_descriptor = match &path {
+            None => true,
+            Some(path) => path.is_empty() && empty_means_dirfd,
+        };
+        if on_descriptor {
+            // Looking at a descriptor the thread holds is always fine
+            // (fstat in disguise, pipes included). The kernel must still
+            // get an empty path it cannot have changed.
+            if matches!(access, Access::Stat | Access::Read) {
+                if path.is_some() {
+                    rewrite.set(operand.path, Arg::Scratch(part, b"\0".to_vec()));
+                }
+                return Ok(());
+            }
+            // Changing it is judged by the file it names, and done on the
+            // very object judged, whatever the descriptor table holds by
+            // the time the kernel looks.
+            let Start::Fd(fd) = start else {
+                return Err(libc::EINVAL);
+            };
+            let resolved = resolve::start_target(thread, start).map_err(|errno| errno as i32)?;
+            self.verdict(pid, name, access, &resolved.target, "")?;
+            let held = take_descriptor(pid, fd)?;
+            let kernel_path = self.fd_path(&held, None);
+            rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
+            // The magic link must be followed to reach the object.
+            match operand.follow {
+                Follow::UnlessFlag { arg, flag } => {
+                    rewrite.set(arg, Arg::Value(self::arg_without(regs, arg, flag)));
+                }
+                Follow::IfFlag { arg, flag } => {
+                    rewrite.set(
+                        arg,
+                        Arg::Value(arch::argument(regs, usize::from(arg)) | flag),
+                    );
+                }
+                Follow::Always | Follow::Never => {}
+            }
+            rewrite.hold(held);
+            return Ok(());
+        }
+        let path = path.unwrap_or_default();
+        let given = String::from_utf8_lossy(&path).into_owned();
+        let resolved = match resolve::resolve(thread, start, &path, follow, &|dir| {
+            self.policy.is_writable_dir(dir)
+        }) {
+            Ok(resolved) => resolved,
+            Err(errno) => {
+                debug!(
+                    "{pid}: {name}({given:?}) does not resolve: {}",
+                    errno.desc()
+                );
+                return Err(errno as i32);
+            }
+        };
+        self.verdict(pid, name, access, &resolved.target, &given)?;
+        let trailing_slash = path.ends_with(b"/");
+        let exec = matches!(name, "execve" | "execveat");
+        if exec {
+            self.judge_interpreters(pid, name, thread, &resolved.target)?;
+        }
+        let kernel_path =
+            self.kernel_path(&resolved, access, follow, exec, trailing_slash, rewrite)?;
+        rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
+        Ok(())
+    }
+
+    /// Judges what the kernel itself opens to run `program`: a script's
+    /// `#!` interpreter (and its own, nested) and an ELF program's loader.
+    fn judge_interpreters(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        thread: Thread,
+        program: &Target,
+    ) -> Result<(), i32> {
+        let mut current = program.clone();
+        for _ in 0..exec::MAX_INTERPRETER_DEPTH {
+            let Target::Path(path) = &current else {
+                return Ok(());
+            };
+            let Some(interpreter) = exec::interpreter_of(path) else {
+                return Ok(());
+            };
+            let given = String::from_utf8_lossy(&interpreter).into_owned();
+            let resolved = resolve::resolve(thread, Start::Cwd, &interpreter, true, &|dir| {
+                self.policy.is_writable_dir(dir)
+            })
+            .map_err(|errno| errno as i32)?;
+            self.verdict(pid, name, Access::Read, &resolved.target, &given)?;
+            current = resolved.target;
+        }
+        Ok(())
+    }
+
+    /// The path the kernel is handed for a judged operand. Outside the
+    /// writable trees nothing can move once judged, so the canonical path
+    /// is enough. Inside them, a directory could be swapped for a symlink
+    /// after the check; there the kernel gets the object (or, when the last
+    /// component is not followed, its parent directory) held open by the
+    /// tracer, so no component is looked up again.
+    fn kernel_path(
+        &mut self,
+        resolved: &Resolved,
+        access: Access,
+        follow: bool,
+        exec: bool,
+        trailing_slash: bool,
+        rewrite: &mut Rewrite,
+    ) -> Result<Vec<u8>, i32> {
+        let path = match &resolved.target {
+            Target::Held => {
+                let Some((owner, fd)) = resolved.held_via else {
+                    return Err(libc::EBADF);
+                };
+                let held = take_descriptor(owner, fd)?;
+                let kernel_path = self.fd_path(&held, None);
+                rewrite.hold(held);
+                return Ok(kernel_path);
+            }
+            Target::Path(path) => path,
+        };
+        let mut kernel_path = if exec || !self.policy.is_inside_writable(path) {
+            // An exec keeps its real path: the program and a script's
+            // interpreter see it. Swapping a directory in a writable tree
+            // could at worst run a hidden program, never write outside.
+            path.as_os_str().as_bytes().to_vec()
+        } else if follow && resolved.exists && access != Access::Create {
+            let held = open_verified(path, false)?;
+            let kernel_path = self.fd_path(&held, None);
+            rewrite.hold(held);
+            kernel_path
+        } else if follow && access != Access::Create {
+            // Following a name that does not exist fails anyway; running
+            // it would let a symlink planted meanwhile be followed.
+            return Err(libc::ENOENT);
+        } else {
+            let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+                return Ok(path.as_os_str().as_bytes().to_vec());
+            };
+            let held = open_verified(parent, true)?;
+            let kernel_path = self.fd_path(&held, Some(name));
+            rewrite.hold(held);
+            kernel_path
+        };
+        if trailing_slash {
+            kernel_path.push(b'/');
+        }
+        Ok(kernel_path)
+    }
+
+    /// `/proc/<tracer>/fd/<n>[/<name>]`: how a jailed thread names an
+    /// object the tracer holds. The program cannot use such a path itself:
+    /// the tracer's `/proc` entry is hidden from it.
+    fn fd_path(&self, held: &OwnedFd, name: Option<&OsStr>) -> Vec<u8> {
+        let mut path = format!("/proc/{}/fd/{}", self.own_pid, held.as_raw_fd()).into_bytes();
+        if let Some(name) = name {
+            path.push(b'/');
+            path.extend_from_slice(name.as_bytes());
+        }
+        path
+    }
+
+    /// Asks the policy; a denial is reported and becomes the errno.
+    fn verdict(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        access: Access,
+        target: &Target,
+        given: &str,
+    ) -> Result<(), i32> {
+        let verdict = self
+            .policy
+            .judge(access, target, given, &|other| self.is_jail_pid(other));
+        match verdict {
+            Verdict::Allow => {
+                debug!("{pid}: {name}({given:?} -> {target:?}) {access:?}: allow");
+                Ok(())
+            }
+            Verdict::Deny { errno, denial } => {
+                debug!("{pid}: {name}({given:?} -> {target:?}) {access:?}: errno {errno}");
+                self.report(&denial);
+                if pid == self.main && !self.main_execed && name.starts_with("execve") {
+                    self.exec_denial = Some((errno, denial));
+                }
+                Err(errno)
+            }
+        }
+    }
+
+    fn judge_open(&mut self, pid: Pid, name: &str, open: OpenCall, regs: &Regs) -> Answer {
+        let arg = |index: u8| arch::argument(regs, usize::from(index));
+        let (flags, mode, program_resolve) = match open.flags {
+            OpenFlags::Arg(index) => (arg(index) & 0xffff_ffff, arg(index + 1), 0),
+            OpenFlags::Creat => (
+                (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
+                arg(1),
+                0,
+            ),
+            OpenFlags::How(index) => {
+                // `struct open_how { u64 flags, mode, resolve; }`, read once;
+                // the decision and the kernel both use this copy.
+                let mut how = [0u8; 24];
+                let size = arg(index + 1);
+                if size < 24 {
+                    return Answer::Refuse(libc::EINVAL);
+                }
+                if let Err(errno) = memory::read_exact(pid, arg(index), &mut how) {
+                    return Answer::Refuse(errno as i32);
+                }
+                let field = |i: usize| {
+                    let mut bytes = [0u8; 8];
+                    bytes.copy_from_slice(&how[i * 8..i * 8 + 8]);
+                    u64::from_ne_bytes(bytes)
+                };
+                (field(0), field(1), field(2))
+            }
+        };
+        let has = |flag: i32| flags & flag as u64 != 0;
+        let access_mode = flags & libc::O_ACCMODE as u64;
+        let access = if has(libc::O_PATH) {
+            Access::Stat
+        } else if has(libc::O_CREAT)
+            || has(libc::O_TMPFILE & !libc::O_DIRECTORY)
+            || access_mode != libc::O_RDONLY as u64
+            || has(libc::O_TRUNC)
+            || has(libc::O_APPEND)
+        {
+            // O_CREAT opens an existing file (a `write` root such as
+            // /dev/null included) or makes a new name; O_TMPFILE makes an
+            // unnamed file in the named directory. Neither removes or
+            // replaces a name, so the roots' protection does not apply.
+            Access::Write
+        } else {
+            Access::Read
+        };
+        let exclusive_create = has(libc::O_CREAT) && has(libc::O_EXCL);
+        let follow = !(has(libc::O_NOFOLLOW) || exclusive_create);
+        let thread = self.thread(pid);
+        let path = match read_path(pid, arg(open.path)) {
+            Ok(path) => path,
+            Err(errno) => return Answer::Refuse(errno as i32),
+        };
+        let given = String::from_utf8_lossy(&path).into_owned();
+        let start = match open.dirfd {
+            Some(index) if signed(arg(index)) != libc::AT_FDCWD => Start::Fd(signed(arg(index))),
+            _ => Start::Cwd,
+        };
+        let scoped = program_resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0;
+        let resolved = if scoped {
+            // The program's own scope decides what the path means; the
+            // kernel call below then gets the plain canonical result.
+            resolve::resolve_scoped(thread, start, &path, follow, program_resolve)
+        } else {
+            resolve::resolve(thread, start, &path, follow, &|dir| {
+                self.policy.is_writable_dir(dir)
+            })
+        };
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
             Err(errno) => {
                 debug!(
                     "{pid}: {name}({given:?}) does not resolve: {}",
@@ -226,82 +506,96 @@ impl Tracer {
                 return Answer::Refuse(errno as i32);
             }
         };
-        self.verdict(pid, name, access, &target, &given)
-    }
-
-    fn verdict(
-        &mut self,
-        pid: Pid,
-        name: &str,
-        access: Access,
-        target: &Target,
-        given: &str,
-    ) -> Answer {
-        let verdict = self
-            .policy
-            .judge(access, target, given, &|other| self.is_jail_pid(other));
-        match verdict {
-            Verdict::Allow => {
-                debug!("{pid}: {name}({given:?} -> {target:?}) {access:?}: allow");
-                Answer::Allow
-            }
-            Verdict::Deny { errno, denial } => {
-                debug!("{pid}: {name}({given:?} -> {target:?}) {access:?}: errno {errno}");
-                self.report(&denial);
-                if pid == self.main && !self.main_execed && name.starts_with("execve") {
-                    self.exec_denial = Some((errno, denial));
-                }
-                Answer::Refuse(errno)
-            }
+        let program_resolve = program_resolve & !(RESOLVE_BENEATH | RESOLVE_IN_ROOT);
+        if let Err(errno) = self.verdict(pid, name, access, &resolved.target, &given) {
+            return Answer::Refuse(errno);
         }
+        let mut rewrite = Rewrite {
+            syscall: Some(self.openat2_nr),
+            ..Rewrite::default()
+        };
+        let (mut kernel_path, resolve_flags) = match &resolved.target {
+            Target::Held => {
+                let Some((owner, fd)) = resolved.held_via else {
+                    return Answer::Refuse(libc::EBADF);
+                };
+                let held = match take_descriptor(owner, fd) {
+                    Ok(held) => held,
+                    Err(errno) => return Answer::Refuse(errno),
+                };
+                let kernel_path = self.fd_path(&held, None);
+                rewrite.hold(held);
+                (kernel_path, 0)
+            }
+            // /proc cannot be written, so nothing there can be swapped;
+            // its magic links (already resolved) must not be followed.
+            Target::Path(canonical) if canonical.starts_with("/proc") => (
+                canonical.as_os_str().as_bytes().to_vec(),
+                RESOLVE_NO_MAGICLINKS,
+            ),
+            // The canonical path has no symlinks; meeting one means a
+            // component was swapped after the check.
+            Target::Path(canonical) => (
+                canonical.as_os_str().as_bytes().to_vec(),
+                RESOLVE_NO_SYMLINKS,
+            ),
+        };
+        if path.ends_with(b"/") {
+            kernel_path.push(b'/');
+        }
+        // What `open`/`openat` would pass to the common open code
+        // (the kernel's build_open_how): openat2 rejects what they ignore.
+        let mut how_flags = flags & VALID_OPEN_FLAGS;
+        if how_flags & libc::O_PATH as u64 != 0 {
+            how_flags &= O_PATH_FLAGS;
+        }
+        let creates = has(libc::O_CREAT) || has(libc::O_TMPFILE & !libc::O_DIRECTORY);
+        let how_mode = if creates { mode & 0o7777 } else { 0 };
+        let mut how = Vec::with_capacity(24);
+        how.extend_from_slice(&how_flags.to_ne_bytes());
+        how.extend_from_slice(&how_mode.to_ne_bytes());
+        how.extend_from_slice(&(resolve_flags | program_resolve).to_ne_bytes());
+        rewrite.set(0, Arg::Value(libc::AT_FDCWD as u64));
+        rewrite.set(1, Arg::Scratch(Part::FirstPath, kernel_path));
+        rewrite.set(2, Arg::Scratch(Part::Struct, how));
+        rewrite.set(3, Arg::Value(24));
+        Answer::Rewrite(rewrite)
     }
 
-    fn judge_open(&mut self, pid: Pid, name: &str, open: OpenCall, regs: &Regs) -> Answer {
-        let arg = |index: u8| arch::argument(regs, usize::from(index));
-        let flags = match open.flags {
-            OpenFlags::Arg(index) => arg(index) & 0xffff_ffff,
-            OpenFlags::Creat => (libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC) as u64,
-            OpenFlags::How(index) => {
-                let mut how = [0u8; 8];
-                // `struct open_how` starts with the u64 flags. Read once;
-                // the decision is on this copy.
-                if let Err(errno) = memory::read_exact(pid, arg(index), &mut how) {
-                    return Answer::Refuse(errno as i32);
-                }
-                u64::from_ne_bytes(how)
-            }
+    /// `fchmod`, `fchown`, `fsetxattr`, `fremovexattr`: judged by the path
+    /// the descriptor names, and run on the very object judged through the
+    /// path-taking sibling syscall.
+    fn judge_descriptor(&mut self, pid: Pid, name: &str, fd: u64, access: Access) -> Answer {
+        let thread = self.thread(pid);
+        let fd = signed(fd);
+        let resolved = match resolve::start_target(thread, Start::Fd(fd)) {
+            Ok(resolved) => resolved,
+            Err(errno) => return Answer::Refuse(errno as i32),
         };
-        let has = |flag: i32| flags & flag as u64 != 0;
-        let access_mode = flags & libc::O_ACCMODE as u64;
-        let access = if has(libc::O_PATH) {
-            Access::Stat
-        } else if has(libc::O_CREAT) || has(libc::O_TMPFILE & !libc::O_DIRECTORY) {
-            // Writing there: O_CREAT opens an existing file (a `write` root
-            // such as /dev/null included) or makes a new name; O_TMPFILE
-            // makes an unnamed file in the named directory. Neither removes
-            // or replaces a name, so the roots' protection does not apply.
-            Access::Write
-        } else if access_mode != libc::O_RDONLY as u64 || has(libc::O_TRUNC) || has(libc::O_APPEND)
-        {
-            Access::Write
-        } else {
-            Access::Read
+        if let Err(errno) = self.verdict(pid, name, access, &resolved.target, "") {
+            return Answer::Refuse(errno);
+        }
+        let sibling = match name {
+            "fchmod" => "chmod",
+            "fchown" => "chown",
+            "fsetxattr" => "setxattr",
+            "fremovexattr" => "removexattr",
+            _ => return Answer::Refuse(libc::ENOSYS),
         };
-        let exclusive_create = has(libc::O_CREAT) && has(libc::O_EXCL);
-        let follow = if has(libc::O_NOFOLLOW) || exclusive_create {
-            Follow::Never
-        } else {
-            Follow::Always
+        let Some(sibling_nr) = crate::arch::number_of(sibling) else {
+            return Answer::Refuse(libc::ENOSYS);
         };
-        let operand = PathOperand {
-            dirfd: open.dirfd,
-            path: open.path,
-            access,
-            follow,
-            empty_path: EmptyPath::Never,
-            null_means_dirfd: false,
+        let held = match take_descriptor(pid, fd) {
+            Ok(held) => held,
+            Err(errno) => return Answer::Refuse(errno),
         };
-        self.judge_operand(pid, name, &operand, None, regs)
+        let mut rewrite = Rewrite {
+            syscall: Some(u64::from(sibling_nr)),
+            ..Rewrite::default()
+        };
+        rewrite.set(0, Arg::Scratch(Part::FirstPath, self.fd_path(&held, None)));
+        rewrite.hold(held);
+        Answer::Rewrite(rewrite)
     }
 
     fn judge_clone(&mut self, pid: Pid, kind: CloneCall, flags: u64) -> Answer {
@@ -310,9 +604,9 @@ impl Tracer {
                 debug!("{pid}: clone flags {flags:#x} would escape the jail: EPERM");
                 return Answer::Refuse(libc::EPERM);
             }
-            // clone3 keeps its flags in memory another thread can change
-            // after the check; until the jail copies them somewhere the
-            // program cannot write, refuse it so libc falls back to clone.
+            // clone3 keeps its flags in memory; copying them to scratch
+            // would change a register the new thread starts with. Refuse
+            // it so libc falls back to clone, whose flags are a register.
             CloneCall::Clone3 => return Answer::Refuse(libc::ENOSYS),
             _ => {}
         }
@@ -376,6 +670,59 @@ impl Tracer {
         }
         Answer::Allow
     }
+}
+
+/// Refuses a memory-map change that would touch the scratch region.
+fn judge_memory_guard(pid: Pid, name: &str, guard: MemoryGuard, regs: &Regs) -> Answer {
+    let arg = |index: usize| arch::argument(regs, index);
+    let touches = match guard {
+        MemoryGuard::Mmap => {
+            arg(3) & libc::MAP_FIXED as u64 != 0 && scratch::overlaps(arg(0), arg(1))
+        }
+        MemoryGuard::Range => scratch::overlaps(arg(0), arg(1)),
+        MemoryGuard::Mremap => {
+            scratch::overlaps(arg(0), arg(1))
+                || (arg(3) & libc::MREMAP_FIXED as u64 != 0 && scratch::overlaps(arg(4), arg(2)))
+        }
+        // The segment's size is not in the call; any address inside or
+        // below the region's end is refused.
+        MemoryGuard::Shmat => arg(1) != 0 && arg(1) < scratch::END,
+    };
+    if touches {
+        debug!("{pid}: {name} would touch the jail's scratch region: EPERM");
+        Answer::Refuse(libc::EPERM)
+    } else {
+        Answer::Allow
+    }
+}
+
+/// `regs`' argument `index` with `flag` cleared.
+fn arg_without(regs: &Regs, index: u8, flag: u64) -> u64 {
+    arch::argument(regs, usize::from(index)) & !flag
+}
+
+/// The tracer's own copy of descriptor `fd` of task `owner`: the exact
+/// open file the check looked at, whatever the task's table holds later.
+fn take_descriptor(owner: Pid, fd: i32) -> Result<OwnedFd, i32> {
+    let pidfd = sys::pidfd_open(owner).map_err(|errno| errno as i32)?;
+    sys::pidfd_getfd(&pidfd, fd).map_err(|errno| match errno {
+        Errno::EBADF => libc::EBADF,
+        errno => errno as i32,
+    })
+}
+
+/// Opens a judged canonical path for the tracer, refusing any symlink on
+/// the way: the canonical path has none, so one means a swap.
+fn open_verified(path: &Path, directory: bool) -> Result<OwnedFd, i32> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    let mut flags = libc::O_PATH | libc::O_CLOEXEC;
+    if directory {
+        flags |= libc::O_DIRECTORY;
+    } else {
+        flags |= libc::O_NOFOLLOW;
+    }
+    sys::openat2(libc::AT_FDCWD, &c_path, flags as u64, RESOLVE_NO_SYMLINKS)
+        .map_err(|errno| errno as i32)
 }
 
 /// The thread-group id of `tid`, from `/proc/<tid>/status`.

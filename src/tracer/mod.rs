@@ -9,9 +9,13 @@
 
 mod decide;
 pub mod event;
+mod exec;
 mod memory;
 pub mod resolve;
+mod rewrite;
+mod scratch;
 
+use crate::arch::native::Regs;
 use crate::policy::{Denial, Policy};
 use crate::sys;
 use crate::syscall::Table;
@@ -23,6 +27,7 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -69,9 +74,27 @@ pub struct Limits {
     pub max_threads: Option<u32>,
 }
 
+/// Where a task is in a syscall the tracer changed.
+#[derive(Debug, Default)]
+enum TaskState {
+    #[default]
+    Running,
+    /// Running the `mmap` that creates the scratch region in place of its
+    /// own syscall, which is re-run at the exit stop.
+    Mapping { saved: Regs },
+    /// Running a rewritten syscall; `original` comes back at its exit, and
+    /// `held` stays open until then.
+    Rewritten { original: Regs, held: Vec<OwnedFd> },
+}
+
 /// One traced thread.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Task {
+    state: TaskState,
+    /// Its scratch slot, once it needed one.
+    slot: Option<usize>,
+    /// Its address space has the scratch region mapped.
+    scratch_ready: bool,
     /// Thread-group id, looked up when a path needs it (`/proc/self`).
     tgid: Option<Pid>,
     /// Attached automatically and not yet seen its first stop.
@@ -84,6 +107,11 @@ struct Task {
 pub struct Tracer {
     policy: Policy,
     syscalls: Table,
+    /// The tracer's pid, for `/proc/<pid>/fd/<n>` paths.
+    own_pid: Pid,
+    openat2_nr: u64,
+    mmap_nr: u32,
+    slots: scratch::Slots,
     limits: Limits,
     main: Pid,
     tasks: HashMap<Pid, Task>,
@@ -102,6 +130,8 @@ enum Resume {
     Deliver(i32),
     /// Leave it in group-stop until `SIGCONT`.
     Listen,
+    /// Continue to the syscall-exit stop of the current syscall.
+    ToSyscallExit,
     /// It is gone; nothing to resume.
     Nothing,
 }
@@ -121,6 +151,10 @@ impl Tracer {
         Tracer {
             policy,
             syscalls: Table::native(),
+            own_pid: nix::unistd::getpid(),
+            openat2_nr: crate::arch::number_of("openat2").map_or(u64::MAX, u64::from),
+            mmap_nr: crate::arch::number_of("mmap").unwrap_or(u32::MAX),
+            slots: scratch::Slots::default(),
             limits,
             main,
             tasks,
@@ -167,7 +201,8 @@ impl Tracer {
                 Event::Seccomp => self.on_seccomp_stop(pid),
                 Event::NewTask => self.on_new_task(pid),
                 Event::Exec => self.on_exec(pid),
-                Event::VforkDone | Event::Exiting | Event::SyscallStop => Resume::Continue,
+                Event::SyscallStop => self.on_syscall_exit(pid),
+                Event::VforkDone | Event::Exiting => Resume::Continue,
                 Event::Stop { signal } => self.on_stop(pid, signal),
                 Event::Signal { signal } => Resume::Deliver(signal),
                 Event::Unknown { status } => {
@@ -184,6 +219,7 @@ impl Tracer {
             Resume::Continue => sys::ptrace_cont(pid, 0),
             Resume::Deliver(signal) => sys::ptrace_cont(pid, signal),
             Resume::Listen => sys::ptrace_listen(pid),
+            Resume::ToSyscallExit => sys::ptrace_syscall(pid),
             Resume::Nothing => Ok(()),
         };
         // ESRCH: the task died while stopped (killed mid-syscall); its
@@ -209,7 +245,7 @@ impl Tracer {
     /// A task died. Returns the outcome when it was the main program.
     fn task_ended(&mut self, pid: Pid, how: Outcome) -> Option<Outcome> {
         self.release_clone_reservation(pid);
-        self.tasks.remove(&pid);
+        self.forget(pid);
         if pid != self.main {
             return None;
         }
@@ -225,13 +261,20 @@ impl Tracer {
     }
 
     fn on_new_task(&mut self, parent: Pid) -> Resume {
+        // Threads share the parent's address space and forked children get
+        // a copy of it: either way the scratch region is there if it was.
+        let inherited = self
+            .tasks
+            .get(&parent)
+            .is_some_and(|task| task.scratch_ready);
         match nix::sys::ptrace::getevent(parent) {
             Ok(child) => {
                 let child = Pid::from_raw(child as i32);
-                self.tasks.entry(child).or_insert_with(|| Task {
+                let task = self.tasks.entry(child).or_insert_with(|| Task {
                     awaiting_first_stop: true,
                     ..Task::default()
                 });
+                task.scratch_ready |= inherited;
                 debug!("{parent}: started task {child}");
             }
             Err(errno) => debug!("{parent}: no event message: {}", errno.desc()),
@@ -246,11 +289,22 @@ impl Tracer {
         if let Ok(former) = nix::sys::ptrace::getevent(pid) {
             let former = Pid::from_raw(former as i32);
             if former != pid {
-                self.tasks.remove(&former);
+                let carried = self.tasks.remove(&former);
+                if let Some(task) = self.tasks.get_mut(&pid)
+                    && let Some(mut carried) = carried
+                {
+                    // The leader's entry stands for the thread that exec'd.
+                    std::mem::swap(&mut task.slot, &mut carried.slot);
+                    self.slots_back(carried);
+                }
             }
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
+            // A new address space: no scratch region, and a rewritten exec
+            // has nothing to restore (its registers are the new program's).
+            task.scratch_ready = false;
+            task.state = TaskState::Running;
         }
         if pid == self.main {
             self.main_execed = true;
@@ -282,6 +336,19 @@ impl Tracer {
         {
             task.clone_pending = false;
             self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Removes a task, returning its scratch slot to the pool.
+    fn forget(&mut self, pid: Pid) {
+        if let Some(task) = self.tasks.remove(&pid) {
+            self.slots_back(task);
+        }
+    }
+
+    fn slots_back(&mut self, task: Task) {
+        if let Some(slot) = task.slot {
+            self.slots.give_back(slot);
         }
     }
 

@@ -35,6 +35,41 @@ pub enum Start {
     Fd(i32),
 }
 
+/// A resolved path operand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub target: Target,
+    /// Whether the named object exists (a create's new name does not).
+    pub exists: bool,
+    /// For a `Held` object: the process and descriptor it was reached
+    /// through, so the tracer can take the very same object.
+    pub held_via: Option<(Pid, i32)>,
+    /// The walk looked up a name in a directory the jail can write (or
+    /// could not tell): the kernel's own walk might go elsewhere if that
+    /// name is swapped after the check.
+    pub touched_writable: bool,
+}
+
+impl Resolved {
+    fn path(path: PathBuf, exists: bool) -> Resolved {
+        Resolved {
+            target: Target::Path(path),
+            exists,
+            held_via: None,
+            touched_writable: false,
+        }
+    }
+
+    fn held(owner: Pid, fd: i32) -> Resolved {
+        Resolved {
+            target: Target::Held,
+            exists: true,
+            held_via: Some((owner, fd)),
+            touched_writable: false,
+        }
+    }
+}
+
 /// The thread a path is resolved for.
 #[derive(Debug, Clone, Copy)]
 pub struct Thread {
@@ -42,32 +77,89 @@ pub struct Thread {
     pub tgid: Pid,
 }
 
+/// Whether the jail can change entries of a directory (it lies within a
+/// `write` root).
+pub type WritableDir<'a> = &'a dyn Fn(&Path) -> bool;
+
 /// Resolves `path` for `thread`. `follow` says whether a symlink in the
 /// last component is followed. A last component that does not exist
 /// resolves to the name it would have (creates need that).
-pub fn resolve(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Target, Errno> {
+pub fn resolve(
+    thread: Thread,
+    start: Start,
+    path: &[u8],
+    follow: bool,
+    writable: WritableDir,
+) -> Result<Resolved, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
     // A trailing slash asks for a directory and follows the last link.
     let follow = follow || path.ends_with(b"/");
-    match fast(thread, start, path, follow) {
-        Ok(Some(target)) => Ok(target),
-        Ok(None) | Err(Errno::ELOOP) => slow(thread, start, path, follow),
-        Err(errno) => Err(errno),
+    match fast(thread, start, path, follow, writable)? {
+        Some(resolved) => Ok(resolved),
+        None => slow(thread, start, path, follow, writable),
     }
+}
+
+/// Resolves an `openat2` path whose program asked for `RESOLVE_BENEATH` or
+/// `RESOLVE_IN_ROOT`: the kernel, in the tracer, walks it with the
+/// program's own restrictions from the program's own dirfd (or cwd).
+pub fn resolve_scoped(
+    thread: Thread,
+    start: Start,
+    path: &[u8],
+    follow: bool,
+    program_resolve: u64,
+) -> Result<Resolved, Errno> {
+    let start_fd = open_start(thread, start)?;
+    let mut flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    if !follow {
+        flags |= libc::O_NOFOLLOW as u64;
+    }
+    let resolve = program_resolve | RESOLVE_NO_MAGICLINKS;
+    let (canonical, exists) =
+        match sys::openat2(start_fd.as_raw_fd(), &c_string(path)?, flags, resolve) {
+            Ok(fd) => (canonical_of(&fd)?, true),
+            Err(Errno::ENOENT) => {
+                let Some((dir, name)) = split_last(path) else {
+                    return Err(Errno::ENOENT);
+                };
+                let dir = if dir.is_empty() { &b"."[..] } else { dir };
+                let dir_fd = sys::openat2(
+                    start_fd.as_raw_fd(),
+                    &c_string(dir)?,
+                    (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+                    resolve,
+                )?;
+                (canonical_of(&dir_fd)?.join(OsStr::from_bytes(name)), false)
+            }
+            Err(errno) => return Err(errno),
+        };
+    if is_under_proc(&canonical) {
+        // "self" there would have meant the tracer.
+        return Err(Errno::EXDEV);
+    }
+    let mut resolved = Resolved::path(canonical, exists);
+    resolved.touched_writable = true;
+    Ok(resolved)
 }
 
 /// The canonical path of the object a thread's descriptor or cwd refers
 /// to, or `Held` when it has no path (pipe, socket, anonymous inode).
-pub fn start_target(thread: Thread, start: Start) -> Result<Target, Errno> {
+pub fn start_target(thread: Thread, start: Start) -> Result<Resolved, Errno> {
     let link = match start {
         Start::Cwd => format!("/proc/{}/cwd", thread.tid),
         Start::Fd(fd) => format!("/proc/{}/fd/{fd}", thread.tid),
     };
     match nix::fcntl::readlink(Path::new(&link)) {
-        Ok(target) if target.as_bytes().starts_with(b"/") => Ok(Target::Path(target.into())),
-        Ok(_) => Ok(Target::Held),
+        Ok(target) if target.as_bytes().starts_with(b"/") => {
+            Ok(Resolved::path(target.into(), true))
+        }
+        Ok(_) => match start {
+            Start::Fd(fd) => Ok(Resolved::held(thread.tid, fd)),
+            Start::Cwd => Err(Errno::ENOENT),
+        },
         Err(Errno::ENOENT) => Err(Errno::EBADF),
         Err(errno) => Err(errno),
     }
@@ -108,12 +200,12 @@ fn is_under_proc(path: &Path) -> bool {
     path.starts_with("/proc")
 }
 
-/// Splits off the last component when it is an ordinary name; `None` when
-/// the path names a directory by itself (`/`, `.`, `a/..`, `a/`).
+/// Splits off the last component when it is an ordinary name (trailing
+/// slashes aside); `None` when the path names a directory by itself (`/`,
+/// `.`, `a/..`).
 fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
-    if path.ends_with(b"/") {
-        return None;
-    }
+    let end = path.iter().rposition(|&byte| byte != b'/')? + 1;
+    let path = &path[..end];
     let (dir, name) = match path.iter().rposition(|&byte| byte == b'/') {
         Some(slash) => (&path[..=slash], &path[slash + 1..]),
         None => (&b""[..], path),
@@ -125,44 +217,91 @@ fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
-/// `Ok(None)` means: this path needs the slow walk.
-fn fast(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Option<Target>, Errno> {
+/// Whether a walk that starts in `start` and follows the components of
+/// `dir_part` (no symlinks among them) looks a name up in a writable
+/// directory.
+fn lexical_walk_touches(start: &Path, dir_part: &[u8], writable: WritableDir) -> bool {
+    let mut current = start.to_path_buf();
+    for component in dir_part.split(|&byte| byte == b'/') {
+        match component {
+            b"" | b"." => {}
+            b".." => {
+                current.pop();
+            }
+            name => {
+                if writable(&current) {
+                    return true;
+                }
+                current.push(OsStr::from_bytes(name));
+            }
+        }
+    }
+    false
+}
+
+/// The kernel walks the directory part in one `openat2` that refuses
+/// symlinks; `Ok(None)` hands the path to the slow walk: it has symlinks
+/// in its directories (which may lead into `/proc`, where "self" would
+/// mean the tracer) or it lies in `/proc`.
+fn fast(
+    thread: Thread,
+    start: Start,
+    path: &[u8],
+    follow: bool,
+    writable: WritableDir,
+) -> Result<Option<Resolved>, Errno> {
     let mut start_fd = if path.starts_with(b"/") {
         None
     } else {
         Some(open_start(thread, start)?)
     };
     let mut path = path.to_vec();
+    let mut touched = false;
     for _ in 0..=MAX_SYMLINKS {
         let dirfd_raw = start_fd
             .as_ref()
             .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
-        let Some((dir, name)) = split_last(&path) else {
-            let fd = sys::openat2(
-                dirfd_raw,
-                &c_string(&path)?,
-                (libc::O_PATH | libc::O_CLOEXEC) as u64,
-                RESOLVE_NO_MAGICLINKS,
-            )?;
-            let canonical = canonical_of(&fd)?;
-            return Ok((!is_under_proc(&canonical)).then_some(Target::Path(canonical)));
+        let start_dir = match &start_fd {
+            Some(fd) if !path.starts_with(b"/") => canonical_of(fd)?,
+            _ => PathBuf::from("/"),
         };
+        let (dir, name) = match split_last(&path) {
+            Some((dir, name)) => (dir, Some(name)),
+            None => (&path[..], None),
+        };
+        touched |= lexical_walk_touches(&start_dir, dir, writable);
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let dir_fd = sys::openat2(
+        let dir_fd = match sys::openat2(
             dirfd_raw,
             &c_string(dir)?,
             (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
-            RESOLVE_NO_MAGICLINKS,
-        )?;
+            RESOLVE_NO_SYMLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::ELOOP) => return Ok(None),
+            Err(errno) => return Err(errno),
+        };
         let dir_canonical = canonical_of(&dir_fd)?;
         if is_under_proc(&dir_canonical) {
             return Ok(None);
         }
+        let Some(name) = name else {
+            let mut resolved = Resolved::path(dir_canonical, true);
+            resolved.touched_writable = touched;
+            return Ok(Some(resolved));
+        };
+        touched |= writable(&dir_canonical);
         let name_os = OsStr::from_bytes(name);
         let candidate = dir_canonical.join(name_os);
+        let found = |exists: bool| {
+            let mut resolved = Resolved::path(candidate.clone(), exists);
+            resolved.touched_writable = touched;
+            Ok(Some(resolved))
+        };
         match nix::sys::stat::fstatat(dir_fd.as_fd(), name_os, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Err(Errno::ENOENT) => return Ok(Some(Target::Path(candidate))),
+            Err(Errno::ENOENT) => return found(false),
             Err(errno) => return Err(errno),
             Ok(stat) if follow && is_symlink(&stat) => {
                 let target = nix::fcntl::readlinkat(dir_fd.as_fd(), name_os)?;
@@ -171,7 +310,7 @@ fn fast(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Optio
                     start_fd = Some(dir_fd);
                 }
             }
-            Ok(_) => return Ok(Some(Target::Path(candidate))),
+            Ok(_) => return found(true),
         }
     }
     Err(Errno::ELOOP)
@@ -216,11 +355,17 @@ fn push_components_front(queue: &mut VecDeque<OsString>, path: &[u8]) {
 }
 
 /// Component-by-component walk with `/proc/self` meaning the thread.
-fn slow(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Target, Errno> {
+fn slow(
+    thread: Thread,
+    start: Start,
+    path: &[u8],
+    follow: bool,
+    writable: WritableDir,
+) -> Result<Resolved, Errno> {
     let mut current = if path.starts_with(b"/") {
         PathBuf::from("/")
     } else {
-        match start_target(thread, start)? {
+        match start_target(thread, start)?.target {
             Target::Path(dir) => dir,
             Target::Held => return Err(Errno::ENOTDIR),
         }
@@ -228,6 +373,12 @@ fn slow(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Targe
     let mut queue = VecDeque::new();
     push_components_front(&mut queue, path);
     let mut links = 0usize;
+    let mut touched = false;
+    let done = |target: Resolved, touched: bool| {
+        let mut target = target;
+        target.touched_writable = touched;
+        Ok(target)
+    };
     while let Some(component) = queue.pop_front() {
         let is_last = queue.iter().all(|rest| rest.is_empty());
         if component.is_empty() || component == "." {
@@ -246,9 +397,12 @@ fn slow(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Targe
             push_components_front(&mut queue, own.as_bytes());
             continue;
         }
+        touched |= writable(&current);
         let candidate = current.join(&component);
         let stat = match nix::sys::stat::lstat(&candidate) {
-            Err(Errno::ENOENT) if is_last => return Ok(Target::Path(candidate)),
+            Err(Errno::ENOENT) if is_last => {
+                return done(Resolved::path(candidate, false), touched);
+            }
             Err(errno) => return Err(errno),
             Ok(stat) => stat,
         };
@@ -262,10 +416,10 @@ fn slow(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Targe
                 if is_magic_link(&candidate) {
                     // A pipe, socket or anonymous inode: only the object
                     // itself can be named this way.
-                    return if is_last {
-                        Ok(Target::Held)
-                    } else {
-                        Err(Errno::ENOTDIR)
+                    return match (is_last, fd_link_owner(&candidate)) {
+                        (true, Some((owner, fd))) => done(Resolved::held(owner, fd), touched),
+                        (true, None) => Err(Errno::EACCES),
+                        _ => Err(Errno::ENOTDIR),
                     };
                 }
             } else {
@@ -279,7 +433,22 @@ fn slow(thread: Thread, start: Start, path: &[u8], follow: bool) -> Result<Targe
         }
         current = candidate;
     }
-    Ok(Target::Path(current))
+    done(Resolved::path(current, true), touched)
+}
+
+/// For `/proc/<pid>[/task/<tid>]/fd/<n>`: the task and descriptor.
+fn fd_link_owner(path: &Path) -> Option<(Pid, i32)> {
+    let rest = path.strip_prefix("/proc").ok()?;
+    let parts: Vec<&str> = rest
+        .iter()
+        .map(|part| part.to_str())
+        .collect::<Option<_>>()?;
+    let (owner, fd) = match parts.as_slice() {
+        [pid, "fd", fd] => (pid, fd),
+        [_, "task", tid, "fd", fd] => (tid, fd),
+        _ => return None,
+    };
+    Some((Pid::from_raw(owner.parse().ok()?), fd.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -296,14 +465,16 @@ mod tests {
     }
 
     fn resolved(path: &str, follow: bool) -> Result<Target, Errno> {
-        resolve(me(), Start::Cwd, path.as_bytes(), follow)
+        resolve(me(), Start::Cwd, path.as_bytes(), follow, &|_| false)
+            .map(|resolved| resolved.target)
     }
 
     #[test]
     fn last_components_split_only_on_names() {
         assert_eq!(split_last(b"/a/b"), Some((&b"/a/"[..], &b"b"[..])));
         assert_eq!(split_last(b"b"), Some((&b""[..], &b"b"[..])));
-        assert_eq!(split_last(b"/a/"), None);
+        assert_eq!(split_last(b"/a/"), Some((&b"/"[..], &b"a"[..])));
+        assert_eq!(split_last(b"a//"), Some((&b""[..], &b"a"[..])));
         assert_eq!(split_last(b"/a/.."), None);
         assert_eq!(split_last(b"/"), None);
     }

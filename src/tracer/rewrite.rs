@@ -1,0 +1,204 @@
+//! Applying a decision to a stopped thread, and undoing a rewrite.
+//!
+//! A refused call is skipped at the seccomp stop. A rewritten call gets
+//! its new arguments written into the task's scratch slot and its
+//! registers pointed there; the thread is resumed to the syscall-exit stop,
+//! where the program's own registers come back with the kernel's result
+//! (the syscall ABI promises the caller its argument registers unchanged,
+//! and a restarted call must be checked again from the program's own
+//! arguments). The descriptors the rewrite names stay open until then.
+//!
+//! The scratch region is mapped the first time an address space needs it:
+//! the stopped syscall is turned into the `mmap`, and at its exit the
+//! thread is rewound to run its own syscall again, which stops anew.
+
+use super::decide::Answer;
+use super::scratch::{self, Part};
+use super::{Resume, TaskState, Tracer};
+use crate::arch::native::{self as arch, Regs};
+use log::{debug, warn};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
+
+/// A register's new value.
+#[derive(Debug)]
+pub(super) enum Arg {
+    Value(u64),
+    /// These bytes, written into this part of the task's slot; the register
+    /// gets their address.
+    Scratch(Part, Vec<u8>),
+}
+
+/// How to run an allowed call on the jail's copies of its arguments.
+#[derive(Debug, Default)]
+pub(super) struct Rewrite {
+    /// A different syscall to run (`openat` becomes `openat2`).
+    pub syscall: Option<u64>,
+    pub args: Vec<(u8, Arg)>,
+    /// Descriptors the new arguments name; closed at the syscall's exit.
+    pub held: Vec<OwnedFd>,
+}
+
+impl Rewrite {
+    pub fn set(&mut self, index: u8, value: Arg) {
+        self.args.retain(|(existing, _)| *existing != index);
+        self.args.push((index, value));
+    }
+
+    pub fn hold(&mut self, fd: OwnedFd) {
+        self.held.push(fd);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.syscall.is_none() && self.args.is_empty()
+    }
+}
+
+impl Tracer {
+    pub(super) fn on_seccomp_stop(&mut self, pid: Pid) -> Resume {
+        let mut regs = match nix::sys::ptrace::getregs(pid) {
+            Ok(regs) => regs,
+            // Killed while stopped: its death is reported next.
+            Err(_) => return Resume::Nothing,
+        };
+        // A clone this thread made earlier has finished one way or the
+        // other by the time it makes another syscall.
+        self.release_clone_reservation(pid);
+        match self.answer(pid, &regs) {
+            Answer::Allow => Resume::Continue,
+            Answer::Refuse(errno) => {
+                arch::skip_with_errno(&mut regs, errno);
+                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            }
+            Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
+            Answer::Rewrite(rewrite) => self.apply(pid, regs, rewrite),
+        }
+    }
+
+    fn set_registers_or_kill(&mut self, pid: Pid, regs: Regs, then: Resume) -> Resume {
+        match nix::sys::ptrace::setregs(pid, regs) {
+            Ok(()) => then,
+            // Without its new registers the call would run as the program
+            // made it: the task must not go on. It is gone or going anyway.
+            Err(_) => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+                Resume::Nothing
+            }
+        }
+    }
+
+    fn apply(&mut self, pid: Pid, regs: Regs, rewrite: Rewrite) -> Resume {
+        let task_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
+        if !task_ready {
+            return self.map_scratch(pid, regs);
+        }
+        let Some(slot) = self.slot_of(pid) else {
+            warn!("{pid}: no scratch slot left; refusing the call");
+            let mut regs = regs;
+            arch::skip_with_errno(&mut regs, libc::EAGAIN);
+            return self.set_registers_or_kill(pid, regs, Resume::Continue);
+        };
+        let mut new = regs;
+        if let Some(nr) = rewrite.syscall {
+            new.orig_rax = nr;
+        }
+        for (index, value) in &rewrite.args {
+            let value = match value {
+                Arg::Value(value) => *value,
+                Arg::Scratch(part, bytes) => {
+                    let address = scratch::address(slot, *part);
+                    let mut data = bytes.clone();
+                    if *part != Part::Struct {
+                        data.push(0);
+                    }
+                    if let Err(errno) = scratch::write(pid, address, &data) {
+                        debug!("{pid}: cannot write scratch: {}", errno.desc());
+                        let mut regs = regs;
+                        arch::skip_with_errno(&mut regs, libc::EFAULT);
+                        return self.set_registers_or_kill(pid, regs, Resume::Continue);
+                    }
+                    address
+                }
+            };
+            arch::set_argument(&mut new, usize::from(*index), value);
+        }
+        let resume = self.set_registers_or_kill(pid, new, Resume::ToSyscallExit);
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.state = TaskState::Rewritten {
+                original: regs,
+                held: rewrite.held,
+            };
+        }
+        resume
+    }
+
+    fn slot_of(&mut self, pid: Pid) -> Option<usize> {
+        let task = self.tasks.get_mut(&pid)?;
+        if task.slot.is_none() {
+            task.slot = self.slots.take();
+        }
+        task.slot
+    }
+
+    /// Turns the stopped syscall into the `mmap` that creates the region;
+    /// the thread is rewound at its exit ([`Tracer::on_syscall_exit`]).
+    fn map_scratch(&mut self, pid: Pid, regs: Regs) -> Resume {
+        let mut mmap = regs;
+        mmap.orig_rax = u64::from(self.mmap_nr);
+        for (index, value) in scratch::mmap_arguments().into_iter().enumerate() {
+            arch::set_argument(&mut mmap, index, value);
+        }
+        debug!("{pid}: mapping the scratch region");
+        let resume = self.set_registers_or_kill(pid, mmap, Resume::ToSyscallExit);
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.state = TaskState::Mapping { saved: regs };
+        }
+        resume
+    }
+
+    /// A syscall-exit stop: the end of a rewritten call or of the mapping.
+    pub(super) fn on_syscall_exit(&mut self, pid: Pid) -> Resume {
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return Resume::Continue;
+        };
+        let state = std::mem::replace(&mut task.state, TaskState::Running);
+        let Ok(now) = nix::sys::ptrace::getregs(pid) else {
+            return Resume::Nothing;
+        };
+        match state {
+            TaskState::Running => Resume::Continue,
+            TaskState::Rewritten { original, held } => {
+                let mut restored = original;
+                restored.rax = now.rax;
+                let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);
+                drop(held);
+                resume
+            }
+            TaskState::Mapping { saved } => {
+                let result = now.rax as i64;
+                let ready = result == scratch::BASE as i64
+                    || (result == -(Errno::EEXIST as i64) && scratch::is_ours_in(pid));
+                if ready {
+                    if let Some(task) = self.tasks.get_mut(&pid) {
+                        task.scratch_ready = true;
+                    }
+                } else {
+                    warn!("{pid}: cannot map the scratch region (mmap returned {result})");
+                }
+                // Run the thread's own syscall again: back over the
+                // two-byte `syscall` instruction, number restored.
+                let mut again = saved;
+                again.rip = saved.rip.wrapping_sub(2);
+                again.rax = saved.orig_rax;
+                if !ready {
+                    // Without the region no argument can be handed over
+                    // safely: the call fails instead.
+                    again = saved;
+                    again.rax = (-(libc::ENOMEM as i64)) as u64;
+                }
+                self.set_registers_or_kill(pid, again, Resume::Continue)
+            }
+        }
+    }
+}

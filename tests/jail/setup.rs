@@ -1,0 +1,134 @@
+//! What the program starts with: environment, cwd, descriptors, rlimits.
+
+use crate::support::{Jail, Output};
+
+fn selfinfo(out: &Output, prefix: &str) -> Vec<String> {
+    out.stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+fn one(out: &Output, prefix: &str) -> String {
+    let v = selfinfo(out, prefix);
+    assert_eq!(v.len(), 1, "no single {prefix:?} line\n{}", out.describe());
+    v[0].clone()
+}
+
+#[test]
+fn environment_is_inherited_then_edited_by_setenv_and_unsetenv() {
+    let mut j = Jail::new();
+    j.add_config("setenv NEWVAR fresh\nunsetenv DROPPED\nsetenv KEPT changed\n");
+    let out = j
+        .cmd(&[j.bin("selfinfo")])
+        .env("INHERITED", "yes")
+        .env("DROPPED", "gone")
+        .env("KEPT", "orig")
+        .run();
+    out.assert_code(0);
+    let env = selfinfo(&out, "env ");
+    for want in ["INHERITED=yes", "NEWVAR=fresh", "KEPT=changed"] {
+        assert!(
+            env.iter().any(|e| e == want),
+            "missing {want}\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        !env.iter().any(|e| e.starts_with("DROPPED=")),
+        "unsetenv ignored\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn clearenv_starts_from_an_empty_environment() {
+    let mut j = Jail::new();
+    j.add_config("clearenv\nsetenv ONLY yes\n");
+    let out = j.cmd(&[j.bin("selfinfo")]).env("LEAKED", "1").run();
+    out.assert_code(0);
+    assert_eq!(selfinfo(&out, "env "), ["ONLY=yes"], "{}", out.describe());
+}
+
+#[test]
+fn chdir_sets_the_programs_working_directory() {
+    let mut j = Jail::new();
+    j.add_config("chdir {jail}\n");
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    assert_eq!(one(&out, "cwd "), j.p("jail"), "{}", out.describe());
+    j.check(&[
+        ("open file wronly", crate::support::Want::Ok),
+        ("open ../hidden/file rdonly", crate::support::Want::Hidden),
+    ]);
+}
+
+#[test]
+fn closefds_closes_inherited_descriptors() {
+    let mut j = Jail::new();
+    j.add_config("closefds\n");
+    let out = j
+        .cmd(&[j.bin("selfinfo")])
+        .extra_fd(50, &j.path("hidden/file"))
+        .run();
+    out.assert_code(0);
+    assert_eq!(one(&out, "fds "), "0 1 2", "{}", out.describe());
+}
+
+#[test]
+fn inherited_descriptor_passes_without_closefds_but_jail_fds_never_leak() {
+    let j = Jail::new();
+    let out = j
+        .cmd(&[j.bin("selfinfo")])
+        .extra_fd(50, &j.path("ro/file"))
+        .run();
+    out.assert_code(0);
+    assert_eq!(one(&out, "fds "), "0 1 2 50", "{}", out.describe());
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    assert_eq!(one(&out, "fds "), "0 1 2", "{}", out.describe());
+}
+
+#[test]
+fn rlimit_nofile_is_observed_inside() {
+    let mut j = Jail::new();
+    j.add_config("rlimit NOFILE 32\n");
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    let nofile = one(&out, "rlimit NOFILE ");
+    assert!(
+        nofile.starts_with("32 "),
+        "NOFILE {nofile}\n{}",
+        out.describe()
+    );
+    let out = j.probe("dupmany 100");
+    let line = out.stdout.trim().to_string();
+    let made: usize = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(
+        made <= 29 && line.ends_with("EMFILE"),
+        "dup beyond NOFILE 32: {line}\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn rlimit_as_is_observed_inside() {
+    let mut j = Jail::new();
+    j.add_config("rlimit AS 536870912\n");
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    let as_ = one(&out, "rlimit AS ");
+    assert!(
+        as_.starts_with("536870912 "),
+        "AS {as_}\n{}",
+        out.describe()
+    );
+    j.check(&[
+        ("mmap 1024", crate::support::Want::is("ENOMEM")),
+        ("mmap 16", crate::support::Want::Ok),
+    ]);
+}

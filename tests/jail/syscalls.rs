@@ -1,0 +1,84 @@
+//! Refused system calls and foreign ABIs.
+
+use crate::support::{Jail, Want, Want::*};
+
+/// Detaches whatever a jail that let `mount` through mounted on `dir`.
+struct Unmount(std::ffi::CString);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        // SAFETY: umount2 with a valid C string; failure is expected.
+        unsafe {
+            libc::umount2(self.0.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+#[test]
+fn mount_chroot_pivot_root_are_refused() {
+    let j = Jail::new();
+    let _unmount = Unmount(std::ffi::CString::new(j.p("jail/dir")).unwrap());
+    j.check(&[
+        ("mount {jail}/dir", Refused),
+        ("umount {ro}", Refused),
+        ("chroot {jail}", Refused),
+        ("pivot_root {jail} {jail}/dir", Refused),
+    ]);
+}
+
+#[test]
+fn ptrace_traceme_is_refused() {
+    let j = Jail::new();
+    j.check(&[("ptrace_traceme", Refused)]);
+}
+
+#[test]
+fn network_sockets_are_refused() {
+    let j = Jail::new();
+    j.check(&[
+        ("socket_inet", Refused),
+        ("socket_inet6", Refused),
+        ("socket_netlink", Refused),
+    ]);
+}
+
+#[test]
+fn io_uring_bpf_open_by_handle_at_are_refused() {
+    let j = Jail::new();
+    j.check(&[
+        ("io_uring", Refused),
+        ("bpf", Refused),
+        ("open_by_handle_at", Refused),
+    ]);
+}
+
+#[test]
+fn int80_i386_syscalls_are_refused_with_enosys() {
+    let j = Jail::new();
+    j.check(&[
+        ("int80_getpid", Want::is("ENOSYS")),
+        ("int80_open /etc/passwd", Want::is("ENOSYS")),
+        ("int80_open {hidden}/file", Want::is("ENOSYS")),
+        ("int80_creat {ro}/planted", Want::is("ENOSYS")),
+    ]);
+    assert!(!j.path("ro/planted").exists());
+}
+
+#[test]
+fn x32_syscalls_are_refused_with_enosys() {
+    let j = Jail::new();
+    j.check(&[
+        ("x32_getpid", Want::is("ENOSYS")),
+        ("x32_open {hidden}/file", Want::is("ENOSYS")),
+    ]);
+}
+
+#[test]
+fn new_mount_api_is_refused() {
+    let j = Jail::new();
+    j.check(&[
+        ("fsopen", Refused),
+        ("open_tree {ro}", Refused),
+        ("open_tree {hidden}", Refused),
+    ]);
+}

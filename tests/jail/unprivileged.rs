@@ -1,0 +1,96 @@
+//! The jail run by an unprivileged user (`sbxtest` when we are root).
+
+use crate::support::{Jail, SANDBOX, Want, Want::*, is_root, test_user};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+/// A jail tree usable by the test user: the binary copied in, the write
+/// root owned by the user, run through setpriv.
+fn unprivileged_jail() -> Jail {
+    let mut j = Jail::new();
+    if is_root() {
+        let user = test_user();
+        let copy = j.path("sandbox-bin");
+        fs::copy(SANDBOX, &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        j.sandbox = copy;
+        let status = std::process::Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .arg(j.path("jail"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        j.wrapper = [
+            "setpriv",
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
+            "--clear-groups",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    } else {
+        j.sandbox = PathBuf::from(SANDBOX);
+    }
+    j
+}
+
+#[test]
+fn unprivileged_user_jail_enforces_see_and_write() {
+    let j = unprivileged_jail();
+    j.check(&[
+        ("getpid", Ok),
+        ("open {jail}/file rdonly", Want::is("ok 6")),
+        ("write {jail}/new made", Want::is("ok 4")),
+        ("mkdir {jail}/d", Ok),
+        ("open {hidden}/file rdonly", Hidden),
+        ("open /etc/passwd rdonly", Hidden),
+        ("open {ro}/file rdonly", Want::is("ok 9")),
+        ("open {ro}/file wronly", Denied),
+        ("truncate {ro}/file 0", Denied),
+        ("symlink /etc/passwd {jail}/l", Ok),
+        ("open {jail}/l rdonly", Hidden),
+        ("chdir {jail}", Ok),
+        ("open ../hidden/file rdonly", Hidden),
+        ("int80_getpid", Want::is("ENOSYS")),
+    ]);
+    assert_eq!(fs::read_to_string(j.path("ro/file")).unwrap(), "readonly\n");
+    assert_eq!(fs::read_to_string(j.path("jail/new")).unwrap(), "made");
+}
+
+#[test]
+fn unprivileged_user_could_do_it_natively() {
+    // Shows the denials above come from the jail, not from file modes.
+    if !is_root() {
+        return;
+    }
+    let j = unprivileged_jail();
+    let user = test_user();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
+            "--clear-groups",
+        ])
+        .arg(j.bin("probe"))
+        .args([
+            "open",
+            &j.p("hidden/file"),
+            "rdonly",
+            "+",
+            "open",
+            "/etc/passwd",
+            "rdonly",
+            "+",
+            "open",
+            &j.p("ro/file"),
+            "wronly",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines.iter().all(|l| l.starts_with("ok")), "{stdout}");
+}

@@ -1,0 +1,720 @@
+//! Test harness: builds the C fixtures once, lays out a temp tree per test,
+//! writes the config and runs `sandbox` with a hard timeout.
+//!
+//! Per-test layout (`Jail::new`), all under a fresh `/tmp/sbx-XXXX` (0755):
+//!   bin/      copies of the fixture binaries          (`see`n)
+//!   jail/     file ("hello"), dir/                    (`write` root)
+//!   ro/       file ("readonly", mode 0666), dir/      (`see` root)
+//!   hidden/   file ("secret"), dir/                   (not visible)
+//!   jail2/    file ("other")                          (not visible)
+//!   sandbox.conf
+//!
+//! Probe cases are written as `"open {jail}/file rdonly"`: `{root}`,
+//! `{bin}`, `{jail}`, `{ro}`, `{hidden}`, `{jail2}` are substituted, the
+//! words split on spaces, and all cases of one check run chained (`+`) in a
+//! single jailed probe, one output line per case.
+
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const SANDBOX: &str = env!("CARGO_BIN_EXE_sandbox");
+/// The ident every test runs with.
+pub const IDENT: &str = "test";
+/// Hard limit for one jail run unless a test says otherwise.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The C fixtures, by file stem.
+pub const FIXTURES: &[&str] = &[
+    "probe", "busy", "sleeper", "segv", "abort", "exitcode", "daemon", "selfinfo",
+];
+
+/// Builds every `fixtures/*.c` once per test run (static, -O2) and returns
+/// the directory holding the binaries.
+pub fn fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
+        fs::create_dir_all(&out).expect("create fixtures output dir");
+        for name in FIXTURES {
+            let c = src.join(format!("{name}.c"));
+            let bin = out.join(name);
+            let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
+                (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
+                _ => false,
+            };
+            if fresh {
+                continue;
+            }
+            // Build under a unique name, then rename: concurrent test runs
+            // never see a half-written binary.
+            let tmp = out.join(format!(".{name}.{}", std::process::id()));
+            let result = Command::new("gcc")
+                .args(["-static", "-O2", "-Wall", "-o"])
+                .arg(&tmp)
+                .arg(&c)
+                .arg("-lpthread")
+                .output()
+                .expect("run gcc (is it installed?)");
+            assert!(
+                result.status.success(),
+                "gcc failed for {}:\n{}",
+                c.display(),
+                String::from_utf8_lossy(&result.stderr)
+            );
+            fs::rename(&tmp, &bin).expect("install fixture binary");
+        }
+        out
+    })
+}
+
+/// Path of a built fixture binary (outside any jail tree).
+pub fn fixture(name: &str) -> PathBuf {
+    fixtures_dir().join(name)
+}
+
+/// What a jail run produced.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The output pipes were still held open by some process 5 s after the
+    /// jail exited (a leftover process that kept stdout/stderr).
+    pub pipes_held: bool,
+}
+
+impl Output {
+    /// Exit code; panics (with the output) if the jail died of a signal.
+    pub fn code(&self) -> i32 {
+        match self.status.code() {
+            Some(code) => code,
+            None => panic!(
+                "the jail itself died of signal {:?}\n{}",
+                self.status.signal(),
+                self.describe()
+            ),
+        }
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "status: {:?} (code {:?}, signal {:?}) after {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.status,
+            self.status.code(),
+            self.status.signal(),
+            self.elapsed,
+            self.stdout,
+            self.stderr
+        )
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "expected exit code {code}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "expected stderr to contain {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn assert_stdout(&self, want: &str) -> &Self {
+        assert_eq!(self.stdout, want, "unexpected stdout\n{}", self.describe());
+        self
+    }
+}
+
+/// Expected result of one probe case.
+#[derive(Debug, Clone)]
+pub enum Want {
+    /// "ok", with or without a value.
+    Ok,
+    /// Exactly this line.
+    Is(String),
+    /// EACCES or EPERM: visible but not writable.
+    Denied,
+    /// ENOENT: not visible.
+    Hidden,
+    /// Anything but "ok...": the operation is refused.
+    Refused,
+    /// One of these errno names.
+    OneOf(&'static [&'static str]),
+}
+
+impl Want {
+    pub fn is(line: &str) -> Want {
+        Want::Is(line.to_string())
+    }
+
+    fn matches(&self, got: &str) -> bool {
+        match self {
+            Want::Ok => got == "ok" || got.starts_with("ok "),
+            Want::Is(s) => got == s,
+            Want::Denied => got == "EACCES" || got == "EPERM",
+            Want::Hidden => got == "ENOENT",
+            Want::Refused => !(got == "ok" || got.starts_with("ok ") || got.is_empty()),
+            Want::OneOf(names) => names.contains(&got),
+        }
+    }
+}
+
+/// A per-test directory tree and config.
+pub struct Jail {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    config: String,
+    /// The binary to run (a copy for the unprivileged tests).
+    pub sandbox: PathBuf,
+    /// Prefix command (e.g. `setpriv ...`) to run the jail through.
+    pub wrapper: Vec<String>,
+}
+
+pub fn write_file(path: &Path, content: &str) {
+    fs::write(path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+impl Jail {
+    /// A fresh tree with the standard layout and the standard config:
+    /// `see {bin}`, `see {ro}`, `write {jail}`.
+    pub fn new() -> Jail {
+        let mut j = Jail::bare();
+        j.set_config("see {bin}\nsee {ro}\nwrite {jail}\n");
+        j
+    }
+
+    /// The standard layout with an empty config.
+    pub fn bare() -> Jail {
+        let dir = tempfile::Builder::new()
+            .prefix("sbx-")
+            .tempdir_in("/tmp")
+            .expect("create temp dir");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let bin = root.join("bin");
+        fs::create_dir(&bin).unwrap();
+        for name in FIXTURES {
+            fs::copy(fixture(name), bin.join(name)).expect("copy fixture");
+        }
+        for (d, content) in [
+            ("jail", "hello\n"),
+            ("ro", "readonly\n"),
+            ("hidden", "secret\n"),
+            ("jail2", "other\n"),
+        ] {
+            fs::create_dir(root.join(d)).unwrap();
+            write_file(&root.join(d).join("file"), content);
+            if d != "jail2" {
+                fs::create_dir(root.join(d).join("dir")).unwrap();
+            }
+        }
+        // World-writable, so that only the jail stands between an
+        // unprivileged program and a write.
+        fs::set_permissions(root.join("ro/file"), fs::Permissions::from_mode(0o666)).unwrap();
+        Jail {
+            _dir: dir,
+            root,
+            config: String::new(),
+            sandbox: PathBuf::from(SANDBOX),
+            wrapper: Vec::new(),
+        }
+    }
+
+    /// Substitutes `{root}`, `{bin}`, `{jail}`, `{ro}`, `{hidden}`, `{jail2}`.
+    pub fn expand(&self, text: &str) -> String {
+        let r = self.root.display().to_string();
+        text.replace("{root}", &r)
+            .replace("{bin}", &format!("{r}/bin"))
+            .replace("{jail2}", &format!("{r}/jail2"))
+            .replace("{jail}", &format!("{r}/jail"))
+            .replace("{ro}", &format!("{r}/ro"))
+            .replace("{hidden}", &format!("{r}/hidden"))
+    }
+
+    /// Absolute path (as a String) of `rel` under the test root.
+    pub fn p(&self, rel: &str) -> String {
+        self.root.join(rel).display().to_string()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Path of a fixture binary inside the jail tree.
+    pub fn bin(&self, name: &str) -> String {
+        self.p(&format!("bin/{name}"))
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("sandbox.conf")
+    }
+
+    /// Replaces the config (placeholders expanded).
+    pub fn set_config(&mut self, text: &str) {
+        self.config = self.expand(text);
+    }
+
+    /// Appends lines to the config (placeholders expanded).
+    pub fn add_config(&mut self, text: &str) {
+        self.config.push_str(&self.expand(text));
+        if !self.config.ends_with('\n') {
+            self.config.push('\n');
+        }
+    }
+
+    pub fn config_text(&self) -> &str {
+        &self.config
+    }
+
+    /// A run of the jail with `args` after `<config> <ident>`.
+    pub fn cmd<S: AsRef<str>>(&self, args: &[S]) -> Run<'_> {
+        Run {
+            jail: self,
+            args: args.iter().map(|s| s.as_ref().to_string()).collect(),
+            stdin: Vec::new(),
+            keep_stdin_open: false,
+            env: Vec::new(),
+            extra_fd: None,
+            timeout: TIMEOUT,
+            ident: IDENT.to_string(),
+        }
+    }
+
+    /// Runs the probe in the jail with words (placeholders expanded).
+    pub fn probe(&self, words: &str) -> Output {
+        let mut args = vec![self.bin("probe")];
+        args.extend(self.expand(words).split_whitespace().map(str::to_string));
+        self.cmd(&args).run()
+    }
+
+    /// Runs a fixture (by name) in the jail with extra args.
+    pub fn fixture(&self, name: &str, args: &[&str]) -> Output {
+        let mut all = vec![self.bin(name)];
+        all.extend(args.iter().map(|s| self.expand(s)));
+        self.cmd(&all).run()
+    }
+
+    /// Runs all cases chained in one jailed probe and checks each line.
+    pub fn check(&self, cases: &[(&str, Want)]) {
+        let words = self.chain(cases);
+        let out = self.cmd(&words).run();
+        self.compare(cases, &out, "jailed");
+    }
+
+    /// Same cases, probe run natively (no jail): used to show the probe
+    /// itself can do what the jail refuses.
+    pub fn check_native(&self, cases: &[(&str, Want)]) {
+        let words = self.chain(cases);
+        let start = Instant::now();
+        let out = Command::new(&words[0])
+            .args(&words[1..])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run probe natively");
+        let out = Output {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            elapsed: start.elapsed(),
+            pipes_held: false,
+        };
+        self.compare(cases, &out, "native");
+    }
+
+    fn chain(&self, cases: &[(&str, Want)]) -> Vec<String> {
+        let mut words = vec![self.bin("probe")];
+        for (i, (case, _)) in cases.iter().enumerate() {
+            if i > 0 {
+                words.push("+".into());
+            }
+            words.extend(self.expand(case).split_whitespace().map(str::to_string));
+        }
+        words
+    }
+
+    fn compare(&self, cases: &[(&str, Want)], out: &Output, how: &str) {
+        let lines = out.lines();
+        let mut bad = String::new();
+        for (i, (case, want)) in cases.iter().enumerate() {
+            let got = lines.get(i).copied().unwrap_or("<no line>");
+            if !want.matches(got) {
+                let _ = writeln!(bad, "  probe {case}\n      want {want:?}, got {got}");
+            }
+        }
+        if lines.len() > cases.len() {
+            let _ = writeln!(bad, "  extra output lines: {:?}", &lines[cases.len()..]);
+        }
+        assert!(
+            bad.is_empty(),
+            "{how} probe mismatches:\n{bad}config:\n{}\n{}",
+            self.config,
+            out.describe()
+        );
+    }
+}
+
+impl Drop for Jail {
+    /// Whatever a failed test left running from this tree is killed.
+    fn drop(&mut self) {
+        kill_running_from(&self.root);
+    }
+}
+
+/// A configured jail invocation.
+pub struct Run<'a> {
+    jail: &'a Jail,
+    args: Vec<String>,
+    stdin: Vec<u8>,
+    keep_stdin_open: bool,
+    env: Vec<(String, String)>,
+    extra_fd: Option<(i32, PathBuf)>,
+    timeout: Duration,
+    ident: String,
+}
+
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+impl Run<'_> {
+    pub fn stdin(mut self, data: &[u8]) -> Self {
+        self.stdin = data.to_vec();
+        self
+    }
+
+    /// Keeps the jail's stdin pipe open (never sends EOF) until it exits.
+    pub fn keep_stdin_open(mut self) -> Self {
+        self.keep_stdin_open = true;
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The jail starts with `path` open read-only on descriptor `fd`
+    /// (inheritable).
+    pub fn extra_fd(mut self, fd: i32, path: &Path) -> Self {
+        self.extra_fd = Some((fd, path.to_path_buf()));
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn ident(mut self, ident: &str) -> Self {
+        self.ident = ident.into();
+        self
+    }
+
+    /// Writes the config, runs the jail and returns what it produced.
+    /// Panics if it runs longer than the timeout (after killing it).
+    pub fn run(self) -> Output {
+        let j = self.jail;
+        let conf = j.config_path();
+        write_file(&conf, &j.config);
+        fs::set_permissions(&conf, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut all: Vec<String> = vec![conf.display().to_string(), self.ident.clone()];
+        all.extend(self.args.iter().cloned());
+        self.run_raw(&all)
+    }
+
+    /// Runs the jail binary with exactly these arguments.
+    pub fn run_raw(self, args: &[String]) -> Output {
+        let j = self.jail;
+        let mut cmd = if j.wrapper.is_empty() {
+            Command::new(&j.sandbox)
+        } else {
+            let mut c = Command::new(&j.wrapper[0]);
+            c.args(&j.wrapper[1..]).arg(&j.sandbox);
+            c
+        };
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("LANG", "C")
+            .env("HOME", "/nonexistent")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Ok(v) = std::env::var("RUST_LOG") {
+            cmd.env("RUST_LOG", v);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let extra = self.extra_fd.as_ref().map(|(fd, path)| {
+            (
+                *fd,
+                fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())),
+            )
+        });
+        let extra_raw = extra.as_ref().map(|(fd, f)| {
+            use std::os::fd::AsRawFd;
+            (*fd, f.as_raw_fd())
+        });
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // Whatever the test process inherited (cargo's jobserver,
+                // the shell's descriptors) must not reach the jail: mark
+                // everything above 2 close-on-exec.
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
+                if let Some((target, src)) = extra_raw {
+                    // dup2 clears close-on-exec on the target.
+                    if libc::dup2(src, target) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let start = Instant::now();
+        let mut child = cmd.spawn().expect("spawn sandbox");
+        drop(extra);
+        let pid = child.id() as libc::pid_t;
+
+        let mut stdin = child.stdin.take().unwrap();
+        let data = self.stdin.clone();
+        let keep_open = self.keep_stdin_open;
+        let (stdin_tx, stdin_rx) = mpsc::channel::<std::process::ChildStdin>();
+        thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+            if keep_open {
+                let _ = stdin_tx.send(stdin);
+            }
+        });
+
+        let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+        for is_out in [true, false] {
+            let mut pipe: Box<dyn Read + Send> = if is_out {
+                Box::new(child.stdout.take().unwrap())
+            } else {
+                Box::new(child.stderr.take().unwrap())
+            };
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                let _ = tx.send((is_out, buf));
+            });
+        }
+        drop(tx);
+
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for sandbox") {
+                break Some(status);
+            }
+            if start.elapsed() > self.timeout {
+                break None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        let elapsed = start.elapsed();
+        let timed_out = status.is_none();
+        let status = match status {
+            Some(s) => s,
+            None => {
+                // SAFETY: plain kill(2) on our own child and its group.
+                unsafe {
+                    libc::kill(-pid, libc::SIGKILL);
+                    libc::kill(pid, libc::SIGKILL);
+                }
+                let status = child.wait().expect("reap killed sandbox");
+                kill_running_from(&j.root);
+                status
+            }
+        };
+        let held_stdin = stdin_rx.try_recv().ok();
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let mut pipes_held = false;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for _ in 0..2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((true, b)) => stdout = b,
+                Ok((false, b)) => stderr = b,
+                Err(_) => {
+                    pipes_held = true;
+                    break;
+                }
+            }
+        }
+        drop(held_stdin);
+        let out = Output {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            elapsed,
+            pipes_held,
+        };
+        if timed_out {
+            panic!(
+                "sandbox still running after {:?}: killed it\nconfig:\n{}\n{}",
+                self.timeout,
+                j.config,
+                out.describe()
+            );
+        }
+        out
+    }
+}
+
+/// True once `pid` no longer exists or is a zombie (PID 1 here may not
+/// reap orphans).
+pub fn is_gone(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks existence.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return true;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            state.starts_with('Z') || state.starts_with('X')
+        }
+    }
+}
+
+/// Waits up to `limit` for all `pids` to be gone; returns those still alive.
+pub fn wait_gone(pids: &[i32], limit: Duration) -> Vec<i32> {
+    let start = Instant::now();
+    loop {
+        let alive: Vec<i32> = pids.iter().copied().filter(|p| !is_gone(*p)).collect();
+        if alive.is_empty() || start.elapsed() > limit {
+            return alive;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills leftover fixture processes a failed test left behind (only if
+/// their command name is one of our fixtures, so a recycled pid is safe).
+pub fn kill_leftovers(pids: &[i32]) {
+    for &pid in pids {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if FIXTURES.contains(&comm.trim()) {
+            // SAFETY: kill(2) of a process we started (checked by name).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// Kills every live process whose executable lies under `dir` (a test's
+/// own temp tree, so nothing else can match).
+pub fn kill_running_from(dir: &Path) {
+    for pid in processes_running_from(dir) {
+        // SAFETY: kill(2) of a process running a binary from our temp tree.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Parses the pids out of a probe `spawn` line: "ok N pid pid ...".
+pub fn spawned_pids(line: &str) -> Vec<i32> {
+    line.split_whitespace()
+        .skip(2)
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Ensures the unprivileged test user exists; returns its name.
+pub fn test_user() -> &'static str {
+    static USER: OnceLock<()> = OnceLock::new();
+    USER.get_or_init(|| {
+        let out = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                "sbxtest",
+            ])
+            .output()
+            .expect("run useradd");
+        // 9: the user already exists.
+        assert!(
+            out.status.success() || out.status.code() == Some(9),
+            "useradd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    "sbxtest"
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Live (non-zombie) processes whose executable lies under `dir`.
+pub fn processes_running_from(dir: &Path) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(exe) = fs::read_link(entry.path().join("exe"))
+            && exe.starts_with(dir)
+            && !is_gone(pid)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Asserts no process started from the test's `bin/` is still alive
+/// (waiting up to `limit`), killing any it finds.
+pub fn assert_no_leftovers(j: &Jail, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let left = processes_running_from(&j.path("bin"));
+        if left.is_empty() {
+            return;
+        }
+        if start.elapsed() > limit {
+            kill_leftovers(&left);
+            panic!("processes left behind after the jail exited: {left:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
