@@ -243,3 +243,74 @@ pub fn signal_description(signal: i32) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// One memory mapping, as `PROCMAP_QUERY` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    /// `MAP_SHARED` (other processes may write it).
+    pub shared: bool,
+    /// The backing file's inode; 0 for anonymous memory.
+    pub inode: u64,
+    /// The backing file's path as the kernel names it (or a pseudo-name
+    /// such as `[heap]`).
+    pub name: Vec<u8>,
+}
+
+/// `ioctl(PROCMAP_QUERY)` (Linux 6.11+) on an open `/proc/<pid>/maps`:
+/// the mapping that contains `address`, without reading the whole file.
+/// ENOTTY on older kernels.
+pub fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mapping, Errno> {
+    use std::os::fd::AsRawFd;
+    #[repr(C)]
+    #[derive(Default)]
+    struct ProcmapQuery {
+        size: u64,
+        query_flags: u64,
+        query_addr: u64,
+        vma_start: u64,
+        vma_end: u64,
+        vma_flags: u64,
+        vma_page_size: u64,
+        vma_offset: u64,
+        inode: u64,
+        dev_major: u32,
+        dev_minor: u32,
+        vma_name_size: u32,
+        build_id_size: u32,
+        vma_name_addr: u64,
+        build_id_addr: u64,
+    }
+    // _IOWR('f', 17, struct procmap_query)
+    const PROCMAP_QUERY: libc::c_ulong = 0xC000_0000
+        | ((std::mem::size_of::<ProcmapQuery>() as libc::c_ulong) << 16)
+        | (0x66 << 8)
+        | 17;
+    const PROCMAP_QUERY_VMA_SHARED: u64 = 0x08;
+    let mut name = vec![0u8; 4096];
+    let mut query = ProcmapQuery {
+        size: std::mem::size_of::<ProcmapQuery>() as u64,
+        query_addr: address,
+        vma_name_size: name.len() as u32,
+        vma_name_addr: name.as_mut_ptr() as u64,
+        ..ProcmapQuery::default()
+    };
+    // SAFETY: `query` is a valid procmap_query of the size it declares, and
+    // its name buffer points at `name`, which outlives the call and is as
+    // large as `vma_name_size` says.
+    let result = unsafe { libc::ioctl(maps.as_raw_fd(), PROCMAP_QUERY, &mut query) };
+    Errno::result(result)?;
+    let length = (query.vma_name_size as usize).min(name.len());
+    name.truncate(length);
+    if let Some(nul) = name.iter().position(|&byte| byte == 0) {
+        name.truncate(nul);
+    }
+    Ok(Mapping {
+        start: query.vma_start,
+        end: query.vma_end,
+        shared: query.vma_flags & PROCMAP_QUERY_VMA_SHARED != 0,
+        inode: query.inode,
+        name,
+    })
+}

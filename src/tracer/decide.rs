@@ -15,7 +15,7 @@ use super::memory::{self, read_path};
 use super::resolve::{self, Resolved, Start, Thread};
 use super::rewrite::{Arg, Rewrite};
 use super::scratch::{self, Part};
-use super::{Tracer, exec};
+use super::{Tracer, exec, spaces};
 use crate::arch::native::{self as arch, Regs};
 use crate::policy::{Target, Verdict};
 use crate::sys;
@@ -246,8 +246,8 @@ impl Tracer {
             // (fstat in disguise, pipes included). The kernel must still
             // get an empty path it cannot have changed.
             if matches!(access, Access::Stat | Access::Read) {
-                if path.is_some() {
-                    rewrite.set(operand.path, Arg::Scratch(part, b"\0".to_vec()));
+                if path.is_some() && !self.untouchable(pid, address, 1) {
+                    rewrite.set(operand.path, Arg::Scratch(part, Vec::new()));
                 }
                 return Ok(());
             }
@@ -298,10 +298,56 @@ impl Tracer {
         if exec {
             self.judge_interpreters(pid, name, thread, &resolved.target)?;
         }
+        let held = matches!(resolved.target, Target::Held);
+        if !held
+            && !resolved.touched_writable
+            && self.untouchable(pid, address, path.len() as u64 + 1)
+        {
+            // Nothing can change the buffer or the walk: the kernel may
+            // read the program's own argument, and no exit stop is needed.
+            return Ok(());
+        }
         let kernel_path =
             self.kernel_path(&resolved, access, follow, exec, trailing_slash, rewrite)?;
         rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
         Ok(())
+    }
+
+    /// Whether nothing but the stopped task itself can change the `len`
+    /// bytes at `address` before the kernel reads them: the task is alone
+    /// in its address space and the bytes lie in private memory no other
+    /// process or file writer reaches.
+    fn untouchable(&mut self, pid: Pid, address: u64, len: u64) -> bool {
+        if !self.procmap_query {
+            return false;
+        }
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return false;
+        };
+        let Some(space) = task.space else {
+            return false;
+        };
+        if !self.spaces.is_private(space) {
+            return false;
+        }
+        if task.maps.is_none() {
+            task.maps = spaces::open_maps(pid);
+        }
+        let Some(maps) = &task.maps else {
+            return false;
+        };
+        let policy = &self.policy;
+        let writable_file =
+            |name: &[u8]| policy.is_writable_dir(Path::new(OsStr::from_bytes(name)));
+        match spaces::buffer_is_private(maps, address, len, &writable_file) {
+            Ok(private) => private,
+            Err(Errno::ENOTTY | Errno::EINVAL) => {
+                debug!("no PROCMAP_QUERY on this kernel: every argument is copied");
+                self.procmap_query = false;
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// Judges what the kernel itself opens to run `program`: a script's
@@ -510,6 +556,17 @@ impl Tracer {
         if let Err(errno) = self.verdict(pid, name, access, &resolved.target, &given) {
             return Answer::Refuse(errno);
         }
+        let program_args_safe = match open.flags {
+            OpenFlags::How(_) => false,
+            _ => {
+                !matches!(resolved.target, Target::Held)
+                    && !resolved.touched_writable
+                    && self.untouchable(pid, arg(open.path), path.len() as u64 + 1)
+            }
+        };
+        if program_args_safe {
+            return Answer::Allow;
+        }
         let mut rewrite = Rewrite {
             syscall: Some(self.openat2_nr),
             ..Rewrite::default()
@@ -617,9 +674,21 @@ impl Tracer {
                 return Answer::Refuse(libc::EAGAIN);
             }
         }
+        let flags = match kind {
+            CloneCall::Clone | CloneCall::Clone3 => flags,
+            CloneCall::Fork => 0,
+            CloneCall::Vfork => (libc::CLONE_VM | libc::CLONE_VFORK) as u64,
+        };
         self.clones_in_flight += 1;
         if let Some(task) = self.tasks.get_mut(&pid) {
-            task.clone_pending = true;
+            task.pending_clone = Some(flags);
+            // From now on the address space may have a second user, even
+            // before the tracer hears of it.
+            if flags & libc::CLONE_VM as u64 != 0
+                && let Some(space) = task.space
+            {
+                self.spaces.join(space);
+            }
         }
         Answer::Allow
     }

@@ -14,6 +14,7 @@ mod memory;
 pub mod resolve;
 mod rewrite;
 mod scratch;
+mod spaces;
 
 use crate::arch::native::Regs;
 use crate::policy::{Denial, Policy};
@@ -99,8 +100,13 @@ struct Task {
     tgid: Option<Pid>,
     /// Attached automatically and not yet seen its first stop.
     awaiting_first_stop: bool,
-    /// Holds a `maxthreads` reservation for a clone in flight.
-    clone_pending: bool,
+    /// The flags of a clone in flight, which holds a `maxthreads`
+    /// reservation (and, for `CLONE_VM`, a place in the address space).
+    pending_clone: Option<u64>,
+    /// Its address space ([`spaces::AddressSpaces`]); `None` while unknown.
+    space: Option<u64>,
+    /// Its `/proc/<tid>/maps`, opened on first need.
+    maps: Option<std::fs::File>,
 }
 
 /// The state of one jail's tracer.
@@ -112,6 +118,9 @@ pub struct Tracer {
     openat2_nr: u64,
     mmap_nr: u32,
     slots: scratch::Slots,
+    spaces: spaces::AddressSpaces,
+    /// The kernel answers `PROCMAP_QUERY` (Linux 6.11+).
+    procmap_query: bool,
     limits: Limits,
     main: Pid,
     tasks: HashMap<Pid, Task>,
@@ -140,11 +149,13 @@ impl Tracer {
     /// A tracer for the seized process `main`. `timed_out` is set by
     /// whoever enforces the time limit before it kills `main`.
     pub fn new(policy: Policy, limits: Limits, main: Pid, timed_out: Arc<AtomicBool>) -> Tracer {
+        let mut spaces = spaces::AddressSpaces::default();
         let mut tasks = HashMap::new();
         tasks.insert(
             main,
             Task {
                 tgid: Some(main),
+                space: Some(spaces.create()),
                 ..Task::default()
             },
         );
@@ -155,6 +166,8 @@ impl Tracer {
             openat2_nr: crate::arch::number_of("openat2").map_or(u64::MAX, u64::from),
             mmap_nr: crate::arch::number_of("mmap").unwrap_or(u32::MAX),
             slots: scratch::Slots::default(),
+            spaces,
+            procmap_query: true,
             limits,
             main,
             tasks,
@@ -263,10 +276,20 @@ impl Tracer {
     fn on_new_task(&mut self, parent: Pid) -> Resume {
         // Threads share the parent's address space and forked children get
         // a copy of it: either way the scratch region is there if it was.
-        let inherited = self
-            .tasks
-            .get(&parent)
-            .is_some_and(|task| task.scratch_ready);
+        let (inherited, flags, parent_space) = match self.tasks.get_mut(&parent) {
+            Some(task) => (task.scratch_ready, task.pending_clone.take(), task.space),
+            None => (false, None, None),
+        };
+        if flags.is_some() {
+            self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+        }
+        // A CLONE_VM child takes the place reserved for it in the parent's
+        // address space; any other child has a copy of its own.
+        let space = match flags {
+            Some(flags) if flags & libc::CLONE_VM as u64 != 0 => parent_space,
+            Some(_) => Some(self.spaces.create()),
+            None => None,
+        };
         match nix::sys::ptrace::getevent(parent) {
             Ok(child) => {
                 let child = Pid::from_raw(child as i32);
@@ -275,11 +298,16 @@ impl Tracer {
                     ..Task::default()
                 });
                 task.scratch_ready |= inherited;
+                task.space = space;
                 debug!("{parent}: started task {child}");
             }
-            Err(errno) => debug!("{parent}: no event message: {}", errno.desc()),
+            Err(errno) => {
+                if let Some(space) = space {
+                    self.spaces.leave(space);
+                }
+                debug!("{parent}: no event message: {}", errno.desc());
+            }
         }
-        self.release_clone_reservation(parent);
         Resume::Continue
     }
 
@@ -305,6 +333,11 @@ impl Tracer {
             // has nothing to restore (its registers are the new program's).
             task.scratch_ready = false;
             task.state = TaskState::Running;
+            task.maps = None;
+            let old = task.space.replace(self.spaces.create());
+            if let Some(old) = old {
+                self.spaces.leave(old);
+            }
         }
         if pid == self.main {
             self.main_execed = true;
@@ -331,11 +364,17 @@ impl Tracer {
     /// Drops the `maxthreads` reservation `pid` holds for a clone, once the
     /// clone has produced its task or the thread has moved on (it failed).
     fn release_clone_reservation(&mut self, pid: Pid) {
-        if let Some(task) = self.tasks.get_mut(&pid)
-            && task.clone_pending
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return;
+        };
+        let Some(flags) = task.pending_clone.take() else {
+            return;
+        };
+        self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+        if flags & libc::CLONE_VM as u64 != 0
+            && let Some(space) = task.space
         {
-            task.clone_pending = false;
-            self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+            self.spaces.leave(space);
         }
     }
 
@@ -349,6 +388,9 @@ impl Tracer {
     fn slots_back(&mut self, task: Task) {
         if let Some(slot) = task.slot {
             self.slots.give_back(slot);
+        }
+        if let Some(space) = task.space {
+            self.spaces.leave(space);
         }
     }
 

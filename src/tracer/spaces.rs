@@ -1,0 +1,150 @@
+//! Which tasks share an address space, and whether an argument buffer can
+//! change while the kernel reads it.
+//!
+//! Handing the kernel a copy of every argument costs a second stop (the
+//! registers must come back at the syscall's exit). It is needed only when
+//! something could rewrite the program's buffer between the check and the
+//! kernel's read: another task sharing the address space, another process
+//! sharing the page (a `MAP_SHARED` mapping), or a writer of the file a
+//! private mapping still reads through. When none can, the call runs on
+//! the program's own arguments after a single stop.
+
+use crate::sys::{self, Mapping};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::collections::HashMap;
+use std::fs::File;
+
+/// Counts the tasks of each address space.
+#[derive(Debug, Default)]
+pub struct AddressSpaces {
+    users: HashMap<u64, usize>,
+    next: u64,
+}
+
+impl AddressSpaces {
+    /// A fresh address space with one user.
+    pub fn create(&mut self) -> u64 {
+        self.next += 1;
+        self.users.insert(self.next, 1);
+        self.next
+    }
+
+    pub fn join(&mut self, space: u64) {
+        *self.users.entry(space).or_insert(0) += 1;
+    }
+
+    pub fn leave(&mut self, space: u64) {
+        if let Some(count) = self.users.get_mut(&space) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.users.remove(&space);
+            }
+        }
+    }
+
+    /// Only one task (the caller) can touch this address space.
+    pub fn is_private(&self, space: u64) -> bool {
+        self.users.get(&space) == Some(&1)
+    }
+}
+
+/// Whether `[address, address + len)` lies in mappings no one but the
+/// task itself can change: private anonymous memory, or private mappings
+/// of files the jail cannot write (`writable_file` says which it can).
+/// Any doubt (no `PROCMAP_QUERY`, an unusual mapping) answers no.
+pub fn buffer_is_private(
+    maps: &File,
+    address: u64,
+    len: u64,
+    writable_file: &dyn Fn(&[u8]) -> bool,
+) -> Result<bool, Errno> {
+    let end = address.saturating_add(len.max(1));
+    let mut cursor = address;
+    while cursor < end {
+        let mapping = sys::procmap_query(maps, cursor)?;
+        if !mapping_is_private(&mapping, writable_file) || mapping.end <= cursor {
+            return Ok(false);
+        }
+        cursor = mapping.end;
+    }
+    Ok(true)
+}
+
+fn mapping_is_private(mapping: &Mapping, writable_file: &dyn Fn(&[u8]) -> bool) -> bool {
+    if mapping.shared {
+        return false;
+    }
+    if mapping.inode == 0 {
+        return true;
+    }
+    // A file-backed private page reads through to the file until written:
+    // safe only for a real file the jail cannot write (not a memfd, not a
+    // deleted file, not in a `write` tree).
+    let name = &mapping.name;
+    name.starts_with(b"/") && !name.ends_with(b" (deleted)") && !writable_file(name)
+}
+
+/// Opens `/proc/<pid>/maps` for [`buffer_is_private`].
+pub fn open_maps(pid: Pid) -> Option<File> {
+    File::open(format!("/proc/{pid}/maps")).ok()
+}
+
+#[cfg(test)]
+#[allow(unsafe_code)] // the test maps shared memory to check it is refused
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_spaces_count_their_tasks() {
+        let mut spaces = AddressSpaces::default();
+        let a = spaces.create();
+        assert!(spaces.is_private(a));
+        spaces.join(a);
+        assert!(!spaces.is_private(a));
+        spaces.leave(a);
+        assert!(spaces.is_private(a));
+        let b = spaces.create();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn own_heap_is_private_and_shared_memory_is_not() {
+        let Some(maps) = open_maps(nix::unistd::getpid()) else {
+            return;
+        };
+        let heap: Vec<u8> = std::iter::repeat_n(1u8, 64).collect();
+        match buffer_is_private(&maps, heap.as_ptr() as u64, 64, &|_| false) {
+            Err(Errno::ENOTTY) => return, // kernel without PROCMAP_QUERY
+            other => assert_eq!(other, Ok(true)),
+        }
+        // SAFETY (test): a fresh shared anonymous mapping, unmapped below.
+        let shared = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(shared, libc::MAP_FAILED);
+        assert_eq!(
+            buffer_is_private(&maps, shared as u64, 16, &|_| false),
+            Ok(false)
+        );
+        // SAFETY (test): unmapping what we mapped.
+        unsafe { libc::munmap(shared, 4096) };
+        // A literal in this test binary: a private mapping of a file.
+        let literal: &'static [u8] = b"/usr/lib/some/path";
+        assert_eq!(
+            buffer_is_private(&maps, literal.as_ptr() as u64, 18, &|_| false),
+            Ok(true)
+        );
+        assert_eq!(
+            buffer_is_private(&maps, literal.as_ptr() as u64, 18, &|_| true),
+            Ok(false)
+        );
+    }
+}
