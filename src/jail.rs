@@ -15,12 +15,13 @@ use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How a jailed program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +59,39 @@ impl Jail {
     /// in the jail and waits for it. Must be called from the thread that
     /// is to trace it, with no other children of this process running.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
-        let command = self.command(program)?;
+        self.run_with(program, None)
+    }
+
+    /// [`Jail::run`], with the program's stdio and its wakeup syscall
+    /// wired to a session (see [`SessionHooks`]).
+    pub fn run_with(
+        &self,
+        program: &[OsString],
+        session: Option<SessionHooks>,
+    ) -> Result<Ending, Error> {
+        let mut command = self.command(program)?;
+        command.command.stdio = session.as_ref().map(|hooks| hooks.stdio);
         let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
         let launched = launch::spawn(&command.command)?;
         let timed_out = Arc::new(AtomicBool::new(false));
-        let watchdog = match self.config.time_limit {
-            Some(limit) => Some(Watchdog::start(launched.pid, limit, timed_out.clone())?),
-            None => None,
-        };
+        let watchdog = WatchdogThread::start(launched.pid, timed_out.clone())?;
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
-        let tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
-        let outcome = tracer.run();
-        if let Some(watchdog) = watchdog {
-            watchdog.stop();
+        let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
+        match session {
+            Some(hooks) => {
+                tracer = tracer.with_suspender(hooks.suspender);
+                (hooks.on_start)(watchdog.handle.clone());
+            }
+            None => {
+                if let Some(limit) = self.config.time_limit {
+                    watchdog.handle.arm(limit);
+                }
+            }
         }
+        let outcome = tracer.run();
+        watchdog.stop();
         match outcome? {
             Outcome::Exited(code) => Ok(Ending::Exited(code)),
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
@@ -158,6 +176,7 @@ impl Jail {
             filter: filter::build(FilterOptions {
                 wakeup: self.config.wakeup,
             }),
+            stdio: None,
         };
         Ok(Prepared {
             command,
@@ -236,38 +255,94 @@ fn exec_error(
     }
 }
 
-/// Kills the main program when the time limit runs out. It signals
-/// through a pidfd, so a pid reused after the program was reaped can never
-/// be hit.
-struct Watchdog {
-    cancel: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
+/// What a session server gives [`Jail::run_with`].
+pub struct SessionHooks {
+    /// The program's stdin, stdout and stderr (close-on-exec pipe ends).
+    pub stdio: [RawFd; 3],
+    /// Called at the wakeup syscall; returns once the command's output has
+    /// reached its client.
+    pub suspender: Box<dyn FnMut()>,
+    /// Called once the program runs, with the handle that arms the time
+    /// limit per command and ends the session.
+    pub on_start: Box<dyn FnOnce(Watchdog)>,
+}
+
+enum Order {
+    Arm(Duration),
+    Disarm,
+    Kill,
+}
+
+/// Enforces the time limit and ends the jail on request. It signals the
+/// main program through a pidfd, so a pid reused after the program was
+/// reaped can never be hit; the tracer then kills everything else.
+#[derive(Clone)]
+pub struct Watchdog {
+    orders: mpsc::Sender<Order>,
 }
 
 impl Watchdog {
-    fn start(
-        main: nix::unistd::Pid,
-        limit: Duration,
-        timed_out: Arc<AtomicBool>,
-    ) -> Result<Watchdog, Error> {
+    /// Kill the jail `limit` from now unless disarmed first.
+    pub fn arm(&self, limit: Duration) {
+        let _ = self.orders.send(Order::Arm(limit));
+    }
+
+    pub fn disarm(&self) {
+        let _ = self.orders.send(Order::Disarm);
+    }
+
+    /// Kill the jail now.
+    pub fn kill(&self) {
+        let _ = self.orders.send(Order::Kill);
+    }
+}
+
+struct WatchdogThread {
+    handle: Watchdog,
+}
+
+impl WatchdogThread {
+    fn start(main: nix::unistd::Pid, timed_out: Arc<AtomicBool>) -> Result<WatchdogThread, Error> {
         let pidfd = sys::pidfd_open(main).map_err(|errno| {
             Error::Launch(LaunchError::Resources {
                 what: "watch the program (pidfd_open)",
                 errno,
             })
         })?;
-        let (cancel, cancelled) = mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            if let Err(mpsc::RecvTimeoutError::Timeout) = cancelled.recv_timeout(limit) {
-                timed_out.store(true, Ordering::SeqCst);
-                let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let (orders, received) = mpsc::channel::<Order>();
+        std::thread::spawn(move || {
+            let mut deadline: Option<Instant> = None;
+            loop {
+                let order = match deadline {
+                    Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
+                    None => received
+                        .recv()
+                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                };
+                match order {
+                    Ok(Order::Arm(limit)) => deadline = Some(Instant::now() + limit),
+                    Ok(Order::Disarm) => deadline = None,
+                    Ok(Order::Kill) => {
+                        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        timed_out.store(true, Ordering::SeqCst);
+                        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                        deadline = None;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
             }
         });
-        Ok(Watchdog { cancel, thread })
+        Ok(WatchdogThread {
+            handle: Watchdog { orders },
+        })
     }
 
+    /// Lets the thread end once every other handle is gone too (a session
+    /// server may still hold one). After the program was reaped, its pidfd
+    /// can no longer reach any process, so a late expiry is harmless.
     fn stop(self) {
-        drop(self.cancel);
-        let _ = self.thread.join();
+        drop(self.handle);
     }
 }

@@ -15,7 +15,7 @@ use nix::sys::ptrace::{self, Options};
 use nix::unistd::{ForkResult, Pid};
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// Everything the child needs, prepared before `fork`.
 pub struct Command {
@@ -26,12 +26,16 @@ pub struct Command {
     pub rlimits: Vec<Rlimit>,
     pub close_fds: bool,
     pub filter: Vec<libc::sock_filter>,
+    /// Descriptors to become the program's stdin, stdout and stderr;
+    /// `None` passes the jail's own.
+    pub stdio: Option<[RawFd; 3]>,
 }
 
 /// The step of the child's setup that failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Synchronise = 1,
+    Stdio,
     NewSession,
     Rlimit,
     Chdir,
@@ -45,6 +49,7 @@ impl Step {
     fn from_byte(byte: u8) -> Option<Step> {
         [
             Step::Synchronise,
+            Step::Stdio,
             Step::NewSession,
             Step::Rlimit,
             Step::Chdir,
@@ -62,6 +67,7 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Step::Synchronise => "waiting for the tracer",
+            Step::Stdio => "setting up standard input and output",
             Step::NewSession => "starting a new session",
             Step::Rlimit => "setting an rlimit",
             Step::Chdir => "changing directory",
@@ -264,6 +270,15 @@ fn child(
         Err(errno) => fail(Step::Synchronise, errno),
     }
     drop(go);
+    if let Some(stdio) = command.stdio {
+        for (target, source) in stdio.into_iter().enumerate() {
+            // The sources are close-on-exec pipe ends; dup2 clears that
+            // flag on the copies at 0, 1 and 2.
+            if let Err(errno) = sys::dup2(source, target as RawFd) {
+                fail(Step::Stdio, errno);
+            }
+        }
+    }
     // A session of its own: the jail can then signal its own process
     // groups without reaching the shell or bot that started it, and no
     // terminal is its controlling terminal (so TIOCSTI cannot type into it).

@@ -24,6 +24,7 @@ pub mod filter;
 pub mod jail;
 pub mod launch;
 pub mod policy;
+pub mod session;
 pub mod sys;
 pub mod syscall;
 pub mod tracer;

@@ -1,9 +1,11 @@
 //! The `sandbox` command: a thin layer over the library.
 //!
 //! `sandbox <config.conf> <ident> [program [args...]]` runs a program in
-//! the jail; `sandbox <config.conf> kill <ident>` ends a suspended session.
+//! the jail (or, with `wakeup`, one command of the ident's session);
+//! `sandbox <config.conf> kill <ident>` ends a suspended session.
 
 use sandbox::error::status;
+use sandbox::session::{self, ClientEnding, Ident};
 use sandbox::{Ending, Jail};
 use std::ffi::OsString;
 use std::io::Write;
@@ -29,30 +31,66 @@ fn main() -> ExitCode {
         return ExitCode::from(status::USAGE);
     }
     let config = PathBuf::from(&args[0]);
-    if args[1] == "kill" {
-        if args.len() != 3 {
-            say!("{USAGE}");
+    let killing = args[1] == "kill";
+    if killing && args.len() != 3 {
+        say!("{USAGE}");
+        return ExitCode::from(status::USAGE);
+    }
+    let ident_text = if killing { &args[2] } else { &args[1] };
+    let ident = match ident_text.to_str().map(Ident::new) {
+        Some(Ok(ident)) => ident,
+        Some(Err(error)) => {
+            say!("sandbox: bad ident: {error}");
             return ExitCode::from(status::USAGE);
         }
-        // Suspended sessions do not exist yet, so there is nothing to end.
-        let _ = writeln!(std::io::stdout(), "Done");
-        return ExitCode::SUCCESS;
+        None => {
+            say!("sandbox: bad ident: it is not valid UTF-8");
+            return ExitCode::from(status::USAGE);
+        }
+    };
+    let jail = match Jail::load(&config, ident.as_str()) {
+        Ok(jail) => jail,
+        Err(error) => return fail(&error.to_string(), error.exit_status()),
+    };
+    if killing {
+        return match session::kill(&jail, &ident) {
+            Ok(()) => {
+                let _ = writeln!(std::io::stdout(), "Done");
+                ExitCode::SUCCESS
+            }
+            Err(error) => fail(&error.to_string(), status::JAIL_FAILED),
+        };
     }
-    let ident = args[1].to_string_lossy().into_owned();
-    let result = Jail::load(&config, &ident).and_then(|jail| jail.run(&args[2..]));
-    match result {
+    let program = &args[2..];
+    if jail.config.wakeup {
+        return match session::run(&jail, &ident, program) {
+            Ok(ClientEnding::Done) => ExitCode::SUCCESS,
+            Ok(ClientEnding::Exited(code)) => ExitCode::from(code as u8),
+            Ok(ClientEnding::Killed(signal)) => killed(signal),
+            Ok(ClientEnding::TimedOut) => timed_out(),
+            Ok(ClientEnding::Ended) => fail("the session was ended", status::JAIL_FAILED),
+            Err(error) => fail(&error.to_string(), status::JAIL_FAILED),
+        };
+    }
+    match jail.run(program) {
         Ok(Ending::Exited(code)) => ExitCode::from(code as u8),
-        Ok(Ending::Killed(signal)) => {
-            say!("[{}]", sandbox::sys::signal_description(signal));
-            ExitCode::from(128u8.wrapping_add(signal as u8))
-        }
-        Ok(Ending::TimedOut) => {
-            say!("[Timed out]");
-            ExitCode::from(status::TIMED_OUT)
-        }
-        Err(error) => {
-            say!("sandbox: {error}");
-            ExitCode::from(error.exit_status())
-        }
+        Ok(Ending::Killed(signal)) => killed(signal),
+        Ok(Ending::TimedOut) => timed_out(),
+        Err(error) => fail(&error.to_string(), error.exit_status()),
     }
+}
+
+fn fail(message: &str, status: u8) -> ExitCode {
+    say!("sandbox: {message}");
+    ExitCode::from(status)
+}
+
+fn killed(signal: i32) -> ExitCode {
+    say!("[{}]", sandbox::sys::signal_description(signal));
+    ExitCode::from(128u8.wrapping_add(signal as u8))
+}
+
+fn timed_out() -> ExitCode {
+    say!("[Timed out]");
+    ExitCode::from(status::TIMED_OUT)
 }

@@ -57,6 +57,14 @@ pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
+/// `dup2(2)`. Async-signal-safe.
+pub fn dup2(source: RawFd, target: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 takes no pointers. The child calls it to replace its
+    // standard descriptors, which no Rust object owns there.
+    let result = unsafe { libc::dup2(source, target) };
+    Errno::result(result).map(drop)
+}
+
 /// Sets a resource limit. Async-signal-safe.
 pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
     let limit = libc::rlimit {
@@ -105,6 +113,15 @@ pub fn openat2(dirfd: RawFd, path: &CStr, flags: u64, resolve: u64) -> Result<Ow
     // SAFETY: the kernel just returned this descriptor to us; nothing else
     // owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `fork(2)` of a single-threaded process whose child goes on as an
+/// ordinary program (a session server).
+pub fn fork_process() -> Result<nix::unistd::ForkResult, Errno> {
+    // SAFETY: the only caller (`session::server::start`) runs before the
+    // process has started any thread, so the child inherits no lock held
+    // by another thread and may allocate and spawn threads itself.
+    unsafe { nix::unistd::fork() }
 }
 
 /// `fork(2)`. The child may only run async-signal-safe code until it

@@ -21,6 +21,8 @@ mod procs;
 mod realworld;
 #[path = "jail/sanity.rs"]
 mod sanity;
+#[path = "jail/sessions.rs"]
+mod sessions;
 #[path = "jail/setup.rs"]
 mod setup;
 #[path = "jail/syscalls.rs"]

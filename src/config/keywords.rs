@@ -181,8 +181,8 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "sockdir",
         usage: "sockdir <path>",
-        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs.",
-        default: "not set",
+        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must belong to you and let no one else in (it is created 0700 when missing).",
+        default: "/tmp/sandbox-<uid>",
         example: "sockdir /run/sandbox",
         form: Form::AbsolutePath(apply_sockdir),
     },

@@ -560,6 +560,8 @@ fn shipped_configs_parse() {
     for (name, program) in [
         ("conf/shell.conf", "/bin/sh"),
         ("conf/python.conf", "/usr/bin/python3"),
+        ("conf/python-repl.conf", "/usr/bin/python3"),
+        ("conf/sh-repl.conf", "/usr/local/libexec/sandbox-sh-repl"),
     ] {
         let config = match Config::load(&repo_path(name), "alice") {
             Ok(config) => config,

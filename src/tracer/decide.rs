@@ -173,8 +173,15 @@ impl Tracer {
                     Answer::Refuse(libc::EPERM)
                 }
             }
-            // Sessions are not implemented yet: the call is unknown.
-            Check::Wakeup => Answer::Refuse(libc::ENOSYS),
+            Check::Wakeup => match self.suspender.as_mut() {
+                Some(suspend) => {
+                    debug!("{pid}: wakeup: the command is done");
+                    suspend();
+                    // The syscall itself does nothing and returns 0.
+                    Answer::Refuse(0)
+                }
+                None => Answer::Refuse(libc::ENOSYS),
+            },
         }
     }
 

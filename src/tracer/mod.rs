@@ -130,6 +130,9 @@ pub struct Tracer {
     /// The jail's answer to the main program's own exec, if it refused it.
     exec_denial: Option<(i32, Denial)>,
     timed_out: Arc<AtomicBool>,
+    /// Called when the program makes the wakeup syscall; returns once the
+    /// command's output has reached its client. `None`: wakeup is unknown.
+    suspender: Option<Box<dyn FnMut()>>,
 }
 
 /// How a stopped task is to be resumed.
@@ -175,7 +178,14 @@ impl Tracer {
             main_execed: false,
             exec_denial: None,
             timed_out,
+            suspender: None,
         }
+    }
+
+    /// Makes the wakeup syscall call `suspend` (see [`Tracer`]'s field).
+    pub fn with_suspender(mut self, suspend: Box<dyn FnMut()>) -> Tracer {
+        self.suspender = Some(suspend);
+        self
     }
 
     /// Runs the jail until the main program ends, then kills and reaps

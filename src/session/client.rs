@@ -1,0 +1,121 @@
+//! The client side: an invocation that feeds a session one command.
+
+use super::protocol::Frame;
+use super::{SessionError, peer_uid};
+use nix::errno::Errno;
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// How a command sent to a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientEnding {
+    /// The program reached its wakeup: it waits for the next command.
+    Done,
+    Exited(i32),
+    Killed(i32),
+    TimedOut,
+    /// The session was ended by `kill` while this command ran.
+    Ended,
+}
+
+/// Connects to the session at `path`. `Ok(None)` when no session is there;
+/// a socket left by a session that died is removed.
+pub fn connect(path: &Path) -> Result<Option<UnixStream>, SessionError> {
+    match UnixStream::connect(path) {
+        Ok(stream) => {
+            let me = nix::unistd::geteuid().as_raw();
+            match peer_uid(&stream) {
+                Some(uid) if uid == me => Ok(Some(stream)),
+                Some(uid) => Err(SessionError::WrongPeer {
+                    path: path.to_path_buf(),
+                    uid,
+                }),
+                None => Err(SessionError::Socket {
+                    path: path.to_path_buf(),
+                    errno: Errno::EPROTO,
+                }),
+            }
+        }
+        Err(error) => match Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)) {
+            Errno::ENOENT => Ok(None),
+            Errno::ECONNREFUSED => {
+                // Nobody listens: the session died without cleaning up.
+                log::info!("removing stale session socket {}", path.display());
+                let _ = std::fs::remove_file(path);
+                Ok(None)
+            }
+            errno => Err(SessionError::Socket {
+                path: path.to_path_buf(),
+                errno,
+            }),
+        },
+    }
+}
+
+/// Sends this process's stdin as the command and relays the output until
+/// the session says how the command ended.
+pub fn run_command(stream: UnixStream) -> Result<ClientEnding, SessionError> {
+    let mut sender = stream.try_clone().map_err(|_| SessionError::Lost)?;
+    // Stdin is copied on its own thread: the command may end (wakeup)
+    // before stdin does, and a terminal's stdin may never end.
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stdin.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(count) => {
+                    if Frame::Input(buffer[..count].to_vec())
+                        .write_to(&mut sender)
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        let _ = Frame::EndOfInput.write_to(&mut sender);
+    });
+    relay(stream)
+}
+
+/// Asks the session to end and waits until it has.
+pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
+    Frame::Kill
+        .write_to(&mut stream)
+        .map_err(|_| SessionError::Lost)?;
+    match relay(stream) {
+        Ok(_) | Err(SessionError::Lost) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+fn relay(mut stream: UnixStream) -> Result<ClientEnding, SessionError> {
+    let mut stdout = io::stdout();
+    let mut stderr = io::stderr();
+    loop {
+        let frame = match Frame::read_from(&mut stream) {
+            Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) => return Err(SessionError::Lost),
+        };
+        // A closed stdout or stderr must not stop the command: the output
+        // is dropped, as it would be for a program writing there.
+        match frame {
+            Frame::Stdout(data) => {
+                let _ = stdout.write_all(&data).and_then(|()| stdout.flush());
+            }
+            Frame::Stderr(data) => {
+                let _ = stderr.write_all(&data).and_then(|()| stderr.flush());
+            }
+            Frame::Done => return Ok(ClientEnding::Done),
+            Frame::Exited(code) => return Ok(ClientEnding::Exited(code)),
+            Frame::Killed(signal) => return Ok(ClientEnding::Killed(signal)),
+            Frame::TimedOut => return Ok(ClientEnding::TimedOut),
+            Frame::Ended => return Ok(ClientEnding::Ended),
+            Frame::Input(_) | Frame::EndOfInput | Frame::Kill => return Err(SessionError::Lost),
+        }
+    }
+}
