@@ -7,6 +7,7 @@
 
 use crate::config::{Config, EnvOp};
 use crate::error::{Error, ExecFailure};
+use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
@@ -79,6 +80,10 @@ impl Jail {
             max_threads: self.config.max_threads,
         };
         let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
+        if let Some(options) = HttpOptions::from_config(&self.config) {
+            let fetcher = Box::new(HttpFetcher::new(options.clone()));
+            tracer = tracer.with_downloads(options, fetcher);
+        }
         match session {
             Some(hooks) => {
                 tracer = tracer.with_suspender(hooks.suspender);

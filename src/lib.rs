@@ -20,6 +20,7 @@
 pub mod arch;
 pub mod config;
 pub mod error;
+pub mod fetch;
 pub mod filter;
 pub mod jail;
 pub mod launch;

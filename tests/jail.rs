@@ -13,6 +13,8 @@ mod config;
 mod escape;
 #[path = "jail/exit.rs"]
 mod exit;
+#[path = "jail/http.rs"]
+mod http;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

@@ -198,9 +198,33 @@ pub static KEYWORDS: &[Keyword] = &[
         name: "downloadpat",
         usage: "downloadpat <pattern>",
         doc: "The mkstemp(3) pattern for downloaded files: an absolute path ending in XXXXXX.",
-        default: "not set",
+        default: "/tmp/sandbox-download-XXXXXX",
         example: "downloadpat /tmp/sandbox-download-XXXXXX",
         form: Form::AbsolutePath(apply_downloadpat),
+    },
+    Keyword {
+        name: "httptimeout",
+        usage: "httptimeout <seconds>",
+        doc: "The longest a whole download may take, in seconds (fractions allowed); slower ones fail with ETIMEDOUT.",
+        default: "20",
+        example: "httptimeout 5",
+        form: Form::Word(apply_httptimeout),
+    },
+    Keyword {
+        name: "httpconnecttimeout",
+        usage: "httpconnecttimeout <seconds>",
+        doc: "The longest connecting to a server may take, in seconds (fractions allowed).",
+        default: "5",
+        example: "httpconnecttimeout 2",
+        form: Form::Word(apply_httpconnecttimeout),
+    },
+    Keyword {
+        name: "httpmaxsize",
+        usage: "httpmaxsize <bytes>",
+        doc: "The largest body a download may have; a larger one fails with EFBIG.",
+        default: "16777216 (16 MiB)",
+        example: "httpmaxsize 1048576",
+        form: Form::Word(apply_httpmaxsize),
     },
     Keyword {
         name: "report",
@@ -601,6 +625,44 @@ fn apply_downloadpat(builder: &mut Builder<'_>, pattern: Word<'_>) -> Result<(),
             .found(quoted(pattern.text)));
     }
     builder.settings().download_pattern = Some(pattern.text.to_owned());
+    Ok(())
+}
+
+fn apply_httptimeout(builder: &mut Builder<'_>, seconds: Word<'_>) -> Result<(), ConfigError> {
+    builder.settings().http_timeout = Some(seconds_for(builder, "httptimeout", seconds)?);
+    Ok(())
+}
+
+fn apply_httpconnecttimeout(
+    builder: &mut Builder<'_>,
+    seconds: Word<'_>,
+) -> Result<(), ConfigError> {
+    builder.settings().http_connect_timeout =
+        Some(seconds_for(builder, "httpconnecttimeout", seconds)?);
+    Ok(())
+}
+
+fn seconds_for(
+    builder: &Builder<'_>,
+    keyword: &str,
+    seconds: Word<'_>,
+) -> Result<Duration, ConfigError> {
+    positive_seconds(seconds.text).ok_or_else(|| {
+        builder
+            .error(seconds.col, format!("bad time for `{keyword}`"))
+            .expected("a positive number of seconds such as 10 or 0.5")
+            .found(quoted(seconds.text))
+    })
+}
+
+fn apply_httpmaxsize(builder: &mut Builder<'_>, bytes: Word<'_>) -> Result<(), ConfigError> {
+    let size = whole_number(bytes.text).ok_or_else(|| {
+        builder
+            .error(bytes.col, "bad size for `httpmaxsize`")
+            .expected("a whole number of bytes")
+            .found(quoted(bytes.text))
+    })?;
+    builder.settings().http_max_size = Some(size);
     Ok(())
 }
 

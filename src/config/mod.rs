@@ -69,6 +69,12 @@ pub struct Config {
     pub http: Vec<String>,
     /// `downloadpat <mkstemp pattern>`
     pub download_pattern: Option<String>,
+    /// `httptimeout <seconds>`: a whole download.
+    pub http_timeout: Option<Duration>,
+    /// `httpconnecttimeout <seconds>`
+    pub http_connect_timeout: Option<Duration>,
+    /// `httpmaxsize <bytes>`
+    pub http_max_size: Option<u64>,
     /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
     pub report: bool,
 }

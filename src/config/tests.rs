@@ -51,6 +51,9 @@ wakeup
 sockdir /run/sandbox
 http https://example.org/
 downloadpat /tmp/dl-XXXXXX
+httptimeout 1.5
+httpconnecttimeout 2
+httpmaxsize 4096
 report
 ";
     let expected = Config {
@@ -77,6 +80,9 @@ report
         sock_dir: Some(PathBuf::from("/run/sandbox")),
         http: vec!["https://example.org/".into()],
         download_pattern: Some("/tmp/dl-XXXXXX".into()),
+        http_timeout: Some(Duration::from_millis(1500)),
+        http_connect_timeout: Some(Duration::from_secs(2)),
+        http_max_size: Some(4096),
         report: true,
     };
     assert_eq!(parse(text), expected);

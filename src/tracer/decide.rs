@@ -27,6 +27,7 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::ffi::OsStr;
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -177,6 +178,10 @@ impl Tracer {
                 Some(suspend) => {
                     debug!("{pid}: wakeup: the command is done");
                     suspend();
+                    // The next command must see what the server has then.
+                    if let Some(downloads) = self.downloads.as_mut() {
+                        downloads.cache.clear();
+                    }
                     // The syscall itself does nothing and returns 0.
                     Answer::Refuse(0)
                 }
@@ -239,6 +244,9 @@ impl Tracer {
         } else {
             Some(read_path(pid, address).map_err(|errno| errno as i32)?)
         };
+        if let Some(url) = path.as_deref().and_then(|path| self.url_for(path)) {
+            return self.judge_url_operand(pid, name, &url, access, operand, part, regs, rewrite);
+        }
         let empty_means_dirfd = match operand.empty_path {
             EmptyPath::Never => false,
             EmptyPath::IfFlag(index) => flag_set(index, libc::AT_EMPTY_PATH as u64),
@@ -287,9 +295,7 @@ impl Tracer {
         }
         let path = path.unwrap_or_default();
         let given = String::from_utf8_lossy(&path).into_owned();
-        let resolved = match resolve::resolve(thread, start, &path, follow, &|dir| {
-            self.policy.is_writable_dir(dir)
-        }) {
+        let resolved = match self.resolve(thread, start, &path, follow) {
             Ok(resolved) => resolved,
             Err(errno) => {
                 debug!(
@@ -318,6 +324,96 @@ impl Tracer {
             self.kernel_path(&resolved, access, follow, exec, trailing_slash, rewrite)?;
         rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
         Ok(())
+    }
+
+    /// A path operand that names a URL under an `http` prefix: looking at
+    /// it describes the downloaded body; anything else is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_url_operand(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        url: &str,
+        access: Access,
+        operand: &PathOperand,
+        part: Part,
+        regs: &Regs,
+        rewrite: &mut Rewrite,
+    ) -> Result<(), i32> {
+        let exec = matches!(name, "execve" | "execveat");
+        if exec || !matches!(access, Access::Stat | Access::Read) {
+            debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
+            if self.policy.report {
+                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+            }
+            return Err(if exec { libc::EACCES } else { libc::EROFS });
+        }
+        let body = self.download(url)?;
+        debug!("{pid}: {name}({url}): the downloaded body");
+        rewrite.set(operand.path, Arg::Scratch(part, self.fd_path(&body, None)));
+        if let Follow::UnlessFlag { arg, flag } = operand.follow {
+            // lstat and friends describe the body, not the link to it.
+            rewrite.set(arg, Arg::Value(self::arg_without(regs, arg, flag)));
+        }
+        rewrite.hold(body);
+        Ok(())
+    }
+
+    /// Opening a URL: read-only opens get a fresh read-only descriptor on
+    /// the downloaded body; every other open fails with EROFS.
+    fn judge_url_open(
+        &mut self,
+        pid: Pid,
+        name: &str,
+        url: &str,
+        access: Access,
+        flags: u64,
+    ) -> Answer {
+        if !matches!(access, Access::Read | Access::Stat) {
+            debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
+            if self.policy.report {
+                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+            }
+            return Answer::Refuse(libc::EROFS);
+        }
+        let body = match self.download(url) {
+            Ok(body) => body,
+            Err(errno) => return Answer::Refuse(errno),
+        };
+        debug!("{pid}: {name}({url}): the downloaded body");
+        let mut how_flags = flags & VALID_OPEN_FLAGS;
+        if how_flags & libc::O_PATH as u64 != 0 {
+            how_flags &= O_PATH_FLAGS;
+        }
+        let mut how = Vec::with_capacity(24);
+        how.extend_from_slice(&how_flags.to_ne_bytes());
+        how.extend_from_slice(&0u64.to_ne_bytes());
+        how.extend_from_slice(&0u64.to_ne_bytes());
+        let mut rewrite = Rewrite {
+            syscall: Some(self.openat2_nr),
+            ..Rewrite::default()
+        };
+        rewrite.set(0, Arg::Value(libc::AT_FDCWD as u64));
+        rewrite.set(1, Arg::Scratch(Part::FirstPath, self.fd_path(&body, None)));
+        rewrite.set(2, Arg::Scratch(Part::Struct, how));
+        rewrite.set(3, Arg::Value(24));
+        rewrite.hold(body);
+        Answer::Rewrite(rewrite)
+    }
+
+    /// Resolves a path for `thread` with the jail's view of the system.
+    fn resolve(
+        &self,
+        thread: Thread,
+        start: Start,
+        path: &[u8],
+        follow: bool,
+    ) -> Result<Resolved, Errno> {
+        let view = resolve::View {
+            writable: &|dir| self.policy.is_writable_dir(dir),
+            is_jail_pid: &|pid| self.is_jail_pid(pid),
+        };
+        resolve::resolve(thread, start, path, follow, &view)
     }
 
     /// Whether nothing but the stopped task itself can change the `len`
@@ -375,10 +471,9 @@ impl Tracer {
                 return Ok(());
             };
             let given = String::from_utf8_lossy(&interpreter).into_owned();
-            let resolved = resolve::resolve(thread, Start::Cwd, &interpreter, true, &|dir| {
-                self.policy.is_writable_dir(dir)
-            })
-            .map_err(|errno| errno as i32)?;
+            let resolved = self
+                .resolve(thread, Start::Cwd, &interpreter, true)
+                .map_err(|errno| errno as i32)?;
             self.verdict(pid, name, Access::Read, &resolved.target, &given)?;
             current = resolved.target;
         }
@@ -534,6 +629,9 @@ impl Tracer {
             Ok(path) => path,
             Err(errno) => return Answer::Refuse(errno as i32),
         };
+        if let Some(url) = self.url_for(&path) {
+            return self.judge_url_open(pid, name, &url, access, flags);
+        }
         let given = String::from_utf8_lossy(&path).into_owned();
         let start = match open.dirfd {
             Some(index) if signed(arg(index)) != libc::AT_FDCWD => Start::Fd(signed(arg(index))),
@@ -545,9 +643,7 @@ impl Tracer {
             // kernel call below then gets the plain canonical result.
             resolve::resolve_scoped(thread, start, &path, follow, program_resolve)
         } else {
-            resolve::resolve(thread, start, &path, follow, &|dir| {
-                self.policy.is_writable_dir(dir)
-            })
+            self.resolve(thread, start, &path, follow)
         };
         let resolved = match resolved {
             Ok(resolved) => resolved,

@@ -77,9 +77,18 @@ pub struct Thread {
     pub tgid: Pid,
 }
 
-/// Whether the jail can change entries of a directory (it lies within a
-/// `write` root).
-pub type WritableDir<'a> = &'a dyn Fn(&Path) -> bool;
+/// What the resolver must know of the jail's view.
+pub struct View<'a> {
+    /// Whether the jail can change entries of a directory (it lies within
+    /// a `write` root).
+    pub writable: &'a dyn Fn(&Path) -> bool,
+    /// Whether a pid belongs to the jail: `/proc/<pid>` of any other
+    /// process (the tracer's included) does not exist for it, at any depth
+    /// of a path, not just as its final target.
+    pub is_jail_pid: &'a dyn Fn(u32) -> bool,
+}
+
+type WritableDir<'a> = &'a dyn Fn(&Path) -> bool;
 
 /// Resolves `path` for `thread`. `follow` says whether a symlink in the
 /// last component is followed. A last component that does not exist
@@ -89,8 +98,9 @@ pub fn resolve(
     start: Start,
     path: &[u8],
     follow: bool,
-    writable: WritableDir,
+    view: &View,
 ) -> Result<Resolved, Errno> {
+    let writable = view.writable;
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -98,7 +108,7 @@ pub fn resolve(
     let follow = follow || path.ends_with(b"/");
     match fast(thread, start, path, follow, writable)? {
         Some(resolved) => Ok(resolved),
-        None => slow(thread, start, path, follow, writable),
+        None => slow(thread, start, path, follow, view),
     }
 }
 
@@ -360,8 +370,9 @@ fn slow(
     start: Start,
     path: &[u8],
     follow: bool,
-    writable: WritableDir,
+    view: &View,
 ) -> Result<Resolved, Errno> {
+    let writable = view.writable;
     let mut current = if path.starts_with(b"/") {
         PathBuf::from("/")
     } else {
@@ -396,6 +407,12 @@ fn slow(
             let own = format!("{}/task/{}", thread.tgid, thread.tid);
             push_components_front(&mut queue, own.as_bytes());
             continue;
+        }
+        if current == Path::new("/proc")
+            && let Some(pid) = component.to_str().and_then(|name| name.parse::<u32>().ok())
+            && !(view.is_jail_pid)(pid)
+        {
+            return Err(Errno::ENOENT);
         }
         touched |= writable(&current);
         let candidate = current.join(&component);
@@ -465,8 +482,11 @@ mod tests {
     }
 
     fn resolved(path: &str, follow: bool) -> Result<Target, Errno> {
-        resolve(me(), Start::Cwd, path.as_bytes(), follow, &|_| false)
-            .map(|resolved| resolved.target)
+        let view = View {
+            writable: &|_| false,
+            is_jail_pid: &|_| true,
+        };
+        resolve(me(), Start::Cwd, path.as_bytes(), follow, &view).map(|resolved| resolved.target)
     }
 
     #[test]
