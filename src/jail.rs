@@ -177,7 +177,11 @@ impl Jail {
                 None => None,
             },
             rlimits: self.config.rlimits.clone(),
-            close_fds: self.config.close_fds,
+            pass_fds: if self.config.close_fds {
+                Vec::new()
+            } else {
+                self.config.pass_fds.clone()
+            },
             filter: filter::build(FilterOptions {
                 wakeup: self.config.wakeup,
             }),

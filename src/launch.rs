@@ -24,7 +24,9 @@ pub struct Command {
     pub envp: Vec<CString>,
     pub chdir: Option<CString>,
     pub rlimits: Vec<Rlimit>,
-    pub close_fds: bool,
+    /// Inherited descriptors above 2 that pass to the program (`passfd`);
+    /// every other one is closed.
+    pub pass_fds: Vec<RawFd>,
     pub filter: Vec<libc::sock_filter>,
     /// Descriptors to become the program's stdin, stdout and stderr;
     /// `None` passes the jail's own.
@@ -185,6 +187,9 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
         .chain(std::iter::once(std::ptr::null()))
         .collect();
 
+    let mut keep: Vec<RawFd> = command.pass_fds.clone();
+    keep.push(error_write.as_raw_fd());
+    keep.sort_unstable();
     match sys::fork().map_err(|errno| LaunchError::Resources {
         what: "fork",
         errno,
@@ -192,7 +197,7 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
         ForkResult::Child => {
             drop(go_write);
             drop(error_read);
-            child(command, &argv, &envp, go_read, error_write)
+            child(command, &argv, &envp, &keep, go_read, error_write)
         }
         ForkResult::Parent { child } => {
             drop(go_read);
@@ -250,6 +255,7 @@ fn child(
     command: &Command,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
+    keep: &[RawFd],
     go: OwnedFd,
     errors: OwnedFd,
 ) -> ! {
@@ -295,17 +301,23 @@ fn child(
     {
         fail(Step::Chdir, errno);
     }
-    if command.close_fds {
-        let keep = errors.as_raw_fd() as u32;
-        let closed = (if keep > 3 {
-            sys::close_range(3, keep - 1)
-        } else {
-            Ok(())
-        })
-        .and_then(|()| sys::close_range(keep + 1, u32::MAX));
-        if let Err(errno) = closed {
+    // Nothing of the jail's or of whoever started it reaches the program
+    // but stdio and the descriptors passed on purpose. `keep` was sorted
+    // before fork; the error pipe closes itself at exec.
+    let mut next: RawFd = 3;
+    for &fd in keep.iter() {
+        if fd < next {
+            continue;
+        }
+        if fd > next
+            && let Err(errno) = sys::close_range(next as u32, (fd - 1) as u32)
+        {
             fail(Step::CloseFds, errno);
         }
+        next = fd + 1;
+    }
+    if let Err(errno) = sys::close_range(next as u32, u32::MAX) {
+        fail(Step::CloseFds, errno);
     }
     if let Err(errno) = nix::sys::prctl::set_no_new_privs() {
         fail(Step::NoNewPrivs, errno);

@@ -77,10 +77,18 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "closefds",
         usage: "closefds",
-        doc: "Closes every file descriptor other than 0, 1 and 2 before the program starts.",
-        default: "off: other inherited descriptors stay open",
+        doc: "Closes every file descriptor other than 0, 1 and 2 before the program starts, `passfd` ones included.",
+        default: "inherited descriptors other than 0, 1, 2 and those named by `passfd` are closed anyway",
         example: "closefds",
         form: Form::Flag(apply_closefds),
+    },
+    Keyword {
+        name: "passfd",
+        usage: "passfd <number>",
+        doc: "Lets this inherited file descriptor (above 2) reach the program; all others are closed.",
+        default: "no descriptor but 0, 1 and 2 reaches the program",
+        example: "passfd 3",
+        form: Form::Word(apply_passfd),
     },
     Keyword {
         name: "setenv",
@@ -419,6 +427,20 @@ fn apply_program(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), Config
 
 fn apply_arg(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
     builder.settings().args.push(word.text.to_owned());
+    Ok(())
+}
+
+fn apply_passfd(builder: &mut Builder<'_>, number: Word<'_>) -> Result<(), ConfigError> {
+    let fd = whole_number(number.text)
+        .and_then(|fd| i32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .ok_or_else(|| {
+            builder
+                .error(number.col, "bad descriptor for `passfd`")
+                .expected("a descriptor number above 2 (0, 1 and 2 always pass)")
+                .found(quoted(number.text))
+        })?;
+    builder.settings().pass_fds.push(fd);
     Ok(())
 }
 

@@ -45,6 +45,8 @@ pub struct Config {
     pub args: Vec<String>,
     /// `closefds`
     pub close_fds: bool,
+    /// `passfd <n>` lines: inherited descriptors that reach the program.
+    pub pass_fds: Vec<i32>,
     /// `clearenv`: start the environment empty (wherever the line stands).
     pub clear_env: bool,
     /// `setenv` / `unsetenv` in file order.

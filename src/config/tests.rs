@@ -61,6 +61,7 @@ report
         program: Some("/usr/bin/python3".into()),
         args: vec!["python3".into(), "-c".into(), "print('a b')".into()],
         close_fds: true,
+        pass_fds: Vec::new(),
         clear_env: true,
         env: vec![
             EnvOp::Set("PATH".into(), "/usr/bin:/bin".into()),

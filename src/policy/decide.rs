@@ -132,6 +132,9 @@ impl Policy {
         }
         match access {
             Access::Stat => Verdict::Allow,
+            // Listing /proc would name every process on the machine; the
+            // entries themselves of processes outside the jail are hidden.
+            Access::Read if path == Path::new("/proc") => deny(libc::EACCES, DenialKind::See),
             Access::Read | Access::StatOrWriteByMode { .. } => {
                 if visibility >= Visibility::Visible {
                     Verdict::Allow
@@ -214,6 +217,8 @@ mod tests {
             (Read, "/proc/1/status", Err(libc::ENOENT)),
             (Stat, "/proc/1", Err(libc::ENOENT)),
             (Read, "/proc/meminfo", Ok(())),
+            (Read, "/proc", Err(libc::EACCES)),
+            (Stat, "/proc", Ok(())),
         ];
         for (access, path, expected) in cases {
             assert_eq!(verdict(*access, path), *expected, "{access:?} {path}");

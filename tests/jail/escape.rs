@@ -469,3 +469,15 @@ fn see_of_a_single_file_shows_only_that_file() {
     ]);
     assert!(!j.path("hidden/new").exists());
 }
+
+#[test]
+fn listing_proc_is_refused_but_the_jails_own_entries_work() {
+    let mut j = Jail::new();
+    j.add_config("see /proc\n");
+    j.check(&[
+        ("list /proc", Want::Denied),
+        ("stat /proc", Want::Ok),
+        ("open /proc/self/status rdonly", Want::Ok),
+        ("open /proc/1/status rdonly", Want::Hidden),
+    ]);
+}

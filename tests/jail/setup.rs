@@ -77,11 +77,24 @@ fn closefds_closes_inherited_descriptors() {
 }
 
 #[test]
-fn inherited_descriptor_passes_without_closefds_but_jail_fds_never_leak() {
+fn inherited_descriptor_is_closed_even_without_closefds() {
     let j = Jail::new();
     let out = j
         .cmd(&[j.bin("selfinfo")])
+        .extra_fd(50, &j.path("hidden/file"))
+        .run();
+    out.assert_code(0);
+    assert_eq!(one(&out, "fds "), "0 1 2", "{}", out.describe());
+}
+
+#[test]
+fn passfd_lets_one_inherited_descriptor_through_and_jail_fds_never_leak() {
+    let mut j = Jail::new();
+    j.add_config("passfd 50\n");
+    let out = j
+        .cmd(&[j.bin("selfinfo")])
         .extra_fd(50, &j.path("ro/file"))
+        .extra_fd(51, &j.path("hidden/file"))
         .run();
     out.assert_code(0);
     assert_eq!(one(&out, "fds "), "0 1 2 50", "{}", out.describe());

@@ -300,7 +300,7 @@ impl Jail {
             stdin: Vec::new(),
             keep_stdin_open: false,
             env: Vec::new(),
-            extra_fd: None,
+            extra_fds: Vec::new(),
             timeout: TIMEOUT,
             ident: IDENT.to_string(),
         }
@@ -393,7 +393,7 @@ pub struct Run<'a> {
     stdin: Vec<u8>,
     keep_stdin_open: bool,
     env: Vec<(String, String)>,
-    extra_fd: Option<(i32, PathBuf)>,
+    extra_fds: Vec<(i32, PathBuf)>,
     timeout: Duration,
     ident: String,
 }
@@ -418,9 +418,9 @@ impl Run<'_> {
     }
 
     /// The jail starts with `path` open read-only on descriptor `fd`
-    /// (inheritable).
+    /// (inheritable). May be called several times.
     pub fn extra_fd(mut self, fd: i32, path: &Path) -> Self {
-        self.extra_fd = Some((fd, path.to_path_buf()));
+        self.extra_fds.push((fd, path.to_path_buf()));
         self
     }
 
@@ -471,16 +471,23 @@ impl Run<'_> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let extra = self.extra_fd.as_ref().map(|(fd, path)| {
-            (
-                *fd,
-                fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())),
-            )
-        });
-        let extra_raw = extra.as_ref().map(|(fd, f)| {
-            use std::os::fd::AsRawFd;
-            (*fd, f.as_raw_fd())
-        });
+        let extra: Vec<(i32, fs::File)> = self
+            .extra_fds
+            .iter()
+            .map(|(fd, path)| {
+                (
+                    *fd,
+                    fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display())),
+                )
+            })
+            .collect();
+        let extra_raw: Vec<(i32, i32)> = extra
+            .iter()
+            .map(|(fd, f)| {
+                use std::os::fd::AsRawFd;
+                (*fd, f.as_raw_fd())
+            })
+            .collect();
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -493,7 +500,7 @@ impl Run<'_> {
                     libc::c_uint::MAX,
                     CLOSE_RANGE_CLOEXEC,
                 );
-                if let Some((target, src)) = extra_raw {
+                for &(target, src) in &extra_raw {
                     // dup2 clears close-on-exec on the target.
                     if libc::dup2(src, target) < 0 {
                         return Err(std::io::Error::last_os_error());
