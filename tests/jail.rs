@@ -11,6 +11,8 @@ mod support;
 mod config;
 #[path = "jail/escape.rs"]
 mod escape;
+#[path = "jail/events.rs"]
+mod events;
 #[path = "jail/exit.rs"]
 mod exit;
 #[path = "jail/http.rs"]
