@@ -45,16 +45,20 @@ pub(super) enum Answer {
 
 /// Clone flags that would take the new task out of the jail: untraced, or
 /// into new namespaces.
-const ESCAPING_CLONE_FLAGS: u64 = (libc::CLONE_UNTRACED
-    | libc::CLONE_NEWNS
-    | libc::CLONE_NEWCGROUP
-    | libc::CLONE_NEWUTS
-    | libc::CLONE_NEWIPC
-    | libc::CLONE_NEWUSER
-    | libc::CLONE_NEWPID
-    | libc::CLONE_NEWNET) as u64;
+const ESCAPING_CLONE_FLAGS: u64 = (libc::CLONE_NEWTIME as u64)
+    | (libc::CLONE_UNTRACED
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWCGROUP
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET) as u64;
 
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
+/// `CLONE_INTO_CGROUP` (clone3 only): the child would start in another
+/// cgroup, outside the limits its parent is under.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
 const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
 
@@ -135,6 +139,7 @@ impl Tracer {
                 }
             }
             Check::Descriptor { fd, access } => self.judge_descriptor(pid, name, arg(fd), access),
+            Check::Clone(CloneCall::Clone3) => self.judge_clone3(pid, regs),
             Check::Clone(kind) => self.judge_clone(pid, kind, arg(0)),
             Check::Signal(kind) => self.judge_signal(pid, kind, regs),
             Check::Pids(args) => {
@@ -758,17 +763,53 @@ impl Tracer {
         Answer::Rewrite(rewrite)
     }
 
-    fn judge_clone(&mut self, pid: Pid, kind: CloneCall, flags: u64) -> Answer {
-        match kind {
-            CloneCall::Clone if flags & ESCAPING_CLONE_FLAGS != 0 => {
-                debug!("{pid}: clone flags {flags:#x} would escape the jail: EPERM");
-                return Answer::Refuse(libc::EPERM);
+    /// `clone3(struct clone_args *args, size)`: the flags live in memory,
+    /// so they are judged on the jail's copy, which the kernel then reads
+    /// (unless nothing can change the program's own).
+    fn judge_clone3(&mut self, pid: Pid, regs: &Regs) -> Answer {
+        let address = arch::argument(regs, 0);
+        let size = arch::argument(regs, 1);
+        // The kernel's own limits: CLONE_ARGS_SIZE_VER0 and a page.
+        if size < 64 {
+            return Answer::Refuse(libc::EINVAL);
+        }
+        if size > 4096 {
+            return Answer::Refuse(libc::E2BIG);
+        }
+        let mut args = vec![0u8; size as usize];
+        if let Err(errno) = memory::read_exact(pid, address, &mut args) {
+            return Answer::Refuse(errno as i32);
+        }
+        let mut flags = [0u8; 8];
+        flags.copy_from_slice(&args[..8]);
+        let flags = u64::from_ne_bytes(flags);
+        if flags & CLONE_INTO_CGROUP != 0 {
+            debug!("{pid}: clone3 into another cgroup refused");
+            return Answer::Refuse(libc::EPERM);
+        }
+        let untouchable = self.untouchable(pid, address, size);
+        match self.judge_clone(pid, CloneCall::Clone3, flags) {
+            Answer::Allow if untouchable => Answer::Allow,
+            Answer::Allow => {
+                let mut rewrite = Rewrite::default();
+                rewrite.set(0, Arg::Scratch(Part::Struct, args));
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    // The new task starts with the parent's registers, so
+                    // its first argument register points at the copy too;
+                    // it gets the program's value back at its first stop.
+                    task.clone3_argument = Some(address);
+                }
+                Answer::Rewrite(rewrite)
             }
-            // clone3 keeps its flags in memory; copying them to scratch
-            // would change a register the new thread starts with. Refuse
-            // it so libc falls back to clone, whose flags are a register.
-            CloneCall::Clone3 => return Answer::Refuse(libc::ENOSYS),
-            _ => {}
+            other => other,
+        }
+    }
+
+    fn judge_clone(&mut self, pid: Pid, kind: CloneCall, flags: u64) -> Answer {
+        if flags & ESCAPING_CLONE_FLAGS != 0 && matches!(kind, CloneCall::Clone | CloneCall::Clone3)
+        {
+            debug!("{pid}: clone flags {flags:#x} would escape the jail: EPERM");
+            return Answer::Refuse(libc::EPERM);
         }
         if let Some(max) = self.limits.max_threads {
             let live = self.tasks.len() as u64 + u64::from(self.clones_in_flight);

@@ -104,6 +104,12 @@ struct Task {
     /// The flags of a clone in flight, which holds a `maxthreads`
     /// reservation (and, for `CLONE_VM`, a place in the address space).
     pending_clone: Option<u64>,
+    /// The program's own first argument of a rewritten `clone3` in flight,
+    /// which the new task must get back.
+    clone3_argument: Option<u64>,
+    /// The value its first argument register must have at its first stop
+    /// (a child of a rewritten `clone3`).
+    restore_first_argument: Option<u64>,
     /// Its address space ([`spaces::AddressSpaces`]); `None` while unknown.
     space: Option<u64>,
     /// Its `/proc/<tid>/maps`, opened on first need.
@@ -351,9 +357,14 @@ impl Tracer {
     fn on_new_task(&mut self, parent: Pid) -> Resume {
         // Threads share the parent's address space and forked children get
         // a copy of it: either way the scratch region is there if it was.
-        let (inherited, flags, parent_space) = match self.tasks.get_mut(&parent) {
-            Some(task) => (task.scratch_ready, task.pending_clone.take(), task.space),
-            None => (false, None, None),
+        let (inherited, flags, parent_space, clone3_argument) = match self.tasks.get_mut(&parent) {
+            Some(task) => (
+                task.scratch_ready,
+                task.pending_clone.take(),
+                task.space,
+                task.clone3_argument.take(),
+            ),
+            None => (false, None, None, None),
         };
         if flags.is_some() {
             self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
@@ -374,6 +385,9 @@ impl Tracer {
                 });
                 task.scratch_ready |= inherited;
                 task.space = space;
+                if task.awaiting_first_stop {
+                    task.restore_first_argument = clone3_argument;
+                }
                 debug!("{parent}: started task {child}");
             }
             Err(errno) => {
@@ -426,6 +440,12 @@ impl Tracer {
             && task.awaiting_first_stop
         {
             task.awaiting_first_stop = false;
+            if let Some(value) = task.restore_first_argument.take()
+                && let Ok(mut regs) = nix::sys::ptrace::getregs(pid)
+            {
+                crate::arch::native::set_argument(&mut regs, 0, value);
+                let _ = nix::sys::ptrace::setregs(pid, regs);
+            }
             return Resume::Continue;
         }
         match Signal::try_from(signal) {
@@ -442,6 +462,7 @@ impl Tracer {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return;
         };
+        task.clone3_argument = None;
         let Some(flags) = task.pending_clone.take() else {
             return;
         };
