@@ -386,23 +386,39 @@ impl Tracer {
             Err(errno) => return Answer::Refuse(errno),
         };
         debug!("{pid}: {name}({url}): the downloaded body");
+        let mut rewrite = Rewrite::default();
+        let kernel_path = self.fd_path(&body, None);
+        rewrite.hold(body);
+        self.as_openat2(rewrite, kernel_path, flags, 0, 0)
+    }
+
+    /// Finishes `rewrite` as the `openat2` the kernel runs for an open:
+    /// the path from scratch memory and the `open_how` that `open`/`openat`
+    /// would have passed to the common open code (the kernel's
+    /// build_open_how), since openat2 rejects what they ignore.
+    fn as_openat2(
+        &self,
+        mut rewrite: Rewrite,
+        kernel_path: Vec<u8>,
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    ) -> Answer {
         let mut how_flags = flags & VALID_OPEN_FLAGS;
         if how_flags & libc::O_PATH as u64 != 0 {
             how_flags &= O_PATH_FLAGS;
         }
+        let creates = flags & (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64 != 0;
+        let how_mode = if creates { mode & 0o7777 } else { 0 };
         let mut how = Vec::with_capacity(24);
         how.extend_from_slice(&how_flags.to_ne_bytes());
-        how.extend_from_slice(&0u64.to_ne_bytes());
-        how.extend_from_slice(&0u64.to_ne_bytes());
-        let mut rewrite = Rewrite {
-            syscall: Some(self.openat2_nr),
-            ..Rewrite::default()
-        };
+        how.extend_from_slice(&how_mode.to_ne_bytes());
+        how.extend_from_slice(&resolve.to_ne_bytes());
+        rewrite.syscall = Some(self.openat2_nr);
         rewrite.set(0, Arg::Value(libc::AT_FDCWD as u64));
-        rewrite.set(1, Arg::Scratch(Part::FirstPath, self.fd_path(&body, None)));
+        rewrite.set(1, Arg::Scratch(Part::FirstPath, kernel_path));
         rewrite.set(2, Arg::Scratch(Part::Struct, how));
         rewrite.set(3, Arg::Value(24));
-        rewrite.hold(body);
         Answer::Rewrite(rewrite)
     }
 
@@ -675,10 +691,7 @@ impl Tracer {
         if program_args_safe {
             return Answer::Allow;
         }
-        let mut rewrite = Rewrite {
-            syscall: Some(self.openat2_nr),
-            ..Rewrite::default()
-        };
+        let mut rewrite = Rewrite::default();
         let (mut kernel_path, resolve_flags) = match &resolved.target {
             Target::Held => {
                 let Some((owner, fd)) = resolved.held_via else {
@@ -708,23 +721,13 @@ impl Tracer {
         if path.ends_with(b"/") {
             kernel_path.push(b'/');
         }
-        // What `open`/`openat` would pass to the common open code
-        // (the kernel's build_open_how): openat2 rejects what they ignore.
-        let mut how_flags = flags & VALID_OPEN_FLAGS;
-        if how_flags & libc::O_PATH as u64 != 0 {
-            how_flags &= O_PATH_FLAGS;
-        }
-        let creates = has(libc::O_CREAT) || has(libc::O_TMPFILE & !libc::O_DIRECTORY);
-        let how_mode = if creates { mode & 0o7777 } else { 0 };
-        let mut how = Vec::with_capacity(24);
-        how.extend_from_slice(&how_flags.to_ne_bytes());
-        how.extend_from_slice(&how_mode.to_ne_bytes());
-        how.extend_from_slice(&(resolve_flags | program_resolve).to_ne_bytes());
-        rewrite.set(0, Arg::Value(libc::AT_FDCWD as u64));
-        rewrite.set(1, Arg::Scratch(Part::FirstPath, kernel_path));
-        rewrite.set(2, Arg::Scratch(Part::Struct, how));
-        rewrite.set(3, Arg::Value(24));
-        Answer::Rewrite(rewrite)
+        self.as_openat2(
+            rewrite,
+            kernel_path,
+            flags,
+            mode,
+            resolve_flags | program_resolve,
+        )
     }
 
     /// `fchmod`, `fchown`, `fsetxattr`, `fremovexattr`: judged by the path
