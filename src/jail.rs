@@ -5,7 +5,7 @@
 //! the tracer on the calling thread, enforces the wall-clock time limit
 //! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
 
-use crate::config::{Config, EnvOp};
+use crate::config::{Config, CpuChoice, EnvOp};
 use crate::error::{Error, ExecFailure};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
@@ -73,6 +73,7 @@ impl Jail {
         let mut command = self.command(program)?;
         command.command.stdio = session.as_ref().map(|hooks| hooks.stdio);
         let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
+        pin_to_cpu(self.config.cpu);
         let launched = launch::spawn(&command.command)?;
         let timed_out = Arc::new(AtomicBool::new(false));
         let watchdog = WatchdogThread::start(launched.pid, timed_out.clone())?;
@@ -261,6 +262,27 @@ fn exec_error(
             program,
             reason: ExecFailure::Other(Errno::ECHILD),
         },
+    }
+}
+
+/// Puts the calling thread (the tracer-to-be) on one CPU; the program,
+/// forked from it, inherits the choice. A CPU that cannot be had (offline,
+/// outside a cpuset) leaves both where they are: it is about speed only.
+fn pin_to_cpu(choice: CpuChoice) {
+    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
+    let cpu = match choice {
+        CpuChoice::Any => return,
+        CpuChoice::Fixed(cpu) => cpu,
+        CpuChoice::Auto => match sched_getcpu() {
+            Ok(cpu) => cpu,
+            Err(_) => return,
+        },
+    };
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok()
+        && let Err(errno) = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+    {
+        log::info!("cannot keep the jail on CPU {cpu}: {}", errno.desc());
     }
 }
 

@@ -16,7 +16,7 @@ use nom::{IResult, Parser};
 
 use super::error::{ConfigError, quoted};
 use super::syntax::{Directive, Word};
-use super::{Config, EnvOp, Rlimit};
+use super::{Config, CpuChoice, EnvOp, Rlimit};
 
 /// One config keyword: its syntax, meaning and documentation.
 #[derive(Debug)]
@@ -233,6 +233,14 @@ pub static KEYWORDS: &[Keyword] = &[
         default: "16777216 (16 MiB)",
         example: "httpmaxsize 1048576",
         form: Form::Word(apply_httpmaxsize),
+    },
+    Keyword {
+        name: "cpu",
+        usage: "cpu <auto|any|number>",
+        doc: "Keeps the program and its tracer on one CPU: `auto` the one the jail starts on, a number that CPU, `any` wherever the scheduler likes.",
+        default: "any",
+        example: "cpu auto",
+        form: Form::Word(apply_cpu),
     },
     Keyword {
         name: "report",
@@ -685,6 +693,24 @@ fn apply_httpmaxsize(builder: &mut Builder<'_>, bytes: Word<'_>) -> Result<(), C
             .found(quoted(bytes.text))
     })?;
     builder.settings().http_max_size = Some(size);
+    Ok(())
+}
+
+fn apply_cpu(builder: &mut Builder<'_>, choice: Word<'_>) -> Result<(), ConfigError> {
+    let cpu = match choice.text {
+        "auto" => CpuChoice::Auto,
+        "any" => CpuChoice::Any,
+        number => match whole_number(number).and_then(|cpu| usize::try_from(cpu).ok()) {
+            Some(cpu) if cpu < 1024 => CpuChoice::Fixed(cpu),
+            _ => {
+                return Err(builder
+                    .error(choice.col, "bad choice for `cpu`")
+                    .expected("`auto`, `any` or a CPU number below 1024")
+                    .found(quoted(choice.text)));
+            }
+        },
+    };
+    builder.settings().cpu = cpu;
     Ok(())
 }
 

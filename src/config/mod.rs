@@ -33,6 +33,18 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// Where the tracer and the program run (`cpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuChoice {
+    /// Wherever the scheduler puts them.
+    #[default]
+    Any,
+    /// Both on the CPU the jail starts on.
+    Auto,
+    /// Both on this CPU.
+    Fixed(usize),
+}
+
 /// Everything a config file says for one ident: the global lines plus the
 /// lines of the matching `ident <name>` blocks, applied in file order.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -77,6 +89,8 @@ pub struct Config {
     pub http_connect_timeout: Option<Duration>,
     /// `httpmaxsize <bytes>`
     pub http_max_size: Option<u64>,
+    /// `cpu <auto|any|N>`
+    pub cpu: CpuChoice,
     /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
     pub report: bool,
 }

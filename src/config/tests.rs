@@ -54,6 +54,7 @@ downloadpat /tmp/dl-XXXXXX
 httptimeout 1.5
 httpconnecttimeout 2
 httpmaxsize 4096
+cpu 1
 report
 ";
     let expected = Config {
@@ -84,6 +85,7 @@ report
         http_timeout: Some(Duration::from_millis(1500)),
         http_connect_timeout: Some(Duration::from_secs(2)),
         http_max_size: Some(4096),
+        cpu: CpuChoice::Fixed(1),
         report: true,
     };
     assert_eq!(parse(text), expected);
