@@ -183,10 +183,12 @@ impl Tracer {
                 Some(suspend) => {
                     debug!("{pid}: wakeup: the command is done");
                     suspend();
-                    // The next command must see what the server has then.
+                    // The next command must see what the server and the
+                    // host have then.
                     if let Some(downloads) = self.downloads.as_mut() {
                         downloads.cache.clear();
                     }
+                    self.directories.borrow_mut().clear();
                     // The syscall itself does nothing and returns 0.
                     Answer::Refuse(0)
                 }
@@ -433,6 +435,7 @@ impl Tracer {
         let view = resolve::View {
             writable: &|dir| self.policy.is_writable_dir(dir),
             is_jail_pid: &|pid| self.is_jail_pid(pid),
+            directories: &self.directories,
         };
         resolve::resolve(thread, start, path, follow, &view)
     }

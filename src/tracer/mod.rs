@@ -142,6 +142,8 @@ pub struct Tracer {
     suspender: Option<Box<dyn FnMut()>>,
     /// URLs that read as files (`http`), when configured.
     downloads: Option<Downloads>,
+    /// Directories already resolved ([`resolve::View::directories`]).
+    directories: std::cell::RefCell<resolve::DirectoryCache>,
 }
 
 /// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
@@ -200,6 +202,7 @@ impl Tracer {
             timed_out,
             suspender: None,
             downloads: None,
+            directories: Default::default(),
         }
     }
 

@@ -19,7 +19,8 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, SFlag};
 use nix::unistd::Pid;
-use std::collections::VecDeque;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -86,6 +87,38 @@ pub struct View<'a> {
     /// process (the tracer's included) does not exist for it, at any depth
     /// of a path, not just as its final target.
     pub is_jail_pid: &'a dyn Fn(u32) -> bool,
+    /// Canonical names of absolute directory paths already walked, which
+    /// no one in the jail can change (their walk touched no writable
+    /// directory): a repeated lookup costs no syscall.
+    pub directories: &'a RefCell<DirectoryCache>,
+}
+
+/// See [`View::directories`].
+#[derive(Debug, Default)]
+pub struct DirectoryCache {
+    entries: HashMap<Vec<u8>, PathBuf>,
+}
+
+/// Entries kept before the cache starts over.
+const DIRECTORY_CACHE: usize = 4096;
+
+impl DirectoryCache {
+    fn get(&self, dir: &[u8]) -> Option<PathBuf> {
+        self.entries.get(dir).cloned()
+    }
+
+    fn insert(&mut self, dir: &[u8], canonical: &Path) {
+        if self.entries.len() >= DIRECTORY_CACHE {
+            self.entries.clear();
+        }
+        self.entries.insert(dir.to_vec(), canonical.to_path_buf());
+    }
+
+    /// Forgets everything (a session's next command may find the host's
+    /// files changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
 }
 
 type WritableDir<'a> = &'a dyn Fn(&Path) -> bool;
@@ -106,7 +139,7 @@ pub fn resolve(
     }
     // A trailing slash asks for a directory and follows the last link.
     let follow = follow || path.ends_with(b"/");
-    match fast(thread, start, path, follow, writable)? {
+    match fast(thread, start, path, follow, writable, view.directories)? {
         Some(resolved) => Ok(resolved),
         None => slow(thread, start, path, follow, view),
     }
@@ -261,6 +294,7 @@ fn fast(
     path: &[u8],
     follow: bool,
     writable: WritableDir,
+    directories: &RefCell<DirectoryCache>,
 ) -> Result<Option<Resolved>, Errno> {
     let mut start_fd = if path.starts_with(b"/") {
         None
@@ -270,11 +304,13 @@ fn fast(
     let mut path = path.to_vec();
     let mut touched = false;
     for _ in 0..=MAX_SYMLINKS {
-        let dirfd_raw = start_fd
-            .as_ref()
-            .map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
+        let absolute = path.starts_with(b"/");
+        let dirfd_raw = match &start_fd {
+            Some(fd) if !absolute => fd.as_raw_fd(),
+            _ => libc::AT_FDCWD,
+        };
         let start_dir = match &start_fd {
-            Some(fd) if !path.starts_with(b"/") => canonical_of(fd)?,
+            Some(fd) if !absolute => canonical_of(fd)?,
             _ => PathBuf::from("/"),
         };
         let (dir, name) = match split_last(&path) {
@@ -283,20 +319,34 @@ fn fast(
         };
         touched |= lexical_walk_touches(&start_dir, dir, writable);
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
-        let dir_fd = match sys::openat2(
-            dirfd_raw,
-            &c_string(dir)?,
-            (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
-            RESOLVE_NO_SYMLINKS,
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::ELOOP) => return Ok(None),
-            Err(errno) => return Err(errno),
+        let cached = if absolute {
+            directories.borrow().get(dir)
+        } else {
+            None
         };
-        let dir_canonical = canonical_of(&dir_fd)?;
-        if is_under_proc(&dir_canonical) {
-            return Ok(None);
-        }
+        let (dir_fd, dir_canonical) = match cached {
+            Some(canonical) => (None, canonical),
+            None => {
+                let fd = match sys::openat2(
+                    dirfd_raw,
+                    &c_string(dir)?,
+                    (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+                    RESOLVE_NO_SYMLINKS,
+                ) {
+                    Ok(fd) => fd,
+                    Err(Errno::ELOOP) => return Ok(None),
+                    Err(errno) => return Err(errno),
+                };
+                let canonical = canonical_of(&fd)?;
+                if is_under_proc(&canonical) {
+                    return Ok(None);
+                }
+                if absolute && !touched {
+                    directories.borrow_mut().insert(dir, &canonical);
+                }
+                (Some(fd), canonical)
+            }
+        };
         let Some(name) = name else {
             let mut resolved = Resolved::path(dir_canonical, true);
             resolved.touched_writable = touched;
@@ -310,15 +360,37 @@ fn fast(
             resolved.touched_writable = touched;
             Ok(Some(resolved))
         };
-        match nix::sys::stat::fstatat(dir_fd.as_fd(), name_os, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        // Without a descriptor (a cached directory) the full path is looked
+        // up again: nothing on it can have been swapped by the jail.
+        let looked_up = match &dir_fd {
+            Some(fd) => nix::sys::stat::fstatat(fd.as_fd(), name_os, AtFlags::AT_SYMLINK_NOFOLLOW),
+            None => nix::sys::stat::lstat(&candidate),
+        };
+        match looked_up {
             Err(Errno::ENOENT) => return found(false),
             Err(errno) => return Err(errno),
             Ok(stat) if follow && is_symlink(&stat) => {
-                let target = nix::fcntl::readlinkat(dir_fd.as_fd(), name_os)?;
-                path = target.into_vec();
-                if !path.starts_with(b"/") {
-                    start_fd = Some(dir_fd);
-                }
+                let target = match &dir_fd {
+                    Some(fd) => nix::fcntl::readlinkat(fd.as_fd(), name_os)?,
+                    None => nix::fcntl::readlink(&candidate)?,
+                };
+                let target = target.into_vec();
+                path = if target.starts_with(b"/") {
+                    target
+                } else {
+                    match dir_fd {
+                        Some(fd) => {
+                            start_fd = Some(fd);
+                            target
+                        }
+                        None => {
+                            let mut joined = dir_canonical.into_os_string().into_vec();
+                            joined.push(b'/');
+                            joined.extend_from_slice(&target);
+                            joined
+                        }
+                    }
+                };
             }
             Ok(_) => return found(true),
         }
@@ -482,9 +554,11 @@ mod tests {
     }
 
     fn resolved(path: &str, follow: bool) -> Result<Target, Errno> {
+        let directories = RefCell::new(DirectoryCache::default());
         let view = View {
             writable: &|_| false,
             is_jail_pid: &|_| true,
+            directories: &directories,
         };
         resolve(me(), Start::Cwd, path.as_bytes(), follow, &view).map(|resolved| resolved.target)
     }
