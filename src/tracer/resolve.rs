@@ -352,7 +352,12 @@ fn fast(
             resolved.touched_writable = touched;
             return Ok(Some(resolved));
         };
-        touched |= writable(&dir_canonical);
+        // Swapping the last name for a symlink only matters to a call that
+        // follows it; one that does not acts on the name itself, inside
+        // the writable directory it was judged in.
+        if follow {
+            touched |= writable(&dir_canonical);
+        }
         let name_os = OsStr::from_bytes(name);
         let candidate = dir_canonical.join(name_os);
         let found = |exists: bool| {
