@@ -58,6 +58,9 @@ fn serve(jail: &Jail, path: &Path, listener: UnixListener, program: &[OsString])
     let Ok(pipes) = Pipes::new() else {
         return 1;
     };
+    // The jail's own messages (`report` lines, warnings) go where the
+    // program's stderr goes: to the client of the current command.
+    let _ = crate::sys::dup2(pipes.stderr_write.as_raw_fd(), 2);
     let Ok((control_read, control_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return 1;
     };

@@ -156,7 +156,7 @@ fn python_session_keeps_its_variables() {
     jail.set_config(&format!(
         "see /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\nsee /etc/python3.11\n\
          see {{bin}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\n\
-         program /usr/bin/python3\narg python3\narg {{bin}}/python_repl.py\ntimelimit 20\n",
+         program /usr/bin/python3\narg python3\narg {{bin}}/python_repl.py\ntimelimit 20\nreport\n",
         jail.path("sock").display()
     ));
     fs::write(jail.config_path(), jail.config_text()).unwrap();
@@ -172,6 +172,12 @@ fn python_session_keeps_its_variables() {
     let hidden = s.send("py", "open('/etc/passwd')\n");
     assert!(
         stderr(&hidden).contains("FileNotFoundError"),
+        "{}",
+        stderr(&hidden)
+    );
+    // The jail's report reaches the client of the command that caused it.
+    assert!(
+        stderr(&hidden).contains("[See /etc/passwd=/etc/passwd]"),
         "{}",
         stderr(&hidden)
     );
