@@ -41,6 +41,7 @@ pub enum Error {
     Config(ConfigError),
     Policy(PolicyError),
     Launch(LaunchError),
+    Landlock(crate::landlock::LandlockError),
     Exec {
         program: String,
         reason: ExecFailure,
@@ -56,7 +57,7 @@ impl Error {
         match self {
             Error::Usage(_) => status::USAGE,
             Error::Config(_) | Error::Policy(_) => status::CONFIG,
-            Error::Launch(_) | Error::Trace(_) => status::JAIL_FAILED,
+            Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) => status::JAIL_FAILED,
             Error::Exec { reason, .. } => match reason {
                 ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
                 ExecFailure::NotExecutable | ExecFailure::Other(_) => status::CANNOT_EXECUTE,
@@ -72,6 +73,7 @@ impl fmt::Display for Error {
             Error::Config(error) => write!(f, "{error}"),
             Error::Policy(error) => write!(f, "{error}"),
             Error::Launch(error) => write!(f, "{error}"),
+            Error::Landlock(error) => write!(f, "{error}"),
             Error::Trace(error) => write!(f, "{error}"),
             Error::Exec { program, reason } => match reason {
                 ExecFailure::NotFound => write!(f, "cannot run `{program}`: not found"),
@@ -109,6 +111,12 @@ impl From<PolicyError> for Error {
 impl From<LaunchError> for Error {
     fn from(error: LaunchError) -> Error {
         Error::Launch(error)
+    }
+}
+
+impl From<crate::landlock::LandlockError> for Error {
+    fn from(error: crate::landlock::LandlockError) -> Error {
+        Error::Landlock(error)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::config::{Config, CpuChoice, EnvOp};
 use crate::error::{Error, ExecFailure};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
+use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
 use crate::sys;
@@ -16,6 +17,7 @@ use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr, OsString};
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -72,6 +74,8 @@ impl Jail {
     ) -> Result<Ending, Error> {
         let mut command = self.command(program)?;
         command.command.stdio = session.as_ref().map(|hooks| hooks.stdio);
+        let ruleset = self.landlock_ruleset()?;
+        command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
         let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
         pin_to_cpu(self.config.cpu);
         let launched = launch::spawn(&command.command)?;
@@ -81,6 +85,9 @@ impl Jail {
             max_threads: self.config.max_threads,
         };
         let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
+        if ruleset.is_some() {
+            tracer = tracer.with_landlock();
+        }
         if let Some(options) = HttpOptions::from_config(&self.config) {
             let fetcher = Box::new(HttpFetcher::new(options.clone()));
             tracer = tracer.with_downloads(options, fetcher);
@@ -105,6 +112,40 @@ impl Jail {
             Outcome::NotStarted { denial } => {
                 let failure = launch::child_failure(&launched.errors);
                 Err(exec_error(shown_program, failure, denial))
+            }
+        }
+    }
+
+    /// The Landlock ruleset for this jail, if the kernel and config allow
+    /// one. Downloads must stay readable: their directory is added.
+    fn landlock_ruleset(&self) -> Result<Option<landlock::Ruleset>, Error> {
+        let mut see: Vec<&Path> = self.policy.see.iter().map(PathBuf::as_path).collect();
+        let download_dir = HttpOptions::from_config(&self.config).map(|http| {
+            Path::new(&http.download_pattern)
+                .parent()
+                .unwrap_or(Path::new("/tmp"))
+                .to_path_buf()
+        });
+        if let Some(dir) = &download_dir {
+            see.push(dir);
+        }
+        let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
+        match landlock::build(self.config.landlock, &see, &write)? {
+            Ok(ruleset) => {
+                log::debug!("landlock ABI {} confines the program", ruleset.abi);
+                Ok(Some(ruleset))
+            }
+            Err(reason) => {
+                if self.config.landlock != crate::config::LandlockMode::Off {
+                    let message =
+                        format!("landlock unavailable ({reason}); relying on ptrace alone");
+                    if self.config.report {
+                        let _ = writeln!(std::io::stderr(), "sandbox: {message}");
+                    } else {
+                        log::info!("{message}");
+                    }
+                }
+                Ok(None)
             }
         }
     }
@@ -187,6 +228,7 @@ impl Jail {
                 wakeup: self.config.wakeup,
             }),
             stdio: None,
+            landlock: None,
         };
         Ok(Prepared {
             command,

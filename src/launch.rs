@@ -31,6 +31,8 @@ pub struct Command {
     /// Descriptors to become the program's stdin, stdout and stderr;
     /// `None` passes the jail's own.
     pub stdio: Option<[RawFd; 3]>,
+    /// A Landlock ruleset to restrict the program to, built by the parent.
+    pub landlock: Option<RawFd>,
 }
 
 /// The step of the child's setup that failed.
@@ -43,6 +45,7 @@ pub enum Step {
     Chdir,
     CloseFds,
     NoNewPrivs,
+    Landlock,
     Seccomp,
     Exec,
 }
@@ -57,6 +60,7 @@ impl Step {
             Step::Chdir,
             Step::CloseFds,
             Step::NoNewPrivs,
+            Step::Landlock,
             Step::Seccomp,
             Step::Exec,
         ]
@@ -75,6 +79,7 @@ impl fmt::Display for Step {
             Step::Chdir => "changing directory",
             Step::CloseFds => "closing descriptors",
             Step::NoNewPrivs => "setting no-new-privileges",
+            Step::Landlock => "confining the program with Landlock",
             Step::Seccomp => "installing the seccomp filter",
             Step::Exec => "executing the program",
         })
@@ -301,6 +306,16 @@ fn child(
     {
         fail(Step::Chdir, errno);
     }
+    // No-new-privileges first: Landlock needs it, and it also keeps a
+    // setuid program from gaining rights in the jail.
+    if let Err(errno) = nix::sys::prctl::set_no_new_privs() {
+        fail(Step::NoNewPrivs, errno);
+    }
+    if let Some(ruleset) = command.landlock
+        && let Err(errno) = sys::landlock_restrict_self(ruleset)
+    {
+        fail(Step::Landlock, errno);
+    }
     // Nothing of the jail's or of whoever started it reaches the program
     // but stdio and the descriptors passed on purpose. `keep` was sorted
     // before fork; the error pipe closes itself at exec.
@@ -318,9 +333,6 @@ fn child(
     }
     if let Err(errno) = sys::close_range(next as u32, u32::MAX) {
         fail(Step::CloseFds, errno);
-    }
-    if let Err(errno) = nix::sys::prctl::set_no_new_privs() {
-        fail(Step::NoNewPrivs, errno);
     }
     if let Err(errno) = sys::install_seccomp_filter(&command.filter) {
         fail(Step::Seccomp, errno);

@@ -331,3 +331,90 @@ pub fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mapping, Errn
         name,
     })
 }
+
+/// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`: the
+/// Landlock ABI version, or an errno when the kernel has none.
+pub fn landlock_abi_version() -> Result<u32, Errno> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: with a NULL attribute and size 0 the kernel reads nothing.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    Errno::result(result).map(|version| version as u32)
+}
+
+/// `landlock_create_ruleset` handling these rights. The attribute is cut to
+/// the size the kernel of ABI `abi` knows (8, 16 or 24 bytes), since older
+/// kernels reject unknown trailing fields.
+pub fn landlock_create_ruleset(
+    handled_fs: u64,
+    handled_net: u64,
+    scoped: u64,
+    abi: u32,
+) -> Result<OwnedFd, Errno> {
+    let attribute: [u64; 3] = [handled_fs, handled_net, scoped];
+    let size = match abi {
+        0..=3 => 8,
+        4 | 5 => 16,
+        _ => 24,
+    };
+    // SAFETY: `attribute` is a valid landlock_ruleset_attr prefix of
+    // `size` bytes that outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            attribute.as_ptr(),
+            size as usize,
+            0u32,
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: a fresh (close-on-exec) descriptor the kernel just handed us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`: `allowed` beneath the
+/// file or directory `parent` refers to.
+pub fn landlock_add_path_rule(
+    ruleset: &OwnedFd,
+    allowed: u64,
+    parent: &OwnedFd,
+) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // struct landlock_path_beneath_attr is packed: u64 then s32.
+    #[repr(C, packed)]
+    struct PathBeneath {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_uint = 1;
+    let rule = PathBeneath {
+        allowed_access: allowed,
+        parent_fd: parent.as_raw_fd(),
+    };
+    // SAFETY: `rule` is a valid landlock_path_beneath_attr for the call.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_PATH_BENEATH,
+            &rule as *const PathBeneath,
+            0u32,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
+/// `landlock_restrict_self`: confines the calling thread (and what it
+/// execs and forks) to the ruleset. Needs no-new-privileges first.
+/// Async-signal-safe.
+pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
+    // SAFETY: no pointers; a bad descriptor is an errno.
+    let result = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) };
+    Errno::result(result).map(drop)
+}

@@ -17,6 +17,8 @@ mod events;
 mod exit;
 #[path = "jail/http.rs"]
 mod http;
+#[path = "jail/landlock.rs"]
+mod landlock;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

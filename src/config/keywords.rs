@@ -16,7 +16,7 @@ use nom::{IResult, Parser};
 
 use super::error::{ConfigError, quoted};
 use super::syntax::{Directive, Word};
-use super::{Config, CpuChoice, EnvOp, Rlimit};
+use super::{Config, CpuChoice, EnvOp, LandlockMode, Rlimit};
 
 /// One config keyword: its syntax, meaning and documentation.
 #[derive(Debug)]
@@ -233,6 +233,14 @@ pub static KEYWORDS: &[Keyword] = &[
         default: "16777216 (16 MiB)",
         example: "httpmaxsize 1048576",
         form: Form::Word(apply_httpmaxsize),
+    },
+    Keyword {
+        name: "landlock",
+        usage: "landlock <auto|require|off>",
+        doc: "Whether the program is also confined by Landlock, the kernel's own sandbox: `auto` where the kernel has it, `require` or refuse to run, `off` never.",
+        default: "auto",
+        example: "landlock require",
+        form: Form::Word(apply_landlock),
     },
     Keyword {
         name: "cpu",
@@ -693,6 +701,22 @@ fn apply_httpmaxsize(builder: &mut Builder<'_>, bytes: Word<'_>) -> Result<(), C
             .found(quoted(bytes.text))
     })?;
     builder.settings().http_max_size = Some(size);
+    Ok(())
+}
+
+fn apply_landlock(builder: &mut Builder<'_>, mode: Word<'_>) -> Result<(), ConfigError> {
+    let mode = match mode.text {
+        "auto" => LandlockMode::Auto,
+        "require" => LandlockMode::Require,
+        "off" => LandlockMode::Off,
+        _ => {
+            return Err(builder
+                .error(mode.col, "bad mode for `landlock`")
+                .expected("`auto`, `require` or `off`")
+                .found(quoted(mode.text)));
+        }
+    };
+    builder.settings().landlock = mode;
     Ok(())
 }
 

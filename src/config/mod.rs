@@ -33,6 +33,17 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// Whether the child confines itself with Landlock (`landlock`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LandlockMode {
+    /// Where the kernel has it.
+    #[default]
+    Auto,
+    /// Or refuse to run.
+    Require,
+    Off,
+}
+
 /// Where the tracer and the program run (`cpu`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CpuChoice {
@@ -91,6 +102,8 @@ pub struct Config {
     pub http_max_size: Option<u64>,
     /// `cpu <auto|any|N>`
     pub cpu: CpuChoice,
+    /// `landlock <auto|require|off>`
+    pub landlock: LandlockMode,
     /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
     pub report: bool,
 }

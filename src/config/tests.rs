@@ -55,6 +55,7 @@ httptimeout 1.5
 httpconnecttimeout 2
 httpmaxsize 4096
 cpu 1
+landlock require
 report
 ";
     let expected = Config {
@@ -86,6 +87,7 @@ report
         http_connect_timeout: Some(Duration::from_secs(2)),
         http_max_size: Some(4096),
         cpu: CpuChoice::Fixed(1),
+        landlock: LandlockMode::Require,
         report: true,
     };
     assert_eq!(parse(text), expected);

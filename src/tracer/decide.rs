@@ -281,8 +281,13 @@ impl Tracer {
             };
             let resolved = resolve::start_target(thread, start).map_err(|errno| errno as i32)?;
             self.verdict(pid, name, access, &resolved.target, "")?;
-            let held = take_descriptor(pid, fd)?;
-            let kernel_path = self.fd_path(&held, None);
+            let Some(kernel_path) = self.descriptor_path(pid, fd, rewrite)? else {
+                // Alone with its descriptor table: the call runs as it is.
+                if path.is_some() && !self.untouchable(pid, address, 1) {
+                    rewrite.set(operand.path, Arg::Scratch(part, Vec::new()));
+                }
+                return Ok(());
+            };
             rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
             // The magic link must be followed to reach the object.
             match operand.follow {
@@ -297,7 +302,6 @@ impl Tracer {
                 }
                 Follow::Always | Follow::Never => {}
             }
-            rewrite.hold(held);
             return Ok(());
         }
         let path = path.unwrap_or_default();
@@ -357,12 +361,12 @@ impl Tracer {
         }
         let body = self.download(url)?;
         debug!("{pid}: {name}({url}): the downloaded body");
-        rewrite.set(operand.path, Arg::Scratch(part, self.fd_path(&body, None)));
+        let kernel_path = self.body_path(body, rewrite)?;
+        rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
         if let Follow::UnlessFlag { arg, flag } = operand.follow {
             // lstat and friends describe the body, not the link to it.
             rewrite.set(arg, Arg::Value(self::arg_without(regs, arg, flag)));
         }
-        rewrite.hold(body);
         Ok(())
     }
 
@@ -389,8 +393,10 @@ impl Tracer {
         };
         debug!("{pid}: {name}({url}): the downloaded body");
         let mut rewrite = Rewrite::default();
-        let kernel_path = self.fd_path(&body, None);
-        rewrite.hold(body);
+        let kernel_path = match self.body_path(body, &mut rewrite) {
+            Ok(path) => path,
+            Err(errno) => return Answer::Refuse(errno),
+        };
         self.as_openat2(rewrite, kernel_path, flags, 0, 0)
     }
 
@@ -524,14 +530,15 @@ impl Tracer {
                 let Some((owner, fd)) = resolved.held_via else {
                     return Err(libc::EBADF);
                 };
-                let held = take_descriptor(owner, fd)?;
-                let kernel_path = self.fd_path(&held, None);
-                rewrite.hold(held);
-                return Ok(kernel_path);
+                return self.held_object_path(owner, fd, rewrite);
             }
             Target::Path(path) => path,
         };
-        let mut kernel_path = if exec || !self.policy.is_inside_writable(path) {
+        // Under Landlock the kernel itself keeps every open, create,
+        // removal and exec inside the roots, whatever a swapped directory
+        // points to; and a jailed program may not reach the tracer's /proc.
+        let plain = exec || self.landlock || !self.policy.is_inside_writable(path);
+        let mut kernel_path = if plain {
             // An exec keeps its real path: the program and a script's
             // interpreter see it. Swapping a directory in a writable tree
             // could at worst run a hidden program, never write outside.
@@ -557,6 +564,73 @@ impl Tracer {
         if trailing_slash {
             kernel_path.push(b'/');
         }
+        Ok(kernel_path)
+    }
+
+    /// How the kernel is to reach descriptor `fd` of task `owner`, an
+    /// object with no path (a pipe, a socket) reached through
+    /// `/proc/<owner>/fd/<fd>`: the tracer's own copy of it, so that a
+    /// `dup2` meanwhile cannot swap it. Under Landlock the program may not
+    /// reach the tracer's /proc; it reopens its own, and Landlock refuses
+    /// any file a swap could bring in beyond what the roots allow.
+    fn held_object_path(&self, owner: Pid, fd: i32, rewrite: &mut Rewrite) -> Result<Vec<u8>, i32> {
+        if self.landlock {
+            return Ok(format!("/proc/{owner}/fd/{fd}").into_bytes());
+        }
+        let held = take_descriptor(owner, fd)?;
+        let kernel_path = self.fd_path(&held, None);
+        rewrite.hold(held);
+        Ok(kernel_path)
+    }
+
+    /// How a call that changes the file behind the task's descriptor `fd`
+    /// reaches the very object judged. `None`: the task is alone with its
+    /// descriptor table, so nothing can swap it; the call runs as it is.
+    fn descriptor_path(
+        &mut self,
+        pid: Pid,
+        fd: i32,
+        rewrite: &mut Rewrite,
+    ) -> Result<Option<Vec<u8>>, i32> {
+        let alone = self
+            .tasks
+            .get(&pid)
+            .and_then(|task| task.space)
+            .is_some_and(|space| self.spaces.is_private(space));
+        if alone {
+            return Ok(None);
+        }
+        if self.landlock {
+            // Another task could swap the descriptor after the check, and
+            // Landlock does not cover metadata changes: refuse.
+            debug!("{pid}: metadata change through a shared descriptor table under Landlock");
+            return Err(libc::EPERM);
+        }
+        let held = take_descriptor(pid, fd)?;
+        let kernel_path = self.fd_path(&held, None);
+        rewrite.hold(held);
+        Ok(Some(kernel_path))
+    }
+
+    /// How the kernel is to reach a downloaded body: without Landlock,
+    /// through the tracer's descriptor; under Landlock (which keeps the
+    /// program out of the tracer's /proc), through a name linked to it in
+    /// the downloads directory (a copy) for the time of the one call.
+    fn body_path(&mut self, body: OwnedFd, rewrite: &mut Rewrite) -> Result<Vec<u8>, i32> {
+        if !self.landlock {
+            let kernel_path = self.fd_path(&body, None);
+            rewrite.hold(body);
+            return Ok(kernel_path);
+        }
+        let pattern = self
+            .downloads
+            .as_ref()
+            .map(|downloads| downloads.options.download_pattern.clone())
+            .unwrap_or_default();
+        let linked = crate::fetch::copy_for_one_call(&std::fs::File::from(body), &pattern)
+            .map_err(|error| error.raw_os_error().unwrap_or(libc::EIO))?;
+        let kernel_path = linked.as_os_str().as_bytes().to_vec();
+        rewrite.remove_after(linked);
         Ok(kernel_path)
     }
 
@@ -700,13 +774,10 @@ impl Tracer {
                 let Some((owner, fd)) = resolved.held_via else {
                     return Answer::Refuse(libc::EBADF);
                 };
-                let held = match take_descriptor(owner, fd) {
-                    Ok(held) => held,
+                match self.held_object_path(owner, fd, &mut rewrite) {
+                    Ok(kernel_path) => (kernel_path, 0),
                     Err(errno) => return Answer::Refuse(errno),
-                };
-                let kernel_path = self.fd_path(&held, None);
-                rewrite.hold(held);
-                (kernel_path, 0)
+                }
             }
             // /proc cannot be written, so nothing there can be swapped;
             // its magic links (already resolved) must not be followed.
@@ -756,17 +827,16 @@ impl Tracer {
         let Some(sibling_nr) = crate::arch::number_of(sibling) else {
             return Answer::Refuse(libc::ENOSYS);
         };
-        let held = match take_descriptor(pid, fd) {
-            Ok(held) => held,
-            Err(errno) => return Answer::Refuse(errno),
-        };
-        let mut rewrite = Rewrite {
-            syscall: Some(u64::from(sibling_nr)),
-            ..Rewrite::default()
-        };
-        rewrite.set(0, Arg::Scratch(Part::FirstPath, self.fd_path(&held, None)));
-        rewrite.hold(held);
-        Answer::Rewrite(rewrite)
+        let mut rewrite = Rewrite::default();
+        rewrite.syscall = Some(u64::from(sibling_nr));
+        match self.descriptor_path(pid, fd, &mut rewrite) {
+            Ok(Some(kernel_path)) => {
+                rewrite.set(0, Arg::Scratch(Part::FirstPath, kernel_path));
+                Answer::Rewrite(rewrite)
+            }
+            Ok(None) => Answer::Allow,
+            Err(errno) => Answer::Refuse(errno),
+        }
     }
 
     /// `clone3(struct clone_args *args, size)`: the flags live in memory,
@@ -834,7 +904,7 @@ impl Tracer {
             task.pending_clone = Some(flags);
             // From now on the address space may have a second user, even
             // before the tracer hears of it.
-            if flags & libc::CLONE_VM as u64 != 0
+            if spaces::shares_with_parent(flags)
                 && let Some(space) = task.space
             {
                 self.spaces.join(space);

@@ -84,9 +84,13 @@ enum TaskState {
     /// Running the `mmap` that creates the scratch region in place of its
     /// own syscall, which is re-run at the exit stop.
     Mapping { saved: Regs },
-    /// Running a rewritten syscall; `original` comes back at its exit, and
-    /// `held` stays open until then.
-    Rewritten { original: Regs, held: Vec<OwnedFd> },
+    /// Running a rewritten syscall; `original` comes back at its exit,
+    /// `held` stays open until then, and `remove` is unlinked then.
+    Rewritten {
+        original: Regs,
+        held: Vec<OwnedFd>,
+        remove: Vec<std::path::PathBuf>,
+    },
 }
 
 /// One traced thread.
@@ -144,6 +148,9 @@ pub struct Tracer {
     downloads: Option<Downloads>,
     /// Directories already resolved ([`resolve::View::directories`]).
     directories: std::cell::RefCell<resolve::DirectoryCache>,
+    /// The program is confined by Landlock: it cannot reach the tracer's
+    /// /proc, and the kernel itself keeps writes inside the roots.
+    landlock: bool,
 }
 
 /// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
@@ -203,7 +210,14 @@ impl Tracer {
             suspender: None,
             downloads: None,
             directories: Default::default(),
+            landlock: false,
         }
+    }
+
+    /// Tells the tracer the program runs under Landlock.
+    pub fn with_landlock(mut self) -> Tracer {
+        self.landlock = true;
+        self
     }
 
     /// Makes paths under the `http` prefixes read as their downloads.
@@ -375,7 +389,7 @@ impl Tracer {
         // A CLONE_VM child takes the place reserved for it in the parent's
         // address space; any other child has a copy of its own.
         let space = match flags {
-            Some(flags) if flags & libc::CLONE_VM as u64 != 0 => parent_space,
+            Some(flags) if spaces::shares_with_parent(flags) => parent_space,
             Some(_) => Some(self.spaces.create()),
             None => None,
         };
@@ -470,16 +484,22 @@ impl Tracer {
             return;
         };
         self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
-        if flags & libc::CLONE_VM as u64 != 0
+        if spaces::shares_with_parent(flags)
             && let Some(space) = task.space
         {
             self.spaces.leave(space);
         }
     }
 
-    /// Removes a task, returning its scratch slot to the pool.
+    /// Removes a task, returning its scratch slot to the pool (and
+    /// removing what a rewritten call in flight had linked for it).
     fn forget(&mut self, pid: Pid) {
         if let Some(task) = self.tasks.remove(&pid) {
+            if let TaskState::Rewritten { remove, .. } = &task.state {
+                for path in remove {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
             self.slots_back(task);
         }
     }

@@ -38,6 +38,18 @@ pub(super) struct Rewrite {
     pub args: Vec<(u8, Arg)>,
     /// Descriptors the new arguments name; closed at the syscall's exit.
     pub held: Vec<OwnedFd>,
+    /// Names linked for this call only; removed at the syscall's exit.
+    pub remove: Vec<std::path::PathBuf>,
+}
+
+/// A rewrite dropped without being applied (the call is refused, or re-run
+/// after the scratch region is mapped) must not leave names behind.
+impl Drop for Rewrite {
+    fn drop(&mut self) {
+        for path in self.remove.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 impl Rewrite {
@@ -48,6 +60,10 @@ impl Rewrite {
 
     pub fn hold(&mut self, fd: OwnedFd) {
         self.held.push(fd);
+    }
+
+    pub fn remove_after(&mut self, path: std::path::PathBuf) {
+        self.remove.push(path);
     }
 
     fn is_empty(&self) -> bool {
@@ -88,7 +104,7 @@ impl Tracer {
         }
     }
 
-    fn apply(&mut self, pid: Pid, regs: Regs, rewrite: Rewrite) -> Resume {
+    fn apply(&mut self, pid: Pid, regs: Regs, mut rewrite: Rewrite) -> Resume {
         let task_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
         if !task_ready {
             return self.map_scratch(pid, regs);
@@ -127,7 +143,8 @@ impl Tracer {
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.state = TaskState::Rewritten {
                 original: regs,
-                held: rewrite.held,
+                held: std::mem::take(&mut rewrite.held),
+                remove: std::mem::take(&mut rewrite.remove),
             };
         }
         resume
@@ -168,11 +185,18 @@ impl Tracer {
         };
         match state {
             TaskState::Running => Resume::Continue,
-            TaskState::Rewritten { original, held } => {
+            TaskState::Rewritten {
+                original,
+                held,
+                remove,
+            } => {
                 let mut restored = original;
                 restored.rax = now.rax;
                 let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);
                 drop(held);
+                for path in remove {
+                    let _ = std::fs::remove_file(path);
+                }
                 resume
             }
             TaskState::Mapping { saved } => {

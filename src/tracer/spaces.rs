@@ -15,7 +15,14 @@ use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fs::File;
 
-/// Counts the tasks of each address space.
+/// Whether a clone with these flags shares what a race needs with its
+/// parent: the memory (`CLONE_VM`) or the descriptor table
+/// (`CLONE_FILES`, which lets it swap a descriptor under a check).
+pub fn shares_with_parent(clone_flags: u64) -> bool {
+    clone_flags & (libc::CLONE_VM | libc::CLONE_FILES) as u64 != 0
+}
+
+/// Counts the tasks of each address space (and descriptor table).
 #[derive(Debug, Default)]
 pub struct AddressSpaces {
     users: HashMap<u64, usize>,
