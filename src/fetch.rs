@@ -11,7 +11,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -272,30 +272,6 @@ fn pattern_directory(pattern: &str) -> &Path {
     Path::new(pattern).parent().unwrap_or(Path::new("/tmp"))
 }
 
-/// Gives a stored body a name from `pattern` (mkstemp style) for the time
-/// of one call by a program that cannot reach the jail's descriptors: a
-/// copy, since an unnamed file can be linked only once. The caller removes
-/// the name when the call is over.
-pub fn copy_for_one_call(body: &File, pattern: &str) -> io::Result<PathBuf> {
-    use std::io::Seek;
-    let name = Path::new(pattern)
-        .file_name()
-        .and_then(|name| name.to_str())
-        .unwrap_or("XXXXXX");
-    let prefix = name.strip_suffix("XXXXXX").unwrap_or(name);
-    let mut copy = tempfile::Builder::new()
-        .prefix(prefix)
-        .rand_bytes(6)
-        .tempfile_in(pattern_directory(pattern))?;
-    let mut source = body.try_clone()?;
-    source.rewind()?;
-    io::copy(&mut source, copy.as_file_mut())?;
-    // The builder's guard would remove the name when dropped; the caller
-    // does, after the call.
-    let (_, path) = copy.keep().map_err(|error| error.error)?;
-    Ok(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,17 +316,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pattern = format!("{}/dl-XXXXXX", dir.path().display());
         let mut file = store(&b"hello"[..], 10, &pattern).unwrap();
-        let linked = copy_for_one_call(&file, &pattern).unwrap();
-        assert!(
-            linked
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .starts_with("dl-")
-        );
-        assert_eq!(std::fs::read_to_string(&linked).unwrap(), "hello");
-        std::fs::remove_file(&linked).unwrap();
         let mut body = String::new();
         use std::io::Seek;
         file.rewind().unwrap();

@@ -9,6 +9,7 @@ use crate::config::{Config, CpuChoice, EnvOp};
 use crate::error::{Error, ExecFailure};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
+use crate::keeper::{self, Keeper};
 use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
@@ -18,7 +19,7 @@ use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -77,8 +78,32 @@ impl Jail {
         let ruleset = self.landlock_ruleset()?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
         let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
+        // Under Landlock the program cannot reach the tracer's /proc: a
+        // keeper inside its domain holds what the kernel is handed.
+        let keeper_socket = match ruleset {
+            Some(_) => Some(keeper::socket_pair().map_err(|errno| {
+                Error::Launch(LaunchError::Resources {
+                    what: "create the keeper's socket",
+                    errno,
+                })
+            })?),
+            None => None,
+        };
+        command.command.keeper = keeper_socket
+            .as_ref()
+            .map(|socket| socket.keeper_end.as_raw_fd());
         pin_to_cpu(self.config.cpu);
         let launched = launch::spawn(&command.command)?;
+        let keeper = keeper_socket.and_then(|socket| {
+            drop(socket.keeper_end);
+            match Keeper::connect(socket.tracer_end) {
+                Ok(keeper) => Some(keeper),
+                Err(errno) => {
+                    log::debug!("no descriptor keeper: {}", errno.desc());
+                    None
+                }
+            }
+        });
         let timed_out = Arc::new(AtomicBool::new(false));
         let watchdog = WatchdogThread::start(launched.pid, timed_out.clone())?;
         let limits = Limits {
@@ -86,7 +111,7 @@ impl Jail {
         };
         let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
         if ruleset.is_some() {
-            tracer = tracer.with_landlock();
+            tracer = tracer.with_landlock(keeper);
         }
         if let Some(options) = HttpOptions::from_config(&self.config) {
             let fetcher = Box::new(HttpFetcher::new(options.clone()));
@@ -229,6 +254,7 @@ impl Jail {
             }),
             stdio: None,
             landlock: None,
+            keeper: None,
         };
         Ok(Prepared {
             command,

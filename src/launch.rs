@@ -3,7 +3,8 @@
 //! Owns the child between `fork` and `execve`. Everything the child needs
 //! is built before forking ([`Command`]); the child then runs only
 //! async-signal-safe calls: wait until the tracer has seized it, start a
-//! new session, set rlimits, chdir, close descriptors, set no-new-privs,
+//! new session, chdir, set no-new-privs, confine itself with Landlock (and
+//! fork the descriptor keeper there), set rlimits, close descriptors,
 //! install the seccomp filter and exec. A failing step is written to a
 //! close-on-exec pipe as `(step, errno)` so the parent can say what went
 //! wrong instead of seeing a silent exit.
@@ -33,6 +34,9 @@ pub struct Command {
     pub stdio: Option<[RawFd; 3]>,
     /// A Landlock ruleset to restrict the program to, built by the parent.
     pub landlock: Option<RawFd>,
+    /// The keeper's end of its socket: fork a [`crate::keeper`] inside the
+    /// Landlock domain, right after confining.
+    pub keeper: Option<RawFd>,
 }
 
 /// The step of the child's setup that failed.
@@ -46,6 +50,7 @@ pub enum Step {
     CloseFds,
     NoNewPrivs,
     Landlock,
+    Keeper,
     Seccomp,
     Exec,
 }
@@ -61,6 +66,7 @@ impl Step {
             Step::CloseFds,
             Step::NoNewPrivs,
             Step::Landlock,
+            Step::Keeper,
             Step::Seccomp,
             Step::Exec,
         ]
@@ -80,6 +86,7 @@ impl fmt::Display for Step {
             Step::CloseFds => "closing descriptors",
             Step::NoNewPrivs => "setting no-new-privileges",
             Step::Landlock => "confining the program with Landlock",
+            Step::Keeper => "starting the descriptor keeper",
             Step::Seccomp => "installing the seccomp filter",
             Step::Exec => "executing the program",
         })
@@ -296,11 +303,6 @@ fn child(
     if let Err(errno) = nix::unistd::setsid() {
         fail(Step::NewSession, errno);
     }
-    for limit in &command.rlimits {
-        if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {
-            fail(Step::Rlimit, errno);
-        }
-    }
     if let Some(dir) = &command.chdir
         && let Err(errno) = nix::unistd::chdir(dir.as_c_str())
     {
@@ -315,6 +317,18 @@ fn child(
         && let Err(errno) = sys::landlock_restrict_self(ruleset)
     {
         fail(Step::Landlock, errno);
+    }
+    // The keeper shares the Landlock domain (so the program may reach its
+    // /proc) but not the program's limits, which come next.
+    if let Some(keeper_end) = command.keeper
+        && let Err(errno) = crate::keeper::spawn_from_child(keeper_end)
+    {
+        fail(Step::Keeper, errno);
+    }
+    for limit in &command.rlimits {
+        if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {
+            fail(Step::Rlimit, errno);
+        }
     }
     // Nothing of the jail's or of whoever started it reaches the program
     // but stdio and the descriptors passed on purpose. `keep` was sorted

@@ -23,6 +23,7 @@ pub mod error;
 pub mod fetch;
 pub mod filter;
 pub mod jail;
+pub mod keeper;
 pub mod landlock;
 pub mod launch;
 pub mod policy;

@@ -418,3 +418,80 @@ pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
     let result = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) };
     Errno::result(result).map(drop)
 }
+
+/// `clone(CLONE_PARENT | CLONE_UNTRACED)`: a copy of the calling process
+/// that is its sibling (a child of its parent) and is not traced even
+/// though the caller is. Returns `None` in the new process, its pid in the
+/// caller. Async-signal-safe.
+pub fn clone_untraced_sibling() -> Result<Option<Pid>, Errno> {
+    let flags = (libc::CLONE_PARENT | libc::CLONE_UNTRACED) as libc::c_ulong;
+    // SAFETY: without CLONE_VM and with a null stack this is fork(2): the
+    // new process runs on its own copy of the caller's memory. The only
+    // caller is the post-fork child, which is single-threaded and holds no
+    // lock, and the new process runs only async-signal-safe code.
+    let result = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match Errno::result(result)? {
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Receives one message of at most `buffer.len()` bytes and at most one
+/// descriptor passed with it (`SCM_RIGHTS`). Async-signal-safe: the
+/// control buffer lives on the stack.
+pub fn receive_with_descriptor(
+    socket: RawFd,
+    buffer: &mut [u8],
+) -> Result<(usize, Option<RawFd>), Errno> {
+    // Room for one cmsghdr carrying one int, 8-byte aligned.
+    let mut control = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: buffer.as_mut_ptr().cast(),
+        iov_len: buffer.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (no name, no iov, no control).
+    let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+    header.msg_iov = &mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: every pointer in `header` points at a live local of the
+    // size given; the kernel writes only within them.
+    let count = unsafe { libc::recvmsg(socket, &mut header, libc::MSG_CMSG_CLOEXEC) };
+    let count = Errno::result(count)? as usize;
+    let mut descriptor = None;
+    // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR walk the control buffer the kernel
+    // filled, bounded by msg_controllen; CMSG_DATA points inside it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&header);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
+                descriptor = Some(std::ptr::read_unaligned(data));
+            }
+            cmsg = libc::CMSG_NXTHDR(&header, cmsg);
+        }
+    }
+    Ok((count, descriptor))
+}
+
+/// `send(2)` without `SIGPIPE`. Async-signal-safe.
+pub fn send_bytes(socket: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: `bytes` is valid for its length; the kernel only reads it.
+    let count = unsafe {
+        libc::send(
+            socket,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    Errno::result(count).map(|count| count as usize)
+}
+
+/// `close(2)` of a descriptor no Rust object owns. Async-signal-safe.
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: the caller (the keeper) owns `fd` as a plain number that it
+    // received itself; nothing else refers to it.
+    unsafe { libc::close(fd) };
+}

@@ -76,6 +76,9 @@ pub enum Check {
     Personality,
     /// The magic wakeup syscall of suspended sessions.
     Wakeup,
+    /// `io_setup(2)`: from now on the kernel may write the process's memory
+    /// at any moment (a pending AIO read), so no buffer of it is private.
+    AsyncIo,
 }
 
 /// What an operation does to the file a path names.
@@ -436,6 +439,7 @@ pub fn class_of(name: &str) -> Class {
             access: Write,
         }),
         "seccomp" => Check(self::Check::Seccomp),
+        "io_setup" => Check(self::Check::AsyncIo),
         "personality" => Check(self::Check::Personality),
         "mmap" => Guard(MemoryGuard::Mmap),
         "munmap" | "mprotect" | "pkey_mprotect" | "madvise" | "remap_file_pages" => {
@@ -581,7 +585,6 @@ pub fn class_of(name: &str) -> Class {
         | "flistxattr"
         | "time"
         | "futex"
-        | "io_setup"
         | "io_destroy"
         | "io_getevents"
         | "io_submit"

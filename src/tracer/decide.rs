@@ -55,6 +55,10 @@ const ESCAPING_CLONE_FLAGS: u64 = (libc::CLONE_NEWTIME as u64)
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWNET) as u64;
 
+const SECCOMP_SET_MODE_STRICT: u64 = 0;
+const SECCOMP_SET_MODE_FILTER: u64 = 1;
+const SECCOMP_GET_ACTION_AVAIL: u64 = 2;
+const SECCOMP_GET_NOTIF_SIZES: u64 = 3;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
 /// `CLONE_INTO_CGROUP` (clone3 only): the child would start in another
 /// cgroup, outside the limits its parent is under.
@@ -160,15 +164,30 @@ impl Tracer {
             }
             Check::Priority(which) => self.judge_priority(pid, name, which, arg(0), arg(1)),
             Check::Seccomp => {
-                let op = arg(0);
-                if op == u64::from(libc::SECCOMP_SET_MODE_FILTER)
-                    && arg(1) & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0
-                {
-                    debug!("{pid}: seccomp listener refused");
-                    Answer::Refuse(libc::EPERM)
-                } else {
-                    Answer::Allow
+                // The kernel reads `op` and `flags` as 32-bit values: judge
+                // them so, or high bits would hide a listener.
+                let op = arg(0) & 0xffff_ffff;
+                let flags = arg(1) & 0xffff_ffff;
+                match op {
+                    SECCOMP_SET_MODE_FILTER if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 => {
+                        debug!("{pid}: seccomp listener refused");
+                        Answer::Refuse(libc::EPERM)
+                    }
+                    SECCOMP_SET_MODE_STRICT
+                    | SECCOMP_SET_MODE_FILTER
+                    | SECCOMP_GET_ACTION_AVAIL
+                    | SECCOMP_GET_NOTIF_SIZES => Answer::Allow,
+                    _ => {
+                        debug!("{pid}: seccomp operation {op} unknown to the jail");
+                        Answer::Refuse(libc::EINVAL)
+                    }
                 }
+            }
+            Check::AsyncIo => {
+                if let Some(space) = self.tasks.get(&pid).and_then(|task| task.space) {
+                    self.spaces.mark_async_writer(space);
+                }
+                Answer::Allow
             }
             Check::Personality => {
                 let persona = arg(0) & 0xffff_ffff;
@@ -534,10 +553,7 @@ impl Tracer {
             }
             Target::Path(path) => path,
         };
-        // Under Landlock the kernel itself keeps every open, create,
-        // removal and exec inside the roots, whatever a swapped directory
-        // points to; and a jailed program may not reach the tracer's /proc.
-        let plain = exec || self.landlock || !self.policy.is_inside_writable(path);
+        let plain = exec || !self.policy.is_inside_writable(path);
         let mut kernel_path = if plain {
             // An exec keeps its real path: the program and a script's
             // interpreter see it. Swapping a directory in a writable tree
@@ -545,9 +561,7 @@ impl Tracer {
             path.as_os_str().as_bytes().to_vec()
         } else if follow && resolved.exists && access != Access::Create {
             let held = open_verified(path, false)?;
-            let kernel_path = self.fd_path(&held, None);
-            rewrite.hold(held);
-            kernel_path
+            self.fd_path(held, None, rewrite)?
         } else if follow && access != Access::Create {
             // Following a name that does not exist fails anyway; running
             // it would let a symlink planted meanwhile be followed.
@@ -557,9 +571,7 @@ impl Tracer {
                 return Ok(path.as_os_str().as_bytes().to_vec());
             };
             let held = open_verified(parent, true)?;
-            let kernel_path = self.fd_path(&held, Some(name));
-            rewrite.hold(held);
-            kernel_path
+            self.fd_path(held, Some(name), rewrite)?
         };
         if trailing_slash {
             kernel_path.push(b'/');
@@ -569,18 +581,11 @@ impl Tracer {
 
     /// How the kernel is to reach descriptor `fd` of task `owner`, an
     /// object with no path (a pipe, a socket) reached through
-    /// `/proc/<owner>/fd/<fd>`: the tracer's own copy of it, so that a
-    /// `dup2` meanwhile cannot swap it. Under Landlock the program may not
-    /// reach the tracer's /proc; it reopens its own, and Landlock refuses
-    /// any file a swap could bring in beyond what the roots allow.
+    /// `/proc/<owner>/fd/<fd>`: the jail's own copy of it, so that a
+    /// `dup2` meanwhile cannot swap it.
     fn held_object_path(&self, owner: Pid, fd: i32, rewrite: &mut Rewrite) -> Result<Vec<u8>, i32> {
-        if self.landlock {
-            return Ok(format!("/proc/{owner}/fd/{fd}").into_bytes());
-        }
         let held = take_descriptor(owner, fd)?;
-        let kernel_path = self.fd_path(&held, None);
-        rewrite.hold(held);
-        Ok(kernel_path)
+        self.fd_path(held, None, rewrite)
     }
 
     /// How a call that changes the file behind the task's descriptor `fd`
@@ -600,50 +605,49 @@ impl Tracer {
         if alone {
             return Ok(None);
         }
-        if self.landlock {
-            // Another task could swap the descriptor after the check, and
-            // Landlock does not cover metadata changes: refuse.
-            debug!("{pid}: metadata change through a shared descriptor table under Landlock");
-            return Err(libc::EPERM);
-        }
         let held = take_descriptor(pid, fd)?;
-        let kernel_path = self.fd_path(&held, None);
-        rewrite.hold(held);
-        Ok(Some(kernel_path))
+        self.fd_path(held, None, rewrite).map(Some)
     }
 
-    /// How the kernel is to reach a downloaded body: without Landlock,
-    /// through the tracer's descriptor; under Landlock (which keeps the
-    /// program out of the tracer's /proc), through a name linked to it in
-    /// the downloads directory (a copy) for the time of the one call.
+    /// How the kernel is to reach a downloaded body: a descriptor of the
+    /// jail's, so the program gets its own read-only one on the same file.
     fn body_path(&mut self, body: OwnedFd, rewrite: &mut Rewrite) -> Result<Vec<u8>, i32> {
-        if !self.landlock {
-            let kernel_path = self.fd_path(&body, None);
-            rewrite.hold(body);
-            return Ok(kernel_path);
-        }
-        let pattern = self
-            .downloads
-            .as_ref()
-            .map(|downloads| downloads.options.download_pattern.clone())
-            .unwrap_or_default();
-        let linked = crate::fetch::copy_for_one_call(&std::fs::File::from(body), &pattern)
-            .map_err(|error| error.raw_os_error().unwrap_or(libc::EIO))?;
-        let kernel_path = linked.as_os_str().as_bytes().to_vec();
-        rewrite.remove_after(linked);
-        Ok(kernel_path)
+        self.fd_path(body, None, rewrite)
     }
 
-    /// `/proc/<tracer>/fd/<n>[/<name>]`: how a jailed thread names an
-    /// object the tracer holds. The program cannot use such a path itself:
-    /// the tracer's `/proc` entry is hidden from it.
-    fn fd_path(&self, held: &OwnedFd, name: Option<&OsStr>) -> Vec<u8> {
-        let mut path = format!("/proc/{}/fd/{}", self.own_pid, held.as_raw_fd()).into_bytes();
+    /// `/proc/<holder>/fd/<n>[/<name>]`: how a jailed thread names an
+    /// object the jail holds for the time of one call. The holder is the
+    /// tracer, or under Landlock (which keeps the program out of the
+    /// tracer's /proc) the keeper. The program cannot use such a path
+    /// itself: the `/proc` entries of both are hidden from it.
+    fn fd_path(
+        &self,
+        held: OwnedFd,
+        name: Option<&OsStr>,
+        rewrite: &mut Rewrite,
+    ) -> Result<Vec<u8>, i32> {
+        let mut path = if self.landlock {
+            let Some(keeper) = &self.keeper else {
+                debug!("no descriptor keeper under Landlock: refusing");
+                return Err(libc::EPERM);
+            };
+            let lent = crate::keeper::Lent::new(keeper, &held).map_err(|errno| {
+                warn!("the descriptor keeper failed: {}", errno.desc());
+                libc::EPERM
+            })?;
+            let path = lent.path().into_bytes();
+            rewrite.lent.push(lent);
+            path
+        } else {
+            let path = format!("/proc/{}/fd/{}", self.own_pid, held.as_raw_fd()).into_bytes();
+            rewrite.hold(held);
+            path
+        };
         if let Some(name) = name {
             path.push(b'/');
             path.extend_from_slice(name.as_bytes());
         }
-        path
+        Ok(path)
     }
 
     /// Asks the policy; a denial is reported and becomes the errno.
@@ -827,8 +831,10 @@ impl Tracer {
         let Some(sibling_nr) = crate::arch::number_of(sibling) else {
             return Answer::Refuse(libc::ENOSYS);
         };
-        let mut rewrite = Rewrite::default();
-        rewrite.syscall = Some(u64::from(sibling_nr));
+        let mut rewrite = Rewrite {
+            syscall: Some(u64::from(sibling_nr)),
+            ..Rewrite::default()
+        };
         match self.descriptor_path(pid, fd, &mut rewrite) {
             Ok(Some(kernel_path)) => {
                 rewrite.set(0, Arg::Scratch(Part::FirstPath, kernel_path));

@@ -18,6 +18,7 @@ mod spaces;
 
 use crate::arch::native::Regs;
 use crate::fetch::{Fetcher, HttpOptions};
+use crate::keeper::Keeper;
 use crate::policy::{Denial, Policy};
 use crate::sys;
 use crate::syscall::Table;
@@ -85,11 +86,11 @@ enum TaskState {
     /// own syscall, which is re-run at the exit stop.
     Mapping { saved: Regs },
     /// Running a rewritten syscall; `original` comes back at its exit,
-    /// `held` stays open until then, and `remove` is unlinked then.
+    /// `held` stays open and `lent` stays with the keeper until then.
     Rewritten {
         original: Regs,
         held: Vec<OwnedFd>,
-        remove: Vec<std::path::PathBuf>,
+        lent: Vec<crate::keeper::Lent>,
     },
 }
 
@@ -151,6 +152,9 @@ pub struct Tracer {
     /// The program is confined by Landlock: it cannot reach the tracer's
     /// /proc, and the kernel itself keeps writes inside the roots.
     landlock: bool,
+    /// Under Landlock, who holds the objects the kernel is handed
+    /// ([`crate::keeper`]); `None` there means such calls are refused.
+    keeper: Option<std::rc::Rc<Keeper>>,
 }
 
 /// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
@@ -211,12 +215,15 @@ impl Tracer {
             downloads: None,
             directories: Default::default(),
             landlock: false,
+            keeper: None,
         }
     }
 
-    /// Tells the tracer the program runs under Landlock.
-    pub fn with_landlock(mut self) -> Tracer {
+    /// Tells the tracer the program runs under Landlock, with `keeper`
+    /// (forked inside its domain) to hold objects for the kernel.
+    pub fn with_landlock(mut self, keeper: Option<Keeper>) -> Tracer {
         self.landlock = true;
+        self.keeper = keeper.map(std::rc::Rc::new);
         self
     }
 
@@ -290,6 +297,12 @@ impl Tracer {
                 Ok(report) => report,
                 Err(errno) => return Err(TraceError::Wait(errno)),
             };
+            if let Some(keeper) = self.keeper.as_ref().filter(|keeper| keeper.pid() == pid) {
+                // Not a jail task: the keeper ended (it is never traced).
+                warn!("{pid}: the descriptor keeper ended ({status:#x})");
+                keeper.mark_reaped();
+                continue;
+            }
             let event = event::decode(status);
             trace!("{pid}: {event:?}");
             if !self.tasks.contains_key(&pid) {
@@ -491,15 +504,10 @@ impl Tracer {
         }
     }
 
-    /// Removes a task, returning its scratch slot to the pool (and
-    /// removing what a rewritten call in flight had linked for it).
+    /// Removes a task, returning its scratch slot to the pool (what a
+    /// rewritten call in flight held is released with it).
     fn forget(&mut self, pid: Pid) {
         if let Some(task) = self.tasks.remove(&pid) {
-            if let TaskState::Rewritten { remove, .. } = &task.state {
-                for path in remove {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
             self.slots_back(task);
         }
     }
@@ -531,8 +539,16 @@ impl Tracer {
         for pid in self.tasks.keys() {
             let _ = kill(*pid, Signal::SIGKILL);
         }
+        if let Some(keeper) = &self.keeper {
+            keeper.end();
+        }
         loop {
             match sys::wait_any() {
+                Ok((pid, _)) if self.keeper.as_ref().is_some_and(|k| k.pid() == pid) => {
+                    if let Some(keeper) = &self.keeper {
+                        keeper.mark_reaped();
+                    }
+                }
                 Ok((pid, status)) => match event::decode(status) {
                     Event::Exited { .. } | Event::Killed { .. } => {
                         self.tasks.remove(&pid);

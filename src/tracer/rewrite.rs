@@ -38,18 +38,8 @@ pub(super) struct Rewrite {
     pub args: Vec<(u8, Arg)>,
     /// Descriptors the new arguments name; closed at the syscall's exit.
     pub held: Vec<OwnedFd>,
-    /// Names linked for this call only; removed at the syscall's exit.
-    pub remove: Vec<std::path::PathBuf>,
-}
-
-/// A rewrite dropped without being applied (the call is refused, or re-run
-/// after the scratch region is mapped) must not leave names behind.
-impl Drop for Rewrite {
-    fn drop(&mut self) {
-        for path in self.remove.drain(..) {
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    /// Objects lent to the keeper for the new arguments; released then.
+    pub lent: Vec<crate::keeper::Lent>,
 }
 
 impl Rewrite {
@@ -60,10 +50,6 @@ impl Rewrite {
 
     pub fn hold(&mut self, fd: OwnedFd) {
         self.held.push(fd);
-    }
-
-    pub fn remove_after(&mut self, path: std::path::PathBuf) {
-        self.remove.push(path);
     }
 
     fn is_empty(&self) -> bool {
@@ -144,7 +130,7 @@ impl Tracer {
             task.state = TaskState::Rewritten {
                 original: regs,
                 held: std::mem::take(&mut rewrite.held),
-                remove: std::mem::take(&mut rewrite.remove),
+                lent: std::mem::take(&mut rewrite.lent),
             };
         }
         resume
@@ -188,15 +174,13 @@ impl Tracer {
             TaskState::Rewritten {
                 original,
                 held,
-                remove,
+                lent,
             } => {
                 let mut restored = original;
                 restored.rax = now.rax;
                 let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);
                 drop(held);
-                for path in remove {
-                    let _ = std::fs::remove_file(path);
-                }
+                drop(lent);
                 resume
             }
             TaskState::Mapping { saved } => {

@@ -12,7 +12,7 @@
 use crate::sys::{self, Mapping};
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
 /// Whether a clone with these flags shares what a race needs with its
@@ -26,6 +26,9 @@ pub fn shares_with_parent(clone_flags: u64) -> bool {
 #[derive(Debug, Default)]
 pub struct AddressSpaces {
     users: HashMap<u64, usize>,
+    /// Spaces with an AIO context: the kernel writes their memory whenever
+    /// a submitted read completes, not only inside a syscall.
+    async_writers: HashSet<u64>,
     next: u64,
 }
 
@@ -46,13 +49,22 @@ impl AddressSpaces {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 self.users.remove(&space);
+                self.async_writers.remove(&space);
             }
         }
     }
 
-    /// Only one task (the caller) can touch this address space.
+    /// The kernel may write this space asynchronously from now on. An AIO
+    /// context dies with its address space (exec, exit) and is not
+    /// inherited by fork, so the mark belongs to the space.
+    pub fn mark_async_writer(&mut self, space: u64) {
+        self.async_writers.insert(space);
+    }
+
+    /// Only one task (the caller) can touch this address space, and no
+    /// asynchronous kernel writer either.
     pub fn is_private(&self, space: u64) -> bool {
-        self.users.get(&space) == Some(&1)
+        self.users.get(&space) == Some(&1) && !self.async_writers.contains(&space)
     }
 }
 
@@ -113,6 +125,9 @@ mod tests {
         assert!(spaces.is_private(a));
         let b = spaces.create();
         assert_ne!(a, b);
+        spaces.mark_async_writer(b);
+        assert!(!spaces.is_private(b), "an AIO context can write it");
+        assert!(spaces.is_private(a));
     }
 
     #[test]

@@ -1,0 +1,241 @@
+//! The descriptor keeper: a tiny process inside the program's Landlock
+//! domain that holds, for the time of one syscall, the objects the tracer
+//! hands the kernel.
+//!
+//! Without Landlock the tracer names an object it holds open as
+//! `/proc/<tracer>/fd/<n>`, a path no swapped directory or `dup2` can
+//! redirect. Landlock forbids a confined process to reach the `/proc` of a
+//! process outside its domain, so under Landlock the tracer lends the
+//! object to the keeper over a socket (`SCM_RIGHTS`) and the kernel is
+//! handed `/proc/<keeper>/fd/<n>` instead. The keeper is forked by the
+//! child right after it confines itself, as a sibling of the program (a
+//! child of the tracer) and untraced; it starts its own session, so the
+//! program's signals to its process group never reach it, and the tracer
+//! hides its pid from the program like every pid outside the jail.
+//!
+//! Protocol (a `SOCK_SEQPACKET` pair, one message per request):
+//! the keeper first sends its pid (4 bytes); `L` with one descriptor
+//! attached: the keeper answers the number it holds it under (4 bytes,
+//! negative errno on failure); `R` and a number: close it, no answer.
+
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::socket::{self, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType};
+use nix::unistd::Pid;
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+const LEND: u8 = b'L';
+const RELEASE: u8 = b'R';
+/// How long the tracer waits for the keeper to say it is ready.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The two ends of the keeper's socket, made before the fork.
+pub struct KeeperSocket {
+    pub tracer_end: OwnedFd,
+    pub keeper_end: OwnedFd,
+}
+
+/// Makes the socket pair (both ends close-on-exec).
+pub fn socket_pair() -> Result<KeeperSocket, Errno> {
+    let (tracer_end, keeper_end) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok(KeeperSocket {
+        tracer_end,
+        keeper_end,
+    })
+}
+
+/// Forks the keeper from the post-fork child. Returns in the child only;
+/// the keeper never returns. Async-signal-safe.
+pub fn spawn_from_child(keeper_end: RawFd) -> Result<(), Errno> {
+    let tracer = nix::unistd::getppid();
+    match sys::clone_untraced_sibling()? {
+        Some(_) => Ok(()),
+        None => serve(keeper_end, tracer),
+    }
+}
+
+/// The keeper's whole life. Async-signal-safe: no allocation.
+fn serve(socket: RawFd, tracer: Pid) -> ! {
+    // Its own session: `kill(0)` and job control in the jail miss it.
+    let _ = nix::unistd::setsid();
+    // Dies with the tracer, and not a moment later: if the tracer died
+    // before the death signal was armed, the parent is no longer it.
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if nix::unistd::getppid() != tracer {
+        sys::exit_immediately(0);
+    }
+    // Nothing but its socket: above all not the program's stdio, whose
+    // end of file the jail waits for.
+    if socket > 0 {
+        let _ = sys::close_range(0, (socket - 1) as u32);
+    }
+    let _ = sys::close_range(socket as u32 + 1, u32::MAX);
+    let pid = nix::unistd::getpid().as_raw();
+    if sys::send_bytes(socket, &pid.to_ne_bytes()).is_err() {
+        sys::exit_immediately(0);
+    }
+    let mut message = [0u8; 8];
+    loop {
+        let (count, descriptor) = match sys::receive_with_descriptor(socket, &mut message) {
+            Ok((0, _)) => sys::exit_immediately(0),
+            Ok(received) => received,
+            Err(Errno::EINTR) => continue,
+            Err(_) => sys::exit_immediately(0),
+        };
+        match (message[0], descriptor) {
+            (LEND, Some(fd)) => {
+                let _ = sys::send_bytes(socket, &fd.to_ne_bytes());
+            }
+            (LEND, None) => {
+                // The descriptor did not arrive (EMFILE in the keeper).
+                let _ = sys::send_bytes(socket, &(-libc::EMFILE).to_ne_bytes());
+            }
+            (RELEASE, stray) if count >= 5 => {
+                if let Some(fd) = stray {
+                    sys::close_raw(fd);
+                }
+                let number = i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
+                if number >= 0 && number != socket {
+                    sys::close_raw(number);
+                }
+            }
+            (_, stray) => {
+                if let Some(fd) = stray {
+                    sys::close_raw(fd);
+                }
+            }
+        }
+    }
+}
+
+/// The tracer's handle on the keeper. Dropping it ends the keeper.
+#[derive(Debug)]
+pub struct Keeper {
+    socket: OwnedFd,
+    pid: Pid,
+    /// The tracer's wait already collected the keeper's exit.
+    reaped: std::cell::Cell<bool>,
+}
+
+impl Keeper {
+    /// Waits for the keeper behind `socket` to report its pid.
+    pub fn connect(socket: OwnedFd) -> Result<Keeper, Errno> {
+        let mut fds = [nix::poll::PollFd::new(
+            socket.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout =
+            nix::poll::PollTimeout::try_from(START_TIMEOUT).unwrap_or(nix::poll::PollTimeout::MAX);
+        if nix::poll::poll(&mut fds, timeout)? == 0 {
+            return Err(Errno::ETIMEDOUT);
+        }
+        let mut pid = [0u8; 4];
+        let count = nix::unistd::read(&socket, &mut pid)?;
+        if count != pid.len() {
+            // The child failed before it forked the keeper.
+            return Err(Errno::ECHILD);
+        }
+        Ok(Keeper {
+            socket,
+            pid: Pid::from_raw(i32::from_ne_bytes(pid)),
+            reaped: std::cell::Cell::new(false),
+        })
+    }
+
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The tracer's wait reported the keeper's end (it must not be waited
+    /// for again: its pid may already belong to someone else).
+    pub fn mark_reaped(&self) {
+        self.reaped.set(true);
+    }
+
+    /// Hands `fd` to the keeper; returns the number it holds it under.
+    pub fn lend(&self, fd: &OwnedFd) -> Result<i32, Errno> {
+        let raw = [fd.as_raw_fd()];
+        let rights = [ControlMessage::ScmRights(&raw)];
+        socket::sendmsg::<()>(
+            self.socket.as_raw_fd(),
+            &[IoSlice::new(&[LEND])],
+            &rights,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )?;
+        let mut answer = [0u8; 4];
+        let count = loop {
+            match nix::unistd::read(&self.socket, &mut answer) {
+                Err(Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        if count != answer.len() {
+            return Err(Errno::EPIPE);
+        }
+        match i32::from_ne_bytes(answer) {
+            number if number >= 0 => Ok(number),
+            errno => Err(Errno::from_raw(-errno)),
+        }
+    }
+
+    /// Tells the keeper to close what it holds under `number`.
+    pub fn release(&self, number: i32) {
+        let mut message = [RELEASE, 0, 0, 0, 0];
+        message[1..].copy_from_slice(&number.to_ne_bytes());
+        let _ = sys::send_bytes(self.socket.as_raw_fd(), &message);
+    }
+
+    /// Kills the keeper (its exit is then collected by whoever waits).
+    pub fn end(&self) {
+        if !self.reaped.get() {
+            // Not reaped, so the pid is still the keeper's.
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        if !self.reaped.get() {
+            self.end();
+            let _ = nix::sys::wait::waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::__WALL));
+        }
+    }
+}
+
+/// An object lent to the keeper for one call; released when dropped.
+#[derive(Debug)]
+pub struct Lent {
+    keeper: std::rc::Rc<Keeper>,
+    number: i32,
+}
+
+impl Lent {
+    /// Lends `fd` to `keeper` (the tracer's own copy may then be closed).
+    pub fn new(keeper: &std::rc::Rc<Keeper>, fd: &OwnedFd) -> Result<Lent, Errno> {
+        let number = keeper.lend(fd)?;
+        Ok(Lent {
+            keeper: keeper.clone(),
+            number,
+        })
+    }
+
+    /// `/proc/<keeper>/fd/<n>`: how a jailed thread names the object.
+    pub fn path(&self) -> String {
+        format!("/proc/{}/fd/{}", self.keeper.pid, self.number)
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.keeper.release(self.number);
+    }
+}
