@@ -11,6 +11,22 @@ mod support;
 mod config;
 #[path = "jail/escape.rs"]
 mod escape;
+#[path = "jail/escape_fds.rs"]
+mod escape_fds;
+#[path = "jail/escape_memory.rs"]
+mod escape_memory;
+#[path = "jail/escape_proc.rs"]
+mod escape_proc;
+#[path = "jail/escape_races.rs"]
+mod escape_races;
+#[path = "jail/escape_seccomp.rs"]
+mod escape_seccomp;
+#[path = "jail/escape_signals.rs"]
+mod escape_signals;
+#[path = "jail/escape_swap.rs"]
+mod escape_swap;
+#[path = "jail/escape_tracing.rs"]
+mod escape_tracing;
 #[path = "jail/events.rs"]
 mod events;
 #[path = "jail/exit.rs"]

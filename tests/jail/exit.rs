@@ -1,6 +1,6 @@
 //! Exit statuses, signal deaths, usage errors, program lookup, stdio.
 
-use crate::support::{Jail, Want};
+use crate::support::{Jail, Want, copy_executable};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
@@ -55,7 +55,7 @@ fn missing_program_exits_127() {
 #[test]
 fn program_outside_visible_trees_exits_127() {
     let j = Jail::new();
-    fs::copy(j.path("bin/exitcode"), j.path("hidden/exitcode")).unwrap();
+    copy_executable(j.path("bin/exitcode"), j.path("hidden/exitcode"));
     let out = j.cmd(&[j.p("hidden/exitcode")]).run();
     out.assert_code(127).assert_stderr_contains("sandbox: ");
 }
@@ -63,7 +63,7 @@ fn program_outside_visible_trees_exits_127() {
 #[test]
 fn non_executable_program_exits_126() {
     let j = Jail::new();
-    fs::copy(j.path("bin/exitcode"), j.path("ro/noexec")).unwrap();
+    copy_executable(j.path("bin/exitcode"), j.path("ro/noexec"));
     fs::set_permissions(j.path("ro/noexec"), fs::Permissions::from_mode(0o644)).unwrap();
     let out = j.cmd(&[j.p("ro/noexec")]).run();
     out.assert_code(126).assert_stderr_contains("sandbox: ");

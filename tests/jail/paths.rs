@@ -2,7 +2,7 @@
 //! work, read-only ones refuse writes with EACCES/EPERM, invisible ones
 //! give ENOENT. Host-side state is checked after refused writes.
 
-use crate::support::{Jail, Want, Want::*};
+use crate::support::{Jail, Want, Want::*, copy_executable};
 use std::fs;
 
 fn assert_untouched(j: &Jail) {
@@ -363,7 +363,7 @@ fn inotify_cannot_watch_hidden_paths() {
 #[test]
 fn execve_of_hidden_program_is_not_found() {
     let j = Jail::new();
-    fs::copy(j.path("bin/probe"), j.path("hidden/probe")).unwrap();
+    copy_executable(j.path("bin/probe"), j.path("hidden/probe"));
     j.check(&[
         ("exec {hidden}/probe probe getpid", Hidden),
         ("exec {ro}/file file", Want::is("EACCES")),
@@ -380,7 +380,7 @@ fn execve_of_hidden_program_is_not_found() {
 #[test]
 fn program_written_into_write_dir_can_run_but_stays_jailed() {
     let j = Jail::new();
-    fs::copy(j.path("bin/probe"), j.path("jail/probe2")).unwrap();
+    copy_executable(j.path("bin/probe"), j.path("jail/probe2"));
     j.check(&[(
         "exec {jail}/probe2 probe2 open {hidden}/file rdonly",
         Hidden,
@@ -417,7 +417,7 @@ fn shebang_interpreter_in_hidden_tree_does_not_run() {
     // The kernel opens a script's interpreter itself: the jail must still
     // keep a hidden binary from running through `#!`.
     let j = Jail::new();
-    fs::copy(j.path("bin/probe"), j.path("hidden/probe")).unwrap();
+    copy_executable(j.path("bin/probe"), j.path("hidden/probe"));
     fs::write(
         j.path("jail/script"),
         format!("#!{} getpid\n", j.p("hidden/probe")),

@@ -220,7 +220,7 @@ impl Jail {
         let bin = root.join("bin");
         fs::create_dir(&bin).unwrap();
         for name in FIXTURES {
-            fs::copy(fixture(name), bin.join(name)).expect("copy fixture");
+            copy_executable(fixture(name), bin.join(name));
         }
         for (d, content) in [
             ("jail", "hello\n"),
@@ -724,4 +724,187 @@ pub fn assert_no_leftovers(j: &Jail, limit: Duration) {
         }
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+// ---- escape suite (`fixtures/escape/*.c`, `tests/jail/escape_*.rs`) ----
+
+/// The escape-suite fixtures, by file stem (`fixtures/escape/<name>.c`).
+pub const ESCAPE_FIXTURES: &[&str] = &[
+    "race", "memory", "procfs", "seccomp", "untraced", "signals", "fdtty",
+];
+
+/// Builds every `fixtures/escape/*.c` once per test run (static, -O2),
+/// as `fixtures_dir` does for the others, and returns the directory.
+pub fn escape_fixtures_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/escape");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures/escape");
+        fs::create_dir_all(&out).expect("create escape fixtures output dir");
+        for name in ESCAPE_FIXTURES {
+            let c = src.join(format!("{name}.c"));
+            let bin = out.join(name);
+            let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
+                (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
+                _ => false,
+            };
+            if fresh {
+                continue;
+            }
+            let tmp = out.join(format!(".{name}.{}", std::process::id()));
+            let result = Command::new("gcc")
+                .args(["-static", "-O2", "-Wall", "-o"])
+                .arg(&tmp)
+                .arg(&c)
+                .arg("-lpthread")
+                .output()
+                .expect("run gcc (is it installed?)");
+            assert!(
+                result.status.success(),
+                "gcc failed for {}:\n{}",
+                c.display(),
+                String::from_utf8_lossy(&result.stderr)
+            );
+            fs::rename(&tmp, &bin).expect("install escape fixture binary");
+        }
+        out
+    })
+}
+
+impl Jail {
+    /// Copies escape fixture `name` into the tree's `bin/` (visible in the
+    /// standard config) and returns its path there.
+    pub fn escape_bin(&self, name: &str) -> String {
+        let dest = self.path("bin").join(name);
+        if !dest.exists() {
+            copy_executable(escape_fixtures_dir().join(name), &dest);
+        }
+        dest.display().to_string()
+    }
+}
+
+/// Runs `args` (program first) without any jail: the control that shows
+/// a trick works unconfined. Stdin is empty; the run is killed after
+/// `timeout`, which fails the test.
+pub fn run_native<S: AsRef<std::ffi::OsStr>>(args: &[S], timeout: Duration) -> Output {
+    let mut cmd = Command::new(&args[0]);
+    cmd.args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    // SAFETY: only an async-signal-safe syscall between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn native fixture");
+    let pid = child.id() as libc::pid_t;
+    let mut pipes: Vec<Box<dyn Read + Send>> = vec![
+        Box::new(child.stdout.take().unwrap()),
+        Box::new(child.stderr.take().unwrap()),
+    ];
+    let readers: Vec<_> = pipes
+        .drain(..)
+        .map(|mut pipe| {
+            thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                buf
+            })
+        })
+        .collect();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for native fixture") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            // SAFETY: kill(2) of our own child's process group.
+            unsafe {
+                libc::kill(-pid, libc::SIGKILL);
+            }
+            let _ = child.wait();
+            panic!(
+                "native run of {:?} still running after {timeout:?}",
+                args[0].as_ref()
+            );
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    // Whatever the fixture left in its group (forked helpers) goes too.
+    // SAFETY: kill(2) of our own child's process group.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+    let elapsed = start.elapsed();
+    let mut outs = readers.into_iter().map(|r| r.join().unwrap_or_default());
+    let stdout = outs.next().unwrap_or_default();
+    let stderr = outs.next().unwrap_or_default();
+    Output {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        elapsed,
+        pipes_held: false,
+    }
+}
+
+/// The summary a race fixture prints:
+/// `attempts N escapes E allowed A refused R`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaceSummary {
+    pub attempts: u64,
+    pub escapes: u64,
+    pub allowed: u64,
+    pub refused: u64,
+}
+
+/// Finds and parses the race summary line in `out`; panics with the whole
+/// output if there is none.
+pub fn race_summary(out: &Output) -> RaceSummary {
+    let line = out
+        .lines()
+        .into_iter()
+        .find(|line| line.contains("attempts "))
+        .unwrap_or_else(|| panic!("no race summary line\n{}", out.describe()));
+    let value = |key: &str| -> u64 {
+        let mut words = line.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == key {
+                return words
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("bad {key} in {line:?}\n{}", out.describe()));
+            }
+        }
+        panic!("no {key} in {line:?}\n{}", out.describe())
+    };
+    RaceSummary {
+        attempts: value("attempts"),
+        escapes: value("escapes"),
+        allowed: value("allowed"),
+        refused: value("refused"),
+    }
+}
+
+/// Copies an executable with `cp`, not from this process: a descriptor
+/// open for writing here could be inherited by a child another test
+/// thread forks at that moment, and running the copy would then fail with
+/// ETXTBSY until that child execs.
+pub fn copy_executable(from: impl AsRef<Path>, to: impl AsRef<Path>) {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let copied = Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "cp {} {}", from.display(), to.display());
 }

@@ -1,0 +1,315 @@
+//! Escape suite: time-of-check/time-of-use races on path arguments.
+//!
+//! Each test runs `fixtures/escape/race.c` twice: natively in a tree of
+//! its own (the control: the flip must win at least once, or the test
+//! could not see an escape) and in the jail for many thousands of
+//! attempts, two threads (or two processes), bounded in time. In the jail
+//! no attempt may escape, both variants of the flipped argument must have
+//! been seen (some attempts allowed, some refused: the race was live),
+//! and the host checks that nothing outside `write` changed. Every jailed
+//! run happens twice: with the shipped config and with `landlock off`.
+
+use crate::support::{Jail, Output, RaceSummary, race_summary, run_native};
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::time::Duration;
+
+/// Attempts per jailed run, and the time bound of each run.
+const ATTEMPTS: &str = "20000";
+const JAIL_SECONDS: &str = "4";
+const NATIVE_SECONDS: &str = "3";
+/// Fewer attempts than this in the jail means the race was not exercised.
+const MIN_ATTEMPTS: u64 = 1000;
+
+/// The jail's configurations every race runs under: as shipped (Landlock
+/// where the kernel has it, backing up the tracer) and with the tracer
+/// alone (`landlock off`, as on kernels without Landlock), so that a
+/// tracer hole Landlock happens to cover is still seen.
+const MODES: &[(&str, &str)] = &[("default config", ""), ("landlock off", "landlock off\n")];
+
+/// A fresh tree whose config has `extra` appended.
+fn tree(extra: &str) -> Jail {
+    let mut j = Jail::new();
+    if !extra.is_empty() {
+        j.add_config(extra);
+    }
+    j
+}
+
+/// The native control in a tree of its own: the trick must work at least
+/// once, or the jailed run proves nothing. `None`: the machine cannot run
+/// the trick at all (the reason is printed), and the test is skipped.
+fn control(mode: &str, args: &dyn Fn(&Jail) -> Vec<String>) -> Option<RaceSummary> {
+    let t = Jail::new();
+    let mut argv = vec![t.escape_bin("race"), mode.to_string()];
+    argv.extend(args(&t));
+    argv.extend([ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
+    let out = run_native(&argv, Duration::from_secs(20));
+    if out.stdout.contains("setup failed: open O_DIRECT") {
+        eprintln!(
+            "SKIPPED {mode}: O_DIRECT is not supported under /tmp on this machine\n{}",
+            out.describe()
+        );
+        return None;
+    }
+    let summary = race_summary(&out);
+    assert!(
+        summary.escapes > 0,
+        "control void: natively the {mode} race never won, so the jailed run \
+         could not detect an escape either\n{}",
+        out.describe()
+    );
+    Some(summary)
+}
+
+fn jailed(j: &Jail, mode: &str, args: Vec<String>) -> (RaceSummary, Output) {
+    let mut argv = vec![j.escape_bin("race"), mode.to_string()];
+    argv.extend(args);
+    argv.extend([ATTEMPTS.into(), JAIL_SECONDS.into(), "1".into()]);
+    let out = j.cmd(&argv).timeout(Duration::from_secs(30)).run();
+    let summary = race_summary(&out);
+    (summary, out)
+}
+
+/// No escape, and the race was live: enough attempts, both outcomes seen.
+/// Returns the failure instead of panicking, so every mode is reported.
+fn held(mode: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
+    eprintln!("{mode}: {summary:?}");
+    if summary.escapes != 0 {
+        return Err(format!(
+            "ESCAPE: the {mode} race got through the jail\n{}",
+            out.describe()
+        ));
+    }
+    if !(summary.attempts >= MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
+        return Err(format!(
+            "the {mode} race was not exercised in the jail ({summary:?})\n{}",
+            out.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the race in the jail under every [`MODES`] configuration (plus
+/// `extra` config lines), checks each with `host_check` afterwards, and
+/// fails with every mode's result if any let something through.
+fn race_in_every_mode(
+    mode: &str,
+    extra: &str,
+    args: &dyn Fn(&Jail) -> Vec<String>,
+    host_check: &dyn Fn(&Jail) -> Result<(), String>,
+) {
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let j = tree(&format!("{extra}{config}"));
+        let (summary, out) = jailed(&j, mode, args(&j));
+        let label = format!("{mode} [{name}]");
+        if let Err(e) = held(&label, summary, &out).and_then(|()| host_check(&j)) {
+            failures.push(format!("--- {label} ---\n{e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn nothing(_: &Jail) -> Result<(), String> {
+    Ok(())
+}
+
+fn outside_untouched(j: &Jail) -> Result<(), String> {
+    let ro = fs::read_to_string(j.path("ro/file")).unwrap_or_default();
+    let hidden = fs::read_to_string(j.path("hidden/file")).unwrap_or_default();
+    if ro != "readonly\n" {
+        return Err(format!("host check: the see-only file now holds {ro:?}"));
+    }
+    if hidden != "secret\n" {
+        return Err(format!("host check: the hidden file now holds {hidden:?}"));
+    }
+    Ok(())
+}
+
+#[test]
+fn escape_race_open_flipped_path_to_etc_passwd() {
+    let args = |t: &Jail| vec![t.p("ro/file"), "/etc/passwd".to_string()];
+    if control("open", &args).is_some() {
+        race_in_every_mode("open", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_stat_flipped_path_leaks_hidden_file() {
+    let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
+    if control("stat", &args).is_some() {
+        race_in_every_mode("stat", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_unlink_flipped_to_see_only_file() {
+    let args = |t: &Jail| vec![t.p("jail/victim"), t.p("ro/file")];
+    if control("unlink", &args).is_some() {
+        race_in_every_mode("unlink", "", &args, &outside_untouched);
+    }
+}
+
+#[test]
+fn escape_race_rename_source_flipped_to_see_only_file() {
+    let args = |t: &Jail| vec![t.p("jail/victim"), t.p("ro/file"), t.p("jail/dest")];
+    if control("rename", &args).is_some() {
+        race_in_every_mode("rename", "", &args, &outside_untouched);
+    }
+}
+
+#[test]
+fn escape_race_rename_target_flipped_over_see_only_file() {
+    let args = |t: &Jail| vec![t.p("jail/src"), t.p("jail/dest"), t.p("ro/file")];
+    if control("renameover", &args).is_some() {
+        race_in_every_mode("renameover", "", &args, &outside_untouched);
+    }
+}
+
+#[test]
+fn escape_race_openat2_how_flags_flipped_to_write_truncate() {
+    let args = |t: &Jail| vec![t.p("ro/file")];
+    if control("openat2", &args).is_some() {
+        race_in_every_mode("openat2", "", &args, &outside_untouched);
+    }
+}
+
+#[test]
+fn escape_race_path_in_shared_page_flipped_by_forked_child() {
+    let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
+    if control("forkshared", &args).is_some() {
+        race_in_every_mode("forkshared", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_path_in_private_file_mapping_rewritten_by_other_process() {
+    let args = |t: &Jail| vec![t.p("jail/pathbuf"), t.p("ro/file"), t.p("hidden/file")];
+    if control("mapfile", &args).is_some() {
+        race_in_every_mode("mapfile", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_path_in_private_memfd_mapping_rewritten_by_other_process() {
+    let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
+    if control("memfd", &args).is_some() {
+        race_in_every_mode("memfd", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_proc_self_fd_reopen_while_dup2_swaps_the_descriptor() {
+    let args = |t: &Jail| vec![t.p("ro/file"), t.p("jail/file")];
+    if control("fdswap", &args).is_some() {
+        race_in_every_mode("fdswap", "see /proc\n", &args, &outside_untouched);
+    }
+}
+
+// One thread alone in its address space, its path in private anonymous
+// memory: the jail lets the kernel read the program's own buffer. But an
+// O_DIRECT read submitted with io_submit (a native syscall) is still in
+// flight and lands in that page while the call is stopped for its check.
+
+fn aio_args(
+    op: &'static str,
+    vis: &'static str,
+    hid: &'static str,
+) -> impl Fn(&Jail) -> Vec<String> {
+    move |t: &Jail| vec![op.to_string(), t.p(vis), t.p(hid), t.p("jail/aiobuf")]
+}
+
+#[test]
+fn escape_race_async_io_rewrites_private_path_of_open_to_hidden_file() {
+    let args = aio_args("open", "ro/file", "hidden/file");
+    if control("aio", &args).is_some() {
+        race_in_every_mode("aio", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_async_io_rewrites_private_path_of_stat_to_hidden_file() {
+    let args = aio_args("stat", "ro/file", "hidden/file");
+    if control("aio", &args).is_some() {
+        race_in_every_mode("aio", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_async_io_rewrites_private_path_of_unlink_to_see_only_file() {
+    let args = aio_args("unlink", "jail/victim", "ro/file");
+    if control("aio", &args).is_some() {
+        race_in_every_mode("aio", "", &args, &outside_untouched);
+    }
+}
+
+#[test]
+fn escape_race_async_io_rewrites_private_path_of_utimensat_nofollow_to_see_only_file() {
+    let args = aio_args("utimens", "jail/file", "ro/file");
+    if control("aio", &args).is_some() {
+        let mtime = |j: &Jail| fs::symlink_metadata(j.path("ro/file")).unwrap().mtime();
+        let check = move |j: &Jail| {
+            if mtime(j) < 2_000_000 {
+                Err(format!("host check: ro/file's mtime is now {}", mtime(j)))
+            } else {
+                Ok(())
+            }
+        };
+        race_in_every_mode("aio", "", &args, &check);
+    }
+}
+
+#[test]
+fn escape_race_async_io_rewrites_private_path_of_lsetxattr_to_see_only_file() {
+    let args = aio_args("lsetxattr", "jail/file", "ro/file");
+    if control("aio", &args).is_some() {
+        race_in_every_mode("aio", "", &args, &nothing);
+    }
+}
+
+#[test]
+fn escape_race_clone3_flags_flipped_to_clone_untraced() {
+    // Natively every child runs untraced (there is no tracer), which shows
+    // the child's self-test detects an untraced child.
+    let t = Jail::new();
+    let out = run_native(
+        &[
+            t.escape_bin("race"),
+            "clone3".into(),
+            "50".into(),
+            "3".into(),
+            "1".into(),
+        ],
+        Duration::from_secs(20),
+    );
+    let summary = race_summary(&out);
+    assert!(summary.escapes > 0, "control void\n{}", out.describe());
+
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let j = tree(config);
+        let argv = [
+            j.escape_bin("race"),
+            "clone3".to_string(),
+            "3000".to_string(),
+            JAIL_SECONDS.to_string(),
+            "1".to_string(),
+        ];
+        let out = j.cmd(&argv).timeout(Duration::from_secs(30)).run();
+        let summary = race_summary(&out);
+        eprintln!("clone3 [{name}]: {summary:?}");
+        if summary.escapes != 0 {
+            failures.push(format!(
+                "ESCAPE [{name}]: a clone3 child ran untraced\n{}",
+                out.describe()
+            ));
+        } else if !(summary.attempts >= 200 && summary.allowed > 0 && summary.refused > 0) {
+            failures.push(format!(
+                "[{name}] the clone3 race was not exercised ({summary:?})\n{}",
+                out.describe()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

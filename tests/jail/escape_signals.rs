@@ -1,0 +1,210 @@
+//! Escape suite: signals to processes outside the jail, and outliving it.
+//!
+//! Natively (the control) every signal reaches its target; in the jail
+//! each must be refused. Signal 0 is used where a mistake would hurt the
+//! machine (kill(-1), the tracer); an outside sleeper gets SIGKILL and must
+//! survive. When the tracer itself is killed with SIGKILL, everything in
+//! the jail must die with it, while natively the same children outlive
+//! their parent.
+
+use crate::support::{Jail, Output, SANDBOX, is_gone, run_native, wait_gone, write_file};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// An outside process (its own process group) to aim signals at.
+struct Outsider(Child);
+
+impl Outsider {
+    fn start() -> Outsider {
+        Outsider(
+            Command::new("sleep")
+                .arg("60")
+                .process_group(0)
+                .spawn()
+                .expect("spawn sleep"),
+        )
+    }
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Outsider {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn native(t: &Jail, args: &[String]) -> Output {
+    let mut argv = vec![t.escape_bin("signals")];
+    argv.extend(args.iter().cloned());
+    run_native(&argv, Duration::from_secs(20))
+}
+
+fn jailed(j: &Jail, args: &[String]) -> Output {
+    let mut argv = vec![j.escape_bin("signals")];
+    argv.extend(args.iter().cloned());
+    j.cmd(&argv).timeout(Duration::from_secs(20)).run()
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+#[test]
+fn escape_signals_kill_minus_one_and_the_tracer_are_refused() {
+    let t = Jail::new();
+    let mut j = Jail::new();
+    j.add_config("see /proc\n");
+    for trick in [
+        "kill_all 0",
+        "kill_parent 0",
+        "pidfd_parent 0",
+        "procfd_parent 0",
+    ] {
+        let out = native(&t, &words(trick));
+        let line = out.lines().first().copied().unwrap_or("").to_string();
+        assert!(
+            line == "ok" || line.ends_with("send ok"),
+            "control void: natively {trick} gave {line:?}\n{}",
+            out.describe()
+        );
+        let out = jailed(&j, &words(trick));
+        let line = out.lines().first().copied().unwrap_or("").to_string();
+        assert!(
+            !(line == "ok" || line.ends_with("send ok")),
+            "ESCAPE: {trick} reached outside the jail: {line}\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn escape_signals_to_an_outside_process_are_refused_and_it_survives() {
+    let t = Jail::new();
+    let j = Jail::new();
+    let outsider = Outsider::start();
+    let pid = outsider.pid();
+    for trick in ["kill_pid", "kill_group", "tgkill", "sigqueue", "pidfd_pid"] {
+        let out = native(&t, &words(&format!("{trick} {pid} 0")));
+        let line = out.lines().first().copied().unwrap_or("").to_string();
+        assert!(
+            line == "ok" || line == "pidfd ok send ok",
+            "control void: natively {trick} {pid} 0 gave {line:?}\n{}",
+            out.describe()
+        );
+        let out = jailed(&j, &words(&format!("{trick} {pid} 9")));
+        let line = out.lines().first().copied().unwrap_or("").to_string();
+        assert!(
+            !(line == "ok" || line.ends_with("send ok") || is_gone(pid)),
+            "ESCAPE: {trick} {pid} 9 from the jail: {line}, outsider gone: {}\n{}",
+            is_gone(pid),
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn escape_signals_sigstop_to_own_group_then_jail_still_enforces() {
+    let t = Jail::new();
+    let out = native(&t, &words(&format!("sigstop_group {}", t.p("hidden/file"))));
+    assert_eq!(
+        out.lines(),
+        ["resumed ok", "ok opened"],
+        "control void\n{}",
+        out.describe()
+    );
+    let j = Jail::new();
+    let out = jailed(&j, &words(&format!("sigstop_group {}", j.p("hidden/file"))));
+    assert_eq!(
+        out.lines(),
+        ["resumed ok", "ENOENT"],
+        "ESCAPE (or the stop was not survived)\n{}",
+        out.describe()
+    );
+}
+
+/// Reads the "pids ..." line a `sleepers` run prints first.
+fn first_line(stdout: std::process::ChildStdout) -> Vec<i32> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("no pids line in 10 s");
+    assert!(line.starts_with("pids "), "unexpected first line {line:?}");
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) of a process this test started.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+#[test]
+fn escape_signals_everything_dies_when_the_tracer_is_killed() {
+    // Control: natively the children (one a setsid double-forked daemon,
+    // one with a thread ignoring SIGHUP and SIGTERM) outlive their parent.
+    let t = Jail::new();
+    let mut child = Command::new(t.escape_bin("signals"))
+        .args(["sleepers", "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pids = first_line(child.stdout.take().unwrap());
+    assert_eq!(pids.len(), 7, "{pids:?}");
+    kill(pids[0], libc::SIGKILL);
+    let _ = child.wait();
+    thread::sleep(Duration::from_millis(300));
+    let alive: Vec<i32> = pids[1..].iter().copied().filter(|p| !is_gone(*p)).collect();
+    for p in &pids {
+        kill(*p, libc::SIGKILL);
+    }
+    assert_eq!(
+        alive,
+        pids[1..],
+        "control void: natively the children died with their parent"
+    );
+
+    // In the jail: SIGKILL to the jail itself (the tracer) from outside.
+    let j = Jail::new();
+    write_file(&j.config_path(), j.config_text());
+    let mut jail = Command::new(SANDBOX)
+        .arg(j.config_path())
+        .arg("test")
+        .arg(j.escape_bin("signals"))
+        .args(["sleepers", "6"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pids = first_line(jail.stdout.take().unwrap());
+    assert_eq!(pids.len(), 7, "{pids:?}");
+    let _ = jail.kill();
+    let _ = jail.wait();
+    let left = wait_gone(&pids, Duration::from_secs(3));
+    for p in &left {
+        kill(*p, libc::SIGKILL);
+    }
+    assert!(
+        left.is_empty(),
+        "ESCAPE: jailed processes outlived the killed tracer: {left:?}"
+    );
+}

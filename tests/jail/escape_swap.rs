@@ -1,0 +1,165 @@
+//! Escape suite: a directory of the write tree swapped for a symlink to a
+//! hidden directory while another thread uses a path through it.
+//!
+//! `race swap` keeps exchanging `jail/d` (a directory with `secret` and
+//! `victim`) and `jail/l` (a symlink to `hidden/`, which holds files of the
+//! same names) with `renameat2(RENAME_EXCHANGE)`, while the main thread
+//! opens, stats, unlinks, creates, chmods, truncates or touches
+//! `jail/d/<name>`. Natively (the control) the operation reaches the hidden
+//! directory; in the jail it must never, and the host checks that the
+//! hidden files are unchanged. Every jailed run happens with the shipped
+//! config and with `landlock off`.
+
+use crate::support::{Jail, Output, RaceSummary, race_summary, run_native};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::Duration;
+
+const ATTEMPTS: &str = "30000";
+const JAIL_SECONDS: &str = "4";
+const MIN_ATTEMPTS: u64 = 1000;
+const MODES: &[(&str, &str)] = &[("default config", ""), ("landlock off", "landlock off\n")];
+
+/// The hidden directory's files, as the host sees them.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    names: Vec<String>,
+    secret: String,
+    mode: u32,
+    size: u64,
+    mtime: i64,
+}
+
+fn prepare(j: &Jail) {
+    fs::write(j.path("hidden/secret"), "hidden secret\n").unwrap();
+    fs::set_permissions(j.path("hidden/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(j.path("hidden/victim"), "hidden victim\n").unwrap();
+}
+
+fn snapshot(j: &Jail) -> Snapshot {
+    let mut names: Vec<String> = fs::read_dir(j.path("hidden"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let meta = fs::metadata(j.path("hidden/secret")).unwrap();
+    Snapshot {
+        names,
+        secret: fs::read_to_string(j.path("hidden/secret")).unwrap_or_default(),
+        mode: meta.mode() & 0o7777,
+        size: meta.size(),
+        mtime: meta.mtime(),
+    }
+}
+
+fn argv(j: &Jail, op: &str, attempts: &str, seconds: &str) -> Vec<String> {
+    vec![
+        j.escape_bin("race"),
+        "swap".into(),
+        j.p("jail"),
+        j.p("hidden"),
+        op.into(),
+        attempts.into(),
+        seconds.into(),
+        "1".into(),
+    ]
+}
+
+fn check(
+    op: &str,
+    summary: RaceSummary,
+    out: &Output,
+    before: &Snapshot,
+    after: &Snapshot,
+    ino: u64,
+) -> Result<(), String> {
+    if summary.escapes != 0 {
+        return Err(format!(
+            "ESCAPE: {op} through the swapped directory reached something else than the decoy\n\
+             (hidden/secret is inode {ino})\nhidden before {before:?}\nhidden after  {after:?}\n{}",
+            out.describe()
+        ));
+    }
+    if before != after {
+        return Err(format!(
+            "ESCAPE: the hidden directory changed during the {op} race\nbefore {before:?}\nafter  {after:?}\n{}",
+            out.describe()
+        ));
+    }
+    if !(summary.attempts >= MIN_ATTEMPTS && summary.allowed > 0) {
+        return Err(format!(
+            "the {op} race was not exercised ({summary:?})\n{}",
+            out.describe()
+        ));
+    }
+    Ok(())
+}
+
+fn swap_race(op: &str) {
+    // Control: natively the operation does reach the hidden directory.
+    let t = Jail::new();
+    prepare(&t);
+    let before = snapshot(&t);
+    let out = run_native(&argv(&t, op, ATTEMPTS, "3"), Duration::from_secs(20));
+    let summary = race_summary(&out);
+    let changed = before != snapshot(&t);
+    assert!(
+        summary.escapes > 0 && (changed || matches!(op, "open" | "stat")),
+        "control void: natively {op} never reached the hidden directory\n{}",
+        out.describe()
+    );
+
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let mut j = Jail::new();
+        j.add_config(config);
+        prepare(&j);
+        let before = snapshot(&j);
+        let out = j
+            .cmd(&argv(&j, op, ATTEMPTS, JAIL_SECONDS))
+            .timeout(Duration::from_secs(30))
+            .run();
+        let summary = race_summary(&out);
+        eprintln!("swap {op} [{name}]: {summary:?}");
+        let ino = fs::metadata(j.path("hidden/secret")).unwrap().ino();
+        if let Err(e) = check(op, summary, &out, &before, &snapshot(&j), ino) {
+            failures.push(format!("--- swap {op} [{name}] ---\n{e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_opening_secret() {
+    swap_race("open");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_stat_of_secret() {
+    swap_race("stat");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_unlinking_victim() {
+    swap_race("unlink");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_creating_a_file() {
+    swap_race("creat");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_chmod_of_secret() {
+    swap_race("chmod");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_truncating_secret() {
+    swap_race("truncate");
+}
+
+#[test]
+fn escape_swap_dir_for_symlink_while_setting_times_of_secret() {
+    swap_race("utimens");
+}
