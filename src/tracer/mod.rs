@@ -119,6 +119,9 @@ struct Task {
     space: Option<u64>,
     /// Its `/proc/<tid>/maps`, opened on first need.
     maps: Option<std::fs::File>,
+    /// It has exec'd: its address space is its own, whatever its parent's
+    /// clone event (which may come later) says of the parent's.
+    execed: bool,
 }
 
 /// The state of one jail's tracer.
@@ -413,8 +416,16 @@ impl Tracer {
                     awaiting_first_stop: true,
                     ..Task::default()
                 });
-                task.scratch_ready |= inherited;
-                task.space = space;
+                if task.execed {
+                    // The child's exec was reported before this event: the
+                    // parent's space and scratch region are not its own.
+                    if let Some(space) = space {
+                        self.spaces.leave(space);
+                    }
+                } else {
+                    task.scratch_ready |= inherited;
+                    task.space = space;
+                }
                 if task.awaiting_first_stop {
                     task.restore_first_argument = clone3_argument;
                 }
@@ -448,6 +459,7 @@ impl Tracer {
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
+            task.execed = true;
             // A new address space: no scratch region, and a rewritten exec
             // has nothing to restore (its registers are the new program's).
             task.scratch_ready = false;
