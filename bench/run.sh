@@ -1,0 +1,349 @@
+#!/usr/bin/env bash
+# Benchmarks the jail against native runs of the same programs, side by side.
+#
+#   bench/run.sh                  # every workload, 5 timed pairs each, pinned and unpinned (~2 min on 2 CPUs)
+#   QUICK=1 bench/run.sh          # smoke run (~30 s): 1 timed pair, loops 1/5 as long
+#   RUNS=9 bench/run.sh           # more timed pairs per workload and setting
+#   ONLY='stat getpid' bench/run.sh    # only these workloads (ids below)
+#   SETTINGS='pinned unpinned auto' bench/run.sh   # also the config's `cpu auto`
+#   CPU=1 bench/run.sh            # pin to CPU 1 instead of 0
+#   NO_HYPERFINE=1 bench/run.sh   # use the built-in timing loop even if hyperfine is there
+#   BIN_WRITABLE=1 bench/run.sh   # the workloads' own directory writable in the jail too
+#   KEEP=1 bench/run.sh           # keep the temporary directory (logs of failed checks)
+#
+# Settings: "pinned" runs both the native program and the jail under
+# `taskset -c $CPU`, so the tracer and the program share one CPU; "unpinned"
+# lets the scheduler place them; "auto" (optional) is unpinned with `cpu auto`
+# in the jail config.
+#
+# Workload ids: imports find forkexec gcc compute stat openclose getpid true
+#
+# Every workload first runs once natively and once jailed (RUST_LOG=debug,
+# logged to the jail's stderr) with stdout captured; both must exit 0 and print
+# the same bytes. A failure is printed in full (the program's stderr, the
+# jail's refusals, hidden paths that exist outside), counted in the table, and
+# makes the script exit 1 at the end; up to three attempts, so an intermittent
+# failure is reported and the workload still measured. Timing uses hyperfine
+# (installed with apt-get when missing and root), one native and one jailed
+# run per round, alternating which goes first, with one warm-up run of each
+# before the first round; the medians of the rounds are reported. Progress
+# goes to stderr, the markdown table to stdout. Needs gcc with a static libc,
+# /usr/bin/python3, find and taskset. Run it on an otherwise idle machine;
+# docs/performance.md has results and how to read them.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+quick="${QUICK:-0}"
+if [[ "$quick" == 1 ]]; then
+    runs="${RUNS:-1}"; scale=5
+else
+    runs="${RUNS:-5}"; scale=1
+fi
+warmup=1
+cpu="${CPU:-0}"
+settings="${SETTINGS:-pinned unpinned}"
+only="${ONLY:-}"
+ident=bench
+
+log() { printf '%s\n' "$*" >&2; }
+
+# --- the jail ----------------------------------------------------------------
+log "== cargo build --release"
+cargo build --release --manifest-path "$repo/Cargo.toml" >&2
+sandbox="$repo/target/release/sandbox"
+
+# --- hyperfine or the fallback loop -------------------------------------------
+timer=hyperfine
+if [[ "${NO_HYPERFINE:-0}" == 1 ]]; then
+    timer=loop
+elif ! command -v hyperfine >/dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        log "== installing hyperfine"
+        apt-get install -y -qq hyperfine >&2 \
+            || { apt-get update -qq >&2 && apt-get install -y -qq hyperfine >&2; } \
+            || true
+    fi
+    command -v hyperfine >/dev/null 2>&1 || timer=loop
+fi
+if [[ "$timer" == hyperfine ]]; then
+    timer_name="$(hyperfine --version)"
+else
+    timer_name="own loop (date +%s.%N)"
+fi
+
+# --- workloads and jail config in a temporary directory -----------------------
+work="$(mktemp -d /tmp/sandbox-bench.XXXXXX)"
+[[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+bin="$work/bin"   # the workloads: visible, not writable (unless BIN_WRITABLE=1)
+run="$work/run"   # working directory and TMPDIR: writable
+mkdir "$bin" "$run"
+log "== compiling workloads into $bin"
+for source in statloop openclose getpid forkexec; do
+    gcc -O2 -static -o "$bin/$source" "$here/workloads/$source.c"
+done
+cp "$here/workloads/compute.py" "$here/workloads/gcc.sh" "$here/workloads/hello.c" "$bin/"
+
+# Only what the workloads open: /etc/ld.so.cache (the dynamic loader) and
+# /etc/localtime (Python), not the rest of /etc; /dev/null for programs that
+# open it themselves. The workloads' own directory is not writable, as a
+# jail's programs normally are not: a path string inside a binary the jail can
+# write could change under the tracer, so the jail copies it into scratch
+# memory first, which costs a second stop per call (BIN_WRITABLE=1 measures
+# that layout).
+writable="$run"; [[ "${BIN_WRITABLE:-0}" == 1 ]] && writable="$work"
+config="$work/bench.conf"
+cat > "$config" <<CONF
+see /usr
+see /bin
+see /lib
+see /lib64
+see /etc/ld.so.cache
+see /etc/localtime
+see /dev/null
+write /dev/null
+see $work
+write $writable
+chdir $run
+setenv TMPDIR $run
+CONF
+config_auto="$work/bench-auto.conf"
+cp "$config" "$config_auto"
+echo "cpu auto" >> "$config_auto"
+
+# Native runs see the same working directory and environment; a short PATH
+# so that neither looks up commands in directories the jail hides.
+cd "$run"
+export TMPDIR="$run" LC_ALL=C PATH=/usr/bin:/bin
+
+n_stat=$((50000 / scale)); n_open=$((20000 / scale)); n_getpid=$((50000 / scale)); n_fork=$((300 / scale))
+all_ids="imports find forkexec gcc compute stat openclose getpid true"
+
+# Sets `argv`, `title`, `checked` (syscalls per run, or empty) and `ref`
+# (the reference "best seccomp tracer" ratio, pinned) for a workload id.
+workload() {
+    checked=""; ref=""
+    case "$1" in
+    imports)   title="python3 start + imports"; ref=1.28
+               argv=(/usr/bin/python3 -c 'import json, re, collections, decimal, email, http.client') ;;
+    find)      title="find /usr/lib -name '*.so*'"; ref=8.25
+               argv=(/usr/bin/find /usr/lib -name '*.so*') ;;
+    forkexec)  title="$n_fork x fork+exec /bin/true"; ref=1.45
+               argv=("$bin/forkexec" "$n_fork") ;;
+    gcc)       title="gcc compile+link+run"; ref=2.32
+               argv=(/bin/sh "$bin/gcc.sh") ;;
+    compute)   title="python pure compute"; ref=0.92
+               argv=(/usr/bin/python3 "$bin/compute.py") ;;
+    stat)      title="$((n_stat / 1000))k stat loop"; ref=22.3; checked=$n_stat
+               argv=("$bin/statloop" "$n_stat") ;;
+    openclose) title="$((n_open / 1000))k open+close loop"; ref=8.57; checked=$n_open
+               argv=("$bin/openclose" "$n_open") ;;
+    getpid)    title="$((n_getpid / 1000))k getpid loop (not stopped)"; ref=1.54; checked=$n_getpid
+               argv=("$bin/getpid" "$n_getpid") ;;
+    true)      title="/bin/true (jail start-up)"
+               argv=(/bin/true) ;;
+    *) log "unknown workload id: $1"; exit 2 ;;
+    esac
+}
+
+# The argv of a setting's native and jailed commands, given the workload's.
+prefix_for() {
+    case "$1" in
+    pinned)   prefix=(taskset -c "$cpu"); conf="$config" ;;
+    unpinned) prefix=(); conf="$config" ;;
+    auto)     prefix=(); conf="$config_auto" ;;
+    *) log "unknown setting: $1"; exit 2 ;;
+    esac
+}
+
+quote() { local out="" a; for a in "$@"; do out+="$(printf '%q' "$a") "; done; printf '%s' "${out% }"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+range() { printf '%s\n' "$@" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.4f-%.4f", lo, hi}'; }
+calc() { awk "BEGIN {printf \"$1\", $2}"; }
+
+# One timed run with the fallback loop; prints seconds.
+time_once() {
+    local start end
+    start=$(date +%s.%N)
+    "$@" </dev/null >/dev/null 2>"$work/err.timed" || { log "FAILED while timing: $(quote "$@")"; cat "$work/err.timed" >&2; return 1; }
+    end=$(date +%s.%N)
+    calc '%.6f' "$end - $start"
+}
+
+# Times native vs jailed for the current workload and setting; sets
+# `native_times` and `jailed_times`. A round in which either run fails is
+# recorded in `failures`, counted in `flaky` and run again, up to $runs times
+# (then the workload and setting count as failed).
+measure() {
+    local native=("${prefix[@]}" "${argv[@]}")
+    local jailed=("${prefix[@]}" "$sandbox" "$conf" "$ident" "${argv[@]}")
+    local -A cmd=([native]="$(quote "${native[@]}")" [jailed]="$(quote "${jailed[@]}")")
+    native_times=(); jailed_times=()
+    local round=0 failed=0 first second wu t_first t_second
+    while ((${#native_times[@]} < runs)); do
+        round=$((round + 1))
+        # Alternate which of the pair goes first.
+        if ((round % 2)); then first=native; second=jailed; else first=jailed; second=native; fi
+        wu=0; ((round == 1)) && wu=$warmup
+        if [[ "$timer" == hyperfine ]]; then
+            if hyperfine -N --style none --warmup "$wu" --runs 1 --export-csv "$work/h.csv" \
+                    -n "$first" "${cmd[$first]}" -n "$second" "${cmd[$second]}" 2>"$work/h.err"; then
+                native_times+=("$(awk -F, '$1 == "native" {print $2}' "$work/h.csv")")
+                jailed_times+=("$(awk -F, '$1 == "jailed" {print $2}' "$work/h.csv")")
+                continue
+            fi
+            cp "$work/h.err" "$work/err.timed"
+        else
+            for ((; wu > 0; wu--)); do
+                time_once "${native[@]}" >/dev/null && time_once "${jailed[@]}" >/dev/null || break
+            done
+            if ((wu == 0)); then
+                if [[ "$first" == native ]]; then
+                    t_first=$(time_once "${native[@]}") && t_second=$(time_once "${jailed[@]}") \
+                        && { native_times+=("$t_first"); jailed_times+=("$t_second"); continue; }
+                else
+                    t_first=$(time_once "${jailed[@]}") && t_second=$(time_once "${native[@]}") \
+                        && { jailed_times+=("$t_first"); native_times+=("$t_second"); continue; }
+                fi
+            fi
+        fi
+        failed=$((failed + 1))
+        flaky[$id]=$(( ${flaky[$id]:-0} + 1 ))
+        failures+=("$title [$setting]: timed round $round failed: $(tr '\n' ' ' <"$work/err.timed" | tail -c 400)")
+        log "   !!! $setting: timed round $round failed: $(tail -c 400 "$work/err.timed")"
+        if ((failed > runs)); then return 1; fi
+    done
+}
+
+# Runs the workload once natively and once jailed (unpinned, with the jail's
+# decisions logged: RUST_LOG=debug goes to the jail's stderr, only stdout is
+# compared) and compares exit statuses and stdout. A failed attempt is
+# reported in full, recorded in `failures` and counted in `flaky`; up to three
+# attempts (two when the second fails the same way), so that an intermittent
+# failure is reported and the workload still measured. Returns 1 when no
+# attempt succeeded.
+check() {
+    local attempt nrc jrc same signature previous=""
+    for attempt in 1 2 3; do
+        nrc=0 jrc=0
+        "${argv[@]}" </dev/null >"$work/out.native" 2>"$work/err.native" || nrc=$?
+        RUST_LOG=debug "$sandbox" "$config" "$ident" "${argv[@]}" </dev/null \
+            >"$work/out.jailed" 2>"$work/err.jailed" || jrc=$?
+        same=DIFFER; cmp -s "$work/out.native" "$work/out.jailed" && same=same
+        if [[ $nrc == 0 && $jrc == 0 && $same == same ]]; then
+            return 0
+        fi
+        flaky[$id]=$(( ${flaky[$id]:-0} + 1 ))
+        signature="$jrc $nrc $same $(grep -v '^\[20[0-9-]*T' "$work/err.jailed" | sed -E 's/[0-9]+//g')"
+        if ((attempt > 1)) && [[ "$signature" == "$previous" ]]; then
+            log "!!!!!! FAILED again, the same way: $title (check run $attempt); not retrying"
+            failures+=("$title: check run $attempt failed the same way")
+            return 1
+        fi
+        previous="$signature"
+        failures+=("$title: check run $attempt: native exit $nrc, jailed exit $jrc, outputs $same; program's stderr: $(grep -v '^\[20[0-9-]*T' "$work/err.jailed" | tail -c 300 | tr '\n' ' ')")
+        {
+            echo
+            echo "!!!!!! FAILED: $title (check run $attempt)"
+            echo "!!!!!! native exit $nrc, jailed exit $jrc; outputs $same"
+            echo "--- jailed command: RUST_LOG=debug $(quote "$sandbox" "$config" "$ident" "${argv[@]}")"
+            echo "--- native stdout (head):"; head -c 600 "$work/out.native"
+            echo "--- jailed stdout (head):"; head -c 600 "$work/out.jailed"
+            echo "--- the program's stderr in the jail (tail):"
+            grep -v '^\[20[0-9-]*T' "$work/err.jailed" | tail -c 1500
+            echo "--- the jail's refusals and errors other than ENOENT (count, line):"
+            grep -E 'errno [0-9]+|cannot|WARN|ERROR|refus|EPERM|EACCES' "$work/err.jailed" \
+                | grep -v 'errno 2$' | sed -E 's/^\[[^ ]* //' | sort | uniq -c | sort -rn | head -n 30 || true
+            echo "--- paths hidden by the jail (ENOENT) that exist outside it (first 30):"
+            grep -E 'errno 2$|does not resolve' "$work/err.jailed" \
+                | sed -nE 's/^[^]]*\] [0-9]+: [a-z0-9_]+\("([^"]*)".*/\1/p' | sort -u \
+                | while read -r path; do [[ "$path" == /* && -e "$path" ]] && echo "$path"; done | head -n 30 || true
+            echo "--- whole log: $work/err.jailed (kept: KEEP=1)"
+            echo
+        } >&2
+    done
+    return 1
+}
+
+machine="$(nproc) CPUs, Linux $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+log "== $machine; timer: $timer_name; $runs timed pair(s) + $warmup warm-up per workload and setting; settings: $settings"
+
+# How busy the CPUs are before we start (one second of /proc/stat): other
+# work on the machine makes every number noisy, the unpinned ones most.
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat; }
+read -r busy0 idle0 < <(cpu_ticks); sleep 1; read -r busy1 idle1 < <(cpu_ticks)
+busy_before=$(( 100 * (busy1 - busy0) / (busy1 - busy0 + idle1 - idle0 + 1) ))
+if ((busy_before > 10)); then
+    log "!!! the CPUs were ${busy_before}% busy before the start: the numbers will be noisy"
+fi
+failures=()
+declare -A flaky   # [id] = failed runs
+declare -A result   # [id,setting] = "native jailed"
+ids=()
+started=$SECONDS
+for id in $all_ids; do
+    if [[ -n "$only" && " $only " != *" $id "* ]]; then continue; fi
+    ids+=("$id")
+    workload "$id"
+    log "-- $title"
+    if ! check; then
+        continue
+    fi
+    for setting in $settings; do
+        prefix_for "$setting"
+        if ! measure; then
+            failures+=("$title [$setting]: gave up after $runs failed timed rounds")
+            continue
+        fi
+        n=$(median "${native_times[@]}"); j=$(median "${jailed_times[@]}")
+        result[$id,$setting]="$n $j"
+        log "   $(printf '%-9s native %8.4f s   jailed %8.4f s   x%.2f' "$setting" "$n" "$j" "$(calc '%.4f' "$j / $n")")   (ranges: native $(range "${native_times[@]}"), jailed $(range "${jailed_times[@]}"))"
+    done
+done
+log "== measured in $((SECONDS - started)) s"
+
+# --- the table ----------------------------------------------------------------
+echo
+echo "$machine, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "CPUs ${busy_before}% busy in the second before the start; workloads' directory $([[ "${BIN_WRITABLE:-0}" == 1 ]] && echo WRITABLE || echo read-only) in the jail"
+echo "timer: $timer_name; median of $runs alternating native/jailed pair(s) after $warmup warm-up run each$([[ $quick == 1 ]] && echo '; QUICK=1: loops 1/5 as long')"
+echo
+header="| workload |"; rule="|---|"
+for setting in $settings; do
+    label="$setting"; [[ "$setting" == pinned ]] && label="pinned (CPU $cpu)"; [[ "$setting" == auto ]] && label="cpu auto"
+    header+=" native, $label | jailed, $label | jailed/native | µs added per syscall |"
+    rule+="---:|---:|---:|---:|"
+done
+header+=" ref. best seccomp tracer (pinned) |"; rule+="---:|"
+echo "$header"; echo "$rule"
+for id in "${ids[@]}"; do
+    workload "$id"
+    note=""; [[ -n "${flaky[$id]:-}" ]] && note=" (**${flaky[$id]} failed run(s)**, see below)"
+    row="| $title$note |"
+    for setting in $settings; do
+        if [[ -z "${result[$id,$setting]:-}" ]]; then row+=" FAILED | FAILED | - | - |"; continue; fi
+        read -r n j <<<"${result[$id,$setting]}"
+        row+=" $(calc '%.3f s' "$n") | $(calc '%.3f s' "$j") | $(calc '%.2f' "$j / $n") |"
+        if [[ -n "$checked" ]]; then row+=" $(calc '%.2f' "($j - $n) / $checked * 1e6") |"; else row+=" |"; fi
+    done
+    if [[ -n "$ref" && -n "${result[$id,pinned]:-}" && "$quick" != 1 ]]; then
+        read -r n j <<<"${result[$id,pinned]}"
+        mark=$(awk "BEGIN {print ($j / $n < $ref) ? \"ahead\" : \"BEHIND\"}")
+        row+=" $ref ($mark) |"
+    else
+        row+=" ${ref:--} |"
+    fi
+    echo "$row"
+done
+echo
+echo "jail config:"
+echo '```'
+sed "s#$work#\$TMP#g" "$config"
+echo '```'
+echo
+if ((${#failures[@]})); then
+    echo "WORKLOADS THAT FAILED OR DIFFERED:"
+    for f in "${failures[@]}"; do echo "- $f"; done
+    exit 1
+fi
