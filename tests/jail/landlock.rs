@@ -143,3 +143,108 @@ fn landlock_off_is_accepted_and_the_jail_still_enforces() {
         ("open {hidden}/file rdonly", Want::Hidden),
     ]);
 }
+
+/// A field of `/proc/<pid>/status`, e.g. "PPid" or "TracerPid".
+fn status_field(pid: i32, field: &str) -> Option<i32> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(&format!("{field}:")))?;
+    line[field.len() + 1..].trim().parse().ok()
+}
+
+/// The untraced children of `jail`: its descriptor keeper (the program,
+/// also its child, is traced).
+fn keepers_of(jail: i32) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| status_field(*pid, "PPid") == Some(jail))
+        .filter(|pid| status_field(*pid, "TracerPid") == Some(0))
+        .collect()
+}
+
+/// Starts the sleeper fixture in the jail and returns the jail and its
+/// keeper, once the program has said it sleeps.
+fn jail_with_keeper(j: &Jail) -> (std::process::Child, i32) {
+    use std::io::BufRead;
+    crate::support::write_file(&j.config_path(), j.config_text());
+    let mut jail = std::process::Command::new(crate::support::SANDBOX)
+        .arg(j.config_path())
+        .arg("test")
+        .arg(j.bin("sleeper"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(jail.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "sleeping\n");
+    let keepers = keepers_of(jail.id() as i32);
+    assert_eq!(keepers.len(), 1, "one keeper under Landlock: {keepers:?}");
+    (jail, keepers[0])
+}
+
+#[test]
+fn the_descriptor_keeper_dies_with_the_jail_however_it_ends() {
+    if abi().is_none() {
+        return;
+    }
+    let j = Jail::new();
+    // The tracer killed with SIGKILL: the keeper follows (death signal).
+    let (mut jail, keeper) = jail_with_keeper(&j);
+    jail.kill().unwrap();
+    jail.wait().unwrap();
+    let left = crate::support::wait_gone(&[keeper], std::time::Duration::from_secs(3));
+    assert!(left.is_empty(), "the keeper outlived a killed tracer");
+
+    // The program ending (here killed from outside): the jail reaps the
+    // keeper before it exits.
+    let (mut jail, keeper) = jail_with_keeper(&j);
+    let program: Vec<i32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| status_field(*pid, "TracerPid") == Some(jail.id() as i32))
+        .collect();
+    assert_eq!(program.len(), 1, "{program:?}");
+    // SAFETY (test): SIGKILL to the jailed sleeper this test started.
+    unsafe { libc::kill(program[0], libc::SIGKILL) };
+    let status = jail.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + libc::SIGKILL));
+    assert!(
+        crate::support::is_gone(keeper),
+        "the keeper outlived the jail"
+    );
+}
+
+#[test]
+fn without_landlock_there_is_no_keeper() {
+    let mut j = Jail::new();
+    j.add_config("landlock off\n");
+    j.check(&[("open {jail}/file rdonly", Want::Ok)]);
+    crate::support::write_file(&j.config_path(), j.config_text());
+    let mut jail = std::process::Command::new(crate::support::SANDBOX)
+        .arg(j.config_path())
+        .arg("test")
+        .arg(j.bin("sleeper"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(jail.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let keepers = keepers_of(jail.id() as i32);
+    jail.kill().unwrap();
+    jail.wait().unwrap();
+    assert_eq!(line, "sleeping\n");
+    assert!(keepers.is_empty(), "{keepers:?}");
+}

@@ -1,6 +1,6 @@
 //! The jail run by an unprivileged user (`sbxtest` when we are root).
 
-use crate::support::{Jail, SANDBOX, Want, Want::*, is_root, test_user};
+use crate::support::{Jail, SANDBOX, Want, Want::*, copy_executable, is_root, test_user};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ fn unprivileged_jail() -> Jail {
     if is_root() {
         let user = test_user();
         let copy = j.path("sandbox-bin");
-        fs::copy(SANDBOX, &copy).unwrap();
+        copy_executable(SANDBOX, &copy);
         fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
         j.sandbox = copy;
         let status = std::process::Command::new("chown")
@@ -44,6 +44,10 @@ fn unprivileged_user_jail_enforces_see_and_write() {
         ("open {jail}/file rdonly", Want::is("ok 6")),
         ("write {jail}/new made", Want::is("ok 4")),
         ("mkdir {jail}/d", Ok),
+        // Inside a writable directory: handed over through the keeper.
+        ("write {jail}/d/f made", Want::is("ok 4")),
+        ("chmod {jail}/d/f 600", Ok),
+        ("stat {jail}/d/f", Ok),
         ("open {hidden}/file rdonly", Hidden),
         ("open /etc/passwd rdonly", Hidden),
         ("open {ro}/file rdonly", Want::is("ok 9")),
