@@ -248,3 +248,91 @@ fn without_landlock_there_is_no_keeper() {
     assert_eq!(line, "sleeping\n");
     assert!(keepers.is_empty(), "{keepers:?}");
 }
+
+/// What `probe` answers for each way of reaching process `pid`.
+const REACH_KEEPER: &str = "open /proc/$pid/status rdonly + open /proc/$pid/fd/0 rdonly \
+     + open /proc/$pid/fd/1 rdonly + open /proc/$pid/fd/2 rdonly \
+     + kill $pid 0 + kill -$pid 0 + pidfd_kill $pid 0 + pvm_read $pid";
+
+#[test]
+fn the_program_cannot_reach_its_keeper() {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    if abi().is_none() {
+        return;
+    }
+    let mut j = Jail::new();
+    j.add_config("see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\n");
+    let script = format!("read pid; exec {} {REACH_KEEPER}", j.bin("probe"));
+
+    // Control: natively, the same probe reaches a sibling of its own user.
+    let mut sibling = Command::new(j.bin("sleeper"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut native = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(native.stdin.take().unwrap(), "{}", sibling.id()).unwrap();
+    let native = native.wait_with_output().unwrap();
+    let _ = sibling.kill();
+    let _ = sibling.wait();
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    let lines: Vec<&str> = native.lines().collect();
+    assert!(
+        lines.len() == 8 && lines[..3].iter().all(|line| line.starts_with("ok")),
+        "control void: natively /proc/<sibling> was not reachable:\n{native}"
+    );
+    assert_eq!(lines[4], "ok", "control void: kill(sibling, 0)\n{native}");
+
+    // Jailed: the keeper is a sibling of the program too.
+    crate::support::write_file(&j.config_path(), j.config_text());
+    let mut jail = Command::new(crate::support::SANDBOX)
+        .arg(j.config_path())
+        .arg("test")
+        .args(["/bin/sh", "-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let keeper = loop {
+        if let Some(keeper) = keepers_of(jail.id() as i32).first() {
+            break *keeper;
+        }
+        assert!(std::time::Instant::now() < deadline, "no keeper appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    writeln!(jail.stdin.take().unwrap(), "{keeper}").unwrap();
+    let mut jailed = String::new();
+    jail.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut jailed)
+        .unwrap();
+    let status = jail.wait().unwrap();
+    let lines: Vec<&str> = jailed.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "ENOENT",
+            "ENOENT",
+            "ENOENT",
+            "ENOENT",
+            "ESRCH",
+            "ESRCH",
+            "pidfd_open ESRCH",
+            "ESRCH"
+        ],
+        "ESCAPE: the program reached its keeper ({status:?}):\n{jailed}"
+    );
+    assert!(status.success(), "{status:?}");
+}
