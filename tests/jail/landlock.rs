@@ -165,9 +165,9 @@ fn keepers_of(jail: i32) -> Vec<i32> {
         .collect()
 }
 
-/// Starts the sleeper fixture in the jail and returns the jail and its
-/// keeper, once the program has said it sleeps.
-fn jail_with_keeper(j: &Jail) -> (std::process::Child, i32) {
+/// Starts the sleeper fixture in the jail; returns once it has said it
+/// sleeps.
+fn start_sleeper(j: &Jail) -> std::process::Child {
     use std::io::BufRead;
     crate::support::write_file(&j.config_path(), j.config_text());
     let mut jail = std::process::Command::new(crate::support::SANDBOX)
@@ -184,6 +184,12 @@ fn jail_with_keeper(j: &Jail) -> (std::process::Child, i32) {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "sleeping\n");
+    jail
+}
+
+/// [`start_sleeper`], and the jail's keeper.
+fn jail_with_keeper(j: &Jail) -> (std::process::Child, i32) {
+    let jail = start_sleeper(j);
     let keepers = keepers_of(jail.id() as i32);
     assert_eq!(keepers.len(), 1, "one keeper under Landlock: {keepers:?}");
     (jail, keepers[0])
@@ -227,25 +233,10 @@ fn without_landlock_there_is_no_keeper() {
     let mut j = Jail::new();
     j.add_config("landlock off\n");
     j.check(&[("open {jail}/file rdonly", Want::Ok)]);
-    crate::support::write_file(&j.config_path(), j.config_text());
-    let mut jail = std::process::Command::new(crate::support::SANDBOX)
-        .arg(j.config_path())
-        .arg("test")
-        .arg(j.bin("sleeper"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(jail.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut jail = start_sleeper(&j);
     let keepers = keepers_of(jail.id() as i32);
     jail.kill().unwrap();
     jail.wait().unwrap();
-    assert_eq!(line, "sleeping\n");
     assert!(keepers.is_empty(), "{keepers:?}");
 }
 

@@ -44,40 +44,49 @@ pub const FIXTURES: &[&str] = &[
 /// the directory holding the binaries.
 pub fn fixtures_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
-        fs::create_dir_all(&out).expect("create fixtures output dir");
-        for name in FIXTURES {
-            let c = src.join(format!("{name}.c"));
-            let bin = out.join(name);
-            let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
-                (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
-                _ => false,
-            };
-            if fresh {
-                continue;
-            }
-            // Build under a unique name, then rename: concurrent test runs
-            // never see a half-written binary.
-            let tmp = out.join(format!(".{name}.{}", std::process::id()));
-            let result = Command::new("gcc")
-                .args(["-static", "-O2", "-Wall", "-o"])
-                .arg(&tmp)
-                .arg(&c)
-                .arg("-lpthread")
-                .output()
-                .expect("run gcc (is it installed?)");
-            assert!(
-                result.status.success(),
-                "gcc failed for {}:\n{}",
-                c.display(),
-                String::from_utf8_lossy(&result.stderr)
-            );
-            fs::rename(&tmp, &bin).expect("install fixture binary");
+    DIR.get_or_init(|| build_fixtures("", FIXTURES))
+}
+
+/// Compiles `fixtures/<sub>/<name>.c` for each name into
+/// `$CARGO_TARGET_TMPDIR/sandbox-fixtures/<sub>`, skipping binaries newer
+/// than their source, and returns that directory.
+fn build_fixtures(sub: &str, names: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(sub);
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("sandbox-fixtures")
+        .join(sub);
+    fs::create_dir_all(&out).expect("create fixtures output dir");
+    for name in names {
+        let c = src.join(format!("{name}.c"));
+        let bin = out.join(name);
+        let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
+            (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
+            _ => false,
+        };
+        if fresh {
+            continue;
         }
-        out
-    })
+        // Build under a unique name, then rename: concurrent test runs
+        // never see a half-written binary.
+        let tmp = out.join(format!(".{name}.{}", std::process::id()));
+        let result = Command::new("gcc")
+            .args(["-static", "-O2", "-Wall", "-o"])
+            .arg(&tmp)
+            .arg(&c)
+            .arg("-lpthread")
+            .output()
+            .expect("run gcc (is it installed?)");
+        assert!(
+            result.status.success(),
+            "gcc failed for {}:\n{}",
+            c.display(),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        fs::rename(&tmp, &bin).expect("install fixture binary");
+    }
+    out
 }
 
 /// Path of a built fixture binary (outside any jail tree).
@@ -733,42 +742,11 @@ pub const ESCAPE_FIXTURES: &[&str] = &[
     "race", "memory", "procfs", "seccomp", "untraced", "signals", "fdtty",
 ];
 
-/// Builds every `fixtures/escape/*.c` once per test run (static, -O2),
-/// as `fixtures_dir` does for the others, and returns the directory.
+/// Builds every `fixtures/escape/*.c` once per test run, as
+/// [`fixtures_dir`] does for the others, and returns the directory.
 pub fn escape_fixtures_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/escape");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures/escape");
-        fs::create_dir_all(&out).expect("create escape fixtures output dir");
-        for name in ESCAPE_FIXTURES {
-            let c = src.join(format!("{name}.c"));
-            let bin = out.join(name);
-            let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
-                (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
-                _ => false,
-            };
-            if fresh {
-                continue;
-            }
-            let tmp = out.join(format!(".{name}.{}", std::process::id()));
-            let result = Command::new("gcc")
-                .args(["-static", "-O2", "-Wall", "-o"])
-                .arg(&tmp)
-                .arg(&c)
-                .arg("-lpthread")
-                .output()
-                .expect("run gcc (is it installed?)");
-            assert!(
-                result.status.success(),
-                "gcc failed for {}:\n{}",
-                c.display(),
-                String::from_utf8_lossy(&result.stderr)
-            );
-            fs::rename(&tmp, &bin).expect("install escape fixture binary");
-        }
-        out
-    })
+    DIR.get_or_init(|| build_fixtures("escape", ESCAPE_FIXTURES))
 }
 
 impl Jail {
