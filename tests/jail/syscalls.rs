@@ -82,3 +82,35 @@ fn new_mount_api_is_refused() {
         ("open_tree {hidden}", Refused),
     ]);
 }
+
+#[test]
+fn modern_syscalls_work_as_natively() {
+    // rseq, getrandom, clone3, statx, faccessat2, close_range,
+    // clock_nanosleep, copy_file_range: a jail that refused any of them
+    // (ENOSYS for "unknown") would break current libcs and runtimes.
+    let j = Jail::new();
+    let native = std::process::Command::new(j.bin("modern"))
+        .arg(j.p("jail"))
+        .output()
+        .unwrap();
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    let names = [
+        "rseq",
+        "getrandom",
+        "clone3",
+        "statx",
+        "faccessat2",
+        "close_range",
+        "clock_nanosleep",
+        "copy_file_range",
+    ];
+    let all_ok: Vec<String> = names.iter().map(|name| format!("{name} ok")).collect();
+    assert_eq!(native.lines().collect::<Vec<_>>(), all_ok, "natively");
+    std::fs::remove_file(j.path("jail/modern-dst")).unwrap();
+    let out = j.cmd(&[j.bin("modern"), j.p("jail")]).run();
+    assert_eq!(out.lines(), all_ok, "{}", out.describe());
+    assert_eq!(
+        std::fs::read_to_string(j.path("jail/modern-dst")).unwrap(),
+        "twelve bytes"
+    );
+}

@@ -38,6 +38,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// The C fixtures, by file stem.
 pub const FIXTURES: &[&str] = &[
     "probe", "busy", "sleeper", "segv", "abort", "exitcode", "daemon", "selfinfo", "events",
+    "modern",
 ];
 
 /// Builds every `fixtures/*.c` once per test run (static, -O2) and returns
