@@ -8,7 +8,7 @@
 //! It installs nothing: `sys` does, in the child.
 
 use crate::arch::native::{AUDIT_ARCH, X32_SYSCALL_BIT};
-use crate::syscall::{Class, MemoryGuard, SCRATCH_END, Table, WAKEUP_SYSCALL};
+use crate::syscall::{ArgAction, ArgCase, Class, MemoryGuard, SCRATCH_END, Table, WAKEUP_SYSCALL};
 
 /// One cBPF instruction, laid out as the kernel's `struct sock_filter`.
 pub type Instruction = libc::sock_filter;
@@ -36,10 +36,10 @@ pub enum Verdict {
     Allow,
     Trace,
     Errno(i32),
-    ErrnoIfArg {
+    /// Per the cases of a [`Class::ByArg`]; allow when none matches.
+    ByArg {
         arg: u8,
-        values: &'static [u32],
-        errno: i32,
+        cases: &'static [ArgCase],
     },
     /// Trace only when the address could touch the scratch region.
     Guard(MemoryGuard),
@@ -50,7 +50,7 @@ impl Verdict {
         match class {
             Class::Native => Verdict::Allow,
             Class::Refuse(errno) => Verdict::Errno(errno),
-            Class::RefuseIfArg { arg, values, errno } => Verdict::ErrnoIfArg { arg, values, errno },
+            Class::ByArg { arg, cases } => Verdict::ByArg { arg, cases },
             Class::Check(_) => Verdict::Trace,
             Class::Guard(guard) => Verdict::Guard(guard),
         }
@@ -126,16 +126,22 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
         Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
         Verdict::Trace => vec![ret(libc::SECCOMP_RET_TRACE)],
         Verdict::Errno(errno) => vec![ret(errno_action(errno))],
-        Verdict::ErrnoIfArg { arg, values, errno } => {
+        Verdict::ByArg { arg, cases } => {
+            // n comparisons, `ret allow`, then one `ret` per case: from
+            // comparison i, case i's `ret` lies n instructions ahead.
+            let count = cases.len();
+            let ahead = u8::try_from(count).expect("fewer than 256 cases");
             let mut code = vec![load(offset_arg_low(arg))];
-            let count = values.len();
-            for (index, value) in values.iter().enumerate() {
-                // On a match jump to the refusal after the final `ret allow`.
-                let to_refusal = (count - index) as u8;
-                code.push(jump(BPF_JEQ_K, *value, to_refusal, 0));
+            for case in cases {
+                code.push(jump(BPF_JEQ_K, case.value, ahead, 0));
             }
             code.push(ret(libc::SECCOMP_RET_ALLOW));
-            code.push(ret(errno_action(errno)));
+            for case in cases {
+                code.push(ret(match case.action {
+                    ArgAction::Refuse(errno) => errno_action(errno),
+                    ArgAction::Check(_) => libc::SECCOMP_RET_TRACE,
+                }));
+            }
             code
         }
         Verdict::Guard(guard) => guard_leaf(guard),
@@ -308,7 +314,7 @@ mod tests {
         let program = build(FilterOptions::default());
         for (nr, name) in SYSCALLS {
             let expected = match Verdict::of(class_of(name)) {
-                Verdict::Allow | Verdict::ErrnoIfArg { .. } => libc::SECCOMP_RET_ALLOW,
+                Verdict::Allow | Verdict::ByArg { .. } => libc::SECCOMP_RET_ALLOW,
                 Verdict::Guard(MemoryGuard::Shmat) => libc::SECCOMP_RET_TRACE,
                 // Address 0 lies below the scratch region's end.
                 Verdict::Guard(MemoryGuard::Range | MemoryGuard::Mremap) => libc::SECCOMP_RET_TRACE,
@@ -400,6 +406,38 @@ mod tests {
             verdict_for(&program, ioctl, AUDIT_ARCH, [0, libc::TCGETS, 0, 0, 0, 0]),
             libc::SECCOMP_RET_ALLOW
         );
+        // High bits do not hide the command: the kernel reads 32 of them.
+        assert_eq!(
+            verdict_for(
+                &program,
+                ioctl,
+                AUDIT_ARCH,
+                [0, tiocsti | 1 << 32, 0, 0, 0, 0]
+            ),
+            errno_action(libc::EPERM)
+        );
+    }
+
+    #[test]
+    fn signal_owner_commands_stop_and_other_commands_do_not() {
+        let program = build(FilterOptions::default());
+        let call = |name: &str, command: u64| {
+            verdict_for(
+                &program,
+                number_of(name).unwrap(),
+                AUDIT_ARCH,
+                [3, command, 0, 0, 0, 0],
+            )
+        };
+        let trace = libc::SECCOMP_RET_TRACE;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        assert_eq!(call("fcntl", libc::F_SETOWN as u64), trace);
+        assert_eq!(call("fcntl", 15), trace, "F_SETOWN_EX");
+        assert_eq!(call("fcntl", libc::F_GETFL as u64), allow);
+        assert_eq!(call("fcntl", 10), allow, "F_SETSIG");
+        assert_eq!(call("ioctl", 0x8901), trace, "FIOSETOWN");
+        assert_eq!(call("ioctl", 0x8902), trace, "SIOCSPGRP");
+        assert_eq!(call("ioctl", libc::TIOCLINUX), errno_action(libc::EPERM));
     }
 
     #[test]

@@ -30,6 +30,8 @@ const LEND: u8 = b'L';
 const RELEASE: u8 = b'R';
 /// How long the tracer waits for the keeper to say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the tracer waits for the keeper to take a descriptor.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The two ends of the keeper's socket, made before the fork.
 pub struct KeeperSocket {
@@ -71,6 +73,21 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
     if nix::unistd::getppid() != tracer {
         sys::exit_immediately(0);
     }
+    // Nothing can make it dump core (its memory is a copy of the
+    // tracer's) or act on a signal; it works from / and may hold as many
+    // descriptors as the hard limit allows.
+    let _ = sys::set_rlimit(libc::RLIMIT_CORE as i32, 0, 0);
+    if let Ok((_, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, hard, hard);
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&nix::sys::signal::SigSet::all()),
+        None,
+    );
+    let _ = nix::unistd::chdir(c"/");
     // Nothing but its socket: above all not the program's stdio, whose
     // end of file the jail waits for.
     if socket > 0 {
@@ -78,7 +95,7 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
     }
     let _ = sys::close_range(socket as u32 + 1, u32::MAX);
     let pid = nix::unistd::getpid().as_raw();
-    if sys::send_bytes(socket, &pid.to_ne_bytes()).is_err() {
+    if sys::send_bytes(socket, &pid.to_ne_bytes(), false).is_err() {
         sys::exit_immediately(0);
     }
     let mut message = [0u8; 8];
@@ -91,11 +108,11 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
         };
         match (message[0], descriptor) {
             (LEND, Some(fd)) => {
-                let _ = sys::send_bytes(socket, &fd.to_ne_bytes());
+                let _ = sys::send_bytes(socket, &fd.to_ne_bytes(), false);
             }
             (LEND, None) => {
                 // The descriptor did not arrive (EMFILE in the keeper).
-                let _ = sys::send_bytes(socket, &(-libc::EMFILE).to_ne_bytes());
+                let _ = sys::send_bytes(socket, &(-libc::EMFILE).to_ne_bytes(), false);
             }
             (RELEASE, stray) if count >= 5 => {
                 if let Some(fd) = stray {
@@ -122,6 +139,8 @@ pub struct Keeper {
     pid: Pid,
     /// The tracer's wait already collected the keeper's exit.
     reaped: std::cell::Cell<bool>,
+    /// A lend has failed (reported once).
+    failed: std::cell::Cell<bool>,
 }
 
 impl Keeper {
@@ -146,6 +165,7 @@ impl Keeper {
             socket,
             pid: Pid::from_raw(i32::from_ne_bytes(pid)),
             reaped: std::cell::Cell::new(false),
+            failed: std::cell::Cell::new(false),
         })
     }
 
@@ -159,6 +179,18 @@ impl Keeper {
         self.reaped.set(true);
     }
 
+    pub fn is_reaped(&self) -> bool {
+        self.reaped.get()
+    }
+
+    pub fn note_failure(&self) {
+        self.failed.set(true);
+    }
+
+    pub fn has_failed(&self) -> bool {
+        self.failed.get()
+    }
+
     /// Hands `fd` to the keeper; returns the number it holds it under.
     pub fn lend(&self, fd: &OwnedFd) -> Result<i32, Errno> {
         let raw = [fd.as_raw_fd()];
@@ -170,6 +202,24 @@ impl Keeper {
             MsgFlags::MSG_NOSIGNAL,
             None,
         )?;
+        // The keeper answers at once; one that does not is stuck or
+        // attacked, and is killed (the jail then stops: fail closed).
+        let mut fds = [nix::poll::PollFd::new(
+            self.socket.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let timeout =
+            nix::poll::PollTimeout::try_from(ANSWER_TIMEOUT).unwrap_or(nix::poll::PollTimeout::MAX);
+        let ready = loop {
+            match nix::poll::poll(&mut fds, timeout) {
+                Err(Errno::EINTR) => continue,
+                other => break other?,
+            }
+        };
+        if ready == 0 {
+            self.end();
+            return Err(Errno::ETIMEDOUT);
+        }
         let mut answer = [0u8; 4];
         let count = loop {
             match nix::unistd::read(&self.socket, &mut answer) {
@@ -190,7 +240,9 @@ impl Keeper {
     pub fn release(&self, number: i32) {
         let mut message = [RELEASE, 0, 0, 0, 0];
         message[1..].copy_from_slice(&number.to_ne_bytes());
-        let _ = sys::send_bytes(self.socket.as_raw_fd(), &message);
+        // Never blocks: a keeper that stopped reading is killed at the
+        // next lend.
+        let _ = sys::send_bytes(self.socket.as_raw_fd(), &message, true);
     }
 
     /// Kills the keeper (its exit is then collected by whoever waits).

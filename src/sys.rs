@@ -475,17 +475,12 @@ pub fn receive_with_descriptor(
     Ok((count, descriptor))
 }
 
-/// `send(2)` without `SIGPIPE`. Async-signal-safe.
-pub fn send_bytes(socket: RawFd, bytes: &[u8]) -> Result<usize, Errno> {
+/// `send(2)` without `SIGPIPE`, optionally without blocking.
+/// Async-signal-safe.
+pub fn send_bytes(socket: RawFd, bytes: &[u8], nonblocking: bool) -> Result<usize, Errno> {
+    let flags = libc::MSG_NOSIGNAL | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     // SAFETY: `bytes` is valid for its length; the kernel only reads it.
-    let count = unsafe {
-        libc::send(
-            socket,
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            libc::MSG_NOSIGNAL,
-        )
-    };
+    let count = unsafe { libc::send(socket, bytes.as_ptr().cast(), bytes.len(), flags) };
     Errno::result(count).map(|count| count as usize)
 }
 

@@ -18,19 +18,33 @@ pub enum Class {
     Native,
     /// Refused by the seccomp filter itself with this errno, never stops.
     Refuse(i32),
-    /// Refused by the filter when argument `arg` (its low 32 bits, as the
-    /// kernel reads an `unsigned int`) equals one of `values`; else native.
-    RefuseIfArg {
-        arg: u8,
-        values: &'static [u32],
-        errno: i32,
-    },
+    /// Decided by one argument (its low 32 bits, as the kernel reads an
+    /// `unsigned int` command): the first case whose value it equals says
+    /// what happens; any other value runs natively. `ioctl` and `fcntl`
+    /// are hot, so only the few dangerous commands stop or are refused.
+    ByArg { arg: u8, cases: &'static [ArgCase] },
     /// Stops at a seccomp stop for the tracer to decide.
     Check(Check),
     /// A memory-map change that runs natively unless its address could
     /// touch the jail's scratch region, in which case it stops (see
     /// `tracer::scratch`).
     Guard(MemoryGuard),
+}
+
+/// One case of a [`Class::ByArg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgCase {
+    pub value: u32,
+    pub action: ArgAction,
+}
+
+/// What a matching [`ArgCase`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgAction {
+    /// Refused by the filter with this errno.
+    Refuse(i32),
+    /// Stops for the tracer to decide.
+    Check(Check),
 }
 
 /// Which memory-map syscall a [`Class::Guard`] is, for the filter's
@@ -76,6 +90,10 @@ pub enum Check {
     Personality,
     /// The magic wakeup syscall of suspended sessions.
     Wakeup,
+    /// Sets the process or group that a descriptor's I/O signals go to
+    /// (`SIGIO` or any signal chosen with `F_SETSIG`): the target must be
+    /// inside the jail, like a `kill`'s.
+    SignalOwner(OwnerCall),
     /// `io_setup(2)`: from now on the kernel may write the process's memory
     /// at any moment (a pending AIO read), so no buffer of it is private.
     AsyncIo,
@@ -239,10 +257,57 @@ const fn unless_nofollow(arg: u8) -> Follow {
     }
 }
 
-/// `ioctl` requests that reach outside the jail through a terminal:
-/// `TIOCSTI` types into the terminal's input queue (and so into the shell
-/// that started the jail), `TIOCLINUX` can copy and paste on a console.
-const TERMINAL_INJECTION: &[u32] = &[libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
+/// How a [`Check::SignalOwner`] call names its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerCall {
+    /// `fcntl(fd, F_SETOWN, pid)`: a pid, or a process group as `-pgid`.
+    FcntlSetown,
+    /// `fcntl(fd, F_SETOWN_EX, &struct f_owner_ex { type, pid })`.
+    FcntlSetownEx,
+    /// `ioctl(fd, FIOSETOWN or SIOCSPGRP, &pid)`: as `F_SETOWN`, through
+    /// a pointer.
+    IoctlPointer,
+}
+
+const FIOSETOWN: u32 = 0x8901;
+const SIOCSPGRP: u32 = 0x8902;
+const F_SETOWN: u32 = 8;
+const F_SETOWN_EX: u32 = 15;
+
+/// `ioctl` requests that reach outside the jail: `TIOCSTI` types into the
+/// terminal's input queue (and so into the shell that started the jail),
+/// `TIOCLINUX` can copy and paste on a console; `FIOSETOWN` and
+/// `SIOCSPGRP` choose who gets a descriptor's signals.
+const IOCTL_CASES: &[ArgCase] = &[
+    ArgCase {
+        value: libc::TIOCSTI as u32,
+        action: ArgAction::Refuse(EPERM),
+    },
+    ArgCase {
+        value: libc::TIOCLINUX as u32,
+        action: ArgAction::Refuse(EPERM),
+    },
+    ArgCase {
+        value: FIOSETOWN,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
+    },
+    ArgCase {
+        value: SIOCSPGRP,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
+    },
+];
+
+/// `fcntl` commands that choose who gets a descriptor's signals.
+const FCNTL_CASES: &[ArgCase] = &[
+    ArgCase {
+        value: F_SETOWN,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetown)),
+    },
+    ArgCase {
+        value: F_SETOWN_EX,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetownEx)),
+    },
+];
 
 /// The jail's treatment of the syscall `name`. Unknown names are refused.
 pub fn class_of(name: &str) -> Class {
@@ -447,10 +512,13 @@ pub fn class_of(name: &str) -> Class {
         }
         "mremap" => Guard(MemoryGuard::Mremap),
         "shmat" => Guard(MemoryGuard::Shmat),
-        "ioctl" => RefuseIfArg {
+        "ioctl" => ByArg {
             arg: 1,
-            values: TERMINAL_INJECTION,
-            errno: EPERM,
+            cases: IOCTL_CASES,
+        },
+        "fcntl" => ByArg {
+            arg: 1,
+            cases: FCNTL_CASES,
         },
 
         // ---- refused: the filesystem namespace and the machine ----
@@ -528,7 +596,6 @@ pub fn class_of(name: &str) -> Class {
         | "msgsnd"
         | "msgrcv"
         | "msgctl"
-        | "fcntl"
         | "flock"
         | "fsync"
         | "fdatasync"

@@ -20,8 +20,8 @@ use crate::arch::native::{self as arch, Regs};
 use crate::policy::{Target, Verdict};
 use crate::sys;
 use crate::syscall::{
-    Access, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard, OpenCall, OpenFlags,
-    PathOperand, PriorityWhich, SignalCall,
+    Access, ArgAction, ArgCase, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard, OpenCall,
+    OpenFlags, OwnerCall, PathOperand, PriorityWhich, SignalCall,
 };
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -107,6 +107,23 @@ impl Tracer {
         let (name, class) = self.syscalls.lookup(nr);
         match class {
             Class::Check(check) => self.answer_check(pid, name, check, regs),
+            Class::ByArg { arg, cases } => {
+                let value = arch::argument(regs, usize::from(arg)) & 0xffff_ffff;
+                match cases.iter().find(|case| u64::from(case.value) == value) {
+                    Some(ArgCase {
+                        action: ArgAction::Check(check),
+                        ..
+                    }) => self.answer_check(pid, name, *check, regs),
+                    Some(ArgCase {
+                        action: ArgAction::Refuse(errno),
+                        ..
+                    }) => Answer::Refuse(*errno),
+                    None => {
+                        warn!("{pid}: unexpected stop for {name} ({value:#x}); refusing");
+                        Answer::Refuse(libc::ENOSYS)
+                    }
+                }
+            }
             Class::Guard(guard) => judge_memory_guard(pid, name, guard, regs),
             // The filter stops only for the classes above; anything else
             // reaching here is refused.
@@ -183,9 +200,13 @@ impl Tracer {
                     }
                 }
             }
+            Check::SignalOwner(call) => self.judge_signal_owner(pid, name, call, regs),
             Check::AsyncIo => {
-                if let Some(space) = self.tasks.get(&pid).and_then(|task| task.space) {
-                    self.spaces.mark_async_writer(space);
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    match task.space {
+                        Some(space) => self.spaces.mark_async_writer(space),
+                        None => task.async_io_pending = true,
+                    }
                 }
                 Answer::Allow
             }
@@ -632,7 +653,11 @@ impl Tracer {
                 return Err(libc::EPERM);
             };
             let lent = crate::keeper::Lent::new(keeper, &held).map_err(|errno| {
-                warn!("the descriptor keeper failed: {}", errno.desc());
+                // Said once: the program could make it fail at will.
+                if !keeper.has_failed() {
+                    warn!("the descriptor keeper failed: {}; refusing", errno.desc());
+                }
+                keeper.note_failure();
                 libc::EPERM
             })?;
             let path = lent.path().into_bytes();
@@ -945,6 +970,47 @@ impl Tracer {
             }
         }
         Answer::Allow
+    }
+
+    /// `F_SETOWN` and friends: the process, thread or group that is to
+    /// get a descriptor's signals must lie inside the jail. The kernel
+    /// keeps a reference to the target itself, so judging it now is enough;
+    /// a target passed in memory is handed over as the jail's copy.
+    fn judge_signal_owner(&mut self, pid: Pid, name: &str, call: OwnerCall, regs: &Regs) -> Answer {
+        let arg = |index: usize| arch::argument(regs, index);
+        let (target, copy) = match call {
+            // An int: a pid, or a process group as -pgid.
+            OwnerCall::FcntlSetown => (signed(arg(2)), None),
+            OwnerCall::IoctlPointer => {
+                let mut bytes = [0u8; 4];
+                if let Err(errno) = memory::read_exact(pid, arg(2), &mut bytes) {
+                    return Answer::Refuse(errno as i32);
+                }
+                (i32::from_ne_bytes(bytes), Some(bytes.to_vec()))
+            }
+            // struct f_owner_ex { int type; pid_t pid; }: the type says
+            // thread, process or group; each is judged by its id.
+            OwnerCall::FcntlSetownEx => {
+                let mut bytes = [0u8; 8];
+                if let Err(errno) = memory::read_exact(pid, arg(2), &mut bytes) {
+                    return Answer::Refuse(errno as i32);
+                }
+                let id = i32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+                (id, Some(bytes.to_vec()))
+            }
+        };
+        if target != 0 && !self.is_jail_pid(target.unsigned_abs()) {
+            debug!("{pid}: {name} would send signals to {target} outside the jail: ESRCH");
+            return Answer::Refuse(libc::ESRCH);
+        }
+        match copy {
+            None => Answer::Allow,
+            Some(bytes) => {
+                let mut rewrite = Rewrite::default();
+                rewrite.set(2, Arg::Scratch(Part::Struct, bytes));
+                Answer::Rewrite(rewrite)
+            }
+        }
     }
 
     fn judge_priority(

@@ -55,6 +55,8 @@ pub enum TraceError {
     Wait(Errno),
     /// A stop this tracer does not understand (fail closed).
     UnknownStop { pid: Pid, status: i32 },
+    /// The descriptor keeper ended while the jail ran (fail closed).
+    KeeperEnded { status: i32 },
 }
 
 impl fmt::Display for TraceError {
@@ -64,6 +66,10 @@ impl fmt::Display for TraceError {
             TraceError::UnknownStop { pid, status } => {
                 write!(f, "unexpected stop of task {pid} (status {status:#x})")
             }
+            TraceError::KeeperEnded { status } => write!(
+                f,
+                "the jail's descriptor keeper ended (status {status:#x}); the jail was stopped"
+            ),
         }
     }
 }
@@ -122,6 +128,9 @@ struct Task {
     /// It has exec'd: its address space is its own, whatever its parent's
     /// clone event (which may come later) says of the parent's.
     execed: bool,
+    /// It made `io_setup` before its address space was known: the space
+    /// is marked as soon as it is.
+    async_io_pending: bool,
 }
 
 /// The state of one jail's tracer.
@@ -300,11 +309,14 @@ impl Tracer {
                 Ok(report) => report,
                 Err(errno) => return Err(TraceError::Wait(errno)),
             };
-            if let Some(keeper) = self.keeper.as_ref().filter(|keeper| keeper.pid() == pid) {
-                // Not a jail task: the keeper ended (it is never traced).
-                warn!("{pid}: the descriptor keeper ended ({status:#x})");
-                keeper.mark_reaped();
-                continue;
+            if self.is_live_keeper(pid) {
+                // Not a jail task (the keeper is never traced), and the jail
+                // cannot go on without it.
+                warn!("{pid}: the descriptor keeper ended ({status:#x}); stopping the jail");
+                if let Some(keeper) = &self.keeper {
+                    keeper.mark_reaped();
+                }
+                return Err(TraceError::KeeperEnded { status });
             }
             let event = event::decode(status);
             trace!("{pid}: {event:?}");
@@ -425,6 +437,11 @@ impl Tracer {
                 } else {
                     task.scratch_ready |= inherited;
                     task.space = space;
+                    if let Some(space) = space
+                        && std::mem::take(&mut task.async_io_pending)
+                    {
+                        self.spaces.mark_async_writer(space);
+                    }
                 }
                 if task.awaiting_first_stop {
                     task.restore_first_argument = clone3_argument;
@@ -533,6 +550,14 @@ impl Tracer {
         }
     }
 
+    /// Whether `pid` is the keeper, not yet reaped (once reaped, its pid
+    /// may belong to anyone, a jail task included).
+    fn is_live_keeper(&self, pid: Pid) -> bool {
+        self.keeper
+            .as_ref()
+            .is_some_and(|keeper| keeper.pid() == pid && !keeper.is_reaped())
+    }
+
     fn is_jail_pid(&self, pid: u32) -> bool {
         i32::try_from(pid).is_ok_and(|pid| self.tasks.contains_key(&Pid::from_raw(pid)))
     }
@@ -556,7 +581,7 @@ impl Tracer {
         }
         loop {
             match sys::wait_any() {
-                Ok((pid, _)) if self.keeper.as_ref().is_some_and(|k| k.pid() == pid) => {
+                Ok((pid, _)) if self.is_live_keeper(pid) => {
                     if let Some(keeper) = &self.keeper {
                         keeper.mark_reaped();
                     }

@@ -110,6 +110,52 @@ fn escape_signals_to_an_outside_process_are_refused_and_it_survives() {
 }
 
 #[test]
+fn escape_signals_through_a_descriptors_owner_are_refused_and_the_target_survives() {
+    // F_SETOWN and friends make the kernel itself send a chosen signal
+    // (F_SETSIG) to the owner when I/O is possible: a kill in disguise.
+    for trick in [
+        "owner_fcntl",
+        "owner_fcntl_ex",
+        "owner_group",
+        "owner_ioctl",
+    ] {
+        let t = Jail::new();
+        let victim = Outsider::start();
+        let out = native(&t, &words(&format!("{trick} {} 9", victim.pid())));
+        assert_eq!(out.lines(), ["owner ok"], "{trick}\n{}", out.describe());
+        assert!(
+            wait_gone(&[victim.pid()], Duration::from_secs(3)).is_empty(),
+            "control void: natively {trick} did not kill the target\n{}",
+            out.describe()
+        );
+        for landlock in ["", "landlock off\n"] {
+            let mut j = Jail::new();
+            j.add_config(landlock);
+            let outsider = Outsider::start();
+            let pid = outsider.pid();
+            let out = jailed(&j, &words(&format!("{trick} {pid} 9")));
+            assert!(
+                out.lines() == ["owner ESRCH"] && !is_gone(pid),
+                "ESCAPE: {trick} from the jail ({landlock:?}) signalled {pid}, gone: {}\n{}",
+                is_gone(pid),
+                out.describe()
+            );
+        }
+    }
+    // Inside the jail the same calls work: a program may own its own I/O.
+    let mut j = Jail::new();
+    j.add_config("see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\n");
+    let out = j
+        .cmd(&[
+            "/bin/sh".to_string(),
+            "-c".to_string(),
+            format!("{} owner_fcntl $$ 0", j.escape_bin("signals")),
+        ])
+        .run();
+    assert_eq!(out.lines(), ["owner ok"], "{}", out.describe());
+}
+
+#[test]
 fn escape_signals_sigstop_to_own_group_then_jail_still_enforces() {
     let t = Jail::new();
     let out = native(&t, &words(&format!("sigstop_group {}", t.p("hidden/file"))));

@@ -327,3 +327,47 @@ fn the_program_cannot_reach_its_keeper() {
     );
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn the_keeper_cannot_dump_core_ignores_signals_and_its_death_stops_the_jail() {
+    if abi().is_none() {
+        return;
+    }
+    let j = Jail::new();
+    let (mut jail, keeper) = jail_with_keeper(&j);
+    let limits = fs::read_to_string(format!("/proc/{keeper}/limits")).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    assert_eq!(
+        core.split_whitespace().skip(4).take(2).collect::<Vec<_>>(),
+        ["0", "0"],
+        "{core}"
+    );
+    let status = fs::read_to_string(format!("/proc/{keeper}/status")).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    let term = 1u64 << (libc::SIGTERM - 1);
+    let segv = 1u64 << (libc::SIGSEGV - 1);
+    assert_eq!(blocked & (term | segv), term | segv, "SigBlk {blocked:#x}");
+    // SIGKILL cannot be blocked: the jail must notice and stop, not go on
+    // without the keeper.
+    // SAFETY (test): SIGKILL to the keeper of the jail this test started.
+    unsafe { libc::kill(keeper, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let ended = loop {
+        if let Some(status) = jail.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = jail.kill();
+            panic!("the jail went on without its keeper");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(ended.code(), Some(125), "{ended:?}");
+}
