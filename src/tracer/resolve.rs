@@ -284,6 +284,42 @@ fn lexical_walk_touches(start: &Path, dir_part: &[u8], writable: WritableDir) ->
     false
 }
 
+/// A relative `path` as an absolute one, when the directory it starts from
+/// has a name nothing in the jail can change (no directory above it is
+/// writable, so no rename can move it): then its name, read once from
+/// `/proc/<tid>`, stands for it, and the walk needs no descriptor of it
+/// (and can use the directory cache). `None`: resolve from the
+/// descriptor.
+fn absolute_from_stable_start(
+    thread: Thread,
+    start: Start,
+    path: &[u8],
+    writable: WritableDir,
+) -> Option<Vec<u8>> {
+    if path.starts_with(b"/") {
+        return None;
+    }
+    let link = match start {
+        Start::Cwd => format!("/proc/{}/cwd", thread.tid),
+        Start::Fd(fd) => format!("/proc/{}/fd/{fd}", thread.tid),
+    };
+    let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
+    let name = target.as_bytes();
+    let unusable = !name.starts_with(b"/")
+        || name.ends_with(b" (deleted)")
+        || is_under_proc(Path::new(&target))
+        || name.len() + path.len() + 1 >= libc::PATH_MAX as usize;
+    if unusable || lexical_walk_touches(Path::new("/"), name, writable) {
+        return None;
+    }
+    let mut absolute = name.to_vec();
+    if !absolute.ends_with(b"/") {
+        absolute.push(b'/');
+    }
+    absolute.extend_from_slice(path);
+    Some(absolute)
+}
+
 /// The kernel walks the directory part in one `openat2` that refuses
 /// symlinks; `Ok(None)` hands the path to the slow walk: it has symlinks
 /// in its directories (which may lead into `/proc`, where "self" would
@@ -296,12 +332,15 @@ fn fast(
     writable: WritableDir,
     directories: &RefCell<DirectoryCache>,
 ) -> Result<Option<Resolved>, Errno> {
+    let mut path = match absolute_from_stable_start(thread, start, path, writable) {
+        Some(absolute) => absolute,
+        None => path.to_vec(),
+    };
     let mut start_fd = if path.starts_with(b"/") {
         None
     } else {
         Some(open_start(thread, start)?)
     };
-    let mut path = path.to_vec();
     let mut touched = false;
     for _ in 0..=MAX_SYMLINKS {
         let absolute = path.starts_with(b"/");
@@ -324,8 +363,18 @@ fn fast(
         } else {
             None
         };
+        let single_relative_name = !absolute && dir == b"." && start_fd.is_some();
         let (dir_fd, dir_canonical) = match cached {
             Some(canonical) => (None, canonical),
+            // A lone name relative to a directory the thread holds (find's
+            // `newfstatat(dirfd, "name")`): that directory is the parent,
+            // already open and named; walking "." would only reopen it.
+            None if single_relative_name => {
+                if is_under_proc(&start_dir) {
+                    return Ok(None);
+                }
+                (start_fd.take(), start_dir)
+            }
             None => {
                 let fd = match sys::openat2(
                     dirfd_raw,
