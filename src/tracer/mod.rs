@@ -402,15 +402,17 @@ impl Tracer {
     fn on_new_task(&mut self, parent: Pid) -> Resume {
         // Threads share the parent's address space and forked children get
         // a copy of it: either way the scratch region is there if it was.
-        let (inherited, flags, parent_space, clone3_argument) = match self.tasks.get_mut(&parent) {
-            Some(task) => (
-                task.scratch_ready,
-                task.pending_clone.take(),
-                task.space,
-                task.clone3_argument.take(),
-            ),
-            None => (false, None, None, None),
-        };
+        let (inherited, flags, parent_space, clone3_argument, parent_tgid) =
+            match self.tasks.get_mut(&parent) {
+                Some(task) => (
+                    task.scratch_ready,
+                    task.pending_clone.take(),
+                    task.space,
+                    task.clone3_argument.take(),
+                    task.tgid,
+                ),
+                None => (false, None, None, None, None),
+            };
         if flags.is_some() {
             self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
         }
@@ -428,6 +430,15 @@ impl Tracer {
                     awaiting_first_stop: true,
                     ..Task::default()
                 });
+                // Its thread group, known from the flags: no need to read
+                // /proc/<tid>/status when a path names /proc/self.
+                if task.tgid.is_none() {
+                    task.tgid = match flags {
+                        Some(flags) if flags & libc::CLONE_THREAD as u64 != 0 => parent_tgid,
+                        Some(_) => Some(child),
+                        None => None,
+                    };
+                }
                 if task.execed {
                     // The child's exec was reported before this event: the
                     // parent's space and scratch region are not its own.

@@ -133,13 +133,12 @@ pub fn resolve(
     follow: bool,
     view: &View,
 ) -> Result<Resolved, Errno> {
-    let writable = view.writable;
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
     // A trailing slash asks for a directory and follows the last link.
     let follow = follow || path.ends_with(b"/");
-    match fast(thread, start, path, follow, writable, view.directories)? {
+    match fast(thread, start, path, follow, view)? {
         Some(resolved) => Ok(resolved),
         None => slow(thread, start, path, follow, view),
     }
@@ -320,6 +319,21 @@ fn absolute_from_stable_start(
     Some(absolute)
 }
 
+/// The canonical name of the absolute directory path `dir`, walked
+/// component by component, when that walk met no writable directory and
+/// does not lead into `/proc`: a name no one in the jail can change.
+fn unchangeable_directory(thread: Thread, dir: &[u8], view: &View) -> Option<PathBuf> {
+    let resolved = slow(thread, Start::Cwd, dir, true, view).ok()?;
+    match resolved.target {
+        Target::Path(canonical)
+            if resolved.exists && !resolved.touched_writable && !is_under_proc(&canonical) =>
+        {
+            Some(canonical)
+        }
+        _ => None,
+    }
+}
+
 /// The kernel walks the directory part in one `openat2` that refuses
 /// symlinks; `Ok(None)` hands the path to the slow walk: it has symlinks
 /// in its directories (which may lead into `/proc`, where "self" would
@@ -329,9 +343,9 @@ fn fast(
     start: Start,
     path: &[u8],
     follow: bool,
-    writable: WritableDir,
-    directories: &RefCell<DirectoryCache>,
+    view: &View,
 ) -> Result<Option<Resolved>, Errno> {
+    let (writable, directories) = (view.writable, view.directories);
     let mut path = match absolute_from_stable_start(thread, start, path, writable) {
         Some(absolute) => absolute,
         None => path.to_vec(),
@@ -375,26 +389,38 @@ fn fast(
                 }
                 (start_fd.take(), start_dir)
             }
-            None => {
-                let fd = match sys::openat2(
-                    dirfd_raw,
-                    &c_string(dir)?,
-                    (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
-                    RESOLVE_NO_SYMLINKS,
-                ) {
-                    Ok(fd) => fd,
-                    Err(Errno::ELOOP) => return Ok(None),
-                    Err(errno) => return Err(errno),
-                };
-                let canonical = canonical_of(&fd)?;
-                if is_under_proc(&canonical) {
-                    return Ok(None);
+            None => match sys::openat2(
+                dirfd_raw,
+                &c_string(dir)?,
+                (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+                RESOLVE_NO_SYMLINKS,
+            ) {
+                Ok(fd) => {
+                    let canonical = canonical_of(&fd)?;
+                    if is_under_proc(&canonical) {
+                        return Ok(None);
+                    }
+                    if absolute && !touched {
+                        directories.borrow_mut().insert(dir, &canonical);
+                    }
+                    (Some(fd), canonical)
                 }
-                if absolute && !touched {
-                    directories.borrow_mut().insert(dir, &canonical);
+                // Symlinks among the directories (`/bin -> usr/bin` on a
+                // merged-/usr system): walk them once, component by
+                // component, and remember the result like any other
+                // directory no one in the jail can change.
+                Err(Errno::ELOOP) if absolute && !touched => {
+                    match unchangeable_directory(thread, dir, view) {
+                        Some(canonical) => {
+                            directories.borrow_mut().insert(dir, &canonical);
+                            (None, canonical)
+                        }
+                        None => return Ok(None),
+                    }
                 }
-                (Some(fd), canonical)
-            }
+                Err(Errno::ELOOP) => return Ok(None),
+                Err(errno) => return Err(errno),
+            },
         };
         let Some(name) = name else {
             let mut resolved = Resolved::path(dir_canonical, true);
@@ -540,7 +566,11 @@ fn slow(
         {
             return Err(Errno::ENOENT);
         }
-        touched |= writable(&current);
+        // A name looked up in a writable directory could be swapped; one
+        // looked up in /proc (a magic link, `self`) depends on the state of
+        // tasks that may share it: either way the kernel must be handed the
+        // canonical result, and no cache may keep it.
+        touched |= writable(&current) || is_under_proc(&current);
         let candidate = current.join(&component);
         let stat = match nix::sys::stat::lstat(&candidate) {
             Err(Errno::ENOENT) if is_last => {

@@ -16,10 +16,11 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
 /// Whether a clone with these flags shares what a race needs with its
-/// parent: the memory (`CLONE_VM`) or the descriptor table
-/// (`CLONE_FILES`, which lets it swap a descriptor under a check).
+/// parent: the memory (`CLONE_VM`), the descriptor table (`CLONE_FILES`,
+/// which lets it swap a descriptor under a check) or the working directory
+/// (`CLONE_FS`, which lets it `chdir` while a relative path is in flight).
 pub fn shares_with_parent(clone_flags: u64) -> bool {
-    clone_flags & (libc::CLONE_VM | libc::CLONE_FILES) as u64 != 0
+    clone_flags & (libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_FS) as u64 != 0
 }
 
 /// Counts the tasks of each address space (and descriptor table).
