@@ -424,10 +424,23 @@ fn a_hundred_sessions_start_answer_and_end_cleanly() {
     for ident in &idents {
         assert_eq!(stdout(&s.send(ident, "say again\n")), "2: again\n");
     }
+    // Under Landlock each session also has its descriptor keeper.
+    let keepers: Vec<i32> = drivers
+        .iter()
+        .filter_map(|driver| tracer_of(*driver))
+        .flat_map(untraced_children)
+        .collect();
+    if sandbox::landlock::abi_version().is_ok() {
+        assert_eq!(keepers.len(), 100, "{keepers:?}");
+    }
     for ident in &idents {
         assert_eq!(stdout(&s.kill(ident)), "Done\n");
     }
     assert!(wait_gone(&drivers, Duration::from_secs(10)).is_empty());
+    assert!(
+        wait_gone(&keepers, Duration::from_secs(10)).is_empty(),
+        "keepers outlived their sessions"
+    );
     assert!(s.sockets().is_empty(), "{:?}", s.sockets());
     assert!(drivers.iter().all(|pid| is_gone(*pid)));
 }
@@ -440,4 +453,23 @@ fn tracer_of(pid: i32) -> Option<i32> {
         .trim()
         .parse()
         .ok()
+}
+
+/// The untraced children of `server`: its descriptor keeper.
+fn untraced_children(server: i32) -> Vec<i32> {
+    let field = |pid: i32, name: &str| -> Option<i32> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| field(*pid, "PPid:") == Some(server) && field(*pid, "TracerPid:") == Some(0))
+        .collect()
 }
