@@ -207,6 +207,36 @@ fn escape_race_proc_self_fd_reopen_while_dup2_swaps_the_descriptor() {
     }
 }
 
+// A clone(CLONE_FS) without CLONE_VM is another address space, but it
+// shares the working directory: while the parent's open("../../file") is
+// in flight it fchdir()s between {hidden}/vis/a/b, from where the path
+// means the visible {hidden}/vis/file, and {hidden}/vis/a, from where it
+// means the hidden {hidden}/file. The parent must not be taken as alone.
+
+/// `{hidden}/vis` (seen, with `see {hidden}/vis`) holds `file` and the
+/// directories `a/b`; the hidden `{hidden}/file` lies one level above.
+fn fsshare_args(t: &Jail) -> Vec<String> {
+    fs::create_dir_all(t.path("hidden/vis/a/b")).unwrap();
+    fs::write(t.path("hidden/vis/file"), "visible\n").unwrap();
+    vec![
+        t.p("hidden/vis/a/b"),
+        t.p("hidden/vis/a"),
+        t.p("hidden/vis/file"),
+    ]
+}
+
+#[test]
+fn escape_race_relative_open_while_clone_fs_sibling_flips_working_directory() {
+    if control("fsshare", &fsshare_args).is_some() {
+        race_in_every_mode(
+            "fsshare",
+            "see {hidden}/vis\n",
+            &fsshare_args,
+            &outside_untouched,
+        );
+    }
+}
+
 // One thread alone in its address space, its path in private anonymous
 // memory: the jail lets the kernel read the program's own buffer. But an
 // O_DIRECT read submitted with io_submit (a native syscall) is still in
