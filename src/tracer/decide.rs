@@ -627,6 +627,13 @@ impl Tracer {
             return Ok(None);
         }
         let held = take_descriptor(pid, fd)?;
+        // The kernel refuses fchmod, fchown and fsetxattr on an O_PATH
+        // descriptor; reached through /proc/<holder>/fd/<n> it would not.
+        let flags = nix::fcntl::fcntl(&held, nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(|errno| errno as i32)?;
+        if flags & libc::O_PATH != 0 {
+            return Err(libc::EBADF);
+        }
         self.fd_path(held, None, rewrite).map(Some)
     }
 
