@@ -497,6 +497,9 @@ impl Tracer {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return false;
         };
+        if task.shares_fs {
+            return false;
+        }
         let Some(space) = task.space else {
             return false;
         };
@@ -940,6 +943,13 @@ impl Tracer {
         self.clones_in_flight += 1;
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.pending_clone = Some(flags);
+            // A process sharing the working directory can chdir while this
+            // task's relative path is in flight, also after either execs
+            // (exec keeps the shared fs_struct): for good, nothing of this
+            // task's is taken as unchangeable.
+            if spaces::shares_working_directory(flags) {
+                task.shares_fs = true;
+            }
             // From now on the address space may have a second user, even
             // before the tracer hears of it.
             if spaces::shares_with_parent(flags)

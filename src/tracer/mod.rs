@@ -131,6 +131,9 @@ struct Task {
     /// It made `io_setup` before its address space was known: the space
     /// is marked as soon as it is.
     async_io_pending: bool,
+    /// It shares its working directory with another process (`CLONE_FS`
+    /// without `CLONE_THREAD`, on either side): its paths always get copies.
+    shares_fs: bool,
 }
 
 /// The state of one jail's tracer.
@@ -430,6 +433,9 @@ impl Tracer {
                     awaiting_first_stop: true,
                     ..Task::default()
                 });
+                if flags.is_some_and(spaces::shares_working_directory) {
+                    task.shares_fs = true;
+                }
                 // Its thread group, known from the flags: no need to read
                 // /proc/<tid>/status when a path names /proc/self.
                 if task.tgid.is_none() {

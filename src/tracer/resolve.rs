@@ -303,6 +303,15 @@ fn absolute_from_stable_start(
         Start::Fd(fd) => format!("/proc/{}/fd/{fd}", thread.tid),
     };
     let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
+    // Only a directory's name can stand for it: a descriptor of a symlink
+    // (O_PATH | O_NOFOLLOW) is named by the link's own path, which the
+    // walk would follow. Anything else takes the descriptor route, where
+    // the kernel answers ENOTDIR as it would.
+    let is_directory = nix::sys::stat::stat(Path::new(&link))
+        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    if !is_directory {
+        return None;
+    }
     let name = target.as_bytes();
     let unusable = !name.starts_with(b"/")
         || name.ends_with(b" (deleted)")
@@ -346,6 +355,14 @@ fn fast(
     view: &View,
 ) -> Result<Option<Resolved>, Errno> {
     let (writable, directories) = (view.writable, view.directories);
+    // `/proc/<pid>` of a process outside the jail must not exist at any
+    // depth, also on the way to `..`: the slow walk checks every pid.
+    if path
+        .split(|&byte| byte == b'/')
+        .any(|component| component == b"proc")
+    {
+        return Ok(None);
+    }
     let mut path = match absolute_from_stable_start(thread, start, path, writable) {
         Some(absolute) => absolute,
         None => path.to_vec(),
@@ -366,6 +383,9 @@ fn fast(
             Some(fd) if !absolute => canonical_of(fd)?,
             _ => PathBuf::from("/"),
         };
+        if is_under_proc(&start_dir) {
+            return Ok(None);
+        }
         let (dir, name) = match split_last(&path) {
             Some((dir, name)) => (dir, Some(name)),
             None => (&path[..], None),
@@ -529,8 +549,17 @@ fn slow(
         PathBuf::from("/")
     } else {
         match start_target(thread, start)?.target {
-            Target::Path(dir) => dir,
-            Target::Held => return Err(Errno::ENOTDIR),
+            // The start's name must name a directory itself, not a
+            // symlink the walk below would follow (a descriptor opened
+            // with O_PATH | O_NOFOLLOW on a link): the kernel walks from
+            // the object and answers ENOTDIR.
+            Target::Path(dir)
+                if nix::sys::stat::lstat(&dir)
+                    .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR) =>
+            {
+                dir
+            }
+            Target::Path(_) | Target::Held => return Err(Errno::ENOTDIR),
         }
     };
     let mut queue = VecDeque::new();

@@ -23,6 +23,12 @@ pub fn shares_with_parent(clone_flags: u64) -> bool {
     clone_flags & (libc::CLONE_VM | libc::CLONE_FILES | libc::CLONE_FS) as u64 != 0
 }
 
+/// Whether a clone with these flags makes a process (not a thread) that
+/// shares its parent's working directory: a sharing no exec ends.
+pub fn shares_working_directory(clone_flags: u64) -> bool {
+    clone_flags & libc::CLONE_FS as u64 != 0 && clone_flags & libc::CLONE_THREAD as u64 == 0
+}
+
 /// Counts the tasks of each address space (and descriptor table).
 #[derive(Debug, Default)]
 pub struct AddressSpaces {

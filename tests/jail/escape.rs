@@ -481,3 +481,46 @@ fn listing_proc_is_refused_but_the_jails_own_entries_work() {
         ("open /proc/1/status rdonly", Want::Hidden),
     ]);
 }
+
+#[test]
+fn a_descriptor_of_a_symlink_is_not_a_directory_to_walk_from() {
+    // open(link, O_PATH | O_NOFOLLOW) names the link itself; as a dirfd the
+    // kernel answers ENOTDIR. The jail must not walk the link's target
+    // (here, through a writable directory, a hidden one) or, for /dev/fd,
+    // /proc/self in the tracer's context.
+    let mut j = Jail::new();
+    j.add_config("see /dev\nsee /proc\n");
+    std::os::unix::fs::symlink(j.p("jail/up"), j.path("ro/sym")).unwrap();
+    std::os::unix::fs::symlink(j.p("hidden"), j.path("jail/up")).unwrap();
+    for threaded in ["", " threaded"] {
+        j.check(&[
+            (
+                &format!("fstatat_linkfd {{ro}}/sym file{threaded}")[..],
+                Want::is("ENOTDIR"),
+            ),
+            (
+                &format!("fstatat_linkfd /dev/fd 0{threaded}")[..],
+                Want::is("ENOTDIR"),
+            ),
+            (
+                &format!("fstatat_linkfd /dev/fd 7{threaded}")[..],
+                Want::is("ENOTDIR"),
+            ),
+        ]);
+    }
+}
+
+#[test]
+fn proc_pid_of_an_outside_process_does_not_exist_on_the_way_to_dotdot() {
+    // Natively /proc/1/../../<file> is <file>; in the jail /proc/1 (init,
+    // outside) does not exist, so neither does anything through it: no
+    // oracle for which pids exist.
+    let mut j = Jail::new();
+    j.add_config("see /proc\n");
+    j.check(&[
+        ("stat /proc/1/../..{ro}/file", Hidden),
+        ("stat /proc/self/../..{ro}/file", Ok),
+        ("chdir /proc", Ok),
+        ("stat 1/../..{ro}/file", Hidden),
+    ]);
+}

@@ -237,6 +237,20 @@ fn escape_race_relative_open_while_clone_fs_sibling_flips_working_directory() {
     }
 }
 
+#[test]
+fn escape_race_relative_open_while_an_execd_clone_fs_sibling_flips_working_directory() {
+    // exec gives the sibling a new address space but keeps the shared
+    // working directory: the jail must not count the parent alone again.
+    if control("fsshare_exec", &fsshare_args).is_some() {
+        race_in_every_mode(
+            "fsshare_exec",
+            "see {hidden}/vis\n",
+            &fsshare_args,
+            &outside_untouched,
+        );
+    }
+}
+
 // One thread alone in its address space, its path in private anonymous
 // memory: the jail lets the kernel read the program's own buffer. But an
 // O_DIRECT read submitted with io_submit (a native syscall) is still in
