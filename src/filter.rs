@@ -434,7 +434,10 @@ mod tests {
         assert_eq!(call("fcntl", libc::F_SETOWN as u64), trace);
         assert_eq!(call("fcntl", 15), trace, "F_SETOWN_EX");
         assert_eq!(call("fcntl", libc::F_GETFL as u64), allow);
-        assert_eq!(call("fcntl", 10), allow, "F_SETSIG");
+        assert_eq!(call("fcntl", 10), trace, "F_SETSIG");
+        assert_eq!(call("fcntl", libc::F_SETFL as u64), trace);
+        assert_eq!(call("fcntl", libc::F_SETFD as u64), allow);
+        assert_eq!(call("ioctl", 0x5452), trace, "FIOASYNC");
         assert_eq!(call("ioctl", 0x8901), trace, "FIOSETOWN");
         assert_eq!(call("ioctl", 0x8902), trace, "SIOCSPGRP");
         assert_eq!(call("ioctl", libc::TIOCLINUX), errno_action(libc::EPERM));

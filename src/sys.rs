@@ -490,3 +490,23 @@ pub fn close_raw(fd: RawFd) {
     // received itself; nothing else refers to it.
     unsafe { libc::close(fd) };
 }
+
+/// `fcntl(fd, F_GETOWN_EX)`: the owner of the descriptor's signals, as
+/// `(type, id)` (`F_OWNER_TID` 0, `F_OWNER_PID` 1, `F_OWNER_PGRP` 2; id 0:
+/// none).
+pub fn signal_owner(fd: &OwnedFd) -> Result<(i32, i32), Errno> {
+    const F_GETOWN_EX: libc::c_int = 16;
+    // struct f_owner_ex { int type; pid_t pid; }
+    let mut owner = [0i32; 2];
+    // SAFETY: F_GETOWN_EX writes one struct f_owner_ex (two ints) into
+    // `owner`, a live local of that size.
+    let result = unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            F_GETOWN_EX,
+            owner.as_mut_ptr(),
+        )
+    };
+    Errno::result(result)?;
+    Ok((owner[0], owner[1]))
+}

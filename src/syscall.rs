@@ -267,10 +267,21 @@ pub enum OwnerCall {
     /// `ioctl(fd, FIOSETOWN or SIOCSPGRP, &pid)`: as `F_SETOWN`, through
     /// a pointer.
     IoctlPointer,
+    /// `fcntl(fd, F_SETFL, flags)`: turning on `O_ASYNC` starts signals to
+    /// the descriptor's owner (on a terminal, its foreground group, which
+    /// the kernel makes the owner itself).
+    FcntlSetfl,
+    /// `fcntl(fd, F_SETSIG, signal)`: chooses the signal the owner gets.
+    FcntlSetsig,
+    /// `ioctl(fd, FIOASYNC, &on)`: `O_ASYNC` by another name.
+    IoctlAsync,
 }
 
 const FIOSETOWN: u32 = 0x8901;
 const SIOCSPGRP: u32 = 0x8902;
+const FIOASYNC: u32 = 0x5452;
+const F_SETFL: u32 = 4;
+const F_SETSIG: u32 = 10;
 const F_SETOWN: u32 = 8;
 const F_SETOWN_EX: u32 = 15;
 
@@ -295,9 +306,14 @@ const IOCTL_CASES: &[ArgCase] = &[
         value: SIOCSPGRP,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
     },
+    ArgCase {
+        value: FIOASYNC,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlAsync)),
+    },
 ];
 
-/// `fcntl` commands that choose who gets a descriptor's signals.
+/// `fcntl` commands that choose who gets a descriptor's signals, or start
+/// them.
 const FCNTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: F_SETOWN,
@@ -306,6 +322,14 @@ const FCNTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: F_SETOWN_EX,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetownEx)),
+    },
+    ArgCase {
+        value: F_SETFL,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetfl)),
+    },
+    ArgCase {
+        value: F_SETSIG,
+        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetsig)),
     },
 ];
 

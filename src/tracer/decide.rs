@@ -995,6 +995,13 @@ impl Tracer {
     /// a target passed in memory is handed over as the jail's copy.
     fn judge_signal_owner(&mut self, pid: Pid, name: &str, call: OwnerCall, regs: &Regs) -> Answer {
         let arg = |index: usize| arch::argument(regs, index);
+        match call {
+            OwnerCall::FcntlSetfl if arg(2) & libc::O_ASYNC as u64 == 0 => return Answer::Allow,
+            OwnerCall::FcntlSetfl | OwnerCall::FcntlSetsig | OwnerCall::IoctlAsync => {
+                return self.judge_async_signals(pid, name, signed(arg(0)));
+            }
+            _ => {}
+        }
         let (target, copy) = match call {
             // An int: a pid, or a process group as -pgid.
             OwnerCall::FcntlSetown => (signed(arg(2)), None),
@@ -1007,6 +1014,9 @@ impl Tracer {
             }
             // struct f_owner_ex { int type; pid_t pid; }: the type says
             // thread, process or group; each is judged by its id.
+            OwnerCall::FcntlSetfl | OwnerCall::FcntlSetsig | OwnerCall::IoctlAsync => {
+                return Answer::Refuse(libc::EINVAL);
+            }
             OwnerCall::FcntlSetownEx => {
                 let mut bytes = [0u8; 8];
                 if let Err(errno) = memory::read_exact(pid, arg(2), &mut bytes) {
@@ -1027,6 +1037,30 @@ impl Tracer {
                 rewrite.set(2, Arg::Scratch(Part::Struct, bytes));
                 Answer::Rewrite(rewrite)
             }
+        }
+    }
+
+    /// Turning on (or choosing) a descriptor's I/O signals: allowed while
+    /// its owner is no one or inside the jail (`F_SETOWN` keeps it so). A
+    /// terminal makes its foreground process group the owner by itself,
+    /// which may be the shell that started the jail: refused there.
+    fn judge_async_signals(&mut self, pid: Pid, name: &str, fd: i32) -> Answer {
+        let held = match take_descriptor(pid, fd) {
+            Ok(held) => held,
+            Err(errno) => return Answer::Refuse(errno),
+        };
+        if nix::unistd::isatty(&held).unwrap_or(false) {
+            debug!("{pid}: {name}: signal-driven I/O on a terminal refused");
+            return Answer::Refuse(libc::EPERM);
+        }
+        match sys::signal_owner(&held) {
+            Ok((_, 0)) => Answer::Allow,
+            Ok((_, owner)) if self.is_jail_pid(owner.unsigned_abs()) => Answer::Allow,
+            Ok((_, owner)) => {
+                debug!("{pid}: {name}: the descriptor's owner {owner} is outside the jail");
+                Answer::Refuse(libc::EPERM)
+            }
+            Err(errno) => Answer::Refuse(errno as i32),
         }
     }
 

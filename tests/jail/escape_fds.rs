@@ -139,3 +139,105 @@ fn escape_fds_tiocsti_types_into_the_terminal_outside() {
         out.describe()
     );
 }
+
+#[test]
+fn escape_fds_signal_driven_io_on_the_terminal_outside_is_refused() {
+    // Turning on O_ASYNC on a terminal makes the kernel set the terminal's
+    // foreground process group as the owner: when the jail runs on the
+    // caller's terminal, that is the caller's shell job, tracer included,
+    // and F_SETSIG picks the signal (SIGKILL). Natively both work.
+    let t = Jail::new();
+    let (_master, slave) = raw_pty();
+    let out = Command::new(t.escape_bin("signals"))
+        .args(["async_stdin", "9"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    let out = output_of(out);
+    assert_eq!(
+        out.lines(),
+        ["setsig ok async ok fioasync ok"],
+        "control void\n{}",
+        out.describe()
+    );
+    let j = Jail::new();
+    write_file(&j.config_path(), j.config_text());
+    let out = Command::new(SANDBOX)
+        .arg(j.config_path())
+        .arg("test")
+        .arg(j.escape_bin("signals"))
+        .args(["async_stdin", "9"])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    let out = output_of(out);
+    assert_eq!(
+        out.lines(),
+        ["setsig EPERM async EPERM fioasync EPERM"],
+        "ESCAPE: signal-driven I/O on the outside terminal\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn escape_fds_signals_to_an_owner_set_outside_the_jail_are_refused() {
+    // A descriptor the jail inherits may already have an owner outside it
+    // (a bot that asked for SIGIO on its socket): F_SETSIG would choose
+    // the signal that process gets, O_ASYNC would start them.
+    let start_sleeper = || {
+        Command::new("sleep")
+            .arg("60")
+            .process_group(0)
+            .spawn()
+            .expect("spawn sleep")
+    };
+    let run = |jailed: bool, owner: u32| {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        // SAFETY: F_SETOWN on a socket this test owns.
+        assert_eq!(
+            unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_SETOWN, owner as i32) },
+            0
+        );
+        let j = Jail::new();
+        write_file(&j.config_path(), j.config_text());
+        let mut command = if jailed {
+            let mut command = Command::new(SANDBOX);
+            command
+                .arg(j.config_path())
+                .arg("test")
+                .arg(j.escape_bin("signals"));
+            command
+        } else {
+            Command::new(j.escape_bin("signals"))
+        };
+        let out = command
+            .args(["async_stdin", "0"])
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .output()
+            .unwrap();
+        drop(ours);
+        output_of(out)
+    };
+    let mut control = start_sleeper();
+    let out = run(false, control.id());
+    let _ = control.kill();
+    let _ = control.wait();
+    assert_eq!(
+        out.lines(),
+        ["setsig ok async ok fioasync ok"],
+        "control void\n{}",
+        out.describe()
+    );
+    let mut outsider = start_sleeper();
+    let out = run(true, outsider.id());
+    let alive = outsider.try_wait().unwrap().is_none();
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+    assert_eq!(
+        out.lines(),
+        ["setsig EPERM async EPERM fioasync EPERM"],
+        "ESCAPE: signals to an owner outside the jail\n{}",
+        out.describe()
+    );
+    assert!(alive);
+}
