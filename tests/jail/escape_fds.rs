@@ -85,17 +85,31 @@ fn output_of(child: std::process::Output) -> Output {
     }
 }
 
+/// Runs escape fixture `fixture` with `args` and `stdin`, natively or in
+/// a fresh jail with the standard config.
+fn fixture_with_stdin(fixture: &str, args: &[&str], stdin: Stdio, jailed: bool) -> Output {
+    let j = Jail::new();
+    let mut command = if jailed {
+        write_file(&j.config_path(), j.config_text());
+        let mut command = Command::new(SANDBOX);
+        command
+            .arg(j.config_path())
+            .arg("test")
+            .arg(j.escape_bin(fixture));
+        command
+    } else {
+        Command::new(j.escape_bin(fixture))
+    };
+    output_of(command.args(args).stdin(stdin).output().unwrap())
+}
+
 #[test]
 fn escape_fds_tiocsti_types_into_the_terminal_outside() {
     // Control: natively (as root) TIOCSTI on a pty slave queues the byte.
     let t = Jail::new();
     let (_master, slave) = raw_pty();
-    let out = Command::new(t.escape_bin("fdtty"))
-        .args(["tiocsti", "tiocsti_hi"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .output()
-        .unwrap();
-    let out = output_of(out);
+    let stdin = Stdio::from(slave.try_clone().unwrap());
+    let out = fixture_with_stdin("fdtty", &["tiocsti", "tiocsti_hi"], stdin, false);
     let typed = pending_input(&slave);
     if out.lines() != ["ok", "ok"] {
         // Without CAP_SYS_ADMIN and with dev.tty.legacy_tiocsti=0 the
@@ -120,18 +134,9 @@ fn escape_fds_tiocsti_types_into_the_terminal_outside() {
     assert_eq!(r.lines(), ["ENOTTY"], "{}", r.describe());
 
     // In the jail, with stdin the same pty slave.
-    let j = Jail::new();
-    write_file(&j.config_path(), j.config_text());
     let (_master, slave) = raw_pty();
-    let out = Command::new(SANDBOX)
-        .arg(j.config_path())
-        .arg("test")
-        .arg(j.escape_bin("fdtty"))
-        .args(["tiocsti", "tiocsti_hi"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .output()
-        .unwrap();
-    let out = output_of(out);
+    let stdin = Stdio::from(slave.try_clone().unwrap());
+    let out = fixture_with_stdin("fdtty", &["tiocsti", "tiocsti_hi"], stdin, true);
     let typed = pending_input(&slave);
     assert!(
         out.lines().len() == 2 && out.lines().iter().all(|l| *l != "ok") && typed.is_empty(),
@@ -146,37 +151,20 @@ fn escape_fds_signal_driven_io_on_the_terminal_outside_is_refused() {
     // foreground process group as the owner: when the jail runs on the
     // caller's terminal, that is the caller's shell job, tracer included,
     // and F_SETSIG picks the signal (SIGKILL). Natively both work.
-    let t = Jail::new();
     let (_master, slave) = raw_pty();
-    let out = Command::new(t.escape_bin("signals"))
-        .args(["async_stdin", "9"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .output()
-        .unwrap();
-    let out = output_of(out);
-    assert_eq!(
-        out.lines(),
-        ["setsig ok async ok fioasync ok"],
-        "control void\n{}",
-        out.describe()
-    );
-    let j = Jail::new();
-    write_file(&j.config_path(), j.config_text());
-    let out = Command::new(SANDBOX)
-        .arg(j.config_path())
-        .arg("test")
-        .arg(j.escape_bin("signals"))
-        .args(["async_stdin", "9"])
-        .stdin(Stdio::from(slave.try_clone().unwrap()))
-        .output()
-        .unwrap();
-    let out = output_of(out);
-    assert_eq!(
-        out.lines(),
-        ["setsig EPERM async EPERM fioasync EPERM"],
-        "ESCAPE: signal-driven I/O on the outside terminal\n{}",
-        out.describe()
-    );
+    for (jailed, want) in [
+        (false, "setsig ok async ok fioasync ok"),
+        (true, "setsig EPERM async EPERM fioasync EPERM"),
+    ] {
+        let stdin = Stdio::from(slave.try_clone().unwrap());
+        let out = fixture_with_stdin("signals", &["async_stdin", "9"], stdin, jailed);
+        let what = if jailed {
+            "ESCAPE: signal-driven I/O on the outside terminal"
+        } else {
+            "control void"
+        };
+        assert_eq!(out.lines(), [want], "{what}\n{}", out.describe());
+    }
 }
 
 #[test]
@@ -198,25 +186,10 @@ fn escape_fds_signals_to_an_owner_set_outside_the_jail_are_refused() {
             unsafe { libc::fcntl(theirs.as_raw_fd(), libc::F_SETOWN, owner as i32) },
             0
         );
-        let j = Jail::new();
-        write_file(&j.config_path(), j.config_text());
-        let mut command = if jailed {
-            let mut command = Command::new(SANDBOX);
-            command
-                .arg(j.config_path())
-                .arg("test")
-                .arg(j.escape_bin("signals"));
-            command
-        } else {
-            Command::new(j.escape_bin("signals"))
-        };
-        let out = command
-            .args(["async_stdin", "0"])
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .output()
-            .unwrap();
+        let stdin = Stdio::from(OwnedFd::from(theirs));
+        let out = fixture_with_stdin("signals", &["async_stdin", "0"], stdin, jailed);
         drop(ours);
-        output_of(out)
+        out
     };
     let mut control = start_sleeper();
     let out = run(false, control.id());
