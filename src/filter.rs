@@ -166,7 +166,6 @@ fn guard_leaf(guard: MemoryGuard) -> Vec<Instruction> {
     let mut code = Vec::new();
     match guard {
         MemoryGuard::Range => {}
-        MemoryGuard::Shmat => return vec![ret(libc::SECCOMP_RET_TRACE)],
         MemoryGuard::Mmap => {
             // Without MAP_FIXED the kernel never replaces a mapping.
             code.push(load(offset_arg_low(3)));
@@ -315,7 +314,6 @@ mod tests {
         for (nr, name) in SYSCALLS {
             let expected = match Verdict::of(class_of(name)) {
                 Verdict::Allow | Verdict::ByArg { .. } => libc::SECCOMP_RET_ALLOW,
-                Verdict::Guard(MemoryGuard::Shmat) => libc::SECCOMP_RET_TRACE,
                 // Address 0 lies below the scratch region's end.
                 Verdict::Guard(MemoryGuard::Range | MemoryGuard::Mremap) => libc::SECCOMP_RET_TRACE,
                 // Without MAP_FIXED an mmap never replaces a mapping.

@@ -58,8 +58,6 @@ pub enum MemoryGuard {
     Range,
     /// `mremap(old, old_len, new_len, flags, new_addr)`.
     Mremap,
-    /// `shmat(id, addr, flags)`: stops whenever an address is given.
-    Shmat,
 }
 
 /// The decision a stopped syscall needs, with its argument layout.
@@ -535,7 +533,13 @@ pub fn class_of(name: &str) -> Class {
             Guard(MemoryGuard::Range)
         }
         "mremap" => Guard(MemoryGuard::Mremap),
-        "shmat" => Guard(MemoryGuard::Shmat),
+        // System V IPC objects live in one namespace per machine, named by
+        // guessable ids: they would reach the segments, semaphores and
+        // queues of whoever runs the jail, and of every other jail (shmat
+        // of an id made outside included). Refused like other missing
+        // features; shmdt, which only detaches, stays.
+        "shmget" | "shmat" | "shmctl" | "semget" | "semop" | "semtimedop" | "semctl" | "msgget"
+        | "msgsnd" | "msgrcv" | "msgctl" => Refuse(ENOSYS),
         "ioctl" => ByArg {
             arg: 1,
             cases: IOCTL_CASES,
@@ -584,8 +588,6 @@ pub fn class_of(name: &str) -> Class {
         | "sched_yield"
         | "msync"
         | "mincore"
-        | "shmget"
-        | "shmctl"
         | "dup"
         | "dup2"
         | "pause"
@@ -612,14 +614,7 @@ pub fn class_of(name: &str) -> Class {
         | "exit"
         | "wait4"
         | "uname"
-        | "semget"
-        | "semop"
-        | "semctl"
         | "shmdt"
-        | "msgget"
-        | "msgsnd"
-        | "msgrcv"
-        | "msgctl"
         | "flock"
         | "fsync"
         | "fdatasync"
@@ -684,7 +679,6 @@ pub fn class_of(name: &str) -> Class {
         | "getdents64"
         | "set_tid_address"
         | "restart_syscall"
-        | "semtimedop"
         | "fadvise64"
         | "timer_create"
         | "timer_settime"
@@ -859,6 +853,17 @@ mod tests {
                     "epoll_wait_old",
                     "set_thread_area",
                     "get_thread_area",
+                    "shmget",
+                    "shmat",
+                    "shmctl",
+                    "semget",
+                    "semop",
+                    "semtimedop",
+                    "semctl",
+                    "msgget",
+                    "msgsnd",
+                    "msgrcv",
+                    "msgctl",
                 ]
                 .contains(name),
                 "{name} is not classified"

@@ -1096,9 +1096,6 @@ fn judge_memory_guard(pid: Pid, name: &str, guard: MemoryGuard, regs: &Regs) -> 
             scratch::overlaps(arg(0), arg(1))
                 || (arg(3) & libc::MREMAP_FIXED as u64 != 0 && scratch::overlaps(arg(4), arg(2)))
         }
-        // The segment's size is not in the call; any address inside or
-        // below the region's end is refused.
-        MemoryGuard::Shmat => arg(1) != 0 && arg(1) < scratch::END,
     };
     if touches {
         debug!("{pid}: {name} would touch the jail's scratch region: EPERM");

@@ -7,7 +7,7 @@
 //! the program cannot write (mapped read-only; the tracer writes through
 //! `/proc/<pid>/mem`, which may), and the syscall's register is pointed
 //! there. The seccomp filter stops every `mmap`, `munmap`, `mprotect`,
-//! `mremap`, `madvise` and `shmat` that could touch the region, and the
+//! `mremap` and `madvise` that could touch the region, and the
 //! tracer refuses those that do, so the program can neither unmap it nor
 //! make it writable.
 //!

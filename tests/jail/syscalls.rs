@@ -114,3 +114,47 @@ fn modern_syscalls_work_as_natively() {
         "twelve bytes"
     );
 }
+
+#[test]
+fn system_v_ipc_of_the_outside_is_out_of_reach() {
+    // A segment made outside the jail, by the same user: natively a
+    // program attaches it by its (guessable) id; in the jail it cannot,
+    // and it cannot make segments either.
+    // SAFETY (test): a private segment, written and removed below.
+    let id = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
+    assert!(id >= 0);
+    // SAFETY (test): attach, write a marker, detach.
+    unsafe {
+        let at = libc::shmat(id, std::ptr::null(), 0);
+        assert_ne!(at as isize, -1);
+        std::ptr::copy_nonoverlapping(c"outside".as_ptr().cast::<u8>(), at.cast::<u8>(), 8);
+        libc::shmdt(at);
+    }
+    let j = Jail::new();
+    let native = std::process::Command::new(j.bin("probe"))
+        .args(["shmat", &id.to_string()])
+        .output()
+        .unwrap();
+    let jailed = j
+        .cmd(&[
+            j.bin("probe"),
+            "shmat".into(),
+            id.to_string(),
+            "+".into(),
+            "shmget".into(),
+        ])
+        .run();
+    // SAFETY (test): remove the segment made above.
+    unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) };
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        "ok outside\n",
+        "control void"
+    );
+    assert_eq!(
+        jailed.lines(),
+        ["ENOSYS", "ENOSYS"],
+        "{}",
+        jailed.describe()
+    );
+}
