@@ -310,6 +310,28 @@ const IOCTL_CASES: &[ArgCase] = &[
     },
 ];
 
+/// `socketpair` types refused: `SOCK_DGRAM`, with or without
+/// `SOCK_NONBLOCK` and `SOCK_CLOEXEC` (the kernel reads them in the same
+/// argument). Stream and seqpacket pairs ignore a destination address.
+const SOCKETPAIR_CASES: &[ArgCase] = &[
+    ArgCase {
+        value: libc::SOCK_DGRAM as u32,
+        action: ArgAction::Refuse(EACCES),
+    },
+    ArgCase {
+        value: (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as u32,
+        action: ArgAction::Refuse(EACCES),
+    },
+    ArgCase {
+        value: (libc::SOCK_DGRAM | libc::SOCK_NONBLOCK) as u32,
+        action: ArgAction::Refuse(EACCES),
+    },
+    ArgCase {
+        value: (libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32,
+        action: ArgAction::Refuse(EACCES),
+    },
+];
+
 /// `fcntl` commands that choose who gets a descriptor's signals, or start
 /// them.
 const FCNTL_CASES: &[ArgCase] = &[
@@ -561,6 +583,15 @@ pub fn class_of(name: &str) -> Class {
         | "request_key" | "keyctl" | "pidfd_getfd" | "process_madvise" | "lsm_set_self_attr"
         | "process_mrelease" => Refuse(EPERM),
         "perf_event_open" | "socket" => Refuse(EACCES),
+        // The program's only sockets are socket pairs (socket is refused),
+        // already connected. Binding one would make a socket file (or an
+        // abstract name) anywhere, connecting one looks a path up unjudged,
+        // and a datagram pair could sendto any named socket (/dev/log).
+        "bind" | "connect" => Refuse(EACCES),
+        "socketpair" => ByArg {
+            arg: 1,
+            cases: SOCKETPAIR_CASES,
+        },
         // Refused with ENOSYS so that programs take their fallback paths.
         "io_uring_setup" | "io_uring_enter" | "io_uring_register" | "userfaultfd" | "uselib"
         | "lookup_dcookie" | "nfsservctl" | "mq_open" | "mq_unlink" | "uretprobe" | "_sysctl"
@@ -597,15 +628,12 @@ pub fn class_of(name: &str) -> Class {
         | "setitimer"
         | "getpid"
         | "sendfile"
-        | "socketpair"
-        | "connect"
         | "accept"
         | "sendto"
         | "recvfrom"
         | "sendmsg"
         | "recvmsg"
         | "shutdown"
-        | "bind"
         | "listen"
         | "getsockname"
         | "getpeername"

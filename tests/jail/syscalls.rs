@@ -158,3 +158,50 @@ fn system_v_ipc_of_the_outside_is_out_of_reach() {
         jailed.describe()
     );
 }
+
+#[test]
+fn socket_pairs_cannot_bind_connect_or_send_to_named_sockets() {
+    // Natively a socket pair can be bound to a path (a socket file made
+    // anywhere the user can write), and a datagram pair can send to any
+    // named socket: here one the test listens on.
+    let j = Jail::new();
+    let listener = std::os::unix::net::UnixDatagram::bind(j.path("hidden/log")).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let native = std::process::Command::new(j.bin("probe"))
+        .args([
+            "pair_bind",
+            &j.p("ro/made"),
+            "+",
+            "pair_dgram",
+            &j.p("hidden/log"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        "ok\nok\n",
+        "control void"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        listener.recv(&mut byte).unwrap(),
+        1,
+        "control: nothing arrived"
+    );
+    std::fs::remove_file(j.path("ro/made")).unwrap();
+
+    j.check(&[
+        ("pair_bind {ro}/made", Refused),
+        ("pair_bind {jail}/made", Refused),
+        ("pair_connect {hidden}/log", Refused),
+        ("pair_dgram {hidden}/log", Want::is("socketpair EACCES")),
+    ]);
+    assert!(
+        !j.path("ro/made").exists(),
+        "a socket file appeared outside write"
+    );
+    assert!(
+        listener.recv(&mut byte).is_err(),
+        "a datagram reached the outside socket"
+    );
+}
