@@ -127,21 +127,27 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
         Verdict::Trace => vec![ret(libc::SECCOMP_RET_TRACE)],
         Verdict::Errno(errno) => vec![ret(errno_action(errno))],
         Verdict::ByArg { arg, cases } => {
-            // n comparisons, `ret allow`, then one `ret` per case: from
-            // comparison i, case i's `ret` lies n instructions ahead.
-            let count = cases.len();
-            let ahead = u8::try_from(count).expect("fewer than 256 cases");
+            // Per case: compare, and on a match its body, which always
+            // returns; on no match skip the body to the next comparison.
             let mut code = vec![load(offset_arg_low(arg))];
             for case in cases {
-                code.push(jump(BPF_JEQ_K, case.value, ahead, 0));
-            }
-            code.push(ret(libc::SECCOMP_RET_ALLOW));
-            for case in cases {
-                code.push(ret(match case.action {
+                let action = ret(match case.action {
                     ArgAction::Refuse(errno) => errno_action(errno),
                     ArgAction::Check(_) => libc::SECCOMP_RET_TRACE,
-                }));
+                });
+                let body = match case.bits {
+                    None => vec![action],
+                    Some((other, mask)) => vec![
+                        load(offset_arg_low(other)),
+                        jump(BPF_JSET_K, mask, 0, 1),
+                        action,
+                        ret(libc::SECCOMP_RET_ALLOW),
+                    ],
+                };
+                code.push(jump(BPF_JEQ_K, case.value, 0, body.len() as u8));
+                code.extend(body);
             }
+            code.push(ret(libc::SECCOMP_RET_ALLOW));
             code
         }
         Verdict::Guard(guard) => guard_leaf(guard),
@@ -433,7 +439,16 @@ mod tests {
         assert_eq!(call("fcntl", 15), trace, "F_SETOWN_EX");
         assert_eq!(call("fcntl", libc::F_GETFL as u64), allow);
         assert_eq!(call("fcntl", 10), trace, "F_SETSIG");
-        assert_eq!(call("fcntl", libc::F_SETFL as u64), trace);
+        let setfl = |flags: i32| {
+            let args = [3, libc::F_SETFL as u64, flags as u64, 0, 0, 0];
+            verdict_for(&program, number_of("fcntl").unwrap(), AUDIT_ARCH, args)
+        };
+        assert_eq!(setfl(libc::O_NONBLOCK), allow, "F_SETFL without O_ASYNC");
+        assert_eq!(
+            setfl(libc::O_NONBLOCK | libc::O_ASYNC),
+            trace,
+            "F_SETFL O_ASYNC"
+        );
         assert_eq!(call("fcntl", libc::F_SETFD as u64), allow);
         assert_eq!(call("ioctl", 0x5452), trace, "FIOASYNC");
         assert_eq!(call("ioctl", 0x8901), trace, "FIOSETOWN");

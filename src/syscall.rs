@@ -19,8 +19,9 @@ pub enum Class {
     /// Refused by the seccomp filter itself with this errno, never stops.
     Refuse(i32),
     /// Decided by one argument (its low 32 bits, as the kernel reads an
-    /// `unsigned int` command): the first case whose value it equals says
-    /// what happens; any other value runs natively. `ioctl` and `fcntl`
+    /// `unsigned int` command): the first case whose value it equals (and
+    /// whose `bits`, if any, another argument has) says what happens; any
+    /// other value runs natively. `ioctl` and `fcntl`
     /// are hot, so only the few dangerous commands stop or are refused.
     ByArg { arg: u8, cases: &'static [ArgCase] },
     /// Stops at a seccomp stop for the tracer to decide.
@@ -36,6 +37,9 @@ pub enum Class {
 pub struct ArgCase {
     pub value: u32,
     pub action: ArgAction,
+    /// Only when this other argument (low 32 bits) has one of these bits
+    /// set; otherwise the call runs natively.
+    pub bits: Option<(u8, u32)>,
 }
 
 /// What a matching [`ArgCase`] does.
@@ -291,22 +295,27 @@ const IOCTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: libc::TIOCSTI as u32,
         action: ArgAction::Refuse(EPERM),
+        bits: None,
     },
     ArgCase {
         value: libc::TIOCLINUX as u32,
         action: ArgAction::Refuse(EPERM),
+        bits: None,
     },
     ArgCase {
         value: FIOSETOWN,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
+        bits: None,
     },
     ArgCase {
         value: SIOCSPGRP,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
+        bits: None,
     },
     ArgCase {
         value: FIOASYNC,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlAsync)),
+        bits: None,
     },
 ];
 
@@ -317,18 +326,22 @@ const SOCKETPAIR_CASES: &[ArgCase] = &[
     ArgCase {
         value: libc::SOCK_DGRAM as u32,
         action: ArgAction::Refuse(EACCES),
+        bits: None,
     },
     ArgCase {
         value: (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as u32,
         action: ArgAction::Refuse(EACCES),
+        bits: None,
     },
     ArgCase {
         value: (libc::SOCK_DGRAM | libc::SOCK_NONBLOCK) as u32,
         action: ArgAction::Refuse(EACCES),
+        bits: None,
     },
     ArgCase {
         value: (libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32,
         action: ArgAction::Refuse(EACCES),
+        bits: None,
     },
 ];
 
@@ -338,18 +351,22 @@ const FCNTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: F_SETOWN,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetown)),
+        bits: None,
     },
     ArgCase {
         value: F_SETOWN_EX,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetownEx)),
+        bits: None,
     },
     ArgCase {
         value: F_SETFL,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetfl)),
+        bits: Some((2, libc::O_ASYNC as u32)),
     },
     ArgCase {
         value: F_SETSIG,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetsig)),
+        bits: None,
     },
 ];
 
