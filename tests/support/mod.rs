@@ -62,8 +62,13 @@ fn build_fixtures(sub: &str, names: &[&str]) -> PathBuf {
     for name in names {
         let c = src.join(format!("{name}.c"));
         let bin = out.join(name);
-        let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
-            (Ok(c), Ok(b)) => b.modified().unwrap() >= c.modified().unwrap(),
+        // Newer than its source and than the header every fixture shares.
+        let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/errname.h");
+        let fresh = match (fs::metadata(&c), fs::metadata(&bin), fs::metadata(&header)) {
+            (Ok(c), Ok(b), Ok(h)) => {
+                let built = b.modified().unwrap();
+                built >= c.modified().unwrap() && built >= h.modified().unwrap()
+            }
             _ => false,
         };
         if fresh {
