@@ -96,6 +96,9 @@ pub enum Check {
     /// (`SIGIO` or any signal chosen with `F_SETSIG`): the target must be
     /// inside the jail, like a `kill`'s.
     SignalOwner(OwnerCall),
+    /// Starts a descriptor's signals or chooses their number: allowed while
+    /// the owner is no one or inside the jail, never on a terminal.
+    AsyncSignals(AsyncCall),
     /// `io_setup(2)`: from now on the kernel may write the process's memory
     /// at any moment (a pending AIO read), so no buffer of it is private.
     AsyncIo,
@@ -269,9 +272,15 @@ pub enum OwnerCall {
     /// `ioctl(fd, FIOSETOWN or SIOCSPGRP, &pid)`: as `F_SETOWN`, through
     /// a pointer.
     IoctlPointer,
-    /// `fcntl(fd, F_SETFL, flags)`: turning on `O_ASYNC` starts signals to
-    /// the descriptor's owner (on a terminal, its foreground group, which
-    /// the kernel makes the owner itself).
+}
+
+/// How a [`Check::AsyncSignals`] call starts or shapes a descriptor's
+/// signals; the descriptor is always argument 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsyncCall {
+    /// `fcntl(fd, F_SETFL, flags)` with `O_ASYNC`: starts signals to the
+    /// owner (on a terminal, its foreground group, which the kernel makes
+    /// the owner itself).
     FcntlSetfl,
     /// `fcntl(fd, F_SETSIG, signal)`: chooses the signal the owner gets.
     FcntlSetsig,
@@ -314,7 +323,7 @@ const IOCTL_CASES: &[ArgCase] = &[
     },
     ArgCase {
         value: FIOASYNC,
-        action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlAsync)),
+        action: ArgAction::Check(Check::AsyncSignals(AsyncCall::IoctlAsync)),
         bits: None,
     },
 ];
@@ -360,12 +369,12 @@ const FCNTL_CASES: &[ArgCase] = &[
     },
     ArgCase {
         value: F_SETFL,
-        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetfl)),
+        action: ArgAction::Check(Check::AsyncSignals(AsyncCall::FcntlSetfl)),
         bits: Some((2, libc::O_ASYNC as u32)),
     },
     ArgCase {
         value: F_SETSIG,
-        action: ArgAction::Check(Check::SignalOwner(OwnerCall::FcntlSetsig)),
+        action: ArgAction::Check(Check::AsyncSignals(AsyncCall::FcntlSetsig)),
         bits: None,
     },
 ];

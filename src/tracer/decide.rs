@@ -20,8 +20,8 @@ use crate::arch::native::{self as arch, Regs};
 use crate::policy::{Target, Verdict};
 use crate::sys;
 use crate::syscall::{
-    Access, ArgAction, ArgCase, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard, OpenCall,
-    OpenFlags, OwnerCall, PathOperand, PriorityWhich, SignalCall,
+    Access, ArgAction, ArgCase, AsyncCall, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard,
+    OpenCall, OpenFlags, OwnerCall, PathOperand, PriorityWhich, SignalCall,
 };
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -201,6 +201,11 @@ impl Tracer {
                 }
             }
             Check::SignalOwner(call) => self.judge_signal_owner(pid, name, call, regs),
+            // The filter stops F_SETFL only with O_ASYNC; judged again here.
+            Check::AsyncSignals(AsyncCall::FcntlSetfl) if arg(2) & libc::O_ASYNC as u64 == 0 => {
+                Answer::Allow
+            }
+            Check::AsyncSignals(_) => self.judge_async_signals(pid, name, signed(arg(0))),
             Check::AsyncIo => {
                 if let Some(task) = self.tasks.get_mut(&pid) {
                     match task.space {
@@ -995,36 +1000,33 @@ impl Tracer {
     /// a target passed in memory is handed over as the jail's copy.
     fn judge_signal_owner(&mut self, pid: Pid, name: &str, call: OwnerCall, regs: &Regs) -> Answer {
         let arg = |index: usize| arch::argument(regs, index);
-        match call {
-            OwnerCall::FcntlSetfl if arg(2) & libc::O_ASYNC as u64 == 0 => return Answer::Allow,
-            OwnerCall::FcntlSetfl | OwnerCall::FcntlSetsig | OwnerCall::IoctlAsync => {
-                return self.judge_async_signals(pid, name, signed(arg(0)));
-            }
-            _ => {}
-        }
+        // A target in memory is read once into `bytes`, judged, and handed
+        // to the kernel as that copy.
+        let in_memory = |size: usize| -> Result<Vec<u8>, i32> {
+            let mut bytes = vec![0u8; size];
+            memory::read_exact(pid, arg(2), &mut bytes).map_err(|errno| errno as i32)?;
+            Ok(bytes)
+        };
         let (target, copy) = match call {
             // An int: a pid, or a process group as -pgid.
             OwnerCall::FcntlSetown => (signed(arg(2)), None),
-            OwnerCall::IoctlPointer => {
-                let mut bytes = [0u8; 4];
-                if let Err(errno) = memory::read_exact(pid, arg(2), &mut bytes) {
-                    return Answer::Refuse(errno as i32);
-                }
-                (i32::from_ne_bytes(bytes), Some(bytes.to_vec()))
-            }
+            // A pointer to such an int.
+            OwnerCall::IoctlPointer => match in_memory(4) {
+                Ok(bytes) => (
+                    i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
+                    Some(bytes),
+                ),
+                Err(errno) => return Answer::Refuse(errno),
+            },
             // struct f_owner_ex { int type; pid_t pid; }: the type says
             // thread, process or group; each is judged by its id.
-            OwnerCall::FcntlSetfl | OwnerCall::FcntlSetsig | OwnerCall::IoctlAsync => {
-                return Answer::Refuse(libc::EINVAL);
-            }
-            OwnerCall::FcntlSetownEx => {
-                let mut bytes = [0u8; 8];
-                if let Err(errno) = memory::read_exact(pid, arg(2), &mut bytes) {
-                    return Answer::Refuse(errno as i32);
-                }
-                let id = i32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-                (id, Some(bytes.to_vec()))
-            }
+            OwnerCall::FcntlSetownEx => match in_memory(8) {
+                Ok(bytes) => (
+                    i32::from_ne_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]),
+                    Some(bytes),
+                ),
+                Err(errno) => return Answer::Refuse(errno),
+            },
         };
         if target != 0 && !self.is_jail_pid(target.unsigned_abs()) {
             debug!("{pid}: {name} would send signals to {target} outside the jail: ESRCH");

@@ -303,21 +303,22 @@ fn absolute_from_stable_start(
         Start::Fd(fd) => format!("/proc/{}/fd/{fd}", thread.tid),
     };
     let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
-    // Only a directory's name can stand for it: a descriptor of a symlink
-    // (O_PATH | O_NOFOLLOW) is named by the link's own path, which the
-    // walk would follow. Anything else takes the descriptor route, where
-    // the kernel answers ENOTDIR as it would.
-    let is_directory = nix::sys::stat::stat(Path::new(&link))
-        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR);
-    if !is_directory {
-        return None;
-    }
     let name = target.as_bytes();
     let unusable = !name.starts_with(b"/")
         || name.ends_with(b" (deleted)")
         || is_under_proc(Path::new(&target))
         || name.len() + path.len() + 1 >= libc::PATH_MAX as usize;
     if unusable || lexical_walk_touches(Path::new("/"), name, writable) {
+        return None;
+    }
+    // Only a directory's name can stand for it: a descriptor of a symlink
+    // (O_PATH | O_NOFOLLOW) is named by the link's own path, which the
+    // walk would follow. Anything else takes the descriptor route, where
+    // the kernel answers ENOTDIR as it would. (Checked last: the cheap
+    // tests above send writable starts to that route without a stat.)
+    let is_directory = nix::sys::stat::stat(Path::new(&link))
+        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    if !is_directory {
         return None;
     }
     let mut absolute = name.to_vec();
@@ -403,12 +404,7 @@ fn fast(
             // A lone name relative to a directory the thread holds (find's
             // `newfstatat(dirfd, "name")`): that directory is the parent,
             // already open and named; walking "." would only reopen it.
-            None if single_relative_name => {
-                if is_under_proc(&start_dir) {
-                    return Ok(None);
-                }
-                (start_fd.take(), start_dir)
-            }
+            None if single_relative_name => (start_fd.take(), start_dir),
             None => match sys::openat2(
                 dirfd_raw,
                 &c_string(dir)?,
