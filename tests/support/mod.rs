@@ -48,6 +48,20 @@ pub fn fixtures_dir() -> &'static Path {
     DIR.get_or_init(|| build_fixtures("", FIXTURES))
 }
 
+/// When the newest `*.h` under `fixtures/` (and `fixtures/escape/`) changed.
+fn newest_header() -> std::time::SystemTime {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    [root.clone(), root.join("escape")]
+        .iter()
+        .filter_map(|dir| fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "h"))
+        .filter_map(|entry| entry.metadata().ok()?.modified().ok())
+        .max()
+        .unwrap_or(std::time::UNIX_EPOCH)
+}
+
 /// Compiles `fixtures/<sub>/<name>.c` for each name into
 /// `$CARGO_TARGET_TMPDIR/sandbox-fixtures/<sub>`, skipping binaries newer
 /// than their source, and returns that directory.
@@ -62,12 +76,11 @@ fn build_fixtures(sub: &str, names: &[&str]) -> PathBuf {
     for name in names {
         let c = src.join(format!("{name}.c"));
         let bin = out.join(name);
-        // Newer than its source and than the header every fixture shares.
-        let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/errname.h");
-        let fresh = match (fs::metadata(&c), fs::metadata(&bin), fs::metadata(&header)) {
-            (Ok(c), Ok(b), Ok(h)) => {
+        // Newer than its source and than the headers fixtures share.
+        let fresh = match (fs::metadata(&c), fs::metadata(&bin)) {
+            (Ok(c), Ok(b)) => {
                 let built = b.modified().unwrap();
-                built >= c.modified().unwrap() && built >= h.modified().unwrap()
+                built >= c.modified().unwrap() && built >= newest_header()
             }
             _ => false,
         };
