@@ -270,6 +270,12 @@ fn lexical_walk_touches(start: &Path, dir_part: &[u8], writable: WritableDir) ->
         match component {
             b"" | b"." => {}
             b".." => {
+                // `..` asks a directory for its parent: if the jail can
+                // rename that directory, the kernel's walk may climb from
+                // somewhere else by the time it runs.
+                if is_movable(&current, writable) {
+                    return true;
+                }
                 current.pop();
             }
             name => {
@@ -281,6 +287,13 @@ fn lexical_walk_touches(start: &Path, dir_part: &[u8], writable: WritableDir) ->
         }
     }
     false
+}
+
+/// Whether the jail can rename directory `dir`: its name lies in a
+/// writable directory. (A `write` root itself cannot be renamed or
+/// replaced: its parent is not writable.)
+fn is_movable(dir: &Path, writable: WritableDir) -> bool {
+    dir.parent().is_some_and(writable)
 }
 
 /// A relative `path` as an absolute one, when the directory it starts from
@@ -573,6 +586,9 @@ fn slow(
             continue;
         }
         if component == ".." {
+            // See lexical_walk_touches: a renamable directory's parent can
+            // change under the kernel's own walk.
+            touched |= is_movable(&current, writable);
             current.pop();
             continue;
         }
