@@ -36,10 +36,11 @@ pub enum Verdict {
     Allow,
     Trace,
     Errno(i32),
-    /// Per the cases of a [`Class::ByArg`]; allow when none matches.
+    /// Per the cases of a [`Class::ByArg`]; `otherwise` when none matches.
     ByArg {
         arg: u8,
         cases: &'static [ArgCase],
+        otherwise: ArgAction,
     },
     /// Trace only when the address could touch the scratch region.
     Guard(MemoryGuard),
@@ -50,7 +51,15 @@ impl Verdict {
         match class {
             Class::Native => Verdict::Allow,
             Class::Refuse(errno) => Verdict::Errno(errno),
-            Class::ByArg { arg, cases } => Verdict::ByArg { arg, cases },
+            Class::ByArg {
+                arg,
+                cases,
+                otherwise,
+            } => Verdict::ByArg {
+                arg,
+                cases,
+                otherwise,
+            },
             Class::Check(_) => Verdict::Trace,
             Class::Guard(guard) => Verdict::Guard(guard),
         }
@@ -84,6 +93,15 @@ const fn load(offset: u32) -> Instruction {
 
 const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
     Instruction { code, jt, jf, k }
+}
+
+/// The filter's return value for a [`Class::ByArg`] case's action.
+fn arg_action(action: ArgAction) -> u32 {
+    match action {
+        ArgAction::Allow => libc::SECCOMP_RET_ALLOW,
+        ArgAction::Refuse(errno) => errno_action(errno),
+        ArgAction::Check(_) => libc::SECCOMP_RET_TRACE,
+    }
 }
 
 fn errno_action(errno: i32) -> u32 {
@@ -126,15 +144,16 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
         Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
         Verdict::Trace => vec![ret(libc::SECCOMP_RET_TRACE)],
         Verdict::Errno(errno) => vec![ret(errno_action(errno))],
-        Verdict::ByArg { arg, cases } => {
+        Verdict::ByArg {
+            arg,
+            cases,
+            otherwise,
+        } => {
             // Per case: compare, and on a match its body, which always
             // returns; on no match skip the body to the next comparison.
             let mut code = vec![load(offset_arg_low(arg))];
             for case in cases {
-                let action = ret(match case.action {
-                    ArgAction::Refuse(errno) => errno_action(errno),
-                    ArgAction::Check(_) => libc::SECCOMP_RET_TRACE,
-                });
+                let action = ret(arg_action(case.action));
                 let body = match case.bits {
                     None => vec![action],
                     Some((other, mask)) => vec![
@@ -147,7 +166,7 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
                 code.push(jump(BPF_JEQ_K, case.value, 0, body.len() as u8));
                 code.extend(body);
             }
-            code.push(ret(libc::SECCOMP_RET_ALLOW));
+            code.push(ret(arg_action(otherwise)));
             code
         }
         Verdict::Guard(guard) => guard_leaf(guard),
@@ -319,7 +338,9 @@ mod tests {
         let program = build(FilterOptions::default());
         for (nr, name) in SYSCALLS {
             let expected = match Verdict::of(class_of(name)) {
-                Verdict::Allow | Verdict::ByArg { .. } => libc::SECCOMP_RET_ALLOW,
+                Verdict::Allow => libc::SECCOMP_RET_ALLOW,
+                // No case has the value 0.
+                Verdict::ByArg { otherwise, .. } => arg_action(otherwise),
                 // Address 0 lies below the scratch region's end.
                 Verdict::Guard(MemoryGuard::Range | MemoryGuard::Mremap) => libc::SECCOMP_RET_TRACE,
                 // Without MAP_FIXED an mmap never replaces a mapping.

@@ -94,6 +94,15 @@ impl Jail {
             .map(|socket| socket.keeper_end.as_raw_fd());
         pin_to_cpu(self.config.cpu);
         let launched = launch::spawn(&command.command)?;
+        // The program reaches what the tracer holds through this thread's
+        // /proc entry, which the kernel lets it do only if its capabilities
+        // cover this thread's: this thread keeps no more than the program
+        // (the child, forked already, drops its own after its rlimits).
+        if let Err(errno) =
+            sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ThisThread)
+        {
+            log::warn!("cannot drop the tracer's capabilities: {}", errno.desc());
+        }
         let keeper = keeper_socket.and_then(|socket| {
             drop(socket.keeper_end);
             match Keeper::connect(socket.tracer_end) {
@@ -154,7 +163,18 @@ impl Jail {
         if let Some(dir) = &download_dir {
             see.push(dir);
         }
-        let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
+        let mut write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
+        // A rule binds to an inode, and each jailed process's own /proc
+        // entry is made when it starts: roots under /proc/self open all of
+        // /proc to Landlock, and the tracer alone keeps every other
+        // entry hidden. (Landlock still keeps the program from other
+        // processes' descriptors, memory and environment: those need
+        // ptrace access, which it scopes to the program's own domain.)
+        if self.policy.own_proc.iter().any(|root| root.writable) {
+            write.push(Path::new("/proc"));
+        } else if !self.policy.own_proc.is_empty() {
+            see.push(Path::new("/proc"));
+        }
         match landlock::build(self.config.landlock, &see, &write)? {
             Ok(ruleset) => {
                 log::debug!("landlock ABI {} confines the program", ruleset.abi);
@@ -277,12 +297,13 @@ impl Jail {
             let Ok(canonical) = candidate.canonicalize() else {
                 continue;
             };
-            let visible =
-                self.policy
-                    .judge(Access::Read, &Target::Path(canonical.clone()), "", &|_| {
-                        false
-                    })
-                    == Verdict::Allow;
+            let visible = self.policy.judge(
+                Access::Read,
+                &Target::Path(canonical.clone()),
+                "",
+                &|_| false,
+                None,
+            ) == Verdict::Allow;
             let executable = nix::unistd::access(&canonical, nix::unistd::AccessFlags::X_OK)
                 .is_ok()
                 && canonical.is_file();
@@ -398,43 +419,120 @@ impl Watchdog {
 
 struct WatchdogThread {
     handle: Watchdog,
+    /// Set once the tracer has ended the jail.
+    finished: Arc<AtomicBool>,
+}
+
+/// How long the tracer has, once the watchdog killed the program, to see
+/// it die and end the jail. Past it the tracer is stuck (it must never be,
+/// but the time limit may not depend on that), and the watchdog ends the
+/// whole process: `PTRACE_O_EXITKILL` takes every jailed task with it.
+const TRACER_GRACE: Duration = Duration::from_secs(3);
+
+/// What the watchdog does when the tracer did not end the jail within
+/// [`TRACER_GRACE`] of a kill; told whether the time limit caused it.
+type LastResort = Box<dyn FnOnce(bool) + Send>;
+
+/// The last resort of a real jail: say what happened and exit now.
+fn end_stuck_jail(timed_out: bool) {
+    let (message, status) = if timed_out {
+        ("[Timed out]\n", crate::error::status::TIMED_OUT)
+    } else {
+        (
+            "sandbox: the jail did not end when killed; ending it\n",
+            crate::error::status::JAIL_FAILED,
+        )
+    };
+    log::warn!("the tracer did not end the jail in {TRACER_GRACE:?}; exiting");
+    // A full stderr pipe must not keep the jail alive: the message gets a
+    // moment of its own thread, then the process exits regardless.
+    std::thread::spawn(move || {
+        let _ = std::io::stderr().write_all(message.as_bytes());
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    sys::exit_immediately(i32::from(status));
 }
 
 impl WatchdogThread {
     fn start(main: nix::unistd::Pid, timed_out: Arc<AtomicBool>) -> Result<WatchdogThread, Error> {
+        Self::start_with(main, timed_out, TRACER_GRACE, Box::new(end_stuck_jail))
+    }
+
+    fn start_with(
+        main: nix::unistd::Pid,
+        timed_out: Arc<AtomicBool>,
+        grace: Duration,
+        last_resort: LastResort,
+    ) -> Result<WatchdogThread, Error> {
         let pidfd = sys::pidfd_open(main).map_err(|errno| {
             Error::Launch(LaunchError::Resources {
                 what: "watch the program (pidfd_open)",
                 errno,
             })
         })?;
+        let finished = Arc::new(AtomicBool::new(false));
+        let tracer_done = finished.clone();
         let (orders, received) = mpsc::channel::<Order>();
         std::thread::spawn(move || {
             let mut deadline: Option<Instant> = None;
+            // Set by a kill: when the tracer must have ended the jail.
+            let mut ended_by: Option<Instant> = None;
+            let mut last_resort = Some(last_resort);
             loop {
-                let order = match deadline {
+                let next = match (deadline, ended_by) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let order = match next {
                     Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
                     None => received
                         .recv()
                         .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 };
+                let kill_now = |ended_by: &mut Option<Instant>| {
+                    let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+                    ended_by.get_or_insert_with(|| Instant::now() + grace);
+                };
                 match order {
-                    Ok(Order::Arm(limit)) => deadline = Some(Instant::now() + limit),
+                    Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
                     Ok(Order::Disarm) => deadline = None,
-                    Ok(Order::Kill) => {
-                        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                    }
+                    Ok(Order::Kill) => kill_now(&mut ended_by),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
-                        timed_out.store(true, Ordering::SeqCst);
-                        let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                        deadline = None;
+                        let now = Instant::now();
+                        if deadline.is_some_and(|at| at <= now) {
+                            timed_out.store(true, Ordering::SeqCst);
+                            deadline = None;
+                            kill_now(&mut ended_by);
+                        } else if ended_by.is_some_and(|at| at <= now) {
+                            ended_by = None;
+                            if !tracer_done.load(Ordering::SeqCst)
+                                && let Some(last_resort) = last_resort.take()
+                            {
+                                last_resort(timed_out.load(Ordering::SeqCst));
+                            }
+                        }
                     }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        if ended_by.is_none() || tracer_done.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        // Every handle is gone but the tracer has not
+                        // ended the jail: wait out the grace.
+                        let at = ended_by.unwrap_or_else(Instant::now);
+                        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                        if !tracer_done.load(Ordering::SeqCst)
+                            && let Some(last_resort) = last_resort.take()
+                        {
+                            last_resort(timed_out.load(Ordering::SeqCst));
+                        }
+                        return;
+                    }
                 }
             }
         });
         Ok(WatchdogThread {
             handle: Watchdog { orders },
+            finished,
         })
     }
 
@@ -442,6 +540,63 @@ impl WatchdogThread {
     /// server may still hold one). After the program was reaped, its pidfd
     /// can no longer reach any process, so a late expiry is harmless.
     fn stop(self) {
+        self.finished.store(true, Ordering::SeqCst);
         drop(self.handle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn sleeper() -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep runs")
+    }
+
+    /// A watchdog over `child` whose last resort reports on the channel.
+    fn watch(
+        child: &std::process::Child,
+        grace: Duration,
+    ) -> (WatchdogThread, mpsc::Receiver<bool>) {
+        let (told, heard) = mpsc::channel();
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let last_resort: LastResort = Box::new(move |timed_out| {
+            let _ = told.send(timed_out);
+        });
+        let watchdog =
+            WatchdogThread::start_with(pid, Arc::new(AtomicBool::new(false)), grace, last_resort)
+                .expect("pidfd_open works");
+        (watchdog, heard)
+    }
+
+    #[test]
+    fn the_time_limit_holds_when_the_tracer_is_stuck() {
+        let mut child = sleeper();
+        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
+        watchdog.handle.arm(Duration::from_millis(50));
+        // Nobody calls stop(): the tracer is stuck.
+        let timed_out = heard.recv_timeout(Duration::from_secs(10));
+        assert_eq!(timed_out, Ok(true), "the last resort must act on its own");
+        let status = child.wait().expect("the sleeper is reaped");
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        drop(watchdog);
+    }
+
+    #[test]
+    fn no_last_resort_once_the_tracer_ended_the_jail() {
+        let mut child = sleeper();
+        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
+        watchdog.handle.arm(Duration::from_millis(50));
+        let status = child.wait().expect("the sleeper is reaped");
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        watchdog.stop();
+        assert!(
+            heard.recv_timeout(Duration::from_secs(1)).is_err(),
+            "the tracer ended the jail in time"
+        );
     }
 }

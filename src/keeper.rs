@@ -88,6 +88,11 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
         None,
     );
     let _ = nix::unistd::chdir(c"/");
+    // No more than the program keeps: reaching its /proc needs the
+    // program's permitted capabilities to cover the keeper's.
+    if sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ForGood).is_err() {
+        sys::exit_immediately(0);
+    }
     // Nothing but its socket: above all not the program's stdio, whose
     // end of file the jail waits for.
     if socket > 0 {

@@ -76,12 +76,14 @@ pub fn handled_fs(abi: u32) -> u64 {
 
 /// Rights granted beneath a root: `see` roots read and execute, `write`
 /// roots everything the kernel knows; a file root only file rights.
+/// `IOCTL_DEV` (ioctl on a device) is a write in the jail's terms: a
+/// device's modes belong to whoever may write it, so `see` roots lack it.
 pub fn rights_for(abi: u32, writable: bool, is_directory: bool) -> u64 {
     let handled = handled_fs(abi);
     let wanted = if writable {
         handled
     } else {
-        READ_FILE | READ_DIR | EXECUTE | IOCTL_DEV
+        READ_FILE | READ_DIR | EXECUTE
     };
     let wanted = if is_directory {
         wanted
@@ -211,12 +213,10 @@ mod tests {
         assert_ne!(handled_fs(3) & TRUNCATE, 0);
         assert_ne!(handled_fs(5) & IOCTL_DEV, 0);
         assert_eq!(rights_for(6, true, true), handled_fs(6));
-        assert_eq!(
-            rights_for(6, false, true),
-            READ_FILE | READ_DIR | EXECUTE | IOCTL_DEV
-        );
+        // A see root reads; changing a device's modes is a write.
+        assert_eq!(rights_for(6, false, true), READ_FILE | READ_DIR | EXECUTE);
         // A file root gets no directory rights (the kernel would refuse).
-        assert_eq!(rights_for(6, false, false), READ_FILE | EXECUTE | IOCTL_DEV);
+        assert_eq!(rights_for(6, false, false), READ_FILE | EXECUTE);
         assert_eq!(rights_for(1, false, false), READ_FILE | EXECUTE);
         assert_eq!(
             rights_for(6, true, false),

@@ -50,6 +50,7 @@ pub enum Step {
     Landlock,
     Keeper,
     Rlimit,
+    Capabilities,
     CloseFds,
     Seccomp,
     Exec,
@@ -66,6 +67,7 @@ impl Step {
             Step::Landlock,
             Step::Keeper,
             Step::Rlimit,
+            Step::Capabilities,
             Step::CloseFds,
             Step::Seccomp,
             Step::Exec,
@@ -82,6 +84,7 @@ impl fmt::Display for Step {
             Step::Stdio => "setting up standard input and output",
             Step::NewSession => "starting a new session",
             Step::Rlimit => "setting an rlimit",
+            Step::Capabilities => "dropping capabilities",
             Step::Chdir => "changing directory",
             Step::CloseFds => "closing descriptors",
             Step::NoNewPrivs => "setting no-new-privileges",
@@ -329,6 +332,13 @@ fn child(
         if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {
             fail(Step::Rlimit, errno);
         }
+    }
+    // After the limits (raising one may need CAP_SYS_RESOURCE): a program
+    // started as root must not raise them back, nor reach past the tracer.
+    if let Err(errno) =
+        sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ForGood)
+    {
+        fail(Step::Capabilities, errno);
     }
     // Nothing of the jail's or of whoever started it reaches the program
     // but stdio and the descriptors passed on purpose. `keep` was sorted

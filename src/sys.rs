@@ -76,6 +76,118 @@ pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
+/// The capabilities a jailed program may keep when started as root: those
+/// that bear on files and ids the tracer judges anyway (`CAP_CHOWN`,
+/// `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`, `CAP_FSETID`,
+/// `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`: numbers 0 to 7). Every other
+/// one reaches past the jail's checks: raising the config's rlimits
+/// (`CAP_SYS_RESOURCE`), making device nodes (`CAP_MKNOD`), immutable
+/// flags, raw I/O, real-time scheduling, ...
+pub const KEPT_CAPABILITIES: u64 = 0xff;
+/// One past the highest capability number any kernel knows of yet.
+const CAPABILITY_LIMIT: u32 = 64;
+
+/// Which of a thread's capability sets [`drop_capabilities`] trims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapabilityScope {
+    /// Also the bounding and ambient sets, so no exec brings one back.
+    ForGood,
+    /// The effective, permitted and inheritable sets only.
+    ThisThread,
+}
+
+/// Drops every capability outside `keep` from the calling thread: its
+/// effective, permitted and inheritable sets and, `ForGood`, its ambient
+/// set and its bounding set (which needs `CAP_SETPCAP`, which only a
+/// privileged caller has: an unprivileged one has nothing to drop).
+/// Async-signal-safe.
+pub fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capget writes two `Data` (the version 3 layout) into `data`
+    // and reads `header`, both valid for the call.
+    let result = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    Errno::result(result)?;
+    let permitted = u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32);
+    const CAP_SETPCAP: u64 = 8;
+    if scope == CapabilityScope::ThisThread {
+        // Nothing to do for the bounding and ambient sets.
+    } else if permitted & (1 << CAP_SETPCAP) != 0 {
+        for capability in 0..CAPABILITY_LIMIT {
+            if keep & (1 << capability) != 0 {
+                continue;
+            }
+            // SAFETY: prctl with integer arguments only.
+            let result = unsafe {
+                libc::prctl(
+                    libc::PR_CAPBSET_DROP,
+                    libc::c_ulong::from(capability),
+                    0,
+                    0,
+                    0,
+                )
+            };
+            // EINVAL: a number this kernel does not know.
+            if let Err(errno) = Errno::result(result)
+                && errno != Errno::EINVAL
+            {
+                return Err(errno);
+            }
+        }
+    }
+    if scope == CapabilityScope::ForGood {
+        // SAFETY: prctl with integer arguments only.
+        let result = unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL,
+                0,
+                0,
+                0,
+            )
+        };
+        // EINVAL: a kernel without ambient capabilities.
+        if let Err(errno) = Errno::result(result)
+            && errno != Errno::EINVAL
+        {
+            return Err(errno);
+        }
+    }
+    for (index, word) in data.iter_mut().enumerate() {
+        let kept = (keep >> (32 * index)) as u32;
+        word.effective &= kept;
+        word.permitted &= kept;
+        word.inheritable &= kept;
+    }
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    // SAFETY: capset reads `header` and two `Data`, valid for the call.
+    let result = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    Errno::result(result).map(drop)
+}
+
 /// `_exit(2)`: ends the child without running atexit handlers or
 /// destructors that belong to the parent. Async-signal-safe.
 pub fn exit_immediately(status: i32) -> ! {

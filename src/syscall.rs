@@ -9,7 +9,7 @@
 //!
 //! This module is pure data: no I/O, no `nix`, no `libc` calls.
 
-use libc::{EACCES, ENOSYS, EPERM};
+use libc::{EACCES, ENOSYS, ENOTTY, EPERM};
 
 /// How the jail treats one syscall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,9 +21,15 @@ pub enum Class {
     /// Decided by one argument (its low 32 bits, as the kernel reads an
     /// `unsigned int` command): the first case whose value it equals (and
     /// whose `bits`, if any, another argument has) says what happens; any
-    /// other value runs natively. `ioctl` and `fcntl`
-    /// are hot, so only the few dangerous commands stop or are refused.
-    ByArg { arg: u8, cases: &'static [ArgCase] },
+    /// other value gets `otherwise`. `ioctl` and `fcntl` are hot, so the
+    /// commands that only read or touch the descriptor itself run natively
+    /// and only the few that reach further stop or are refused.
+    ByArg {
+        arg: u8,
+        cases: &'static [ArgCase],
+        /// What any value no case names gets.
+        otherwise: ArgAction,
+    },
     /// Stops at a seccomp stop for the tracer to decide.
     Check(Check),
     /// A memory-map change that runs natively unless its address could
@@ -45,6 +51,8 @@ pub struct ArgCase {
 /// What a matching [`ArgCase`] does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgAction {
+    /// Runs natively.
+    Allow,
     /// Refused by the filter with this errno.
     Refuse(i32),
     /// Stops for the tracer to decide.
@@ -102,6 +110,11 @@ pub enum Check {
     /// `io_setup(2)`: from now on the kernel may write the process's memory
     /// at any moment (a pending AIO read), so no buffer of it is private.
     AsyncIo,
+    /// Changes the object behind descriptor argument `fd` in place, with
+    /// no path and whatever mode the descriptor was opened with (an
+    /// inode's flags, a terminal's modes, a lease): judged as a write on
+    /// that object.
+    ObjectChange { fd: u8 },
 }
 
 /// What an operation does to the file a path names.
@@ -295,22 +308,121 @@ const F_SETFL: u32 = 4;
 const F_SETSIG: u32 = 10;
 const F_SETOWN: u32 = 8;
 const F_SETOWN_EX: u32 = 15;
+const F_SETLEASE: u32 = 1024;
 
-/// `ioctl` requests that reach outside the jail: `TIOCSTI` types into the
-/// terminal's input queue (and so into the shell that started the jail),
-/// `TIOCLINUX` can copy and paste on a console; `FIOSETOWN` and
-/// `SIOCSPGRP` choose who gets a descriptor's signals.
+const fn native(value: u32) -> ArgCase {
+    ArgCase {
+        value,
+        action: ArgAction::Allow,
+        bits: None,
+    }
+}
+
+/// An `ioctl` that changes the object behind its descriptor.
+const fn changes_object(value: u32) -> ArgCase {
+    ArgCase {
+        value,
+        action: ArgAction::Check(Check::ObjectChange { fd: 0 }),
+        bits: None,
+    }
+}
+
+/// The `ioctl` requests the jail knows; every other one is refused with
+/// `ENOTTY`, the kernel's own answer to a request a file does not take, so
+/// programs that probe fall back as they would on any other file. An
+/// `ioctl` needs no write access to the descriptor, so a request that can
+/// change an inode, a filesystem or a device cannot run natively on a
+/// descriptor of a see-only object.
+///
+/// Natively: requests that only read state (flags, sizes, extents, a
+/// terminal's modes and window, a pty's number), that change the
+/// descriptor alone (close-on-exec, non-blocking), and `FICLONE` and
+/// `FICLONERANGE`, which the kernel refuses unless the descriptor was
+/// opened for writing (an open the jail judged). Judged as a write on the
+/// descriptor's object: inode flags and the version, a terminal's modes,
+/// window, line state and foreground group, a pty's lock and packet mode,
+/// its peer (opened without a path). Checked for their target:
+/// `FIOSETOWN`, `SIOCSPGRP`, `FIOASYNC` (see [`Check::SignalOwner`]).
+/// Refused with `EPERM`: `TIOCSTI` types into the terminal's input queue
+/// (and so into the shell that started the jail), `TIOCLINUX` can copy and
+/// paste on a console.
 const IOCTL_CASES: &[ArgCase] = &[
-    ArgCase {
-        value: libc::TIOCSTI as u32,
-        action: ArgAction::Refuse(EPERM),
-        bits: None,
-    },
-    ArgCase {
-        value: libc::TIOCLINUX as u32,
-        action: ArgAction::Refuse(EPERM),
-        bits: None,
-    },
+    // The descriptor itself.
+    native(0x5451), // FIOCLEX
+    native(0x5450), // FIONCLEX
+    native(0x5421), // FIONBIO
+    native(0x5460), // FIOQSIZE
+    native(0x541B), // FIONREAD, TIOCINQ, SIOCINQ
+    native(0x5411), // TIOCOUTQ, SIOCOUTQ
+    native(0x8905), // SIOCATMARK
+    native(0x8903), // FIOGETOWN
+    native(0x8904), // SIOCGPGRP
+    // Files: reads of flags, layout and the filesystem's name.
+    native(2),           // FIGETBSZ
+    native(0x8008_6601), // FS_IOC_GETFLAGS
+    native(0x8004_6601), // FS_IOC32_GETFLAGS
+    native(0x801C_581F), // FS_IOC_FSGETXATTR
+    native(0x8008_7601), // FS_IOC_GETVERSION
+    native(0x8004_7601), // FS_IOC32_GETVERSION
+    native(0xC020_660B), // FS_IOC_FIEMAP
+    native(0x8111_1500), // FS_IOC_GETFSUUID
+    native(0x8100_9431), // FS_IOC_GETFSLABEL
+    native(0x4004_9409), // FICLONE: the kernel wants the target open for writing
+    native(0x4020_940D), // FICLONERANGE: likewise
+    native(0x8004_5200), // RNDGETENTCNT
+    // Terminals: reads.
+    native(0x5401),      // TCGETS
+    native(0x802C_542A), // TCGETS2
+    native(0x5405),      // TCGETA
+    native(0x540F),      // TIOCGPGRP
+    native(0x5413),      // TIOCGWINSZ
+    native(0x5429),      // TIOCGSID
+    native(0x5424),      // TIOCGETD
+    native(0x5415),      // TIOCMGET
+    native(0x5419),      // TIOCGSOFTCAR
+    native(0x5456),      // TIOCGLCKTRMIOS
+    native(0x8004_5430), // TIOCGPTN
+    native(0x8004_5438), // TIOCGPKT
+    native(0x8004_5439), // TIOCGPTLCK
+    native(0x8004_5440), // TIOCGEXCL
+    // It gives up the caller's own controlling terminal (the jail's
+    // session has none).
+    native(0x5422), // TIOCNOTTY
+    // Inodes.
+    changes_object(0x4008_6602), // FS_IOC_SETFLAGS
+    changes_object(0x4004_6602), // FS_IOC32_SETFLAGS
+    changes_object(0x401C_5820), // FS_IOC_FSSETXATTR
+    changes_object(0x4008_7602), // FS_IOC_SETVERSION
+    changes_object(0x4004_7602), // FS_IOC32_SETVERSION
+    // Terminals: modes, window, line state, foreground group.
+    changes_object(0x5402),      // TCSETS
+    changes_object(0x5403),      // TCSETSW
+    changes_object(0x5404),      // TCSETSF
+    changes_object(0x402C_542B), // TCSETS2
+    changes_object(0x402C_542C), // TCSETSW2
+    changes_object(0x402C_542D), // TCSETSF2
+    changes_object(0x5406),      // TCSETA
+    changes_object(0x5407),      // TCSETAW
+    changes_object(0x5408),      // TCSETAF
+    changes_object(0x5409),      // TCSBRK
+    changes_object(0x5425),      // TCSBRKP
+    changes_object(0x5427),      // TIOCSBRK
+    changes_object(0x5428),      // TIOCCBRK
+    changes_object(0x540A),      // TCXONC
+    changes_object(0x540B),      // TCFLSH
+    changes_object(0x5414),      // TIOCSWINSZ
+    changes_object(0x5410),      // TIOCSPGRP
+    changes_object(0x540C),      // TIOCEXCL
+    changes_object(0x540D),      // TIOCNXCL
+    changes_object(0x5416),      // TIOCMBIS
+    changes_object(0x5417),      // TIOCMBIC
+    changes_object(0x5418),      // TIOCMSET
+    changes_object(0x541A),      // TIOCSSOFTCAR
+    // Pseudo-terminals: the master's lock and mode, and its peer.
+    changes_object(0x4004_5431), // TIOCSPTLCK
+    changes_object(0x5420),      // TIOCPKT
+    changes_object(0x5441),      // TIOCGPTPEER
+    // Who gets the descriptor's signals.
     ArgCase {
         value: FIOSETOWN,
         action: ArgAction::Check(Check::SignalOwner(OwnerCall::IoctlPointer)),
@@ -324,6 +436,16 @@ const IOCTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: FIOASYNC,
         action: ArgAction::Check(Check::AsyncSignals(AsyncCall::IoctlAsync)),
+        bits: None,
+    },
+    ArgCase {
+        value: libc::TIOCSTI as u32,
+        action: ArgAction::Refuse(EPERM),
+        bits: None,
+    },
+    ArgCase {
+        value: libc::TIOCLINUX as u32,
+        action: ArgAction::Refuse(EPERM),
         bits: None,
     },
 ];
@@ -375,6 +497,14 @@ const FCNTL_CASES: &[ArgCase] = &[
     ArgCase {
         value: F_SETSIG,
         action: ArgAction::Check(Check::AsyncSignals(AsyncCall::FcntlSetsig)),
+        bits: None,
+    },
+    // A lease makes every other opener of the file wait (up to the
+    // machine's lease-break time) and signals the holder: a write on the
+    // file in effect, though a read-only descriptor may take one.
+    ArgCase {
+        value: F_SETLEASE,
+        action: ArgAction::Check(Check::ObjectChange { fd: 0 }),
         bits: None,
     },
 ];
@@ -591,10 +721,12 @@ pub fn class_of(name: &str) -> Class {
         "ioctl" => ByArg {
             arg: 1,
             cases: IOCTL_CASES,
+            otherwise: ArgAction::Refuse(ENOTTY),
         },
         "fcntl" => ByArg {
             arg: 1,
             cases: FCNTL_CASES,
+            otherwise: ArgAction::Allow,
         },
 
         // ---- refused: the filesystem namespace and the machine ----
@@ -617,6 +749,7 @@ pub fn class_of(name: &str) -> Class {
         "socketpair" => ByArg {
             arg: 1,
             cases: SOCKETPAIR_CASES,
+            otherwise: ArgAction::Allow,
         },
         // Refused with ENOSYS so that programs take their fallback paths.
         "io_uring_setup" | "io_uring_enter" | "io_uring_register" | "userfaultfd" | "uselib"

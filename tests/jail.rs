@@ -15,6 +15,8 @@ mod escape;
 mod escape_fds;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
+#[path = "jail/escape_privileges.rs"]
+mod escape_privileges;
 #[path = "jail/escape_proc.rs"]
 mod escape_proc;
 #[path = "jail/escape_races.rs"]

@@ -3,8 +3,8 @@
 //! Pure: the tracer resolves the path the way the kernel would for the
 //! calling thread and hands over the canonical result; this decides.
 
-use super::Policy;
 use super::paths::{is_ancestor_of, is_within, proc_pid};
+use super::{Asker, Policy};
 use crate::syscall::Access;
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,12 @@ enum Visibility {
 }
 
 impl Policy {
-    fn visibility(&self, path: &Path, is_jail_pid: &dyn Fn(u32) -> bool) -> Visibility {
+    fn visibility(
+        &self,
+        path: &Path,
+        is_jail_pid: &dyn Fn(u32) -> bool,
+        asker: Option<Asker>,
+    ) -> Visibility {
         // Other processes' /proc entries (the tracer's included) do not
         // exist for the jail, whatever the roots say.
         if let Some(pid) = proc_pid(path)
@@ -76,7 +81,7 @@ impl Policy {
         {
             return Visibility::Hidden;
         }
-        if self.write.iter().any(|root| is_within(path, root)) {
+        let by_roots = if self.write.iter().any(|root| is_within(path, root)) {
             Visibility::Writable
         } else if self.see.iter().any(|root| is_within(path, root)) {
             Visibility::Visible
@@ -84,7 +89,37 @@ impl Policy {
             Visibility::Ancestor
         } else {
             Visibility::Hidden
+        };
+        by_roots.max(self.own_proc_visibility(path, asker))
+    }
+
+    /// How much of the asking thread's own `/proc` entry the `/proc/self`
+    /// and `/proc/thread-self` roots show at `path`. Without an asker (a
+    /// lookup made for the jail itself) nothing.
+    fn own_proc_visibility(&self, path: &Path, asker: Option<Asker>) -> Visibility {
+        let Some(asker) = asker else {
+            return Visibility::Hidden;
+        };
+        let process = PathBuf::from(format!("/proc/{}", asker.tgid));
+        let thread = process.join(format!("task/{}", asker.tid));
+        let mut best = Visibility::Hidden;
+        for root in &self.own_proc {
+            let entry = if root.per_thread { &thread } else { &process };
+            let full = entry.join(&root.rest);
+            let visibility = if is_within(path, &full) {
+                if root.writable {
+                    Visibility::Writable
+                } else {
+                    Visibility::Visible
+                }
+            } else if is_ancestor_of(path, &full) {
+                Visibility::Ancestor
+            } else {
+                Visibility::Hidden
+            };
+            best = best.max(visibility);
         }
+        best
     }
 
     /// Whether `path` lies strictly inside a `write` root: some component
@@ -113,12 +148,13 @@ impl Policy {
         target: &Target,
         given: &str,
         is_jail_pid: &dyn Fn(u32) -> bool,
+        asker: Option<Asker>,
     ) -> Verdict {
         let path = match target {
             Target::Held => return Verdict::Allow,
             Target::Path(path) => path,
         };
-        let visibility = self.visibility(path, is_jail_pid);
+        let visibility = self.visibility(path, is_jail_pid, asker);
         let deny = |errno: i32, kind: DenialKind| Verdict::Deny {
             errno,
             denial: Denial {
@@ -167,6 +203,7 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::OwnProcRoot;
 
     fn policy() -> Policy {
         Policy {
@@ -177,13 +214,14 @@ mod tests {
                 "/srv/jail/tmp".into(),
             ],
             write: vec!["/srv/jail/tmp".into()],
+            own_proc: Vec::new(),
             report: true,
         }
     }
 
     fn verdict(access: Access, path: &str) -> Result<(), i32> {
         let jail_pids = |pid: u32| pid == 42;
-        match policy().judge(access, &Target::Path(path.into()), path, &jail_pids) {
+        match policy().judge(access, &Target::Path(path.into()), path, &jail_pids, None) {
             Verdict::Allow => Ok(()),
             Verdict::Deny { errno, .. } => Err(errno),
         }
@@ -227,7 +265,7 @@ mod tests {
 
     #[test]
     fn held_objects_are_allowed() {
-        let verdict = policy().judge(Access::Read, &Target::Held, "", &|_| false);
+        let verdict = policy().judge(Access::Read, &Target::Held, "", &|_| false, None);
         assert_eq!(verdict, Verdict::Allow);
     }
 
@@ -238,9 +276,53 @@ mod tests {
             &Target::Path("/etc/passwd".into()),
             "../../etc/passwd",
             &|_| false,
+            None,
         ) else {
             panic!("expected a denial");
         };
         assert_eq!(denial.to_string(), "[See ../../etc/passwd=/etc/passwd]");
+    }
+
+    #[test]
+    fn proc_self_roots_mean_the_asking_thread() {
+        let policy = Policy {
+            see: Vec::new(),
+            write: Vec::new(),
+            own_proc: vec![
+                OwnProcRoot {
+                    per_thread: false,
+                    rest: "status".into(),
+                    writable: false,
+                },
+                OwnProcRoot {
+                    per_thread: true,
+                    rest: "".into(),
+                    writable: false,
+                },
+            ],
+            report: false,
+        };
+        let asker = Some(Asker { tgid: 42, tid: 43 });
+        let jail_pids = |pid: u32| pid == 42 || pid == 50;
+        let judge = |path: &str, asker| match policy.judge(
+            Access::Read,
+            &Target::Path(path.into()),
+            path,
+            &jail_pids,
+            asker,
+        ) {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny { errno, .. } => Err(errno),
+        };
+        assert_eq!(judge("/proc/42/status", asker), Ok(()));
+        assert_eq!(judge("/proc/42/task/43/stat", asker), Ok(()));
+        assert_eq!(judge("/proc/42/environ", asker), Err(libc::ENOENT));
+        assert_eq!(judge("/proc/42/task/44/stat", asker), Err(libc::ENOENT));
+        // Another jailed process's entry, and the jail's own: not this
+        // thread's.
+        assert_eq!(judge("/proc/50/status", asker), Err(libc::ENOENT));
+        assert_eq!(judge("/proc/42/status", None), Err(libc::ENOENT));
+        // The way there exists but is not listed.
+        assert_eq!(judge("/proc/42", asker), Err(libc::EACCES));
     }
 }

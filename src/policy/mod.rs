@@ -10,6 +10,7 @@ mod decide;
 mod paths;
 
 pub use decide::{Denial, DenialKind, Target, Verdict};
+
 pub use paths::normalize_lexically;
 
 use crate::config::Config;
@@ -49,8 +50,30 @@ pub struct Policy {
     pub see: Vec<PathBuf>,
     /// Canonical roots that are writable.
     pub write: Vec<PathBuf>,
+    /// Roots under `/proc/self` or `/proc/thread-self`: they name each
+    /// jailed thread's own entry, so they cannot be canonicalised once
+    /// (that would name the jail's own process).
+    pub own_proc: Vec<OwnProcRoot>,
     /// Print each denial (`report`).
     pub report: bool,
+}
+
+/// A root below `/proc/self` (or `/proc/thread-self`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnProcRoot {
+    /// `/proc/thread-self`: the thread's own `task/<tid>` entry; otherwise
+    /// its process's `/proc/<tgid>`.
+    pub per_thread: bool,
+    /// The rest of the root below that entry (empty: the whole entry).
+    pub rest: PathBuf,
+    pub writable: bool,
+}
+
+/// The thread a path is judged for: its process and its own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asker {
+    pub tgid: u32,
+    pub tid: u32,
 }
 
 impl Policy {
@@ -58,23 +81,51 @@ impl Policy {
     /// yet is kept in lexical normal form, so a directory made later by
     /// someone outside the jail still works.
     pub fn compile(config: &Config) -> Result<Policy, PolicyError> {
-        let write: Vec<PathBuf> = config
-            .write
-            .iter()
-            .map(|root| canonical_root("write", root))
-            .collect::<Result<_, _>>()?;
-        let mut see: Vec<PathBuf> = config
-            .see
-            .iter()
-            .map(|root| canonical_root("see", root))
-            .collect::<Result<_, _>>()?;
+        let mut own_proc = Vec::new();
+        let mut write = Vec::new();
+        let mut see = Vec::new();
+        for (keyword, roots, writable) in
+            [("write", &config.write, true), ("see", &config.see, false)]
+        {
+            for root in roots {
+                if let Some(own) = own_proc_root(root, writable) {
+                    own_proc.push(own);
+                    continue;
+                }
+                let canonical = canonical_root(keyword, root)?;
+                if writable {
+                    write.push(canonical);
+                } else {
+                    see.push(canonical);
+                }
+            }
+        }
         see.extend(write.iter().cloned());
         Ok(Policy {
             see,
             write,
+            own_proc,
             report: config.report,
         })
     }
+}
+
+/// `root` as a root of each thread's own `/proc` entry, if it is one.
+fn own_proc_root(root: &Path, writable: bool) -> Option<OwnProcRoot> {
+    if !root.is_absolute() {
+        return None;
+    }
+    let normal = normalize_lexically(root);
+    let (per_thread, rest) = if let Ok(rest) = normal.strip_prefix("/proc/self") {
+        (false, rest)
+    } else {
+        (true, normal.strip_prefix("/proc/thread-self").ok()?)
+    };
+    Some(OwnProcRoot {
+        per_thread,
+        rest: rest.to_path_buf(),
+        writable,
+    })
 }
 
 fn canonical_root(keyword: &'static str, root: &Path) -> Result<PathBuf, PolicyError> {

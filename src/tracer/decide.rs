@@ -17,10 +17,10 @@ use super::rewrite::{Arg, Rewrite};
 use super::scratch::{self, Part};
 use super::{Tracer, exec, spaces};
 use crate::arch::native::{self as arch, Regs};
-use crate::policy::{Target, Verdict};
+use crate::policy::{Asker, Target, Verdict};
 use crate::sys;
 use crate::syscall::{
-    Access, ArgAction, ArgCase, AsyncCall, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard,
+    Access, ArgAction, AsyncCall, Check, Class, CloneCall, EmptyPath, Follow, MemoryGuard,
     OpenCall, OpenFlags, OwnerCall, PathOperand, PriorityWhich, SignalCall,
 };
 use log::{debug, warn};
@@ -107,18 +107,20 @@ impl Tracer {
         let (name, class) = self.syscalls.lookup(nr);
         match class {
             Class::Check(check) => self.answer_check(pid, name, check, regs),
-            Class::ByArg { arg, cases } => {
+            Class::ByArg {
+                arg,
+                cases,
+                otherwise,
+            } => {
                 let value = arch::argument(regs, usize::from(arg)) & 0xffff_ffff;
-                match cases.iter().find(|case| u64::from(case.value) == value) {
-                    Some(ArgCase {
-                        action: ArgAction::Check(check),
-                        ..
-                    }) => self.answer_check(pid, name, *check, regs),
-                    Some(ArgCase {
-                        action: ArgAction::Refuse(errno),
-                        ..
-                    }) => Answer::Refuse(*errno),
-                    None => {
+                let action = cases
+                    .iter()
+                    .find(|case| u64::from(case.value) == value)
+                    .map_or(otherwise, |case| case.action);
+                match action {
+                    ArgAction::Check(check) => self.answer_check(pid, name, check, regs),
+                    ArgAction::Refuse(errno) => Answer::Refuse(errno),
+                    ArgAction::Allow => {
                         warn!("{pid}: unexpected stop for {name} ({value:#x}); refusing");
                         Answer::Refuse(libc::ENOSYS)
                     }
@@ -215,6 +217,7 @@ impl Tracer {
                 }
                 Answer::Allow
             }
+            Check::ObjectChange { fd } => self.judge_object_change(pid, name, signed(arg(fd))),
             Check::Personality => {
                 let persona = arg(0) & 0xffff_ffff;
                 if persona == PERSONALITY_QUERY || persona & !ADDR_NO_RANDOMIZE == 0 {
@@ -308,7 +311,14 @@ impl Tracer {
             None => true,
             Some(path) => path.is_empty() && empty_means_dirfd,
         };
+        let exec = matches!(name, "execve" | "execveat");
         if on_descriptor {
+            // Running a descriptor the thread holds: what the kernel opens
+            // next is judged as for a path.
+            if exec && let Start::Fd(fd) = start {
+                let program = take_descriptor(pid, fd).ok();
+                self.judge_interpreters(pid, name, thread, program)?;
+            }
             // Looking at a descriptor the thread holds is always fine
             // (fstat in disguise, pipes included). The kernel must still
             // get an empty path it cannot have changed.
@@ -363,9 +373,9 @@ impl Tracer {
         };
         self.verdict(pid, name, access, &resolved.target, &given)?;
         let trailing_slash = path.ends_with(b"/");
-        let exec = matches!(name, "execve" | "execveat");
         if exec {
-            self.judge_interpreters(pid, name, thread, &resolved.target)?;
+            let program = held_copy(&resolved);
+            self.judge_interpreters(pid, name, thread, program)?;
         }
         let held = matches!(resolved.target, Target::Held);
         if !held
@@ -531,31 +541,78 @@ impl Tracer {
         }
     }
 
-    /// Judges what the kernel itself opens to run `program`: a script's
-    /// `#!` interpreter (and its own, nested) and an ELF program's loader.
+    /// Judges what the kernel itself opens to run `program` (the tracer's
+    /// own descriptor of the file to be run): a script's `#!` interpreter
+    /// (and its own, nested) and an ELF program's loader. Each file judged
+    /// is remembered by identity for the check after the exec
+    /// ([`exec::loaded_files`]), which holds whatever this one could not
+    /// read.
     fn judge_interpreters(
         &mut self,
         pid: Pid,
         name: &str,
         thread: Thread,
-        program: &Target,
+        program: Option<OwnedFd>,
     ) -> Result<(), i32> {
-        let mut current = program.clone();
-        for _ in 0..exec::MAX_INTERPRETER_DEPTH {
-            let Target::Path(path) = &current else {
-                return Ok(());
+        let mut judged = Vec::new();
+        let mut current = program;
+        // The scripts, the ELF program and its loader.
+        for _ in 0..exec::MAX_INTERPRETER_DEPTH + 2 {
+            let Some(held) = current.take() else {
+                break;
             };
-            let Some(interpreter) = exec::interpreter_of(path) else {
-                return Ok(());
+            judged.extend(exec::identity(&held));
+            let Some(interpreter) =
+                exec::open_for_inspection(&held).and_then(|file| exec::interpreter_of(&file))
+            else {
+                break;
             };
             let given = String::from_utf8_lossy(&interpreter).into_owned();
             let resolved = self
                 .resolve(thread, Start::Cwd, &interpreter, true)
                 .map_err(|errno| errno as i32)?;
             self.verdict(pid, name, Access::Read, &resolved.target, &given)?;
-            current = resolved.target;
+            current = held_copy(&resolved);
+        }
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.exec_judged = judged;
         }
         Ok(())
+    }
+
+    /// Checks, at the exec event of `pid` (before the new program runs),
+    /// that every file the kernel mapped was judged before the exec or is
+    /// visible by its name. `false`: it is not; the caller kills the task.
+    pub(super) fn exec_loaded_only_judged(&mut self, pid: Pid, judged: &[exec::Identity]) -> bool {
+        let files = match exec::loaded_files(pid) {
+            Ok(files) => files,
+            // Gone already: nothing of it runs.
+            Err(Errno::ENOENT | Errno::ESRCH) => return true,
+            Err(errno) => {
+                warn!("{pid}: cannot list what the exec loaded: {}", errno.desc());
+                return false;
+            }
+        };
+        for file in files {
+            if judged.contains(&file.identity) {
+                continue;
+            }
+            let Some(path) = file.path else {
+                debug!(
+                    "{pid}: exec loaded an unnamed file never judged {:?}",
+                    file.identity
+                );
+                return false;
+            };
+            let given = path.to_string_lossy().into_owned();
+            if self
+                .verdict(pid, "execve", Access::Read, &Target::Path(path), &given)
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
     }
 
     /// The path the kernel is handed for a judged operand. Outside the
@@ -679,7 +736,7 @@ impl Tracer {
             rewrite.lent.push(lent);
             path
         } else {
-            let path = format!("/proc/{}/fd/{}", self.own_pid, held.as_raw_fd()).into_bytes();
+            let path = format!("/proc/{}/fd/{}", self.own_tid, held.as_raw_fd()).into_bytes();
             rewrite.hold(held);
             path
         };
@@ -699,9 +756,18 @@ impl Tracer {
         target: &Target,
         given: &str,
     ) -> Result<(), i32> {
-        let verdict = self
-            .policy
-            .judge(access, target, given, &|other| self.is_jail_pid(other));
+        let thread = self.thread(pid);
+        let asker = Asker {
+            tgid: thread.tgid.as_raw() as u32,
+            tid: pid.as_raw() as u32,
+        };
+        let verdict = self.policy.judge(
+            access,
+            target,
+            given,
+            &|other| self.is_jail_pid(other),
+            Some(asker),
+        );
         match verdict {
             Verdict::Allow => {
                 debug!("{pid}: {name}({given:?} -> {target:?}) {access:?}: allow");
@@ -881,6 +947,49 @@ impl Tracer {
                 Answer::Rewrite(rewrite)
             }
             Ok(None) => Answer::Allow,
+            Err(errno) => Answer::Refuse(errno),
+        }
+    }
+
+    /// An `ioctl` or `fcntl` that changes the object behind descriptor
+    /// `fd` in place. A descriptor open for writing was judged a write when
+    /// it was opened (or handed to the jail on purpose); any other is
+    /// judged as a write on the object it names. The kernel looks the
+    /// number up again when the call runs, so while another task shares
+    /// the descriptor table (and could `dup2` a see-only file over it
+    /// meanwhile) the call is refused.
+    fn judge_object_change(&mut self, pid: Pid, name: &str, fd: i32) -> Answer {
+        let alone = self
+            .tasks
+            .get(&pid)
+            .and_then(|task| task.space)
+            .is_some_and(|space| self.spaces.is_private(space));
+        if !alone {
+            debug!("{pid}: {name} on descriptor {fd} with a shared descriptor table: EPERM");
+            return Answer::Refuse(libc::EPERM);
+        }
+        let held = match take_descriptor(pid, fd) {
+            Ok(held) => held,
+            Err(errno) => return Answer::Refuse(errno),
+        };
+        let flags = match nix::fcntl::fcntl(&held, nix::fcntl::FcntlArg::F_GETFL) {
+            Ok(flags) => flags,
+            Err(errno) => return Answer::Refuse(errno as i32),
+        };
+        if flags & libc::O_PATH != 0 {
+            return Answer::Refuse(libc::EBADF);
+        }
+        if flags & libc::O_ACCMODE != libc::O_RDONLY {
+            debug!("{pid}: {name} on descriptor {fd}, open for writing: allow");
+            return Answer::Allow;
+        }
+        let thread = self.thread(pid);
+        let resolved = match resolve::start_target(thread, Start::Fd(fd)) {
+            Ok(resolved) => resolved,
+            Err(errno) => return Answer::Refuse(errno as i32),
+        };
+        match self.verdict(pid, name, Access::Write, &resolved.target, "") {
+            Ok(()) => Answer::Allow,
             Err(errno) => Answer::Refuse(errno),
         }
     }
@@ -1110,6 +1219,19 @@ fn judge_memory_guard(pid: Pid, name: &str, guard: MemoryGuard, regs: &Regs) -> 
 /// `regs`' argument `index` with `flag` cleared.
 fn arg_without(regs: &Regs, index: u8, flag: u64) -> u64 {
     arch::argument(regs, usize::from(index)) & !flag
+}
+
+/// The tracer's own descriptor of a judged operand's object, for reading
+/// it. `None`: it cannot be had (gone, or swapped: the canonical path has
+/// no symlink, so a swap makes it fail).
+fn held_copy(resolved: &Resolved) -> Option<OwnedFd> {
+    match &resolved.target {
+        Target::Path(path) => open_verified(path, false).ok(),
+        Target::Held => {
+            let (owner, fd) = resolved.held_via?;
+            take_descriptor(owner, fd).ok()
+        }
+    }
 }
 
 /// The tracer's own copy of descriptor `fd` of task `owner`: the exact

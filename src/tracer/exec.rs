@@ -2,25 +2,73 @@
 //! named on a script's `#!` line, or the program interpreter (dynamic
 //! loader) named in an ELF file's `PT_INTERP` header. No syscall of the
 //! program opens them, so the tracer must judge them at the exec.
+//!
+//! Two looks, because the kernel reads the file again after the check: a
+//! script in a writable tree can be rewritten, or a name swapped, in
+//! between. Before the exec the tracer reads what the file names, from a
+//! descriptor of its own and without ever blocking (a FIFO, a device, a
+//! huge file: only regular files are read, a bounded amount), and judges
+//! it, so an ordinary refusal is an ordinary errno. After the exec, before
+//! the new program runs a single instruction, [`loaded_files`] lists the
+//! files the kernel actually mapped (the program and its loader), and each
+//! must be one judged before or visible by its name: whatever route the
+//! exec took (a path, a descriptor, `/proc/self/fd/N`) and whatever
+//! changed in between, what runs is what the policy lets run.
 
+use nix::errno::Errno;
+use nix::sys::stat::SFlag;
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::PathBuf;
 
 /// How many nested `#!` interpreters the kernel follows.
 pub const MAX_INTERPRETER_DEPTH: usize = 5;
 
 const PT_INTERP: u32 = 3;
+/// The kernel's `BINPRM_BUF_SIZE`: how much of a script it reads for `#!`.
+const SCRIPT_HEAD: usize = 256;
+/// `sizeof(struct elf64_phdr)`: the kernel refuses any other entry size.
+const PROGRAM_HEADER_SIZE: usize = 56;
+/// The kernel refuses program header tables larger than this.
+const MAX_PROGRAM_HEADERS: usize = 65536;
 
-/// The path the kernel would open next when executing `path`, if any.
-/// Files the tracer cannot read are not inspected (the kernel can run a
-/// file that is executable but not readable; it then opens nothing the
-/// jail could not already see).
-pub fn interpreter_of(path: &Path) -> Option<Vec<u8>> {
-    let mut file = File::open(path).ok()?;
-    let mut head = [0u8; 256];
-    let count = file.read(&mut head).ok()?;
+/// A file's identity: `(st_dev, st_ino)`.
+pub type Identity = (u64, u64);
+
+/// The identity of the object behind `fd`.
+pub fn identity(fd: &OwnedFd) -> Option<Identity> {
+    let stat = nix::sys::stat::fstat(fd).ok()?;
+    Some((stat.st_dev, stat.st_ino))
+}
+
+/// Opens the object behind `held` (any descriptor, `O_PATH` included) for
+/// reading, without blocking: only a regular file is opened (the kernel
+/// runs nothing else), and `O_NONBLOCK` keeps even that from waiting on a
+/// lease. `None`: nothing the tracer can or need read.
+pub fn open_for_inspection(held: &OwnedFd) -> Option<File> {
+    let stat = nix::sys::stat::fstat(held).ok()?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+        return None;
+    }
+    let path = format!("/proc/self/fd/{}", held.as_raw_fd());
+    let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::from_bits_truncate(flags),
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()?;
+    Some(File::from(fd))
+}
+
+/// The path the kernel would open next when executing `file`, if any:
+/// the `#!` interpreter or the ELF loader. Reads at most a few pages.
+pub fn interpreter_of(file: &File) -> Option<Vec<u8>> {
+    let mut head = [0u8; SCRIPT_HEAD];
+    let count = file.read_at(&mut head, 0).ok()?;
     let head = &head[..count];
     if let Some(line) = head.strip_prefix(b"#!") {
         let line = line.split(|&byte| byte == b'\n').next()?;
@@ -29,7 +77,7 @@ pub fn interpreter_of(path: &Path) -> Option<Vec<u8>> {
             .find(|word| !word.is_empty())?;
         return Some(interpreter.to_vec());
     }
-    elf_interpreter(&file, head)
+    elf_interpreter(file, head)
 }
 
 fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
@@ -47,7 +95,7 @@ fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
     let table = u64_at(head, 0x20);
     let entry_size = usize::from(u16_at(0x36));
     let entries = usize::from(u16_at(0x38));
-    if entry_size < 56 || entries > 256 {
+    if entry_size != PROGRAM_HEADER_SIZE || entry_size * entries > MAX_PROGRAM_HEADERS {
         return None;
     }
     let mut headers = vec![0u8; entry_size * entries];
@@ -58,7 +106,9 @@ fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let offset = u64_at(entry, 8);
-        let size = usize::try_from(u64_at(entry, 0x20)).ok()?.min(4096);
+        let size = usize::try_from(u64_at(entry, 0x20))
+            .ok()?
+            .min(libc::PATH_MAX as usize);
         let mut name = vec![0u8; size];
         file.read_exact_at(&mut name, offset).ok()?;
         let end = name
@@ -71,13 +121,95 @@ fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// A file mapped into a process, as `/proc/<pid>/maps` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapped {
+    pub identity: Identity,
+    /// Its name when it was mapped, `None` for a name the kernel marks as
+    /// gone or that is no path (`/memfd:...`, a deleted file).
+    pub path: Option<PathBuf>,
+}
+
+/// The files mapped into process `pid`, each once.
+pub fn loaded_files(pid: nix::unistd::Pid) -> Result<Vec<Mapped>, Errno> {
+    let maps = std::fs::read(format!("/proc/{pid}/maps"))
+        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok(parse_maps(&maps))
+}
+
+/// Parses `/proc/<pid>/maps`: `start-end perms offset major:minor inode
+/// path`, where an inode of 0 is no file.
+pub fn parse_maps(text: &[u8]) -> Vec<Mapped> {
+    let mut files: Vec<Mapped> = Vec::new();
+    for line in text.split(|&byte| byte == b'\n') {
+        let mut fields = line.splitn(6, |&byte| byte == b' ');
+        let (Some(_), Some(_), Some(_), Some(device), Some(inode)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        let Some(inode) = std::str::from_utf8(inode)
+            .ok()
+            .and_then(|inode| inode.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if inode == 0 {
+            continue;
+        }
+        let Some(device) = parse_device(device) else {
+            continue;
+        };
+        let name = fields.next().unwrap_or_default();
+        let name = trim_ascii_start(name);
+        let path = (name.starts_with(b"/")
+            && !name.starts_with(b"/memfd:")
+            && !name.ends_with(b" (deleted)"))
+        .then(|| PathBuf::from(OsStr::from_bytes(name)));
+        let mapped = Mapped {
+            identity: (device, inode),
+            path,
+        };
+        if !files.contains(&mapped) {
+            files.push(mapped);
+        }
+    }
+    files
+}
+
+fn trim_ascii_start(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|&byte| byte != b' ')
+        .unwrap_or(bytes.len());
+    &bytes[start..]
+}
+
+/// `major:minor` in hex, as `st_dev` encodes it.
+fn parse_device(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let (major, minor) = text.split_once(':')?;
+    let major = u32::from_str_radix(major, 16).ok()?;
+    let minor = u32::from_str_radix(minor, 16).ok()?;
+    Some(libc::makedev(major, minor))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn inspected(path: &std::path::Path) -> Option<Vec<u8>> {
+        let held: OwnedFd = File::open(path).ok()?.into();
+        interpreter_of(&open_for_inspection(&held)?)
+    }
+
     #[test]
     fn dynamic_programs_name_their_loader() {
-        let loader = interpreter_of(Path::new("/bin/sh")).expect("sh is dynamic");
+        let loader = inspected(std::path::Path::new("/bin/sh")).expect("sh is dynamic");
         assert!(
             loader.starts_with(b"/lib"),
             "{:?}",
@@ -90,6 +222,54 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("s");
         std::fs::write(&script, "#!  /usr/bin/env  python3\nprint(1)\n").unwrap();
-        assert_eq!(interpreter_of(&script), Some(b"/usr/bin/env".to_vec()));
+        assert_eq!(inspected(&script), Some(b"/usr/bin/env".to_vec()));
+    }
+
+    #[test]
+    fn a_fifo_is_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o755)).unwrap();
+        let held = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        // Opening it for reading would wait for a writer forever.
+        assert!(open_for_inspection(&held).is_none());
+    }
+
+    #[test]
+    fn maps_list_each_file_once_with_its_name() {
+        let text = b"5600-5602 r--p 00000000 fe:00 247030      /usr/bin/cat\n\
+5602-5607 r-xp 00002000 fe:00 247030      /usr/bin/cat\n\
+7ff5-7ff6 r--p 00000000 fe:00 325843      /usr/lib/ld.so\n\
+7ff7-7ff8 r-xp 00000000 00:01 1025        /memfd:x (deleted)\n\
+7ff8-7ff9 r-xp 00000000 fe:00 77          /jail/a.out (deleted)\n\
+7ffa-7ffb rw-p 00000000 00:00 0           [stack]\n";
+        let files = parse_maps(text);
+        let device = libc::makedev(0xfe, 0);
+        assert_eq!(
+            files,
+            vec![
+                Mapped {
+                    identity: (device, 247030),
+                    path: Some("/usr/bin/cat".into())
+                },
+                Mapped {
+                    identity: (device, 325843),
+                    path: Some("/usr/lib/ld.so".into())
+                },
+                Mapped {
+                    identity: (libc::makedev(0, 1), 1025),
+                    path: None
+                },
+                Mapped {
+                    identity: (device, 77),
+                    path: None
+                },
+            ]
+        );
     }
 }

@@ -134,14 +134,19 @@ struct Task {
     /// It shares its working directory with another process (`CLONE_FS`
     /// without `CLONE_THREAD`, on either side): its paths always get copies.
     shares_fs: bool,
+    /// The files its last exec check judged (program, interpreters,
+    /// loader), by identity, for the check at the exec event.
+    exec_judged: Vec<exec::Identity>,
 }
 
 /// The state of one jail's tracer.
 pub struct Tracer {
     policy: Policy,
     syscalls: Table,
-    /// The tracer's pid, for `/proc/<pid>/fd/<n>` paths.
-    own_pid: Pid,
+    /// The tracing thread's id, for `/proc/<tid>/fd/<n>` paths: the kernel
+    /// checks the program may reach that thread, whose capabilities are
+    /// no more than the program's ([`crate::sys::drop_capabilities`]).
+    own_tid: Pid,
     openat2_nr: u64,
     mmap_nr: u32,
     slots: scratch::Slots,
@@ -213,7 +218,7 @@ impl Tracer {
         Tracer {
             policy,
             syscalls: Table::native(),
-            own_pid: nix::unistd::getpid(),
+            own_tid: nix::unistd::gettid(),
             openat2_nr: crate::arch::number_of("openat2").map_or(u64::MAX, u64::from),
             mmap_nr: crate::arch::number_of("mmap").unwrap_or(u32::MAX),
             slots: scratch::Slots::default(),
@@ -476,6 +481,7 @@ impl Tracer {
     }
 
     fn on_exec(&mut self, pid: Pid) -> Resume {
+        let mut judged = Vec::new();
         // After an exec by a non-leader thread, that thread carries on
         // under the leader's tid; its old tid is gone without a report.
         if let Ok(former) = nix::sys::ptrace::getevent(pid) {
@@ -487,9 +493,20 @@ impl Tracer {
                 {
                     // The leader's entry stands for the thread that exec'd.
                     std::mem::swap(&mut task.slot, &mut carried.slot);
+                    judged = std::mem::take(&mut carried.exec_judged);
                     self.slots_back(carried);
                 }
+            } else if let Some(task) = self.tasks.get_mut(&pid) {
+                judged = std::mem::take(&mut task.exec_judged);
             }
+        }
+        // The kernel read the program again after the check: what it
+        // loaded must be what was judged (or visible by name), before the
+        // new program runs an instruction.
+        if !self.exec_loaded_only_judged(pid, &judged) {
+            warn!("{pid}: the exec loaded a file the jail did not judge; killing it");
+            let _ = kill(pid, Signal::SIGKILL);
+            return Resume::Continue;
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
