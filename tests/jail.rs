@@ -13,6 +13,8 @@ mod config;
 mod escape;
 #[path = "jail/escape_fds.rs"]
 mod escape_fds;
+#[path = "jail/escape_ioctl.rs"]
+mod escape_ioctl;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
 #[path = "jail/escape_proc.rs"]
