@@ -11,6 +11,8 @@ mod support;
 mod config;
 #[path = "jail/escape.rs"]
 mod escape;
+#[path = "jail/escape_dotdot.rs"]
+mod escape_dotdot;
 #[path = "jail/escape_fds.rs"]
 mod escape_fds;
 #[path = "jail/escape_ioctl.rs"]
