@@ -13,6 +13,8 @@ mod config;
 mod escape;
 #[path = "jail/escape_dotdot.rs"]
 mod escape_dotdot;
+#[path = "jail/escape_exec.rs"]
+mod escape_exec;
 #[path = "jail/escape_fds.rs"]
 mod escape_fds;
 #[path = "jail/escape_ioctl.rs"]
