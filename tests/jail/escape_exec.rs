@@ -9,13 +9,16 @@
 //!   the kernel does (`EACCES`) and go on, well within `timelimit`;
 //! - an exec through a descriptor (`execveat(fd, "", AT_EMPTY_PATH)` of an
 //!   `O_RDONLY` or `O_PATH` descriptor, `/proc/self/fd/N`, a memfd) of a
-//!   script or ELF file naming a hidden interpreter or loader.
+//!   script or ELF file naming a hidden interpreter or loader;
+//! - a script or ELF file in the write tree that flips between naming a
+//!   visible and a hidden interpreter while it is exec'd (`race
+//!   execflip`).
 //!
 //! Every trick runs natively first (the control: the hidden program must
 //! run there), then jailed with the shipped config and with `landlock
 //! off`, where Landlock's execute right no longer backs the tracer up.
 
-use crate::support::{Jail, Output, copy_executable, run_native};
+use crate::support::{Jail, Output, RaceSummary, copy_executable, race_summary, run_native};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::Command;
@@ -75,6 +78,15 @@ fn build_tiny(out: &Path, message: &str, code: i32, loader: Option<&str>) {
         out.display(),
         String::from_utf8_lossy(&built.stderr)
     );
+}
+
+/// `a` and `b` made the same length by leading slashes on the shorter.
+fn same_length(a: &str, b: &str) -> (String, String) {
+    let n = a.len().max(b.len());
+    (
+        format!("{}{a}", "/".repeat(n - a.len())),
+        format!("{}{b}", "/".repeat(n - b.len())),
+    )
 }
 
 // ---- files whose inspection stalls the tracer ----
@@ -311,4 +323,125 @@ fn escape_exec_proc_self_fd_of_elf_with_hidden_loader() {
         &[],
         "dynamic program ran",
     );
+}
+
+// ---- the interpreter flips between the check and the exec ----
+
+const RACE_ATTEMPTS: &str = "20000";
+const RACE_JAIL_SECONDS: &str = "4";
+const RACE_NATIVE_SECONDS: &str = "3";
+const RACE_MIN_ATTEMPTS: u64 = 100;
+
+/// Prepares `{jail}/vis` and `{jail}/hid` (same size): scripts whose `#!`
+/// names `{bin}/exitcode 17` and `{hidden}/exitcode 42`, or ELF files
+/// whose PT_INTERP names stand-in loaders `{bin}/ldvis` (exits 17) and
+/// `{hidden}/ldhid` (exits 42).
+fn flip_files(j: &Jail, elf: bool) {
+    if elf {
+        let (vis, hid) = same_length(&j.p("bin/ldvis"), &j.p("hidden/ldhid"));
+        build_tiny(&j.path("bin/ldvis"), "", 17, None);
+        build_tiny(&j.path("hidden/ldhid"), "", 42, None);
+        build_tiny(&j.path("jail/vis"), "", 1, Some(&vis));
+        build_tiny(&j.path("jail/hid"), "", 1, Some(&hid));
+    } else {
+        copy_executable(j.bin("exitcode"), j.path("hidden/exitcode"));
+        let (vis, hid) = same_length(&j.bin("exitcode"), &j.p("hidden/exitcode"));
+        std::fs::write(j.path("jail/vis"), format!("#!{vis} 17\n")).unwrap();
+        std::fs::write(j.path("jail/hid"), format!("#!{hid} 42\n")).unwrap();
+    }
+}
+
+fn flip_argv(j: &Jail, how: &str, seconds: &str) -> Vec<String> {
+    vec![
+        j.escape_bin("race"),
+        "execflip".into(),
+        how.into(),
+        j.p("jail/target"),
+        j.p("jail/vis"),
+        j.p("jail/hid"),
+        RACE_ATTEMPTS.into(),
+        seconds.into(),
+        "1".into(),
+    ]
+}
+
+fn flip_held(label: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
+    eprintln!("{label}: {summary:?}");
+    if summary.escapes != 0 {
+        return Err(format!(
+            "ESCAPE: {label}: the hidden interpreter ran in the jail\n{}",
+            out.describe()
+        ));
+    }
+    if !(summary.attempts >= RACE_MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
+        return Err(format!(
+            "{label}: the race was not exercised in the jail ({summary:?})\n{}",
+            out.describe()
+        ));
+    }
+    Ok(())
+}
+
+fn interpreter_flip(how: &str, elf: bool) {
+    let kind = if elf {
+        "ELF loader"
+    } else {
+        "script interpreter"
+    };
+    let t = Jail::new();
+    flip_files(&t, elf);
+    let out = run_native(
+        &flip_argv(&t, how, RACE_NATIVE_SECONDS),
+        Duration::from_secs(20),
+    );
+    let summary = race_summary(&out);
+    assert!(
+        summary.escapes > 0,
+        "control void: natively the {kind} flip ({how}) never ran the hidden one\n{}",
+        out.describe()
+    );
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        for run in 1..=3 {
+            let j = tree(config);
+            flip_files(&j, elf);
+            let out = j
+                .cmd(&flip_argv(&j, how, RACE_JAIL_SECONDS))
+                .timeout(Duration::from_secs(30))
+                .run();
+            let summary = race_summary(&out);
+            let label = format!("{kind} flipped by {how} [{name}]");
+            match flip_held(&label, summary, &out) {
+                Ok(()) => break,
+                Err(_) if summary.escapes == 0 && run < 3 => {
+                    eprintln!("{label}: run {run} was not live; again");
+                }
+                Err(e) => {
+                    failures.push(e);
+                    break;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn escape_race_exec_of_script_renamed_to_name_a_hidden_interpreter() {
+    interpreter_flip("rename", false);
+}
+
+#[test]
+fn escape_race_exec_of_script_rewritten_to_name_a_hidden_interpreter() {
+    interpreter_flip("rewrite", false);
+}
+
+#[test]
+fn escape_race_exec_of_elf_renamed_to_name_a_hidden_loader() {
+    interpreter_flip("rename", true);
+}
+
+#[test]
+fn escape_race_exec_of_elf_rewritten_to_name_a_hidden_loader() {
+    interpreter_flip("rewrite", true);
 }
