@@ -11,8 +11,14 @@ mod support;
 mod config;
 #[path = "jail/escape.rs"]
 mod escape;
+#[path = "jail/escape_dotdot.rs"]
+mod escape_dotdot;
+#[path = "jail/escape_exec.rs"]
+mod escape_exec;
 #[path = "jail/escape_fds.rs"]
 mod escape_fds;
+#[path = "jail/escape_ioctl.rs"]
+mod escape_ioctl;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
 #[path = "jail/escape_privileges.rs"]

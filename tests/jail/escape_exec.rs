@@ -1,0 +1,447 @@
+//! Escape suite: what the kernel opens on its own at exec.
+//!
+//! A script's `#!` interpreter and an ELF program's `PT_INTERP` loader are
+//! opened by the kernel, not by a syscall of the program, so the tracer
+//! judges them when the exec stops. Three ways around that:
+//!
+//! - files whose inspection stalls the tracer (a FIFO, a script whose
+//!   interpreter is a FIFO, a terminal device): the jail must answer as
+//!   the kernel does (`EACCES`) and go on, well within `timelimit`;
+//! - an exec through a descriptor (`execveat(fd, "", AT_EMPTY_PATH)` of an
+//!   `O_RDONLY` or `O_PATH` descriptor, `/proc/self/fd/N`, a memfd) of a
+//!   script or ELF file naming a hidden interpreter or loader;
+//! - a script or ELF file in the write tree that flips between naming a
+//!   visible and a hidden interpreter while it is exec'd (`race
+//!   execflip`).
+//!
+//! Every trick runs natively first (the control: the hidden program must
+//! run there), then jailed with the shipped config and with `landlock
+//! off`, where Landlock's execute right no longer backs the tracer up.
+
+use crate::support::{Jail, Output, RaceSummary, copy_executable, race_summary, run_native};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const MODES: &[(&str, &str)] = &[("default config", ""), ("landlock off", "landlock off\n")];
+
+/// The errnos a refused exec may give.
+const EXEC_REFUSED: &[&str] = &["ENOENT", "EACCES", "EPERM"];
+
+fn tree(extra: &str) -> Jail {
+    let mut j = Jail::new();
+    if !extra.is_empty() {
+        j.add_config(extra);
+    }
+    j
+}
+
+fn native(t: &Jail, args: &[&str]) -> Output {
+    let mut argv = vec![t.escape_bin("exec")];
+    argv.extend(args.iter().map(|a| t.expand(a)));
+    run_native(&argv, Duration::from_secs(20))
+}
+
+/// The fixture in the jail; a jail still running after `limit` is killed
+/// and reported as stalled (never a hang of the test).
+fn jailed(j: &Jail, args: &[&str], limit: Duration) -> Result<Output, String> {
+    let mut argv = vec![j.escape_bin("exec")];
+    argv.extend(args.iter().map(|a| j.expand(a)));
+    catch_unwind(AssertUnwindSafe(|| j.cmd(&argv).timeout(limit).run())).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("STALL: the jail did not end by itself\n{message}")
+    })
+}
+
+/// `gcc` at test time, for the ELF tricks (no libc: `fixtures/escape/tiny.c`).
+fn build_tiny(out: &Path, message: &str, code: i32, loader: Option<&str>) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/escape/tiny.c");
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-nostdlib", "-fPIE", "-O2"])
+        .arg(format!("-DMSG=\"{message}\""))
+        .arg(format!("-DCODE={code}"));
+    match loader {
+        Some(loader) => cmd
+            .arg("-pie")
+            .arg(format!("-Wl,--dynamic-linker={loader}")),
+        None => cmd.arg("-static-pie"),
+    };
+    let built = cmd.arg("-o").arg(out).arg(&src).output().expect("run gcc");
+    assert!(
+        built.status.success(),
+        "gcc {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// `a` and `b` made the same length by leading slashes on the shorter.
+fn same_length(a: &str, b: &str) -> (String, String) {
+    let n = a.len().max(b.len());
+    (
+        format!("{}{a}", "/".repeat(n - a.len())),
+        format!("{}{b}", "/".repeat(n - b.len())),
+    )
+}
+
+// ---- files whose inspection stalls the tracer ----
+
+/// Runs `args` natively (every line must be `want`) and jailed with
+/// `timelimit 5` in every mode: the same lines, exit 0, and done in well
+/// under the limit (the jail ended by itself, not by `timelimit`).
+fn ends_by_itself(extra: &str, args: &[&str], want: &[&str]) {
+    let t = tree(extra);
+    let out = native(&t, args);
+    assert_eq!(
+        out.lines(),
+        want,
+        "control: unexpected native answers\n{}",
+        out.describe()
+    );
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let j = tree(&format!("timelimit 5\n{extra}{config}"));
+        match jailed(&j, args, Duration::from_secs(10)) {
+            Err(stall) => failures.push(format!("[{name}] {stall}")),
+            Ok(out) => {
+                if out.lines() != want || out.status.code() != Some(0) || out.elapsed.as_secs() >= 4
+                {
+                    failures.push(format!(
+                        "[{name}] want {want:?}, exit 0, in under 4 s\n{}",
+                        out.describe()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn escape_exec_of_a_fifo_does_not_stall_the_jail() {
+    ends_by_itself(
+        "",
+        &[
+            "mkfifo",
+            "{jail}/fifo",
+            "exec",
+            "{jail}/fifo",
+            "echo",
+            "after",
+        ],
+        &["ok", "EACCES", "ok after"],
+    );
+}
+
+#[test]
+fn escape_exec_of_a_script_whose_interpreter_is_a_fifo_does_not_stall_the_jail() {
+    ends_by_itself(
+        "",
+        &[
+            "mkfifo",
+            "{jail}/fifo",
+            "script",
+            "{jail}/s",
+            "#!{jail}/fifo",
+            "exec",
+            "{jail}/s",
+            "echo",
+            "after",
+        ],
+        &["ok", "ok", "EACCES", "ok after"],
+    );
+}
+
+#[test]
+fn escape_exec_of_a_huge_sparse_script_is_judged_without_reading_it_all() {
+    // 1 TiB, all of it a hole but the #! line: runs as natively, at once.
+    ends_by_itself(
+        "",
+        &[
+            "sparse",
+            "{jail}/big",
+            "1099511627776",
+            "#!{bin}/exitcode 7",
+            "exec",
+            "{jail}/big",
+            "echo",
+            "after",
+        ],
+        &["ok", "ok exit 7", "ok after"],
+    );
+}
+
+#[test]
+fn escape_exec_of_a_terminal_device_does_not_stall_the_jail() {
+    // /dev/ptmx opens a fresh pty master, on which a read blocks forever.
+    if !Path::new("/dev/ptmx").exists() {
+        eprintln!("SKIPPED: no /dev/ptmx");
+        return;
+    }
+    ends_by_itself(
+        "see /dev\n",
+        &["exec", "/dev/null", "exec", "/dev/ptmx", "echo", "after"],
+        &["EACCES", "EACCES", "ok after"],
+    );
+}
+
+// ---- an exec through a descriptor skips the interpreter check ----
+
+/// A tree for the descriptor tricks: `{hidden}/interp` (a copy of the
+/// fixture: as `interp marker SCRIPT` it prints "hidden program ran" and
+/// exits 42) and, when the machine has one, `{hidden}/ld.so` (a copy of
+/// the dynamic loader) with `{jail}/dyn` (an ELF file whose PT_INTERP
+/// names it; it prints "dynamic program ran" and exits 42).
+fn exec_tree(extra: &str) -> Option<Jail> {
+    let j = tree(extra);
+    copy_executable(j.escape_bin("exec"), j.path("hidden/interp"));
+    let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
+    if !loader.exists() {
+        eprintln!("SKIPPED: no {}", loader.display());
+        return None;
+    }
+    copy_executable(loader, j.path("hidden/ld.so"));
+    build_tiny(
+        &j.path("jail/dyn"),
+        "dynamic program ran\\n",
+        42,
+        Some(&j.p("hidden/ld.so")),
+    );
+    Some(j)
+}
+
+/// Natively the lines are `setup` then `ran` then "ok exit 42"; jailed,
+/// `setup` then one refused exec, and the hidden program never ran.
+fn hidden_interpreter_never_runs(extra: &str, args: &[&str], setup: &[&str], ran: &str) {
+    let Some(t) = exec_tree(extra) else {
+        return;
+    };
+    let out = native(&t, args);
+    let mut want = setup.to_vec();
+    want.extend([ran, "ok exit 42"]);
+    assert_eq!(
+        out.lines(),
+        want,
+        "control void: natively the hidden program did not run\n{}",
+        out.describe()
+    );
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let Some(j) = exec_tree(&format!("{extra}{config}")) else {
+            return;
+        };
+        let out = match jailed(&j, args, Duration::from_secs(20)) {
+            Ok(out) => out,
+            Err(stall) => {
+                failures.push(format!("[{name}] {stall}"));
+                continue;
+            }
+        };
+        let lines = out.lines();
+        let refused = lines.len() == setup.len() + 1
+            && lines[..setup.len()] == *setup
+            && EXEC_REFUSED.contains(&lines[setup.len()]);
+        if !refused || out.stdout.contains(ran) {
+            failures.push(format!(
+                "ESCAPE [{name}]: {args:?} ran the hidden program (or answered unexpectedly)\n{}",
+                out.describe()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+const SCRIPT: [&str; 3] = ["script", "{jail}/s", "#!{hidden}/interp marker"];
+
+fn script_then(route: &str) -> Vec<&str> {
+    let mut args = SCRIPT.to_vec();
+    args.extend([route, "{jail}/s"]);
+    args
+}
+
+#[test]
+fn escape_exec_of_script_with_hidden_interpreter_by_path_is_refused() {
+    // The baseline the routes below must match.
+    hidden_interpreter_never_runs("", &script_then("exec"), &["ok"], "hidden program ran");
+}
+
+#[test]
+fn escape_exec_execveat_empty_path_of_script_with_hidden_interpreter() {
+    hidden_interpreter_never_runs("", &script_then("execfd"), &["ok"], "hidden program ran");
+}
+
+#[test]
+fn escape_exec_execveat_o_path_descriptor_of_script_with_hidden_interpreter() {
+    hidden_interpreter_never_runs("", &script_then("execopath"), &["ok"], "hidden program ran");
+}
+
+#[test]
+fn escape_exec_proc_self_fd_of_script_with_hidden_interpreter() {
+    hidden_interpreter_never_runs(
+        "see /proc\n",
+        &script_then("execproc"),
+        &["ok"],
+        "hidden program ran",
+    );
+}
+
+#[test]
+fn escape_exec_memfd_script_with_hidden_interpreter() {
+    hidden_interpreter_never_runs(
+        "",
+        &["execmemfd", "#!{hidden}/interp marker"],
+        &[],
+        "hidden program ran",
+    );
+}
+
+#[test]
+fn escape_exec_of_elf_with_hidden_loader_by_path_is_refused() {
+    hidden_interpreter_never_runs("", &["exec", "{jail}/dyn"], &[], "dynamic program ran");
+}
+
+#[test]
+fn escape_exec_execveat_empty_path_of_elf_with_hidden_loader() {
+    hidden_interpreter_never_runs("", &["execfd", "{jail}/dyn"], &[], "dynamic program ran");
+}
+
+#[test]
+fn escape_exec_execveat_o_path_descriptor_of_elf_with_hidden_loader() {
+    hidden_interpreter_never_runs("", &["execopath", "{jail}/dyn"], &[], "dynamic program ran");
+}
+
+#[test]
+fn escape_exec_proc_self_fd_of_elf_with_hidden_loader() {
+    hidden_interpreter_never_runs(
+        "see /proc\n",
+        &["execproc", "{jail}/dyn"],
+        &[],
+        "dynamic program ran",
+    );
+}
+
+// ---- the interpreter flips between the check and the exec ----
+
+const RACE_ATTEMPTS: &str = "20000";
+const RACE_JAIL_SECONDS: &str = "4";
+const RACE_NATIVE_SECONDS: &str = "3";
+const RACE_MIN_ATTEMPTS: u64 = 100;
+
+/// Prepares `{jail}/vis` and `{jail}/hid` (same size): scripts whose `#!`
+/// names `{bin}/exitcode 17` and `{hidden}/exitcode 42`, or ELF files
+/// whose PT_INTERP names stand-in loaders `{bin}/ldvis` (exits 17) and
+/// `{hidden}/ldhid` (exits 42).
+fn flip_files(j: &Jail, elf: bool) {
+    if elf {
+        let (vis, hid) = same_length(&j.p("bin/ldvis"), &j.p("hidden/ldhid"));
+        build_tiny(&j.path("bin/ldvis"), "", 17, None);
+        build_tiny(&j.path("hidden/ldhid"), "", 42, None);
+        build_tiny(&j.path("jail/vis"), "", 1, Some(&vis));
+        build_tiny(&j.path("jail/hid"), "", 1, Some(&hid));
+    } else {
+        copy_executable(j.bin("exitcode"), j.path("hidden/exitcode"));
+        let (vis, hid) = same_length(&j.bin("exitcode"), &j.p("hidden/exitcode"));
+        std::fs::write(j.path("jail/vis"), format!("#!{vis} 17\n")).unwrap();
+        std::fs::write(j.path("jail/hid"), format!("#!{hid} 42\n")).unwrap();
+    }
+}
+
+fn flip_argv(j: &Jail, how: &str, seconds: &str) -> Vec<String> {
+    vec![
+        j.escape_bin("race"),
+        "execflip".into(),
+        how.into(),
+        j.p("jail/target"),
+        j.p("jail/vis"),
+        j.p("jail/hid"),
+        RACE_ATTEMPTS.into(),
+        seconds.into(),
+        "1".into(),
+    ]
+}
+
+fn flip_held(label: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
+    eprintln!("{label}: {summary:?}");
+    if summary.escapes != 0 {
+        return Err(format!(
+            "ESCAPE: {label}: the hidden interpreter ran in the jail\n{}",
+            out.describe()
+        ));
+    }
+    if !(summary.attempts >= RACE_MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
+        return Err(format!(
+            "{label}: the race was not exercised in the jail ({summary:?})\n{}",
+            out.describe()
+        ));
+    }
+    Ok(())
+}
+
+fn interpreter_flip(how: &str, elf: bool) {
+    let kind = if elf {
+        "ELF loader"
+    } else {
+        "script interpreter"
+    };
+    let t = Jail::new();
+    flip_files(&t, elf);
+    let out = run_native(
+        &flip_argv(&t, how, RACE_NATIVE_SECONDS),
+        Duration::from_secs(20),
+    );
+    let summary = race_summary(&out);
+    assert!(
+        summary.escapes > 0,
+        "control void: natively the {kind} flip ({how}) never ran the hidden one\n{}",
+        out.describe()
+    );
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        for run in 1..=3 {
+            let j = tree(config);
+            flip_files(&j, elf);
+            let out = j
+                .cmd(&flip_argv(&j, how, RACE_JAIL_SECONDS))
+                .timeout(Duration::from_secs(30))
+                .run();
+            let summary = race_summary(&out);
+            let label = format!("{kind} flipped by {how} [{name}]");
+            match flip_held(&label, summary, &out) {
+                Ok(()) => break,
+                Err(_) if summary.escapes == 0 && run < 3 => {
+                    eprintln!("{label}: run {run} was not live; again");
+                }
+                Err(e) => {
+                    failures.push(e);
+                    break;
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn escape_race_exec_of_script_renamed_to_name_a_hidden_interpreter() {
+    interpreter_flip("rename", false);
+}
+
+#[test]
+fn escape_race_exec_of_script_rewritten_to_name_a_hidden_interpreter() {
+    interpreter_flip("rewrite", false);
+}
+
+#[test]
+fn escape_race_exec_of_elf_renamed_to_name_a_hidden_loader() {
+    interpreter_flip("rename", true);
+}
+
+#[test]
+fn escape_race_exec_of_elf_rewritten_to_name_a_hidden_loader() {
+    interpreter_flip("rewrite", true);
+}
