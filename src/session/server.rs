@@ -16,7 +16,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -39,11 +39,33 @@ pub fn start(
     match crate::sys::fork_process().map_err(|errno| SessionError::Start(errno.desc().into()))? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
         nix::unistd::ForkResult::Child => {
+            // The session outlives the invocation that starts it: it must
+            // not keep that invocation's descriptors (a pipe the caller
+            // waits on would never end). It keeps its socket, and the
+            // `passfd` descriptors the program is to get.
+            let mut keep = jail.config.pass_fds.clone();
+            keep.push(listener.as_raw_fd());
+            close_inherited(&mut keep);
             let status = serve(jail, path, listener, program);
             let _ = std::fs::remove_file(path);
             std::process::exit(status)
         }
     }
+}
+
+/// Closes every descriptor above 2 but those in `keep`.
+fn close_inherited(keep: &mut Vec<RawFd>) {
+    keep.retain(|fd| *fd > 2);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next: RawFd = 3;
+    for &fd in keep.iter() {
+        if fd > next {
+            let _ = crate::sys::close_range(next as u32, (fd - 1) as u32);
+        }
+        next = fd + 1;
+    }
+    let _ = crate::sys::close_range(next as u32, u32::MAX);
 }
 
 /// Why the I/O thread is woken by the tracer.

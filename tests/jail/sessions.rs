@@ -473,3 +473,84 @@ fn untraced_children(server: i32) -> Vec<i32> {
         .filter(|pid| field(*pid, "PPid:") == Some(server) && field(*pid, "TracerPid:") == Some(0))
         .collect()
 }
+
+impl Sessions {
+    /// Live `sandbox` processes started with this tree's config: clients
+    /// and session servers (a server is a fork of the client that
+    /// started it, so it has the same command line).
+    fn sandbox_processes(&self) -> Vec<i32> {
+        let binary = fs::canonicalize(SANDBOX).unwrap();
+        let config = self.jail.config_path();
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let second = cmdline.split(|byte| *byte == 0).nth(1).unwrap_or(&[]);
+                exe.as_deref() == Some(binary.as_path())
+                    && second == config.as_os_str().as_encoded_bytes()
+                    && !is_gone(*pid)
+            })
+            .collect()
+    }
+}
+
+/// Kills whatever `sandbox` process of this tree a failed test left.
+struct ReapServers<'a>(&'a Sessions);
+
+impl Drop for ReapServers<'_> {
+    fn drop(&mut self) {
+        for pid in self.0.sandbox_processes() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_session_keeps_no_descriptor_of_the_client_that_started_it() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let raw = write.as_raw_fd();
+    let mut command = Command::new(SANDBOX);
+    command
+        .arg(s.jail.config_path())
+        .arg("fdl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe; it leaves fd 7 inheritable.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(write);
+    child.stdin.take().unwrap().write_all(b"say hi\n").unwrap();
+    let out = finish(child);
+    assert_eq!(stdout(&out), "1: hi\n", "{}", stderr(&out));
+    // The client is gone; if nothing else holds the pipe's write end (the
+    // server, its keeper, the program), the read end sees end of file.
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&read),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(
+        ready, 1,
+        "the session still holds the client's descriptor 7"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&read, &mut byte), Ok(0));
+    // And the session still works.
+    assert_eq!(stdout(&s.send("fdl", "say again\n")), "2: again\n");
+}
