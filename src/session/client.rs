@@ -4,6 +4,7 @@ use super::protocol::Frame;
 use super::{SessionError, peer_uid};
 use nix::errno::Errno;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -19,37 +20,76 @@ pub enum ClientEnding {
     Ended,
 }
 
-/// Connects to the session at `path`. `Ok(None)` when no session is there;
-/// a socket left by a session that died is removed.
+/// Connects to the session at `path`. `Ok(None)` when no session answers
+/// there; a socket nobody listens on is left alone (only an invocation
+/// holding the directory's lock may remove it).
 pub fn connect(path: &Path) -> Result<Option<UnixStream>, SessionError> {
     match UnixStream::connect(path) {
-        Ok(stream) => {
-            let me = nix::unistd::geteuid().as_raw();
-            match peer_uid(&stream) {
-                Some(uid) if uid == me => Ok(Some(stream)),
-                Some(uid) => Err(SessionError::WrongPeer {
-                    path: path.to_path_buf(),
-                    uid,
-                }),
-                None => Err(SessionError::Socket {
-                    path: path.to_path_buf(),
-                    errno: Errno::EPROTO,
-                }),
-            }
-        }
+        Ok(stream) => checked(path, stream).map(Some),
         Err(error) => match Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)) {
-            Errno::ENOENT => Ok(None),
-            Errno::ECONNREFUSED => {
-                // Nobody listens: the session died without cleaning up.
-                log::info!("removing stale session socket {}", path.display());
-                let _ = std::fs::remove_file(path);
-                Ok(None)
-            }
+            Errno::ENOENT | Errno::ECONNREFUSED => Ok(None),
             errno => Err(SessionError::Socket {
                 path: path.to_path_buf(),
                 errno,
             }),
         },
+    }
+}
+
+/// What a connect that must not wait found.
+pub enum Reach {
+    Connected(UnixStream),
+    /// A server listens but its backlog is full.
+    Busy,
+    /// A socket nobody listens on.
+    Stale,
+    Missing,
+}
+
+/// Connects to `path` without waiting (the caller holds the directory's
+/// lock, which a server may need to end).
+pub fn connect_now(path: &Path) -> Result<Reach, SessionError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, socket};
+    let failed = |errno: Errno| SessionError::Socket {
+        path: path.to_path_buf(),
+        errno,
+    };
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(failed)?;
+    let address = UnixAddr::new(path).map_err(failed)?;
+    match nix::sys::socket::connect(fd.as_raw_fd(), &address) {
+        Ok(()) => {
+            let stream = UnixStream::from(fd);
+            stream
+                .set_nonblocking(false)
+                .map_err(|_| failed(Errno::EIO))?;
+            checked(path, stream).map(Reach::Connected)
+        }
+        Err(Errno::EAGAIN) => Ok(Reach::Busy),
+        Err(Errno::ECONNREFUSED) => Ok(Reach::Stale),
+        Err(Errno::ENOENT) => Ok(Reach::Missing),
+        Err(errno) => Err(failed(errno)),
+    }
+}
+
+/// Only a server of this user is talked to.
+fn checked(path: &Path, stream: UnixStream) -> Result<UnixStream, SessionError> {
+    let me = nix::unistd::geteuid().as_raw();
+    match peer_uid(&stream) {
+        Some(uid) if uid == me => Ok(stream),
+        Some(uid) => Err(SessionError::WrongPeer {
+            path: path.to_path_buf(),
+            uid,
+        }),
+        None => Err(SessionError::Socket {
+            path: path.to_path_buf(),
+            errno: Errno::EPROTO,
+        }),
     }
 }
 

@@ -10,7 +10,7 @@
 //! output written before the wakeup can never reach the next client.
 
 use super::protocol::{Frame, take_frame};
-use super::{SessionError, peer_uid};
+use super::{SessionError, SocketId, peer_uid, remove_socket_if_ours};
 use crate::jail::{Ending, Jail, SessionHooks, Watchdog};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -22,9 +22,12 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 /// Output kept for the next client while none is connected.
 const BACKLOG_LIMIT: usize = 1 << 20;
+/// How often the server checks that its socket is still there.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
 /// How long a write to a client may block before the client is dropped.
 const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,7 +35,9 @@ const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// the parent, which then connects as the first client.
 pub fn start(
     jail: &Jail,
+    dir: &Path,
     path: &Path,
+    id: SocketId,
     listener: UnixListener,
     program: &[OsString],
 ) -> Result<(), SessionError> {
@@ -46,8 +51,13 @@ pub fn start(
             let mut keep = jail.config.pass_fds.clone();
             keep.push(listener.as_raw_fd());
             close_inherited(&mut keep);
-            let status = serve(jail, path, listener, program);
-            let _ = std::fs::remove_file(path);
+            let socket = Socket {
+                dir: dir.to_path_buf(),
+                path: path.to_path_buf(),
+                id,
+            };
+            let status = serve(jail, &socket, listener, program);
+            remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
             std::process::exit(status)
         }
     }
@@ -72,7 +82,15 @@ fn close_inherited(keep: &mut Vec<RawFd>) {
 const WAKEUP: u8 = b'W';
 const ENDED: u8 = b'E';
 
-fn serve(jail: &Jail, path: &Path, listener: UnixListener, program: &[OsString]) -> i32 {
+/// Where the session listens, and which socket file is its own.
+#[derive(Clone)]
+struct Socket {
+    dir: PathBuf,
+    path: PathBuf,
+    id: SocketId,
+}
+
+fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsString]) -> i32 {
     // Leave the client's terminal and process group behind: the session
     // outlives the invocation that started it.
     let _ = nix::unistd::setsid();
@@ -91,7 +109,8 @@ fn serve(jail: &Jail, path: &Path, listener: UnixListener, program: &[OsString])
     let (watchdog_send, watchdog_receive) = mpsc::channel::<Watchdog>();
     let io = IoThread {
         listener,
-        socket_path: path.to_path_buf(),
+        socket: socket.clone(),
+        orphaned: false,
         stdin: pipes.stdin_write,
         stdout: Some(pipes.stdout_read),
         stderr: Some(pipes.stderr_read),
@@ -209,7 +228,10 @@ impl Client {
 
 struct IoThread {
     listener: UnixListener,
-    socket_path: PathBuf,
+    socket: Socket,
+    /// The socket path no longer names this session's socket: nobody can
+    /// reach it, so it ends.
+    orphaned: bool,
     stdin: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
@@ -255,7 +277,12 @@ impl IoThread {
         // The handle comes once the program runs (or never, if it could not
         // start: then the sender is dropped and this returns at once).
         self.watchdog = self.watchdog_receive.recv().ok();
+        let mut checked = Instant::now();
         loop {
+            if checked.elapsed() >= SOCKET_CHECK {
+                checked = Instant::now();
+                self.check_socket();
+            }
             self.start_next_command(&mut state);
             let mut sources = Vec::new();
             let mut fds = Vec::new();
@@ -283,7 +310,8 @@ impl IoThread {
                 fds.push(PollFd::new(client.stream.as_fd(), PollFlags::POLLIN));
                 sources.push(Source::Waiting(index));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = PollTimeout::try_from(SOCKET_CHECK).unwrap_or(PollTimeout::NONE);
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => return,
             }
@@ -392,9 +420,23 @@ impl IoThread {
         }
     }
 
+    /// Ends the session if its socket was deleted or replaced (`sockdir`
+    /// removed, say): no invocation could reach or end it any more.
+    fn check_socket(&mut self) {
+        if self.orphaned || SocketId::of(&self.socket.path) == Some(self.socket.id) {
+            return;
+        }
+        log::info!(
+            "session socket {} is gone; ending the session",
+            self.socket.path.display()
+        );
+        self.orphaned = true;
+        self.kill();
+    }
+
     /// The program has ended: every client learns how, the socket goes.
     fn finish(&mut self, state: &mut State) {
-        let _ = std::fs::remove_file(&self.socket_path);
+        remove_socket_if_ours(&self.socket.dir, &self.socket.path, self.socket.id);
         let ending = self
             .ending
             .lock()
@@ -413,7 +455,7 @@ impl IoThread {
             .into_iter()
             .chain(state.waiting.drain(..));
         for mut client in clients {
-            if client.wants_kill {
+            if client.wants_kill || self.orphaned {
                 client.send(&Frame::Ended);
             } else if ending.is_err() {
                 client.send(&frame);

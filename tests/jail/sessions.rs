@@ -554,3 +554,102 @@ fn a_session_keeps_no_descriptor_of_the_client_that_started_it() {
     // And the session still works.
     assert_eq!(stdout(&s.send("fdl", "say again\n")), "2: again\n");
 }
+
+impl Sessions {
+    /// Like [`Sessions::new`], with `sockdir` at `rel` under the tree.
+    fn with_sockdir(extra: &str, rel: &str) -> Sessions {
+        let mut s = Sessions::new(extra);
+        let sock = s.jail.path(rel);
+        let text = s
+            .jail
+            .config_text()
+            .replace(&s.sock.display().to_string(), &sock.display().to_string());
+        s.jail.set_config(&text);
+        fs::write(s.jail.config_path(), s.jail.config_text()).unwrap();
+        s.sock = sock;
+        s
+    }
+}
+
+#[test]
+fn concurrent_first_starts_make_exactly_one_session_per_ident() {
+    let s = Sessions::new("timelimit 10\n");
+    let _reap = ReapServers(&s);
+    let idents: Vec<String> = (0..20).map(|i| format!("race{i}")).collect();
+    let mut clients = Vec::new();
+    for ident in &idents {
+        for _ in 0..5 {
+            let mut child = s.spawn(&[ident]);
+            child.stdin.take().unwrap().write_all(b"say x\n").unwrap();
+            clients.push((ident.clone(), child));
+        }
+    }
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (ident, child) in clients {
+        let out = finish(child);
+        assert_eq!(out.status.code(), Some(0), "{ident}: {}", stderr(&out));
+        seen.entry(ident).or_default().push(stdout(&out));
+    }
+    // One interpreter per ident counted the five commands 1 to 5; a second
+    // server would have answered "1: x" again.
+    for (ident, outputs) in &mut seen {
+        outputs.sort();
+        assert_eq!(
+            outputs,
+            &["1: x\n", "2: x\n", "3: x\n", "4: x\n", "5: x\n"],
+            "{ident}"
+        );
+    }
+    for ident in &idents {
+        assert_eq!(stdout(&s.kill(ident)), "Done\n");
+    }
+    let left = wait_gone(&s.sandbox_processes(), Duration::from_secs(10));
+    assert!(left.is_empty(), "sandbox processes outlived kill: {left:?}");
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+}
+
+#[test]
+fn a_session_whose_socket_is_deleted_ends() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("alice", "say hi\n")), "1: hi\n");
+    // The driver, its server and (under Landlock) the server's keeper.
+    let mut pids = s.drivers();
+    pids.extend(s.sandbox_processes());
+    assert!(pids.len() >= 2, "a driver and a server: {pids:?}");
+    fs::remove_dir_all(&s.sock).unwrap();
+    assert_eq!(stdout(&s.kill("alice")), "Done\n");
+    let left = wait_gone(&pids, Duration::from_secs(10));
+    assert!(left.is_empty(), "an unreachable session lives on: {left:?}");
+}
+
+#[test]
+fn a_socket_path_over_the_kernel_limit_still_works() {
+    // 64 bytes of ident under a deep sockdir: more than the 108 bytes a
+    // unix socket path may have.
+    let s = Sessions::with_sockdir("", &"s".repeat(40));
+    let _reap = ReapServers(&s);
+    let ident = "i".repeat(64);
+    assert!(s.sock.join(format!("{ident}.sock")).as_os_str().len() > 107);
+    let first = s.send(&ident, "say x\n");
+    assert_eq!(stdout(&first), "1: x\n", "{}", stderr(&first));
+    assert_eq!(stdout(&s.send(&ident, "say y\n")), "2: y\n");
+    let drivers = s.drivers();
+    assert_eq!(stdout(&s.kill(&ident)), "Done\n");
+    assert!(wait_gone(&drivers, Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    // Another long ident is another session.
+    let other = format!("{}j", "i".repeat(63));
+    assert_eq!(stdout(&s.send(&other, "say z\n")), "1: z\n");
+    assert_eq!(stdout(&s.kill(&other)), "Done\n");
+}
+
+#[test]
+fn a_sockdir_too_long_for_any_socket_is_refused_with_a_message() {
+    let s = Sessions::with_sockdir("", &"s".repeat(110));
+    let out = s.send("alice", "say x\n");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("too long"), "{}", stderr(&out));
+    assert!(s.drivers().is_empty());
+}
