@@ -653,3 +653,113 @@ fn a_sockdir_too_long_for_any_socket_is_refused_with_a_message() {
     assert!(stderr(&out).contains("too long"), "{}", stderr(&out));
     assert!(s.drivers().is_empty());
 }
+
+/// VmRSS of `pid` in KiB.
+fn resident_kib(pid: i32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn input_the_program_does_not_read_is_not_buffered_without_bound() {
+    let s = Sessions::new("timelimit 10\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("m1", "say warm\n")), "1: warm\n");
+    let server = tracer_of(s.drivers()[0]).unwrap();
+    let mut client = s.spawn(&["m1"]);
+    let mut stdin = client.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        stdin.write_all(b"sleep 3000\n")?;
+        let zeros = vec![0u8; 64 * 1024];
+        loop {
+            stdin.write_all(&zeros)?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), std::io::Error>(())
+    });
+    let started = Instant::now();
+    let mut peak = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(resident_kib(server));
+        if peak > 64 * 1024 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if peak > 64 * 1024 {
+        let _ = s.kill("m1");
+    }
+    assert!(peak <= 64 * 1024, "the server grew to {peak} KiB");
+    let out = finish(client);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "2: slept\n");
+}
+
+#[test]
+fn a_client_that_reads_slowly_gets_all_its_output_and_the_session_lives() {
+    use std::io::Read;
+    // The reader stalls longer than the time limit: time the program
+    // spends waiting for its client is not the command's.
+    let s = Sessions::new("timelimit 5\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("slow", "say warm\n")), "1: warm\n");
+    let mut client = s.spawn(&["slow"]);
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"burst 5000000\n")
+        .unwrap();
+    let mut out = client.stdout.take().unwrap();
+    let mut err = client.stderr.take().unwrap();
+    // Reads nothing for 12 s (longer than any write timeout the server
+    // might have), then everything.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(12));
+        let mut data = Vec::new();
+        let _ = out.read_to_end(&mut data);
+        data
+    });
+    let errors = std::thread::spawn(move || {
+        let mut data = Vec::new();
+        let _ = err.read_to_end(&mut data);
+        data
+    });
+    let data = reader.join().unwrap();
+    let errors = String::from_utf8_lossy(&errors.join().unwrap()).into_owned();
+    let status = client.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{errors}");
+    assert_eq!(data.len(), 5_000_001, "{errors}");
+    let next = s.send("slow", "say after\n");
+    assert_eq!(stdout(&next), "3: after\n", "{}", stderr(&next));
+}
+
+#[test]
+fn output_after_the_wakeup_is_kept_for_the_next_client_up_to_1_mib() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("bg", "later 900000\n")), "1: later\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    let next = s.send("bg", "say next\n");
+    let text = stdout(&next);
+    assert_eq!(text.len(), 900_001 + "2: next\n".len(), "{}", stderr(&next));
+    assert!(text.starts_with(&"y".repeat(900_000)));
+    assert!(text.ends_with("\n2: next\n"));
+    // More than 1 MiB: the first MiB is kept, the rest dropped.
+    assert_eq!(stdout(&s.send("bg", "later 3000000\n")), "3: later\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    let next = s.send("bg", "say next\n");
+    let text = stdout(&next);
+    assert_eq!(
+        text.len(),
+        (1 << 20) + "4: next\n".len(),
+        "{}",
+        stderr(&next)
+    );
+    assert!(text.starts_with(&"y".repeat(1 << 20)));
+    assert!(text.ends_with("4: next\n"));
+}
