@@ -8,6 +8,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+/// One read of stdin.
+const CHUNK: usize = 64 * 1024;
+
 /// How a command sent to a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientEnding {
@@ -93,15 +96,53 @@ fn checked(path: &Path, stream: UnixStream) -> Result<UnixStream, SessionError> 
     }
 }
 
-/// Sends this process's stdin as the command and relays the output until
-/// the session says how the command ended.
-pub fn run_command(stream: UnixStream) -> Result<ClientEnding, SessionError> {
+/// The first piece of this invocation's stdin, read before any session
+/// is reached: an empty stdin starts nothing and waits for nothing.
+pub fn first_input() -> Result<Vec<u8>, SessionError> {
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        match io::stdin().read(&mut buffer) {
+            Ok(0) => return Err(SessionError::NoInput),
+            Ok(count) => {
+                buffer.truncate(count);
+                return Ok(buffer);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(SessionError::Input(Errno::from_raw(
+                    error.raw_os_error().unwrap_or(libc::EIO),
+                )));
+            }
+        }
+    }
+}
+
+/// How a command sent to a session came out.
+pub enum Outcome {
+    Ended(ClientEnding),
+    /// The session went away before the command's turn came: it never
+    /// ran, and may be sent again.
+    NotStarted,
+}
+
+/// Sends `first` and then the rest of this process's stdin as the command,
+/// and relays the output until the session says how the command ended.
+pub fn run_command(stream: UnixStream, first: &[u8]) -> Result<Outcome, SessionError> {
     let mut sender = stream.try_clone().map_err(|_| SessionError::Lost)?;
-    // Stdin is copied on its own thread: the command may end (wakeup)
-    // before stdin does, and a terminal's stdin may never end.
+    if Frame::Input(first.to_vec()).write_to(&mut sender).is_err() {
+        return Ok(Outcome::NotStarted);
+    }
+    relay(stream, Some(sender))
+}
+
+/// Copies the rest of stdin to the session on a thread of its own: the
+/// command may end (wakeup) before stdin does, and a terminal's stdin may
+/// never end. Started only once the command's turn has come, so the
+/// process has no other thread while it may still fork a server.
+fn send_rest_of_stdin(mut sender: UnixStream) {
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = vec![0u8; CHUNK];
         loop {
             match stdin.read(&mut buffer) {
                 Ok(0) => break,
@@ -119,7 +160,6 @@ pub fn run_command(stream: UnixStream) -> Result<ClientEnding, SessionError> {
         }
         let _ = Frame::EndOfInput.write_to(&mut sender);
     });
-    relay(stream)
 }
 
 /// Asks the session to end and waits until it has.
@@ -127,35 +167,49 @@ pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
     Frame::Kill
         .write_to(&mut stream)
         .map_err(|_| SessionError::Lost)?;
-    match relay(stream) {
+    match relay(stream, None) {
         Ok(_) | Err(SessionError::Lost) => Ok(()),
         Err(error) => Err(error),
     }
 }
 
-fn relay(mut stream: UnixStream) -> Result<ClientEnding, SessionError> {
+/// Relays the session's frames until the command's ending. `sender`, the
+/// socket for the rest of stdin, is put to work once the command starts.
+fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outcome, SessionError> {
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
+    let mut started = false;
     loop {
         let frame = match Frame::read_from(&mut stream) {
             Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) if !started => return Ok(Outcome::NotStarted),
             Ok(None) | Err(_) => return Err(SessionError::Lost),
         };
         // A closed stdout or stderr must not stop the command: the output
         // is dropped, as it would be for a program writing there.
-        match frame {
+        let ending = match frame {
+            Frame::Started => {
+                started = true;
+                if let Some(sender) = sender.take() {
+                    send_rest_of_stdin(sender);
+                }
+                continue;
+            }
             Frame::Stdout(data) => {
                 let _ = stdout.write_all(&data).and_then(|()| stdout.flush());
+                continue;
             }
             Frame::Stderr(data) => {
                 let _ = stderr.write_all(&data).and_then(|()| stderr.flush());
+                continue;
             }
-            Frame::Done => return Ok(ClientEnding::Done),
-            Frame::Exited(code) => return Ok(ClientEnding::Exited(code)),
-            Frame::Killed(signal) => return Ok(ClientEnding::Killed(signal)),
-            Frame::TimedOut => return Ok(ClientEnding::TimedOut),
-            Frame::Ended => return Ok(ClientEnding::Ended),
+            Frame::Done => ClientEnding::Done,
+            Frame::Exited(code) => ClientEnding::Exited(code),
+            Frame::Killed(signal) => ClientEnding::Killed(signal),
+            Frame::TimedOut => ClientEnding::TimedOut,
+            Frame::Ended => ClientEnding::Ended,
             Frame::Input(_) | Frame::EndOfInput | Frame::Kill => return Err(SessionError::Lost),
-        }
+        };
+        return Ok(Outcome::Ended(ending));
     }
 }

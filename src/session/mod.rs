@@ -53,6 +53,10 @@ pub enum SessionError {
     },
     /// The session went away without saying how the command ended.
     Lost,
+    /// Stdin ended before its first byte: there is no command to send.
+    NoInput,
+    /// Stdin could not be read.
+    Input(Errno),
     /// Starting the session server failed.
     Start(String),
 }
@@ -76,11 +80,26 @@ impl fmt::Display for SessionError {
                 f.write_str("the session ended without saying how the command ended")
             }
             SessionError::Start(reason) => write!(f, "cannot start the session: {reason}"),
+            SessionError::NoInput => f.write_str(
+                "no input: stdin ended before its first byte, and a session command \
+                 needs one; nothing was run (the session, if any, goes on)",
+            ),
+            SessionError::Input(errno) => write!(f, "cannot read stdin: {}", errno.desc()),
         }
     }
 }
 
 impl std::error::Error for SessionError {}
+
+impl SessionError {
+    /// The exit status an invocation ends with (see `error::status`).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            SessionError::Ident(_) | SessionError::NoInput => crate::error::status::USAGE,
+            _ => crate::error::status::JAIL_FAILED,
+        }
+    }
+}
 
 /// Where sessions of this user live when the config names no `sockdir`.
 pub fn default_sock_dir() -> PathBuf {
@@ -168,8 +187,22 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     let dir = sock_dir(jail);
     prepare_sock_dir(&dir)?;
     let path = socket_path(&dir, ident)?;
-    let stream = reach(jail, &dir, &path, program)?;
-    client::run_command(stream)
+    let first = client::first_input()?;
+    for _ in 0..ATTEMPTS {
+        let stream = reach(jail, &dir, &path, program)?;
+        match client::run_command(stream, &first)? {
+            client::Outcome::Ended(ending) => return Ok(ending),
+            // Queued behind a command that ended the session, or sent to a
+            // session that was ending: it never ran, so it runs now, in a
+            // new session.
+            client::Outcome::NotStarted => {
+                log::info!("the session ended before this command started; sending it again")
+            }
+        }
+    }
+    Err(SessionError::Start(
+        "the session kept ending before this command could start".into(),
+    ))
 }
 
 /// Connects to the session at `path`, starting it first if there is none.

@@ -519,6 +519,9 @@ impl IoThread {
         let Some(mut client) = state.waiting.pop_front() else {
             return;
         };
+        // First, before its input reaches the program: a client told
+        // nothing else knows its command never ran, and runs it again.
+        client.send(&Frame::Started);
         for frame in std::mem::take(&mut state.backlog) {
             client.send(&frame);
         }
@@ -589,6 +592,11 @@ impl IoThread {
     /// The program has ended: every client learns how, the socket goes.
     fn finish(&mut self, state: &mut State) {
         remove_socket_if_ours(&self.socket.dir, &self.socket.path, self.socket.id);
+        // Connections made before the socket went, not yet accepted, end
+        // unanswered: like waiting clients, they start their command again.
+        if self.listener.set_nonblocking(true).is_ok() {
+            while self.listener.accept().is_ok() {}
+        }
         let ending = self
             .ending
             .lock()
@@ -601,11 +609,11 @@ impl IoThread {
             Ok(Ending::TimedOut) => Frame::TimedOut,
             Err(message) => Frame::Stderr(format!("sandbox: {message}\n").into_bytes()),
         };
-        let clients = state
-            .active
-            .take()
-            .into_iter()
-            .chain(state.waiting.drain(..));
+        // A waiting client is told nothing: its command has not started,
+        // and it starts it again, in a new session.
+        let waiting: Vec<Client> = state.waiting.drain(..).collect();
+        let killers = waiting.into_iter().filter(|client| client.wants_kill);
+        let clients = state.active.take().into_iter().chain(killers);
         for mut client in clients {
             if client.wants_kill || self.orphaned {
                 client.send(&Frame::Ended);

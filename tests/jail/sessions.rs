@@ -763,3 +763,59 @@ fn output_after_the_wakeup_is_kept_for_the_next_client_up_to_1_mib() {
     assert!(text.starts_with(&"y".repeat(1 << 20)));
     assert!(text.ends_with("4: next\n"));
 }
+
+#[test]
+fn commands_queued_behind_a_timed_out_command_still_run() {
+    let s = Sessions::new("timelimit 1\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("q", "say warm\n")), "1: warm\n");
+    let mut spinner = s.spawn(&["q"]);
+    spinner.stdin.take().unwrap().write_all(b"spin\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut queued = Vec::new();
+    for name in ["one", "two"] {
+        let mut child = s.spawn(&["q"]);
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("say {name}\n").as_bytes())
+            .unwrap();
+        queued.push(child);
+    }
+    let spun = finish(spinner);
+    assert_eq!(spun.status.code(), Some(124), "{}", stderr(&spun));
+    let mut outputs: Vec<String> = queued
+        .into_iter()
+        .map(|child| {
+            let out = finish(child);
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            stdout(&out)
+        })
+        .collect();
+    outputs.sort_by_key(|text| text.get(3..).map(str::to_string));
+    // They ran, in a fresh session (its counter starts at 1 again).
+    let mut counters: Vec<&str> = outputs.iter().map(|text| &text[..3]).collect();
+    counters.sort();
+    assert_eq!(counters, ["1: ", "2: "], "{outputs:?}");
+    assert!(outputs[0].ends_with(": one\n"), "{outputs:?}");
+    assert!(outputs[1].ends_with(": two\n"), "{outputs:?}");
+}
+
+#[test]
+fn empty_input_ends_the_command_at_once_and_keeps_the_session() {
+    let s = Sessions::new("timelimit 5\n");
+    let _reap = ReapServers(&s);
+    // Without a session, nothing is started.
+    let out = s.send("alice", "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
+    assert!(s.drivers().is_empty());
+    assert_eq!(stdout(&s.send("alice", "say hi\n")), "1: hi\n");
+    let started = Instant::now();
+    let out = s.send("alice", "");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
+    assert_eq!(stdout(&s.send("alice", "say again\n")), "2: again\n");
+}
