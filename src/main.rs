@@ -58,7 +58,7 @@ fn main() -> ExitCode {
                 let _ = writeln!(std::io::stdout(), "Done");
                 ExitCode::SUCCESS
             }
-            Err(error) => fail(&error.to_string(), status::JAIL_FAILED),
+            Err(error) => fail(&error.to_string(), error.exit_status()),
         };
     }
     let program = &args[2..];
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             Ok(ClientEnding::Killed(signal)) => killed(signal),
             Ok(ClientEnding::TimedOut) => timed_out(),
             Ok(ClientEnding::Ended) => fail("the session was ended", status::JAIL_FAILED),
-            Err(error) => fail(&error.to_string(), status::JAIL_FAILED),
+            Err(error) => fail(&error.to_string(), error.exit_status()),
         };
     }
     match jail.run(program) {

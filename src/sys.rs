@@ -51,8 +51,9 @@ pub fn ptrace_listen(pid: Pid) -> Result<(), Errno> {
 
 /// Closes every descriptor in `first..=last`. Async-signal-safe.
 pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range takes no pointers. The child calls it on purpose
-    // to drop inherited descriptors; no Rust object owns them there.
+    // SAFETY: close_range takes no pointers. The launched child and a new
+    // session server call it on purpose to drop inherited descriptors;
+    // the objects that own them in the forking process never run there.
     let result = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     Errno::result(result).map(drop)
 }

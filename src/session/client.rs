@@ -4,8 +4,12 @@ use super::protocol::Frame;
 use super::{SessionError, peer_uid};
 use nix::errno::Errno;
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+
+/// One read of stdin.
+const CHUNK: usize = 64 * 1024;
 
 /// How a command sent to a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,32 +23,14 @@ pub enum ClientEnding {
     Ended,
 }
 
-/// Connects to the session at `path`. `Ok(None)` when no session is there;
-/// a socket left by a session that died is removed.
+/// Connects to the session at `path`. `Ok(None)` when no session answers
+/// there; a socket nobody listens on is left alone (only an invocation
+/// holding the directory's lock may remove it).
 pub fn connect(path: &Path) -> Result<Option<UnixStream>, SessionError> {
     match UnixStream::connect(path) {
-        Ok(stream) => {
-            let me = nix::unistd::geteuid().as_raw();
-            match peer_uid(&stream) {
-                Some(uid) if uid == me => Ok(Some(stream)),
-                Some(uid) => Err(SessionError::WrongPeer {
-                    path: path.to_path_buf(),
-                    uid,
-                }),
-                None => Err(SessionError::Socket {
-                    path: path.to_path_buf(),
-                    errno: Errno::EPROTO,
-                }),
-            }
-        }
+        Ok(stream) => checked(path, stream).map(Some),
         Err(error) => match Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)) {
-            Errno::ENOENT => Ok(None),
-            Errno::ECONNREFUSED => {
-                // Nobody listens: the session died without cleaning up.
-                log::info!("removing stale session socket {}", path.display());
-                let _ = std::fs::remove_file(path);
-                Ok(None)
-            }
+            Errno::ENOENT | Errno::ECONNREFUSED => Ok(None),
             errno => Err(SessionError::Socket {
                 path: path.to_path_buf(),
                 errno,
@@ -53,15 +39,110 @@ pub fn connect(path: &Path) -> Result<Option<UnixStream>, SessionError> {
     }
 }
 
-/// Sends this process's stdin as the command and relays the output until
-/// the session says how the command ended.
-pub fn run_command(stream: UnixStream) -> Result<ClientEnding, SessionError> {
+/// What a connect that must not wait found.
+pub enum Reach {
+    Connected(UnixStream),
+    /// A server listens but its backlog is full.
+    Busy,
+    /// A socket nobody listens on.
+    Stale,
+    Missing,
+}
+
+/// Connects to `path` without waiting (the caller holds the directory's
+/// lock, which a server may need to end).
+pub fn connect_now(path: &Path) -> Result<Reach, SessionError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, socket};
+    let failed = |errno: Errno| SessionError::Socket {
+        path: path.to_path_buf(),
+        errno,
+    };
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(failed)?;
+    let address = UnixAddr::new(path).map_err(failed)?;
+    match nix::sys::socket::connect(fd.as_raw_fd(), &address) {
+        Ok(()) => {
+            let stream = UnixStream::from(fd);
+            stream
+                .set_nonblocking(false)
+                .map_err(|_| failed(Errno::EIO))?;
+            checked(path, stream).map(Reach::Connected)
+        }
+        Err(Errno::EAGAIN) => Ok(Reach::Busy),
+        Err(Errno::ECONNREFUSED) => Ok(Reach::Stale),
+        Err(Errno::ENOENT) => Ok(Reach::Missing),
+        Err(errno) => Err(failed(errno)),
+    }
+}
+
+/// Only a server of this user is talked to.
+fn checked(path: &Path, stream: UnixStream) -> Result<UnixStream, SessionError> {
+    let me = nix::unistd::geteuid().as_raw();
+    match peer_uid(&stream) {
+        Some(uid) if uid == me => Ok(stream),
+        Some(uid) => Err(SessionError::WrongPeer {
+            path: path.to_path_buf(),
+            uid,
+        }),
+        None => Err(SessionError::Socket {
+            path: path.to_path_buf(),
+            errno: Errno::EPROTO,
+        }),
+    }
+}
+
+/// The first piece of this invocation's stdin, read before any session
+/// is reached: an empty stdin starts nothing and waits for nothing.
+pub fn first_input() -> Result<Vec<u8>, SessionError> {
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        match io::stdin().read(&mut buffer) {
+            Ok(0) => return Err(SessionError::NoInput),
+            Ok(count) => {
+                buffer.truncate(count);
+                return Ok(buffer);
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(SessionError::Input(Errno::from_raw(
+                    error.raw_os_error().unwrap_or(libc::EIO),
+                )));
+            }
+        }
+    }
+}
+
+/// How a command sent to a session came out.
+pub enum Outcome {
+    Ended(ClientEnding),
+    /// The session went away before the command's turn came: it never
+    /// ran, and may be sent again.
+    NotStarted,
+}
+
+/// Sends `first` and then the rest of this process's stdin as the command,
+/// and relays the output until the session says how the command ended.
+pub fn run_command(stream: UnixStream, first: &[u8]) -> Result<Outcome, SessionError> {
     let mut sender = stream.try_clone().map_err(|_| SessionError::Lost)?;
-    // Stdin is copied on its own thread: the command may end (wakeup)
-    // before stdin does, and a terminal's stdin may never end.
+    if Frame::Input(first.to_vec()).write_to(&mut sender).is_err() {
+        return Ok(Outcome::NotStarted);
+    }
+    relay(stream, Some(sender))
+}
+
+/// Copies the rest of stdin to the session on a thread of its own: the
+/// command may end (wakeup) before stdin does, and a terminal's stdin may
+/// never end. Started only once the command's turn has come, so the
+/// process has no other thread while it may still fork a server.
+fn send_rest_of_stdin(mut sender: UnixStream) {
     std::thread::spawn(move || {
         let mut stdin = io::stdin().lock();
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = vec![0u8; CHUNK];
         loop {
             match stdin.read(&mut buffer) {
                 Ok(0) => break,
@@ -79,7 +160,6 @@ pub fn run_command(stream: UnixStream) -> Result<ClientEnding, SessionError> {
         }
         let _ = Frame::EndOfInput.write_to(&mut sender);
     });
-    relay(stream)
 }
 
 /// Asks the session to end and waits until it has.
@@ -87,35 +167,49 @@ pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
     Frame::Kill
         .write_to(&mut stream)
         .map_err(|_| SessionError::Lost)?;
-    match relay(stream) {
+    match relay(stream, None) {
         Ok(_) | Err(SessionError::Lost) => Ok(()),
         Err(error) => Err(error),
     }
 }
 
-fn relay(mut stream: UnixStream) -> Result<ClientEnding, SessionError> {
+/// Relays the session's frames until the command's ending. `sender`, the
+/// socket for the rest of stdin, is put to work once the command starts.
+fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outcome, SessionError> {
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
+    let mut started = false;
     loop {
         let frame = match Frame::read_from(&mut stream) {
             Ok(Some(frame)) => frame,
+            Ok(None) | Err(_) if !started => return Ok(Outcome::NotStarted),
             Ok(None) | Err(_) => return Err(SessionError::Lost),
         };
         // A closed stdout or stderr must not stop the command: the output
         // is dropped, as it would be for a program writing there.
-        match frame {
+        let ending = match frame {
+            Frame::Started => {
+                started = true;
+                if let Some(sender) = sender.take() {
+                    send_rest_of_stdin(sender);
+                }
+                continue;
+            }
             Frame::Stdout(data) => {
                 let _ = stdout.write_all(&data).and_then(|()| stdout.flush());
+                continue;
             }
             Frame::Stderr(data) => {
                 let _ = stderr.write_all(&data).and_then(|()| stderr.flush());
+                continue;
             }
-            Frame::Done => return Ok(ClientEnding::Done),
-            Frame::Exited(code) => return Ok(ClientEnding::Exited(code)),
-            Frame::Killed(signal) => return Ok(ClientEnding::Killed(signal)),
-            Frame::TimedOut => return Ok(ClientEnding::TimedOut),
-            Frame::Ended => return Ok(ClientEnding::Ended),
+            Frame::Done => ClientEnding::Done,
+            Frame::Exited(code) => ClientEnding::Exited(code),
+            Frame::Killed(signal) => ClientEnding::Killed(signal),
+            Frame::TimedOut => ClientEnding::TimedOut,
+            Frame::Ended => ClientEnding::Ended,
             Frame::Input(_) | Frame::EndOfInput | Frame::Kill => return Err(SessionError::Lost),
-        }
+        };
+        return Ok(Outcome::Ended(ending));
     }
 }

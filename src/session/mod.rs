@@ -29,7 +29,7 @@ use nix::errno::Errno;
 use nix::sys::stat::{Mode, SFlag};
 use std::ffi::OsString;
 use std::fmt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 /// A session could not be started, reached or ended.
@@ -53,6 +53,10 @@ pub enum SessionError {
     },
     /// The session went away without saying how the command ended.
     Lost,
+    /// Stdin ended before its first byte: there is no command to send.
+    NoInput,
+    /// Stdin could not be read.
+    Input(Errno),
     /// Starting the session server failed.
     Start(String),
 }
@@ -76,11 +80,26 @@ impl fmt::Display for SessionError {
                 f.write_str("the session ended without saying how the command ended")
             }
             SessionError::Start(reason) => write!(f, "cannot start the session: {reason}"),
+            SessionError::NoInput => f.write_str(
+                "no input: stdin ended before its first byte, and a session command \
+                 needs one; nothing was run (the session, if any, goes on)",
+            ),
+            SessionError::Input(errno) => write!(f, "cannot read stdin: {}", errno.desc()),
         }
     }
 }
 
 impl std::error::Error for SessionError {}
+
+impl SessionError {
+    /// The exit status an invocation ends with (see `error::status`).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            SessionError::Ident(_) | SessionError::NoInput => crate::error::status::USAGE,
+            _ => crate::error::status::JAIL_FAILED,
+        }
+    }
+}
 
 /// Where sessions of this user live when the config names no `sockdir`.
 pub fn default_sock_dir() -> PathBuf {
@@ -118,9 +137,38 @@ pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
     Ok(())
 }
 
-/// The socket of session `ident` in `dir`.
-pub fn socket_path(dir: &Path, ident: &Ident) -> PathBuf {
-    dir.join(format!("{ident}.sock"))
+/// Longest path a unix socket may have (`sun_path` holds 108 bytes, NUL
+/// included).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// The socket of session `ident` in `dir`: `<ident>.sock`, or, when that
+/// path is longer than a socket path may be, a name made from a digest of
+/// the ident (`.<32 hex digits>.sock`; no ident starts with a dot, so it
+/// never names another ident's socket).
+pub fn socket_path(dir: &Path, ident: &Ident) -> Result<PathBuf, SessionError> {
+    let plain = dir.join(format!("{ident}.sock"));
+    if plain.as_os_str().len() <= MAX_SOCKET_PATH {
+        return Ok(plain);
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, ident.as_str().as_bytes());
+    let hex: String = digest.as_ref()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let hashed = dir.join(format!(".{hex}.sock"));
+    if hashed.as_os_str().len() <= MAX_SOCKET_PATH {
+        return Ok(hashed);
+    }
+    let room = MAX_SOCKET_PATH - (hashed.as_os_str().len() - dir.as_os_str().len());
+    Err(SessionError::SockDir {
+        dir: dir.to_path_buf(),
+        problem: format!(
+            "its path is {} bytes long, too long for a session socket in it \
+             (unix socket paths are limited to {MAX_SOCKET_PATH} bytes); \
+             choose a `sockdir` of at most {room} bytes",
+            dir.as_os_str().len()
+        ),
+    })
 }
 
 fn sock_dir(jail: &Jail) -> PathBuf {
@@ -130,26 +178,70 @@ fn sock_dir(jail: &Jail) -> PathBuf {
         .unwrap_or_else(default_sock_dir)
 }
 
+/// How many times an invocation tries to reach or start its session.
+const ATTEMPTS: usize = 5;
+
 /// Runs one command in session `ident`: attaches to the waiting program,
 /// or starts it (`program`, or the config's) when there is none.
 pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnding, SessionError> {
     let dir = sock_dir(jail);
     prepare_sock_dir(&dir)?;
-    let path = socket_path(&dir, ident);
-    for _ in 0..5 {
-        if let Some(stream) = client::connect(&path)? {
-            return client::run_command(stream);
+    let path = socket_path(&dir, ident)?;
+    let first = client::first_input()?;
+    for _ in 0..ATTEMPTS {
+        let stream = reach(jail, &dir, &path, program)?;
+        match client::run_command(stream, &first)? {
+            client::Outcome::Ended(ending) => return Ok(ending),
+            // Queued behind a command that ended the session, or sent to a
+            // session that was ending: it never ran, so it runs now, in a
+            // new session.
+            client::Outcome::NotStarted => {
+                log::info!("the session ended before this command started; sending it again")
+            }
         }
-        match bind(&path) {
-            Ok(listener) => server::start(jail, &path, listener, program)?,
-            // Another invocation is starting this session right now; its
-            // socket answers on the next round.
-            Err(SessionError::Socket {
-                errno: Errno::EADDRINUSE,
-                ..
-            }) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            Err(error) => return Err(error),
+    }
+    Err(SessionError::Start(
+        "the session kept ending before this command could start".into(),
+    ))
+}
+
+/// Connects to the session at `path`, starting it first if there is none.
+///
+/// Starting is done under a lock on `dir` (see [`DirLock`]), and so is
+/// every removal of a socket: whatever the interleaving of invocations,
+/// one server per socket path, and no invocation removes a socket that
+/// another has just made.
+fn reach(
+    jail: &Jail,
+    dir: &Path,
+    path: &Path,
+    program: &[OsString],
+) -> Result<UnixStream, SessionError> {
+    for _ in 0..ATTEMPTS {
+        // A live session answers without any lock.
+        if let Some(stream) = client::connect(path)? {
+            return Ok(stream);
         }
+        let lock = DirLock::take(dir)?;
+        // Under the lock no session here starts or ends: a socket that
+        // nobody listens on now is stale.
+        match client::connect_now(path)? {
+            client::Reach::Connected(stream) => return Ok(stream),
+            // Its backlog is full: the connect outside the lock waits.
+            client::Reach::Busy => continue,
+            client::Reach::Stale => {
+                log::info!("removing stale session socket {}", path.display());
+                let _ = std::fs::remove_file(path);
+            }
+            client::Reach::Missing => {}
+        }
+        let listener = bind(path)?;
+        let id = SocketId::of(path).ok_or_else(|| SessionError::Socket {
+            path: path.to_path_buf(),
+            errno: Errno::ENOENT,
+        })?;
+        server::start(jail, dir, path, id, listener, program)?;
+        drop(lock);
     }
     Err(SessionError::Start(
         "the session socket neither answers nor can be created".into(),
@@ -160,7 +252,7 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
 pub fn kill(jail: &Jail, ident: &Ident) -> Result<(), SessionError> {
     let dir = sock_dir(jail);
     prepare_sock_dir(&dir)?;
-    match client::connect(&socket_path(&dir, ident))? {
+    match client::connect(&socket_path(&dir, ident)?)? {
         Some(stream) => client::kill(stream),
         None => Ok(()),
     }
@@ -179,6 +271,68 @@ fn bind(path: &Path) -> Result<UnixListener, SessionError> {
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     );
     Ok(listener)
+}
+
+/// An exclusive `flock` on `sockdir` itself (no lock file is left
+/// behind), held while a session is started or its socket removed. Only
+/// non-blocking work is done under it.
+struct DirLock {
+    _held: nix::fcntl::Flock<std::fs::File>,
+}
+
+impl DirLock {
+    fn take(dir: &Path) -> Result<DirLock, SessionError> {
+        let failed = |errno: Errno| SessionError::SockDir {
+            dir: dir.to_path_buf(),
+            problem: format!("cannot lock it: {}", errno.desc()),
+        };
+        let mut file = std::fs::File::open(dir)
+            .map_err(|error| failed(Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))))?;
+        loop {
+            match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) {
+                Ok(held) => return Ok(DirLock { _held: held }),
+                Err((back, Errno::EINTR)) => file = back,
+                Err((_, errno)) => return Err(failed(errno)),
+            }
+        }
+    }
+}
+
+/// Which file a session's socket is: a new socket at the same path (after
+/// `sockdir` was deleted and made again, say) differs in inode or in
+/// change time, even where the file system reuses inode numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketId {
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+}
+
+impl SocketId {
+    /// The socket `path` names now, if it names one.
+    fn of(path: &Path) -> Option<SocketId> {
+        let stat = nix::sys::stat::lstat(path).ok()?;
+        if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFSOCK {
+            return None;
+        }
+        Some(SocketId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+            ctime: (stat.st_ctime, stat.st_ctime_nsec),
+        })
+    }
+}
+
+/// Removes the socket at `path` if it is still session `id`'s, under the
+/// lock: never a socket a newer session made there.
+fn remove_socket_if_ours(dir: &Path, path: &Path, id: SocketId) {
+    let Ok(_lock) = DirLock::take(dir) else {
+        // The directory is gone, and the socket with it.
+        return;
+    };
+    if SocketId::of(path) == Some(id) {
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// The uid of the process at the other end of a unix socket.

@@ -6,7 +6,9 @@
 //! session (`Kill`). The server sends the program's output (`Stdout`,
 //! `Stderr`) and then exactly one ending: the program reached its wakeup
 //! (`Done`), exited (`Exited`/`Killed` with the status), ran out of time
-//! (`TimedOut`), or the session was ended (`Ended`).
+//! (`TimedOut`), or the session was ended (`Ended`). Before anything else
+//! for a command, the server says `Started` when the command's turn comes:
+//! a client that loses its server before that knows its command never ran.
 
 use std::io::{self, Read, Write};
 
@@ -18,6 +20,7 @@ pub enum Frame {
     Input(Vec<u8>),
     EndOfInput,
     Kill,
+    Started,
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     Done,
@@ -33,6 +36,7 @@ impl Frame {
             Frame::Input(_) => b'I',
             Frame::EndOfInput => b'E',
             Frame::Kill => b'K',
+            Frame::Started => b'G',
             Frame::Stdout(_) => b'O',
             Frame::Stderr(_) => b'R',
             Frame::Done => b'D',
@@ -89,6 +93,7 @@ impl Frame {
             b'I' => Frame::Input(payload),
             b'E' => Frame::EndOfInput,
             b'K' => Frame::Kill,
+            b'G' => Frame::Started,
             b'O' => Frame::Stdout(payload),
             b'R' => Frame::Stderr(payload),
             b'D' => Frame::Done,
@@ -137,6 +142,7 @@ mod tests {
             Frame::Input(b"x = 41\n".to_vec()),
             Frame::EndOfInput,
             Frame::Kill,
+            Frame::Started,
             Frame::Stdout(b"42\n".to_vec()),
             Frame::Stderr(Vec::new()),
             Frame::Done,

@@ -10,47 +10,96 @@
 //! output written before the wakeup can never reach the next client.
 
 use super::protocol::{Frame, take_frame};
-use super::{SessionError, peer_uid};
+use super::{SessionError, SocketId, peer_uid, remove_socket_if_ours};
 use crate::jail::{Ending, Jail, SessionHooks, Watchdog};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
 
 /// Output kept for the next client while none is connected.
 const BACKLOG_LIMIT: usize = 1 << 20;
-/// How long a write to a client may block before the client is dropped.
-const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the server checks that its socket is still there.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
+/// Input a session holds per client beyond what the program's stdin pipe
+/// holds; a client that sends more waits (its socket fills up).
+const INPUT_LIMIT: usize = 1 << 20;
+/// Output queued for the running command's client before the program's
+/// pipes are left unread (the program then waits, its clock stopped).
+const OUTPUT_LIMIT: usize = 1 << 20;
+/// How long clients are still given their queued output once the session
+/// has ended.
+const FINAL_FLUSH: Duration = Duration::from_secs(30);
+/// One read from the program's pipes.
+const PIPE_READ: usize = 64 * 1024;
 
 /// Forks the server for a new session listening on `listener`; returns in
 /// the parent, which then connects as the first client.
 pub fn start(
     jail: &Jail,
+    dir: &Path,
     path: &Path,
+    id: SocketId,
     listener: UnixListener,
     program: &[OsString],
 ) -> Result<(), SessionError> {
     match crate::sys::fork_process().map_err(|errno| SessionError::Start(errno.desc().into()))? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
         nix::unistd::ForkResult::Child => {
-            let status = serve(jail, path, listener, program);
-            let _ = std::fs::remove_file(path);
+            // The session outlives the invocation that starts it: it must
+            // not keep that invocation's descriptors (a pipe the caller
+            // waits on would never end). It keeps its socket, and the
+            // `passfd` descriptors the program is to get.
+            let mut keep = jail.config.pass_fds.clone();
+            keep.push(listener.as_raw_fd());
+            close_inherited(&mut keep);
+            let socket = Socket {
+                dir: dir.to_path_buf(),
+                path: path.to_path_buf(),
+                id,
+            };
+            let status = serve(jail, &socket, listener, program);
+            remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
             std::process::exit(status)
         }
     }
+}
+
+/// Closes every descriptor above 2 but those in `keep`.
+fn close_inherited(keep: &mut Vec<RawFd>) {
+    keep.retain(|fd| *fd > 2);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next: RawFd = 3;
+    for &fd in keep.iter() {
+        if fd > next {
+            let _ = crate::sys::close_range(next as u32, (fd - 1) as u32);
+        }
+        next = fd + 1;
+    }
+    let _ = crate::sys::close_range(next as u32, u32::MAX);
 }
 
 /// Why the I/O thread is woken by the tracer.
 const WAKEUP: u8 = b'W';
 const ENDED: u8 = b'E';
 
-fn serve(jail: &Jail, path: &Path, listener: UnixListener, program: &[OsString]) -> i32 {
+/// Where the session listens, and which socket file is its own.
+#[derive(Clone)]
+struct Socket {
+    dir: PathBuf,
+    path: PathBuf,
+    id: SocketId,
+}
+
+fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsString]) -> i32 {
     // Leave the client's terminal and process group behind: the session
     // outlives the invocation that started it.
     let _ = nix::unistd::setsid();
@@ -69,7 +118,8 @@ fn serve(jail: &Jail, path: &Path, listener: UnixListener, program: &[OsString])
     let (watchdog_send, watchdog_receive) = mpsc::channel::<Watchdog>();
     let io = IoThread {
         listener,
-        socket_path: path.to_path_buf(),
+        socket: socket.clone(),
+        orphaned: false,
         stdin: pipes.stdin_write,
         stdout: Some(pipes.stdout_read),
         stderr: Some(pipes.stderr_read),
@@ -173,21 +223,71 @@ struct Client {
     received: Vec<u8>,
     /// Input frames received while waiting for its turn.
     queued_input: Vec<u8>,
+    /// Frames for the client not yet written (the socket is non-blocking:
+    /// a client that reads slowly never stalls the session).
+    outbox: Vec<u8>,
+    /// How much of `outbox` is written already.
+    written: usize,
     wants_kill: bool,
     gone: bool,
 }
 
 impl Client {
-    fn send(&mut self, frame: &Frame) {
-        if !self.gone && frame.write_to(&mut self.stream).is_err() {
-            self.gone = true;
+    fn new(stream: UnixStream) -> Client {
+        Client {
+            stream,
+            received: Vec::new(),
+            queued_input: Vec::new(),
+            outbox: Vec::new(),
+            written: 0,
+            wants_kill: false,
+            gone: false,
         }
+    }
+
+    /// Queues `frame` and writes what the socket takes now.
+    fn send(&mut self, frame: &Frame) {
+        if self.gone {
+            return;
+        }
+        if frame.write_to(&mut self.outbox).is_err() {
+            self.gone = true;
+            return;
+        }
+        self.flush();
+    }
+
+    /// Writes queued frames until the socket is full.
+    fn flush(&mut self) {
+        while !self.gone && self.written < self.outbox.len() {
+            match nix::unistd::write(&self.stream, &self.outbox[self.written..]) {
+                Ok(count) => self.written += count,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
+                Err(_) => self.gone = true,
+            }
+        }
+        if self.gone || self.written == self.outbox.len() {
+            self.outbox.clear();
+            self.written = 0;
+        } else if self.written > self.outbox.len() / 2 {
+            self.outbox.drain(..self.written);
+            self.written = 0;
+        }
+    }
+
+    /// Bytes queued for the client and not yet written.
+    fn pending(&self) -> usize {
+        self.outbox.len() - self.written
     }
 }
 
 struct IoThread {
     listener: UnixListener,
-    socket_path: PathBuf,
+    socket: Socket,
+    /// The socket path no longer names this session's socket: nobody can
+    /// reach it, so it ends.
+    orphaned: bool,
     stdin: OwnedFd,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
@@ -210,11 +310,19 @@ struct State {
     first_command_done: bool,
     /// Clients waiting for their turn.
     waiting: VecDeque<Client>,
+    /// Clients whose command has ended, still being sent the rest of
+    /// their output and its ending.
+    finishing: Vec<Client>,
     /// Bytes for the program's stdin not yet written.
     stdin_pending: Vec<u8>,
     /// Output made while no command ran, for the next client.
     backlog: Vec<Frame>,
     backlog_size: usize,
+    /// When the running command's time limit runs out.
+    deadline: Option<Instant>,
+    /// The time left to the running command while its clock is stopped
+    /// (its client does not read, so the program waits for it).
+    paused: Option<Duration>,
 }
 
 enum Source {
@@ -225,6 +333,21 @@ enum Source {
     Stdin,
     Active,
     Waiting(usize),
+    Finishing(usize),
+}
+
+/// Poll flags for a client: its input while there is room for it (what a
+/// client sends beyond that waits in its socket: back-pressure), and its
+/// output while some is queued. Hang-ups are reported regardless.
+fn client_events(client: &Client, room_for_input: bool) -> PollFlags {
+    let mut events = PollFlags::empty();
+    if room_for_input {
+        events |= PollFlags::POLLIN;
+    }
+    if client.pending() > 0 {
+        events |= PollFlags::POLLOUT;
+    }
+    events
 }
 
 impl IoThread {
@@ -233,19 +356,26 @@ impl IoThread {
         // The handle comes once the program runs (or never, if it could not
         // start: then the sender is dropped and this returns at once).
         self.watchdog = self.watchdog_receive.recv().ok();
+        let mut checked = Instant::now();
         loop {
+            if checked.elapsed() >= SOCKET_CHECK {
+                checked = Instant::now();
+                self.check_socket();
+            }
             self.start_next_command(&mut state);
+            self.pace_clock(&mut state);
+            let output_room = !output_held(&state);
             let mut sources = Vec::new();
             let mut fds = Vec::new();
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
             sources.push(Source::Listener);
             fds.push(PollFd::new(self.control.as_fd(), PollFlags::POLLIN));
             sources.push(Source::Control);
-            if let Some(stdout) = &self.stdout {
+            if let (Some(stdout), true) = (&self.stdout, output_room) {
                 fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
                 sources.push(Source::Stdout);
             }
-            if let Some(stderr) = &self.stderr {
+            if let (Some(stderr), true) = (&self.stderr, output_room) {
                 fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
                 sources.push(Source::Stderr);
             }
@@ -254,29 +384,49 @@ impl IoThread {
                 sources.push(Source::Stdin);
             }
             if let Some(active) = &state.active {
-                fds.push(PollFd::new(active.stream.as_fd(), PollFlags::POLLIN));
+                let room = state.stdin_pending.len() < INPUT_LIMIT;
+                fds.push(PollFd::new(
+                    active.stream.as_fd(),
+                    client_events(active, room),
+                ));
                 sources.push(Source::Active);
             }
             for (index, client) in state.waiting.iter().enumerate() {
-                fds.push(PollFd::new(client.stream.as_fd(), PollFlags::POLLIN));
+                let room = client.queued_input.len() < INPUT_LIMIT;
+                fds.push(PollFd::new(
+                    client.stream.as_fd(),
+                    client_events(client, room),
+                ));
                 sources.push(Source::Waiting(index));
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            for (index, client) in state.finishing.iter().enumerate() {
+                fds.push(PollFd::new(
+                    client.stream.as_fd(),
+                    client_events(client, false),
+                ));
+                sources.push(Source::Finishing(index));
+            }
+            let timeout = PollTimeout::try_from(SOCKET_CHECK).unwrap_or(PollTimeout::NONE);
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(_) => return,
             }
-            let ready: Vec<usize> = fds
+            let ready: Vec<(usize, PollFlags)> = fds
                 .iter()
                 .enumerate()
-                .filter(|(_, fd)| fd.revents().is_some_and(|events| !events.is_empty()))
-                .map(|(index, _)| index)
+                .filter_map(|(index, fd)| Some((index, fd.revents()?)))
+                .filter(|(_, events)| !events.is_empty())
                 .collect();
             drop(fds);
-            for index in ready {
+            for (index, events) in ready {
+                let writable = events.contains(PollFlags::POLLOUT);
+                let readable =
+                    events.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
                 match sources[index] {
                     Source::Listener => self.accept(&mut state),
                     Source::Control => {
                         if self.on_control(&mut state) {
+                            self.flush_all(&mut state);
                             return;
                         }
                     }
@@ -287,11 +437,62 @@ impl IoThread {
                         self.forward_output(&mut state, true);
                     }
                     Source::Stdin => self.write_stdin(&mut state),
-                    Source::Active => self.read_active(&mut state),
-                    Source::Waiting(position) => self.read_waiting(&mut state, position),
+                    Source::Active => {
+                        if let (Some(client), true) = (state.active.as_mut(), writable) {
+                            client.flush();
+                        }
+                        if readable {
+                            self.read_active(&mut state);
+                        }
+                    }
+                    Source::Waiting(position) => {
+                        if readable {
+                            self.read_waiting(&mut state, position);
+                        }
+                    }
+                    Source::Finishing(position) => {
+                        if let Some(client) = state.finishing.get_mut(position) {
+                            if writable {
+                                client.flush();
+                            }
+                            if readable && !writable {
+                                // Hung up, or sends input nobody will read.
+                                discard_input(client);
+                            }
+                        }
+                    }
                 }
             }
+            if state.active.as_ref().is_some_and(|client| client.gone) {
+                // Killed mid-command: the session goes on, its output is lost.
+                state.active = None;
+            }
             state.waiting.retain(|client| !client.gone);
+            state
+                .finishing
+                .retain(|client| !client.gone && client.pending() > 0);
+        }
+    }
+
+    /// Stops the running command's clock while its client holds the
+    /// program up (its output is not read, so the program waits), and
+    /// starts it again with the time that was left once it reads.
+    fn pace_clock(&mut self, state: &mut State) {
+        let Some(watchdog) = &self.watchdog else {
+            return;
+        };
+        match (output_held(state), state.deadline, state.paused) {
+            (true, Some(deadline), None) => {
+                watchdog.disarm();
+                state.paused = Some(deadline.saturating_duration_since(Instant::now()));
+                state.deadline = None;
+            }
+            (false, None, Some(left)) => {
+                watchdog.arm(left);
+                state.deadline = Some(Instant::now() + left);
+                state.paused = None;
+            }
+            _ => {}
         }
     }
 
@@ -304,14 +505,10 @@ impl IoThread {
             // Only the user who started the session may use it.
             return;
         }
-        let _ = stream.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
-        state.waiting.push_back(Client {
-            stream,
-            received: Vec::new(),
-            queued_input: Vec::new(),
-            wants_kill: false,
-            gone: false,
-        });
+        if stream.set_nonblocking(true).is_err() {
+            return;
+        }
+        state.waiting.push_back(Client::new(stream));
     }
 
     /// When no command runs, the first waiting client's command starts.
@@ -322,6 +519,9 @@ impl IoThread {
         let Some(mut client) = state.waiting.pop_front() else {
             return;
         };
+        // First, before its input reaches the program: a client told
+        // nothing else knows its command never ran, and runs it again.
+        client.send(&Frame::Started);
         for frame in std::mem::take(&mut state.backlog) {
             client.send(&frame);
         }
@@ -338,6 +538,8 @@ impl IoThread {
                 limit * 2
             };
             watchdog.arm(limit);
+            state.deadline = Some(Instant::now() + limit);
+            state.paused = None;
         }
         state.command_running = true;
         state.active = Some(client);
@@ -355,8 +557,11 @@ impl IoThread {
                 if let Some(watchdog) = &self.watchdog {
                     watchdog.disarm();
                 }
+                state.deadline = None;
+                state.paused = None;
                 if let Some(mut client) = state.active.take() {
                     client.send(&Frame::Done);
+                    state.finishing.push(client);
                 }
                 state.command_running = false;
                 state.first_command_done = true;
@@ -370,9 +575,28 @@ impl IoThread {
         }
     }
 
+    /// Ends the session if its socket was deleted or replaced (`sockdir`
+    /// removed, say): no invocation could reach or end it any more.
+    fn check_socket(&mut self) {
+        if self.orphaned || SocketId::of(&self.socket.path) == Some(self.socket.id) {
+            return;
+        }
+        log::info!(
+            "session socket {} is gone; ending the session",
+            self.socket.path.display()
+        );
+        self.orphaned = true;
+        self.kill();
+    }
+
     /// The program has ended: every client learns how, the socket goes.
     fn finish(&mut self, state: &mut State) {
-        let _ = std::fs::remove_file(&self.socket_path);
+        remove_socket_if_ours(&self.socket.dir, &self.socket.path, self.socket.id);
+        // Connections made before the socket went, not yet accepted, end
+        // unanswered: like waiting clients, they start their command again.
+        if self.listener.set_nonblocking(true).is_ok() {
+            while self.listener.accept().is_ok() {}
+        }
         let ending = self
             .ending
             .lock()
@@ -385,13 +609,13 @@ impl IoThread {
             Ok(Ending::TimedOut) => Frame::TimedOut,
             Err(message) => Frame::Stderr(format!("sandbox: {message}\n").into_bytes()),
         };
-        let clients = state
-            .active
-            .take()
-            .into_iter()
-            .chain(state.waiting.drain(..));
+        // A waiting client is told nothing: its command has not started,
+        // and it starts it again, in a new session.
+        let waiting: Vec<Client> = state.waiting.drain(..).collect();
+        let killers = waiting.into_iter().filter(|client| client.wants_kill);
+        let clients = state.active.take().into_iter().chain(killers);
         for mut client in clients {
-            if client.wants_kill {
+            if client.wants_kill || self.orphaned {
                 client.send(&Frame::Ended);
             } else if ending.is_err() {
                 client.send(&frame);
@@ -399,55 +623,94 @@ impl IoThread {
             } else {
                 client.send(&frame);
             }
+            state.finishing.push(client);
         }
     }
 
-    /// Forwards everything the program has written so far.
+    /// After the end: gives clients what is queued for them, as long as
+    /// they read it within [`FINAL_FLUSH`].
+    fn flush_all(&mut self, state: &mut State) {
+        let deadline = Instant::now() + FINAL_FLUSH;
+        loop {
+            state
+                .finishing
+                .retain(|client| !client.gone && client.pending() > 0);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if state.finishing.is_empty() || left.is_zero() {
+                return;
+            }
+            let mut fds: Vec<PollFd> = state
+                .finishing
+                .iter()
+                .map(|client| PollFd::new(client.stream.as_fd(), PollFlags::POLLOUT))
+                .collect();
+            let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+            drop(fds);
+            for client in &mut state.finishing {
+                client.flush();
+            }
+        }
+    }
+
+    /// Forwards everything the program wrote before now: at most what its
+    /// pipes hold (more would be written after the wakeup, by another
+    /// of its processes).
     fn drain_output(&mut self, state: &mut State) {
         for stderr in [false, true] {
-            while self.forward_output(state, stderr) {}
+            let pipe = if stderr { &self.stderr } else { &self.stdout };
+            let capacity = pipe
+                .as_ref()
+                .and_then(|fd| nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETPIPE_SZ).ok())
+                .map_or(PIPE_READ, |size| size.max(0) as usize);
+            let mut read = 0;
+            while read < capacity {
+                match self.forward_output(state, stderr) {
+                    0 => break,
+                    count => read += count,
+                }
+            }
         }
     }
 
     /// Reads one chunk of the program's output and sends it on. Returns
-    /// false when there was nothing to read.
-    fn forward_output(&mut self, state: &mut State, stderr: bool) -> bool {
+    /// how much it read (0 when there was nothing).
+    fn forward_output(&mut self, state: &mut State, stderr: bool) -> usize {
         let pipe = if stderr {
             &mut self.stderr
         } else {
             &mut self.stdout
         };
         let Some(fd) = pipe else {
-            return false;
+            return 0;
         };
-        let mut buffer = vec![0u8; 64 * 1024];
+        let mut buffer = vec![0u8; PIPE_READ];
         let count = match nix::unistd::read(&*fd, &mut buffer) {
             Ok(0) => {
                 *pipe = None;
-                return false;
+                return 0;
             }
             Ok(count) => count,
-            Err(Errno::EINTR) => return true,
-            Err(_) => return false,
+            Err(_) => return 0,
         };
         buffer.truncate(count);
-        let frame = if stderr {
-            Frame::Stderr(buffer)
-        } else {
-            Frame::Stdout(buffer)
-        };
         match (&mut state.active, state.command_running) {
-            (Some(client), _) => client.send(&frame),
+            (Some(client), _) => client.send(&output_frame(stderr, buffer)),
             // The command's client died: its output goes nowhere.
             (None, true) => {}
             (None, false) => {
-                if state.backlog_size + count <= BACKLOG_LIMIT {
-                    state.backlog_size += count;
-                    state.backlog.push(frame);
+                // The first BACKLOG_LIMIT bytes are kept; the rest is dropped.
+                buffer.truncate(BACKLOG_LIMIT - state.backlog_size);
+                if !buffer.is_empty() {
+                    state.backlog_size += buffer.len();
+                    state.backlog.push(output_frame(stderr, buffer));
                 }
             }
         }
-        true
+        count
     }
 
     fn write_stdin(&mut self, state: &mut State) {
@@ -476,10 +739,6 @@ impl IoThread {
                 _ => {}
             }
         }
-        if client.gone {
-            // Killed mid-command: the session goes on, its output is lost.
-            state.active = None;
-        }
     }
 
     fn read_waiting(&mut self, state: &mut State, position: usize) {
@@ -506,6 +765,38 @@ impl IoThread {
         if let Some(watchdog) = &self.watchdog {
             watchdog.kill();
         }
+    }
+}
+
+fn output_frame(stderr: bool, data: Vec<u8>) -> Frame {
+    if stderr {
+        Frame::Stderr(data)
+    } else {
+        Frame::Stdout(data)
+    }
+}
+
+/// The program's output waits: the running command's client has more
+/// queued than [`OUTPUT_LIMIT`].
+fn output_held(state: &State) -> bool {
+    state
+        .active
+        .as_ref()
+        .is_some_and(|client| client.pending() > OUTPUT_LIMIT)
+}
+
+/// Reads and drops what a client whose command is over still sends; marks
+/// it gone at end of file.
+fn discard_input(client: &mut Client) {
+    let mut buffer = [0u8; 4096];
+    match nix::sys::socket::recv(
+        client.stream.as_raw_fd(),
+        &mut buffer,
+        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+    ) {
+        Ok(0) => client.gone = true,
+        Ok(_) | Err(Errno::EAGAIN | Errno::EINTR) => {}
+        Err(_) => client.gone = true,
     }
 }
 

@@ -473,3 +473,349 @@ fn untraced_children(server: i32) -> Vec<i32> {
         .filter(|pid| field(*pid, "PPid:") == Some(server) && field(*pid, "TracerPid:") == Some(0))
         .collect()
 }
+
+impl Sessions {
+    /// Live `sandbox` processes started with this tree's config: clients
+    /// and session servers (a server is a fork of the client that
+    /// started it, so it has the same command line).
+    fn sandbox_processes(&self) -> Vec<i32> {
+        let binary = fs::canonicalize(SANDBOX).unwrap();
+        let config = self.jail.config_path();
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let second = cmdline.split(|byte| *byte == 0).nth(1).unwrap_or(&[]);
+                exe.as_deref() == Some(binary.as_path())
+                    && second == config.as_os_str().as_encoded_bytes()
+                    && !is_gone(*pid)
+            })
+            .collect()
+    }
+}
+
+/// Kills whatever `sandbox` process of this tree a failed test left.
+struct ReapServers<'a>(&'a Sessions);
+
+impl Drop for ReapServers<'_> {
+    fn drop(&mut self) {
+        for pid in self.0.sandbox_processes() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_session_keeps_no_descriptor_of_the_client_that_started_it() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let raw = write.as_raw_fd();
+    let mut command = Command::new(SANDBOX);
+    command
+        .arg(s.jail.config_path())
+        .arg("fdl")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: dup2 is async-signal-safe; it leaves fd 7 inheritable.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(write);
+    child.stdin.take().unwrap().write_all(b"say hi\n").unwrap();
+    let out = finish(child);
+    assert_eq!(stdout(&out), "1: hi\n", "{}", stderr(&out));
+    // The client is gone; if nothing else holds the pipe's write end (the
+    // server, its keeper, the program), the read end sees end of file.
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&read),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(5000u16)).unwrap();
+    assert_eq!(
+        ready, 1,
+        "the session still holds the client's descriptor 7"
+    );
+    let mut byte = [0u8; 1];
+    assert_eq!(nix::unistd::read(&read, &mut byte), Ok(0));
+    // And the session still works.
+    assert_eq!(stdout(&s.send("fdl", "say again\n")), "2: again\n");
+}
+
+impl Sessions {
+    /// Like [`Sessions::new`], with `sockdir` at `rel` under the tree.
+    fn with_sockdir(extra: &str, rel: &str) -> Sessions {
+        let mut s = Sessions::new(extra);
+        let sock = s.jail.path(rel);
+        let text = s
+            .jail
+            .config_text()
+            .replace(&s.sock.display().to_string(), &sock.display().to_string());
+        s.jail.set_config(&text);
+        fs::write(s.jail.config_path(), s.jail.config_text()).unwrap();
+        s.sock = sock;
+        s
+    }
+}
+
+#[test]
+fn concurrent_first_starts_make_exactly_one_session_per_ident() {
+    let s = Sessions::new("timelimit 10\n");
+    let _reap = ReapServers(&s);
+    let idents: Vec<String> = (0..20).map(|i| format!("race{i}")).collect();
+    let mut clients = Vec::new();
+    for ident in &idents {
+        for _ in 0..5 {
+            let mut child = s.spawn(&[ident]);
+            child.stdin.take().unwrap().write_all(b"say x\n").unwrap();
+            clients.push((ident.clone(), child));
+        }
+    }
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (ident, child) in clients {
+        let out = finish(child);
+        assert_eq!(out.status.code(), Some(0), "{ident}: {}", stderr(&out));
+        seen.entry(ident).or_default().push(stdout(&out));
+    }
+    // One interpreter per ident counted the five commands 1 to 5; a second
+    // server would have answered "1: x" again.
+    for (ident, outputs) in &mut seen {
+        outputs.sort();
+        assert_eq!(
+            outputs,
+            &["1: x\n", "2: x\n", "3: x\n", "4: x\n", "5: x\n"],
+            "{ident}"
+        );
+    }
+    for ident in &idents {
+        assert_eq!(stdout(&s.kill(ident)), "Done\n");
+    }
+    let left = wait_gone(&s.sandbox_processes(), Duration::from_secs(10));
+    assert!(left.is_empty(), "sandbox processes outlived kill: {left:?}");
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+}
+
+#[test]
+fn a_session_whose_socket_is_deleted_ends() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("alice", "say hi\n")), "1: hi\n");
+    // The driver, its server and (under Landlock) the server's keeper.
+    let mut pids = s.drivers();
+    pids.extend(s.sandbox_processes());
+    assert!(pids.len() >= 2, "a driver and a server: {pids:?}");
+    fs::remove_dir_all(&s.sock).unwrap();
+    assert_eq!(stdout(&s.kill("alice")), "Done\n");
+    let left = wait_gone(&pids, Duration::from_secs(10));
+    assert!(left.is_empty(), "an unreachable session lives on: {left:?}");
+}
+
+#[test]
+fn a_socket_path_over_the_kernel_limit_still_works() {
+    // 64 bytes of ident under a deep sockdir: more than the 108 bytes a
+    // unix socket path may have.
+    let s = Sessions::with_sockdir("", &"s".repeat(40));
+    let _reap = ReapServers(&s);
+    let ident = "i".repeat(64);
+    assert!(s.sock.join(format!("{ident}.sock")).as_os_str().len() > 107);
+    let first = s.send(&ident, "say x\n");
+    assert_eq!(stdout(&first), "1: x\n", "{}", stderr(&first));
+    assert_eq!(stdout(&s.send(&ident, "say y\n")), "2: y\n");
+    let drivers = s.drivers();
+    assert_eq!(stdout(&s.kill(&ident)), "Done\n");
+    assert!(wait_gone(&drivers, Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    // Another long ident is another session.
+    let other = format!("{}j", "i".repeat(63));
+    assert_eq!(stdout(&s.send(&other, "say z\n")), "1: z\n");
+    assert_eq!(stdout(&s.kill(&other)), "Done\n");
+}
+
+#[test]
+fn a_sockdir_too_long_for_any_socket_is_refused_with_a_message() {
+    let s = Sessions::with_sockdir("", &"s".repeat(110));
+    let out = s.send("alice", "say x\n");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("too long"), "{}", stderr(&out));
+    assert!(s.drivers().is_empty());
+}
+
+/// VmRSS of `pid` in KiB.
+fn resident_kib(pid: i32) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn input_the_program_does_not_read_is_not_buffered_without_bound() {
+    let s = Sessions::new("timelimit 10\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("m1", "say warm\n")), "1: warm\n");
+    let server = tracer_of(s.drivers()[0]).unwrap();
+    let mut client = s.spawn(&["m1"]);
+    let mut stdin = client.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        stdin.write_all(b"sleep 3000\n")?;
+        let zeros = vec![0u8; 64 * 1024];
+        loop {
+            stdin.write_all(&zeros)?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), std::io::Error>(())
+    });
+    let started = Instant::now();
+    let mut peak = 0;
+    while started.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(resident_kib(server));
+        if peak > 64 * 1024 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if peak > 64 * 1024 {
+        let _ = s.kill("m1");
+    }
+    assert!(peak <= 64 * 1024, "the server grew to {peak} KiB");
+    let out = finish(client);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "2: slept\n");
+}
+
+#[test]
+fn a_client_that_reads_slowly_gets_all_its_output_and_the_session_lives() {
+    use std::io::Read;
+    // The reader stalls longer than the time limit: time the program
+    // spends waiting for its client is not the command's.
+    let s = Sessions::new("timelimit 5\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("slow", "say warm\n")), "1: warm\n");
+    let mut client = s.spawn(&["slow"]);
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"burst 5000000\n")
+        .unwrap();
+    let mut out = client.stdout.take().unwrap();
+    let mut err = client.stderr.take().unwrap();
+    // Reads nothing for 12 s (longer than any write timeout the server
+    // might have), then everything.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(12));
+        let mut data = Vec::new();
+        let _ = out.read_to_end(&mut data);
+        data
+    });
+    let errors = std::thread::spawn(move || {
+        let mut data = Vec::new();
+        let _ = err.read_to_end(&mut data);
+        data
+    });
+    let data = reader.join().unwrap();
+    let errors = String::from_utf8_lossy(&errors.join().unwrap()).into_owned();
+    let status = client.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{errors}");
+    assert_eq!(data.len(), 5_000_001, "{errors}");
+    let next = s.send("slow", "say after\n");
+    assert_eq!(stdout(&next), "3: after\n", "{}", stderr(&next));
+}
+
+#[test]
+fn output_after_the_wakeup_is_kept_for_the_next_client_up_to_1_mib() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("bg", "later 900000\n")), "1: later\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    let next = s.send("bg", "say next\n");
+    let text = stdout(&next);
+    assert_eq!(text.len(), 900_001 + "2: next\n".len(), "{}", stderr(&next));
+    assert!(text.starts_with(&"y".repeat(900_000)));
+    assert!(text.ends_with("\n2: next\n"));
+    // More than 1 MiB: the first MiB is kept, the rest dropped.
+    assert_eq!(stdout(&s.send("bg", "later 3000000\n")), "3: later\n");
+    std::thread::sleep(Duration::from_millis(2500));
+    let next = s.send("bg", "say next\n");
+    let text = stdout(&next);
+    assert_eq!(
+        text.len(),
+        (1 << 20) + "4: next\n".len(),
+        "{}",
+        stderr(&next)
+    );
+    assert!(text.starts_with(&"y".repeat(1 << 20)));
+    assert!(text.ends_with("4: next\n"));
+}
+
+#[test]
+fn commands_queued_behind_a_timed_out_command_still_run() {
+    let s = Sessions::new("timelimit 1\n");
+    let _reap = ReapServers(&s);
+    assert_eq!(stdout(&s.send("q", "say warm\n")), "1: warm\n");
+    let mut spinner = s.spawn(&["q"]);
+    spinner.stdin.take().unwrap().write_all(b"spin\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut queued = Vec::new();
+    for name in ["one", "two"] {
+        let mut child = s.spawn(&["q"]);
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("say {name}\n").as_bytes())
+            .unwrap();
+        queued.push(child);
+    }
+    let spun = finish(spinner);
+    assert_eq!(spun.status.code(), Some(124), "{}", stderr(&spun));
+    let mut outputs: Vec<String> = queued
+        .into_iter()
+        .map(|child| {
+            let out = finish(child);
+            assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+            stdout(&out)
+        })
+        .collect();
+    outputs.sort_by_key(|text| text.get(3..).map(str::to_string));
+    // They ran, in a fresh session (its counter starts at 1 again).
+    let mut counters: Vec<&str> = outputs.iter().map(|text| &text[..3]).collect();
+    counters.sort();
+    assert_eq!(counters, ["1: ", "2: "], "{outputs:?}");
+    assert!(outputs[0].ends_with(": one\n"), "{outputs:?}");
+    assert!(outputs[1].ends_with(": two\n"), "{outputs:?}");
+}
+
+#[test]
+fn empty_input_ends_the_command_at_once_and_keeps_the_session() {
+    let s = Sessions::new("timelimit 5\n");
+    let _reap = ReapServers(&s);
+    // Without a session, nothing is started.
+    let out = s.send("alice", "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
+    assert!(s.drivers().is_empty());
+    assert_eq!(stdout(&s.send("alice", "say hi\n")), "1: hi\n");
+    let started = Instant::now();
+    let out = s.send("alice", "");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
+    assert_eq!(stdout(&s.send("alice", "say again\n")), "2: again\n");
+}
