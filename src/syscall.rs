@@ -309,6 +309,7 @@ const F_SETSIG: u32 = 10;
 const F_SETOWN: u32 = 8;
 const F_SETOWN_EX: u32 = 15;
 const F_SETLEASE: u32 = 1024;
+const F_SET_RW_HINT: u32 = 1036;
 
 const fn native(value: u32) -> ArgCase {
     ArgCase {
@@ -504,6 +505,13 @@ const FCNTL_CASES: &[ArgCase] = &[
     // file in effect, though a read-only descriptor may take one.
     ArgCase {
         value: F_SETLEASE,
+        action: ArgAction::Check(Check::ObjectChange { fd: 0 }),
+        bits: None,
+    },
+    // The write-lifetime hint is kept by the inode, whatever the
+    // descriptor's mode.
+    ArgCase {
+        value: F_SET_RW_HINT,
         action: ArgAction::Check(Check::ObjectChange { fd: 0 }),
         bits: None,
     },
