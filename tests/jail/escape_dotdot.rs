@@ -14,7 +14,7 @@
 //! and with `landlock off`, it must never, and the host checks that
 //! nothing outside the write tree changed.
 
-use crate::support::{Jail, Output, RaceSummary, race_summary, run_native};
+use crate::support::{Jail, race_held, race_summary, run_native};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::Duration;
@@ -62,23 +62,6 @@ fn host_check(j: &Jail, op: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn held(label: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
-    eprintln!("{label}: {summary:?}");
-    if summary.escapes != 0 {
-        return Err(format!(
-            "ESCAPE: the {label} race got through the jail\n{}",
-            out.describe()
-        ));
-    }
-    if !(summary.attempts >= MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
-        return Err(format!(
-            "the {label} race was not exercised in the jail ({summary:?})\n{}",
-            out.describe()
-        ));
-    }
-    Ok(())
-}
-
 fn dotdot_race(op: &str, start: &str) {
     // The control, natively in a tree of its own.
     let t = Jail::new();
@@ -111,7 +94,7 @@ fn dotdot_race(op: &str, start: &str) {
             let label = format!("dotdot {op} from {start} [{name}]");
             let checked = host_check(&j, op);
             let _ = fs::set_permissions(&j.root, fs::Permissions::from_mode(0o755));
-            let verdict = held(&label, summary, &out).and_then(|()| {
+            let verdict = race_held(&label, summary, &out, MIN_ATTEMPTS).and_then(|()| {
                 checked
                     .clone()
                     .map_err(|e| format!("{e}\n{}", out.describe()))

@@ -18,7 +18,7 @@
 //! run there), then jailed with the shipped config and with `landlock
 //! off`, where Landlock's execute right no longer backs the tracer up.
 
-use crate::support::{Jail, Output, RaceSummary, copy_executable, race_summary, run_native};
+use crate::support::{Jail, Output, copy_executable, race_held, race_summary, run_native};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::Command;
@@ -365,23 +365,6 @@ fn flip_argv(j: &Jail, how: &str, seconds: &str) -> Vec<String> {
     ]
 }
 
-fn flip_held(label: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
-    eprintln!("{label}: {summary:?}");
-    if summary.escapes != 0 {
-        return Err(format!(
-            "ESCAPE: {label}: the hidden interpreter ran in the jail\n{}",
-            out.describe()
-        ));
-    }
-    if !(summary.attempts >= RACE_MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
-        return Err(format!(
-            "{label}: the race was not exercised in the jail ({summary:?})\n{}",
-            out.describe()
-        ));
-    }
-    Ok(())
-}
-
 fn interpreter_flip(how: &str, elf: bool) {
     let kind = if elf {
         "ELF loader"
@@ -411,7 +394,7 @@ fn interpreter_flip(how: &str, elf: bool) {
                 .run();
             let summary = race_summary(&out);
             let label = format!("{kind} flipped by {how} [{name}]");
-            match flip_held(&label, summary, &out) {
+            match race_held(&label, summary, &out, RACE_MIN_ATTEMPTS) {
                 Ok(()) => break,
                 Err(_) if summary.escapes == 0 && run < 3 => {
                     eprintln!("{label}: run {run} was not live; again");

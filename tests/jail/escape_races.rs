@@ -9,7 +9,7 @@
 //! and the host checks that nothing outside `write` changed. Every jailed
 //! run happens twice: with the shipped config and with `landlock off`.
 
-use crate::support::{Jail, Output, RaceSummary, race_summary, run_native};
+use crate::support::{Jail, Output, RaceSummary, race_held, race_summary, run_native};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
@@ -71,25 +71,6 @@ fn jailed(j: &Jail, mode: &str, args: Vec<String>) -> (RaceSummary, Output) {
     (summary, out)
 }
 
-/// No escape, and the race was live: enough attempts, both outcomes seen.
-/// Returns the failure instead of panicking, so every mode is reported.
-fn held(mode: &str, summary: RaceSummary, out: &Output) -> Result<(), String> {
-    eprintln!("{mode}: {summary:?}");
-    if summary.escapes != 0 {
-        return Err(format!(
-            "ESCAPE: the {mode} race got through the jail\n{}",
-            out.describe()
-        ));
-    }
-    if !(summary.attempts >= MIN_ATTEMPTS && summary.allowed > 0 && summary.refused > 0) {
-        return Err(format!(
-            "the {mode} race was not exercised in the jail ({summary:?})\n{}",
-            out.describe()
-        ));
-    }
-    Ok(())
-}
-
 /// Runs the race in the jail under every [`MODES`] configuration (plus
 /// `extra` config lines), checks each with `host_check` afterwards, and
 /// fails with every mode's result if any let something through.
@@ -108,7 +89,7 @@ fn race_in_every_mode(
             let j = tree(&format!("{extra}{config}"));
             let (summary, out) = jailed(&j, mode, args(&j));
             let label = format!("{mode} [{name}]");
-            match held(&label, summary, &out).and_then(|()| host_check(&j)) {
+            match race_held(&label, summary, &out, MIN_ATTEMPTS).and_then(|()| host_check(&j)) {
                 Ok(()) => break,
                 Err(_) if summary.escapes == 0 && run < 3 && host_check(&j).is_ok() => {
                     eprintln!("{label}: run {run} was not live; again");

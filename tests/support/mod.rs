@@ -905,3 +905,28 @@ pub fn copy_executable(from: impl AsRef<Path>, to: impl AsRef<Path>) {
         .expect("run cp");
     assert!(copied.success(), "cp {} {}", from.display(), to.display());
 }
+
+/// No escape, and the race was live: at least `min_attempts` attempts,
+/// both outcomes seen. Returns the failure instead of panicking, so that a
+/// test can report every mode it ran.
+pub fn race_held(
+    label: &str,
+    summary: RaceSummary,
+    out: &Output,
+    min_attempts: u64,
+) -> Result<(), String> {
+    eprintln!("{label}: {summary:?}");
+    if summary.escapes != 0 {
+        return Err(format!(
+            "ESCAPE: the {label} race got through the jail\n{}",
+            out.describe()
+        ));
+    }
+    if !(summary.attempts >= min_attempts && summary.allowed > 0 && summary.refused > 0) {
+        return Err(format!(
+            "the {label} race was not exercised in the jail ({summary:?})\n{}",
+            out.describe()
+        ));
+    }
+    Ok(())
+}
