@@ -129,3 +129,53 @@ fn escape_memory_region_taken_first_by_the_program_lets_no_path_escape() {
         eprintln!("premap [{name}]: {}", out.stdout.trim());
     }
 }
+
+#[test]
+fn escape_memory_write_proc_self_does_not_open_the_scratch_region() {
+    // `write /proc/self` now means the program's own /proc entry, its
+    // `mem` included: written through it, the read-only region where the
+    // tracer hands the kernel its checked paths is the program's to change
+    // between the check and the kernel's read. With `landlock off` a
+    // hidden file opens; under Landlock, which then grants all of /proc,
+    // any /proc entry does (/proc/sys included: a root program could open
+    // /proc/sys/kernel/core_pattern for writing).
+    let t = Jail::new();
+    let out = run_native(
+        &[
+            t.escape_bin("memory"),
+            "procmem_race".into(),
+            t.p("ro/file"),
+            t.p("hidden/file"),
+            "2000".into(),
+            "2".into(),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.stdout.starts_with("mem 1 "),
+        "control void: natively /proc/self/mem does not write a read-only mapping\n{}",
+        out.describe()
+    );
+    for (name, config) in [("default config", ""), ("landlock off", "landlock off\n")] {
+        let mut j = Jail::new();
+        j.add_config("write /proc/self\n");
+        j.add_config(config);
+        for hidden in [j.p("hidden/file"), "/proc/1/cmdline".to_string()] {
+            let argv = [
+                j.escape_bin("memory"),
+                "procmem_race".into(),
+                j.p("ro/file"),
+                hidden.clone(),
+                "20000".into(),
+                "4".into(),
+            ];
+            let out = j.cmd(&argv).timeout(Duration::from_secs(20)).run();
+            assert!(
+                out.stdout.contains(" escapes 0 "),
+                "ESCAPE [{name}]: with {hidden} written over /proc/self/mem, another file than the one judged opened\n{}",
+                out.describe()
+            );
+            eprintln!("procmem [{name}] {hidden}: {}", out.stdout.trim());
+        }
+    }
+}

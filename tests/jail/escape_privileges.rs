@@ -157,3 +157,107 @@ fn escape_exec_of_a_fifo_does_not_stall_the_tracer() {
         );
     }
 }
+
+/// Takes an exclusive `flock` on a see-only file opened read-only, then
+/// asks (from a second open file, as any other process would) whether the
+/// file can still be locked for writing.
+const LOCK_SEE_ONLY: &str = r#"import fcntl, os
+held = os.open('{ro}/file', os.O_RDONLY)
+try:
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB); print('flock taken')
+except OSError as e:
+    print('flock refused', e.errno)
+other = os.open('{ro}/file', os.O_RDONLY)
+try:
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB); print('others lock')
+except OSError as e:
+    print('others blocked', e.errno)
+"#;
+
+#[test]
+fn escape_exclusive_flock_on_a_see_only_file_is_refused() {
+    // As F_SETLEASE: an exclusive lock makes every other locker of the
+    // file (outside the jail too) wait, a write on it in effect, though a
+    // read-only descriptor may take one.
+    let control = Jail::new();
+    let native = run_native(
+        &[
+            "/usr/bin/python3".to_string(),
+            "-c".into(),
+            control.expand(LOCK_SEE_ONLY),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        native.stdout.contains("flock taken") && native.stdout.contains("others blocked 11"),
+        "control void: natively a read-only descriptor takes an exclusive flock\n{}",
+        native.describe()
+    );
+    for (name, extra) in MODES {
+        let j = python_tree(&format!("see {{ro}}\n{extra}"));
+        let out = python(&j, LOCK_SEE_ONLY);
+        assert_eq!(out.code(), 0, "[{name}]\n{}", out.describe());
+        assert!(
+            out.stdout.contains("flock refused") && out.stdout.contains("others lock"),
+            "[{name}] an exclusive lock on a see-only file blocks every other locker\n{}",
+            out.describe()
+        );
+    }
+}
+
+/// Execs `{jail}/s`, whose `#!` names the hidden script `{hidden}/script`
+/// (itself `#!/bin/echo SECRETARG`), while holding a write lease on `s`:
+/// the tracer's non-blocking look at `s` fails (and breaks the lease, which
+/// the SIGIO handler then gives up), so no interpreter is judged before the
+/// exec; the check after it sees only `/bin/echo` mapped.
+const EXEC_UNDER_LEASE: &str = r#"import os, fcntl, signal
+s = '{jail}/s'
+open(s, 'w').write('#!{hidden}/script\n'); os.chmod(s, 0o755)
+fd = os.open(s, os.O_RDONLY | os.O_CLOEXEC)
+signal.signal(signal.SIGIO, lambda *a: fcntl.fcntl(fd, 1024, 2))
+fcntl.fcntl(fd, 1024, 1)
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(s, [s])
+    except OSError as e:
+        print('exec refused', e.errno, flush=True)
+        os._exit(0)
+os.waitpid(pid, 0)
+print('done')
+"#;
+
+#[test]
+fn escape_exec_under_a_lease_runs_no_hidden_script() {
+    let hidden_script = |j: &Jail| {
+        let path = j.path("hidden/script");
+        std::fs::write(&path, "#!/bin/echo SECRETARG\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    let control = Jail::new();
+    hidden_script(&control);
+    let native = run_native(
+        &[
+            "/usr/bin/python3".to_string(),
+            "-c".into(),
+            control.expand(EXEC_UNDER_LEASE),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        native.stdout.contains("SECRETARG"),
+        "control void: natively the hidden script's #! line is run\n{}",
+        native.describe()
+    );
+    for (name, extra) in MODES {
+        let j = python_tree(extra);
+        hidden_script(&j);
+        let out = python(&j, EXEC_UNDER_LEASE);
+        assert!(
+            !out.stdout.contains("SECRETARG") && out.stdout.contains("done"),
+            "ESCAPE [{name}]: the kernel ran a hidden script named on a #! line\n{}",
+            out.describe()
+        );
+    }
+}
