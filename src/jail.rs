@@ -163,16 +163,17 @@ impl Jail {
         if let Some(dir) = &download_dir {
             see.push(dir);
         }
-        let mut write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
+        let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
         // A rule binds to an inode, and each jailed process's own /proc
         // entry is made when it starts: roots under /proc/self open all of
         // /proc to Landlock, and the tracer alone keeps every other
         // entry hidden. (Landlock still keeps the program from other
         // processes' descriptors, memory and environment: those need
         // ptrace access, which it scopes to the program's own domain.)
-        if self.policy.own_proc.iter().any(|root| root.writable) {
-            write.push(Path::new("/proc"));
-        } else if !self.policy.own_proc.is_empty() {
+        // Never written through Landlock: all of /proc would be writable
+        // (/proc/sys among it), so under Landlock `write /proc/self/...`
+        // lines only read.
+        if !self.policy.own_proc.is_empty() {
             see.push(Path::new("/proc"));
         }
         match landlock::build(self.config.landlock, &see, &write)? {

@@ -78,13 +78,16 @@ pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
 }
 
 /// The capabilities a jailed program may keep when started as root: those
-/// that bear on files and ids the tracer judges anyway (`CAP_CHOWN`,
-/// `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`, `CAP_FSETID`,
-/// `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`: numbers 0 to 7). Every other
-/// one reaches past the jail's checks: raising the config's rlimits
+/// that bear on files, ids and processes the tracer judges anyway
+/// (`CAP_CHOWN`, `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`,
+/// `CAP_FSETID`, `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`: numbers 0 to 7;
+/// and `CAP_SYS_PTRACE`, 19, which the tracing thread needs to read the
+/// memory of a program that changed its user, and which every pid-taking
+/// syscall and `/proc` path confines to the jail). Every other one reaches
+/// past the jail's checks: raising the config's rlimits
 /// (`CAP_SYS_RESOURCE`), making device nodes (`CAP_MKNOD`), immutable
 /// flags, raw I/O, real-time scheduling, ...
-pub const KEPT_CAPABILITIES: u64 = 0xff;
+pub const KEPT_CAPABILITIES: u64 = 0xff | (1 << 19);
 /// One past the highest capability number any kernel knows of yet.
 const CAPABILITY_LIMIT: u32 = 64;
 

@@ -166,6 +166,12 @@ impl Policy {
         if visibility == Visibility::Hidden {
             return deny(libc::ENOENT, DenialKind::See);
         }
+        // Writes through /proc/<pid>/mem ignore page protections: they
+        // could rewrite the read-only scratch region while the kernel has
+        // yet to read an argument the tracer put there. No root lets them.
+        if matches!(access, Access::Write | Access::Create | Access::Remove) && is_proc_mem(path) {
+            return deny(libc::EACCES, DenialKind::Write);
+        }
         match access {
             Access::Stat => Verdict::Allow,
             // Listing /proc would name every process on the machine; the
@@ -198,6 +204,11 @@ impl Policy {
             }
         }
     }
+}
+
+/// `/proc/<pid>/mem` or `/proc/<pid>/task/<tid>/mem`.
+fn is_proc_mem(path: &Path) -> bool {
+    proc_pid(path).is_some() && path.file_name().is_some_and(|name| name == "mem")
 }
 
 #[cfg(test)]
@@ -255,6 +266,9 @@ mod tests {
             (Read, "/proc/1/status", Err(libc::ENOENT)),
             (Stat, "/proc/1", Err(libc::ENOENT)),
             (Read, "/proc/meminfo", Ok(())),
+            (Read, "/proc/42/mem", Ok(())),
+            (Write, "/proc/42/mem", Err(libc::EACCES)),
+            (Write, "/proc/42/task/43/mem", Err(libc::EACCES)),
             (Read, "/proc", Err(libc::EACCES)),
             (Stat, "/proc", Ok(())),
         ];

@@ -562,9 +562,24 @@ impl Tracer {
                 break;
             };
             judged.extend(exec::identity(&held));
-            let Some(interpreter) =
-                exec::open_for_inspection(&held).and_then(|file| exec::interpreter_of(&file))
-            else {
+            let file = match exec::open_for_inspection(&held) {
+                Ok(Some(file)) => file,
+                Ok(None) => break,
+                // A file the tracer's user may not read but may run (mode
+                // --x): the kernel reads its first bytes anyway, and the
+                // check after the exec sees what it mapped.
+                Err(Errno::EACCES) => break,
+                // Anything else (a lease taken to blind this look) would
+                // let the kernel follow a `#!` no one judged.
+                Err(errno) => {
+                    debug!(
+                        "{pid}: {name}: cannot look into the program: {}",
+                        errno.desc()
+                    );
+                    return Err(libc::EACCES);
+                }
+            };
+            let Some(interpreter) = exec::interpreter_of(&file) else {
                 break;
             };
             let given = String::from_utf8_lossy(&interpreter).into_owned();

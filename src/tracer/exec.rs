@@ -47,11 +47,12 @@ pub fn identity(fd: &OwnedFd) -> Option<Identity> {
 /// Opens the object behind `held` (any descriptor, `O_PATH` included) for
 /// reading, without blocking: only a regular file is opened (the kernel
 /// runs nothing else), and `O_NONBLOCK` keeps even that from waiting on a
-/// lease. `None`: nothing the tracer can or need read.
-pub fn open_for_inspection(held: &OwnedFd) -> Option<File> {
-    let stat = nix::sys::stat::fstat(held).ok()?;
+/// lease. `Ok(None)`: not a regular file, nothing to read. An error: a
+/// regular file the tracer could not open (a lease, its permissions).
+pub fn open_for_inspection(held: &OwnedFd) -> Result<Option<File>, Errno> {
+    let stat = nix::sys::stat::fstat(held)?;
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-        return None;
+        return Ok(None);
     }
     let path = format!("/proc/self/fd/{}", held.as_raw_fd());
     let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
@@ -59,9 +60,8 @@ pub fn open_for_inspection(held: &OwnedFd) -> Option<File> {
         path.as_str(),
         nix::fcntl::OFlag::from_bits_truncate(flags),
         nix::sys::stat::Mode::empty(),
-    )
-    .ok()?;
-    Some(File::from(fd))
+    )?;
+    Ok(Some(File::from(fd)))
 }
 
 /// The path the kernel would open next when executing `file`, if any:
@@ -204,7 +204,7 @@ mod tests {
 
     fn inspected(path: &std::path::Path) -> Option<Vec<u8>> {
         let held: OwnedFd = File::open(path).ok()?.into();
-        interpreter_of(&open_for_inspection(&held)?)
+        interpreter_of(&open_for_inspection(&held).ok()??)
     }
 
     #[test]
@@ -237,7 +237,7 @@ mod tests {
         )
         .unwrap();
         // Opening it for reading would wait for a writer forever.
-        assert!(open_for_inspection(&held).is_none());
+        assert!(matches!(open_for_inspection(&held), Ok(None)));
     }
 
     #[test]

@@ -158,53 +158,6 @@ fn escape_exec_of_a_fifo_does_not_stall_the_tracer() {
     }
 }
 
-/// Takes an exclusive `flock` on a see-only file opened read-only, then
-/// asks (from a second open file, as any other process would) whether the
-/// file can still be locked for writing.
-const LOCK_SEE_ONLY: &str = r#"import fcntl, os
-held = os.open('{ro}/file', os.O_RDONLY)
-try:
-    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB); print('flock taken')
-except OSError as e:
-    print('flock refused', e.errno)
-other = os.open('{ro}/file', os.O_RDONLY)
-try:
-    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB); print('others lock')
-except OSError as e:
-    print('others blocked', e.errno)
-"#;
-
-#[test]
-fn escape_exclusive_flock_on_a_see_only_file_is_refused() {
-    // As F_SETLEASE: an exclusive lock makes every other locker of the
-    // file (outside the jail too) wait, a write on it in effect, though a
-    // read-only descriptor may take one.
-    let control = Jail::new();
-    let native = run_native(
-        &[
-            "/usr/bin/python3".to_string(),
-            "-c".into(),
-            control.expand(LOCK_SEE_ONLY),
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(
-        native.stdout.contains("flock taken") && native.stdout.contains("others blocked 11"),
-        "control void: natively a read-only descriptor takes an exclusive flock\n{}",
-        native.describe()
-    );
-    for (name, extra) in MODES {
-        let j = python_tree(&format!("see {{ro}}\n{extra}"));
-        let out = python(&j, LOCK_SEE_ONLY);
-        assert_eq!(out.code(), 0, "[{name}]\n{}", out.describe());
-        assert!(
-            out.stdout.contains("flock refused") && out.stdout.contains("others lock"),
-            "[{name}] an exclusive lock on a see-only file blocks every other locker\n{}",
-            out.describe()
-        );
-    }
-}
-
 /// Execs `{jail}/s`, whose `#!` names the hidden script `{hidden}/script`
 /// (itself `#!/bin/echo SECRETARG`), while holding a write lease on `s`:
 /// the tracer's non-blocking look at `s` fails (and breaks the lease, which
