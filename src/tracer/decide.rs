@@ -1058,9 +1058,16 @@ impl Tracer {
             return Answer::Refuse(libc::EPERM);
         }
         if let Some(max) = self.limits.max_threads {
-            let live = self.tasks.len() as u64 + u64::from(self.clones_in_flight);
-            if live >= u64::from(max) {
-                debug!("{pid}: {live} tasks live, maxthreads {max}: EAGAIN");
+            let max = u64::from(max);
+            let in_flight = u64::from(self.clones_in_flight);
+            let known = self.tasks.len() as u64 + in_flight;
+            // A thread wakes its joiner before the tracer hears it ended:
+            // at the limit, tasks already on their way out do not count.
+            if known >= max
+                && self.tasks.keys().filter(|tid| !is_exiting(**tid)).count() as u64 + in_flight
+                    >= max
+            {
+                debug!("{pid}: {known} tasks live, maxthreads {max}: EAGAIN");
                 return Answer::Refuse(libc::EAGAIN);
             }
         }
@@ -1271,6 +1278,25 @@ fn open_verified(path: &Path, directory: bool) -> Result<OwnedFd, i32> {
     }
     sys::openat2(libc::AT_FDCWD, &c_path, flags as u64, RESOLVE_NO_SYMLINKS)
         .map_err(|errno| errno as i32)
+}
+
+/// Whether task `tid` has begun to exit (or is gone): its `/proc/<tid>/stat`
+/// shows a zombie or dead state, or the kernel's `PF_EXITING` flag, which
+/// is set before the task wakes whoever waits for it.
+fn is_exiting(tid: Pid) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{tid}/stat")) else {
+        return true;
+    };
+    // The name in parentheses may hold anything; the fields follow the
+    // last closing one: state, ppid, pgrp, session, tty, tpgid, flags.
+    let Some((_, fields)) = stat.rsplit_once(") ") else {
+        return false;
+    };
+    let mut fields = fields.split(' ');
+    let state = fields.next().unwrap_or("");
+    let flags = fields.nth(5).and_then(|flags| flags.parse::<u64>().ok());
+    matches!(state, "Z" | "X" | "x") || flags.is_some_and(|flags| flags & PF_EXITING != 0)
 }
 
 /// The thread-group id of `tid`, from `/proc/<tid>/status`.
