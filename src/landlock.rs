@@ -75,13 +75,15 @@ pub fn handled_fs(abi: u32) -> u64 {
 }
 
 /// Rights granted beneath a root: `see` roots read and execute, `write`
-/// roots everything the kernel knows; a file root only file rights.
+/// roots every other right the kernel knows; a file root only file rights.
 /// `IOCTL_DEV` (ioctl on a device) is a write in the jail's terms: a
 /// device's modes belong to whoever may write it, so `see` roots lack it.
 pub fn rights_for(abi: u32, writable: bool, is_directory: bool) -> u64 {
     let handled = handled_fs(abi);
+    // A `write` root is not visible unless a `see` root covers it too,
+    // whose rule then adds the reading rights.
     let wanted = if writable {
-        handled
+        handled & !(READ_FILE | READ_DIR | EXECUTE)
     } else {
         READ_FILE | READ_DIR | EXECUTE
     };
@@ -212,7 +214,10 @@ mod tests {
         assert_eq!(handled_fs(1) & (REFER | TRUNCATE | IOCTL_DEV), 0);
         assert_ne!(handled_fs(3) & TRUNCATE, 0);
         assert_ne!(handled_fs(5) & IOCTL_DEV, 0);
-        assert_eq!(rights_for(6, true, true), handled_fs(6));
+        assert_eq!(
+            rights_for(6, true, true),
+            handled_fs(6) & !(READ_FILE | READ_DIR | EXECUTE)
+        );
         // A see root reads; changing a device's modes is a write.
         assert_eq!(rights_for(6, false, true), READ_FILE | READ_DIR | EXECUTE);
         // A file root gets no directory rights (the kernel would refuse).
@@ -220,7 +225,7 @@ mod tests {
         assert_eq!(rights_for(1, false, false), READ_FILE | EXECUTE);
         assert_eq!(
             rights_for(6, true, false),
-            WRITE_FILE | READ_FILE | EXECUTE | TRUNCATE | IOCTL_DEV
+            WRITE_FILE | TRUNCATE | IOCTL_DEV
         );
     }
 }

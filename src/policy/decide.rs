@@ -56,15 +56,56 @@ pub enum Verdict {
     },
 }
 
-/// How much of the filesystem view a canonical path is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Visibility {
+/// How much of the filesystem view a canonical path is in: what the
+/// program may see of it and, apart, whether it may change it. As in the
+/// original tool, `write` alone lets the program write in a tree but not
+/// read, list or stat it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Visibility {
+    seen: Seen,
+    writable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+enum Seen {
+    #[default]
     Hidden,
-    /// A proper ancestor of a visible root: it exists (the kernel walks
-    /// through it) but its listing is not part of the view.
+    /// A proper ancestor of a root: it exists (the kernel walks through it)
+    /// but its listing is not part of the view.
     Ancestor,
     Visible,
-    Writable,
+}
+
+impl Visibility {
+    const HIDDEN: Visibility = Visibility {
+        seen: Seen::Hidden,
+        writable: false,
+    };
+
+    fn or(self, other: Visibility) -> Visibility {
+        Visibility {
+            seen: self.seen.max(other.seen),
+            writable: self.writable || other.writable,
+        }
+    }
+
+    fn of(path: &Path, see: &[PathBuf], write: &[PathBuf]) -> Visibility {
+        let seen = if see.iter().any(|root| is_within(path, root)) {
+            Seen::Visible
+        } else if see
+            .iter()
+            .chain(write)
+            .any(|root| is_ancestor_of(path, root))
+        {
+            Seen::Ancestor
+        } else {
+            Seen::Hidden
+        };
+        Visibility {
+            seen,
+            writable: write.iter().any(|root| is_within(path, root)),
+        }
+    }
 }
 
 impl Policy {
@@ -79,18 +120,9 @@ impl Policy {
         if let Some(pid) = proc_pid(path)
             && !is_jail_pid(pid)
         {
-            return Visibility::Hidden;
+            return Visibility::HIDDEN;
         }
-        let by_roots = if self.write.iter().any(|root| is_within(path, root)) {
-            Visibility::Writable
-        } else if self.see.iter().any(|root| is_within(path, root)) {
-            Visibility::Visible
-        } else if self.see.iter().any(|root| is_ancestor_of(path, root)) {
-            Visibility::Ancestor
-        } else {
-            Visibility::Hidden
-        };
-        by_roots.max(self.own_proc_visibility(path, asker))
+        Visibility::of(path, &self.see, &self.write).or(self.own_proc_visibility(path, asker))
     }
 
     /// How much of the asking thread's own `/proc` entry the `/proc/self`
@@ -98,28 +130,22 @@ impl Policy {
     /// lookup made for the jail itself) nothing.
     fn own_proc_visibility(&self, path: &Path, asker: Option<Asker>) -> Visibility {
         let Some(asker) = asker else {
-            return Visibility::Hidden;
+            return Visibility::HIDDEN;
         };
         let process = PathBuf::from(format!("/proc/{}", asker.tgid));
         let thread = process.join(format!("task/{}", asker.tid));
-        let mut best = Visibility::Hidden;
+        let mut see = Vec::new();
+        let mut write = Vec::new();
         for root in &self.own_proc {
             let entry = if root.per_thread { &thread } else { &process };
             let full = entry.join(&root.rest);
-            let visibility = if is_within(path, &full) {
-                if root.writable {
-                    Visibility::Writable
-                } else {
-                    Visibility::Visible
-                }
-            } else if is_ancestor_of(path, &full) {
-                Visibility::Ancestor
+            if root.writable {
+                write.push(full);
             } else {
-                Visibility::Hidden
-            };
-            best = best.max(visibility);
+                see.push(full);
+            }
         }
-        best
+        Visibility::of(path, &see, &write)
     }
 
     /// Whether `path` lies strictly inside a `write` root: some component
@@ -163,7 +189,7 @@ impl Policy {
                 canonical: path.to_string_lossy().into_owned(),
             },
         };
-        if visibility == Visibility::Hidden {
+        if visibility == Visibility::HIDDEN {
             return deny(libc::ENOENT, DenialKind::See);
         }
         // Writes through /proc/<pid>/mem ignore page protections: they
@@ -173,26 +199,32 @@ impl Policy {
             return deny(libc::EACCES, DenialKind::Write);
         }
         match access {
-            Access::Stat => Verdict::Allow,
+            Access::Stat => {
+                if visibility.seen >= Seen::Ancestor {
+                    Verdict::Allow
+                } else {
+                    deny(libc::EACCES, DenialKind::See)
+                }
+            }
             // Listing /proc would name every process on the machine; the
             // entries themselves of processes outside the jail are hidden.
             Access::Read if path == Path::new("/proc") => deny(libc::EACCES, DenialKind::See),
             Access::Read | Access::StatOrWriteByMode { .. } => {
-                if visibility >= Visibility::Visible {
+                if visibility.seen == Seen::Visible {
                     Verdict::Allow
                 } else {
                     deny(libc::EACCES, DenialKind::See)
                 }
             }
             Access::Write => {
-                if visibility == Visibility::Writable {
+                if visibility.writable {
                     Verdict::Allow
                 } else {
                     deny(libc::EACCES, DenialKind::Write)
                 }
             }
             Access::Create | Access::Remove => {
-                if visibility != Visibility::Writable {
+                if !visibility.writable {
                     deny(libc::EACCES, DenialKind::Write)
                 } else if self.is_write_root(path) {
                     // The roots themselves stay put: removing or replacing

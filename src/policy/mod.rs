@@ -45,10 +45,10 @@ impl std::error::Error for PolicyError {}
 /// The filesystem view of one jail: canonical `see` and `write` roots.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Canonical roots that are visible (the `write` roots are added too:
-    /// `see` includes everything under `write`).
+    /// Canonical roots that are visible.
     pub see: Vec<PathBuf>,
-    /// Canonical roots that are writable.
+    /// Canonical roots that are writable; not visible unless also under a
+    /// `see` root, as in the original tool.
     pub write: Vec<PathBuf>,
     /// Roots under `/proc/self` or `/proc/thread-self`: they name each
     /// jailed thread's own entry, so they cannot be canonicalised once
@@ -100,7 +100,6 @@ impl Policy {
                 }
             }
         }
-        see.extend(write.iter().cloned());
         Ok(Policy {
             see,
             write,

@@ -882,6 +882,16 @@ impl Tracer {
         if let Err(errno) = self.verdict(pid, name, access, &resolved.target, &given) {
             return Answer::Refuse(errno);
         }
+        // A descriptor that can read (O_RDWR, or O_RDONLY with O_CREAT,
+        // O_TRUNC or O_APPEND) needs the file visible too: `write` alone
+        // lets a program write, never read.
+        let reads = !has(libc::O_PATH) && access_mode != libc::O_WRONLY as u64;
+        if access == Access::Write
+            && reads
+            && let Err(errno) = self.verdict(pid, name, Access::Read, &resolved.target, &given)
+        {
+            return Answer::Refuse(errno);
+        }
         let program_args_safe = match open.flags {
             OpenFlags::How(_) => false,
             _ => {

@@ -252,7 +252,7 @@ fn write_roots_cannot_be_removed_or_renamed() {
     let mut j = Jail::new();
     fs::create_dir(j.path("w2")).unwrap();
     fs::create_dir(j.path("jail/empty")).unwrap();
-    j.add_config("write {root}/w2\n");
+    j.add_config("see {root}/w2\nwrite {root}/w2\n");
     j.check(&[
         ("rmdir {root}/w2", Refused),
         ("rename {root}/w2 {jail}/moved", Refused),

@@ -446,3 +446,39 @@ fn unix_socket_in_hidden_tree_cannot_be_reached_or_planted_read_only() {
     drop(listener);
     assert_absent(&j, &["ro/sock", "hidden/sock2"]);
 }
+
+/// `write` alone: the program writes into the tree but cannot read, list
+/// or stat it (as in the original tool); natively everything works.
+#[test]
+fn write_without_see_writes_but_never_reads() {
+    let cases: &[(&str, Want)] = &[
+        ("write {root}/wo/new fresh", Ok),
+        ("open {root}/wo/file wronly append", Ok),
+        ("mkdir {root}/wo/sub", Ok),
+        ("read {root}/wo/file", Want::is("EACCES")),
+        ("open {root}/wo/file rdwr", Want::is("EACCES")),
+        ("open {root}/wo/new2 rdonly creat", Want::is("EACCES")),
+        ("stat {root}/wo/file", Want::is("EACCES")),
+        ("list {root}/wo", Want::is("EACCES")),
+        ("unlink {root}/wo/new", Ok),
+    ];
+    let native = Jail::new();
+    fs::create_dir(native.path("wo")).unwrap();
+    fs::write(native.path("wo/file"), "written only\n").unwrap();
+    // The control: natively every case works.
+    let native_cases: Vec<(&str, Want)> = cases.iter().map(|(case, _)| (*case, Ok)).collect();
+    native.check_native(&native_cases);
+    for extra in ["", "landlock off\n"] {
+        let mut j = Jail::new();
+        fs::create_dir(j.path("wo")).unwrap();
+        fs::write(j.path("wo/file"), "written only\n").unwrap();
+        j.add_config(&format!("write {{root}}/wo\n{extra}"));
+        j.check(cases);
+        assert_eq!(
+            fs::read_to_string(j.path("wo/file")).unwrap(),
+            "written only\n",
+            "[{extra}] the append wrote nothing, as the probe opens only"
+        );
+        assert!(j.path("wo/sub").is_dir() && !j.path("wo/new").exists());
+    }
+}

@@ -5,7 +5,7 @@ use std::fs;
 
 fn issue_jail() -> Jail {
     let mut j = Jail::bare();
-    j.set_config("see /usr\nsee /lib\nsee /lib64\nsee /bin\nsee /etc/ld.so.cache\nwrite {jail}\n");
+    j.set_config("see /usr\nsee /lib\nsee /lib64\nsee /bin\nsee /etc/ld.so.cache\nsee {jail}\nwrite {jail}\n");
     j
 }
 

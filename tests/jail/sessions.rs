@@ -44,7 +44,7 @@ impl Sessions {
         fs::copy(c_repl(), jail.path("bin/c_repl")).unwrap();
         let sock = jail.path("sock");
         jail.set_config(&format!(
-            "see {{bin}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\n\
+            "see {{bin}}\nsee {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\n\
              program {{bin}}/c_repl\n{extra}",
             sock.display()
         ));
@@ -155,7 +155,7 @@ fn python_session_keeps_its_variables() {
     fs::copy(&driver, jail.path("bin/python_repl.py")).unwrap();
     jail.set_config(&format!(
         "see /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\nsee /etc/python3.11\n\
-         see {{bin}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\n\
+         see {{bin}}\nsee {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\n\
          program /usr/bin/python3\narg python3\narg {{bin}}/python_repl.py\ntimelimit 20\nreport\n",
         jail.path("sock").display()
     ));
@@ -189,7 +189,7 @@ fn shell_session_keeps_variables_and_directory() {
     fs::copy(build_driver("sh_repl"), jail.path("bin/sh_repl")).unwrap();
     jail.set_config(&format!(
         "see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\nsee {{bin}}\n\
-         write {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\nsetenv PATH /usr/bin:/bin\n\
+         see {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\nsetenv PATH /usr/bin:/bin\n\
          program {{bin}}/sh_repl\ntimelimit 20\n",
         jail.path("sock").display()
     ));

@@ -3,7 +3,7 @@
 //!
 //! Per-test layout (`Jail::new`), all under a fresh `/tmp/sbx-XXXX` (0755):
 //!   bin/      copies of the fixture binaries          (`see`n)
-//!   jail/     file ("hello"), dir/                    (`write` root)
+//!   jail/     file ("hello"), dir/                    (`see` and `write` root)
 //!   ro/       file ("readonly", mode 0666), dir/      (`see` root)
 //!   hidden/   file ("secret"), dir/                   (not visible)
 //!   jail2/    file ("other")                          (not visible)
@@ -233,7 +233,7 @@ impl Jail {
     /// `see {bin}`, `see {ro}`, `write {jail}`.
     pub fn new() -> Jail {
         let mut j = Jail::bare();
-        j.set_config("see {bin}\nsee {ro}\nwrite {jail}\n");
+        j.set_config("see {bin}\nsee {ro}\nsee {jail}\nwrite {jail}\n");
         j
     }
 
