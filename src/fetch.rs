@@ -253,7 +253,10 @@ impl Fetcher for HttpFetcher {
 fn store(body: impl Read, limit: u64, pattern: &str) -> Result<File, FetchError> {
     let storage = |error: io::Error| FetchError::Storage(error.to_string());
     let mut file = tempfile::tempfile_in(pattern_directory(pattern)).map_err(storage)?;
-    let mut body = body.take(limit + 1);
+    // One byte more than the limit tells a body that is too large from one
+    // that fits exactly; at u64::MAX no body can exceed it (and `+ 1` would
+    // wrap to 0 and store every body empty).
+    let mut body = body.take(limit.saturating_add(1));
     let written = io::copy(&mut body, &mut file).map_err(|error| {
         if error.kind() == io::ErrorKind::TimedOut {
             FetchError::TimedOut
@@ -331,5 +334,17 @@ mod tests {
             FetchError::TooLarge(10)
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_largest_size_limit_still_stores_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = format!("{}/dl-XXXXXX", dir.path().display());
+        let mut file = store(&b"hello"[..], u64::MAX, &pattern).unwrap();
+        let mut body = String::new();
+        use std::io::Seek;
+        file.rewind().unwrap();
+        file.read_to_string(&mut body).unwrap();
+        assert_eq!(body, "hello");
     }
 }

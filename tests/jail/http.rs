@@ -275,3 +275,11 @@ fn the_program_cannot_reach_the_jails_descriptors() {
         .assert_code(0)
         .assert_stdout("ENOENT\nENOENT\nENOENT\nENOENT\n");
 }
+
+#[test]
+fn the_largest_httpmaxsize_still_delivers_the_body() {
+    let server = Server::start();
+    let j = jail(&server.prefix(), &format!("httpmaxsize {}\n", u64::MAX));
+    let out = python(&j, &open_result(&server.url("ok")));
+    out.assert_code(0).assert_stdout(&format!("ok {BODY}"));
+}
