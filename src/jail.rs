@@ -419,7 +419,10 @@ impl WatchdogThread {
                         .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 };
                 match order {
-                    Ok(Order::Arm(limit)) => deadline = Some(Instant::now() + limit),
+                    // A limit too far away for the clock never expires
+                    // (the config clamps its own; a `Config` built in code
+                    // may hold anything).
+                    Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
                     Ok(Order::Disarm) => deadline = None,
                     Ok(Order::Kill) => {
                         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);

@@ -16,7 +16,7 @@ use nom::{IResult, Parser};
 
 use super::error::{ConfigError, quoted};
 use super::syntax::{Directive, Word};
-use super::{Config, CpuChoice, EnvOp, LandlockMode, Rlimit};
+use super::{Config, CpuChoice, EnvOp, LandlockMode, MAX_SECONDS, Rlimit};
 
 /// One config keyword: its syntax, meaning and documentation.
 #[derive(Debug)]
@@ -282,6 +282,11 @@ const RLIMIT_NAMES: &[(&str, i32)] = &[
 
 /// The kernel's RLIM64_INFINITY: all bits set.
 const RLIMIT_UNLIMITED: u64 = u64::MAX;
+
+/// The largest `rlimit CPU` that works: the kernel counts CPU time in
+/// nanoseconds in a u64, so a larger limit in seconds wraps there and
+/// could fire at once (`rlimit CPU 9223372036854775808` kills at start).
+pub const MAX_CPU_SECONDS: u64 = u64::MAX / 1_000_000_000;
 
 /// Builds the [`Config`] for `ident` from a file's directives.
 ///
@@ -556,9 +561,16 @@ fn apply_rlimit(
                 .found(quoted(word.text))
         })
     };
-    let soft_value = limit_value(soft)?;
+    let clamp = |value: u64| {
+        if resource == libc::RLIMIT_CPU as i32 && value != RLIMIT_UNLIMITED {
+            value.min(MAX_CPU_SECONDS)
+        } else {
+            value
+        }
+    };
+    let soft_value = clamp(limit_value(soft)?);
     let hard_value = match hard {
-        Some(hard) => limit_value(hard)?,
+        Some(hard) => clamp(limit_value(hard)?),
         None => soft_value,
     };
     if let Some(hard) = hard.filter(|_| hard_value < soft_value) {
@@ -750,12 +762,17 @@ fn whole_number(text: &str) -> Option<u64> {
 }
 
 /// `10`, `2.5`, `0.25`: digits with an optional fraction, above zero.
-/// Digits past nanoseconds are dropped.
+/// Digits past nanoseconds are dropped; a number beyond u64 is refused, and
+/// one of [`MAX_SECONDS`] or more counts as [`MAX_SECONDS`], so that every
+/// accepted time can be added to a clock.
 fn positive_seconds(text: &str) -> Option<Duration> {
     let parsed: IResult<&str, (&str, Option<&str>)> =
         all_consuming((digit1, opt(preceded(char('.'), digit1)))).parse(text);
     let (_, (whole, fraction)) = parsed.ok()?;
     let secs: u64 = whole.parse().ok()?;
+    if secs >= MAX_SECONDS {
+        return Some(Duration::from_secs(MAX_SECONDS));
+    }
     let nanos = fraction.map_or(0, |digits| {
         digits
             .bytes()

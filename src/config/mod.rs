@@ -11,10 +11,16 @@ mod syntax;
 mod tests;
 
 pub use error::ConfigError;
-pub use keywords::{KEYWORDS, Keyword};
+pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The longest time a config may give (`timelimit`, `httptimeout`,
+/// `httpconnecttimeout`), in seconds: about 31.7 years. Longer ones are
+/// taken as this, so that every accepted time can be added to a clock
+/// (`Instant + Duration` overflows near `u64::MAX` seconds).
+pub const MAX_SECONDS: u64 = 1_000_000_000;
 
 /// One environment edit, applied in file order to the inherited environment
 /// (or to an empty one when [`Config::clear_env`] is set).
