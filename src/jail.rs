@@ -135,8 +135,8 @@ impl Jail {
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
             Outcome::TimedOut => Ok(Ending::TimedOut),
             Outcome::NotStarted { denial } => {
-                let failure = launch::child_failure(&launched.errors);
-                Err(exec_error(shown_program, failure, denial))
+                let failure = launch::child_failure(&launched.errors, &command.command);
+                Err(self.exec_error(shown_program, failure, denial))
             }
         }
     }
@@ -305,6 +305,54 @@ impl Prepared {
     }
 }
 
+impl Jail {
+    /// Why the program never ran, from the child's failure record (if it
+    /// wrote one) and the jail's own refusal of its exec (if any).
+    fn exec_error(
+        &self,
+        program: String,
+        failure: Option<LaunchError>,
+        denial: Option<(i32, crate::policy::Denial)>,
+    ) -> Error {
+        match failure {
+            Some(LaunchError::Rlimit { limit, errno }) => Error::Rlimit {
+                file: self.config.file.clone(),
+                limit,
+                errno,
+                own: sys::get_rlimit(limit.resource).ok(),
+            },
+            // No record: the exec passed the point of no return and the
+            // kernel killed the program while loading it. Low memory
+            // limits do that; name them.
+            None => {
+                let memory = [libc::RLIMIT_AS, libc::RLIMIT_DATA, libc::RLIMIT_STACK];
+                // The line that applies for each (the last), when it limits.
+                let limits: Vec<_> = memory
+                    .iter()
+                    .filter_map(|&resource| {
+                        self.config
+                            .rlimits
+                            .iter()
+                            .rfind(|limit| limit.resource == resource as i32)
+                    })
+                    .filter(|limit| limit.soft != u64::MAX)
+                    .copied()
+                    .collect();
+                let reason = if limits.is_empty() {
+                    ExecFailure::DiedStarting
+                } else {
+                    ExecFailure::StartedUnder {
+                        file: self.config.file.clone(),
+                        limits,
+                    }
+                };
+                Error::Exec { program, reason }
+            }
+            failure => exec_error(program, failure, denial),
+        }
+    }
+}
+
 fn exec_error(
     program: String,
     failure: Option<LaunchError>,
@@ -328,7 +376,7 @@ fn exec_error(
         Some(other) => Error::Launch(other),
         None => Error::Exec {
             program,
-            reason: ExecFailure::Other(Errno::ECHILD),
+            reason: ExecFailure::DiedStarting,
         },
     }
 }

@@ -281,12 +281,20 @@ const RLIMIT_NAMES: &[(&str, i32)] = &[
 ];
 
 /// The kernel's RLIM64_INFINITY: all bits set.
-const RLIMIT_UNLIMITED: u64 = u64::MAX;
+pub(crate) const RLIMIT_UNLIMITED: u64 = u64::MAX;
 
 /// The largest `rlimit CPU` that works: the kernel counts CPU time in
 /// nanoseconds in a u64, so a larger limit in seconds wraps there and
 /// could fire at once (`rlimit CPU 9223372036854775808` kills at start).
 pub const MAX_CPU_SECONDS: u64 = u64::MAX / 1_000_000_000;
+
+/// The config's name of an `RLIMIT_*` number (`?` for one it has none for).
+pub(crate) fn rlimit_name(resource: i32) -> &'static str {
+    RLIMIT_NAMES
+        .iter()
+        .find(|(_, number)| *number == resource)
+        .map_or("?", |(name, _)| name)
+}
 
 /// Builds the [`Config`] for `ident` from a file's directives.
 ///
@@ -583,10 +591,12 @@ fn apply_rlimit(
             .expected(format!("at least {}", soft.text))
             .found(quoted(hard.text)));
     }
+    let line = Some(builder.line);
     builder.settings().rlimits.push(Rlimit {
         resource,
         soft: soft_value,
         hard: hard_value,
+        line,
     });
     Ok(())
 }

@@ -37,6 +37,32 @@ pub struct Rlimit {
     pub resource: i32,
     pub soft: u64,
     pub hard: u64,
+    /// The line of the config it came from, for messages (`None` when the
+    /// limit was not read from a file).
+    pub line: Option<usize>,
+}
+
+impl Rlimit {
+    /// The name as a config writes it (`AS`, `NOFILE`, ...).
+    pub fn name(&self) -> &'static str {
+        keywords::rlimit_name(self.resource)
+    }
+}
+
+/// The limit as a config line would give it: ``rlimit NOFILE 64`` or
+/// ``rlimit CPU 10 unlimited``.
+impl std::fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = |value: u64| match value {
+            keywords::RLIMIT_UNLIMITED => "unlimited".to_owned(),
+            value => value.to_string(),
+        };
+        write!(f, "rlimit {} {}", self.name(), value(self.soft))?;
+        if self.hard != self.soft {
+            write!(f, " {}", value(self.hard))?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether the child confines itself with Landlock (`landlock`).

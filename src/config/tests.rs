@@ -77,6 +77,7 @@ report
             resource: libc::RLIMIT_AS as i32,
             soft: 1000,
             hard: 2000,
+            line: Some(14),
         }],
         time_limit: Some(Duration::from_millis(2500)),
         wakeup: true,
@@ -295,6 +296,7 @@ fn rlimit_names_and_values() {
             resource,
             soft,
             hard,
+            line: Some(1),
         }];
         assert_eq!(parse(line).rlimits, expected, "for {line}");
     }

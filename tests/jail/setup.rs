@@ -145,3 +145,41 @@ fn rlimit_as_is_observed_inside() {
         ("mmap 16", crate::support::Want::Ok),
     ]);
 }
+
+/// Memory limits too low to load any program: the message names the limit
+/// and its line instead of an unrelated errno, and nothing runs.
+#[test]
+fn rlimit_too_low_to_start_names_the_limit() {
+    for limit in ["AS 0", "DATA 0", "AS 4096"] {
+        let mut j = Jail::new();
+        j.add_config(&format!("rlimit {limit}\n"));
+        let out = j.probe("write {jail}/created x");
+        assert!(!j.path("jail/created").exists(), "the program ran");
+        out.assert_code(126).assert_stderr_contains(&format!(
+            "cannot run `{}`: it could not start under `rlimit {limit}` ({}:4)",
+            j.bin("probe"),
+            j.p("sandbox.conf"),
+        ));
+        assert!(
+            !out.stderr.contains("No child processes"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// A limit the kernel refuses is named with its value and line: the run
+/// ends as for any other config mistake (78, nothing run).
+#[test]
+fn rlimit_the_kernel_refuses_is_named_with_file_and_line() {
+    let mut j = Jail::new();
+    // NOFILE can never exceed fs.nr_open (at most 2^31 - ...), root or not.
+    j.add_config("rlimit CORE 0\nrlimit NOFILE 18446744073709551614 unlimited\n");
+    let out = j.probe("write {jail}/created x");
+    assert!(!j.path("jail/created").exists(), "the program ran");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox: {}:5: the kernel refused `rlimit NOFILE 18446744073709551614 unlimited`: \
+         operation not permitted",
+        j.p("sandbox.conf"),
+    ));
+}
