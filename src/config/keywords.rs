@@ -14,7 +14,7 @@ use nom::combinator::{all_consuming, opt};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-use super::error::{ConfigError, quoted};
+use super::error::{ConfigError, quoted, shortened};
 use super::syntax::{Directive, Word};
 use super::{Config, CpuChoice, EnvOp, LandlockMode, MAX_SECONDS, Rlimit};
 
@@ -328,7 +328,10 @@ pub(crate) fn build(
             file,
             block.line,
             block.col,
-            format!("`ident {}` block is never closed", block.name),
+            format!(
+                "{} block is never closed",
+                quoted(&format!("ident {}", block.name))
+            ),
         )
         .expected("`end` before the end of the file"));
     }
@@ -588,7 +591,7 @@ fn apply_rlimit(
                 hard.col,
                 format!("hard limit below the soft limit for `rlimit {canonical}`"),
             )
-            .expected(format!("at least {}", soft.text))
+            .expected(format!("at least {}", shortened(soft.text)))
             .found(quoted(hard.text)));
     }
     let line = Some(builder.line);
@@ -625,8 +628,10 @@ fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigEr
             .error(
                 builder.keyword_col,
                 format!(
-                    "`ident {}` inside the `ident {}` block opened at line {}",
-                    name.text, open.name, open.line
+                    "{} inside the {} block opened at line {}",
+                    quoted(&format!("ident {}", name.text)),
+                    quoted(&format!("ident {}", open.name)),
+                    open.line
                 ),
             )
             .expected("`end` before the next `ident`"));

@@ -13,6 +13,7 @@ mod tests;
 pub use error::ConfigError;
 pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +22,11 @@ use std::time::Duration;
 /// taken as this, so that every accepted time can be added to a clock
 /// (`Instant + Duration` overflows near `u64::MAX` seconds).
 pub const MAX_SECONDS: u64 = 1_000_000_000;
+
+/// The largest config file read, in bytes (1 MiB). A larger file, or an
+/// endless one (`/dev/zero`, a pipe from `yes`), is refused after reading
+/// one byte more than this, so memory stays bounded whatever is named.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// One environment edit, applied in file order to the inherited environment
 /// (or to an empty one when [`Config::clear_env`] is set).
@@ -145,7 +151,15 @@ impl Config {
     pub fn load(path: &Path, ident: &str) -> Result<Config, ConfigError> {
         // Read bytes rather than a string so that invalid UTF-8 can be
         // reported at its line and column instead of as a bare I/O error.
-        let bytes = std::fs::read(path).map_err(|err| ConfigError::io(path, &err))?;
+        // Never more than one byte past the cap: the file may be a device
+        // or a pipe that never ends.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|err| ConfigError::io(path, &err))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::too_large(path, MAX_CONFIG_BYTES));
+        }
         let text = String::from_utf8(bytes)
             .map_err(|err| ConfigError::not_utf8(path, err.as_bytes(), &err.utf8_error()))?;
         Config::parse(path, &text, ident)

@@ -187,3 +187,123 @@ fn config_every_numeric_keyword_takes_huge_values_without_panicking() {
     assert!(failures.is_empty(), "{failures}");
     assert!(ran > 0, "no huge value ever ran");
 }
+
+/// Runs the jail with `config` (a path) for `probe read {ro}/file`, under
+/// a 512 MiB address-space limit, so a jail that reads without bound
+/// fails here instead of eating the machine's memory.
+fn run_with_config_path(j: &Jail, config: &str) -> crate::support::Output {
+    let mut capped = Jail::bare();
+    capped.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ulimit -v 524288 && exec \"$@\"".into(),
+        "sh".into(),
+    ];
+    let probe = j.bin("probe");
+    let file = j.p("ro/file");
+    capped
+        .cmd::<&str>(&[])
+        .timeout(std::time::Duration::from_secs(20))
+        .run_raw(&[
+            config.to_string(),
+            "test".into(),
+            probe,
+            "read".into(),
+            file,
+        ])
+}
+
+#[test]
+fn config_endless_devices_are_refused_at_the_size_cap() {
+    let j = Jail::new();
+    for device in ["/dev/zero", "/dev/urandom"] {
+        let started = std::time::Instant::now();
+        let out = run_with_config_path(&j, device);
+        out.assert_code(78).assert_stderr_contains(&format!(
+            "sandbox: {device}: the file is larger than 1 MiB; expected a config of at most \
+             1048576 bytes"
+        ));
+        assert_eq!(out.stdout, "", "{}", out.describe());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn config_from_an_endless_pipe_is_refused_at_the_size_cap() {
+    use std::process::{Command, Stdio};
+    let j = Jail::new();
+    let mut yes = Command::new("yes")
+        .arg("see /usr")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run yes");
+    let pipe = yes.stdout.take().unwrap();
+    // Under a memory cap, as in `run_with_config_path`.
+    let mut jail = Command::new("/bin/sh")
+        .args(["-c", "ulimit -v 524288 && exec \"$@\"", "sh"])
+        .args([crate::support::SANDBOX, "/dev/stdin", "test"])
+        .args([&j.bin("probe"), "read", &j.p("ro/file")])
+        .stdin(pipe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sandbox");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = jail.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = jail.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let output = jail.wait_with_output().unwrap();
+    let _ = yes.kill();
+    let _ = yes.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("sandbox: /dev/stdin: the file is larger than 1 MiB"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn config_at_the_size_cap_still_works_and_one_byte_more_is_refused() {
+    let mut j = Jail::new();
+    // Comment lines up to exactly 1 MiB.
+    let mut text = j.config_text().to_string();
+    while text.len() + 64 <= 1048576 {
+        text.push_str(&format!("# {}\n", "c".repeat(61)));
+    }
+    text.push_str(&format!("#{}\n", " ".repeat(1048576 - text.len() - 2)));
+    assert_eq!(text.len(), 1048576);
+    j.set_config(&text);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    text.push('\n');
+    j.set_config(&text);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78)
+        .assert_stderr_contains("sandbox.conf: the file is larger than 1 MiB");
+}
+
+/// A token of most of a megabyte is named by its first characters only.
+#[test]
+fn config_errors_about_huge_tokens_stay_short() {
+    let mut j = Jail::new();
+    j.add_config(&format!("{}\n", "x".repeat(1_000_000)));
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox.conf:4:1: unknown keyword `{}...`",
+        "x".repeat(60)
+    ));
+    assert!(
+        out.stderr.len() < 1000,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
