@@ -17,6 +17,7 @@ use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
@@ -175,22 +176,37 @@ impl Jail {
         }
     }
 
+    /// The program's environment: inherited (unless `clearenv`), then the
+    /// `setenv`/`unsetenv` lines in order. A set variable moves to the end.
+    /// Linear in the number of lines: each name's place is looked up in a
+    /// map and a replaced entry only marked gone.
     fn environment(&self) -> Vec<(OsString, OsString)> {
-        let mut env: Vec<(OsString, OsString)> = if self.config.clear_env {
+        let mut env: Vec<Option<(OsString, OsString)>> = if self.config.clear_env {
             Vec::new()
         } else {
-            std::env::vars_os().collect()
+            std::env::vars_os().map(Some).collect()
         };
-        for op in &self.config.env {
-            match op {
-                EnvOp::Set(name, value) => {
-                    env.retain(|(existing, _)| existing != OsStr::new(name));
-                    env.push((name.into(), value.into()));
-                }
-                EnvOp::Unset(name) => env.retain(|(existing, _)| existing != OsStr::new(name)),
+        // Where each name stands (an inherited environment may hold a name
+        // twice; a `setenv` or `unsetenv` removes every copy).
+        let mut places: HashMap<OsString, Vec<usize>> = HashMap::with_capacity(env.len());
+        for (index, entry) in env.iter().enumerate() {
+            if let Some((name, _)) = entry {
+                places.entry(name.clone()).or_default().push(index);
             }
         }
-        env
+        for op in &self.config.env {
+            let name = match op {
+                EnvOp::Set(name, _) | EnvOp::Unset(name) => OsStr::new(name),
+            };
+            for index in places.remove(name).unwrap_or_default() {
+                env[index] = None;
+            }
+            if let EnvOp::Set(name, value) = op {
+                places.insert(name.into(), vec![env.len()]);
+                env.push(Some((name.into(), value.into())));
+            }
+        }
+        env.into_iter().flatten().collect()
     }
 
     fn command(&self, program: &[OsString]) -> Result<Prepared, Error> {

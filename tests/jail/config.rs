@@ -307,3 +307,33 @@ fn config_errors_about_huge_tokens_stay_short() {
         out.stderr.len()
     );
 }
+
+/// Parsing and applying stay linear: 60000 `setenv` lines, and a line of
+/// 400000 words, each in under a megabyte, take well under a second (both
+/// took over 5 s when each line or word rescanned the ones before).
+#[test]
+fn config_large_files_are_parsed_in_linear_time() {
+    let mut j = Jail::new();
+    let mut env = String::new();
+    for index in 0..60_000 {
+        env.push_str(&format!("setenv V{index} 1\n"));
+    }
+    j.add_config(&env);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    assert!(
+        out.elapsed < std::time::Duration::from_millis(2500),
+        "60000 setenv lines took {:?}",
+        out.elapsed
+    );
+
+    let mut j = Jail::new();
+    j.add_config(&format!("arg {}\n", "a ".repeat(400_000)));
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    assert!(
+        out.elapsed < std::time::Duration::from_millis(2500),
+        "a line of 400000 words took {:?}",
+        out.elapsed
+    );
+}

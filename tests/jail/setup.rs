@@ -51,6 +51,24 @@ fn clearenv_starts_from_an_empty_environment() {
     assert_eq!(selfinfo(&out, "env "), ["ONLY=yes"], "{}", out.describe());
 }
 
+/// A variable set again moves to the end with its new value, once; one
+/// unset and set again comes back.
+#[test]
+fn repeated_setenv_and_unsetenv_apply_in_file_order() {
+    let mut j = Jail::new();
+    j.add_config(
+        "clearenv\nsetenv A 1\nsetenv B 2\nsetenv A 3\nunsetenv B\nsetenv C 5\nsetenv B 4\n",
+    );
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    assert_eq!(
+        selfinfo(&out, "env "),
+        ["A=3", "C=5", "B=4"],
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn chdir_sets_the_programs_working_directory() {
     let mut j = Jail::new();
