@@ -5,6 +5,8 @@
 //! processes, ptrace or the kernel: `policy` turns a `Config` into decisions.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod keywords;
 mod syntax;
 #[cfg(test)]
@@ -160,9 +162,15 @@ impl Config {
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
             return Err(ConfigError::too_large(path, MAX_CONFIG_BYTES));
         }
+        Config::from_bytes(path, bytes, ident)
+    }
+
+    /// Parses the bytes of a config file (which must be UTF-8); `file` is
+    /// used only in messages.
+    pub fn from_bytes(file: &Path, bytes: Vec<u8>, ident: &str) -> Result<Config, ConfigError> {
         let text = String::from_utf8(bytes)
-            .map_err(|err| ConfigError::not_utf8(path, err.as_bytes(), &err.utf8_error()))?;
-        Config::parse(path, &text, ident)
+            .map_err(|err| ConfigError::not_utf8(file, err.as_bytes(), &err.utf8_error()))?;
+        Config::parse(file, &text, ident)
     }
 
     /// Parses config text; `file` is used only in messages.
