@@ -106,7 +106,10 @@ impl Jail {
             }
         });
         let timed_out = Arc::new(AtomicBool::new(false));
-        let watchdog = WatchdogThread::start(launched.pid, timed_out.clone())?;
+        // Set when the watchdog kills the program (time limit or request):
+        // a download in progress then stops instead of keeping it alive.
+        let ending = Arc::new(AtomicBool::new(false));
+        let watchdog = WatchdogThread::start(launched.pid, timed_out.clone(), ending.clone())?;
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
@@ -115,7 +118,7 @@ impl Jail {
             tracer = tracer.with_landlock(keeper);
         }
         if let Some(options) = HttpOptions::from_config(&self.config) {
-            let fetcher = Box::new(HttpFetcher::new(options.clone()));
+            let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
             tracer = tracer.with_downloads(options, fetcher);
         }
         match session {
@@ -465,7 +468,11 @@ struct WatchdogThread {
 }
 
 impl WatchdogThread {
-    fn start(main: nix::unistd::Pid, timed_out: Arc<AtomicBool>) -> Result<WatchdogThread, Error> {
+    fn start(
+        main: nix::unistd::Pid,
+        timed_out: Arc<AtomicBool>,
+        ending: Arc<AtomicBool>,
+    ) -> Result<WatchdogThread, Error> {
         let pidfd = sys::pidfd_open(main).map_err(|errno| {
             Error::Launch(LaunchError::Resources {
                 what: "watch the program (pidfd_open)",
@@ -489,10 +496,12 @@ impl WatchdogThread {
                     Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
                     Ok(Order::Disarm) => deadline = None,
                     Ok(Order::Kill) => {
+                        ending.store(true, Ordering::SeqCst);
                         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         timed_out.store(true, Ordering::SeqCst);
+                        ending.store(true, Ordering::SeqCst);
                         let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
                         deadline = None;
                     }
