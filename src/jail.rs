@@ -94,6 +94,10 @@ impl Jail {
             .as_ref()
             .map(|socket| socket.keeper_end.as_raw_fd());
         pin_to_cpu(self.config.cpu);
+        // The tracer's descriptors are the jail's, not the program's: give
+        // it all the NOFILE it may have, and the program its own back.
+        let nofile = RaisedNofile::raise();
+        command.command.nofile = nofile.original();
         let launched = launch::spawn(&command.command)?;
         let keeper = keeper_socket.and_then(|socket| {
             drop(socket.keeper_end);
@@ -134,6 +138,7 @@ impl Jail {
         }
         let outcome = tracer.run();
         watchdog.stop();
+        drop(nofile);
         match outcome? {
             Outcome::Exited(code) => Ok(Ending::Exited(code)),
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
@@ -263,6 +268,7 @@ impl Jail {
                 None => None,
             },
             rlimits: self.config.rlimits.clone(),
+            nofile: None,
             pass_fds: if self.config.close_fds {
                 Vec::new()
             } else {
@@ -397,6 +403,44 @@ fn exec_error(
             program,
             reason: ExecFailure::DiedStarting,
         },
+    }
+}
+
+/// The jail's own soft NOFILE limit raised to its hard limit, set back when
+/// dropped. The tracer holds descriptors for the jail (held directories,
+/// downloads, `/proc` files), and a low soft limit inherited from a shell
+/// made its opens, and so the program's checked calls, fail with EMFILE.
+struct RaisedNofile {
+    original: Option<(u64, u64)>,
+}
+
+impl RaisedNofile {
+    fn raise() -> RaisedNofile {
+        let resource = libc::RLIMIT_NOFILE as i32;
+        let original = match sys::get_rlimit(resource) {
+            Ok((soft, hard)) if soft < hard => match sys::set_rlimit(resource, hard, hard) {
+                Ok(()) => Some((soft, hard)),
+                Err(errno) => {
+                    log::debug!("cannot raise the jail's NOFILE to {hard}: {}", errno.desc());
+                    None
+                }
+            },
+            _ => None,
+        };
+        RaisedNofile { original }
+    }
+
+    /// The limit to give the program, if the jail's own was changed.
+    fn original(&self) -> Option<(u64, u64)> {
+        self.original
+    }
+}
+
+impl Drop for RaisedNofile {
+    fn drop(&mut self) {
+        if let Some((soft, hard)) = self.original {
+            let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard);
+        }
     }
 }
 

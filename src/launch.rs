@@ -25,6 +25,11 @@ pub struct Command {
     pub envp: Vec<CString>,
     pub chdir: Option<CString>,
     pub rlimits: Vec<Rlimit>,
+    /// The `(soft, hard)` NOFILE limit the jail was started with, when the
+    /// jail raised its own soft limit: the child sets it back before the
+    /// config's `rlimit` lines, so the program starts with what it would
+    /// have had.
+    pub nofile: Option<(u64, u64)>,
     /// Inherited descriptors above 2 that pass to the program (`passfd`);
     /// every other one is closed.
     pub pass_fds: Vec<RawFd>,
@@ -348,6 +353,12 @@ fn child(
         && let Err(errno) = crate::keeper::spawn_from_child(keeper_end)
     {
         fail(Step::Keeper, errno);
+    }
+    // (Not one of the config's lines: no index names it.)
+    if let Some((soft, hard)) = command.nofile
+        && let Err(errno) = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard)
+    {
+        fail_at(Step::Rlimit, errno, u32::MAX);
     }
     for (index, limit) in command.rlimits.iter().enumerate() {
         if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {

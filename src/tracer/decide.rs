@@ -499,6 +499,9 @@ impl Tracer {
         if !self.procmap_query {
             return false;
         }
+        if self.tasks.get(&pid).is_some_and(|task| task.maps.is_none()) {
+            self.make_room_for_maps(pid);
+        }
         let Some(task) = self.tasks.get_mut(&pid) else {
             return false;
         };

@@ -170,7 +170,14 @@ pub struct Tracer {
     /// Under Landlock, who holds the objects the kernel is handed
     /// ([`crate::keeper`]); `None` there means such calls are refused.
     keeper: Option<std::rc::Rc<Keeper>>,
+    /// Tasks that opened their `maps`, oldest first: at most
+    /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
+    /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
+    maps_open: std::collections::VecDeque<Pid>,
 }
+
+/// `/proc/<tid>/maps` files kept open at once.
+const MAPS_OPEN: usize = 8;
 
 /// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
 /// open, unlinked, so a `stat` and the `open` after it see one download).
@@ -231,6 +238,7 @@ impl Tracer {
             directories: Default::default(),
             landlock: false,
             keeper: None,
+            maps_open: Default::default(),
         }
     }
 
@@ -565,6 +573,22 @@ impl Tracer {
         if let Some(space) = task.space {
             self.spaces.leave(space);
         }
+    }
+
+    /// `pid` is about to open its `maps`: closes the oldest others' so
+    /// that at most [`MAPS_OPEN`] stay open. Under a low `NOFILE` one file
+    /// per task made the jail's own opens (and so the program's) fail
+    /// with EMFILE; a closed one is reopened when next needed.
+    fn make_room_for_maps(&mut self, pid: Pid) {
+        while self.maps_open.len() >= MAPS_OPEN {
+            let Some(oldest) = self.maps_open.pop_front() else {
+                break;
+            };
+            if let Some(task) = self.tasks.get_mut(&oldest) {
+                task.maps = None;
+            }
+        }
+        self.maps_open.push_back(pid);
     }
 
     /// Whether `pid` is the keeper, not yet reaped (once reaped, its pid

@@ -201,3 +201,80 @@ fn rlimit_the_kernel_refuses_is_named_with_file_and_line() {
         j.p("sandbox.conf"),
     ));
 }
+
+/// Twelve processes at once (each opens once, then waits for the others),
+/// each opening a file in a `write` tree again and again, under a jail started with `ulimit -n` of `limits` (soft and
+/// hard): every open must work. The tracer used to keep one
+/// `/proc/<pid>/maps` open per task, so its own opens (and with them the
+/// program's) failed once the tasks outnumbered the limit.
+fn concurrent_opens_under_nofile(limits: &str) -> crate::support::Output {
+    let mut j = Jail::bare();
+    j.set_config(
+        "see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee /dev/null\nsee {jail}\nwrite {jail}\n",
+    );
+    j.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("ulimit {limits} && exec \"$@\""),
+        "sh".into(),
+    ];
+    let script = j.expand(
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do\n\
+         \x20 ( read x < {jail}/file; sleep 0.5\n\
+         \x20   n=0; while [ $n -lt 30 ]; do read x < {jail}/file || echo FAIL; n=$((n+1)); done ) &\n\
+         done\nwait\necho done\n",
+    );
+    j.cmd(&["/bin/sh".to_string(), "-c".into(), script]).run()
+}
+
+#[test]
+fn many_tasks_under_a_low_nofile_of_the_jail_still_open_files() {
+    let out = concurrent_opens_under_nofile("-n 20");
+    out.assert_code(0).assert_stdout("done\n");
+    assert_eq!(out.stderr, "", "{}", out.describe());
+}
+
+/// A low soft limit under a higher hard one: the jail raises its own, and
+/// the program still starts with the soft limit it was given.
+#[test]
+fn the_jail_raises_its_own_soft_nofile_but_not_the_programs() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    let hard = limit.rlim_max;
+    assert!(
+        hard > 64,
+        "the test needs a hard NOFILE above 64, not {hard}"
+    );
+
+    let out = concurrent_opens_under_nofile("-S -n 16");
+    out.assert_code(0).assert_stdout("done\n");
+    assert_eq!(out.stderr, "", "{}", out.describe());
+
+    let mut j = Jail::new();
+    j.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ulimit -S -n 16 && exec \"$@\"".into(),
+        "sh".into(),
+    ];
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    let shown = if hard == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    let nofile = one(&out, "rlimit NOFILE ");
+    assert!(
+        nofile == format!("16 {shown}") || nofile == format!("16 {hard}"),
+        "NOFILE {nofile}\n{}",
+        out.describe()
+    );
+}
