@@ -19,7 +19,6 @@ use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
-use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -174,7 +173,7 @@ impl Jail {
                     let message =
                         format!("landlock unavailable ({reason}); relying on ptrace alone");
                     if self.config.report {
-                        let _ = writeln!(std::io::stderr(), "sandbox: {message}");
+                        crate::notice::line(&format!("sandbox: {message}"));
                     } else {
                         log::info!("{message}");
                     }

@@ -27,7 +27,6 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -400,7 +399,7 @@ impl Tracer {
         if exec || !matches!(access, Access::Stat | Access::Read) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+                crate::notice::line(&format!("[Http {url}: read-only]"));
             }
             return Err(if exec { libc::EACCES } else { libc::EROFS });
         }
@@ -428,7 +427,7 @@ impl Tracer {
         if !matches!(access, Access::Read | Access::Stat) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+                crate::notice::line(&format!("[Http {url}: read-only]"));
             }
             return Answer::Refuse(libc::EROFS);
         }

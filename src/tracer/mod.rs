@@ -29,7 +29,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -293,7 +292,7 @@ impl Tracer {
             Err(error) => {
                 debug!("download of {url} failed: {error}");
                 if report {
-                    let _ = writeln!(std::io::stderr(), "[Http {url}: {error}]");
+                    crate::notice::line(&format!("[Http {url}: {error}]"));
                 }
                 Err(error.errno())
             }
@@ -607,7 +606,7 @@ impl Tracer {
         if self.policy.report {
             // Not a log line: the report is output the user asked for. A
             // closed stderr must not stop the jail, so errors are ignored.
-            let _ = writeln!(std::io::stderr(), "{denial}");
+            crate::notice::line(&denial.to_string());
         }
     }
 
