@@ -1,12 +1,13 @@
 //! The crate's top-level error: one variant per layer, each with a message
 //! a user can act on, and the exit status the CLI uses for it.
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Rlimit};
 use crate::launch::LaunchError;
 use crate::policy::PolicyError;
 use crate::tracer::TraceError;
 use nix::errno::Errno;
 use std::fmt;
+use std::path::PathBuf;
 
 /// Exit statuses the jail uses for its own failures (documented in the
 /// README); the program's own statuses pass through unchanged.
@@ -32,6 +33,14 @@ pub enum ExecFailure {
     /// It exists, but outside every `see` tree (its canonical path).
     NotVisible(String),
     NotExecutable,
+    /// It died while the kernel loaded it, under these memory limits
+    /// (`rlimit AS 0` leaves no room to map a program).
+    StartedUnder {
+        file: PathBuf,
+        limits: Vec<Rlimit>,
+    },
+    /// It died before its exec completed, for no reason the jail knows.
+    DiedStarting,
     Other(Errno),
 }
 
@@ -47,6 +56,14 @@ pub enum Error {
         reason: ExecFailure,
     },
     Trace(TraceError),
+    /// The kernel refused an `rlimit` line of the config `file`; nothing ran.
+    Rlimit {
+        file: PathBuf,
+        limit: Rlimit,
+        errno: Errno,
+        /// The jail's own `(soft, hard)` limit for that resource.
+        own: Option<(u64, u64)>,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,11 +73,14 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Usage(_) => status::USAGE,
-            Error::Config(_) | Error::Policy(_) => status::CONFIG,
+            Error::Config(_) | Error::Policy(_) | Error::Rlimit { .. } => status::CONFIG,
             Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) => status::JAIL_FAILED,
             Error::Exec { reason, .. } => match reason {
                 ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
-                ExecFailure::NotExecutable | ExecFailure::Other(_) => status::CANNOT_EXECUTE,
+                ExecFailure::NotExecutable
+                | ExecFailure::StartedUnder { .. }
+                | ExecFailure::DiedStarting
+                | ExecFailure::Other(_) => status::CANNOT_EXECUTE,
             },
         }
     }
@@ -88,13 +108,74 @@ impl fmt::Display for Error {
                         "cannot run `{program}`: not executable (permission denied)"
                     )
                 }
+                ExecFailure::StartedUnder { file, limits } => {
+                    write!(f, "cannot run `{program}`: it could not start under ")?;
+                    for (index, limit) in limits.iter().enumerate() {
+                        if index > 0 {
+                            f.write_str(" and ")?;
+                        }
+                        write!(f, "`{limit}`")?;
+                        if let Some(line) = limit.line {
+                            write!(f, " ({}:{line})", file.display())?;
+                        }
+                    }
+                    f.write_str(": the kernel could not load it in that little memory")
+                }
+                ExecFailure::DiedStarting => {
+                    write!(
+                        f,
+                        "cannot run `{program}`: it died before its exec completed"
+                    )
+                }
                 ExecFailure::Other(errno) => write!(f, "cannot run `{program}`: {}", errno.desc()),
             },
+            Error::Rlimit {
+                file,
+                limit,
+                errno,
+                own,
+            } => {
+                write!(f, "{}", file.display())?;
+                if let Some(line) = limit.line {
+                    write!(f, ":{line}")?;
+                }
+                write!(
+                    f,
+                    ": the kernel refused `{limit}`: {}",
+                    lowercase_first(errno.desc())
+                )?;
+                if *errno == Errno::EPERM {
+                    let own = match own {
+                        Some((_, u64::MAX)) => "unlimited".to_owned(),
+                        Some((_, hard)) => hard.to_string(),
+                        None => "unknown".to_owned(),
+                    };
+                    write!(
+                        f,
+                        "; expected a hard limit of at most the jail's own ({own}): raising it needs \
+                         CAP_SYS_RESOURCE"
+                    )?;
+                    if limit.resource == libc::RLIMIT_NOFILE as i32 {
+                        f.write_str(", and NOFILE can never exceed fs.nr_open")?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+/// OS messages start with a capital ("Operation not permitted"); the
+/// config's messages are lowercase.
+fn lowercase_first(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
 
 impl From<ConfigError> for Error {
     fn from(error: ConfigError) -> Error {

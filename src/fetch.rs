@@ -2,18 +2,25 @@
 //!
 //! Owns recognising a URL in a path argument (in both spellings, since
 //! programs often collapse `//` to `/`), downloading it with reqwest
-//! (blocking, rustls) under a time and size cap, and leaving the body in an
-//! unlinked temporary file named by `downloadpat`, which the tracer holds
-//! and lets the program reopen read-only. The jailed program itself never
-//! gets a socket. Behind the [`Fetcher`] trait so tests can use loopback
+//! (rustls, on a current-thread tokio runtime the calling thread drives)
+//! under a size cap and one deadline for the whole download, and leaving
+//! the body in an unlinked temporary file named by `downloadpat`, which
+//! the tracer holds and lets the program reopen read-only. A download is
+//! also abandoned as soon as the jail is ending (its time limit ran out),
+//! so it never outlives the program. The jailed program itself never gets
+//! a socket. Behind the [`Fetcher`] trait so tests can use loopback
 //! servers and the tracer stays free of HTTP.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::future::Future;
+use std::io::{self, Write};
 use std::path::Path;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 /// Defaults, documented in `docs/config.md`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -21,6 +28,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_SIZE: u64 = 16 << 20;
 pub const DEFAULT_DOWNLOAD_PATTERN: &str = "/tmp/sandbox-download-XXXXXX";
 const MAX_REDIRECTS: usize = 10;
+/// How often a download in progress looks whether the jail is ending.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// Why a download failed; each maps to the errno the program sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,21 +151,39 @@ pub fn normalise(text: &str) -> Option<String> {
     None
 }
 
-/// The real fetcher: reqwest's blocking client, built on first use.
+/// The real fetcher: reqwest's async client on a current-thread runtime,
+/// both built on first use.
 pub struct HttpFetcher {
     options: HttpOptions,
-    client: OnceLock<Result<reqwest::blocking::Client, String>>,
+    /// Set when the jail is ending: a download in progress stops.
+    ending: Option<Arc<AtomicBool>>,
+    client: OnceLock<Result<Client, String>>,
+}
+
+/// The runtime the calling thread drives during a fetch, and the client.
+struct Client {
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
 }
 
 impl HttpFetcher {
     pub fn new(options: HttpOptions) -> HttpFetcher {
         HttpFetcher {
             options,
+            ending: None,
             client: OnceLock::new(),
         }
     }
 
-    fn client(&self) -> Result<&reqwest::blocking::Client, FetchError> {
+    /// Makes every download stop (with [`FetchError::TimedOut`]) within
+    /// [`CANCEL_POLL`] of `ending` turning true: the jail's time limit ran
+    /// out, and a download must not keep it alive.
+    pub fn ending_with(mut self, ending: Arc<AtomicBool>) -> HttpFetcher {
+        self.ending = Some(ending);
+        self
+    }
+
+    fn client(&self) -> Result<&Client, FetchError> {
         let options = self.options.clone();
         let built = self.client.get_or_init(move || {
             let prefixes = options.clone();
@@ -170,12 +197,18 @@ impl HttpFetcher {
                     attempt.error(OutsidePrefix(to))
                 }
             });
-            reqwest::blocking::Client::builder()
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            // The whole download's deadline is `fetch`'s; reqwest's own
+            // timeouts count per read and could be outlasted by a trickle.
+            let http = reqwest::Client::builder()
                 .connect_timeout(options.connect_timeout)
-                .timeout(options.timeout)
                 .redirect(redirects)
                 .build()
-                .map_err(|error| error.to_string())
+                .map_err(|error| error.to_string())?;
+            Ok(Client { runtime, http })
         });
         built
             .as_ref()
@@ -223,49 +256,123 @@ fn classify(error: &reqwest::Error) -> FetchError {
 }
 
 impl Fetcher for HttpFetcher {
+    /// Downloads `url` within `httptimeout` from now, all of it (connecting,
+    /// headers, body), or until the jail is ending, whichever comes first.
     fn fetch(&self, url: &str) -> Result<File, FetchError> {
-        let response = self
-            .client()?
-            .get(url)
-            .send()
-            .map_err(|error| classify(&error))?;
-        let status = response.status().as_u16();
-        match status {
-            200..=299 => {}
-            404 | 410 => return Err(FetchError::NotFound(status)),
-            401 | 403 => return Err(FetchError::Forbidden(status)),
-            _ => return Err(FetchError::Status(status)),
-        }
-        let limit = self.options.max_size;
-        if response
-            .content_length()
-            .is_some_and(|length| length > limit)
-        {
-            return Err(FetchError::TooLarge(limit));
-        }
-        store(response, limit, &self.options.download_pattern)
+        let client = self.client()?;
+        // A deadline too far for the clock is no deadline.
+        let deadline = Instant::now().checked_add(self.options.timeout);
+        let download = download(&client.http, url, &self.options);
+        let ending = self.ending.clone();
+        client.runtime.block_on(async move {
+            let bounded = async move {
+                match deadline {
+                    Some(deadline) => tokio::time::timeout_at(deadline.into(), download)
+                        .await
+                        .unwrap_or(Err(FetchError::TimedOut)),
+                    None => download.await,
+                }
+            };
+            first_of(bounded, until_set(ending)).await
+        })
     }
 }
 
-/// Writes the body into an unnamed file (`O_TMPFILE`) in the directory of
-/// `pattern`: nothing is on disk under a name, and nothing stays once the
-/// last descriptor closes.
-fn store(body: impl Read, limit: u64, pattern: &str) -> Result<File, FetchError> {
-    let storage = |error: io::Error| FetchError::Storage(error.to_string());
-    let mut file = tempfile::tempfile_in(pattern_directory(pattern)).map_err(storage)?;
-    let mut body = body.take(limit + 1);
-    let written = io::copy(&mut body, &mut file).map_err(|error| {
-        if error.kind() == io::ErrorKind::TimedOut {
-            FetchError::TimedOut
-        } else {
-            storage(error)
-        }
-    })?;
-    if written > limit {
+/// One GET of `url`, its body stored under `options`' size cap.
+async fn download(
+    client: &reqwest::Client,
+    url: &str,
+    options: &HttpOptions,
+) -> Result<File, FetchError> {
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| classify(&error))?;
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => {}
+        404 | 410 => return Err(FetchError::NotFound(status)),
+        401 | 403 => return Err(FetchError::Forbidden(status)),
+        _ => return Err(FetchError::Status(status)),
+    }
+    let limit = options.max_size;
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
         return Err(FetchError::TooLarge(limit));
     }
-    file.flush().map_err(storage)?;
-    Ok(file)
+    let mut body = Body::new(limit, &options.download_pattern)?;
+    while let Some(chunk) = response.chunk().await.map_err(|error| classify(&error))? {
+        body.append(&chunk)?;
+    }
+    body.finish()
+}
+
+/// Resolves with [`FetchError::TimedOut`] once `flag` is set; never without
+/// a flag.
+async fn until_set<T>(flag: Option<Arc<AtomicBool>>) -> Result<T, FetchError> {
+    let Some(flag) = flag else {
+        return std::future::pending().await;
+    };
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(CANCEL_POLL).await;
+    }
+    Err(FetchError::TimedOut)
+}
+
+/// The result of whichever future ends first; the other is dropped, which
+/// for a download closes its connection.
+async fn first_of<T>(one: impl Future<Output = T>, other: impl Future<Output = T>) -> T {
+    let mut one = pin!(one);
+    let mut other = pin!(other);
+    std::future::poll_fn(|context| {
+        if let Poll::Ready(value) = one.as_mut().poll(context) {
+            return Poll::Ready(value);
+        }
+        other.as_mut().poll(context)
+    })
+    .await
+}
+
+/// A body being written into an unnamed file (`O_TMPFILE`) in the
+/// directory of `downloadpat`: nothing is on disk under a name, and nothing
+/// stays once the last descriptor closes.
+struct Body {
+    file: File,
+    written: u64,
+    limit: u64,
+}
+
+impl Body {
+    fn new(limit: u64, pattern: &str) -> Result<Body, FetchError> {
+        let file = tempfile::tempfile_in(pattern_directory(pattern)).map_err(storage)?;
+        Ok(Body {
+            file,
+            written: 0,
+            limit,
+        })
+    }
+
+    /// Adds `chunk`, or fails once the body passes the limit (which at
+    /// u64::MAX no body can).
+    fn append(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        self.written = self.written.saturating_add(chunk.len() as u64);
+        if self.written > self.limit {
+            return Err(FetchError::TooLarge(self.limit));
+        }
+        self.file.write_all(chunk).map_err(storage)
+    }
+
+    fn finish(mut self) -> Result<File, FetchError> {
+        self.file.flush().map_err(storage)?;
+        Ok(self.file)
+    }
+}
+
+fn storage(error: io::Error) -> FetchError {
+    FetchError::Storage(error.to_string())
 }
 
 fn pattern_directory(pattern: &str) -> &Path {
@@ -275,6 +382,16 @@ fn pattern_directory(pattern: &str) -> &Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    /// `body` stored as a download would be, in chunks of 3 bytes.
+    fn store(body: &[u8], limit: u64, pattern: &str) -> Result<File, FetchError> {
+        let mut stored = Body::new(limit, pattern)?;
+        for chunk in body.chunks(3) {
+            stored.append(chunk)?;
+        }
+        stored.finish()
+    }
 
     fn options(prefixes: &[&str]) -> HttpOptions {
         HttpOptions {
@@ -315,7 +432,7 @@ mod tests {
     fn bodies_are_stored_unlinked_and_capped() {
         let dir = tempfile::tempdir().unwrap();
         let pattern = format!("{}/dl-XXXXXX", dir.path().display());
-        let mut file = store(&b"hello"[..], 10, &pattern).unwrap();
+        let mut file = store(b"hello", 10, &pattern).unwrap();
         let mut body = String::new();
         use std::io::Seek;
         file.rewind().unwrap();
@@ -327,9 +444,21 @@ mod tests {
             "unlinked"
         );
         assert_eq!(
-            store(&b"0123456789ab"[..], 10, &pattern).unwrap_err(),
+            store(b"0123456789ab", 10, &pattern).unwrap_err(),
             FetchError::TooLarge(10)
         );
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_largest_size_limit_still_stores_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let pattern = format!("{}/dl-XXXXXX", dir.path().display());
+        let mut file = store(b"hello", u64::MAX, &pattern).unwrap();
+        let mut body = String::new();
+        use std::io::Seek;
+        file.rewind().unwrap();
+        file.read_to_string(&mut body).unwrap();
+        assert_eq!(body, "hello");
     }
 }

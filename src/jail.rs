@@ -17,8 +17,8 @@ use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
-use std::io::Write;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
@@ -93,6 +93,10 @@ impl Jail {
             .as_ref()
             .map(|socket| socket.keeper_end.as_raw_fd());
         pin_to_cpu(self.config.cpu);
+        // The tracer's descriptors are the jail's, not the program's: give
+        // it all the NOFILE it may have, and the program its own back.
+        let nofile = RaisedNofile::raise();
+        command.command.nofile = nofile.original();
         let launched = launch::spawn(&command.command)?;
         // The program reaches what the tracer holds through this thread's
         // /proc entry, which the kernel lets it do only if its capabilities
@@ -114,7 +118,10 @@ impl Jail {
             }
         });
         let timed_out = Arc::new(AtomicBool::new(false));
-        let watchdog = WatchdogThread::start(launched.pid, timed_out.clone())?;
+        // Set when the watchdog kills the program (time limit or request):
+        // a download in progress then stops instead of keeping it alive.
+        let ending = Arc::new(AtomicBool::new(false));
+        let watchdog = WatchdogThread::start(launched.pid, timed_out.clone(), ending.clone())?;
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
@@ -123,7 +130,7 @@ impl Jail {
             tracer = tracer.with_landlock(keeper);
         }
         if let Some(options) = HttpOptions::from_config(&self.config) {
-            let fetcher = Box::new(HttpFetcher::new(options.clone()));
+            let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
             tracer = tracer.with_downloads(options, fetcher);
         }
         match session {
@@ -139,13 +146,14 @@ impl Jail {
         }
         let outcome = tracer.run();
         watchdog.stop();
+        drop(nofile);
         match outcome? {
             Outcome::Exited(code) => Ok(Ending::Exited(code)),
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
             Outcome::TimedOut => Ok(Ending::TimedOut),
             Outcome::NotStarted { denial } => {
-                let failure = launch::child_failure(&launched.errors);
-                Err(exec_error(shown_program, failure, denial))
+                let failure = launch::child_failure(&launched.errors, &command.command);
+                Err(self.exec_error(shown_program, failure, denial))
             }
         }
     }
@@ -186,7 +194,7 @@ impl Jail {
                     let message =
                         format!("landlock unavailable ({reason}); relying on ptrace alone");
                     if self.config.report {
-                        let _ = writeln!(std::io::stderr(), "sandbox: {message}");
+                        crate::notice::line(&format!("sandbox: {message}"));
                     } else {
                         log::info!("{message}");
                     }
@@ -196,22 +204,37 @@ impl Jail {
         }
     }
 
+    /// The program's environment: inherited (unless `clearenv`), then the
+    /// `setenv`/`unsetenv` lines in order. A set variable moves to the end.
+    /// Linear in the number of lines: each name's place is looked up in a
+    /// map and a replaced entry only marked gone.
     fn environment(&self) -> Vec<(OsString, OsString)> {
-        let mut env: Vec<(OsString, OsString)> = if self.config.clear_env {
+        let mut env: Vec<Option<(OsString, OsString)>> = if self.config.clear_env {
             Vec::new()
         } else {
-            std::env::vars_os().collect()
+            std::env::vars_os().map(Some).collect()
         };
-        for op in &self.config.env {
-            match op {
-                EnvOp::Set(name, value) => {
-                    env.retain(|(existing, _)| existing != OsStr::new(name));
-                    env.push((name.into(), value.into()));
-                }
-                EnvOp::Unset(name) => env.retain(|(existing, _)| existing != OsStr::new(name)),
+        // Where each name stands (an inherited environment may hold a name
+        // twice; a `setenv` or `unsetenv` removes every copy).
+        let mut places: HashMap<OsString, Vec<usize>> = HashMap::with_capacity(env.len());
+        for (index, entry) in env.iter().enumerate() {
+            if let Some((name, _)) = entry {
+                places.entry(name.clone()).or_default().push(index);
             }
         }
-        env
+        for op in &self.config.env {
+            let name = match op {
+                EnvOp::Set(name, _) | EnvOp::Unset(name) => OsStr::new(name),
+            };
+            for index in places.remove(name).unwrap_or_default() {
+                env[index] = None;
+            }
+            if let EnvOp::Set(name, value) = op {
+                places.insert(name.into(), vec![env.len()]);
+                env.push(Some((name.into(), value.into())));
+            }
+        }
+        env.into_iter().flatten().collect()
     }
 
     fn command(&self, program: &[OsString]) -> Result<Prepared, Error> {
@@ -265,6 +288,7 @@ impl Jail {
                 None => None,
             },
             rlimits: self.config.rlimits.clone(),
+            nofile: None,
             pass_fds: if self.config.close_fds {
                 Vec::new()
             } else {
@@ -327,6 +351,54 @@ impl Prepared {
     }
 }
 
+impl Jail {
+    /// Why the program never ran, from the child's failure record (if it
+    /// wrote one) and the jail's own refusal of its exec (if any).
+    fn exec_error(
+        &self,
+        program: String,
+        failure: Option<LaunchError>,
+        denial: Option<(i32, crate::policy::Denial)>,
+    ) -> Error {
+        match failure {
+            Some(LaunchError::Rlimit { limit, errno }) => Error::Rlimit {
+                file: self.config.file.clone(),
+                limit,
+                errno,
+                own: sys::get_rlimit(limit.resource).ok(),
+            },
+            // No record: the exec passed the point of no return and the
+            // kernel killed the program while loading it. Low memory
+            // limits do that; name them.
+            None => {
+                let memory = [libc::RLIMIT_AS, libc::RLIMIT_DATA, libc::RLIMIT_STACK];
+                // The line that applies for each (the last), when it limits.
+                let limits: Vec<_> = memory
+                    .iter()
+                    .filter_map(|&resource| {
+                        self.config
+                            .rlimits
+                            .iter()
+                            .rfind(|limit| limit.resource == resource as i32)
+                    })
+                    .filter(|limit| limit.soft != u64::MAX)
+                    .copied()
+                    .collect();
+                let reason = if limits.is_empty() {
+                    ExecFailure::DiedStarting
+                } else {
+                    ExecFailure::StartedUnder {
+                        file: self.config.file.clone(),
+                        limits,
+                    }
+                };
+                Error::Exec { program, reason }
+            }
+            failure => exec_error(program, failure, denial),
+        }
+    }
+}
+
 fn exec_error(
     program: String,
     failure: Option<LaunchError>,
@@ -350,8 +422,46 @@ fn exec_error(
         Some(other) => Error::Launch(other),
         None => Error::Exec {
             program,
-            reason: ExecFailure::Other(Errno::ECHILD),
+            reason: ExecFailure::DiedStarting,
         },
+    }
+}
+
+/// The jail's own soft NOFILE limit raised to its hard limit, set back when
+/// dropped. The tracer holds descriptors for the jail (held directories,
+/// downloads, `/proc` files), and a low soft limit inherited from a shell
+/// made its opens, and so the program's checked calls, fail with EMFILE.
+struct RaisedNofile {
+    original: Option<(u64, u64)>,
+}
+
+impl RaisedNofile {
+    fn raise() -> RaisedNofile {
+        let resource = libc::RLIMIT_NOFILE as i32;
+        let original = match sys::get_rlimit(resource) {
+            Ok((soft, hard)) if soft < hard => match sys::set_rlimit(resource, hard, hard) {
+                Ok(()) => Some((soft, hard)),
+                Err(errno) => {
+                    log::debug!("cannot raise the jail's NOFILE to {hard}: {}", errno.desc());
+                    None
+                }
+            },
+            _ => None,
+        };
+        RaisedNofile { original }
+    }
+
+    /// The limit to give the program, if the jail's own was changed.
+    fn original(&self) -> Option<(u64, u64)> {
+        self.original
+    }
+}
+
+impl Drop for RaisedNofile {
+    fn drop(&mut self) {
+        if let Some((soft, hard)) = self.original {
+            let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard);
+        }
     }
 }
 
@@ -437,31 +547,39 @@ type LastResort = Box<dyn FnOnce(bool) + Send>;
 /// The last resort of a real jail: say what happened and exit now.
 fn end_stuck_jail(timed_out: bool) {
     let (message, status) = if timed_out {
-        ("[Timed out]\n", crate::error::status::TIMED_OUT)
+        ("[Timed out]", crate::error::status::TIMED_OUT)
     } else {
         (
-            "sandbox: the jail did not end when killed; ending it\n",
+            "sandbox: the jail did not end when killed; ending it",
             crate::error::status::JAIL_FAILED,
         )
     };
     log::warn!("the tracer did not end the jail in {TRACER_GRACE:?}; exiting");
-    // A full stderr pipe must not keep the jail alive: the message gets a
-    // moment of its own thread, then the process exits regardless.
-    std::thread::spawn(move || {
-        let _ = std::io::stderr().write_all(message.as_bytes());
-    });
-    std::thread::sleep(Duration::from_millis(100));
+    // Written without blocking: a full stderr pipe cannot keep the jail.
+    crate::notice::line(message);
     sys::exit_immediately(i32::from(status));
 }
 
 impl WatchdogThread {
-    fn start(main: nix::unistd::Pid, timed_out: Arc<AtomicBool>) -> Result<WatchdogThread, Error> {
-        Self::start_with(main, timed_out, TRACER_GRACE, Box::new(end_stuck_jail))
+    fn start(
+        main: nix::unistd::Pid,
+        timed_out: Arc<AtomicBool>,
+        ending: Arc<AtomicBool>,
+    ) -> Result<WatchdogThread, Error> {
+        Self::start_with(
+            main,
+            timed_out,
+            ending,
+            TRACER_GRACE,
+            Box::new(end_stuck_jail),
+        )
     }
 
+    /// `ending` is set with every kill, so that a download in flight stops.
     fn start_with(
         main: nix::unistd::Pid,
         timed_out: Arc<AtomicBool>,
+        ending: Arc<AtomicBool>,
         grace: Duration,
         last_resort: LastResort,
     ) -> Result<WatchdogThread, Error> {
@@ -491,10 +609,14 @@ impl WatchdogThread {
                         .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 };
                 let kill_now = |ended_by: &mut Option<Instant>| {
+                    ending.store(true, Ordering::SeqCst);
                     let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
                     ended_by.get_or_insert_with(|| Instant::now() + grace);
                 };
                 match order {
+                    // A limit too far away for the clock never expires
+                    // (the config clamps its own; a `Config` built in code
+                    // may hold anything).
                     Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
                     Ok(Order::Disarm) => deadline = None,
                     Ok(Order::Kill) => kill_now(&mut ended_by),
@@ -568,9 +690,14 @@ mod tests {
         let last_resort: LastResort = Box::new(move |timed_out| {
             let _ = told.send(timed_out);
         });
-        let watchdog =
-            WatchdogThread::start_with(pid, Arc::new(AtomicBool::new(false)), grace, last_resort)
-                .expect("pidfd_open works");
+        let watchdog = WatchdogThread::start_with(
+            pid,
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+            grace,
+            last_resort,
+        )
+        .expect("pidfd_open works");
         (watchdog, heard)
     }
 

@@ -25,6 +25,11 @@ pub struct Command {
     pub envp: Vec<CString>,
     pub chdir: Option<CString>,
     pub rlimits: Vec<Rlimit>,
+    /// The `(soft, hard)` NOFILE limit the jail was started with, when the
+    /// jail raised its own soft limit: the child sets it back before the
+    /// config's `rlimit` lines, so the program starts with what it would
+    /// have had.
+    pub nofile: Option<(u64, u64)>,
     /// Inherited descriptors above 2 that pass to the program (`passfd`);
     /// every other one is closed.
     pub pass_fds: Vec<RawFd>,
@@ -109,6 +114,8 @@ pub enum LaunchError {
     },
     /// The child's setup failed at `step`.
     Child { step: Step, errno: Errno },
+    /// The kernel refused one of the command's rlimits.
+    Rlimit { limit: Rlimit, errno: Errno },
 }
 
 impl fmt::Display for LaunchError {
@@ -149,6 +156,9 @@ impl fmt::Display for LaunchError {
                 errno: Errno::EACCES,
             } => f.write_str("the kernel refused the seccomp filter (no-new-privileges not set?)"),
             LaunchError::Child { step, errno } => write!(f, "{step}: {}", errno.desc()),
+            LaunchError::Rlimit { limit, errno } => {
+                write!(f, "cannot set `{limit}`: {}", errno.desc())
+            }
         }
     }
 }
@@ -250,19 +260,34 @@ fn own_tracer() -> Option<u32> {
     (tracer != 0).then_some(tracer)
 }
 
+/// A failure record: the step, its errno, and which rlimit (for
+/// [`Step::Rlimit`]; 0 otherwise).
+const RECORD: usize = 9;
+
 /// Reads the child's failure report, if it wrote one before exiting.
-pub fn child_failure(errors: &OwnedFd) -> Option<LaunchError> {
-    let mut record = [0u8; 5];
+/// `command` is the one the child was started with.
+pub fn child_failure(errors: &OwnedFd, command: &Command) -> Option<LaunchError> {
+    let mut record = [0u8; RECORD];
     let count = nix::unistd::read(errors, &mut record).ok()?;
     if count != record.len() {
         return None;
     }
     let step = Step::from_byte(record[0])?;
-    let errno = i32::from_ne_bytes([record[1], record[2], record[3], record[4]]);
-    Some(LaunchError::Child {
-        step,
-        errno: Errno::from_raw(errno),
-    })
+    let errno = Errno::from_raw(i32::from_ne_bytes([
+        record[1], record[2], record[3], record[4],
+    ]));
+    let index = u32::from_ne_bytes([record[5], record[6], record[7], record[8]]);
+    if step == Step::Rlimit
+        && let Some(limit) = usize::try_from(index)
+            .ok()
+            .and_then(|index| command.rlimits.get(index))
+    {
+        return Some(LaunchError::Rlimit {
+            limit: *limit,
+            errno,
+        });
+    }
+    Some(LaunchError::Child { step, errno })
 }
 
 /// The child's side, from fork to exec. Async-signal-safe only.
@@ -274,13 +299,17 @@ fn child(
     go: OwnedFd,
     errors: OwnedFd,
 ) -> ! {
-    let fail = |step: Step, errno: Errno| -> ! {
-        let errno = errno as i32;
-        let bytes = errno.to_ne_bytes();
-        let record = [step as u8, bytes[0], bytes[1], bytes[2], bytes[3]];
+    let fail_at = |step: Step, errno: Errno, index: u32| -> ! {
+        let errno = (errno as i32).to_ne_bytes();
+        let index = index.to_ne_bytes();
+        let record: [u8; RECORD] = [
+            step as u8, errno[0], errno[1], errno[2], errno[3], index[0], index[1], index[2],
+            index[3],
+        ];
         let _ = nix::unistd::write(&errors, &record);
         sys::exit_immediately(127)
     };
+    let fail = |step: Step, errno: Errno| -> ! { fail_at(step, errno, 0) };
 
     sys::reset_signal_handling();
     // Wait until the tracer has seized us; EOF means it gave up.
@@ -328,9 +357,15 @@ fn child(
     {
         fail(Step::Keeper, errno);
     }
-    for limit in &command.rlimits {
+    // (Not one of the config's lines: no index names it.)
+    if let Some((soft, hard)) = command.nofile
+        && let Err(errno) = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard)
+    {
+        fail_at(Step::Rlimit, errno, u32::MAX);
+    }
+    for (index, limit) in command.rlimits.iter().enumerate() {
         if let Err(errno) = sys::set_rlimit(limit.resource, limit.soft, limit.hard) {
-            fail(Step::Rlimit, errno);
+            fail_at(Step::Rlimit, errno, index as u32);
         }
     }
     // After the limits (raising one may need CAP_SYS_RESOURCE): a program
@@ -343,19 +378,23 @@ fn child(
     // Nothing of the jail's or of whoever started it reaches the program
     // but stdio and the descriptors passed on purpose. `keep` was sorted
     // before fork; the error pipe closes itself at exec.
-    let mut next: RawFd = 3;
+    // In u32: `passfd 2147483647` must not wrap `fd + 1`.
+    let mut next: u32 = 3;
     for &fd in keep.iter() {
+        let Ok(fd) = u32::try_from(fd) else {
+            continue;
+        };
         if fd < next {
             continue;
         }
         if fd > next
-            && let Err(errno) = sys::close_range(next as u32, (fd - 1) as u32)
+            && let Err(errno) = sys::close_range(next, fd - 1)
         {
             fail(Step::CloseFds, errno);
         }
         next = fd + 1;
     }
-    if let Err(errno) = sys::close_range(next as u32, u32::MAX) {
+    if let Err(errno) = sys::close_range(next, u32::MAX) {
         fail(Step::CloseFds, errno);
     }
     if let Err(errno) = sys::install_seccomp_filter(&command.filter) {

@@ -26,6 +26,7 @@ pub mod jail;
 pub mod keeper;
 pub mod landlock;
 pub mod launch;
+pub mod notice;
 pub mod policy;
 pub mod session;
 pub mod sys;

@@ -13,10 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Writes one line to stderr, ignoring failure: a closed stderr must not
-/// turn into a panic (`eprintln!` panics when the write fails).
+/// turn into a panic (`eprintln!` panics when the write fails), and a full
+/// one must not keep the jail from exiting ([`sandbox::notice`]).
 macro_rules! say {
     ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        sandbox::notice::line(&format!($($arg)*));
     }};
 }
 
@@ -24,7 +25,9 @@ const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n 
                      sandbox <config.conf> kill <ident>";
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .target(env_logger::Target::Pipe(Box::new(sandbox::notice::Stderr)))
+        .init();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.len() < 2 {
         say!("{USAGE}");

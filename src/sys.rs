@@ -192,6 +192,17 @@ pub fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno>
     Errno::result(result).map(drop)
 }
 
+/// The calling process's `(soft, hard)` limit for `resource`.
+pub fn get_rlimit(resource: i32) -> Result<(u64, u64), Errno> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    let result = unsafe { libc::getrlimit(resource as libc::__rlimit_resource_t, &mut limit) };
+    Errno::result(result).map(|_| (limit.rlim_cur, limit.rlim_max))
+}
+
 /// `_exit(2)`: ends the child without running atexit handlers or
 /// destructors that belong to the parent. Async-signal-safe.
 pub fn exit_immediately(status: i32) -> ! {

@@ -83,6 +83,22 @@ impl ConfigError {
         }
     }
 
+    /// The file at `path` is longer than `limit` bytes.
+    pub fn too_large(path: &Path, limit: u64) -> Self {
+        ConfigError {
+            file: path.into(),
+            line: None,
+            col: None,
+            problem: if limit.is_multiple_of(1 << 20) {
+                format!("the file is larger than {} MiB", limit >> 20)
+            } else {
+                format!("the file is larger than {limit} bytes")
+            },
+            expected: Some(format!("a config of at most {limit} bytes")),
+            found: None,
+        }
+    }
+
     /// `bytes` (the whole file at `path`) are not UTF-8; points at the first
     /// bad byte.
     pub fn not_utf8(path: &Path, bytes: &[u8], err: &std::str::Utf8Error) -> Self {
@@ -127,19 +143,32 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Characters of a quoted value shown in a message; longer ones are cut
+/// there and end in `...`, so a megabyte-long token makes a short line.
+pub(crate) const SHOWN_CHARS: usize = 60;
+
 /// `text` in backticks, with control characters escaped so that a message
-/// stays on one line and cannot drive the terminal.
+/// stays on one line and cannot drive the terminal, cut after
+/// [`SHOWN_CHARS`] characters.
 pub(crate) fn quoted(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('`');
-    for c in text.chars() {
+    format!("`{}`", shortened(text))
+}
+
+/// `text` with control characters escaped, cut after [`SHOWN_CHARS`]
+/// characters (then `...`).
+pub(crate) fn shortened(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(SHOWN_CHARS * 4) + 3);
+    for (index, c) in text.chars().enumerate() {
+        if index == SHOWN_CHARS {
+            out.push_str("...");
+            break;
+        }
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
     }
-    out.push('`');
     out
 }
 
@@ -230,5 +259,13 @@ mod tests {
     fn quoting_escapes_control_characters() {
         assert_eq!(quoted("a\tb\u{1b}[2J"), "`a\\tb\\u{1b}[2J`");
         assert_eq!(quoted("/tmp/x y"), "`/tmp/x y`");
+    }
+
+    #[test]
+    fn quoting_cuts_long_values() {
+        let exact = "é".repeat(SHOWN_CHARS);
+        assert_eq!(quoted(&exact), format!("`{exact}`"));
+        let long = "x".repeat(10 << 20);
+        assert_eq!(quoted(&long), format!("`{}...`", "x".repeat(SHOWN_CHARS)));
     }
 }

@@ -14,9 +14,9 @@ use nom::combinator::{all_consuming, opt};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-use super::error::{ConfigError, quoted};
+use super::error::{ConfigError, quoted, shortened};
 use super::syntax::{Directive, Word};
-use super::{Config, CpuChoice, EnvOp, LandlockMode, Rlimit};
+use super::{Config, CpuChoice, EnvOp, LandlockMode, MAX_SECONDS, Rlimit};
 
 /// One config keyword: its syntax, meaning and documentation.
 #[derive(Debug)]
@@ -127,7 +127,7 @@ pub static KEYWORDS: &[Keyword] = &[
         usage: "write <path>",
         doc: "Lets the program write in the subtree at an absolute path: open for writing, mkdir, rename and so on.",
         default: "none: nothing is writable",
-        example: "write /tmp",
+        example: "see /tmp\nwrite /tmp",
         form: Form::AbsolutePath(apply_write),
     },
     Keyword {
@@ -167,7 +167,7 @@ pub static KEYWORDS: &[Keyword] = &[
         usage: "ident <name>",
         doc: "Starts a block of lines that apply only when the jail runs for this ident; the block ends at `end` and blocks do not nest.",
         default: "lines outside blocks apply to every ident",
-        example: "ident alice\nwrite /home/alice\nend",
+        example: "ident alice\nsee /home/alice\nwrite /home/alice\nend",
         form: Form::Word(apply_ident),
     },
     Keyword {
@@ -175,7 +175,7 @@ pub static KEYWORDS: &[Keyword] = &[
         usage: "end",
         doc: "Ends the current `ident` block.",
         default: "none; every `ident` line needs its `end`",
-        example: "ident alice\nwrite /home/alice\nend",
+        example: "ident alice\nsee /home/alice\nwrite /home/alice\nend",
         form: Form::Flag(apply_end),
     },
     Keyword {
@@ -281,7 +281,20 @@ const RLIMIT_NAMES: &[(&str, i32)] = &[
 ];
 
 /// The kernel's RLIM64_INFINITY: all bits set.
-const RLIMIT_UNLIMITED: u64 = u64::MAX;
+pub(crate) const RLIMIT_UNLIMITED: u64 = u64::MAX;
+
+/// The largest `rlimit CPU` that works: the kernel counts CPU time in
+/// nanoseconds in a u64, so a larger limit in seconds wraps there and
+/// could fire at once (`rlimit CPU 9223372036854775808` kills at start).
+pub const MAX_CPU_SECONDS: u64 = u64::MAX / 1_000_000_000;
+
+/// The config's name of an `RLIMIT_*` number (`?` for one it has none for).
+pub(crate) fn rlimit_name(resource: i32) -> &'static str {
+    RLIMIT_NAMES
+        .iter()
+        .find(|(_, number)| *number == resource)
+        .map_or("?", |(name, _)| name)
+}
 
 /// Builds the [`Config`] for `ident` from a file's directives.
 ///
@@ -315,7 +328,10 @@ pub(crate) fn build(
             file,
             block.line,
             block.col,
-            format!("`ident {}` block is never closed", block.name),
+            format!(
+                "{} block is never closed",
+                quoted(&format!("ident {}", block.name))
+            ),
         )
         .expected("`end` before the end of the file"));
     }
@@ -556,9 +572,16 @@ fn apply_rlimit(
                 .found(quoted(word.text))
         })
     };
-    let soft_value = limit_value(soft)?;
+    let clamp = |value: u64| {
+        if resource == libc::RLIMIT_CPU as i32 && value != RLIMIT_UNLIMITED {
+            value.min(MAX_CPU_SECONDS)
+        } else {
+            value
+        }
+    };
+    let soft_value = clamp(limit_value(soft)?);
     let hard_value = match hard {
-        Some(hard) => limit_value(hard)?,
+        Some(hard) => clamp(limit_value(hard)?),
         None => soft_value,
     };
     if let Some(hard) = hard.filter(|_| hard_value < soft_value) {
@@ -568,13 +591,15 @@ fn apply_rlimit(
                 hard.col,
                 format!("hard limit below the soft limit for `rlimit {canonical}`"),
             )
-            .expected(format!("at least {}", soft.text))
+            .expected(format!("at least {}", shortened(soft.text)))
             .found(quoted(hard.text)));
     }
+    let line = Some(builder.line);
     builder.settings().rlimits.push(Rlimit {
         resource,
         soft: soft_value,
         hard: hard_value,
+        line,
     });
     Ok(())
 }
@@ -603,8 +628,10 @@ fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigEr
             .error(
                 builder.keyword_col,
                 format!(
-                    "`ident {}` inside the `ident {}` block opened at line {}",
-                    name.text, open.name, open.line
+                    "{} inside the {} block opened at line {}",
+                    quoted(&format!("ident {}", name.text)),
+                    quoted(&format!("ident {}", open.name)),
+                    open.line
                 ),
             )
             .expected("`end` before the next `ident`"));
@@ -750,12 +777,17 @@ fn whole_number(text: &str) -> Option<u64> {
 }
 
 /// `10`, `2.5`, `0.25`: digits with an optional fraction, above zero.
-/// Digits past nanoseconds are dropped.
+/// Digits past nanoseconds are dropped; a number beyond u64 is refused, and
+/// one of [`MAX_SECONDS`] or more counts as [`MAX_SECONDS`], so that every
+/// accepted time can be added to a clock.
 fn positive_seconds(text: &str) -> Option<Duration> {
     let parsed: IResult<&str, (&str, Option<&str>)> =
         all_consuming((digit1, opt(preceded(char('.'), digit1)))).parse(text);
     let (_, (whole, fraction)) = parsed.ok()?;
     let secs: u64 = whole.parse().ok()?;
+    if secs >= MAX_SECONDS {
+        return Some(Duration::from_secs(MAX_SECONDS));
+    }
     let nanos = fraction.map_or(0, |digits| {
         digits
             .bytes()

@@ -5,16 +5,30 @@
 //! processes, ptrace or the kernel: `policy` turns a `Config` into decisions.
 
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod keywords;
 mod syntax;
 #[cfg(test)]
 mod tests;
 
 pub use error::ConfigError;
-pub use keywords::{KEYWORDS, Keyword};
+pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The longest time a config may give (`timelimit`, `httptimeout`,
+/// `httpconnecttimeout`), in seconds: about 31.7 years. Longer ones are
+/// taken as this, so that every accepted time can be added to a clock
+/// (`Instant + Duration` overflows near `u64::MAX` seconds).
+pub const MAX_SECONDS: u64 = 1_000_000_000;
+
+/// The largest config file read, in bytes (1 MiB). A larger file, or an
+/// endless one (`/dev/zero`, a pipe from `yes`), is refused after reading
+/// one byte more than this, so memory stays bounded whatever is named.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// One environment edit, applied in file order to the inherited environment
 /// (or to an empty one when [`Config::clear_env`] is set).
@@ -31,6 +45,32 @@ pub struct Rlimit {
     pub resource: i32,
     pub soft: u64,
     pub hard: u64,
+    /// The line of the config it came from, for messages (`None` when the
+    /// limit was not read from a file).
+    pub line: Option<usize>,
+}
+
+impl Rlimit {
+    /// The name as a config writes it (`AS`, `NOFILE`, ...).
+    pub fn name(&self) -> &'static str {
+        keywords::rlimit_name(self.resource)
+    }
+}
+
+/// The limit as a config line would give it: ``rlimit NOFILE 64`` or
+/// ``rlimit CPU 10 unlimited``.
+impl std::fmt::Display for Rlimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = |value: u64| match value {
+            keywords::RLIMIT_UNLIMITED => "unlimited".to_owned(),
+            value => value.to_string(),
+        };
+        write!(f, "rlimit {} {}", self.name(), value(self.soft))?;
+        if self.hard != self.soft {
+            write!(f, " {}", value(self.hard))?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether the child confines itself with Landlock (`landlock`).
@@ -113,10 +153,24 @@ impl Config {
     pub fn load(path: &Path, ident: &str) -> Result<Config, ConfigError> {
         // Read bytes rather than a string so that invalid UTF-8 can be
         // reported at its line and column instead of as a bare I/O error.
-        let bytes = std::fs::read(path).map_err(|err| ConfigError::io(path, &err))?;
+        // Never more than one byte past the cap: the file may be a device
+        // or a pipe that never ends.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|err| ConfigError::io(path, &err))?;
+        if bytes.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::too_large(path, MAX_CONFIG_BYTES));
+        }
+        Config::from_bytes(path, bytes, ident)
+    }
+
+    /// Parses the bytes of a config file (which must be UTF-8); `file` is
+    /// used only in messages.
+    pub fn from_bytes(file: &Path, bytes: Vec<u8>, ident: &str) -> Result<Config, ConfigError> {
         let text = String::from_utf8(bytes)
-            .map_err(|err| ConfigError::not_utf8(path, err.as_bytes(), &err.utf8_error()))?;
-        Config::parse(path, &text, ident)
+            .map_err(|err| ConfigError::not_utf8(file, err.as_bytes(), &err.utf8_error()))?;
+        Config::parse(file, &text, ident)
     }
 
     /// Parses config text; `file` is used only in messages.

@@ -72,12 +72,20 @@ pub(crate) fn parse<'a>(file: &Path, text: &'a str) -> Result<Vec<Directive<'a>>
         let line = index + 1;
         match line_words(source) {
             Ok((_, None)) => {}
-            Ok((_, Some((keyword, args)))) => directives.push(Directive {
-                line,
-                keyword: locate(source, keyword),
-                args: args.into_iter().map(|arg| locate(source, arg)).collect(),
-                source,
-            }),
+            Ok((_, Some((keyword, args)))) => {
+                // Columns are counted on from the previous word, so a line
+                // of many words costs its length, not length times words.
+                let mut cursor = Cursor::default();
+                directives.push(Directive {
+                    line,
+                    keyword: cursor.locate(source, keyword),
+                    args: args
+                        .into_iter()
+                        .map(|arg| cursor.locate(source, arg))
+                        .collect(),
+                    source,
+                });
+            }
             Err(nom::Err::Error(fault) | nom::Err::Failure(fault)) => {
                 return Err(fault.into_config_error(file, line, source));
             }
@@ -184,12 +192,25 @@ fn line_words(input: &str) -> Parsed<'_, Option<(&str, Vec<&str>)>> {
     Ok((input, words))
 }
 
-fn locate<'a>(source: &'a str, text: &'a str) -> Word<'a> {
-    let offset = source.offset(text);
-    Word {
-        text,
-        col: column(source, offset),
-        offset,
+/// Where the previous word of a line began: its byte offset and column.
+#[derive(Default)]
+struct Cursor {
+    offset: usize,
+    col: usize,
+}
+
+impl Cursor {
+    /// `text`, a word of `source` at or after the previous one, with its
+    /// column.
+    fn locate<'a>(&mut self, source: &'a str, text: &'a str) -> Word<'a> {
+        let offset = source.offset(text);
+        let col = match source.get(self.offset..offset) {
+            Some(between) if self.col > 0 => self.col + between.chars().count(),
+            _ => column(source, offset),
+        };
+        self.offset = offset;
+        self.col = col;
+        Word { text, col, offset }
     }
 }
 

@@ -77,6 +77,7 @@ report
             resource: libc::RLIMIT_AS as i32,
             soft: 1000,
             hard: 2000,
+            line: Some(14),
         }],
         time_limit: Some(Duration::from_millis(2500)),
         wakeup: true,
@@ -295,6 +296,7 @@ fn rlimit_names_and_values() {
             resource,
             soft,
             hard,
+            line: Some(1),
         }];
         assert_eq!(parse(line).rlimits, expected, "for {line}");
     }
@@ -313,6 +315,54 @@ fn time_limits_allow_fractions() {
     for (line, limit) in table {
         assert_eq!(parse(line).time_limit, Some(limit), "for {line}");
     }
+}
+
+/// The kernel turns `rlimit CPU` seconds into u64 nanoseconds: larger values
+/// wrap there (2^63 s becomes 0 ns and kills at once), so they are clamped.
+#[test]
+fn huge_cpu_limits_are_clamped_to_what_the_kernel_counts() {
+    let max = super::keywords::MAX_CPU_SECONDS;
+    assert!(max.checked_mul(1_000_000_000).is_some());
+    assert!((max + 1).checked_mul(1_000_000_000).is_none());
+    let table = [
+        ("rlimit CPU 9223372036854775808", max, max),
+        ("rlimit CPU 18446744073709551614 unlimited", max, u64::MAX),
+        ("rlimit CPU unlimited", u64::MAX, u64::MAX),
+        ("rlimit CPU 10 99999999999", 10, max),
+        ("rlimit AS 9223372036854775808", 1 << 63, 1 << 63),
+    ];
+    for (line, soft, hard) in table {
+        let limit = parse(line).rlimits[0];
+        assert_eq!((limit.soft, limit.hard), (soft, hard), "for {line}");
+    }
+}
+
+/// `Instant + Duration` panics near u64::MAX seconds: every time keyword
+/// clamps to MAX_SECONDS, so whatever it accepts can be added to a clock.
+#[test]
+fn huge_times_are_clamped_to_max_seconds() {
+    let max = Duration::from_secs(super::MAX_SECONDS);
+    for value in [
+        "1000000000",
+        "1000000000.5",
+        "5000000000000000000",
+        "18446744073709551615",
+        "18446744073709551615.999999999",
+    ] {
+        let config = parse(&format!(
+            "timelimit {value}\nhttptimeout {value}\nhttpconnecttimeout {value}\n"
+        ));
+        assert_eq!(config.time_limit, Some(max), "timelimit {value}");
+        assert_eq!(config.http_timeout, Some(max), "httptimeout {value}");
+        assert_eq!(
+            config.http_connect_timeout,
+            Some(max),
+            "httpconnecttimeout {value}"
+        );
+        assert!(std::time::Instant::now().checked_add(max * 2).is_some());
+    }
+    let just_below = parse("timelimit 999999999.5").time_limit;
+    assert_eq!(just_below, Some(Duration::new(999_999_999, 500_000_000)));
 }
 
 /// Every way to get a file wrong: the text, the line and column reported,

@@ -27,7 +27,6 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::ffi::OsStr;
-use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -410,7 +409,7 @@ impl Tracer {
         if exec || !matches!(access, Access::Stat | Access::Read) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+                crate::notice::line(&format!("[Http {url}: read-only]"));
             }
             return Err(if exec { libc::EACCES } else { libc::EROFS });
         }
@@ -438,7 +437,7 @@ impl Tracer {
         if !matches!(access, Access::Read | Access::Stat) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                let _ = writeln!(std::io::stderr(), "[Http {url}: read-only]");
+                crate::notice::line(&format!("[Http {url}: read-only]"));
             }
             return Answer::Refuse(libc::EROFS);
         }
@@ -508,6 +507,9 @@ impl Tracer {
     fn untouchable(&mut self, pid: Pid, address: u64, len: u64) -> bool {
         if !self.procmap_query {
             return false;
+        }
+        if self.tasks.get(&pid).is_some_and(|task| task.maps.is_none()) {
+            self.make_room_for_maps(pid);
         }
         let Some(task) = self.tasks.get_mut(&pid) else {
             return false;

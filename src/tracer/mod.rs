@@ -29,7 +29,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -175,7 +174,14 @@ pub struct Tracer {
     /// Under Landlock, who holds the objects the kernel is handed
     /// ([`crate::keeper`]); `None` there means such calls are refused.
     keeper: Option<std::rc::Rc<Keeper>>,
+    /// Tasks that opened their `maps`, oldest first: at most
+    /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
+    /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
+    maps_open: std::collections::VecDeque<Pid>,
 }
+
+/// `/proc/<tid>/maps` files kept open at once.
+const MAPS_OPEN: usize = 8;
 
 /// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
 /// open, unlinked, so a `stat` and the `open` after it see one download).
@@ -236,6 +242,7 @@ impl Tracer {
             directories: Default::default(),
             landlock: false,
             keeper: None,
+            maps_open: Default::default(),
         }
     }
 
@@ -290,7 +297,7 @@ impl Tracer {
             Err(error) => {
                 debug!("download of {url} failed: {error}");
                 if report {
-                    let _ = writeln!(std::io::stderr(), "[Http {url}: {error}]");
+                    crate::notice::line(&format!("[Http {url}: {error}]"));
                 }
                 Err(error.errno())
             }
@@ -584,6 +591,22 @@ impl Tracer {
         }
     }
 
+    /// `pid` is about to open its `maps`: closes the oldest others' so
+    /// that at most [`MAPS_OPEN`] stay open. Under a low `NOFILE` one file
+    /// per task made the jail's own opens (and so the program's) fail
+    /// with EMFILE; a closed one is reopened when next needed.
+    fn make_room_for_maps(&mut self, pid: Pid) {
+        while self.maps_open.len() >= MAPS_OPEN {
+            let Some(oldest) = self.maps_open.pop_front() else {
+                break;
+            };
+            if let Some(task) = self.tasks.get_mut(&oldest) {
+                task.maps = None;
+            }
+        }
+        self.maps_open.push_back(pid);
+    }
+
     /// Whether `pid` is the keeper, not yet reaped (once reaped, its pid
     /// may belong to anyone, a jail task included).
     fn is_live_keeper(&self, pid: Pid) -> bool {
@@ -600,7 +623,7 @@ impl Tracer {
         if self.policy.report {
             // Not a log line: the report is output the user asked for. A
             // closed stderr must not stop the jail, so errors are ignored.
-            let _ = writeln!(std::io::stderr(), "{denial}");
+            crate::notice::line(&denial.to_string());
         }
     }
 

@@ -67,3 +67,274 @@ fn config_valid_file_with_comments_runs() {
     let out = j.probe("write {jail}/created x");
     out.assert_code(0).assert_stdout("ok 1\n");
 }
+
+/// Huge numbers for every numeric keyword: the largest u64, one past it,
+/// the signed and 32-bit edges, and far more digits than any integer holds.
+const HUGE: &[&str] = &[
+    "18446744073709551615",
+    "18446744073709551614",
+    "18446744073709551616",
+    "9223372036854775808",
+    "5000000000000000000",
+    "4294967296",
+    "4294967295",
+    "2147483648",
+    "2147483647",
+    "99999999999999999999999999999999999999",
+];
+
+/// The keywords that take a number, and the lines that give them one.
+fn numeric_lines(value: &str) -> Vec<(&'static str, String)> {
+    let mut lines = vec![
+        ("passfd", format!("passfd {value}")),
+        ("maxthreads", format!("maxthreads {value}")),
+        ("timelimit", format!("timelimit {value}")),
+        ("timelimit", format!("timelimit {value}.999999999")),
+        ("httptimeout", format!("httptimeout {value}")),
+        ("httpconnecttimeout", format!("httpconnecttimeout {value}")),
+        ("httpmaxsize", format!("httpmaxsize {value}")),
+        ("cpu", format!("cpu {value}")),
+    ];
+    for name in [
+        "AS",
+        "CORE",
+        "CPU",
+        "DATA",
+        "FSIZE",
+        "LOCKS",
+        "MEMLOCK",
+        "MSGQUEUE",
+        "NICE",
+        "NOFILE",
+        "NPROC",
+        "RSS",
+        "RTPRIO",
+        "RTTIME",
+        "SIGPENDING",
+        "STACK",
+    ] {
+        lines.push(("rlimit", format!("rlimit {name} {value}")));
+        lines.push(("rlimit", format!("rlimit {name} {value} unlimited")));
+    }
+    lines
+}
+
+/// Every number a config accepts must be usable: with the largest values,
+/// each numeric keyword either is refused with `file:line` (78, nothing
+/// run) or the program runs and says what it should. Never a panic (101).
+#[test]
+fn config_every_numeric_keyword_takes_huge_values_without_panicking() {
+    // The list above must cover every keyword whose argument is a number.
+    let numeric: std::collections::BTreeSet<&str> = sandbox::config::KEYWORDS
+        .iter()
+        .filter(|keyword| {
+            ["<number>", "<seconds>", "<bytes>", "<hard>", "number>"]
+                .iter()
+                .any(|arg| keyword.usage.contains(arg))
+        })
+        .map(|keyword| keyword.name)
+        .collect();
+    let covered: std::collections::BTreeSet<&str> = numeric_lines("1")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(covered, numeric, "numeric keywords not covered");
+
+    // A port nobody listens on: the download fails at once, whatever the
+    // timeouts, but goes through the whole fetch path.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let prefix = format!("http://127.0.0.1:{closed_port}/");
+    let mut j = Jail::bare();
+    let mut cases: Vec<_> = HUGE.iter().flat_map(|value| numeric_lines(value)).collect();
+    cases.push(("cpu", "cpu 1023".into()));
+    cases.push(("cpu", "cpu 1024".into()));
+    let mut failures = String::new();
+    let mut ran = 0;
+    {
+        for (keyword, line) in cases {
+            j.set_config(&format!(
+                "see {{bin}}\nsee {{ro}}\nhttp {prefix}\n{line}\nwrite {{jail}}\n"
+            ));
+            let out = j
+                .cmd(&[
+                    j.bin("probe"),
+                    "read".into(),
+                    j.p("ro/file"),
+                    "+".into(),
+                    "open".into(),
+                    format!("{prefix}x"),
+                    "rdonly".into(),
+                ])
+                .timeout(std::time::Duration::from_secs(20))
+                .run();
+            let refused = out.status.code() == Some(78)
+                && out
+                    .stderr
+                    .starts_with(&format!("sandbox: {}:4:", j.p("sandbox.conf")))
+                && out.stdout.is_empty();
+            let worked =
+                out.status.code() == Some(0) && out.stdout == "ok readonly\nECONNREFUSED\n";
+            if out.stderr.contains("panicked") || !(refused || worked) {
+                failures.push_str(&format!("`{line}` ({keyword}):\n{}\n", out.describe()));
+            }
+            ran += usize::from(worked);
+        }
+    }
+    assert!(failures.is_empty(), "{failures}");
+    assert!(ran > 0, "no huge value ever ran");
+}
+
+/// Runs the jail with `config` (a path) for `probe read {ro}/file`, under
+/// a 512 MiB address-space limit, so a jail that reads without bound
+/// fails here instead of eating the machine's memory.
+fn run_with_config_path(j: &Jail, config: &str) -> crate::support::Output {
+    let mut capped = Jail::bare();
+    capped.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ulimit -v 524288 && exec \"$@\"".into(),
+        "sh".into(),
+    ];
+    let probe = j.bin("probe");
+    let file = j.p("ro/file");
+    capped
+        .cmd::<&str>(&[])
+        .timeout(std::time::Duration::from_secs(20))
+        .run_raw(&[
+            config.to_string(),
+            "test".into(),
+            probe,
+            "read".into(),
+            file,
+        ])
+}
+
+#[test]
+fn config_endless_devices_are_refused_at_the_size_cap() {
+    let j = Jail::new();
+    for device in ["/dev/zero", "/dev/urandom"] {
+        let started = std::time::Instant::now();
+        let out = run_with_config_path(&j, device);
+        out.assert_code(78).assert_stderr_contains(&format!(
+            "sandbox: {device}: the file is larger than 1 MiB; expected a config of at most \
+             1048576 bytes"
+        ));
+        assert_eq!(out.stdout, "", "{}", out.describe());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn config_from_an_endless_pipe_is_refused_at_the_size_cap() {
+    use std::process::{Command, Stdio};
+    let j = Jail::new();
+    let mut yes = Command::new("yes")
+        .arg("see /usr")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run yes");
+    let pipe = yes.stdout.take().unwrap();
+    // Under a memory cap, as in `run_with_config_path`.
+    let mut jail = Command::new("/bin/sh")
+        .args(["-c", "ulimit -v 524288 && exec \"$@\"", "sh"])
+        .args([crate::support::SANDBOX, "/dev/stdin", "test"])
+        .args([&j.bin("probe"), "read", &j.p("ro/file")])
+        .stdin(pipe)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sandbox");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = jail.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = jail.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let output = jail.wait_with_output().unwrap();
+    let _ = yes.kill();
+    let _ = yes.wait();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.and_then(|s| s.code()), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("sandbox: /dev/stdin: the file is larger than 1 MiB"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn config_at_the_size_cap_still_works_and_one_byte_more_is_refused() {
+    let mut j = Jail::new();
+    // Comment lines up to exactly 1 MiB.
+    let mut text = j.config_text().to_string();
+    while text.len() + 64 <= 1048576 {
+        text.push_str(&format!("# {}\n", "c".repeat(61)));
+    }
+    text.push_str(&format!("#{}\n", " ".repeat(1048576 - text.len() - 2)));
+    assert_eq!(text.len(), 1048576);
+    j.set_config(&text);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    text.push('\n');
+    j.set_config(&text);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78)
+        .assert_stderr_contains("sandbox.conf: the file is larger than 1 MiB");
+}
+
+/// A token of most of a megabyte is named by its first characters only.
+#[test]
+fn config_errors_about_huge_tokens_stay_short() {
+    let mut j = Jail::new();
+    j.add_config(&format!("{}\n", "x".repeat(1_000_000)));
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox.conf:{}:1: unknown keyword `{}...`",
+        j.config_text().lines().count(),
+        "x".repeat(60)
+    ));
+    assert!(
+        out.stderr.len() < 1000,
+        "{} bytes of stderr",
+        out.stderr.len()
+    );
+}
+
+/// Parsing and applying stay linear: 60000 `setenv` lines, and a line of
+/// 400000 words, each in under a megabyte, take well under a second (both
+/// took over 5 s when each line or word rescanned the ones before).
+#[test]
+fn config_large_files_are_parsed_in_linear_time() {
+    let mut j = Jail::new();
+    let mut env = String::new();
+    for index in 0..60_000 {
+        env.push_str(&format!("setenv V{index} 1\n"));
+    }
+    j.add_config(&env);
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    assert!(
+        out.elapsed < std::time::Duration::from_millis(2500),
+        "60000 setenv lines took {:?}",
+        out.elapsed
+    );
+
+    let mut j = Jail::new();
+    j.add_config(&format!("arg {}\n", "a ".repeat(400_000)));
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    assert!(
+        out.elapsed < std::time::Duration::from_millis(2500),
+        "a line of 400000 words took {:?}",
+        out.elapsed
+    );
+}

@@ -77,6 +77,9 @@ fn answer(stream: TcpStream, port: u16) {
         }
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    if path == "/files/trickle" {
+        return trickle(stream);
+    }
     let base = format!("http://127.0.0.1:{port}");
     let (status, headers, body): (&str, String, Vec<u8>) = match path.as_str() {
         "/files/ok" | "/files/ok.py" => ("200 OK", String::new(), BODY.as_bytes().to_vec()),
@@ -106,6 +109,21 @@ fn answer(stream: TcpStream, port: u16) {
     );
     let _ = out.write_all(head.as_bytes());
     let _ = out.write_all(&body);
+}
+
+/// A 1000-byte body sent one byte every 0.5 s (over 8 minutes in all),
+/// until the client goes away.
+fn trickle(mut out: TcpStream) {
+    let head = "HTTP/1.0 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n";
+    if out.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    for _ in 0..1000 {
+        if out.write_all(b"x").is_err() || out.flush().is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// A jail that runs python3 and sh, with `server`'s /files/ as prefix and
@@ -274,4 +292,61 @@ fn the_program_cannot_reach_the_jails_descriptors() {
     python(&j, &code)
         .assert_code(0)
         .assert_stdout("ENOENT\nENOENT\nENOENT\nENOENT\n");
+}
+
+#[test]
+fn the_largest_httpmaxsize_still_delivers_the_body() {
+    let server = Server::start();
+    let j = jail(&server.prefix(), &format!("httpmaxsize {}\n", u64::MAX));
+    let out = python(&j, &open_result(&server.url("ok")));
+    out.assert_code(0).assert_stdout(&format!("ok {BODY}"));
+}
+
+/// `httptimeout` is the whole download's deadline: a body that trickles in
+/// (one byte every 0.5 s) fails with ETIMEDOUT at it, although no single
+/// read ever waits that long.
+#[test]
+fn a_trickling_body_times_out_at_httptimeout() {
+    let server = Server::start();
+    let j = jail(&server.prefix(), "httptimeout 2\nreport\n");
+    let url = server.url("trickle");
+    let out = j
+        .cmd(&[
+            "/usr/bin/python3".to_string(),
+            "-c".into(),
+            open_result(&url),
+        ])
+        .timeout(Duration::from_secs(20))
+        .run();
+    out.assert_code(0).assert_stdout("ETIMEDOUT\n");
+    out.assert_stderr_contains(&format!("[Http {url}: timed out]"));
+    assert!(
+        out.elapsed >= Duration::from_millis(1900) && out.elapsed < Duration::from_secs(6),
+        "httptimeout 2 took {:?}",
+        out.elapsed
+    );
+    assert_eq!(downloads_left(&j), 0, "a failed download leaves nothing");
+}
+
+/// A download in progress never outlives the program's time limit: the
+/// jail ends at `timelimit` (124) even though `httptimeout` is far away,
+/// and nothing of the jail is left running.
+#[test]
+fn a_download_in_progress_ends_at_the_time_limit() {
+    let server = Server::start();
+    let j = jail(&server.prefix(), "httptimeout 600\ntimelimit 2\n");
+    let out = j
+        .cmd(&["/bin/cat".to_string(), server.url("trickle")])
+        .timeout(Duration::from_secs(20))
+        .run();
+    out.assert_code(124).assert_stderr_contains("[Timed out]");
+    assert!(
+        out.elapsed >= Duration::from_millis(1900) && out.elapsed < Duration::from_secs(5),
+        "timelimit 2 took {:?}",
+        out.elapsed
+    );
+    assert!(
+        !out.pipes_held,
+        "a leftover process held stdout/stderr open"
+    );
 }

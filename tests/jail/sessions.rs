@@ -250,6 +250,18 @@ fn a_command_over_the_time_limit_ends_the_session() {
     assert!(s.sockets().is_empty());
 }
 
+/// The session arms twice the limit for its first command: a huge limit
+/// must not overflow the clock (it used to panic the server).
+#[test]
+fn a_huge_time_limit_keeps_the_session_working() {
+    let s = Sessions::new("timelimit 5000000000000000000\n");
+    for round in 1..=2 {
+        let out = s.send("alice", "say hi\n");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{round}: hi\n"), "{}", stderr(&out));
+    }
+}
+
 #[test]
 fn the_time_limit_counts_per_command() {
     let s = Sessions::new("timelimit 1\n");

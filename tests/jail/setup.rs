@@ -51,6 +51,24 @@ fn clearenv_starts_from_an_empty_environment() {
     assert_eq!(selfinfo(&out, "env "), ["ONLY=yes"], "{}", out.describe());
 }
 
+/// A variable set again moves to the end with its new value, once; one
+/// unset and set again comes back.
+#[test]
+fn repeated_setenv_and_unsetenv_apply_in_file_order() {
+    let mut j = Jail::new();
+    j.add_config(
+        "clearenv\nsetenv A 1\nsetenv B 2\nsetenv A 3\nunsetenv B\nsetenv C 5\nsetenv B 4\n",
+    );
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    assert_eq!(
+        selfinfo(&out, "env "),
+        ["A=3", "C=5", "B=4"],
+        "{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn chdir_sets_the_programs_working_directory() {
     let mut j = Jail::new();
@@ -144,4 +162,121 @@ fn rlimit_as_is_observed_inside() {
         ("mmap 1024", crate::support::Want::is("ENOMEM")),
         ("mmap 16", crate::support::Want::Ok),
     ]);
+}
+
+/// Memory limits too low to load any program: the message names the limit
+/// and its line instead of an unrelated errno, and nothing runs.
+#[test]
+fn rlimit_too_low_to_start_names_the_limit() {
+    for limit in ["AS 0", "DATA 0", "AS 4096"] {
+        let mut j = Jail::new();
+        j.add_config(&format!("rlimit {limit}\n"));
+        let out = j.probe("write {jail}/created x");
+        assert!(!j.path("jail/created").exists(), "the program ran");
+        out.assert_code(126).assert_stderr_contains(&format!(
+            "cannot run `{}`: it could not start under `rlimit {limit}` ({}:{})",
+            j.bin("probe"),
+            j.p("sandbox.conf"),
+            j.config_text().lines().count(),
+        ));
+        assert!(
+            !out.stderr.contains("No child processes"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// A limit the kernel refuses is named with its value and line: the run
+/// ends as for any other config mistake (78, nothing run).
+#[test]
+fn rlimit_the_kernel_refuses_is_named_with_file_and_line() {
+    let mut j = Jail::new();
+    // NOFILE can never exceed fs.nr_open (at most 2^31 - ...), root or not.
+    j.add_config("rlimit CORE 0\nrlimit NOFILE 18446744073709551614 unlimited\n");
+    let out = j.probe("write {jail}/created x");
+    assert!(!j.path("jail/created").exists(), "the program ran");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox: {}:{}: the kernel refused `rlimit NOFILE 18446744073709551614 unlimited`: \
+         operation not permitted",
+        j.p("sandbox.conf"),
+        j.config_text().lines().count(),
+    ));
+}
+
+/// Twelve processes at once (each opens once, then waits for the others),
+/// each opening a file in a `write` tree again and again, under a jail started with `ulimit -n` of `limits` (soft and
+/// hard): every open must work. The tracer used to keep one
+/// `/proc/<pid>/maps` open per task, so its own opens (and with them the
+/// program's) failed once the tasks outnumbered the limit.
+fn concurrent_opens_under_nofile(limits: &str) -> crate::support::Output {
+    let mut j = Jail::bare();
+    j.set_config(
+        "see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee /dev/null\nsee {jail}\nwrite {jail}\n",
+    );
+    j.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("ulimit {limits} && exec \"$@\""),
+        "sh".into(),
+    ];
+    let script = j.expand(
+        "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do\n\
+         \x20 ( read x < {jail}/file; sleep 0.5\n\
+         \x20   n=0; while [ $n -lt 30 ]; do read x < {jail}/file || echo FAIL; n=$((n+1)); done ) &\n\
+         done\nwait\necho done\n",
+    );
+    j.cmd(&["/bin/sh".to_string(), "-c".into(), script]).run()
+}
+
+#[test]
+fn many_tasks_under_a_low_nofile_of_the_jail_still_open_files() {
+    let out = concurrent_opens_under_nofile("-n 20");
+    out.assert_code(0).assert_stdout("done\n");
+    assert_eq!(out.stderr, "", "{}", out.describe());
+}
+
+/// A low soft limit under a higher hard one: the jail raises its own, and
+/// the program still starts with the soft limit it was given.
+#[test]
+fn the_jail_raises_its_own_soft_nofile_but_not_the_programs() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    let hard = limit.rlim_max;
+    assert!(
+        hard > 64,
+        "the test needs a hard NOFILE above 64, not {hard}"
+    );
+
+    let out = concurrent_opens_under_nofile("-S -n 16");
+    out.assert_code(0).assert_stdout("done\n");
+    assert_eq!(out.stderr, "", "{}", out.describe());
+
+    let mut j = Jail::new();
+    j.wrapper = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ulimit -S -n 16 && exec \"$@\"".into(),
+        "sh".into(),
+    ];
+    let out = j.cmd(&[j.bin("selfinfo")]).run();
+    out.assert_code(0);
+    let shown = if hard == libc::RLIM_INFINITY {
+        "unlimited".to_string()
+    } else {
+        hard.to_string()
+    };
+    let nofile = one(&out, "rlimit NOFILE ");
+    assert!(
+        nofile == format!("16 {shown}") || nofile == format!("16 {hard}"),
+        "NOFILE {nofile}\n{}",
+        out.describe()
+    );
 }
