@@ -16,7 +16,10 @@ use std::time::Duration;
 
 /// Attempts per jailed run, and the time bound of each run.
 const ATTEMPTS: &str = "20000";
-const JAIL_SECONDS: &str = "4";
+/// Seconds of the first jailed run; a run that was not live is repeated
+/// with this many more seconds each time (a loaded machine makes fewer
+/// attempts in the same time).
+const JAIL_SECONDS: u64 = 4;
 const NATIVE_SECONDS: &str = "3";
 /// Fewer attempts than this in the jail means the race was not exercised.
 const MIN_ATTEMPTS: u64 = 1000;
@@ -62,10 +65,10 @@ fn control(mode: &str, args: &dyn Fn(&Jail) -> Vec<String>) -> Option<RaceSummar
     Some(summary)
 }
 
-fn jailed(j: &Jail, mode: &str, args: Vec<String>) -> (RaceSummary, Output) {
+fn jailed(j: &Jail, mode: &str, args: Vec<String>, seconds: u64) -> (RaceSummary, Output) {
     let mut argv = vec![j.escape_bin("race"), mode.to_string()];
     argv.extend(args);
-    argv.extend([ATTEMPTS.into(), JAIL_SECONDS.into(), "1".into()]);
+    argv.extend([ATTEMPTS.into(), seconds.to_string(), "1".into()]);
     let out = j.cmd(&argv).timeout(Duration::from_secs(30)).run();
     let summary = race_summary(&out);
     (summary, out)
@@ -87,7 +90,7 @@ fn race_in_every_mode(
         // to three times; an escape is never retried away.
         for run in 1..=3 {
             let j = tree(&format!("{extra}{config}"));
-            let (summary, out) = jailed(&j, mode, args(&j));
+            let (summary, out) = jailed(&j, mode, args(&j), JAIL_SECONDS * run);
             let label = format!("{mode} [{name}]");
             match race_held(&label, summary, &out, MIN_ATTEMPTS).and_then(|()| host_check(&j)) {
                 Ok(()) => break,
@@ -334,7 +337,7 @@ fn escape_race_clone3_flags_flipped_to_clone_untraced() {
                 j.escape_bin("race"),
                 "clone3".to_string(),
                 "3000".to_string(),
-                JAIL_SECONDS.to_string(),
+                (JAIL_SECONDS * run).to_string(),
                 "1".to_string(),
             ];
             let out = j.cmd(&argv).timeout(Duration::from_secs(30)).run();

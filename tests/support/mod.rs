@@ -190,7 +190,7 @@ pub enum Want {
     Denied,
     /// ENOENT: not visible.
     Hidden,
-    /// Anything but "ok...": the operation is refused.
+    /// An errno name: the operation is refused (however).
     Refused,
     /// One of these errno names.
     OneOf(&'static [&'static str]),
@@ -207,7 +207,14 @@ impl Want {
             Want::Is(s) => got == s,
             Want::Denied => got == "EACCES" || got == "EPERM",
             Want::Hidden => got == "ENOENT",
-            Want::Refused => !(got == "ok" || got.starts_with("ok ") || got.is_empty()),
+            // An errno name, as the probe prints a refusal.
+            Want::Refused => {
+                got.len() > 1
+                    && got.starts_with('E')
+                    && got
+                        .bytes()
+                        .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
+            }
             Want::OneOf(names) => names.contains(&got),
         }
     }
@@ -390,13 +397,24 @@ impl Jail {
         let lines = out.lines();
         let mut bad = String::new();
         for (i, (case, want)) in cases.iter().enumerate() {
-            let got = lines.get(i).copied().unwrap_or("<no line>");
-            if !want.matches(got) {
-                let _ = writeln!(bad, "  probe {case}\n      want {want:?}, got {got}");
+            // A missing line is never an answer, not even a refusal: the
+            // probe (or the jail) did not get that far.
+            match lines.get(i).copied() {
+                Some(got) if want.matches(got) => {}
+                Some(got) => {
+                    let _ = writeln!(bad, "  probe {case}\n      want {want:?}, got {got}");
+                }
+                None => {
+                    let _ = writeln!(bad, "  probe {case}\n      want {want:?}, got no line");
+                }
             }
         }
         if lines.len() > cases.len() {
             let _ = writeln!(bad, "  extra output lines: {:?}", &lines[cases.len()..]);
+        }
+        // The probe exits 0 once it has answered every case.
+        if out.code() != 0 {
+            let _ = writeln!(bad, "  the probe's status is {}, not 0", out.code());
         }
         assert!(
             bad.is_empty(),
