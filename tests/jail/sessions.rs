@@ -819,3 +819,86 @@ fn empty_input_ends_the_command_at_once_and_keeps_the_session() {
     assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
     assert_eq!(stdout(&s.send("alice", "say again\n")), "2: again\n");
 }
+
+// ---- drop-in for existing bots (issue 11) ----
+
+/// One message as a bot sends it: one `sandbox` process, the message
+/// written to its stdin which is then closed, stdout and stderr read
+/// together from one pipe. Returns the exit code and what the bot reads.
+fn bot_message(config: &Path, args: &[&std::ffi::OsStr], message: &[u8]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut child = {
+        let mut command = Command::new(SANDBOX);
+        command
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(write.try_clone().unwrap()))
+            .stderr(Stdio::from(write));
+        command.spawn().expect("run sandbox")
+        // The command, and with it this process's write ends, goes here.
+    };
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(message);
+    }
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = fs::File::from(read).read_to_end(&mut text);
+        let _ = done.send(text);
+    });
+    let text = match result.recv_timeout(Duration::from_secs(20)) {
+        Ok(text) => text,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the bot's pipe never ended (a process kept it open)");
+        }
+    };
+    let status = child.wait().unwrap();
+    (status.code(), String::from_utf8_lossy(&text).into_owned())
+}
+
+fn os(text: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(text)
+}
+
+#[test]
+fn a_program_that_cannot_start_gives_the_statuses_of_a_run_without_sessions() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let data = s.jail.path("bin/data");
+    fs::write(&data, "not a program\n").unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o644)).unwrap();
+    let once = s.jail.path("once.conf");
+    fs::write(&once, s.jail.config_text().replace("wakeup\n", "")).unwrap();
+    let cases = [
+        (s.jail.path("bin/missing"), 127),
+        (s.jail.path("hidden/file"), 127),
+        (data, 126),
+        (s.jail.path("bin"), 126),
+    ];
+    for (program, status) in cases {
+        let args = [os("alice"), program.as_os_str()];
+        let without = bot_message(&once, &args, b"say x\n");
+        assert_eq!(
+            without.0,
+            Some(status),
+            "{}: {}",
+            program.display(),
+            without.1
+        );
+        assert!(
+            without.1.starts_with("sandbox: cannot run"),
+            "{}",
+            without.1
+        );
+        let with = bot_message(&s.jail.config_path(), &args, b"say x\n");
+        assert_eq!(with, without, "{} in a session", program.display());
+        assert!(s.drivers().is_empty());
+        assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    }
+}
