@@ -189,7 +189,7 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "sockdir",
         usage: "sockdir <path>",
-        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must belong to you and let no one else in (it is created 0700 when missing).",
+        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must be a directory of yours that neither group nor others can write (0755 or 0700; it is created 0700 when missing).",
         default: "/tmp/sandbox-<uid>",
         example: "sockdir /run/sandbox",
         form: Form::AbsolutePath(apply_sockdir),

@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum SessionError {
     Ident(IdentError),
-    /// `sockdir` is missing, not a directory, or reachable by others.
+    /// `sockdir` cannot be created, or is not a directory only this user
+    /// can write.
     SockDir {
         dir: PathBuf,
         problem: String,
@@ -106,7 +107,14 @@ pub fn default_sock_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/sandbox-{}", nix::unistd::geteuid()))
 }
 
-/// Makes sure `dir` exists and only this user can reach it.
+/// Makes sure `dir` exists and only this user can change what is in it.
+///
+/// A missing directory is created 0700. An existing one must be a real
+/// directory (not a symlink) of this user that neither its group nor
+/// others may write: then nobody else can create, replace or remove a
+/// socket in it. Reading it (0755, as a plain `mkdir` makes it) is
+/// allowed: connecting needs write permission on the socket (0600), and
+/// both ends check the other's uid anyway.
 pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
     let problem = |problem: String| SessionError::SockDir {
         dir: dir.to_path_buf(),
@@ -118,20 +126,38 @@ pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
     }
     let stat = nix::sys::stat::lstat(dir)
         .map_err(|errno| problem(format!("cannot inspect it: {}", errno.desc())))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
-        return Err(problem("not a directory (symlinks are refused)".into()));
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    if kind == SFlag::S_IFLNK {
+        return Err(problem(
+            "it is a symlink, and a symlink may be pointed elsewhere; \
+             name the real directory in `sockdir`"
+                .into(),
+        ));
+    }
+    if kind != SFlag::S_IFDIR {
+        return Err(problem(
+            "it is not a directory; remove it or choose another `sockdir`".into(),
+        ));
     }
     let me = nix::unistd::geteuid().as_raw();
     if stat.st_uid != me {
         return Err(problem(format!(
-            "owned by uid {}, not by you (uid {me}); sessions need a directory of your own",
+            "it is owned by uid {}, not by you (uid {me}), so its owner could \
+             replace your sockets; use a directory of your own (chown it to \
+             yourself, or choose another `sockdir`)",
             stat.st_uid
         )));
     }
-    if stat.st_mode & 0o077 != 0 {
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
         return Err(problem(format!(
-            "mode {:o} lets others in; make it 0700 (chmod 700)",
-            stat.st_mode & 0o7777
+            "mode {mode:o} lets {} create and replace sockets in it; \
+             remove that write permission (chmod go-w)",
+            match (mode & 0o020 != 0, mode & 0o002 != 0) {
+                (true, true) => "its group and others",
+                (true, false) => "its group",
+                _ => "others",
+            }
         )));
     }
     Ok(())

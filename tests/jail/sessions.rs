@@ -342,17 +342,6 @@ fn hostile_idents_are_refused_with_a_message() {
 }
 
 #[test]
-fn a_sockdir_others_can_enter_is_refused() {
-    let s = Sessions::new("");
-    fs::create_dir_all(&s.sock).unwrap();
-    fs::set_permissions(&s.sock, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let out = s.send("alice", "say x\n");
-    assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("lets others in"), "{}", stderr(&out));
-    assert!(s.drivers().is_empty());
-}
-
-#[test]
 fn two_clients_at_once_take_turns() {
     let s = Sessions::new("");
     s.send("alice", "say warm\n");
@@ -863,6 +852,133 @@ fn bot_message(config: &Path, args: &[&std::ffi::OsStr], message: &[u8]) -> (Opt
 
 fn os(text: &str) -> &std::ffi::OsStr {
     std::ffi::OsStr::new(text)
+}
+
+#[test]
+fn a_bot_deployment_with_a_plain_mkdir_sockdir_gets_answers() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    // The deployment: directories made by `mkdir -p` under umask 022, and
+    // the bot's own config in it.
+    let deploy = s.jail.path("evalbot");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && mkdir -p \"$1/run/sandbox\" \"$1/etc\"")
+        .arg("sh")
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let sockdir = deploy.join("run/sandbox");
+    let mode = |path: &Path| fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&sockdir), 0o755);
+    let config = deploy.join("etc/c.conf");
+    fs::write(
+        &config,
+        format!(
+            "# evalbot: the C REPL\nprogram {bin}/c_repl\nsee {bin}\nwrite {jail}\nchdir {jail}\n\
+             wakeup\nsockdir {sock}\ntimelimit 10\n",
+            bin = s.jail.path("bin").display(),
+            jail = s.jail.path("jail").display(),
+            sock = sockdir.display()
+        ),
+    )
+    .unwrap();
+    let say = |nick: &str, line: &str| bot_message(&config, &[os(nick)], line.as_bytes());
+    assert_eq!(say("alice", "say hi\n"), (Some(0), "1: hi\n".into()));
+    assert_eq!(say("alice", "say again\n"), (Some(0), "2: again\n".into()));
+    assert_eq!(say("bob", "say other\n"), (Some(0), "1: other\n".into()));
+    // `kill` resets alice's interpreter, and only hers.
+    assert_eq!(
+        bot_message(&config, &[os("kill"), os("alice")], b""),
+        (Some(0), "Done\n".into())
+    );
+    assert_eq!(say("alice", "say fresh\n"), (Some(0), "1: fresh\n".into()));
+    assert_eq!(say("bob", "say still\n"), (Some(0), "2: still\n".into()));
+    // The directory is left as the deployment made it; the sockets in it
+    // are the user's alone.
+    assert_eq!(mode(&sockdir), 0o755);
+    let sockets: Vec<PathBuf> = fs::read_dir(&sockdir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(sockets.len(), 2, "{sockets:?}");
+    for socket in &sockets {
+        assert_eq!(mode(socket), 0o600, "{}", socket.display());
+    }
+    for nick in ["alice", "bob"] {
+        assert_eq!(
+            bot_message(&config, &[os("kill"), os(nick)], b""),
+            (Some(0), "Done\n".into())
+        );
+    }
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn a_sockdir_someone_else_can_change_is_refused_with_the_fix() {
+    use std::os::unix::fs::{PermissionsExt, chown, symlink};
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let set_mode = |path: &Path, mode: u32| {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mut cases: Vec<(&str, PathBuf, &str)> = Vec::new();
+    for (name, mode, fix) in [
+        ("group-writable", 0o775, "chmod go-w"),
+        ("world-writable", 0o777, "chmod go-w"),
+        ("sticky-world-writable", 0o1777, "chmod go-w"),
+        ("other-writable", 0o702, "chmod go-w"),
+    ] {
+        let dir = s.jail.path(name);
+        fs::create_dir(&dir).unwrap();
+        set_mode(&dir, mode);
+        cases.push((name, dir, fix));
+    }
+    let target = s.jail.path("real");
+    fs::create_dir(&target).unwrap();
+    set_mode(&target, 0o700);
+    let link = s.jail.path("link");
+    symlink(&target, &link).unwrap();
+    cases.push(("symlink", link, "name the real directory"));
+    if crate::support::is_root() {
+        // Root may give a directory away; nobody else can make one that
+        // another user owns.
+        let theirs = s.jail.path("theirs");
+        fs::create_dir(&theirs).unwrap();
+        set_mode(&theirs, 0o755);
+        chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push(("owned by another user", theirs, "chown it to yourself"));
+    }
+    let file = s.jail.path("file");
+    fs::write(&file, "").unwrap();
+    cases.push(("a file", file, "not a directory"));
+    for (what, dir, fix) in cases {
+        let config = s.jail.path(&format!("{}.conf", what.replace(' ', "-")));
+        fs::write(
+            &config,
+            s.jail
+                .config_text()
+                .replace(&s.sock.display().to_string(), &dir.display().to_string()),
+        )
+        .unwrap();
+        let (code, text) = bot_message(&config, &[os("alice")], b"say x\n");
+        assert_eq!(code, Some(125), "{what}: {text}");
+        assert!(
+            text.starts_with(&format!("sandbox: sockdir {}: ", dir.display()))
+                && text.contains(fix),
+            "{what}: {text}"
+        );
+        let (code, text) = bot_message(&config, &[os("kill"), os("alice")], b"");
+        assert_eq!(code, Some(125), "kill, {what}: {text}");
+        assert!(s.drivers().is_empty(), "{what}");
+    }
+    // A missing one is made, 0700, and used.
+    assert!(!s.sock.exists());
+    assert_eq!(stdout(&s.send("alice", "say made\n")), "1: made\n");
+    let mode = fs::metadata(&s.sock).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
 }
 
 #[test]
