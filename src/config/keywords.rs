@@ -291,7 +291,7 @@ const RLIMIT_UNLIMITED: u64 = u64::MAX;
 pub(crate) fn build(
     file: &Path,
     directives: &[Directive<'_>],
-    ident: &str,
+    ident: &[u8],
 ) -> Result<Config, ConfigError> {
     let mut builder = Builder {
         file,
@@ -326,7 +326,7 @@ pub(crate) fn build(
 #[derive(Debug)]
 pub(crate) struct Builder<'a> {
     file: &'a Path,
-    ident: &'a str,
+    ident: &'a [u8],
     /// Where the keyword being applied stands, for messages.
     line: usize,
     keyword_col: usize,
@@ -348,7 +348,7 @@ impl Builder<'_> {
     /// The config the current line writes to.
     fn settings(&mut self) -> &mut Config {
         match &self.open_block {
-            Some(block) if block.name != self.ident => &mut self.skipped,
+            Some(block) if block.name.as_bytes() != self.ident => &mut self.skipped,
             _ => &mut self.applied,
         }
     }
@@ -598,6 +598,24 @@ fn apply_timelimit(builder: &mut Builder<'_>, seconds: Word<'_>) -> Result<(), C
 }
 
 fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigError> {
+    // A block no invocation can select is a mistake, not a no-op.
+    if let Err(error) = crate::session::ident::check(name.text.as_bytes()) {
+        return Err(builder
+            .error(
+                name.col,
+                format!("`ident {}` can never be selected: {error}", name.text),
+            )
+            .expected("an ident name without `/`"));
+    }
+    if name.text == "kill" {
+        return Err(builder
+            .error(
+                name.col,
+                "`ident kill` can never be selected: `sandbox <config> kill ...` \
+                 is the kill command, never a run for an ident named `kill`",
+            )
+            .expected("another ident name"));
+    }
     if let Some(open) = &builder.open_block {
         return Err(builder
             .error(
