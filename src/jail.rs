@@ -49,7 +49,7 @@ const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl Jail {
     /// Loads `config_path` for `ident` and compiles its policy.
-    pub fn load(config_path: &Path, ident: &str) -> Result<Jail, Error> {
+    pub fn load(config_path: &Path, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
         let config = Config::load(config_path, ident)?;
         Jail::from_config(config)
     }

@@ -2,13 +2,16 @@
 //!
 //! `sandbox <config.conf> <ident> [program [args...]]` runs a program in
 //! the jail (or, with `wakeup`, one command of the ident's session);
-//! `sandbox <config.conf> kill <ident>` ends a suspended session.
+//! `sandbox <config.conf> kill <ident>` ends a suspended session: `kill`
+//! as the second word is always that command, so an ident named `kill`
+//! cannot be run.
 
 use sandbox::error::status;
 use sandbox::session::{self, ClientEnding, Ident};
 use sandbox::{Ending, Jail};
 use std::ffi::OsString;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -37,21 +40,21 @@ fn main() -> ExitCode {
     let killing = args[1] == "kill";
     if killing && args.len() != 3 {
         say!("{USAGE}");
+        say!(
+            "sandbox: `kill` after the config is always the kill command \
+             (an ident named `kill` cannot be run): give one ident to end"
+        );
         return ExitCode::from(status::USAGE);
     }
     let ident_text = if killing { &args[2] } else { &args[1] };
-    let ident = match ident_text.to_str().map(Ident::new) {
-        Some(Ok(ident)) => ident,
-        Some(Err(error)) => {
+    let ident = match Ident::new(ident_text.as_bytes()) {
+        Ok(ident) => ident,
+        Err(error) => {
             say!("sandbox: bad ident: {error}");
             return ExitCode::from(status::USAGE);
         }
-        None => {
-            say!("sandbox: bad ident: it is not valid UTF-8");
-            return ExitCode::from(status::USAGE);
-        }
     };
-    let jail = match Jail::load(&config, ident.as_str()) {
+    let jail = match Jail::load(&config, ident.as_bytes()) {
         Ok(jail) => jail,
         Err(error) => return fail(&error.to_string(), error.exit_status()),
     };

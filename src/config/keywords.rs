@@ -189,7 +189,7 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "sockdir",
         usage: "sockdir <path>",
-        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must belong to you and let no one else in (it is created 0700 when missing).",
+        doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must be a directory of yours that neither group nor others can write (0755 or 0700; it is created 0700 when missing).",
         default: "/tmp/sandbox-<uid>",
         example: "sockdir /run/sandbox",
         form: Form::AbsolutePath(apply_sockdir),
@@ -304,7 +304,7 @@ pub(crate) fn rlimit_name(resource: i32) -> &'static str {
 pub(crate) fn build(
     file: &Path,
     directives: &[Directive<'_>],
-    ident: &str,
+    ident: &[u8],
 ) -> Result<Config, ConfigError> {
     let mut builder = Builder {
         file,
@@ -342,7 +342,7 @@ pub(crate) fn build(
 #[derive(Debug)]
 pub(crate) struct Builder<'a> {
     file: &'a Path,
-    ident: &'a str,
+    ident: &'a [u8],
     /// Where the keyword being applied stands, for messages.
     line: usize,
     keyword_col: usize,
@@ -364,7 +364,7 @@ impl Builder<'_> {
     /// The config the current line writes to.
     fn settings(&mut self) -> &mut Config {
         match &self.open_block {
-            Some(block) if block.name != self.ident => &mut self.skipped,
+            Some(block) if block.name.as_bytes() != self.ident => &mut self.skipped,
             _ => &mut self.applied,
         }
     }
@@ -623,6 +623,24 @@ fn apply_timelimit(builder: &mut Builder<'_>, seconds: Word<'_>) -> Result<(), C
 }
 
 fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigError> {
+    // A block no invocation can select is a mistake, not a no-op.
+    if let Err(error) = crate::session::ident::check(name.text.as_bytes()) {
+        return Err(builder
+            .error(
+                name.col,
+                format!("`ident {}` can never be selected: {error}", name.text),
+            )
+            .expected("an ident name without `/`"));
+    }
+    if name.text == "kill" {
+        return Err(builder
+            .error(
+                name.col,
+                "`ident kill` can never be selected: `sandbox <config> kill ...` \
+                 is the kill command, never a run for an ident named `kill`",
+            )
+            .expected("another ident name"));
+    }
     if let Some(open) = &builder.open_block {
         return Err(builder
             .error(

@@ -146,11 +146,16 @@ pub struct Config {
     pub landlock: LandlockMode,
     /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
     pub report: bool,
+    /// SHA-256 of the whole file's text (every ident's lines): sessions
+    /// started under one version of a config are not reached through an
+    /// edited one.
+    pub text_sha256: [u8; 32],
 }
 
 impl Config {
-    /// Reads and parses `path`, keeping the lines that apply to `ident`.
-    pub fn load(path: &Path, ident: &str) -> Result<Config, ConfigError> {
+    /// Reads and parses `path`, keeping the lines that apply to `ident`
+    /// (any bytes: an ident that is not UTF-8 matches no `ident` block).
+    pub fn load(path: &Path, ident: impl AsRef<[u8]>) -> Result<Config, ConfigError> {
         // Read bytes rather than a string so that invalid UTF-8 can be
         // reported at its line and column instead of as a bare I/O error.
         // Never more than one byte past the cap: the file may be a device
@@ -167,15 +172,23 @@ impl Config {
 
     /// Parses the bytes of a config file (which must be UTF-8); `file` is
     /// used only in messages.
-    pub fn from_bytes(file: &Path, bytes: Vec<u8>, ident: &str) -> Result<Config, ConfigError> {
+    pub fn from_bytes(
+        file: &Path,
+        bytes: Vec<u8>,
+        ident: impl AsRef<[u8]>,
+    ) -> Result<Config, ConfigError> {
         let text = String::from_utf8(bytes)
             .map_err(|err| ConfigError::not_utf8(file, err.as_bytes(), &err.utf8_error()))?;
         Config::parse(file, &text, ident)
     }
 
     /// Parses config text; `file` is used only in messages.
-    pub fn parse(file: &Path, text: &str, ident: &str) -> Result<Config, ConfigError> {
+    pub fn parse(file: &Path, text: &str, ident: impl AsRef<[u8]>) -> Result<Config, ConfigError> {
         let directives = syntax::parse(file, text)?;
-        keywords::build(file, &directives, ident)
+        let mut config = keywords::build(file, &directives, ident.as_ref())?;
+        config
+            .text_sha256
+            .copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+        Ok(config)
     }
 }

@@ -7,6 +7,13 @@ use std::time::Duration;
 
 use super::*;
 
+fn sha256(text: &str) -> [u8; 32] {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .try_into()
+        .unwrap()
+}
+
 fn parse_for(text: &str, ident: &str) -> Config {
     match Config::parse(Path::new("t.conf"), text, ident) {
         Ok(config) => config,
@@ -90,18 +97,21 @@ report
         cpu: CpuChoice::Fixed(1),
         landlock: LandlockMode::Require,
         report: true,
+        text_sha256: sha256(text),
     };
     assert_eq!(parse(text), expected);
 }
 
 #[test]
 fn an_empty_file_gives_the_defaults() {
-    let expected = Config {
-        file: PathBuf::from("t.conf"),
-        ..Config::default()
-    };
-    assert_eq!(parse(""), expected);
-    assert_eq!(parse("# only a comment\n\n"), expected);
+    for text in ["", "# only a comment\n\n"] {
+        let expected = Config {
+            file: PathBuf::from("t.conf"),
+            text_sha256: sha256(text),
+            ..Config::default()
+        };
+        assert_eq!(parse(text), expected);
+    }
 }
 
 #[test]
@@ -191,6 +201,33 @@ see /global3
         assert_eq!(config.max_threads, max_threads, "for {ident}");
         assert_eq!(config.args.is_empty(), ident != "alice", "for {ident}");
     }
+}
+
+#[test]
+fn ident_blocks_named_like_irc_nicks_and_channels_apply() {
+    let names = [
+        "Nick^",
+        "[nick]",
+        "nick|away",
+        "#channel",
+        "a\\b",
+        "{x}",
+        "..",
+        "é",
+    ];
+    let text: String = names
+        .iter()
+        .map(|name| format!("ident {name}\nsee /{name}\nend\n"))
+        .collect();
+    for name in names {
+        let config = parse_for(&text, name);
+        assert_eq!(config.see, [PathBuf::from(format!("/{name}"))], "{name}");
+    }
+    // An ident that is not UTF-8 matches no block, not even its lossy
+    // spelling.
+    let text = "ident #caf\u{fffd}\nsee /x\nend\n";
+    let config = Config::parse(Path::new("t.conf"), text, b"#caf\xe9").unwrap();
+    assert!(config.see.is_empty());
 }
 
 #[test]
@@ -561,6 +598,18 @@ fn errors_name_line_column_and_cause() {
             1,
             7,
             "expected text without NUL bytes, found a NUL byte",
+        ),
+        (
+            "see /usr\nident #ops/admin\nend\n",
+            2,
+            7,
+            "`ident #ops/admin` can never be selected: the ident contains `/`",
+        ),
+        (
+            "ident kill\nend\n",
+            1,
+            7,
+            "`ident kill` can never be selected: `sandbox <config> kill ...` is the kill command",
         ),
         // The first error wins, even when a later line is also wrong.
         ("see /a\nsee b\nfoo\n", 2, 5, "`see` needs an absolute path"),

@@ -17,7 +17,7 @@
 //!   session goes on.
 
 mod client;
-mod ident;
+pub mod ident;
 mod protocol;
 mod server;
 
@@ -36,7 +36,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub enum SessionError {
     Ident(IdentError),
-    /// `sockdir` is missing, not a directory, or reachable by others.
+    /// `sockdir` cannot be created, or is not a directory only this user
+    /// can write.
     SockDir {
         dir: PathBuf,
         problem: String,
@@ -106,7 +107,14 @@ pub fn default_sock_dir() -> PathBuf {
     PathBuf::from(format!("/tmp/sandbox-{}", nix::unistd::geteuid()))
 }
 
-/// Makes sure `dir` exists and only this user can reach it.
+/// Makes sure `dir` exists and only this user can change what is in it.
+///
+/// A missing directory is created 0700. An existing one must be a real
+/// directory (not a symlink) of this user that neither its group nor
+/// others may write: then nobody else can create, replace or remove a
+/// socket in it. Reading it (0755, as a plain `mkdir` makes it) is
+/// allowed: connecting needs write permission on the socket (0600), and
+/// both ends check the other's uid anyway.
 pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
     let problem = |problem: String| SessionError::SockDir {
         dir: dir.to_path_buf(),
@@ -118,20 +126,38 @@ pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
     }
     let stat = nix::sys::stat::lstat(dir)
         .map_err(|errno| problem(format!("cannot inspect it: {}", errno.desc())))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
-        return Err(problem("not a directory (symlinks are refused)".into()));
+    let kind = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT;
+    if kind == SFlag::S_IFLNK {
+        return Err(problem(
+            "it is a symlink, and a symlink may be pointed elsewhere; \
+             name the real directory in `sockdir`"
+                .into(),
+        ));
+    }
+    if kind != SFlag::S_IFDIR {
+        return Err(problem(
+            "it is not a directory; remove it or choose another `sockdir`".into(),
+        ));
     }
     let me = nix::unistd::geteuid().as_raw();
     if stat.st_uid != me {
         return Err(problem(format!(
-            "owned by uid {}, not by you (uid {me}); sessions need a directory of your own",
+            "it is owned by uid {}, not by you (uid {me}), so its owner could \
+             replace your sockets; use a directory of your own (chown it to \
+             yourself, or choose another `sockdir`)",
             stat.st_uid
         )));
     }
-    if stat.st_mode & 0o077 != 0 {
+    let mode = stat.st_mode & 0o7777;
+    if mode & 0o022 != 0 {
         return Err(problem(format!(
-            "mode {:o} lets others in; make it 0700 (chmod 700)",
-            stat.st_mode & 0o7777
+            "mode {mode:o} lets {} create and replace sockets in it; \
+             remove that write permission (chmod go-w)",
+            match (mode & 0o020 != 0, mode & 0o002 != 0) {
+                (true, true) => "its group and others",
+                (true, false) => "its group",
+                _ => "others",
+            }
         )));
     }
     Ok(())
@@ -141,21 +167,81 @@ pub fn prepare_sock_dir(dir: &Path) -> Result<(), SessionError> {
 /// included).
 const MAX_SOCKET_PATH: usize = 107;
 
-/// The socket of session `ident` in `dir`: `<ident>.sock`, or, when that
-/// path is longer than a socket path may be, a name made from a digest of
-/// the ident (`.<32 hex digits>.sock`; no ident starts with a dot, so it
-/// never names another ident's socket).
-pub fn socket_path(dir: &Path, ident: &Ident) -> Result<PathBuf, SessionError> {
-    let plain = dir.join(format!("{ident}.sock"));
+/// Which config a session belongs to.
+///
+/// A session is keyed by its config as well as its ident: the canonical
+/// path of the config file (another config, even with the same `sockdir`
+/// and ident, gets its own session) and a digest of its text (an edited
+/// config starts a fresh session under its new policy; the sessions of
+/// its earlier versions are ended when that happens, and `kill` ends
+/// them too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKey {
+    /// Hex of the first bytes of SHA-256 of the canonical path.
+    file: String,
+    /// Hex of the first bytes of SHA-256 of the file's text.
+    version: String,
+}
+
+/// Hex digits of each digest in a socket name (48 bits).
+const KEY_HEX: usize = 12;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn sha256(parts: &[&[u8]]) -> ring::digest::Digest {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in parts {
+        // Length-prefixed, so that parts cannot run into each other.
+        context.update(&(part.len() as u64).to_le_bytes());
+        context.update(part);
+    }
+    context.finish()
+}
+
+impl ConfigKey {
+    /// The key of the config `jail` was loaded from: its file's canonical
+    /// path (the path as given when it cannot be resolved, as for a
+    /// config parsed from text) and the digest of its text.
+    pub fn of(jail: &Jail) -> ConfigKey {
+        use std::os::unix::ffi::OsStrExt;
+        let file = &jail.config.file;
+        let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        let path_digest = sha256(&[canonical.as_os_str().as_bytes()]);
+        ConfigKey {
+            file: hex(&path_digest.as_ref()[..KEY_HEX / 2]),
+            version: hex(&jail.config.text_sha256[..KEY_HEX / 2]),
+        }
+    }
+}
+
+/// The part of a socket name that says whose session it is (ident and
+/// config file), without the config's version.
+fn session_stem(ident: &Ident, key: &ConfigKey) -> String {
+    format!("{}.{}", ident.file_stem(), key.file)
+}
+
+/// The same, short, for when the plain name is too long for a socket
+/// path: a digest of ident and config file, after a dot (an ident's
+/// stem never starts with one, so it names no other session's socket).
+fn hashed_stem(ident: &Ident, key: &ConfigKey) -> String {
+    let digest = sha256(&[ident.as_bytes(), key.file.as_bytes()]);
+    format!(".{}", hex(&digest.as_ref()[..KEY_HEX]))
+}
+
+/// The socket of session `ident` of config `key` in `dir`:
+/// `<ident>.<file>.<version>.sock`, where `<ident>` is the ident's
+/// percent-encoded stem ([`Ident::file_stem`]) and `<file>` and
+/// `<version>` are 12 hex digits of the digests in `key`; when that path
+/// is longer than a socket path may be, `.<24 hex digits>.<version>.sock`
+/// (a digest of ident and config file).
+pub fn socket_path(dir: &Path, ident: &Ident, key: &ConfigKey) -> Result<PathBuf, SessionError> {
+    let plain = dir.join(format!("{}.{}.sock", session_stem(ident, key), key.version));
     if plain.as_os_str().len() <= MAX_SOCKET_PATH {
         return Ok(plain);
     }
-    let digest = ring::digest::digest(&ring::digest::SHA256, ident.as_str().as_bytes());
-    let hex: String = digest.as_ref()[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    let hashed = dir.join(format!(".{hex}.sock"));
+    let hashed = dir.join(format!("{}.{}.sock", hashed_stem(ident, key), key.version));
     if hashed.as_os_str().len() <= MAX_SOCKET_PATH {
         return Ok(hashed);
     }
@@ -169,6 +255,61 @@ pub fn socket_path(dir: &Path, ident: &Ident) -> Result<PathBuf, SessionError> {
             dir.as_os_str().len()
         ),
     })
+}
+
+/// The sockets in `dir` of session `ident` of config file `key` under
+/// every version of the config, the current one included.
+fn sockets_of_every_version(dir: &Path, ident: &Ident, key: &ConfigKey) -> Vec<PathBuf> {
+    let stems = [session_stem(ident, key), hashed_stem(ident, key)];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return false;
+            };
+            stems.iter().any(|stem| {
+                name.strip_prefix(stem.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    .and_then(|rest| rest.strip_suffix(".sock"))
+                    .is_some_and(|version| {
+                        version.len() == KEY_HEX && version.bytes().all(|b| b.is_ascii_hexdigit())
+                    })
+            })
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Ends the sessions of `ident` started under earlier versions of this
+/// config file: they run under a policy the config no longer says.
+fn end_other_versions(dir: &Path, ident: &Ident, key: &ConfigKey, current: &Path) {
+    for path in sockets_of_every_version(dir, ident, key) {
+        if path == current {
+            continue;
+        }
+        log::info!(
+            "ending session {} of an earlier version of the config",
+            path.display()
+        );
+        match client::connect(&path) {
+            Ok(Some(stream)) => {
+                let _ = client::kill(stream);
+            }
+            // Stale: nobody answers. Removed under the lock, if still so.
+            Ok(None) => {
+                if let Ok(_lock) = DirLock::take(dir)
+                    && matches!(client::connect_now(&path), Ok(client::Reach::Stale))
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn sock_dir(jail: &Jail) -> PathBuf {
@@ -186,10 +327,13 @@ const ATTEMPTS: usize = 5;
 pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnding, SessionError> {
     let dir = sock_dir(jail);
     prepare_sock_dir(&dir)?;
-    let path = socket_path(&dir, ident)?;
+    let key = ConfigKey::of(jail);
+    let path = socket_path(&dir, ident, &key)?;
     let first = client::first_input()?;
     for _ in 0..ATTEMPTS {
-        let stream = reach(jail, &dir, &path, program)?;
+        let stream = reach(jail, &dir, &path, program, || {
+            end_other_versions(&dir, ident, &key, &path)
+        })?;
         match client::run_command(stream, &first)? {
             client::Outcome::Ended(ending) => return Ok(ending),
             // Queued behind a command that ended the session, or sent to a
@@ -205,7 +349,8 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     ))
 }
 
-/// Connects to the session at `path`, starting it first if there is none.
+/// Connects to the session at `path`, starting it first if there is none
+/// (after `before_start`).
 ///
 /// Starting is done under a lock on `dir` (see [`DirLock`]), and so is
 /// every removal of a socket: whatever the interleaving of invocations,
@@ -216,12 +361,14 @@ fn reach(
     dir: &Path,
     path: &Path,
     program: &[OsString],
+    mut before_start: impl FnMut(),
 ) -> Result<UnixStream, SessionError> {
     for _ in 0..ATTEMPTS {
         // A live session answers without any lock.
         if let Some(stream) = client::connect(path)? {
             return Ok(stream);
         }
+        before_start();
         let lock = DirLock::take(dir)?;
         // Under the lock no session here starts or ends: a socket that
         // nobody listens on now is stale.
@@ -248,14 +395,24 @@ fn reach(
     ))
 }
 
-/// Ends session `ident` and all its processes; fine if there is none.
+/// Ends session `ident` of this config and all its processes (also one
+/// an earlier version of the config file started); fine if there is none.
+/// Sessions of other config files are left alone.
 pub fn kill(jail: &Jail, ident: &Ident) -> Result<(), SessionError> {
     let dir = sock_dir(jail);
     prepare_sock_dir(&dir)?;
-    match client::connect(&socket_path(&dir, ident)?)? {
-        Some(stream) => client::kill(stream),
-        None => Ok(()),
+    let key = ConfigKey::of(jail);
+    let current = socket_path(&dir, ident, &key)?;
+    let mut paths = sockets_of_every_version(&dir, ident, &key);
+    if !paths.contains(&current) {
+        paths.push(current);
     }
+    for path in paths {
+        if let Some(stream) = client::connect(&path)? {
+            client::kill(stream)?;
+        }
+    }
+    Ok(())
 }
 
 fn bind(path: &Path) -> Result<UnixListener, SessionError> {

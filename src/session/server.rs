@@ -87,6 +87,13 @@ fn close_inherited(keep: &mut Vec<RawFd>) {
     let _ = crate::sys::close_range(next as u32, u32::MAX);
 }
 
+/// The jail failed (the program could not be started, say): its message
+/// and the exit status the invocation reports, as without sessions.
+struct Failure {
+    message: String,
+    status: u8,
+}
+
 /// Why the I/O thread is woken by the tracer.
 const WAKEUP: u8 = b'W';
 const ENDED: u8 = b'E';
@@ -114,7 +121,7 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
         return 1;
     };
     let (ack_send, ack_receive) = mpsc::channel::<()>();
-    let ending: Arc<Mutex<Option<Result<Ending, String>>>> = Arc::new(Mutex::new(None));
+    let ending: Arc<Mutex<Option<Result<Ending, Failure>>>> = Arc::new(Mutex::new(None));
     let (watchdog_send, watchdog_receive) = mpsc::channel::<Watchdog>();
     let io = IoThread {
         listener,
@@ -161,7 +168,10 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
         Err(_) => 1,
     };
     if let Ok(mut slot) = ending.lock() {
-        *slot = Some(result.map_err(|error| error.to_string()));
+        *slot = Some(result.map_err(|error| Failure {
+            message: error.to_string(),
+            status: error.exit_status(),
+        }));
     }
     let _ = nix::unistd::write(&*control, &[ENDED]);
     let _ = io_thread.join();
@@ -293,7 +303,7 @@ struct IoThread {
     stderr: Option<OwnedFd>,
     control: OwnedFd,
     ack: mpsc::Sender<()>,
-    ending: Arc<Mutex<Option<Result<Ending, String>>>>,
+    ending: Arc<Mutex<Option<Result<Ending, Failure>>>>,
     time_limit: Option<Duration>,
     watchdog: Option<Watchdog>,
     watchdog_receive: mpsc::Receiver<Watchdog>,
@@ -602,12 +612,15 @@ impl IoThread {
             .lock()
             .ok()
             .and_then(|mut slot| slot.take())
-            .unwrap_or(Err("the session ended".into()));
+            .unwrap_or(Err(Failure {
+                message: "the session ended".into(),
+                status: crate::error::status::JAIL_FAILED,
+            }));
         let frame = match &ending {
             Ok(Ending::Exited(code)) => Frame::Exited(*code),
             Ok(Ending::Killed(signal)) => Frame::Killed(*signal),
             Ok(Ending::TimedOut) => Frame::TimedOut,
-            Err(message) => Frame::Stderr(format!("sandbox: {message}\n").into_bytes()),
+            Err(failure) => Frame::Stderr(format!("sandbox: {}\n", failure.message).into_bytes()),
         };
         // A waiting client is told nothing: its command has not started,
         // and it starts it again, in a new session.
@@ -617,9 +630,11 @@ impl IoThread {
         for mut client in clients {
             if client.wants_kill || self.orphaned {
                 client.send(&Frame::Ended);
-            } else if ending.is_err() {
+            } else if let Err(failure) = &ending {
+                // The jail's own failure (the program not found, say): the
+                // message and the exit status a run without sessions has.
                 client.send(&frame);
-                client.send(&Frame::Exited(125));
+                client.send(&Frame::Exited(i32::from(failure.status)));
             } else {
                 client.send(&frame);
             }

@@ -338,3 +338,43 @@ fn config_large_files_are_parsed_in_linear_time() {
         out.elapsed
     );
 }
+
+#[test]
+fn config_ident_block_with_a_slash_exits_78_and_runs_nothing() {
+    rejects_line("ident #ops/admin\nend");
+}
+
+#[test]
+fn config_ident_block_named_kill_exits_78_and_runs_nothing() {
+    rejects_line("ident kill\nend");
+}
+
+#[test]
+fn irc_nicks_and_channels_select_their_ident_blocks() {
+    let nicks = [
+        "Nick^",
+        "[nick]",
+        "nick|away",
+        "#channel",
+        "##linux",
+        "a\\b",
+        "{braces}",
+        "..",
+        "Ñandú",
+    ];
+    let mut j = Jail::bare();
+    let mut config = String::from("see {bin}\n");
+    for nick in nicks {
+        config.push_str(&format!("ident {nick}\nsee {{ro}}\nend\n"));
+    }
+    j.set_config(&config);
+    for nick in nicks {
+        let args = [j.bin("probe"), "read".into(), j.p("ro/file")];
+        let out = j.cmd(&args).ident(nick).run();
+        out.assert_code(0).assert_stdout("ok readonly\n");
+    }
+    // Another ident gets none of those blocks.
+    let args = [j.bin("probe"), "read".into(), j.p("ro/file")];
+    let out = j.cmd(&args).ident("Nick").run();
+    out.assert_code(0).assert_stdout("ENOENT\n");
+}

@@ -92,11 +92,13 @@ impl Sessions {
 }
 
 impl Drop for Sessions {
+    /// Whatever a test left running from this tree ends: the session
+    /// servers of every config in it (their programs die with them), then
+    /// any driver still there.
     fn drop(&mut self) {
-        for socket in self.sockets() {
-            if let Some(ident) = socket.strip_suffix(".sock") {
-                let _ = self.kill(ident);
-            }
+        for pid in self.sandbox_processes() {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         }
         for pid in self.drivers() {
             let _ =
@@ -290,14 +292,19 @@ fn a_program_that_exits_reports_its_status_and_leaves_no_session() {
 #[test]
 fn a_stale_socket_is_replaced_not_trusted() {
     let s = Sessions::new("");
-    fs::create_dir_all(&s.sock).unwrap();
-    fs::set_permissions(&s.sock, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    // A socket nobody listens on, as a killed session leaves behind.
-    let stale = s.sock.join("alice.sock");
+    assert_eq!(stdout(&s.send("alice", "say hi\n")), "1: hi\n");
+    let sockets = s.sockets();
+    assert_eq!(sockets.len(), 1, "{sockets:?}");
+    assert_eq!(stdout(&s.kill("alice")), "Done\n");
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    // A socket nobody listens on, where the session's was, as a killed
+    // session leaves behind.
+    let stale = s.sock.join(&sockets[0]);
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
     assert!(stale.exists());
     let out = s.send("alice", "say fresh\n");
     assert_eq!(stdout(&out), "1: fresh\n", "{}", stderr(&out));
+    assert_eq!(s.sockets(), sockets);
 }
 
 #[test]
@@ -326,19 +333,9 @@ fn a_killed_server_leaves_nothing_running() {
 }
 
 #[test]
-fn hostile_idents_are_refused_with_a_message() {
+fn idents_that_are_paths_or_empty_are_refused_with_a_message() {
     let s = Sessions::new("");
-    let long = "a".repeat(65);
-    for ident in [
-        "",
-        "..",
-        "../x",
-        "a/b",
-        ".hidden",
-        "a\nb",
-        "a b",
-        long.as_str(),
-    ] {
+    for ident in ["", "/", "a/b", "../x", "#chan/sub"] {
         let out = s.send(ident, "say x\n");
         assert_eq!(out.status.code(), Some(2), "{ident:?}");
         assert!(
@@ -349,18 +346,7 @@ fn hostile_idents_are_refused_with_a_message() {
         let killed = s.kill(ident);
         assert_eq!(killed.status.code(), Some(2), "kill {ident:?}");
     }
-    assert!(s.sockets().is_empty());
-    assert!(s.drivers().is_empty());
-}
-
-#[test]
-fn a_sockdir_others_can_enter_is_refused() {
-    let s = Sessions::new("");
-    fs::create_dir_all(&s.sock).unwrap();
-    fs::set_permissions(&s.sock, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
-    let out = s.send("alice", "say x\n");
-    assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("lets others in"), "{}", stderr(&out));
+    assert!(!s.sock.exists() || s.sockets().is_empty());
     assert!(s.drivers().is_empty());
 }
 
@@ -487,12 +473,12 @@ fn untraced_children(server: i32) -> Vec<i32> {
 }
 
 impl Sessions {
-    /// Live `sandbox` processes started with this tree's config: clients
-    /// and session servers (a server is a fork of the client that
+    /// Live `sandbox` processes started with a config of this tree:
+    /// clients and session servers (a server is a fork of the client that
     /// started it, so it has the same command line).
     fn sandbox_processes(&self) -> Vec<i32> {
+        use std::os::unix::ffi::OsStrExt;
         let binary = fs::canonicalize(SANDBOX).unwrap();
-        let config = self.jail.config_path();
         fs::read_dir("/proc")
             .unwrap()
             .flatten()
@@ -502,7 +488,7 @@ impl Sessions {
                 let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
                 let second = cmdline.split(|byte| *byte == 0).nth(1).unwrap_or(&[]);
                 exe.as_deref() == Some(binary.as_path())
-                    && second == config.as_os_str().as_encoded_bytes()
+                    && Path::new(std::ffi::OsStr::from_bytes(second)).starts_with(&self.jail.root)
                     && !is_gone(*pid)
             })
             .collect()
@@ -830,4 +816,342 @@ fn empty_input_ends_the_command_at_once_and_keeps_the_session() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no input"), "{}", stderr(&out));
     assert_eq!(stdout(&s.send("alice", "say again\n")), "2: again\n");
+}
+
+// ---- drop-in for existing bots (issue 11) ----
+
+/// One message as a bot sends it: one `sandbox` process, the message
+/// written to its stdin which is then closed, stdout and stderr read
+/// together from one pipe. Returns the exit code and what the bot reads.
+fn bot_message(config: &Path, args: &[&std::ffi::OsStr], message: &[u8]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let mut child = {
+        let mut command = Command::new(SANDBOX);
+        command
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::from(write.try_clone().unwrap()))
+            .stderr(Stdio::from(write));
+        command.spawn().expect("run sandbox")
+        // The command, and with it this process's write ends, goes here.
+    };
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        let _ = stdin.write_all(message);
+    }
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = fs::File::from(read).read_to_end(&mut text);
+        let _ = done.send(text);
+    });
+    let text = match result.recv_timeout(Duration::from_secs(20)) {
+        Ok(text) => text,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the bot's pipe never ended (a process kept it open)");
+        }
+    };
+    let status = child.wait().unwrap();
+    (status.code(), String::from_utf8_lossy(&text).into_owned())
+}
+
+fn os(text: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(text)
+}
+
+#[test]
+fn a_bot_deployment_with_a_plain_mkdir_sockdir_gets_answers() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    // The deployment: directories made by `mkdir -p` under umask 022, and
+    // the bot's own config in it.
+    let deploy = s.jail.path("evalbot");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && mkdir -p \"$1/run/sandbox\" \"$1/etc\"")
+        .arg("sh")
+        .arg(&deploy)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let sockdir = deploy.join("run/sandbox");
+    let mode = |path: &Path| fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&sockdir), 0o755);
+    let config = deploy.join("etc/c.conf");
+    fs::write(
+        &config,
+        format!(
+            "# evalbot: the C REPL\nprogram {bin}/c_repl\nsee {bin}\nwrite {jail}\nchdir {jail}\n\
+             wakeup\nsockdir {sock}\ntimelimit 10\n",
+            bin = s.jail.path("bin").display(),
+            jail = s.jail.path("jail").display(),
+            sock = sockdir.display()
+        ),
+    )
+    .unwrap();
+    let say = |nick: &str, line: &str| bot_message(&config, &[os(nick)], line.as_bytes());
+    assert_eq!(say("alice", "say hi\n"), (Some(0), "1: hi\n".into()));
+    assert_eq!(say("alice", "say again\n"), (Some(0), "2: again\n".into()));
+    assert_eq!(say("bob", "say other\n"), (Some(0), "1: other\n".into()));
+    // `kill` resets alice's interpreter, and only hers.
+    assert_eq!(
+        bot_message(&config, &[os("kill"), os("alice")], b""),
+        (Some(0), "Done\n".into())
+    );
+    assert_eq!(say("alice", "say fresh\n"), (Some(0), "1: fresh\n".into()));
+    assert_eq!(say("bob", "say still\n"), (Some(0), "2: still\n".into()));
+    // The directory is left as the deployment made it; the sockets in it
+    // are the user's alone.
+    assert_eq!(mode(&sockdir), 0o755);
+    let sockets: Vec<PathBuf> = fs::read_dir(&sockdir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(sockets.len(), 2, "{sockets:?}");
+    for socket in &sockets {
+        assert_eq!(mode(socket), 0o600, "{}", socket.display());
+    }
+    for nick in ["alice", "bob"] {
+        assert_eq!(
+            bot_message(&config, &[os("kill"), os(nick)], b""),
+            (Some(0), "Done\n".into())
+        );
+    }
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+}
+
+#[test]
+fn a_sockdir_someone_else_can_change_is_refused_with_the_fix() {
+    use std::os::unix::fs::{PermissionsExt, chown, symlink};
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let set_mode = |path: &Path, mode: u32| {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mut cases: Vec<(&str, PathBuf, &str)> = Vec::new();
+    for (name, mode, fix) in [
+        ("group-writable", 0o775, "chmod go-w"),
+        ("world-writable", 0o777, "chmod go-w"),
+        ("sticky-world-writable", 0o1777, "chmod go-w"),
+        ("other-writable", 0o702, "chmod go-w"),
+    ] {
+        let dir = s.jail.path(name);
+        fs::create_dir(&dir).unwrap();
+        set_mode(&dir, mode);
+        cases.push((name, dir, fix));
+    }
+    let target = s.jail.path("real");
+    fs::create_dir(&target).unwrap();
+    set_mode(&target, 0o700);
+    let link = s.jail.path("link");
+    symlink(&target, &link).unwrap();
+    cases.push(("symlink", link, "name the real directory"));
+    if crate::support::is_root() {
+        // Root may give a directory away; nobody else can make one that
+        // another user owns.
+        let theirs = s.jail.path("theirs");
+        fs::create_dir(&theirs).unwrap();
+        set_mode(&theirs, 0o755);
+        chown(&theirs, Some(65534), Some(65534)).unwrap();
+        cases.push(("owned by another user", theirs, "chown it to yourself"));
+    }
+    let file = s.jail.path("file");
+    fs::write(&file, "").unwrap();
+    cases.push(("a file", file, "not a directory"));
+    for (what, dir, fix) in cases {
+        let config = s.jail.path(&format!("{}.conf", what.replace(' ', "-")));
+        fs::write(
+            &config,
+            s.jail
+                .config_text()
+                .replace(&s.sock.display().to_string(), &dir.display().to_string()),
+        )
+        .unwrap();
+        let (code, text) = bot_message(&config, &[os("alice")], b"say x\n");
+        assert_eq!(code, Some(125), "{what}: {text}");
+        assert!(
+            text.starts_with(&format!("sandbox: sockdir {}: ", dir.display()))
+                && text.contains(fix),
+            "{what}: {text}"
+        );
+        let (code, text) = bot_message(&config, &[os("kill"), os("alice")], b"");
+        assert_eq!(code, Some(125), "kill, {what}: {text}");
+        assert!(s.drivers().is_empty(), "{what}");
+    }
+    // A missing one is made, 0700, and used.
+    assert!(!s.sock.exists());
+    assert_eq!(stdout(&s.send("alice", "say made\n")), "1: made\n");
+    let mode = fs::metadata(&s.sock).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o700);
+}
+
+#[test]
+fn two_configs_with_one_sockdir_and_ident_have_separate_sessions() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    // A second language of the same bot: the same sockdir, another
+    // policy (a time limit), another config file.
+    let other = s.jail.path("other.conf");
+    fs::write(&other, format!("{}timelimit 1\n", s.jail.config_text())).unwrap();
+    let a = s.jail.config_path();
+    let say = |config: &Path, line: &str| bot_message(config, &[os("#chan")], line.as_bytes());
+    assert_eq!(say(&a, "say a1\n"), (Some(0), "1: a1\n".into()));
+    assert_eq!(say(&other, "say b1\n"), (Some(0), "1: b1\n".into()));
+    assert_eq!(say(&a, "say a2\n"), (Some(0), "2: a2\n".into()));
+    assert_eq!(s.sockets().len(), 2, "{:?}", s.sockets());
+    // `kill` through one config ends its session only.
+    assert_eq!(
+        bot_message(&a, &[os("kill"), os("#chan")], b""),
+        (Some(0), "Done\n".into())
+    );
+    assert_eq!(say(&other, "say b2\n"), (Some(0), "2: b2\n".into()));
+    assert_eq!(say(&a, "say a3\n"), (Some(0), "1: a3\n".into()));
+    // The same file reached through another path (a symlink) is the same
+    // config.
+    let link = s.jail.path("link.conf");
+    std::os::unix::fs::symlink(&other, &link).unwrap();
+    assert_eq!(say(&link, "say b3\n"), (Some(0), "3: b3\n".into()));
+    // Each session runs under its own config's policy: the time limit
+    // ends the second one, and the first goes on.
+    let (code, text) = say(&other, "spin\n");
+    assert_eq!(code, Some(124), "{text}");
+    assert_eq!(say(&a, "say a4\n"), (Some(0), "2: a4\n".into()));
+    for config in [&a, &other] {
+        assert_eq!(
+            bot_message(config, &[os("kill"), os("#chan")], b""),
+            (Some(0), "Done\n".into())
+        );
+    }
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+}
+
+#[test]
+fn an_edited_config_starts_a_fresh_session_and_ends_the_old_one() {
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let config = s.jail.config_path();
+    let say = |line: &str| bot_message(&config, &[os("alice")], line.as_bytes());
+    assert_eq!(say("say old\n"), (Some(0), "1: old\n".into()));
+    let old = s.drivers();
+    assert_eq!(old.len(), 1);
+    // The operator tightens the policy: a time limit.
+    fs::write(&config, format!("{}timelimit 1\n", s.jail.config_text())).unwrap();
+    assert_eq!(say("say new\n"), (Some(0), "1: new\n".into()));
+    assert!(
+        wait_gone(&old, Duration::from_secs(5)).is_empty(),
+        "the session of the old config lives on"
+    );
+    // The new session runs under the new policy.
+    let (code, text) = say("spin\n");
+    assert_eq!(code, Some(124), "{text}");
+    // And `kill` reaches a session of an earlier version too.
+    assert_eq!(say("say again\n"), (Some(0), "1: again\n".into()));
+    let running = s.drivers();
+    fs::write(&config, format!("{}timelimit 2\n", s.jail.config_text())).unwrap();
+    assert_eq!(
+        bot_message(&config, &[os("kill"), os("alice")], b""),
+        (Some(0), "Done\n".into())
+    );
+    assert!(wait_gone(&running, Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+}
+
+/// Nicks and channels as IRC bots pass them.
+const REAL_IDENTS: &[&str] = &[
+    "Nick^",
+    "[nick]",
+    "nick|away",
+    "#channel",
+    "##linux",
+    "&local",
+    "a\\b",
+    "{braces}",
+    "`tick",
+    "_-_",
+    "nick-",
+    "..",
+    ".hidden",
+    "%23channel",
+    "Ñandú",
+];
+
+#[test]
+fn irc_nicks_and_channels_have_their_own_sessions() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let latin1 = std::ffi::OsStr::from_bytes(b"#caf\xe9");
+    let mut idents: Vec<&std::ffi::OsStr> = REAL_IDENTS.iter().map(|text| os(text)).collect();
+    idents.push(latin1);
+    let config = s.jail.config_path();
+    for round in 1..=2 {
+        for ident in &idents {
+            let (code, text) = bot_message(&config, &[ident], b"say hi\n");
+            assert_eq!(code, Some(0), "{ident:?}: {text}");
+            assert_eq!(text, format!("{round}: hi\n"), "{ident:?}");
+        }
+    }
+    let sockets = s.sockets();
+    assert_eq!(sockets.len(), idents.len(), "{sockets:?}");
+    for name in &sockets {
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-%.".contains(&b)),
+            "{name}"
+        );
+        assert!(!name.starts_with('.') || name.len() < 64, "{name}");
+    }
+    for ident in &idents {
+        assert_eq!(
+            bot_message(&config, &[os("kill"), ident], b""),
+            (Some(0), "Done\n".into()),
+            "{ident:?}"
+        );
+    }
+    assert!(wait_gone(&s.drivers(), Duration::from_secs(5)).is_empty());
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+}
+
+#[test]
+fn a_program_that_cannot_start_gives_the_statuses_of_a_run_without_sessions() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Sessions::new("");
+    let _reap = ReapServers(&s);
+    let data = s.jail.path("bin/data");
+    fs::write(&data, "not a program\n").unwrap();
+    fs::set_permissions(&data, fs::Permissions::from_mode(0o644)).unwrap();
+    let once = s.jail.path("once.conf");
+    fs::write(&once, s.jail.config_text().replace("wakeup\n", "")).unwrap();
+    let cases = [
+        (s.jail.path("bin/missing"), 127),
+        (s.jail.path("hidden/file"), 127),
+        (data, 126),
+        (s.jail.path("bin"), 126),
+    ];
+    for (program, status) in cases {
+        let args = [os("alice"), program.as_os_str()];
+        let without = bot_message(&once, &args, b"say x\n");
+        assert_eq!(
+            without.0,
+            Some(status),
+            "{}: {}",
+            program.display(),
+            without.1
+        );
+        assert!(
+            without.1.starts_with("sandbox: cannot run"),
+            "{}",
+            without.1
+        );
+        let with = bot_message(&s.jail.config_path(), &args, b"say x\n");
+        assert_eq!(with, without, "{} in a session", program.display());
+        assert!(s.drivers().is_empty());
+        assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    }
 }

@@ -208,13 +208,15 @@ impl Want {
             Want::Denied => got == "EACCES" || got == "EPERM",
             Want::Hidden => got == "ENOENT",
             // An errno name, as the probe prints a refusal.
-            Want::Refused => {
-                got.len() > 1
-                    && got.starts_with('E')
-                    && got
+            // An errno name, as the probe prints a refusal (after the
+            // name of the step that failed, for cases of several steps).
+            Want::Refused => got.rsplit(' ').next().is_some_and(|name| {
+                name.len() > 1
+                    && name.starts_with('E')
+                    && name
                         .bytes()
                         .all(|byte| byte.is_ascii_uppercase() || byte.is_ascii_digit())
-            }
+            }),
             Want::OneOf(names) => names.contains(&got),
         }
     }
