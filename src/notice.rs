@@ -41,6 +41,24 @@ enum Channel {
 static CHANNEL: Mutex<Option<Channel>> = Mutex::new(None);
 static STUCK: AtomicBool = AtomicBool::new(false);
 
+/// `text` with its control characters escaped (`\n`, `\u{1b}`, ...), so
+/// that bytes a jailed program chose (a path, a URL) keep a message on
+/// one line and cannot drive the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Writes `text` and a newline to stderr without ever blocking for long.
 pub fn line(text: &str) {
     let mut bytes = Vec::with_capacity(text.len() + 1);

@@ -41,7 +41,13 @@ impl std::fmt::Display for Denial {
             DenialKind::See => "See",
             DenialKind::Write => "Write",
         };
-        write!(f, "[{kind} {}={}]", self.path, self.canonical)
+        // Both come from the program: escaped, so a report stays a line.
+        write!(
+            f,
+            "[{kind} {}={}]",
+            crate::notice::printable(&self.path),
+            crate::notice::printable(&self.canonical)
+        )
     }
 }
 
@@ -327,6 +333,20 @@ mod tests {
             panic!("expected a denial");
         };
         assert_eq!(denial.to_string(), "[See ../../etc/passwd=/etc/passwd]");
+        let Verdict::Deny { denial, .. } = policy().judge(
+            Access::Read,
+            &Target::Path("/etc/x\ny".into()),
+            "x\ny\u{1b}[2J",
+            &|_| false,
+            None,
+        ) else {
+            panic!("expected a denial");
+        };
+        assert_eq!(
+            denial.to_string(),
+            "[See x\\ny\\u{1b}[2J=/etc/x\\ny]",
+            "bytes of the program's are escaped"
+        );
     }
 
     #[test]

@@ -409,7 +409,10 @@ impl Tracer {
         if exec || !matches!(access, Access::Stat | Access::Read) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                crate::notice::line(&format!("[Http {url}: read-only]"));
+                crate::notice::line(&format!(
+                    "[Http {}: read-only]",
+                    crate::notice::printable(url)
+                ));
             }
             return Err(if exec { libc::EACCES } else { libc::EROFS });
         }
@@ -437,7 +440,10 @@ impl Tracer {
         if !matches!(access, Access::Read | Access::Stat) {
             debug!("{pid}: {name}({url}) {access:?}: a URL is read-only");
             if self.policy.report {
-                crate::notice::line(&format!("[Http {url}: read-only]"));
+                crate::notice::line(&format!(
+                    "[Http {}: read-only]",
+                    crate::notice::printable(url)
+                ));
             }
             return Answer::Refuse(libc::EROFS);
         }

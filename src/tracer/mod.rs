@@ -297,7 +297,10 @@ impl Tracer {
             Err(error) => {
                 debug!("download of {url} failed: {error}");
                 if report {
-                    crate::notice::line(&format!("[Http {url}: {error}]"));
+                    crate::notice::line(&format!(
+                        "[Http {}: {error}]",
+                        crate::notice::printable(&url)
+                    ));
                 }
                 Err(error.errno())
             }
