@@ -5,13 +5,8 @@
 //! decision (paths, clones, signals) stop the thread for the tracer, which
 //! resolves the arguments as the kernel will and asks the policy.
 //!
-//! ```text
-//! main.rs ─▶ jail ─▶ config ─▶ policy ◀─┐
-//!              │                        │
-//!              ├─▶ launch ─▶ filter ─▶ syscall ─▶ arch
-//!              └─▶ tracer ──────────────┘ (resolve, memory, decide)
-//!                     └─▶ sys (the only unsafe code besides the child)
-//! ```
+//! The modules and who uses whom are drawn in `docs/design.md`: one
+//! diagram, read off the imports.
 //!
 //! `config`, `policy`, `syscall`, `arch` and `filter` are pure and tested
 //! without processes; `launch` and `tracer` touch fork and ptrace.
@@ -22,6 +17,7 @@ pub mod config;
 pub mod error;
 pub mod fetch;
 pub mod filter;
+pub mod ident;
 pub mod jail;
 pub mod keeper;
 pub mod landlock;

@@ -624,7 +624,7 @@ fn apply_timelimit(builder: &mut Builder<'_>, seconds: Word<'_>) -> Result<(), C
 
 fn apply_ident(builder: &mut Builder<'_>, name: Word<'_>) -> Result<(), ConfigError> {
     // A block no invocation can select is a mistake, not a no-op.
-    if let Err(error) = crate::session::ident::check(name.text.as_bytes()) {
+    if let Err(error) = crate::ident::check(name.text.as_bytes()) {
         return Err(builder
             .error(
                 name.col,

@@ -17,7 +17,7 @@
 //!   session goes on.
 
 mod client;
-pub mod ident;
+pub use crate::ident;
 mod protocol;
 mod server;
 
