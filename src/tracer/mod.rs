@@ -299,7 +299,7 @@ impl Tracer {
                 if report {
                     crate::notice::line(&format!(
                         "[Http {}: {error}]",
-                        crate::notice::printable(&url)
+                        crate::notice::printable(url)
                     ));
                 }
                 Err(error.errno())
