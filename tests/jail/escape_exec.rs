@@ -180,7 +180,7 @@ fn escape_exec_of_a_huge_sparse_script_is_judged_without_reading_it_all() {
 fn escape_exec_of_a_terminal_device_does_not_stall_the_jail() {
     // /dev/ptmx opens a fresh pty master, on which a read blocks forever.
     if !Path::new("/dev/ptmx").exists() {
-        eprintln!("SKIPPED: no /dev/ptmx");
+        crate::support::skip("no /dev/ptmx");
         return;
     }
     ends_by_itself(
@@ -202,7 +202,7 @@ fn exec_tree(extra: &str) -> Option<Jail> {
     copy_executable(j.escape_bin("exec"), j.path("hidden/interp"));
     let loader = Path::new("/lib64/ld-linux-x86-64.so.2");
     if !loader.exists() {
-        eprintln!("SKIPPED: no {}", loader.display());
+        crate::support::skip(&format!("no {}", loader.display()));
         return None;
     }
     copy_executable(loader, j.path("hidden/ld.so"));

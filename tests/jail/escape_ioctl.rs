@@ -109,7 +109,7 @@ fn flags_supported(t: &Jail) -> bool {
     match flags(&t.path("ro/file")) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIPPED: no inode flags on the filesystem under /tmp: {e}");
+            crate::support::skip(&format!("no inode flags on the filesystem under /tmp: {e}"));
             false
         }
     }
@@ -185,7 +185,7 @@ fn escape_ioctl_fssetxattr_noatime_on_see_only_file_and_dir() {
 #[test]
 fn escape_ioctl_setflags_immutable_on_see_only_file_and_dir_as_root() {
     if !is_root() {
-        eprintln!("SKIPPED: FS_IMMUTABLE_FL needs root (CAP_LINUX_IMMUTABLE)");
+        crate::support::skip("FS_IMMUTABLE_FL needs root (CAP_LINUX_IMMUTABLE)");
         return;
     }
     attribute_change_is_refused(
@@ -198,7 +198,7 @@ fn escape_ioctl_setflags_immutable_on_see_only_file_and_dir_as_root() {
 #[test]
 fn escape_ioctl_fssetxattr_append_only_on_see_only_file_and_dir_as_root() {
     if !is_root() {
-        eprintln!("SKIPPED: FS_XFLAG_APPEND needs root (CAP_LINUX_IMMUTABLE)");
+        crate::support::skip("FS_XFLAG_APPEND needs root (CAP_LINUX_IMMUTABLE)");
         return;
     }
     attribute_change_is_refused(
@@ -220,7 +220,7 @@ fn escape_ioctl_setversion_on_see_only_file() {
     let wanted = before.wrapping_add(12345);
     let out = native(&t, &["setversion", "{ro}/file", &wanted.to_string()]);
     if out.lines() == ["ENOTTY"] {
-        eprintln!("SKIPPED: FS_IOC_SETVERSION unsupported under /tmp");
+        crate::support::skip("FS_IOC_SETVERSION unsupported under /tmp");
         return;
     }
     assert!(

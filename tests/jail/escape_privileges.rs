@@ -39,7 +39,7 @@ except OSError as e:
 #[test]
 fn escape_root_cannot_raise_config_limits_or_make_devices() {
     if !is_root() {
-        eprintln!("SKIPPED: only root has the capabilities to drop");
+        crate::support::skip("only root has the capabilities to drop");
         return;
     }
     let control = Jail::new();

@@ -49,10 +49,10 @@ fn control(mode: &str, args: &dyn Fn(&Jail) -> Vec<String>) -> Option<RaceSummar
     argv.extend([ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
     let out = run_native(&argv, Duration::from_secs(20));
     if out.stdout.contains("setup failed: open O_DIRECT") {
-        eprintln!(
-            "SKIPPED {mode}: O_DIRECT is not supported under /tmp on this machine\n{}",
+        crate::support::skip(&format!(
+            "{mode}: O_DIRECT is not supported under /tmp on this machine\n{}",
             out.describe()
-        );
+        ));
         return None;
     }
     let summary = race_summary(&out);

@@ -124,7 +124,7 @@ fn escape_tracing_personality_linux32_then_int80_open() {
     let t = Jail::new();
     let out = native(&t, &["personality32", "/etc/passwd"]);
     if out.lines().get(1).copied() == Some("ENOSYS") {
-        eprintln!("SKIPPED: no IA-32 emulation in this kernel: int 0x80 fails natively");
+        crate::support::skip("no IA-32 emulation in this kernel: int 0x80 fails natively");
         return;
     }
     assert_eq!(
@@ -160,7 +160,7 @@ fn escape_tracing_x32_syscall_numbers() {
     let t = Jail::new();
     let out = native(&t, &["x32_open", "/etc/passwd"]);
     if out.lines() == ["ENOSYS"] {
-        eprintln!("SKIPPED: this kernel has no x32 ABI: x32 open fails natively with ENOSYS");
+        crate::support::skip("this kernel has no x32 ABI: x32 open fails natively with ENOSYS");
     } else {
         assert_eq!(out.lines(), [PASSWD], "control void\n{}", out.describe());
     }

@@ -13,7 +13,7 @@ fn abi() -> Option<u32> {
     match landlock::abi_version() {
         Ok(abi) => Some(abi),
         Err(errno) => {
-            println!("skipped: this kernel has no Landlock ({errno})");
+            crate::support::skip(&format!("this kernel has no Landlock ({errno})"));
             None
         }
     }
@@ -83,7 +83,7 @@ fn the_ruleset_alone_confines_reads_and_writes_to_the_roots() {
 fn the_ruleset_refuses_tcp_connect_where_the_kernel_can() {
     let Some(abi) = abi() else { return };
     if abi < 4 {
-        println!("skipped: Landlock ABI {abi} has no network rights");
+        crate::support::skip(&format!("Landlock ABI {abi} has no network rights"));
         return;
     }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -103,7 +103,7 @@ fn the_ruleset_refuses_tcp_connect_where_the_kernel_can() {
 fn the_ruleset_scopes_signals_where_the_kernel_can() {
     let Some(abi) = abi() else { return };
     if abi < 6 {
-        println!("skipped: Landlock ABI {abi} has no signal scoping");
+        crate::support::skip(&format!("Landlock ABI {abi} has no signal scoping"));
         return;
     }
     let outside = nix::unistd::getpid();
