@@ -160,7 +160,10 @@ fn escape_tracing_x32_syscall_numbers() {
     let t = Jail::new();
     let out = native(&t, &["x32_open", "/etc/passwd"]);
     if out.lines() == ["ENOSYS"] {
-        crate::support::skip("this kernel has no x32 ABI: x32 open fails natively with ENOSYS");
+        // Not a skip: the jailed run below still shows the numbers are
+        // refused, and filter::tests checks the filter refuses every x32
+        // number whatever the kernel. Natively this kernel has no x32 ABI.
+        eprintln!("note: this kernel has no x32 ABI: the native control cannot escape");
     } else {
         assert_eq!(out.lines(), [PASSWD], "control void\n{}", out.describe());
     }
