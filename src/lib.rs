@@ -11,6 +11,7 @@
 //! `config`, `policy`, `syscall`, `arch` and `filter` are pure and tested
 //! without processes; `launch` and `tracer` touch fork and ptrace.
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
 pub mod config;

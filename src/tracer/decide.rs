@@ -65,11 +65,6 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
 const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
 
-/// `openat2` resolve flags.
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 /// The flags `open`/`openat` accept (the kernel's `VALID_OPEN_FLAGS`);
 /// unlike `openat2` they ignore the rest, so a rewrite must drop them.
 const VALID_OPEN_FLAGS: u64 = (libc::O_RDONLY
@@ -868,7 +863,7 @@ impl Tracer {
             Some(index) if signed(arg(index)) != libc::AT_FDCWD => Start::Fd(signed(arg(index))),
             _ => Start::Cwd,
         };
-        let scoped = program_resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0;
+        let scoped = program_resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
         let resolved = if scoped {
             // The program's own scope decides what the path means; the
             // kernel call below then gets the plain canonical result.
@@ -886,7 +881,7 @@ impl Tracer {
                 return Answer::Refuse(errno as i32);
             }
         };
-        let program_resolve = program_resolve & !(RESOLVE_BENEATH | RESOLVE_IN_ROOT);
+        let program_resolve = program_resolve & !(libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT);
         if let Err(errno) = self.verdict(pid, name, access, &resolved.target, &given) {
             return Answer::Refuse(errno);
         }
@@ -926,13 +921,13 @@ impl Tracer {
             // its magic links (already resolved) must not be followed.
             Target::Path(canonical) if canonical.starts_with("/proc") => (
                 canonical.as_os_str().as_bytes().to_vec(),
-                RESOLVE_NO_MAGICLINKS,
+                libc::RESOLVE_NO_MAGICLINKS,
             ),
             // The canonical path has no symlinks; meeting one means a
             // component was swapped after the check.
             Target::Path(canonical) => (
                 canonical.as_os_str().as_bytes().to_vec(),
-                RESOLVE_NO_SYMLINKS,
+                libc::RESOLVE_NO_SYMLINKS,
             ),
         };
         if path.ends_with(b"/") {
@@ -1294,8 +1289,13 @@ fn open_verified(path: &Path, directory: bool) -> Result<OwnedFd, i32> {
     } else {
         flags |= libc::O_NOFOLLOW;
     }
-    sys::openat2(libc::AT_FDCWD, &c_path, flags as u64, RESOLVE_NO_SYMLINKS)
-        .map_err(|errno| errno as i32)
+    sys::openat2(
+        libc::AT_FDCWD,
+        &c_path,
+        flags as u64,
+        libc::RESOLVE_NO_SYMLINKS,
+    )
+    .map_err(|errno| errno as i32)
 }
 
 /// Whether task `tid` has begun to exit (or is gone): its `/proc/<tid>/stat`

@@ -159,7 +159,7 @@ pub fn resolve_scoped(
     if !follow {
         flags |= libc::O_NOFOLLOW as u64;
     }
-    let resolve = program_resolve | RESOLVE_NO_MAGICLINKS;
+    let resolve = program_resolve | libc::RESOLVE_NO_MAGICLINKS;
     let (canonical, exists) =
         match sys::openat2(start_fd.as_raw_fd(), &c_string(path)?, flags, resolve) {
             Ok(fd) => (canonical_of(&fd)?, true),
@@ -257,9 +257,6 @@ fn split_last(path: &[u8]) -> Option<(&[u8], &[u8])> {
     }
     Some((dir, name))
 }
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 
 /// Whether a walk that starts in `start` and follows the components of
 /// `dir_part` (no symlinks among them) looks a name up in a writable
@@ -422,7 +419,7 @@ fn fast(
                 dirfd_raw,
                 &c_string(dir)?,
                 (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
-                RESOLVE_NO_SYMLINKS,
+                libc::RESOLVE_NO_SYMLINKS,
             ) {
                 Ok(fd) => {
                     let canonical = canonical_of(&fd)?;

@@ -147,7 +147,7 @@ mod tests {
             Err(Errno::ENOTTY) => return, // kernel without PROCMAP_QUERY
             other => assert_eq!(other, Ok(true)),
         }
-        // SAFETY (test): a fresh shared anonymous mapping, unmapped below.
+        // SAFETY: (test) a fresh shared anonymous mapping, unmapped below.
         let shared = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
@@ -163,7 +163,7 @@ mod tests {
             buffer_is_private(&maps, shared as u64, 16, &|_| false),
             Ok(false)
         );
-        // SAFETY (test): unmapping what we mapped.
+        // SAFETY: (test) unmapping what we mapped.
         unsafe { libc::munmap(shared, 4096) };
         // A literal in this test binary: a private mapping of a file.
         let literal: &'static [u8] = b"/usr/lib/some/path";
