@@ -49,10 +49,16 @@ pub enum FetchError {
     TooLarge(u64),
     /// The temporary file could not be made or written.
     Storage(String),
+    /// The jail could not get another descriptor of a body (this errno).
+    Descriptor(i32),
     Other(String),
 }
 
 impl FetchError {
+    fn from_local(error: std::io::Error) -> FetchError {
+        FetchError::Descriptor(error.raw_os_error().unwrap_or(libc::EIO))
+    }
+
     pub fn errno(&self) -> i32 {
         match self {
             FetchError::NotFound(_) | FetchError::RedirectOutside(_) => libc::ENOENT,
@@ -61,6 +67,7 @@ impl FetchError {
             FetchError::Unreachable => libc::ENETUNREACH,
             FetchError::TimedOut => libc::ETIMEDOUT,
             FetchError::TooLarge(_) => libc::EFBIG,
+            FetchError::Descriptor(errno) => *errno,
             FetchError::Status(_) | FetchError::Storage(_) | FetchError::Other(_) => libc::EIO,
         }
     }
@@ -78,8 +85,62 @@ impl fmt::Display for FetchError {
             FetchError::TimedOut => f.write_str("timed out"),
             FetchError::TooLarge(limit) => write!(f, "body larger than {limit} bytes"),
             FetchError::Storage(reason) => write!(f, "cannot store the download: {reason}"),
+            FetchError::Descriptor(errno) => write!(
+                f,
+                "no descriptor for the body: {}",
+                nix::errno::Errno::from_raw(*errno).desc()
+            ),
             FetchError::Other(reason) => f.write_str(reason),
         }
+    }
+}
+
+/// The `http` prefixes, the fetcher, and the bodies fetched so far, kept
+/// open and unlinked so that a `stat` and the `open` after it see one
+/// download.
+pub struct Downloads {
+    options: HttpOptions,
+    fetcher: Box<dyn Fetcher>,
+    cache: std::collections::HashMap<String, std::os::fd::OwnedFd>,
+}
+
+/// Bodies kept at once; beyond this the cache starts over.
+const DOWNLOAD_CACHE: usize = 16;
+
+impl Downloads {
+    pub fn new(options: HttpOptions, fetcher: Box<dyn Fetcher>) -> Downloads {
+        Downloads {
+            options,
+            fetcher,
+            cache: std::collections::HashMap::new(),
+        }
+    }
+
+    /// The URL `path` names, if it lies under an `http` prefix.
+    pub fn url_for(&self, path: &[u8]) -> Option<String> {
+        self.options.url_for(path)
+    }
+
+    /// A descriptor of its own on the body of `url`, downloaded first
+    /// unless this run already has it.
+    pub fn body(&mut self, url: &str) -> Result<std::os::fd::OwnedFd, FetchError> {
+        if let Some(body) = self.cache.get(url) {
+            return body.try_clone().map_err(FetchError::from_local);
+        }
+        log::debug!("downloading {url}");
+        let body = std::os::fd::OwnedFd::from(self.fetcher.fetch(url)?);
+        let copy = body.try_clone().map_err(FetchError::from_local)?;
+        if self.cache.len() >= DOWNLOAD_CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(url.to_string(), body);
+        Ok(copy)
+    }
+
+    /// Forgets every body (a session's next command must see the server's
+    /// current answer).
+    pub fn forget(&mut self) {
+        self.cache.clear();
     }
 }
 

@@ -228,7 +228,7 @@ impl Tracer {
                     // The next command must see what the server and the
                     // host have then.
                     if let Some(downloads) = self.downloads.as_mut() {
-                        downloads.cache.clear();
+                        downloads.forget();
                     }
                     self.directories.borrow_mut().clear();
                     // The syscall itself does nothing and returns 0.

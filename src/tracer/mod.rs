@@ -17,7 +17,7 @@ mod scratch;
 mod spaces;
 
 use crate::arch::native::Regs;
-use crate::fetch::{Fetcher, HttpOptions};
+use crate::fetch::{Downloads, Fetcher, HttpOptions};
 use crate::keeper::Keeper;
 use crate::policy::{Denial, Policy};
 use crate::sys;
@@ -183,17 +183,6 @@ pub struct Tracer {
 /// `/proc/<tid>/maps` files kept open at once.
 const MAPS_OPEN: usize = 8;
 
-/// The `http` prefixes, the fetcher, and the bodies fetched so far (kept
-/// open, unlinked, so a `stat` and the `open` after it see one download).
-struct Downloads {
-    options: HttpOptions,
-    fetcher: Box<dyn Fetcher>,
-    cache: HashMap<String, OwnedFd>,
-}
-
-/// Bodies kept at once; the oldest is dropped beyond this.
-const DOWNLOAD_CACHE: usize = 16;
-
 /// How a stopped task is to be resumed.
 enum Resume {
     Continue,
@@ -256,55 +245,31 @@ impl Tracer {
 
     /// Makes paths under the `http` prefixes read as their downloads.
     pub fn with_downloads(mut self, options: HttpOptions, fetcher: Box<dyn Fetcher>) -> Tracer {
-        self.downloads = Some(Downloads {
-            options,
-            fetcher,
-            cache: HashMap::new(),
-        });
+        self.downloads = Some(Downloads::new(options, fetcher));
         self
     }
 
     /// The URL `path` names, if it lies under an `http` prefix.
     fn url_for(&self, path: &[u8]) -> Option<String> {
-        self.downloads.as_ref()?.options.url_for(path)
+        self.downloads.as_ref()?.url_for(path)
     }
 
     /// The tracer's own descriptor on the body of `url`, downloading it
     /// first if needed; a failure is reported and becomes the errno.
     fn download(&mut self, url: &str) -> Result<OwnedFd, i32> {
-        let report = self.policy.report;
         let Some(downloads) = self.downloads.as_mut() else {
             return Err(libc::ENOENT);
         };
-        if let Some(body) = downloads.cache.get(url) {
-            return body
-                .try_clone()
-                .map_err(|error| error.raw_os_error().unwrap_or(libc::EIO));
-        }
-        debug!("downloading {url}");
-        match downloads.fetcher.fetch(url) {
-            Ok(file) => {
-                let body = OwnedFd::from(file);
-                let copy = body
-                    .try_clone()
-                    .map_err(|error| error.raw_os_error().unwrap_or(libc::EIO))?;
-                if downloads.cache.len() >= DOWNLOAD_CACHE {
-                    downloads.cache.clear();
-                }
-                downloads.cache.insert(url.to_string(), body);
-                Ok(copy)
+        downloads.body(url).map_err(|error| {
+            debug!("download of {url} failed: {error}");
+            if self.policy.report {
+                crate::notice::line(&format!(
+                    "[Http {}: {error}]",
+                    crate::notice::printable(url)
+                ));
             }
-            Err(error) => {
-                debug!("download of {url} failed: {error}");
-                if report {
-                    crate::notice::line(&format!(
-                        "[Http {}: {error}]",
-                        crate::notice::printable(url)
-                    ));
-                }
-                Err(error.errno())
-            }
-        }
+            error.errno()
+        })
     }
 
     /// Makes the wakeup syscall call `suspend` (see [`Tracer`]'s field).
