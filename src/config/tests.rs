@@ -90,6 +90,13 @@ report
         cpu: CpuChoice::Fixed(1),
         landlock: LandlockMode::Require,
         report: true,
+        lines: Lines {
+            see: vec![9, 10],
+            write: vec![11],
+            chdir: Some(13),
+            cpu: Some(23),
+        },
+        warnings: Vec::new(),
     };
     assert_eq!(parse(text), expected);
 }
@@ -702,4 +709,63 @@ fn every_keyword_is_documented() {
             );
         }
     }
+}
+
+#[test]
+fn unknown_keywords_close_to_a_known_one_get_a_suggestion() {
+    for (text, message) in [
+        (
+            "sea /usr",
+            "t.conf:1:1: unknown keyword `sea`; did you mean `see`?",
+        ),
+        (
+            "wirte /tmp",
+            "t.conf:1:1: unknown keyword `wirte`; did you mean `write`?",
+        ),
+        (
+            "maxthread 3",
+            "t.conf:1:1: unknown keyword `maxthread`; did you mean `maxthreads`?",
+        ),
+        (
+            "Program /bin/sh",
+            "t.conf:1:1: unknown keyword `Program`; did you mean `program`?",
+        ),
+        (
+            "  timelimt 3",
+            "t.conf:1:3: unknown keyword `timelimt`; did you mean `timelimit`?",
+        ),
+    ] {
+        assert_eq!(parse_error(text).to_string(), message, "for {text:?}");
+    }
+    // Nothing within two edits: the whole list.
+    let far = parse_error("frobnicate yes").to_string();
+    assert!(
+        far.starts_with(
+            "t.conf:1:1: unknown keyword `frobnicate`; expected one of program, arg, closefds,"
+        ),
+        "{far}"
+    );
+    assert!(!far.contains("did you mean"), "{far}");
+}
+
+#[test]
+fn a_hash_inside_a_value_is_kept_and_warned_about() {
+    let config = parse("see /usr # programs\nsee /srv/#1\narg print(1) #x\nsetenv A b #c\n");
+    assert_eq!(
+        config.see,
+        [PathBuf::from("/usr # programs"), PathBuf::from("/srv/#1")]
+    );
+    let shown: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "t.conf:1: the value of `see` is `/usr # programs`: a `#` inside a line starts no comment",
+            "t.conf:3: the value of `arg` is `print(1) #x`: a `#` inside a line starts no comment",
+            "t.conf:4: the value of `setenv` is `b #c`: a `#` inside a line starts no comment",
+        ]
+    );
+    // Lines of other idents' blocks are warned about too.
+    let other = parse_for("ident bob\nchdir /x # y\nend\n", "alice");
+    assert_eq!(other.warnings.len(), 1, "{:?}", other.warnings);
+    assert_eq!(other.chdir, None);
 }
