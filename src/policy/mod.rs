@@ -14,6 +14,7 @@ pub use decide::{Denial, DenialKind, Target, Verdict};
 pub use paths::normalize_lexically;
 
 use crate::config::Config;
+use crate::syscall::Access;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,23 @@ pub enum PolicyError {
         path: PathBuf,
         reason: String,
     },
+    /// The `chdir` directory cannot be the program's working directory.
+    BadChdir {
+        file: PathBuf,
+        line: Option<usize>,
+        path: PathBuf,
+        problem: ChdirProblem,
+    },
+}
+
+/// Why a `chdir` line cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChdirProblem {
+    /// Nothing is there (or the jail itself cannot reach it).
+    Missing(String),
+    NotADirectory,
+    /// It exists at this canonical path, which no `see` line covers.
+    NotVisible(PathBuf),
 }
 
 impl fmt::Display for PolicyError {
@@ -36,6 +54,29 @@ impl fmt::Display for PolicyError {
                 path,
                 reason,
             } => write!(f, "`{keyword} {}`: {reason}", path.display()),
+            PolicyError::BadChdir {
+                file,
+                line,
+                path,
+                problem,
+            } => {
+                write!(f, "{}", file.display())?;
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                }
+                write!(f, ": `chdir {}`: ", path.display())?;
+                match problem {
+                    ChdirProblem::Missing(reason) => {
+                        write!(f, "{reason}; expected an existing directory")
+                    }
+                    ChdirProblem::NotADirectory => f.write_str("not a directory"),
+                    ChdirProblem::NotVisible(canonical) => write!(
+                        f,
+                        "{} is not visible in the jail; expected a directory a `see` line covers",
+                        canonical.display()
+                    ),
+                }
+            }
         }
     }
 }
@@ -100,13 +141,50 @@ impl Policy {
                 }
             }
         }
-        Ok(Policy {
+        let policy = Policy {
             see,
             write,
             own_proc,
             report: config.report,
-        })
+        };
+        policy.check_chdir(config)?;
+        Ok(policy)
     }
+
+    /// The `chdir` directory must exist and be visible: the program would
+    /// otherwise start in a directory that does not exist for it (and the
+    /// child's `chdir` fail with a bare errno).
+    fn check_chdir(&self, config: &Config) -> Result<(), PolicyError> {
+        let Some(dir) = &config.chdir else {
+            return Ok(());
+        };
+        let bad = |problem| PolicyError::BadChdir {
+            file: config.file.clone(),
+            line: config.lines.chdir,
+            path: dir.clone(),
+            problem,
+        };
+        // Each process's own entry: judged per thread, not here.
+        if own_proc_root(dir, false).is_some() {
+            return Ok(());
+        }
+        let canonical = std::fs::canonicalize(dir).map_err(|error| {
+            bad(ChdirProblem::Missing(
+                nix::errno::Errno::from_raw(error.raw_os_error().unwrap_or(libc::ENOENT))
+                    .desc()
+                    .to_lowercase(),
+            ))
+        })?;
+        let target = Target::Path(canonical.clone());
+        if self.judge(Access::Read, &target, "", &|_| false, None) != Verdict::Allow {
+            return Err(bad(ChdirProblem::NotVisible(canonical)));
+        }
+        if !canonical.is_dir() {
+            return Err(bad(ChdirProblem::NotADirectory));
+        }
+        Ok(())
+    }
+}
 }
 
 /// `root` as a root of each thread's own `/proc` entry, if it is one.

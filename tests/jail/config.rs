@@ -338,3 +338,57 @@ fn config_large_files_are_parsed_in_linear_time() {
         out.elapsed
     );
 }
+
+/// A `chdir` that does not exist, or that the jail cannot see, is a config
+/// mistake named with its line: 78, nothing run. (It used to say only
+/// "changing directory: No such file or directory", with status 125.)
+#[test]
+fn config_chdir_to_a_missing_or_hidden_directory_names_the_line() {
+    let cases = [
+        (
+            "chdir /nonexistent".to_string(),
+            "sandbox.conf:3: `chdir /nonexistent`: no such file or directory; expected an \
+             existing directory"
+                .to_string(),
+        ),
+        ("chdir {hidden}".to_string(), String::new()),
+        ("chdir {ro}/file".to_string(), String::new()),
+    ];
+    for (line, message) in cases {
+        let mut j = Jail::bare();
+        j.set_config(&format!(
+            "see {{bin}}\nsee {{ro}}\n{line}\nwrite {{jail}}\n"
+        ));
+        let message = if message.is_empty() {
+            match line.as_str() {
+                "chdir {hidden}" => format!(
+                    "sandbox.conf:3: `chdir {0}`: {0} is not visible in the jail; expected a \
+                     directory a `see` line covers",
+                    j.p("hidden")
+                ),
+                _ => format!(
+                    "sandbox.conf:3: `chdir {}/file`: not a directory",
+                    j.p("ro")
+                ),
+            }
+        } else {
+            message
+        };
+        let out = j.probe("write {jail}/created x");
+        out.assert_code(78).assert_stderr_contains(&message);
+        assert_eq!(out.stdout, "", "program ran\n{}", out.describe());
+        assert!(!j.path("jail/created").exists(), "program ran");
+    }
+}
+
+#[test]
+fn config_keyword_typos_get_a_suggestion() {
+    let mut j = Jail::bare();
+    j.set_config("see {bin}\nsea {ro}\n");
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox: {}:2:1: unknown keyword `sea`; did you mean `see`?",
+        j.p("sandbox.conf")
+    ));
+    assert_eq!(out.stdout, "");
+}
