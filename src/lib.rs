@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod arch;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod fetch;

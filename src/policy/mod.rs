@@ -9,7 +9,7 @@
 mod decide;
 mod paths;
 
-pub use decide::{Denial, DenialKind, Target, Verdict};
+pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
 
 pub use paths::normalize_lexically;
 
@@ -184,7 +184,12 @@ impl Policy {
         }
         Ok(())
     }
-}
+
+    /// A root as written in a config, canonical as [`Policy::compile`]
+    /// makes it (in lexical normal form when it does not exist).
+    pub fn canonical_root(root: &Path) -> PathBuf {
+        std::fs::canonicalize(root).unwrap_or_else(|_| normalize_lexically(root))
+    }
 }
 
 /// `root` as a root of each thread's own `/proc` entry, if it is one.
