@@ -253,7 +253,7 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "report",
         usage: "report",
-        doc: "Prints each refused access as `[See path=...]` or `[Write path=...]`, with the canonical path.",
+        doc: "Prints each refusal on stderr as one line in brackets: `[See <path>=<canonical>]`, `[Write <path>=<canonical>]`, `[Syscall <name>]` or `[Http <url>: <reason>]`.",
         default: "off: refusals are silent",
         example: "report",
         form: Form::Flag(apply_report),
