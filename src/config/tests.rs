@@ -769,3 +769,51 @@ fn a_hash_inside_a_value_is_kept_and_warned_about() {
     assert_eq!(other.warnings.len(), 1, "{:?}", other.warnings);
     assert_eq!(other.chdir, None);
 }
+
+/// The keywords a document gives a heading to, by name, with their usage.
+fn documented_keywords(headings: impl Iterator<Item = String>) -> Vec<(String, String)> {
+    headings
+        .map(|usage| {
+            let name = usage.split(' ').next().unwrap_or_default().to_owned();
+            (name, usage)
+        })
+        .collect()
+}
+
+/// docs/config.md and sandbox.conf(5) document the same keywords, each
+/// once, as the keyword table has them: a keyword added to one and not the
+/// other (or not to the table) fails here.
+#[test]
+fn config_md_and_the_manual_document_the_same_keywords() {
+    let markdown = include_str!("../../docs/config.md");
+    let manual = include_str!("../../docs/man/sandbox.conf.5");
+    let in_markdown = documented_keywords(markdown.lines().filter_map(|line| {
+        line.strip_prefix("### `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(str::to_owned)
+    }));
+    let keywords_section = manual
+        .split_once(".SH KEYWORDS\n")
+        .and_then(|(_, after)| after.split_once("\n.SH "))
+        .map(|(section, _)| section)
+        .expect("sandbox.conf.5 has a KEYWORDS section");
+    let in_manual = documented_keywords(
+        keywords_section
+            .split(".TP\n.B ")
+            .skip(1)
+            .filter_map(|entry| entry.lines().next())
+            .map(|usage| usage.replace("\\-", "-")),
+    );
+    let table: Vec<(String, String)> = KEYWORDS
+        .iter()
+        .map(|keyword| (keyword.name.to_owned(), keyword.usage.to_owned()))
+        .collect();
+    assert_eq!(
+        in_markdown, table,
+        "docs/config.md headings vs the keyword table"
+    );
+    assert_eq!(
+        in_manual, table,
+        "sandbox.conf.5 KEYWORDS vs the keyword table"
+    );
+}
