@@ -70,7 +70,8 @@ fn main() -> ExitCode {
             say!("sandbox: wrong arguments for `{option}`\n{USAGE}");
             return ExitCode::from(status::USAGE);
         }
-        Some(option) if option.starts_with('-') => {
+        // A config file whose name starts with `-` still works, as it did.
+        Some(option) if option.starts_with('-') && !std::path::Path::new(option).exists() => {
             say!("sandbox: unknown option `{option}`\n{USAGE}");
             return ExitCode::from(status::USAGE);
         }
