@@ -14,7 +14,6 @@ pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
 pub use paths::normalize_lexically;
 
 use crate::config::Config;
-use crate::syscall::Access;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +41,8 @@ pub enum ChdirProblem {
     /// Nothing is there (or the jail itself cannot reach it).
     Missing(String),
     NotADirectory,
-    /// It exists at this canonical path, which no `see` line covers.
+    /// It exists at this canonical path, which is hidden in the jail: no
+    /// `see` or `write` root covers it or lies below it.
     NotVisible(PathBuf),
 }
 
@@ -72,7 +72,8 @@ impl fmt::Display for PolicyError {
                     ChdirProblem::NotADirectory => f.write_str("not a directory"),
                     ChdirProblem::NotVisible(canonical) => write!(
                         f,
-                        "{} is not visible in the jail; expected a directory a `see` line covers",
+                        "{} is hidden in the jail; expected a directory a `see` or `write` line \
+                         covers",
                         canonical.display()
                     ),
                 }
@@ -151,9 +152,12 @@ impl Policy {
         Ok(policy)
     }
 
-    /// The `chdir` directory must exist and be visible: the program would
-    /// otherwise start in a directory that does not exist for it (and the
-    /// child's `chdir` fail with a bare errno).
+    /// The `chdir` directory must exist and not be hidden: the program
+    /// would otherwise start in a directory that does not exist for it (or
+    /// the child's `chdir` fail with a bare errno). A write-only directory
+    /// (a drop box) and an ancestor of a root (`chdir /`) exist for the
+    /// program, as they did for the original tool: existing configs use
+    /// them.
     fn check_chdir(&self, config: &Config) -> Result<(), PolicyError> {
         let Some(dir) = &config.chdir else {
             return Ok(());
@@ -175,8 +179,7 @@ impl Policy {
                     .to_lowercase(),
             ))
         })?;
-        let target = Target::Path(canonical.clone());
-        if self.judge(Access::Read, &target, "", &|_| false, None) != Verdict::Allow {
+        if self.reach(&canonical).standing == Standing::Hidden {
             return Err(bad(ChdirProblem::NotVisible(canonical)));
         }
         if !canonical.is_dir() {

@@ -368,8 +368,8 @@ fn config_chdir_to_a_missing_or_hidden_directory_names_the_line() {
         let message = if message.is_empty() {
             match line.as_str() {
                 "chdir {hidden}" => format!(
-                    "sandbox.conf:3: `chdir {0}`: {0} is not visible in the jail; expected a \
-                     directory a `see` line covers",
+                    "sandbox.conf:3: `chdir {0}`: {0} is hidden in the jail; expected a \
+                     directory a `see` or `write` line covers",
                     j.p("hidden")
                 ),
                 _ => format!(
@@ -605,4 +605,20 @@ fn check_prints_the_policy_and_where_paths_stand() {
         "sandbox: {conf}:15:12: bad number for `maxthreads`"
     ));
     assert_eq!(out.stdout, "", "{}", out.describe());
+}
+
+/// Existing configs keep working: a write-only directory (a drop box) and
+/// a directory above every root (`/`) exist for the program, so `chdir`
+/// into them is not refused.
+#[test]
+fn config_chdir_into_a_write_only_directory_or_an_ancestor_still_runs() {
+    let mut j = Jail::new();
+    j.add_config("write {jail2}\nchdir {jail2}\n");
+    let out = j.probe("write made x");
+    out.assert_code(0).assert_stdout("ok 1\n");
+    assert!(j.path("jail2/made").exists(), "{}", out.describe());
+    let mut j = Jail::new();
+    j.add_config("chdir /\n");
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
 }
