@@ -47,9 +47,17 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    #[cfg(test)]
     fn of(class: Class) -> Verdict {
+        Verdict::with(class, FilterOptions::default())
+    }
+
+    /// With `report`, refused syscalls stop for the tracer, which refuses
+    /// them with the same errno and prints `[Syscall <name>]`.
+    fn with(class: Class, options: FilterOptions) -> Verdict {
         match class {
             Class::Native => Verdict::Allow,
+            Class::Refuse(_) if options.report => Verdict::Trace,
             Class::Refuse(errno) => Verdict::Errno(errno),
             Class::ByArg {
                 arg,
@@ -71,6 +79,10 @@ impl Verdict {
 pub struct FilterOptions {
     /// Stop on the wakeup syscall (config `wakeup`); otherwise it is unknown.
     pub wakeup: bool,
+    /// Stop on the syscalls the table refuses (config `report`), so that
+    /// the tracer can say so; otherwise the filter refuses them itself.
+    /// Numbers above the table and other ABIs are refused silently still.
+    pub report: bool,
 }
 
 const fn ret(value: u32) -> Instruction {
@@ -110,8 +122,11 @@ fn errno_action(errno: i32) -> u32 {
 
 /// The verdict for every number from 0 up to the largest known one; gaps
 /// in the table are unknown and refused.
-pub fn verdicts() -> Vec<Verdict> {
-    Table::native().classes().map(Verdict::of).collect()
+pub fn verdicts(options: FilterOptions) -> Vec<Verdict> {
+    Table::native()
+        .classes()
+        .map(|class| Verdict::with(class, options))
+        .collect()
 }
 
 /// A run of consecutive syscall numbers with the same verdict.
@@ -247,7 +262,7 @@ pub fn build(options: FilterOptions) -> Vec<Instruction> {
     // x32 numbers (and anything larger) are another ABI: refuse.
     code.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
     code.push(foreign);
-    code.extend(tree(&ranges(&verdicts())));
+    code.extend(tree(&ranges(&verdicts(options))));
     code
 }
 
@@ -405,9 +420,38 @@ mod tests {
     }
 
     #[test]
+    fn refused_syscalls_stop_only_under_report() {
+        let quiet = build(FilterOptions::default());
+        let report = build(FilterOptions {
+            report: true,
+            ..FilterOptions::default()
+        });
+        for (name, errno) in [("socket", libc::EACCES), ("mount", libc::EPERM)] {
+            assert_eq!(class_of(name), Class::Refuse(errno), "{name}");
+            assert_eq!(native(&quiet, name), errno_action(errno), "{name}");
+            assert_eq!(native(&report, name), libc::SECCOMP_RET_TRACE, "{name}");
+        }
+        // The rest is as without report.
+        for name in ["read", "getpid"] {
+            assert_eq!(native(&report, name), libc::SECCOMP_RET_ALLOW, "{name}");
+        }
+        assert_eq!(
+            verdict_for(&report, 1000, AUDIT_ARCH, [0; 6]),
+            errno_action(libc::ENOSYS)
+        );
+        assert!(report.len() < 4096);
+    }
+
+    #[test]
     fn wakeup_stops_only_when_configured() {
-        let without = build(FilterOptions { wakeup: false });
-        let with = build(FilterOptions { wakeup: true });
+        let without = build(FilterOptions {
+            wakeup: false,
+            report: false,
+        });
+        let with = build(FilterOptions {
+            wakeup: true,
+            report: false,
+        });
         assert_eq!(
             verdict_for(&without, WAKEUP_SYSCALL, AUDIT_ARCH, [0; 6]),
             errno_action(libc::ENOSYS)
@@ -511,6 +555,13 @@ mod tests {
     #[test]
     fn program_fits_the_kernel_limit() {
         // BPF_MAXINSNS
-        assert!(build(FilterOptions { wakeup: true }).len() < 4096);
+        assert!(
+            build(FilterOptions {
+                wakeup: true,
+                report: true
+            })
+            .len()
+                < 4096
+        );
     }
 }

@@ -296,6 +296,7 @@ impl Jail {
             },
             filter: filter::build(FilterOptions {
                 wakeup: self.config.wakeup,
+                report: self.config.report,
             }),
             stdio: None,
             landlock: None,

@@ -14,6 +14,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod fetch;

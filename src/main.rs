@@ -4,7 +4,9 @@
 //! the jail (or, with `wakeup`, one command of the ident's session);
 //! `sandbox <config.conf> kill <ident>` ends a suspended session: `kill`
 //! as the second word is always that command, so an ident named `kill`
-//! cannot be run.
+//! cannot be run; `sandbox --check <config.conf> [<ident> [<path>...]]`
+//! says what a config means here without running anything; `--help` and
+//! `--version`.
 
 use sandbox::error::status;
 use sandbox::session::{self, ClientEnding, Ident};
@@ -25,13 +27,59 @@ macro_rules! say {
 }
 
 const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n       \
-                     sandbox <config.conf> kill <ident>";
+                     sandbox <config.conf> kill <ident>\n       \
+                     sandbox --check <config.conf> [<ident> [<path>...]]\n       \
+                     sandbox --help | --version";
+
+/// `--help`: the usage and what each mode does.
+const HELP: &str = "\
+sandbox: a jail for untrusted programs (seccomp, ptrace and Landlock)
+
+Modes:
+  sandbox <config.conf> <ident> [program [args...]]
+      Run the program (or the config's `program` and `arg` lines) in the
+      jail the config describes for <ident>; exit with the program's status.
+      With `wakeup` in the config, run one command of <ident>'s session.
+  sandbox <config.conf> kill <ident>
+      End <ident>'s suspended session; prints `Done`.
+  sandbox --check <config.conf> [<ident> [<path>...]]
+      Run nothing: print the effective settings for <ident>, what the kernel
+      offers, the config's warnings, and for each <path> whether the program
+      would find it hidden, visible, write-only or writable.
+  sandbox --help, -h      Print this help.
+  sandbox --version, -V   Print the version.
+
+Exit statuses: the program's own; 128+n killed by signal n; 124 timed out;
+125 the jail failed; 126 cannot execute; 127 not found; 78 bad config;
+2 bad command line. See sandbox(1) and sandbox.conf(5).
+";
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .target(env_logger::Target::Pipe(Box::new(sandbox::notice::Stderr)))
         .init();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match args.first().and_then(|first| first.to_str()) {
+        Some("--help" | "-h") if args.len() == 1 => {
+            let _ = std::io::stdout().write_all(HELP.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") if args.len() == 1 => {
+            let _ = writeln!(std::io::stdout(), "sandbox {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some("--check") if args.len() >= 2 => return check(&args[1..]),
+        Some(option @ ("--help" | "-h" | "--version" | "-V" | "--check")) => {
+            say!("sandbox: wrong arguments for `{option}`\n{USAGE}");
+            return ExitCode::from(status::USAGE);
+        }
+        // A config file whose name starts with `-` still works, as it did.
+        Some(option) if option.starts_with('-') && !std::path::Path::new(option).exists() => {
+            say!("sandbox: unknown option `{option}`\n{USAGE}");
+            return ExitCode::from(status::USAGE);
+        }
+        _ => {}
+    }
     if args.len() < 2 {
         say!("{USAGE}");
         return ExitCode::from(status::USAGE);
@@ -67,6 +115,9 @@ fn main() -> ExitCode {
             Err(error) => fail(&error.to_string(), error.exit_status()),
         };
     }
+    for warning in sandbox::check::warnings(&jail.config) {
+        say!("sandbox: warning: {warning}");
+    }
     let program = &args[2..];
     if jail.config.wakeup {
         return match session::run(&jail, &ident, program) {
@@ -84,6 +135,35 @@ fn main() -> ExitCode {
         Ok(Ending::TimedOut) => timed_out(),
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
+}
+
+/// `sandbox --check <config> [<ident> [<path>...]]`: the report on stdout,
+/// 0; a bad config as for a run (78); 125 when the kernel cannot host the
+/// jail.
+fn check(args: &[OsString]) -> ExitCode {
+    let config = PathBuf::from(&args[0]);
+    let ident = match args.get(1).map(|ident| Ident::new(ident.as_bytes())) {
+        None => None,
+        Some(Ok(ident)) => Some(ident),
+        Some(Err(error)) => {
+            say!("sandbox: bad ident: {error}");
+            return ExitCode::from(status::USAGE);
+        }
+    };
+    let name = ident
+        .as_ref()
+        .map(|ident| String::from_utf8_lossy(ident.as_bytes()).into_owned());
+    // No block is named by the empty word: global lines only.
+    let selected = ident.as_ref().map_or(&b""[..], Ident::as_bytes);
+    let jail = match Jail::load(&config, selected) {
+        Ok(jail) => jail,
+        Err(error) => return fail(&error.to_string(), error.exit_status()),
+    };
+    let paths: Vec<PathBuf> = args.iter().skip(2).map(PathBuf::from).collect();
+    let kernel = sandbox::check::Kernel::probe();
+    let (report, code) = sandbox::check::report(&jail, name.as_deref(), &kernel, &paths);
+    let _ = std::io::stdout().write_all(report.as_bytes());
+    ExitCode::from(code)
 }
 
 fn fail(message: &str, status: u8) -> ExitCode {

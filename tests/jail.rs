@@ -43,6 +43,8 @@ mod exit;
 mod http;
 #[path = "jail/landlock.rs"]
 mod landlock;
+#[path = "jail/manpages.rs"]
+mod manpages;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

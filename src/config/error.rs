@@ -143,6 +143,37 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A line that is accepted but probably not meant, or a setting that will
+/// not do what it says on this machine. Not an error: existing configs keep
+/// running.
+///
+/// Display gives one line such as
+/// ``conf/x.conf:4: `see /usr # programs` names a path that does not exist``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning {
+    pub file: Box<Path>,
+    /// 1-based line.
+    pub line: usize,
+    /// What is odd, lowercase, without the position.
+    pub problem: String,
+}
+
+impl ConfigWarning {
+    pub fn new(file: &Path, line: usize, problem: impl Into<String>) -> Self {
+        ConfigWarning {
+            file: file.into(),
+            line,
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.problem)
+    }
+}
+
 /// Characters of a quoted value shown in a message; longer ones are cut
 /// there and end in `...`, so a megabyte-long token makes a short line.
 pub(crate) const SHOWN_CHARS: usize = 60;

@@ -14,7 +14,7 @@ use nom::combinator::{all_consuming, opt};
 use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
-use super::error::{ConfigError, quoted, shortened};
+use super::error::{ConfigError, ConfigWarning, quoted, shortened};
 use super::syntax::{Directive, Word};
 use super::{Config, CpuChoice, EnvOp, LandlockMode, MAX_SECONDS, Rlimit};
 
@@ -253,7 +253,7 @@ pub static KEYWORDS: &[Keyword] = &[
     Keyword {
         name: "report",
         usage: "report",
-        doc: "Prints each refused access as `[See path=...]` or `[Write path=...]`, with the canonical path.",
+        doc: "Prints each refusal on stderr as one line in brackets: `[See <path>=<canonical>]`, `[Write <path>=<canonical>]`, `[Syscall <name>]` or `[Http <url>: <reason>]`.",
         default: "off: refusals are silent",
         example: "report",
         form: Form::Flag(apply_report),
@@ -317,6 +317,7 @@ pub(crate) fn build(
         },
         skipped: Config::default(),
         open_block: None,
+        warnings: Vec::new(),
     };
     for directive in directives {
         builder.line = directive.line;
@@ -335,6 +336,7 @@ pub(crate) fn build(
         )
         .expected("`end` before the end of the file"));
     }
+    builder.applied.warnings = builder.warnings;
     Ok(builder.applied)
 }
 
@@ -351,6 +353,8 @@ pub(crate) struct Builder<'a> {
     /// Where lines of other idents' blocks go, to be thrown away.
     skipped: Config,
     open_block: Option<OpenBlock>,
+    /// Warnings about lines of any block.
+    warnings: Vec<ConfigWarning>,
 }
 
 #[derive(Debug)]
@@ -378,17 +382,72 @@ fn find(name: &str) -> Option<&'static Keyword> {
     KEYWORDS.iter().find(|keyword| keyword.name == name)
 }
 
+/// The keyword closest to `name` within an edit distance of 2 (the first
+/// in table order on a tie), for an unknown keyword's message.
+fn suggestion(name: &str) -> Option<&'static str> {
+    KEYWORDS
+        .iter()
+        .filter_map(|keyword| {
+            edit_distance(name, keyword.name, 2).map(|distance| (distance, keyword.name))
+        })
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
+}
+
+/// The Levenshtein distance between `a` and `b` in characters, if it is
+/// at most `limit` (cheap for long words: their lengths differ too much).
+fn edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
+    let a: Vec<char> = a.chars().take(b.len() + limit + 1).collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous
+        .last()
+        .copied()
+        .filter(|&distance| distance <= limit)
+}
+
+/// A `#` word inside a rest-of-line value (`see /usr # programs`) is part
+/// of the value: the format has no trailing comments. Accepted, as the
+/// original tool does, but said.
+fn warn_about_hash(builder: &mut Builder<'_>, name: &str, value: Word<'_>, words: &[Word<'_>]) {
+    if words.iter().any(|word| word.text.starts_with('#')) {
+        builder.warnings.push(ConfigWarning::new(
+            builder.file,
+            builder.line,
+            format!(
+                "the value of `{name}` is {}: a `#` inside a line starts no comment",
+                quoted(value.text)
+            ),
+        ));
+    }
+}
+
 /// Checks the directive's arguments against its keyword's form and hands
 /// them to the keyword's handler.
 fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), ConfigError> {
     let name = directive.keyword.text;
     let Some(keyword) = find(name) else {
+        let unknown = format!("unknown keyword {}", quoted(name));
+        if let Some(close) = suggestion(name) {
+            return Err(builder.error(
+                directive.keyword.col,
+                format!("{unknown}; did you mean `{close}`?"),
+            ));
+        }
         let names: Vec<&str> = KEYWORDS.iter().map(|keyword| keyword.name).collect();
         return Err(builder
-            .error(
-                directive.keyword.col,
-                format!("unknown keyword {}", quoted(name)),
-            )
+            .error(directive.keyword.col, unknown)
             .expected(format!("one of {}", names.join(", "))));
     };
     let missing = || {
@@ -425,6 +484,7 @@ fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), Con
         },
         Form::Text(handler) => {
             let text = directive.rest_from(0).ok_or_else(missing)?;
+            warn_about_hash(builder, name, text, &args[1..]);
             handler(builder, text)
         }
         Form::AbsolutePath(handler) => {
@@ -434,12 +494,14 @@ fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), Con
                     .error(path.col, format!("`{name}` needs an absolute path"))
                     .found(quoted(path.text)));
             }
+            warn_about_hash(builder, name, path, &args[1..]);
             handler(builder, path)
         }
         Form::NameAndText(handler) => {
             let (Some(var), Some(value)) = (args.first(), directive.rest_from(1)) else {
                 return Err(missing());
             };
+            warn_about_hash(builder, name, value, &args[2..]);
             handler(builder, *var, value)
         }
         Form::TwoOrThreeWords(handler) => match args.as_slice() {
@@ -518,12 +580,18 @@ fn env_name(builder: &Builder<'_>, keyword: &str, var: Word<'_>) -> Result<Strin
 }
 
 fn apply_see(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
-    builder.settings().see.push(PathBuf::from(path.text));
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.see.push(PathBuf::from(path.text));
+    settings.lines.see.push(line);
     Ok(())
 }
 
 fn apply_write(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
-    builder.settings().write.push(PathBuf::from(path.text));
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.write.push(PathBuf::from(path.text));
+    settings.lines.write.push(line);
     Ok(())
 }
 
@@ -543,7 +611,10 @@ fn apply_maxthreads(builder: &mut Builder<'_>, number: Word<'_>) -> Result<(), C
 }
 
 fn apply_chdir(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
-    builder.settings().chdir = Some(PathBuf::from(path.text));
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.chdir = Some(PathBuf::from(path.text));
+    settings.lines.chdir = Some(line);
     Ok(())
 }
 
@@ -779,7 +850,10 @@ fn apply_cpu(builder: &mut Builder<'_>, choice: Word<'_>) -> Result<(), ConfigEr
             }
         },
     };
-    builder.settings().cpu = cpu;
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.cpu = cpu;
+    settings.lines.cpu = Some(line);
     Ok(())
 }
 

@@ -12,7 +12,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
-pub use error::ConfigError;
+pub use error::{ConfigError, ConfigWarning};
 pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 
 use std::io::Read;
@@ -144,12 +144,33 @@ pub struct Config {
     pub cpu: CpuChoice,
     /// `landlock <auto|require|off>`
     pub landlock: LandlockMode,
-    /// `report`: print each denial as `[See path=canonical]` / `[Write ...]`.
+    /// `report`: print each refusal (`[See given=canonical]`, `[Syscall name]`, ...).
     pub report: bool,
     /// SHA-256 of the whole file's text (every ident's lines): sessions
     /// started under one version of a config are not reached through an
     /// edited one.
     pub text_sha256: [u8; 32],
+    /// The lines the settings that later layers check came from, for
+    /// their messages.
+    pub lines: Lines,
+    /// Lines that are valid but probably not what was meant (a `#` inside
+    /// a value), from every block of the file.
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// The config lines some settings came from (1-based), so that a check
+/// made after parsing (a `see` root that does not exist, a `chdir` the
+/// jail cannot see) can name its line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lines {
+    /// One per [`Config::see`] root, in the same order.
+    pub see: Vec<usize>,
+    /// One per [`Config::write`] root, in the same order.
+    pub write: Vec<usize>,
+    /// The `chdir` line that applies.
+    pub chdir: Option<usize>,
+    /// The `cpu` line that applies.
+    pub cpu: Option<usize>,
 }
 
 impl Config {

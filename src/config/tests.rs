@@ -98,6 +98,13 @@ report
         landlock: LandlockMode::Require,
         report: true,
         text_sha256: sha256(text),
+        lines: Lines {
+            see: vec![9, 10],
+            write: vec![11],
+            chdir: Some(13),
+            cpu: Some(23),
+        },
+        warnings: Vec::new(),
     };
     assert_eq!(parse(text), expected);
 }
@@ -751,4 +758,111 @@ fn every_keyword_is_documented() {
             );
         }
     }
+}
+
+#[test]
+fn unknown_keywords_close_to_a_known_one_get_a_suggestion() {
+    for (text, message) in [
+        (
+            "sea /usr",
+            "t.conf:1:1: unknown keyword `sea`; did you mean `see`?",
+        ),
+        (
+            "wirte /tmp",
+            "t.conf:1:1: unknown keyword `wirte`; did you mean `write`?",
+        ),
+        (
+            "maxthread 3",
+            "t.conf:1:1: unknown keyword `maxthread`; did you mean `maxthreads`?",
+        ),
+        (
+            "Program /bin/sh",
+            "t.conf:1:1: unknown keyword `Program`; did you mean `program`?",
+        ),
+        (
+            "  timelimt 3",
+            "t.conf:1:3: unknown keyword `timelimt`; did you mean `timelimit`?",
+        ),
+    ] {
+        assert_eq!(parse_error(text).to_string(), message, "for {text:?}");
+    }
+    // Nothing within two edits: the whole list.
+    let far = parse_error("frobnicate yes").to_string();
+    assert!(
+        far.starts_with(
+            "t.conf:1:1: unknown keyword `frobnicate`; expected one of program, arg, closefds,"
+        ),
+        "{far}"
+    );
+    assert!(!far.contains("did you mean"), "{far}");
+}
+
+#[test]
+fn a_hash_inside_a_value_is_kept_and_warned_about() {
+    let config = parse("see /usr # programs\nsee /srv/#1\narg print(1) #x\nsetenv A b #c\n");
+    assert_eq!(
+        config.see,
+        [PathBuf::from("/usr # programs"), PathBuf::from("/srv/#1")]
+    );
+    let shown: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "t.conf:1: the value of `see` is `/usr # programs`: a `#` inside a line starts no comment",
+            "t.conf:3: the value of `arg` is `print(1) #x`: a `#` inside a line starts no comment",
+            "t.conf:4: the value of `setenv` is `b #c`: a `#` inside a line starts no comment",
+        ]
+    );
+    // Lines of other idents' blocks are warned about too.
+    let other = parse_for("ident bob\nchdir /x # y\nend\n", "alice");
+    assert_eq!(other.warnings.len(), 1, "{:?}", other.warnings);
+    assert_eq!(other.chdir, None);
+}
+
+/// The keywords a document gives a heading to, by name, with their usage.
+fn documented_keywords(headings: impl Iterator<Item = String>) -> Vec<(String, String)> {
+    headings
+        .map(|usage| {
+            let name = usage.split(' ').next().unwrap_or_default().to_owned();
+            (name, usage)
+        })
+        .collect()
+}
+
+/// docs/config.md and sandbox.conf(5) document the same keywords, each
+/// once, as the keyword table has them: a keyword added to one and not the
+/// other (or not to the table) fails here.
+#[test]
+fn config_md_and_the_manual_document_the_same_keywords() {
+    let markdown = include_str!("../../docs/config.md");
+    let manual = include_str!("../../docs/man/sandbox.conf.5");
+    let in_markdown = documented_keywords(markdown.lines().filter_map(|line| {
+        line.strip_prefix("### `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            .map(str::to_owned)
+    }));
+    let keywords_section = manual
+        .split_once(".SH KEYWORDS\n")
+        .and_then(|(_, after)| after.split_once("\n.SH "))
+        .map(|(section, _)| section)
+        .expect("sandbox.conf.5 has a KEYWORDS section");
+    let in_manual = documented_keywords(
+        keywords_section
+            .split(".TP\n.B ")
+            .skip(1)
+            .filter_map(|entry| entry.lines().next())
+            .map(|usage| usage.replace("\\-", "-")),
+    );
+    let table: Vec<(String, String)> = KEYWORDS
+        .iter()
+        .map(|keyword| (keyword.name.to_owned(), keyword.usage.to_owned()))
+        .collect();
+    assert_eq!(
+        in_markdown, table,
+        "docs/config.md headings vs the keyword table"
+    );
+    assert_eq!(
+        in_manual, table,
+        "sandbox.conf.5 KEYWORDS vs the keyword table"
+    );
 }

@@ -114,7 +114,81 @@ impl Visibility {
     }
 }
 
+/// Where a path stands in the jail's view, as `sandbox --check` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It does not exist for the program.
+    Hidden,
+    /// A proper ancestor of a root: it can be walked through and stat'ed,
+    /// not listed or read.
+    Ancestor,
+    /// Seen, not writable.
+    Visible,
+    /// Under a `write` root but no `see` root: it can be written, created
+    /// and removed, but not read, listed or stat'ed.
+    WriteOnly,
+    /// Seen and writable.
+    Writable,
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Standing::Hidden => "hidden",
+            Standing::Ancestor => "ancestor",
+            Standing::Visible => "visible",
+            Standing::WriteOnly => "write-only",
+            Standing::Writable => "writable",
+        })
+    }
+}
+
+/// A path's [`Standing`] and the canonical roots that decide it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub standing: Standing,
+    /// The `see` root that shows it (the deepest one), or for an ancestor
+    /// the root (`see` or `write`) below it.
+    pub see_root: Option<PathBuf>,
+    /// The deepest `write` root it lies in.
+    pub write_root: Option<PathBuf>,
+}
+
 impl Policy {
+    /// Where the canonical `path` stands for a program in the jail, judged
+    /// by the same rules as [`Policy::judge`] (with no jailed process:
+    /// every `/proc/<pid>` is hidden).
+    pub fn reach(&self, path: &Path) -> Reach {
+        let visibility = self.visibility(path, &|_| false, None);
+        let deepest = |roots: &[PathBuf]| {
+            roots
+                .iter()
+                .filter(|root| is_within(path, root))
+                .max_by_key(|root| root.components().count())
+                .cloned()
+        };
+        let write_root = visibility.writable.then(|| deepest(&self.write)).flatten();
+        let (standing, see_root) = match (visibility.seen, visibility.writable) {
+            (Seen::Visible, true) => (Standing::Writable, deepest(&self.see)),
+            (Seen::Visible, false) => (Standing::Visible, deepest(&self.see)),
+            (_, true) => (Standing::WriteOnly, None),
+            (Seen::Ancestor, false) => (
+                Standing::Ancestor,
+                self.see
+                    .iter()
+                    .chain(&self.write)
+                    .find(|root| is_ancestor_of(path, root))
+                    .cloned(),
+            ),
+            (Seen::Hidden, false) => (Standing::Hidden, None),
+        };
+        Reach {
+            standing,
+            see_root,
+            write_root,
+        }
+    }
+
     fn visibility(
         &self,
         path: &Path,

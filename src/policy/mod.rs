@@ -9,7 +9,7 @@
 mod decide;
 mod paths;
 
-pub use decide::{Denial, DenialKind, Target, Verdict};
+pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
 
 pub use paths::normalize_lexically;
 
@@ -26,6 +26,24 @@ pub enum PolicyError {
         path: PathBuf,
         reason: String,
     },
+    /// The `chdir` directory cannot be the program's working directory.
+    BadChdir {
+        file: PathBuf,
+        line: Option<usize>,
+        path: PathBuf,
+        problem: ChdirProblem,
+    },
+}
+
+/// Why a `chdir` line cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChdirProblem {
+    /// Nothing is there (or the jail itself cannot reach it).
+    Missing(String),
+    NotADirectory,
+    /// It exists at this canonical path, which is hidden in the jail: no
+    /// `see` or `write` root covers it or lies below it.
+    NotVisible(PathBuf),
 }
 
 impl fmt::Display for PolicyError {
@@ -36,6 +54,30 @@ impl fmt::Display for PolicyError {
                 path,
                 reason,
             } => write!(f, "`{keyword} {}`: {reason}", path.display()),
+            PolicyError::BadChdir {
+                file,
+                line,
+                path,
+                problem,
+            } => {
+                write!(f, "{}", file.display())?;
+                if let Some(line) = line {
+                    write!(f, ":{line}")?;
+                }
+                write!(f, ": `chdir {}`: ", path.display())?;
+                match problem {
+                    ChdirProblem::Missing(reason) => {
+                        write!(f, "{reason}; expected an existing directory")
+                    }
+                    ChdirProblem::NotADirectory => f.write_str("not a directory"),
+                    ChdirProblem::NotVisible(canonical) => write!(
+                        f,
+                        "{} is hidden in the jail; expected a directory a `see` or `write` line \
+                         covers",
+                        canonical.display()
+                    ),
+                }
+            }
         }
     }
 }
@@ -100,12 +142,56 @@ impl Policy {
                 }
             }
         }
-        Ok(Policy {
+        let policy = Policy {
             see,
             write,
             own_proc,
             report: config.report,
-        })
+        };
+        policy.check_chdir(config)?;
+        Ok(policy)
+    }
+
+    /// The `chdir` directory must exist and not be hidden: the program
+    /// would otherwise start in a directory that does not exist for it (or
+    /// the child's `chdir` fail with a bare errno). A write-only directory
+    /// (a drop box) and an ancestor of a root (`chdir /`) exist for the
+    /// program, as they did for the original tool: existing configs use
+    /// them.
+    fn check_chdir(&self, config: &Config) -> Result<(), PolicyError> {
+        let Some(dir) = &config.chdir else {
+            return Ok(());
+        };
+        let bad = |problem| PolicyError::BadChdir {
+            file: config.file.clone(),
+            line: config.lines.chdir,
+            path: dir.clone(),
+            problem,
+        };
+        // Each process's own entry: judged per thread, not here.
+        if own_proc_root(dir, false).is_some() {
+            return Ok(());
+        }
+        let canonical = std::fs::canonicalize(dir).map_err(|error| {
+            bad(ChdirProblem::Missing(
+                nix::errno::Errno::from_raw(error.raw_os_error().unwrap_or(libc::ENOENT))
+                    .desc()
+                    .to_lowercase(),
+            ))
+        })?;
+        if self.reach(&canonical).standing == Standing::Hidden {
+            return Err(bad(ChdirProblem::NotVisible(canonical)));
+        }
+        if !canonical.is_dir() {
+            return Err(bad(ChdirProblem::NotADirectory));
+        }
+        Ok(())
+    }
+
+    /// A root as written in a config, canonical as [`Policy::compile`]
+    /// makes it (in lexical normal form when it does not exist).
+    pub fn canonical_root(root: &Path) -> PathBuf {
+        std::fs::canonicalize(root).unwrap_or_else(|_| normalize_lexically(root))
     }
 }
 

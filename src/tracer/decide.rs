@@ -121,6 +121,12 @@ impl Tracer {
                 }
             }
             Class::Guard(guard) => judge_memory_guard(pid, name, guard, regs),
+            // Under `report` the filter stops refused syscalls for this.
+            Class::Refuse(errno) => {
+                debug!("{pid}: {name} ({nr}): refused with errno {errno}");
+                self.report_syscall(name, nr);
+                Answer::Refuse(errno)
+            }
             // The filter stops only for the classes above; anything else
             // reaching here is refused.
             other => {

@@ -19,7 +19,7 @@ mod spaces;
 use crate::arch::native::Regs;
 use crate::fetch::{Downloads, Fetcher, HttpOptions};
 use crate::keeper::Keeper;
-use crate::policy::{Denial, Policy};
+use crate::policy::{Denial, DenialKind, Policy};
 use crate::sys;
 use crate::syscall::Table;
 use event::Event;
@@ -588,10 +588,27 @@ impl Tracer {
     }
 
     fn report(&self, denial: &Denial) {
+        // Every dynamically linked program's loader looks for this file;
+        // its absence is no news.
+        if denial.kind == DenialKind::See && denial.canonical == "/etc/ld.so.preload" {
+            return;
+        }
         if self.policy.report {
             // Not a log line: the report is output the user asked for. A
             // closed stderr must not stop the jail, so errors are ignored.
             crate::notice::line(&denial.to_string());
+        }
+    }
+
+    /// `[Syscall <name>]` for a syscall refused whatever its arguments
+    /// (`[Syscall <number>]` for one the table has no name for).
+    fn report_syscall(&self, name: &str, nr: u64) {
+        if self.policy.report {
+            let line = match name {
+                "unknown" => format!("[Syscall {nr}]"),
+                name => format!("[Syscall {name}]"),
+            };
+            crate::notice::line(&line);
         }
     }
 

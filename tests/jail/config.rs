@@ -378,3 +378,287 @@ fn irc_nicks_and_channels_select_their_ident_blocks() {
     let out = j.cmd(&args).ident("Nick").run();
     out.assert_code(0).assert_stdout("ENOENT\n");
 }
+
+/// Runs the jail binary with exactly `args` after writing the config.
+fn run_args(j: &Jail, args: &[String]) -> crate::support::Output {
+    crate::support::write_file(&j.config_path(), j.config_text());
+    j.cmd::<&str>(&[]).run_raw(args)
+}
+
+/// A `chdir` that does not exist, or that the jail cannot see, is a config
+/// mistake named with its line: 78, nothing run. (It used to say only
+/// "changing directory: No such file or directory", with status 125.)
+#[test]
+fn config_chdir_to_a_missing_or_hidden_directory_names_the_line() {
+    let cases = [
+        (
+            "chdir /nonexistent".to_string(),
+            "sandbox.conf:3: `chdir /nonexistent`: no such file or directory; expected an \
+             existing directory"
+                .to_string(),
+        ),
+        ("chdir {hidden}".to_string(), String::new()),
+        ("chdir {ro}/file".to_string(), String::new()),
+    ];
+    for (line, message) in cases {
+        let mut j = Jail::bare();
+        j.set_config(&format!(
+            "see {{bin}}\nsee {{ro}}\n{line}\nwrite {{jail}}\n"
+        ));
+        let message = if message.is_empty() {
+            match line.as_str() {
+                "chdir {hidden}" => format!(
+                    "sandbox.conf:3: `chdir {0}`: {0} is hidden in the jail; expected a \
+                     directory a `see` or `write` line covers",
+                    j.p("hidden")
+                ),
+                _ => format!(
+                    "sandbox.conf:3: `chdir {}/file`: not a directory",
+                    j.p("ro")
+                ),
+            }
+        } else {
+            message
+        };
+        let out = j.probe("write {jail}/created x");
+        out.assert_code(78).assert_stderr_contains(&message);
+        assert_eq!(out.stdout, "", "program ran\n{}", out.describe());
+        assert!(!j.path("jail/created").exists(), "program ran");
+    }
+}
+
+/// A root that does not exist, a CPU the machine does not have, and a `#`
+/// inside a value are warned about on stderr, once each, with file:line;
+/// the program still runs.
+#[test]
+fn config_dubious_lines_are_warned_about_and_still_run() {
+    let mut j = Jail::new();
+    j.add_config("see {root}/missing\nwrite {root}/gone\ncpu 1023\nsee {ro} # programs\n");
+    let first = j.config_text().lines().count() - 3;
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+    let conf = j.p("sandbox.conf");
+    let root = j.root.display().to_string();
+    let expected = [
+        format!(
+            "sandbox: warning: {conf}:{}: `see {root}/missing` names a path that does not exist",
+            first
+        ),
+        format!(
+            "sandbox: warning: {conf}:{}: `write {root}/gone` names a path that does not exist",
+            first + 1
+        ),
+        format!(
+            "sandbox: warning: {conf}:{}: `cpu 1023`: this machine has CPUs 0 to ",
+            first + 2
+        ),
+        format!(
+            "sandbox: warning: {conf}:{}: the value of `see` is `{root}/ro # programs`: a `#` \
+             inside a line starts no comment",
+            first + 3
+        ),
+        format!(
+            "sandbox: warning: {conf}:{}: `see {root}/ro # programs` names a path that does not exist",
+            first + 3
+        ),
+    ];
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), expected.len(), "{}", out.describe());
+    for (line, want) in lines.iter().zip(&expected) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "want {want}\n{}",
+            out.describe()
+        );
+    }
+}
+
+#[test]
+fn config_keyword_typos_get_a_suggestion() {
+    let mut j = Jail::bare();
+    j.set_config("see {bin}\nsea {ro}\n");
+    let out = j.probe("read {ro}/file");
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox: {}:2:1: unknown keyword `sea`; did you mean `see`?",
+        j.p("sandbox.conf")
+    ));
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_exit_0() {
+    let j = Jail::new();
+    for flag in ["--help", "-h"] {
+        let out = run_args(&j, &[flag.to_string()]);
+        out.assert_code(0);
+        assert_eq!(out.stderr, "", "{}", out.describe());
+        for mode in [
+            "sandbox <config.conf> <ident> [program [args...]]",
+            "sandbox <config.conf> kill <ident>",
+            "sandbox --check <config.conf> [<ident> [<path>...]]",
+            "--version",
+        ] {
+            assert!(
+                out.stdout.contains(mode),
+                "{mode} missing\n{}",
+                out.describe()
+            );
+        }
+    }
+    for flag in ["--version", "-V"] {
+        let out = run_args(&j, &[flag.to_string()]);
+        out.assert_code(0).assert_stdout("sandbox 0.1.0\n");
+        assert_eq!(out.stderr, "");
+    }
+}
+
+#[test]
+fn a_wrong_command_line_exits_2_with_the_usage_on_stderr() {
+    let j = Jail::new();
+    let conf = j.config_path().display().to_string();
+    for args in [
+        vec![],
+        vec![conf.clone()],
+        vec!["--bogus".to_string()],
+        vec!["--help".to_string(), "extra".to_string()],
+        vec!["--check".to_string()],
+        vec![conf, "kill".to_string()],
+    ] {
+        let out = run_args(&j, &args);
+        out.assert_code(2)
+            .assert_stderr_contains("usage: sandbox <config.conf> <ident> [program [args...]]");
+        assert_eq!(out.stdout, "", "{args:?}\n{}", out.describe());
+    }
+}
+
+/// `--check` prints the effective policy, the kernel's offer, warnings and
+/// where each path stands, one fact per line, and runs nothing.
+#[test]
+fn check_prints_the_policy_and_where_paths_stand() {
+    let mut j = Jail::new();
+    j.add_config(
+        "write {jail2}\nmaxthreads 3\nsetenv A b c\nident other\nsee {hidden}\nend\n\
+         ident test\ntimelimit 2.5\nend\nsee {root}/missing\n",
+    );
+    let conf = j.config_path().display().to_string();
+    let args = |j: &Jail, more: &[&str]| {
+        let mut all = vec!["--check".to_string(), conf.clone(), "test".to_string()];
+        all.extend(more.iter().map(|path| j.expand(path)));
+        all
+    };
+    let out = run_args(
+        &j,
+        &args(
+            &j,
+            &[
+                "{hidden}/file",
+                "{ro}/file",
+                "{jail}/new",
+                "{jail2}/file",
+                "{root}",
+                "{bin}/../ro",
+            ],
+        ),
+    );
+    out.assert_code(0);
+    assert_eq!(out.stderr, "", "{}", out.describe());
+    let root = j.root.display().to_string();
+    for fact in [
+        format!("config {conf}"),
+        "ident test".to_string(),
+        format!("see {root}/bin (line 1)"),
+        format!("see {root}/ro (line 2)"),
+        format!("write {root}/jail (line 4)"),
+        format!("write {root}/jail2 (line 5)"),
+        "maxthreads 3".to_string(),
+        "timelimit 2.5s".to_string(),
+        "environment inherited".to_string(),
+        "setenv A b c".to_string(),
+        "wakeup off".to_string(),
+        "landlock auto".to_string(),
+        "report off".to_string(),
+        format!("warning {conf}:14: `see {root}/missing` names a path that does not exist"),
+        format!("path {root}/hidden/file: hidden (no see or write line covers it)"),
+        format!("path {root}/ro/file: visible (line 2: see {root}/ro)"),
+        format!(
+            "path {root}/jail/new: writable (line 3: see {root}/jail; line 4: write {root}/jail)"
+        ),
+        format!(
+            "path {root}/jail2/file: write-only (line 5: write {root}/jail2; no see line covers \
+             it: it cannot be read, listed or stat'ed)"
+        ),
+        format!("path {root}/bin/../ro -> {root}/ro: visible (line 2: see {root}/ro)"),
+    ] {
+        assert!(
+            out.lines().contains(&fact.as_str()),
+            "no line {fact:?}\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        out.lines()
+            .iter()
+            .any(|line| line.starts_with(&format!("path {root}: ancestor ("))),
+        "{}",
+        out.describe()
+    );
+    for prefix in [
+        "kernel seccomp ",
+        "kernel ptrace ",
+        "kernel landlock ",
+        "kernel procmap_query ",
+    ] {
+        assert!(
+            out.lines().iter().any(|line| line.starts_with(prefix)),
+            "no {prefix:?} line\n{}",
+            out.describe()
+        );
+    }
+    assert!(
+        !out.stdout.contains(&format!("see {root}/hidden")),
+        "other ident's block applied"
+    );
+
+    // Another ident gets its own block; nothing at all runs.
+    let out = run_args(
+        &j,
+        &[
+            "--check".to_string(),
+            conf.clone(),
+            "other".into(),
+            j.p("hidden/file"),
+        ],
+    );
+    out.assert_code(0);
+    assert!(
+        out.lines().contains(
+            &format!("path {root}/hidden/file: visible (line 9: see {root}/hidden)").as_str()
+        ),
+        "{}",
+        out.describe()
+    );
+
+    // A bad config is refused as for a run.
+    j.add_config("maxthreads none\n");
+    let out = run_args(&j, &args(&j, &[]));
+    out.assert_code(78).assert_stderr_contains(&format!(
+        "sandbox: {conf}:15:12: bad number for `maxthreads`"
+    ));
+    assert_eq!(out.stdout, "", "{}", out.describe());
+}
+
+/// Existing configs keep working: a write-only directory (a drop box) and
+/// a directory above every root (`/`) exist for the program, so `chdir`
+/// into them is not refused.
+#[test]
+fn config_chdir_into_a_write_only_directory_or_an_ancestor_still_runs() {
+    let mut j = Jail::new();
+    j.add_config("write {jail2}\nchdir {jail2}\n");
+    let out = j.probe("write made x");
+    out.assert_code(0).assert_stdout("ok 1\n");
+    assert!(j.path("jail2/made").exists(), "{}", out.describe());
+    let mut j = Jail::new();
+    j.add_config("chdir /\n");
+    let out = j.probe("read {ro}/file");
+    out.assert_code(0).assert_stdout("ok readonly\n");
+}

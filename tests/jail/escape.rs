@@ -524,3 +524,37 @@ fn proc_pid_of_an_outside_process_does_not_exist_on_the_way_to_dotdot() {
         ("stat 1/../..{ro}/file", Hidden),
     ]);
 }
+
+/// A syscall refused whatever its arguments (`socket`) is reported too,
+/// and still fails with its own errno; without `report` it stays silent.
+#[test]
+fn report_names_refused_syscalls_that_take_no_path() {
+    let mut j = Jail::new();
+    let out = j.probe("socket_inet");
+    out.assert_code(0).assert_stdout("EACCES\n");
+    assert!(!out.stderr.contains("[Syscall"), "{}", out.describe());
+    j.add_config("report\n");
+    let out = j.probe("socket_inet");
+    out.assert_code(0).assert_stdout("EACCES\n");
+    let syscalls: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("[Syscall"))
+        .collect();
+    assert_eq!(syscalls, ["[Syscall socket]"], "{}", out.describe());
+}
+
+/// The dynamic loader of every program looks for /etc/ld.so.preload: that
+/// is no news, and not reported; other hidden paths still are.
+#[test]
+fn report_leaves_out_the_loaders_ld_so_preload_probe() {
+    let mut j = Jail::bare();
+    j.set_config("see /usr\nsee /bin\nsee /lib\nsee /lib64\nreport\n");
+    let hidden = j.p("hidden/file");
+    let out = j
+        .cmd(&["/bin/sh", "-c", &format!("read x < {hidden}; echo done")])
+        .run();
+    out.assert_code(0).assert_stdout("done\n");
+    out.assert_stderr_contains(&format!("[See {hidden}={hidden}]"));
+    assert!(!out.stderr.contains("ld.so.preload"), "{}", out.describe());
+}
