@@ -93,17 +93,7 @@ fn escape_memory_region_taken_first_by_the_program_lets_no_path_escape() {
     // maps its own, then scribbles a hidden path over all of it while it
     // opens a visible file through openat2 (always handed over in scratch).
     let t = Jail::new();
-    let out = run_native(
-        &[
-            t.escape_bin("memory"),
-            "premap_race".into(),
-            t.p("ro/file"),
-            t.p("hidden/file"),
-            "2000".into(),
-            "2".into(),
-        ],
-        Duration::from_secs(20),
-    );
+    let out = memory_race_native(&t, "premap_race");
     assert!(
         out.stdout.starts_with("placed 1 "),
         "control void: natively the region's place could not be taken\n{}",
@@ -140,17 +130,7 @@ fn escape_memory_write_proc_self_does_not_open_the_scratch_region() {
     // any /proc entry does (/proc/sys included: a root program could open
     // /proc/sys/kernel/core_pattern for writing).
     let t = Jail::new();
-    let out = run_native(
-        &[
-            t.escape_bin("memory"),
-            "procmem_race".into(),
-            t.p("ro/file"),
-            t.p("hidden/file"),
-            "2000".into(),
-            "2".into(),
-        ],
-        Duration::from_secs(20),
-    );
+    let out = memory_race_native(&t, "procmem_race");
     assert!(
         out.stdout.starts_with("mem 1 "),
         "control void: natively /proc/self/mem does not write a read-only mapping\n{}",
@@ -178,4 +158,20 @@ fn escape_memory_write_proc_self_does_not_open_the_scratch_region() {
             eprintln!("procmem [{name}] {hidden}: {}", out.stdout.trim());
         }
     }
+}
+
+/// The memory fixture's `mode` race natively in `t`'s tree (a visible and
+/// a hidden file, 2000 tries, 2 s): the control.
+fn memory_race_native(t: &Jail, mode: &str) -> crate::support::Output {
+    run_native(
+        &[
+            t.escape_bin("memory"),
+            mode.into(),
+            t.p("ro/file"),
+            t.p("hidden/file"),
+            "2000".into(),
+            "2".into(),
+        ],
+        Duration::from_secs(20),
+    )
 }

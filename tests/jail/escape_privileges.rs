@@ -17,6 +17,14 @@ fn python_tree(extra: &str) -> Jail {
     j
 }
 
+/// `code` run by python3 natively, in `j`'s tree: the control.
+fn python_native(j: &Jail, code: &str) -> Output {
+    run_native(
+        &["/usr/bin/python3".to_string(), "-c".into(), j.expand(code)],
+        Duration::from_secs(20),
+    )
+}
+
 fn python(j: &Jail, code: &str) -> Output {
     j.cmd(&["/usr/bin/python3".to_string(), "-c".into(), j.expand(code)])
         .run()
@@ -43,14 +51,7 @@ fn escape_root_cannot_raise_config_limits_or_make_devices() {
         return;
     }
     let control = Jail::new();
-    let native = run_native(
-        &[
-            "/usr/bin/python3".to_string(),
-            "-c".into(),
-            control.expand(RAISE_AND_MKNOD),
-        ],
-        Duration::from_secs(20),
-    );
+    let native = python_native(&control, RAISE_AND_MKNOD);
     assert!(
         native.stdout.contains("mknod made"),
         "control void: natively root makes a device\n{}",
@@ -132,14 +133,7 @@ for p in ['{jail}/fifo', '{jail}/script']:
 #[test]
 fn escape_exec_of_a_fifo_does_not_stall_the_tracer() {
     let control = Jail::new();
-    let native = run_native(
-        &[
-            "/usr/bin/python3".to_string(),
-            "-c".into(),
-            control.expand(EXEC_FIFOS),
-        ],
-        Duration::from_secs(20),
-    );
+    let native = python_native(&control, EXEC_FIFOS);
     assert!(
         native.stdout.contains("exec fifo 13") && native.stdout.contains("exec script 13"),
         "control: natively both execs fail with EACCES\n{}",
@@ -190,14 +184,7 @@ fn escape_exec_under_a_lease_runs_no_hidden_script() {
     };
     let control = Jail::new();
     hidden_script(&control);
-    let native = run_native(
-        &[
-            "/usr/bin/python3".to_string(),
-            "-c".into(),
-            control.expand(EXEC_UNDER_LEASE),
-        ],
-        Duration::from_secs(20),
-    );
+    let native = python_native(&control, EXEC_UNDER_LEASE);
     assert!(
         native.stdout.contains("SECRETARG"),
         "control void: natively the hidden script's #! line is run\n{}",
