@@ -7,6 +7,8 @@
 //! stops through [`decide`], and when the main program ends it kills
 //! everything else the jail started and reaps it.
 
+mod answer;
+mod checks;
 mod decide;
 pub mod event;
 mod exec;

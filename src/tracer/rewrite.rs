@@ -12,50 +12,13 @@
 //! the stopped syscall is turned into the `mmap`, and at its exit the
 //! thread is rewound to run its own syscall again, which stops anew.
 
-use super::decide::Answer;
+use super::answer::{Answer, Arg, Rewrite};
 use super::scratch::{self, Part};
 use super::{Resume, TaskState, Tracer};
 use crate::arch::native::{self as arch, Regs};
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use std::os::fd::OwnedFd;
-
-/// A register's new value.
-#[derive(Debug)]
-pub(super) enum Arg {
-    Value(u64),
-    /// These bytes, written into this part of the task's slot; the register
-    /// gets their address.
-    Scratch(Part, Vec<u8>),
-}
-
-/// How to run an allowed call on the jail's copies of its arguments.
-#[derive(Debug, Default)]
-pub(super) struct Rewrite {
-    /// A different syscall to run (`openat` becomes `openat2`).
-    pub syscall: Option<u64>,
-    pub args: Vec<(u8, Arg)>,
-    /// Descriptors the new arguments name; closed at the syscall's exit.
-    pub held: Vec<OwnedFd>,
-    /// Objects lent to the keeper for the new arguments; released then.
-    pub lent: Vec<crate::keeper::Lent>,
-}
-
-impl Rewrite {
-    pub fn set(&mut self, index: u8, value: Arg) {
-        self.args.retain(|(existing, _)| *existing != index);
-        self.args.push((index, value));
-    }
-
-    pub fn hold(&mut self, fd: OwnedFd) {
-        self.held.push(fd);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.syscall.is_none() && self.args.is_empty()
-    }
-}
 
 impl Tracer {
     pub(super) fn on_seccomp_stop(&mut self, pid: Pid) -> Resume {
