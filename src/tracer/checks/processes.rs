@@ -129,31 +129,15 @@ impl Tracer {
         kind: SignalCall,
         regs: &Regs,
     ) -> Answer {
-        let arg = |index: usize| signed(arch::argument(regs, index));
-        let targets: &[i32] = match kind {
-            SignalCall::Kill => {
-                let target = arg(0);
-                if target == 0 {
-                    // Its own process group, which lies inside the jail's
-                    // session.
-                    return Answer::Allow;
-                }
-                if target == -1 {
-                    debug!("{pid}: kill(-1) refused");
-                    return Answer::Refuse(libc::EPERM);
-                }
-                &[target.unsigned_abs() as i32]
-            }
-            SignalCall::Tkill | SignalCall::Queue => &[arg(0)],
-            SignalCall::Tgkill | SignalCall::TgQueue => &[arg(0), arg(1)],
-        };
-        for target in targets {
-            if *target > 0 && !self.is_jail_pid(*target as u32) {
-                debug!("{pid}: signal to {target} outside the jail: ESRCH");
-                return Answer::Refuse(libc::ESRCH);
-            }
+        let args = [
+            signed(arch::argument(regs, 0)),
+            signed(arch::argument(regs, 1)),
+        ];
+        let answer = signal_answer(kind, args, &|target| self.is_jail_pid(target));
+        if let Answer::Refuse(errno) = answer {
+            debug!("{pid}: {kind:?} to {args:?}: errno {errno}");
         }
-        Answer::Allow
+        answer
     }
 
     /// `F_SETOWN` and friends: the process, thread or group that is to
@@ -247,16 +231,52 @@ impl Tracer {
         kind: u64,
         who: u64,
     ) -> Answer {
-        let who = signed(who);
-        if kind != which.process && kind != which.group {
-            debug!("{pid}: {name} on a user refused");
-            return Answer::Refuse(libc::EPERM);
+        let answer = priority_answer(which, kind, signed(who), &|target| self.is_jail_pid(target));
+        if let Answer::Refuse(errno) = answer {
+            debug!("{pid}: {name}({kind}, {who}): errno {errno}");
         }
-        if who > 0 && !self.is_jail_pid(who as u32) {
-            return Answer::Refuse(libc::ESRCH);
-        }
-        Answer::Allow
+        answer
     }
+}
+
+/// A signal syscall's answer from its first two arguments (as the kernel
+/// reads them, `int`s): every target must be a jail task; `kill(0)` is the
+/// caller's own group (inside the jail's session), `kill(-1)` everyone.
+fn signal_answer(kind: SignalCall, args: [i32; 2], is_jail_pid: &dyn Fn(u32) -> bool) -> Answer {
+    let targets: &[i32] = match kind {
+        SignalCall::Kill => match args[0] {
+            0 => return Answer::Allow,
+            -1 => return Answer::Refuse(libc::EPERM),
+            // A process group is named by its leader's pid.
+            target => &[target.unsigned_abs() as i32],
+        },
+        SignalCall::Tkill | SignalCall::Queue => &args[..1],
+        SignalCall::Tgkill | SignalCall::TgQueue => &args[..],
+    };
+    if targets
+        .iter()
+        .any(|&target| target > 0 && !is_jail_pid(target as u32))
+    {
+        return Answer::Refuse(libc::ESRCH);
+    }
+    Answer::Allow
+}
+
+/// A `setpriority`-style call's answer: a process or group inside the
+/// jail (0 is the caller's own), never a whole user.
+fn priority_answer(
+    which: PriorityWhich,
+    kind: u64,
+    who: i32,
+    is_jail_pid: &dyn Fn(u32) -> bool,
+) -> Answer {
+    if kind != which.process && kind != which.group {
+        return Answer::Refuse(libc::EPERM);
+    }
+    if who > 0 && !is_jail_pid(who as u32) {
+        return Answer::Refuse(libc::ESRCH);
+    }
+    Answer::Allow
 }
 
 /// Whether task `tid` has begun to exit (or is gone): its `/proc/<tid>/stat`
@@ -276,4 +296,62 @@ pub(in crate::tracer) fn is_exiting(tid: Pid) -> bool {
     let state = fields.next().unwrap_or("");
     let flags = fields.nth(5).and_then(|flags| flags.parse::<u64>().ok());
     matches!(state, "Z" | "X" | "x") || flags.is_some_and(|flags| flags & PF_EXITING != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The jail holds tasks 10 and 11; everything else is outside.
+    fn jail(pid: u32) -> bool {
+        pid == 10 || pid == 11
+    }
+
+    fn errno(answer: Answer) -> i32 {
+        match answer {
+            Answer::Allow => 0,
+            Answer::Refuse(errno) => errno,
+            Answer::Rewrite(_) => -1,
+        }
+    }
+
+    #[test]
+    fn signals_reach_only_jail_tasks() {
+        use SignalCall::*;
+        let cases: &[(SignalCall, [i32; 2], i32)] = &[
+            (Kill, [0, 9], 0),
+            (Kill, [-1, 9], libc::EPERM),
+            (Kill, [10, 9], 0),
+            (Kill, [-10, 9], 0),
+            (Kill, [1, 9], libc::ESRCH),
+            (Kill, [-1234, 9], libc::ESRCH),
+            (Tkill, [11, 9], 0),
+            (Tkill, [12, 9], libc::ESRCH),
+            (Tgkill, [10, 11], 0),
+            (Tgkill, [10, 12], libc::ESRCH),
+            (Tgkill, [1, 11], libc::ESRCH),
+            (Queue, [12, 0], libc::ESRCH),
+            (TgQueue, [10, 10], 0),
+        ];
+        for (kind, args, want) in cases {
+            assert_eq!(
+                errno(signal_answer(*kind, *args, &jail)),
+                *want,
+                "{kind:?} {args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn priorities_change_only_jail_processes_and_groups() {
+        let which = PriorityWhich {
+            process: 0,
+            group: 1,
+        };
+        assert_eq!(errno(priority_answer(which, 0, 0, &jail)), 0);
+        assert_eq!(errno(priority_answer(which, 1, 10, &jail)), 0);
+        assert_eq!(errno(priority_answer(which, 0, 1, &jail)), libc::ESRCH);
+        // PRIO_USER: every process of a user, the jail's included.
+        assert_eq!(errno(priority_answer(which, 2, 0, &jail)), libc::EPERM);
+    }
 }
