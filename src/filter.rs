@@ -488,6 +488,44 @@ mod tests {
     }
 
     #[test]
+    fn ioctls_are_an_allowlist() {
+        let program = build(FilterOptions::default());
+        let ioctl = number_of("ioctl").unwrap();
+        let call =
+            |command: u64| verdict_for(&program, ioctl, AUDIT_ARCH, [0, command, 0, 0, 0, 0]);
+        // Reads and descriptor-only changes run natively.
+        for read in [
+            0x5401,
+            0x5413,
+            0x541B,
+            0x5451,
+            0x5421,
+            0x8008_6601,
+            0xC020_660B,
+            // The kernel reads 32 bits of the command: high bits change
+            // nothing.
+            0x1_0000_5401,
+        ] {
+            assert_eq!(call(read), libc::SECCOMP_RET_ALLOW, "{read:#x}");
+        }
+        // Changes to an inode or a terminal stop for the tracer.
+        for change in [
+            0x4008_6602,
+            0x401C_5820,
+            0x4008_7602,
+            0x5402,
+            0x5414,
+            0x5441,
+        ] {
+            assert_eq!(call(change), libc::SECCOMP_RET_TRACE, "{change:#x}");
+        }
+        // Anything unknown: "not for this file", also with high bits set.
+        for unknown in [0xC018_9436, 0x540E, 0x5423, 0x4C00, 0xC018_9436 | 1 << 32] {
+            assert_eq!(call(unknown), errno_action(libc::ENOTTY), "{unknown:#x}");
+        }
+    }
+
+    #[test]
     fn signal_owner_commands_stop_and_other_commands_do_not() {
         let program = build(FilterOptions::default());
         let call = |name: &str, command: u64| {
