@@ -429,6 +429,45 @@ pub fn set_argument(regs: &mut Regs, index: usize, value: u64) {
     }
 }
 
+/// The registers of a thread stopped at syscall `number` with these
+/// arguments, everything else zero: what a check sees, without a process
+/// (for tests of the checks).
+pub fn stopped_at(number: u64, arguments: [u64; 6]) -> Regs {
+    let mut regs = Regs {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        rbp: 0,
+        rbx: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rax: (-(i64::from(libc::ENOSYS))) as u64,
+        rcx: 0,
+        rdx: 0,
+        rsi: 0,
+        rdi: 0,
+        orig_rax: number,
+        rip: 0,
+        cs: 0,
+        eflags: 0,
+        rsp: 0,
+        ss: 0,
+        fs_base: 0,
+        gs_base: 0,
+        ds: 0,
+        es: 0,
+        fs: 0,
+        gs: 0,
+    };
+    for (index, value) in arguments.into_iter().enumerate() {
+        set_argument(&mut regs, index, value);
+    }
+    regs
+}
+
 /// Makes the stopped syscall not run and return `-errno` instead: the
 /// kernel skips a syscall whose number the tracer set to -1 at the seccomp
 /// stop, and the thread sees whatever `rax` holds.

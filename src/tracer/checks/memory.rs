@@ -4,7 +4,7 @@
 use crate::arch::native::{self as arch, Regs};
 use crate::syscall::MemoryGuard;
 use crate::tracer::answer::Answer;
-use crate::tracer::scratch::{self};
+use crate::tracer::scratch;
 use log::debug;
 use nix::unistd::Pid;
 
@@ -31,5 +31,45 @@ pub(in crate::tracer) fn judge_memory_guard(
         Answer::Refuse(libc::EPERM)
     } else {
         Answer::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(guard: MemoryGuard, arguments: [u64; 6]) -> bool {
+        let regs = arch::stopped_at(0, arguments);
+        matches!(
+            judge_memory_guard(Pid::from_raw(1), "test", guard, &regs),
+            Answer::Refuse(libc::EPERM)
+        )
+    }
+
+    #[test]
+    fn nothing_may_touch_the_scratch_region() {
+        let inside = scratch::BASE + 4096;
+        let below = 0x1000;
+        let fixed = libc::MAP_FIXED as u64;
+        // A fixed mapping over it, or one that reaches into it.
+        assert!(refused(MemoryGuard::Mmap, [inside, 4096, 3, fixed, 0, 0]));
+        assert!(refused(
+            MemoryGuard::Mmap,
+            [below, 0x20_0000, 3, fixed, 0, 0]
+        ));
+        // Without MAP_FIXED the address is a hint the kernel may ignore.
+        assert!(!refused(MemoryGuard::Mmap, [inside, 4096, 3, 0, 0, 0]));
+        assert!(refused(MemoryGuard::Range, [inside, 1, 0, 0, 0, 0]));
+        assert!(!refused(
+            MemoryGuard::Range,
+            [0x7f00_0000_0000, 4096, 0, 0, 0, 0]
+        ));
+        // mremap: from it, or onto it with MREMAP_FIXED.
+        assert!(refused(MemoryGuard::Mremap, [inside, 4096, 8192, 0, 0, 0]));
+        let onto = libc::MREMAP_FIXED as u64 | libc::MREMAP_MAYMOVE as u64;
+        assert!(refused(
+            MemoryGuard::Mremap,
+            [0x7f00_0000_0000, 4096, 4096, onto, inside, 0]
+        ));
     }
 }
