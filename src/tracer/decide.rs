@@ -15,6 +15,7 @@ use crate::policy::{Asker, Target, Verdict};
 use crate::syscall::{Access, ArgAction, AsyncCall, Check, Class, CloneCall};
 use crate::tracer::answer::{Answer, Rewrite};
 use crate::tracer::checks::memory::judge_memory_guard;
+use crate::tracer::checks::processes::{personality_answer, seccomp_answer};
 use crate::tracer::resolve::{self, Resolved, Start, Thread};
 use crate::tracer::scratch::Part;
 use crate::tracer::{Tracer, spaces};
@@ -24,14 +25,6 @@ use nix::unistd::Pid;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-
-const SECCOMP_SET_MODE_STRICT: u64 = 0;
-const SECCOMP_SET_MODE_FILTER: u64 = 1;
-const SECCOMP_GET_ACTION_AVAIL: u64 = 2;
-const SECCOMP_GET_NOTIF_SIZES: u64 = 3;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
-const PERSONALITY_QUERY: u64 = 0xffff_ffff;
-const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
 
 pub(in crate::tracer) fn signed(value: u64) -> i32 {
     value as i32
@@ -126,24 +119,15 @@ impl Tracer {
             }
             Check::Priority(which) => self.judge_priority(pid, name, which, arg(0), arg(1)),
             Check::Seccomp => {
-                // The kernel reads `op` and `flags` as 32-bit values: judge
-                // them so, or high bits would hide a listener.
-                let op = arg(0) & 0xffff_ffff;
-                let flags = arg(1) & 0xffff_ffff;
-                match op {
-                    SECCOMP_SET_MODE_FILTER if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 => {
-                        debug!("{pid}: seccomp listener refused");
-                        Answer::Refuse(libc::EPERM)
-                    }
-                    SECCOMP_SET_MODE_STRICT
-                    | SECCOMP_SET_MODE_FILTER
-                    | SECCOMP_GET_ACTION_AVAIL
-                    | SECCOMP_GET_NOTIF_SIZES => Answer::Allow,
-                    _ => {
-                        debug!("{pid}: seccomp operation {op} unknown to the jail");
-                        Answer::Refuse(libc::EINVAL)
-                    }
+                let answer = seccomp_answer(arg(0), arg(1));
+                if let Answer::Refuse(errno) = answer {
+                    debug!(
+                        "{pid}: seccomp({:#x}, {:#x}): errno {errno}",
+                        arg(0),
+                        arg(1)
+                    );
                 }
+                answer
             }
             Check::SignalOwner(call) => self.judge_signal_owner(pid, name, call, regs),
             // The filter stops F_SETFL only with O_ASYNC; judged again here.
@@ -162,13 +146,11 @@ impl Tracer {
             }
             Check::ObjectChange { fd } => self.judge_object_change(pid, name, signed(arg(fd))),
             Check::Personality => {
-                let persona = arg(0) & 0xffff_ffff;
-                if persona == PERSONALITY_QUERY || persona & !ADDR_NO_RANDOMIZE == 0 {
-                    Answer::Allow
-                } else {
-                    debug!("{pid}: personality {persona:#x} refused");
-                    Answer::Refuse(libc::EPERM)
+                let answer = personality_answer(arg(0));
+                if let Answer::Refuse(errno) = answer {
+                    debug!("{pid}: personality {:#x}: errno {errno}", arg(0));
                 }
+                answer
             }
             Check::Wakeup => match self.suspender.as_mut() {
                 Some(suspend) => {

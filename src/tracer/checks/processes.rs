@@ -279,6 +279,45 @@ fn priority_answer(
     Answer::Allow
 }
 
+const SECCOMP_SET_MODE_STRICT: u64 = 0;
+const SECCOMP_SET_MODE_FILTER: u64 = 1;
+const SECCOMP_GET_ACTION_AVAIL: u64 = 2;
+const SECCOMP_GET_NOTIF_SIZES: u64 = 3;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
+const PERSONALITY_QUERY: u64 = 0xffff_ffff;
+const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
+
+/// `seccomp(op, flags, ...)`: a program may add filters, but never a
+/// user-notification listener, which would take syscalls from the tracer.
+/// The kernel reads `op` and `flags` as 32-bit values: judged so, or high
+/// bits would hide a listener. Operations the jail does not know are
+/// refused.
+pub(in crate::tracer) fn seccomp_answer(op: u64, flags: u64) -> Answer {
+    let (op, flags) = (op & 0xffff_ffff, flags & 0xffff_ffff);
+    match op {
+        SECCOMP_SET_MODE_FILTER if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 => {
+            Answer::Refuse(libc::EPERM)
+        }
+        SECCOMP_SET_MODE_STRICT
+        | SECCOMP_SET_MODE_FILTER
+        | SECCOMP_GET_ACTION_AVAIL
+        | SECCOMP_GET_NOTIF_SIZES => Answer::Allow,
+        _ => Answer::Refuse(libc::EINVAL),
+    }
+}
+
+/// `personality(persona)`: a query, or no change but `ADDR_NO_RANDOMIZE`
+/// (another execution domain would change the syscall ABI under the
+/// filter). Judged on the 32 bits the kernel reads.
+pub(in crate::tracer) fn personality_answer(persona: u64) -> Answer {
+    let persona = persona & 0xffff_ffff;
+    if persona == PERSONALITY_QUERY || persona & !ADDR_NO_RANDOMIZE == 0 {
+        Answer::Allow
+    } else {
+        Answer::Refuse(libc::EPERM)
+    }
+}
+
 /// Whether task `tid` has begun to exit (or is gone): its `/proc/<tid>/stat`
 /// shows a zombie or dead state, or the kernel's `PF_EXITING` flag, which
 /// is set before the task wakes whoever waits for it.
@@ -340,6 +379,36 @@ mod tests {
                 "{kind:?} {args:?}"
             );
         }
+    }
+
+    #[test]
+    fn seccomp_filters_but_never_a_listener() {
+        let listener = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        assert_eq!(errno(seccomp_answer(SECCOMP_SET_MODE_FILTER, 0)), 0);
+        assert_eq!(errno(seccomp_answer(SECCOMP_SET_MODE_STRICT, 0)), 0);
+        assert_eq!(
+            errno(seccomp_answer(SECCOMP_SET_MODE_FILTER, listener)),
+            libc::EPERM
+        );
+        // High bits hide nothing: the kernel reads 32 of them.
+        assert_eq!(
+            errno(seccomp_answer(
+                1 << 32 | SECCOMP_SET_MODE_FILTER,
+                1 << 40 | listener
+            )),
+            libc::EPERM
+        );
+        assert_eq!(errno(seccomp_answer(7, 0)), libc::EINVAL);
+    }
+
+    #[test]
+    fn personality_keeps_the_abi() {
+        assert_eq!(errno(personality_answer(0xffff_ffff)), 0);
+        assert_eq!(errno(personality_answer(ADDR_NO_RANDOMIZE)), 0);
+        assert_eq!(errno(personality_answer(0)), 0);
+        // PER_LINUX32 and READ_IMPLIES_EXEC change what the program is.
+        assert_eq!(errno(personality_answer(0x0008)), libc::EPERM);
+        assert_eq!(errno(personality_answer(0x0400_0000)), libc::EPERM);
     }
 
     #[test]
