@@ -491,8 +491,9 @@ fn pin_to_cpu(choice: CpuChoice) {
 pub struct SessionHooks {
     /// The program's stdin, stdout and stderr (close-on-exec pipe ends).
     pub stdio: [RawFd; 3],
-    /// Called at the wakeup syscall; returns once the command's output has
-    /// reached its client.
+    /// Called at the wakeup syscall, with every other task of the jail
+    /// stopped; returns when the next command starts (or the session ends),
+    /// and the jail runs on.
     pub suspender: Box<dyn FnMut()>,
     /// Called once the program runs, with the handle that arms the time
     /// limit per command and ends the session.

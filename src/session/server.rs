@@ -333,6 +333,9 @@ struct State {
     /// The time left to the running command while its clock is stopped
     /// (its client does not read, so the program waits for it).
     paused: Option<Duration>,
+    /// The program made its wakeup and waits (with the whole jail frozen)
+    /// for the next command to start.
+    suspended: bool,
 }
 
 enum Source {
@@ -553,6 +556,11 @@ impl IoThread {
         }
         state.command_running = true;
         state.active = Some(client);
+        // Its input is queued: the program (and everything else in the
+        // jail, frozen since the wakeup) runs on.
+        if std::mem::take(&mut state.suspended) {
+            let _ = self.ack.send(());
+        }
     }
 
     /// Returns true when the session is over.
@@ -575,7 +583,9 @@ impl IoThread {
                 }
                 state.command_running = false;
                 state.first_command_done = true;
-                let _ = self.ack.send(());
+                // No command runs, so nothing in the jail may: the tracer
+                // keeps it frozen until the next command starts.
+                state.suspended = true;
                 false
             }
             _ => {
@@ -780,6 +790,8 @@ impl IoThread {
         if let Some(watchdog) = &self.watchdog {
             watchdog.kill();
         }
+        // A suspended jail is woken to die: the tracer must see its end.
+        let _ = self.ack.send(());
     }
 }
 

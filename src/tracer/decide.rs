@@ -155,6 +155,15 @@ impl Tracer {
             Check::Wakeup => match self.suspender.as_mut() {
                 Some(suspend) => {
                     debug!("{pid}: wakeup: the command is done");
+                    // Between commands nothing in the jail runs: a child or
+                    // thread left spinning would use the machine with no
+                    // time limit counting. Every other task stops at its
+                    // next chance (its stop waits, unanswered, in the
+                    // tracer's queue) and goes on when the next command
+                    // starts and this returns.
+                    for other in self.tasks.keys().filter(|other| **other != pid) {
+                        let _ = nix::sys::ptrace::interrupt(*other);
+                    }
                     suspend();
                     // The next command must see what the server and the
                     // host have then.
