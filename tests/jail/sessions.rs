@@ -1155,3 +1155,38 @@ fn a_program_that_cannot_start_gives_the_statuses_of_a_run_without_sessions() {
         assert!(s.sockets().is_empty(), "{:?}", s.sockets());
     }
 }
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: i32) -> Duration {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name, which may hold spaces: utime and
+    // stime are the 12th and 13th of them.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// A process the program forks keeps running after the wakeup: the
+/// session is idle, no command's clock runs, and `timelimit` must still
+/// bound what the program spends. A child that spins in the background
+/// must not get more CPU than the time limits of the commands that ran.
+#[test]
+fn a_child_spinning_after_the_wakeup_is_bounded_by_the_time_limit() {
+    let s = Sessions::new("timelimit 1\n");
+    let forked = s.send("alice", "bgspin\n");
+    assert_eq!(stdout(&forked), "1: forked\n", "{}", stderr(&forked));
+    // The first command may use twice the limit (start-up); give more.
+    std::thread::sleep(Duration::from_secs(5));
+    let spent: Duration = s.drivers().into_iter().map(cpu_time).sum();
+    assert!(
+        spent < Duration::from_secs(3),
+        "the session's processes used {spent:?} of CPU with `timelimit 1` and one command"
+    );
+}
