@@ -468,6 +468,32 @@ pub fn stopped_at(number: u64, arguments: [u64; 6]) -> Regs {
     regs
 }
 
+/// Makes the stopped thread run syscall `number` instead of its own.
+pub fn set_syscall_number(regs: &mut Regs, number: u64) {
+    regs.orig_rax = number;
+}
+
+/// What the syscall returned, at its exit stop (a negative errno on
+/// failure).
+pub fn return_value(regs: &Regs) -> i64 {
+    regs.rax as i64
+}
+
+/// Sets what the syscall returns, at its exit stop.
+pub fn set_return_value(regs: &mut Regs, value: u64) {
+    regs.rax = value;
+}
+
+/// The registers of `regs` (saved at a seccomp stop) rewound to make the
+/// same syscall again: back over the two-byte `syscall` instruction, with
+/// the number where the instruction expects it.
+pub fn to_run_again(regs: &Regs) -> Regs {
+    let mut again = *regs;
+    again.rip = regs.rip.wrapping_sub(2);
+    again.rax = regs.orig_rax;
+    again
+}
+
 /// Makes the stopped syscall not run and return `-errno` instead: the
 /// kernel skips a syscall whose number the tracer set to -1 at the seccomp
 /// stop, and the thread sees whatever `rax` holds.

@@ -66,7 +66,7 @@ impl Tracer {
         };
         let mut new = regs;
         if let Some(nr) = rewrite.syscall {
-            new.orig_rax = nr;
+            arch::set_syscall_number(&mut new, nr);
         }
         for (index, value) in &rewrite.args {
             let value = match value {
@@ -111,7 +111,7 @@ impl Tracer {
     /// the thread is rewound at its exit ([`Tracer::on_syscall_exit`]).
     fn map_scratch(&mut self, pid: Pid, regs: Regs) -> Resume {
         let mut mmap = regs;
-        mmap.orig_rax = u64::from(self.mmap_nr);
+        arch::set_syscall_number(&mut mmap, u64::from(self.mmap_nr));
         for (index, value) in scratch::mmap_arguments().into_iter().enumerate() {
             arch::set_argument(&mut mmap, index, value);
         }
@@ -140,14 +140,14 @@ impl Tracer {
                 lent,
             } => {
                 let mut restored = original;
-                restored.rax = now.rax;
+                arch::set_return_value(&mut restored, arch::return_value(&now) as u64);
                 let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);
                 drop(held);
                 drop(lent);
                 resume
             }
             TaskState::Mapping { saved } => {
-                let result = now.rax as i64;
+                let result = arch::return_value(&now);
                 let ready = result == scratch::BASE as i64
                     || (result == -(Errno::EEXIST as i64) && scratch::is_ours_in(pid));
                 if ready {
@@ -157,16 +157,13 @@ impl Tracer {
                 } else {
                     warn!("{pid}: cannot map the scratch region (mmap returned {result})");
                 }
-                // Run the thread's own syscall again: back over the
-                // two-byte `syscall` instruction, number restored.
-                let mut again = saved;
-                again.rip = saved.rip.wrapping_sub(2);
-                again.rax = saved.orig_rax;
+                // Run the thread's own syscall again.
+                let mut again = arch::to_run_again(&saved);
                 if !ready {
                     // Without the region no argument can be handed over
                     // safely: the call fails instead.
                     again = saved;
-                    again.rax = (-(libc::ENOMEM as i64)) as u64;
+                    arch::set_return_value(&mut again, (-(libc::ENOMEM as i64)) as u64);
                 }
                 self.set_registers_or_kill(pid, again, Resume::Continue)
             }
