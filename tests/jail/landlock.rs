@@ -157,11 +157,23 @@ fn status_field(pid: i32, field: &str) -> Option<i32> {
 /// The untraced children of `jail`: its descriptor keeper (the program,
 /// also its child, is traced).
 fn keepers_of(jail: i32) -> Vec<i32> {
-    fs::read_dir("/proc")
+    let children: Vec<i32> = fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| status_field(*pid, "PPid") == Some(jail))
+        .collect();
+    // The program too is an untraced child of the jail for a moment (from
+    // its fork to the tracer's seize): the keeper is the untraced child
+    // once the program is traced.
+    let traced = children
+        .iter()
+        .any(|pid| status_field(*pid, "TracerPid") == Some(jail));
+    if !traced {
+        return Vec::new();
+    }
+    children
+        .into_iter()
         .filter(|pid| status_field(*pid, "TracerPid") == Some(0))
         .collect()
 }
@@ -304,6 +316,13 @@ fn the_program_cannot_reach_its_keeper() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
     writeln!(jail.stdin.take().unwrap(), "{keeper}").unwrap();
+    // Whatever the probe does, the test ends: the jail is killed after 30 s
+    // (through a pidfd, which can never reach a process that reused its pid).
+    let pidfd = sandbox::sys::pidfd_open(nix::unistd::Pid::from_raw(jail.id() as i32)).unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        let _ = sandbox::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+    });
     let mut jailed = String::new();
     jail.stdout
         .take()
