@@ -209,7 +209,8 @@ impl Policy {
     /// and `/proc/thread-self` roots show at `path`. Without an asker (a
     /// lookup made for the jail itself) nothing.
     fn own_proc_visibility(&self, path: &Path, asker: Option<Asker>) -> Visibility {
-        let Some(asker) = asker else {
+        // Checked on every path judged: no allocation without such roots.
+        let Some(asker) = asker.filter(|_| !self.own_proc.is_empty()) else {
             return Visibility::HIDDEN;
         };
         let process = PathBuf::from(format!("/proc/{}", asker.tgid));

@@ -179,6 +179,17 @@ impl Tracer {
         }
     }
 
+    /// Whether no other task can change `pid`'s descriptor table (or its
+    /// memory) before the kernel acts: its address space, which a
+    /// `CLONE_FILES` sibling joins too, has no other user. A descriptor
+    /// judged now is then the one the kernel looks up.
+    pub(in crate::tracer) fn alone_with_descriptors(&self, pid: Pid) -> bool {
+        self.tasks
+            .get(&pid)
+            .and_then(|task| task.space)
+            .is_some_and(|space| self.spaces.is_private(space))
+    }
+
     pub(super) fn thread(&mut self, pid: Pid) -> Thread {
         let tgid = match self.tasks.get(&pid).and_then(|task| task.tgid) {
             Some(tgid) => tgid,

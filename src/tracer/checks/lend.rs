@@ -36,11 +36,7 @@ impl Tracer {
         fd: i32,
         rewrite: &mut Rewrite,
     ) -> Result<Option<Vec<u8>>, i32> {
-        let alone = self
-            .tasks
-            .get(&pid)
-            .and_then(|task| task.space)
-            .is_some_and(|space| self.spaces.is_private(space));
+        let alone = self.alone_with_descriptors(pid);
         if alone {
             return Ok(None);
         }

@@ -464,11 +464,7 @@ impl Tracer {
         name: &str,
         fd: i32,
     ) -> Answer {
-        let alone = self
-            .tasks
-            .get(&pid)
-            .and_then(|task| task.space)
-            .is_some_and(|space| self.spaces.is_private(space));
+        let alone = self.alone_with_descriptors(pid);
         if !alone {
             debug!("{pid}: {name} on descriptor {fd} with a shared descriptor table: EPERM");
             return Answer::Refuse(libc::EPERM);
