@@ -155,7 +155,7 @@ impl fmt::Display for Error {
                         "; expected a hard limit of at most the jail's own ({own}): raising it needs \
                          CAP_SYS_RESOURCE"
                     )?;
-                    if limit.resource == libc::RLIMIT_NOFILE as i32 {
+                    if limit.resource == rlimit::Resource::NOFILE {
                         f.write_str(", and NOFILE can never exceed fs.nr_open")?;
                     }
                 }

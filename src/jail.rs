@@ -17,6 +17,7 @@ use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
 use nix::errno::Errno;
+use rlimit::Resource;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, RawFd};
@@ -375,7 +376,7 @@ impl Jail {
             // kernel killed the program while loading it. Low memory
             // limits do that; name them.
             None => {
-                let memory = [libc::RLIMIT_AS, libc::RLIMIT_DATA, libc::RLIMIT_STACK];
+                let memory = [Resource::AS, Resource::DATA, Resource::STACK];
                 // The line that applies for each (the last), when it limits.
                 let limits: Vec<_> = memory
                     .iter()
@@ -383,7 +384,7 @@ impl Jail {
                         self.config
                             .rlimits
                             .iter()
-                            .rfind(|limit| limit.resource == resource as i32)
+                            .rfind(|limit| limit.resource == resource)
                     })
                     .filter(|limit| limit.soft != u64::MAX)
                     .copied()
@@ -441,7 +442,7 @@ struct RaisedNofile {
 
 impl RaisedNofile {
     fn raise() -> RaisedNofile {
-        let resource = libc::RLIMIT_NOFILE as i32;
+        let resource = Resource::NOFILE;
         let original = match sys::get_rlimit(resource) {
             Ok((soft, hard)) if soft < hard => match sys::set_rlimit(resource, hard, hard) {
                 Ok(()) => Some((soft, hard)),
@@ -464,7 +465,7 @@ impl RaisedNofile {
 impl Drop for RaisedNofile {
     fn drop(&mut self) {
         if let Some((soft, hard)) = self.original {
-            let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard);
+            let _ = sys::set_rlimit(Resource::NOFILE, soft, hard);
         }
     }
 }

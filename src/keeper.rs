@@ -76,11 +76,9 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
     // Nothing can make it dump core (its memory is a copy of the
     // tracer's) or act on a signal; it works from / and may hold as many
     // descriptors as the hard limit allows.
-    let _ = sys::set_rlimit(libc::RLIMIT_CORE as i32, 0, 0);
-    if let Ok((_, hard)) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-    {
-        let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, hard, hard);
+    let _ = sys::set_rlimit(rlimit::Resource::CORE, 0, 0);
+    if let Ok((_, hard)) = sys::get_rlimit(rlimit::Resource::NOFILE) {
+        let _ = sys::set_rlimit(rlimit::Resource::NOFILE, hard, hard);
     }
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_BLOCK,

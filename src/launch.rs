@@ -359,7 +359,7 @@ fn child(
     }
     // (Not one of the config's lines: no index names it.)
     if let Some((soft, hard)) = command.nofile
-        && let Err(errno) = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard)
+        && let Err(errno) = sys::set_rlimit(rlimit::Resource::NOFILE, soft, hard)
     {
         fail_at(Step::Rlimit, errno, u32::MAX);
     }

@@ -9,6 +9,7 @@
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use rlimit::Resource;
 use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
@@ -66,15 +67,25 @@ pub fn dup2(source: RawFd, target: RawFd) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
-/// Sets a resource limit. Async-signal-safe.
-pub fn set_rlimit(resource: i32, soft: u64, hard: u64) -> Result<(), Errno> {
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: `limit` is a valid rlimit for the duration of the call.
-    let result = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &limit) };
-    Errno::result(result).map(drop)
+/// Sets a resource limit through the `rlimit` crate: one `setrlimit(2)`
+/// and, on failure, the errno (`io::Error::last_os_error` allocates
+/// nothing). Async-signal-safe: the crate's one allocating path, a resource
+/// this platform lacks, is refused here first.
+pub fn set_rlimit(resource: Resource, soft: u64, hard: u64) -> Result<(), Errno> {
+    if !resource.is_supported() {
+        return Err(Errno::EINVAL);
+    }
+    resource.set(soft, hard).map_err(|error| errno_of(&error))
+}
+
+/// The calling process's `(soft, hard)` limit for `resource`.
+pub fn get_rlimit(resource: Resource) -> Result<(u64, u64), Errno> {
+    resource.get().map_err(|error| errno_of(&error))
+}
+
+/// The errno of an error from the OS.
+fn errno_of(error: &std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EINVAL))
 }
 
 /// The capabilities a jailed program may keep when started as root: those
@@ -190,17 +201,6 @@ pub fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno>
     // SAFETY: capset reads `header` and two `Data`, valid for the call.
     let result = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
     Errno::result(result).map(drop)
-}
-
-/// The calling process's `(soft, hard)` limit for `resource`.
-pub fn get_rlimit(resource: i32) -> Result<(u64, u64), Errno> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
-    let result = unsafe { libc::getrlimit(resource as libc::__rlimit_resource_t, &mut limit) };
-    Errno::result(result).map(|_| (limit.rlim_cur, limit.rlim_max))
 }
 
 /// `_exit(2)`: ends the child without running atexit handlers or

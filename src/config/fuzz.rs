@@ -285,7 +285,7 @@ fn usable(config: &Config) -> Result<(), TestCaseError> {
     }
     for limit in &config.rlimits {
         prop_assert!(limit.soft <= limit.hard, "{limit:?}");
-        if limit.resource == libc::RLIMIT_CPU as i32 {
+        if limit.resource == rlimit::Resource::CPU {
             for value in [limit.soft, limit.hard] {
                 prop_assert!(value == u64::MAX || value <= MAX_CPU_SECONDS, "{limit:?}");
             }

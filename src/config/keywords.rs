@@ -260,25 +260,21 @@ pub static KEYWORDS: &[Keyword] = &[
     },
 ];
 
-/// `rlimit` names without the `RLIMIT_` prefix, and the kernel's numbers.
-const RLIMIT_NAMES: &[(&str, i32)] = &[
-    ("AS", libc::RLIMIT_AS as i32),
-    ("CORE", libc::RLIMIT_CORE as i32),
-    ("CPU", libc::RLIMIT_CPU as i32),
-    ("DATA", libc::RLIMIT_DATA as i32),
-    ("FSIZE", libc::RLIMIT_FSIZE as i32),
-    ("LOCKS", libc::RLIMIT_LOCKS as i32),
-    ("MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
-    ("MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
-    ("NICE", libc::RLIMIT_NICE as i32),
-    ("NOFILE", libc::RLIMIT_NOFILE as i32),
-    ("NPROC", libc::RLIMIT_NPROC as i32),
-    ("RSS", libc::RLIMIT_RSS as i32),
-    ("RTPRIO", libc::RLIMIT_RTPRIO as i32),
-    ("RTTIME", libc::RLIMIT_RTTIME as i32),
-    ("SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
-    ("STACK", libc::RLIMIT_STACK as i32),
-];
+/// The `rlimit` names a config may give (without `RLIMIT_`): every resource
+/// the `rlimit` crate supports on Linux (a unit test holds the two equal).
+const RLIMIT_NAMES: &str = "AS, CORE, CPU, DATA, FSIZE, LOCKS, MEMLOCK, MSGQUEUE, NICE, NOFILE, NPROC, RSS, RTPRIO, RTTIME, SIGPENDING, STACK";
+
+/// The resource an `rlimit` line names: any case, with or without
+/// `RLIMIT_` (`Resource::from_str` takes only `RLIMIT_` and capitals, and
+/// knows names of other systems, which Linux does not support).
+pub(crate) fn rlimit_resource(name: &str) -> Option<rlimit::Resource> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("RLIMIT_").unwrap_or(&upper);
+    format!("RLIMIT_{bare}")
+        .parse::<rlimit::Resource>()
+        .ok()
+        .filter(|resource| resource.is_supported())
+}
 
 /// The kernel's RLIM64_INFINITY: all bits set.
 pub(crate) const RLIMIT_UNLIMITED: u64 = u64::MAX;
@@ -287,14 +283,6 @@ pub(crate) const RLIMIT_UNLIMITED: u64 = u64::MAX;
 /// nanoseconds in a u64, so a larger limit in seconds wraps there and
 /// could fire at once (`rlimit CPU 9223372036854775808` kills at start).
 pub const MAX_CPU_SECONDS: u64 = u64::MAX / 1_000_000_000;
-
-/// The config's name of an `RLIMIT_*` number (`?` for one it has none for).
-pub(crate) fn rlimit_name(resource: i32) -> &'static str {
-    RLIMIT_NAMES
-        .iter()
-        .find(|(_, number)| *number == resource)
-        .map_or("?", |(name, _)| name)
-}
 
 /// Builds the [`Config`] for `ident` from a file's directives.
 ///
@@ -624,17 +612,15 @@ fn apply_rlimit(
     soft: Word<'_>,
     hard: Option<Word<'_>>,
 ) -> Result<(), ConfigError> {
-    let upper = name.text.to_ascii_uppercase();
-    let bare = upper.strip_prefix("RLIMIT_").unwrap_or(&upper);
-    let Some(&(canonical, resource)) = RLIMIT_NAMES.iter().find(|(known, _)| *known == bare) else {
-        let names: Vec<&str> = RLIMIT_NAMES.iter().map(|(known, _)| *known).collect();
+    let Some(resource) = rlimit_resource(name.text) else {
         return Err(builder
             .error(
                 name.col,
                 format!("unknown rlimit name {}", quoted(name.text)),
             )
-            .expected(format!("one of {}", names.join(", "))));
+            .expected(format!("one of {RLIMIT_NAMES}")));
     };
+    let canonical = super::rlimit_name(resource);
     let limit_value = |word: Word<'_>| {
         rlimit_value(word.text).ok_or_else(|| {
             builder
@@ -644,7 +630,7 @@ fn apply_rlimit(
         })
     };
     let clamp = |value: u64| {
-        if resource == libc::RLIMIT_CPU as i32 && value != RLIMIT_UNLIMITED {
+        if resource == rlimit::Resource::CPU && value != RLIMIT_UNLIMITED {
             value.min(MAX_CPU_SECONDS)
         } else {
             value

@@ -41,8 +41,8 @@ pub enum EnvOp {
 /// A resource limit from an `rlimit` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rlimit {
-    /// The `RLIMIT_*` constant (`libc::RLIMIT_AS`, ...), as the kernel numbers it.
-    pub resource: i32,
+    /// Which limit (`Resource::AS`, ...).
+    pub resource: rlimit::Resource,
     pub soft: u64,
     pub hard: u64,
     /// The line of the config it came from, for messages (`None` when the
@@ -53,8 +53,14 @@ pub struct Rlimit {
 impl Rlimit {
     /// The name as a config writes it (`AS`, `NOFILE`, ...).
     pub fn name(&self) -> &'static str {
-        keywords::rlimit_name(self.resource)
+        rlimit_name(self.resource)
     }
+}
+
+/// The config's name of a resource: the kernel's without `RLIMIT_`.
+fn rlimit_name(resource: rlimit::Resource) -> &'static str {
+    let name = resource.as_name();
+    name.strip_prefix("RLIMIT_").unwrap_or(name)
 }
 
 /// The limit as a config line would give it: ``rlimit NOFILE 64`` or

@@ -81,7 +81,7 @@ report
         max_threads: Some(4),
         chdir: Some(PathBuf::from("/tmp/work dir")),
         rlimits: vec![Rlimit {
-            resource: libc::RLIMIT_AS as i32,
+            resource: rlimit::Resource::AS,
             soft: 1000,
             hard: 2000,
             line: Some(14),
@@ -290,47 +290,33 @@ setenv EMPTYISH =
 
 #[test]
 fn rlimit_names_and_values() {
+    use rlimit::Resource;
     const MAX: u64 = u64::MAX;
-    let table: &[(&str, i32, u64, u64)] = &[
-        (
-            "rlimit AS 1073741824",
-            libc::RLIMIT_AS as i32,
-            1 << 30,
-            1 << 30,
-        ),
-        ("rlimit core 0", libc::RLIMIT_CORE as i32, 0, 0),
-        ("rlimit Cpu 5 10", libc::RLIMIT_CPU as i32, 5, 10),
-        ("rlimit DATA unlimited", libc::RLIMIT_DATA as i32, MAX, MAX),
-        ("rlimit FSIZE 1 infinity", libc::RLIMIT_FSIZE as i32, 1, MAX),
-        ("rlimit LOCKS 1", libc::RLIMIT_LOCKS as i32, 1, 1),
-        ("rlimit MEMLOCK 0", libc::RLIMIT_MEMLOCK as i32, 0, 0),
-        ("rlimit MSGQUEUE 0", libc::RLIMIT_MSGQUEUE as i32, 0, 0),
-        ("rlimit NICE 0", libc::RLIMIT_NICE as i32, 0, 0),
-        (
-            "rlimit RLIMIT_NOFILE 32",
-            libc::RLIMIT_NOFILE as i32,
-            32,
-            32,
-        ),
-        ("rlimit rlimit_nproc 64", libc::RLIMIT_NPROC as i32, 64, 64),
-        ("rlimit RSS 1", libc::RLIMIT_RSS as i32, 1, 1),
-        ("rlimit RTPRIO 0", libc::RLIMIT_RTPRIO as i32, 0, 0),
-        ("rlimit RTTIME 1000", libc::RLIMIT_RTTIME as i32, 1000, 1000),
-        (
-            "rlimit SIGPENDING 16",
-            libc::RLIMIT_SIGPENDING as i32,
-            16,
-            16,
-        ),
+    let table: &[(&str, Resource, u64, u64)] = &[
+        ("rlimit AS 1073741824", Resource::AS, 1 << 30, 1 << 30),
+        ("rlimit core 0", Resource::CORE, 0, 0),
+        ("rlimit Cpu 5 10", Resource::CPU, 5, 10),
+        ("rlimit DATA unlimited", Resource::DATA, MAX, MAX),
+        ("rlimit FSIZE 1 infinity", Resource::FSIZE, 1, MAX),
+        ("rlimit LOCKS 1", Resource::LOCKS, 1, 1),
+        ("rlimit MEMLOCK 0", Resource::MEMLOCK, 0, 0),
+        ("rlimit MSGQUEUE 0", Resource::MSGQUEUE, 0, 0),
+        ("rlimit NICE 0", Resource::NICE, 0, 0),
+        ("rlimit RLIMIT_NOFILE 32", Resource::NOFILE, 32, 32),
+        ("rlimit rlimit_nproc 64", Resource::NPROC, 64, 64),
+        ("rlimit Rlimit_Rss 1", Resource::RSS, 1, 1),
+        ("rlimit RTPRIO 0", Resource::RTPRIO, 0, 0),
+        ("rlimit rttime 1000", Resource::RTTIME, 1000, 1000),
+        ("rlimit SIGPENDING 16", Resource::SIGPENDING, 16, 16),
         (
             "rlimit STACK 8388608 UNLIMITED",
-            libc::RLIMIT_STACK as i32,
+            Resource::STACK,
             8 << 20,
             MAX,
         ),
         (
             "rlimit NOFILE 18446744073709551615",
-            libc::RLIMIT_NOFILE as i32,
+            Resource::NOFILE,
             MAX,
             MAX,
         ),
@@ -343,6 +329,68 @@ fn rlimit_names_and_values() {
             line: Some(1),
         }];
         assert_eq!(parse(line).rlimits, expected, "for {line}");
+    }
+}
+
+/// The names the config accepts are the sixteen Linux has, spelt in any
+/// case with or without `RLIMIT_`; the other systems' names the `rlimit`
+/// crate knows are refused as unknown, and the list an error message
+/// gives is exactly what is accepted.
+#[test]
+fn rlimit_names_are_exactly_the_linux_ones() {
+    let linux = [
+        "AS",
+        "CORE",
+        "CPU",
+        "DATA",
+        "FSIZE",
+        "LOCKS",
+        "MEMLOCK",
+        "MSGQUEUE",
+        "NICE",
+        "NOFILE",
+        "NPROC",
+        "RSS",
+        "RTPRIO",
+        "RTTIME",
+        "SIGPENDING",
+        "STACK",
+    ];
+    for name in linux {
+        for spelling in [
+            name.to_owned(),
+            name.to_ascii_lowercase(),
+            format!("RLIMIT_{name}"),
+            format!("rlimit_{}", name.to_ascii_lowercase()),
+        ] {
+            let limit = parse(&format!("rlimit {spelling} 1")).rlimits[0];
+            assert_eq!(limit.name(), name, "for {spelling}");
+            assert_eq!(
+                limit.to_string(),
+                format!("rlimit {name} 1"),
+                "for {spelling}"
+            );
+        }
+    }
+    let message = format!("expected one of {}", linux.join(", "));
+    let other_systems = [
+        "KQUEUES",
+        "NOVMON",
+        "NPTS",
+        "NTHR",
+        "POSIXLOCKS",
+        "SBSIZE",
+        "SWAP",
+        "THREADS",
+        "UMTXP",
+        "VMEM",
+    ];
+    for name in other_systems
+        .iter()
+        .chain(&["RLIMIT_", "RLIMIT_RLIMIT_AS", "RLIMITAS", "_AS"])
+    {
+        let error = parse_error(&format!("rlimit {name} 1"));
+        assert!(error.to_string().contains(&message), "for {name}: {error}");
     }
 }
 
@@ -702,7 +750,7 @@ fn shipped_configs_parse() {
             config
                 .rlimits
                 .iter()
-                .any(|limit| limit.resource == libc::RLIMIT_AS as i32),
+                .any(|limit| limit.resource == rlimit::Resource::AS),
             "{name}"
         );
     }
