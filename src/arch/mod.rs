@@ -25,3 +25,14 @@ pub fn name_of(nr: u64) -> Option<&'static str> {
         .find(|(candidate, _)| u64::from(*candidate) == nr)
         .map(|(_, name)| *name)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_table_is_in_number_order_without_repeats() {
+        let table = super::native::SYSCALLS;
+        for pair in table.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{:?} before {:?}", pair[0], pair[1]);
+        }
+    }
+}
