@@ -335,8 +335,7 @@ pub(crate) mod interpreter {
 mod tests {
     use super::interpreter::{SeccompData, run};
     use super::*;
-    use crate::arch::native::SYSCALLS;
-    use crate::arch::number_of;
+    use crate::arch::{number_of, syscalls};
     use crate::syscall::class_of;
 
     fn verdict_for(program: &[Instruction], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
@@ -351,7 +350,7 @@ mod tests {
     #[test]
     fn every_known_syscall_gets_its_table_verdict() {
         let program = build(FilterOptions::default());
-        for (nr, name) in SYSCALLS {
+        for (nr, name) in syscalls() {
             let expected = match Verdict::of(class_of(name)) {
                 Verdict::Allow => libc::SECCOMP_RET_ALLOW,
                 // No case has the value 0.
@@ -364,7 +363,7 @@ mod tests {
                 Verdict::Errno(errno) => errno_action(errno),
             };
             assert_eq!(
-                verdict_for(&program, *nr, AUDIT_ARCH, [0; 6]),
+                verdict_for(&program, nr, AUDIT_ARCH, [0; 6]),
                 expected,
                 "{name}"
             );

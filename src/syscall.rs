@@ -981,11 +981,10 @@ impl Table {
     /// The table for the native architecture. The wakeup syscall is a
     /// number outside it and is looked up separately.
     pub fn native() -> Table {
-        let syscalls = crate::arch::native::SYSCALLS;
-        let highest = syscalls.iter().map(|(nr, _)| *nr).max().unwrap_or(0);
+        let highest = crate::arch::syscalls().map(|(nr, _)| nr).max().unwrap_or(0);
         let mut entries = vec![("unknown", Class::Refuse(ENOSYS)); highest as usize + 1];
-        for (nr, name) in syscalls {
-            entries[*nr as usize] = (name, class_of(name));
+        for (nr, name) in crate::arch::syscalls() {
+            entries[nr as usize] = (name, class_of(name));
         }
         Table { entries }
     }
@@ -1016,9 +1015,8 @@ mod tests {
     fn every_native_syscall_is_classified_deliberately() {
         // A name that falls through to the default is refused; list the
         // ones that do so the table's gaps are visible in review.
-        let unclassified: Vec<&str> = crate::arch::native::SYSCALLS
-            .iter()
-            .map(|(_, name)| *name)
+        let unclassified: Vec<&str> = crate::arch::syscalls()
+            .map(|(_, name)| name)
             .filter(|name| class_of(name) == Class::Refuse(ENOSYS))
             .collect();
         for name in &unclassified {
@@ -1034,6 +1032,7 @@ mod tests {
                     "mq_open",
                     "mq_unlink",
                     "uretprobe",
+                    "uprobe",
                     "_sysctl",
                     "create_module",
                     "get_kernel_syms",
