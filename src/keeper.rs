@@ -57,7 +57,11 @@ pub fn socket_pair() -> Result<KeeperSocket, Errno> {
 /// the keeper never returns. Async-signal-safe.
 pub fn spawn_from_child(keeper_end: RawFd) -> Result<(), Errno> {
     let tracer = nix::unistd::getppid();
-    match sys::clone_untraced_sibling()? {
+    #[allow(unsafe_code)]
+    // SAFETY: the keeper (`serve`) runs only async-signal-safe code and
+    // never returns.
+    let cloned = unsafe { sys::clone_untraced_sibling() };
+    match cloned? {
         Some(_) => Ok(()),
         None => serve(keeper_end, tracer),
     }
@@ -93,14 +97,22 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
     }
     // Nothing but its socket: above all not the program's stdio, whose
     // end of file the jail waits for.
+    #[allow(unsafe_code)]
+    // SAFETY: the keeper never returns and runs none of the objects its
+    // memory copies; from here on it owns its descriptors as numbers.
+    let close = |first, last| unsafe { sys::close_range(first, last) };
     if socket > 0 {
-        let _ = sys::close_range(0, (socket - 1) as u32);
+        let _ = close(0, (socket - 1) as u32);
     }
-    let _ = sys::close_range(socket as u32 + 1, u32::MAX);
+    let _ = close(socket as u32 + 1, u32::MAX);
     let pid = nix::unistd::getpid().as_raw();
     if sys::send_bytes(socket, &pid.to_ne_bytes(), false).is_err() {
         sys::exit_immediately(0);
     }
+    #[allow(unsafe_code)]
+    // SAFETY: past `close` above, the keeper's only descriptors are its
+    // socket and those it received itself, all plain numbers.
+    let close_one = |fd| unsafe { sys::close_raw(fd) };
     let mut message = [0u8; 8];
     loop {
         let (count, descriptor) = match sys::receive_with_descriptor(socket, &mut message) {
@@ -119,16 +131,16 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
             }
             (RELEASE, stray) if count >= 5 => {
                 if let Some(fd) = stray {
-                    sys::close_raw(fd);
+                    close_one(fd);
                 }
                 let number = i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
                 if number >= 0 && number != socket {
-                    sys::close_raw(number);
+                    close_one(number);
                 }
             }
             (_, stray) => {
                 if let Some(fd) = stray {
-                    sys::close_raw(fd);
+                    close_one(fd);
                 }
             }
         }

@@ -215,7 +215,11 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
     let mut keep: Vec<RawFd> = command.pass_fds.clone();
     keep.push(error_write.as_raw_fd());
     keep.sort_unstable();
-    match sys::fork().map_err(|errno| LaunchError::Resources {
+    #[allow(unsafe_code)]
+    // SAFETY: everything the child needs was built above, and `child`
+    // calls only async-signal-safe functions until it execs or exits.
+    let forked = unsafe { sys::fork() };
+    match forked.map_err(|errno| LaunchError::Resources {
         what: "fork",
         errno,
     })? {
@@ -378,6 +382,11 @@ fn child(
     // Nothing of the jail's or of whoever started it reaches the program
     // but stdio and the descriptors passed on purpose. `keep` was sorted
     // before fork; the error pipe closes itself at exec.
+    #[allow(unsafe_code)]
+    // SAFETY: the child execs or exits next. The objects that own its
+    // descriptors are copies of the parent's that never run here; the one
+    // it still uses, the error pipe, is in `keep`.
+    let close = |first, last| unsafe { sys::close_range(first, last) };
     // In u32: `passfd 2147483647` must not wrap `fd + 1`.
     let mut next: u32 = 3;
     for &fd in keep.iter() {
@@ -388,18 +397,21 @@ fn child(
             continue;
         }
         if fd > next
-            && let Err(errno) = sys::close_range(next, fd - 1)
+            && let Err(errno) = close(next, fd - 1)
         {
             fail(Step::CloseFds, errno);
         }
         next = fd + 1;
     }
-    if let Err(errno) = sys::close_range(next, u32::MAX) {
+    if let Err(errno) = close(next, u32::MAX) {
         fail(Step::CloseFds, errno);
     }
     if let Err(errno) = sys::install_seccomp_filter(&command.filter) {
         fail(Step::Seccomp, errno);
     }
-    let errno = sys::execve(&command.path, argv, envp);
+    #[allow(unsafe_code)]
+    // SAFETY: `spawn` built `argv` and `envp` from `command`'s strings,
+    // which outlive the call, each ending with a null pointer.
+    let errno = unsafe { sys::execve(&command.path, argv, envp) };
     fail(Step::Exec, errno)
 }

@@ -1,8 +1,11 @@
 //! The kernel seam: every raw syscall the jail makes that `nix` does not
 //! wrap safely.
 //!
-//! Owns all of the crate's `unsafe` outside the post-fork child. Each
-//! function makes one call and states why it is sound. Functions marked
+//! Owns all of the crate's `unsafe` blocks. Each function makes one call
+//! and states why it is sound. A function that is sound only where its
+//! caller stands (after a fork, on descriptors no Rust object owns) is an
+//! `unsafe fn` whose `# Safety` section says what the caller must hold;
+//! the few callers say why they do in a `SAFETY` comment. Functions marked
 //! "async-signal-safe" allocate nothing and may run in the child between
 //! `fork` and `execve`.
 #![allow(unsafe_code)]
@@ -14,7 +17,7 @@ use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// Installs a seccomp filter on the calling thread. Async-signal-safe.
-pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> Result<(), Errno> {
+pub(crate) fn install_seccomp_filter(program: &[libc::sock_filter]) -> Result<(), Errno> {
     let Ok(len) = u16::try_from(program.len()) else {
         return Err(Errno::E2BIG);
     };
@@ -37,7 +40,7 @@ pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> Result<(), Errno
 
 /// `PTRACE_LISTEN`: leaves a tracee in group-stop but lets it be woken by
 /// `SIGCONT`, as if no tracer were there. `nix` has no wrapper.
-pub fn ptrace_listen(pid: Pid) -> Result<(), Errno> {
+pub(crate) fn ptrace_listen(pid: Pid) -> Result<(), Errno> {
     // SAFETY: PTRACE_LISTEN takes no pointers; a bad pid is an errno.
     let result = unsafe {
         libc::ptrace(
@@ -51,18 +54,32 @@ pub fn ptrace_listen(pid: Pid) -> Result<(), Errno> {
 }
 
 /// Closes every descriptor in `first..=last`. Async-signal-safe.
-pub fn close_range(first: u32, last: u32) -> Result<(), Errno> {
-    // SAFETY: close_range takes no pointers. The launched child and a new
-    // session server call it on purpose to drop inherited descriptors;
-    // the objects that own them in the forking process never run there.
+///
+/// # Safety
+///
+/// No Rust object may use or drop a descriptor of the range afterwards:
+/// its number could by then name another file. The caller is a process
+/// that is about to exec or exit, or a forked child in which the objects
+/// that own what it inherited never run again.
+pub(crate) unsafe fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: close_range takes no pointers; that no object owns the
+    // descriptors is the caller's promise.
     let result = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
     Errno::result(result).map(drop)
 }
 
-/// `dup2(2)`. Async-signal-safe.
-pub fn dup2(source: RawFd, target: RawFd) -> Result<(), Errno> {
-    // SAFETY: dup2 takes no pointers. The child calls it to replace its
-    // standard descriptors, which no Rust object owns there.
+/// `dup2(2)` onto a standard descriptor (0, 1 or 2): makes it another
+/// name for `source`'s file. Any other target is refused with EBADF, since
+/// replacing a descriptor that a Rust object owns would pull its file from
+/// under it. Async-signal-safe.
+pub(crate) fn dup2(source: RawFd, target: RawFd) -> Result<(), Errno> {
+    if !(0..=2).contains(&target) {
+        return Err(Errno::EBADF);
+    }
+    // SAFETY: dup2 takes no pointers. The standard descriptors belong to
+    // the process, not to a Rust object: std only ever borrows them and
+    // takes them to be open, which dup2 keeps them (it replaces one in
+    // a single step).
     let result = unsafe { libc::dup2(source, target) };
     Errno::result(result).map(drop)
 }
@@ -71,7 +88,7 @@ pub fn dup2(source: RawFd, target: RawFd) -> Result<(), Errno> {
 /// and, on failure, the errno (`io::Error::last_os_error` allocates
 /// nothing). Async-signal-safe: the crate's one allocating path, a resource
 /// this platform lacks, is refused here first.
-pub fn set_rlimit(resource: Resource, soft: u64, hard: u64) -> Result<(), Errno> {
+pub(crate) fn set_rlimit(resource: Resource, soft: u64, hard: u64) -> Result<(), Errno> {
     if !resource.is_supported() {
         return Err(Errno::EINVAL);
     }
@@ -79,7 +96,7 @@ pub fn set_rlimit(resource: Resource, soft: u64, hard: u64) -> Result<(), Errno>
 }
 
 /// The calling process's `(soft, hard)` limit for `resource`.
-pub fn get_rlimit(resource: Resource) -> Result<(u64, u64), Errno> {
+pub(crate) fn get_rlimit(resource: Resource) -> Result<(u64, u64), Errno> {
     resource.get().map_err(|error| errno_of(&error))
 }
 
@@ -98,13 +115,13 @@ fn errno_of(error: &std::io::Error) -> Errno {
 /// past the jail's checks: raising the config's rlimits
 /// (`CAP_SYS_RESOURCE`), making device nodes (`CAP_MKNOD`), immutable
 /// flags, raw I/O, real-time scheduling, ...
-pub const KEPT_CAPABILITIES: u64 = 0xff | (1 << 19);
+pub(crate) const KEPT_CAPABILITIES: u64 = 0xff | (1 << 19);
 /// One past the highest capability number any kernel knows of yet.
 const CAPABILITY_LIMIT: u32 = 64;
 
 /// Which of a thread's capability sets [`drop_capabilities`] trims.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CapabilityScope {
+pub(crate) enum CapabilityScope {
     /// Also the bounding and ambient sets, so no exec brings one back.
     ForGood,
     /// The effective, permitted and inheritable sets only.
@@ -116,7 +133,7 @@ pub enum CapabilityScope {
 /// set and its bounding set (which needs `CAP_SETPCAP`, which only a
 /// privileged caller has: an unprivileged one has nothing to drop).
 /// Async-signal-safe.
-pub fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno> {
+pub(crate) fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno> {
     #[repr(C)]
     struct Header {
         version: u32,
@@ -204,7 +221,9 @@ pub fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(), Errno>
 }
 
 /// `_exit(2)`: ends the child without running atexit handlers or
-/// destructors that belong to the parent. Async-signal-safe.
+/// destructors that belong to the parent. Async-signal-safe. Sound for
+/// every caller: skipping destructors only leaks, as `std::process::abort`
+/// does.
 pub fn exit_immediately(status: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(status) }
@@ -212,7 +231,12 @@ pub fn exit_immediately(status: i32) -> ! {
 
 /// `openat2(2)` with `O_PATH`-style resolution flags; the tracer uses it to
 /// resolve a path the way the kernel will, in one call.
-pub fn openat2(dirfd: RawFd, path: &CStr, flags: u64, resolve: u64) -> Result<OwnedFd, Errno> {
+pub(crate) fn openat2(
+    dirfd: RawFd,
+    path: &CStr,
+    flags: u64,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
     // `struct open_how` as the kernel lays it out (libc's is non-exhaustive).
     #[repr(C)]
     struct OpenHow {
@@ -242,32 +266,37 @@ pub fn openat2(dirfd: RawFd, path: &CStr, flags: u64, resolve: u64) -> Result<Ow
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// `fork(2)` of a single-threaded process whose child goes on as an
-/// ordinary program (a session server).
-pub fn fork_process() -> Result<nix::unistd::ForkResult, Errno> {
-    // SAFETY: the only caller (`session::server::start`) runs before the
-    // process has started any thread, so the child inherits no lock held
-    // by another thread and may allocate and spawn threads itself.
-    unsafe { nix::unistd::fork() }
-}
-
-/// `fork(2)`. The child may only run async-signal-safe code until it
-/// execs or exits; `launch` holds to that.
-pub fn fork() -> Result<nix::unistd::ForkResult, Errno> {
-    // SAFETY: the only caller (`launch::spawn`) allocates everything the
-    // child needs before forking and calls only async-signal-safe
-    // functions in the child.
+/// `fork(2)`.
+///
+/// # Safety
+///
+/// As for [`nix::unistd::fork`]: either the calling process has no other
+/// thread (a new session server, forked before it starts any), and the
+/// child is an ordinary program; or, until it execs or exits, the child
+/// calls only async-signal-safe functions (no allocation, no lock another
+/// thread may have held at the fork), as `launch`'s child does.
+pub(crate) unsafe fn fork() -> Result<nix::unistd::ForkResult, Errno> {
+    // SAFETY: what the child may do is the caller's promise.
     unsafe { nix::unistd::fork() }
 }
 
 /// `execve(2)` with argument and environment arrays prepared before fork.
 /// Returns only on failure. Async-signal-safe.
-pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> Errno {
+///
+/// # Safety
+///
+/// `argv` and `envp` must each end with a null pointer, and every other
+/// pointer in them must point at a NUL-terminated string that lives
+/// through the call.
+pub(crate) unsafe fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> Errno {
     debug_assert!(argv.last().is_some_and(|p| p.is_null()));
     debug_assert!(envp.last().is_some_and(|p| p.is_null()));
-    // SAFETY: `path` is NUL-terminated; `argv` and `envp` are
-    // NULL-terminated arrays of pointers to NUL-terminated strings owned by
-    // the caller, alive for the whole call.
+    // SAFETY: `path` is NUL-terminated; the arrays are as the caller
+    // promises.
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     Errno::last()
 }
@@ -275,7 +304,7 @@ pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_
 /// Gives the child default signal handling: an ignored signal (Rust's
 /// runtime ignores SIGPIPE) stays ignored across exec, and the jailed
 /// program must not inherit the tracer's choices. Async-signal-safe.
-pub fn reset_signal_handling() {
+pub(crate) fn reset_signal_handling() {
     // SAFETY: setting SIG_DFL installs no Rust handler; sigprocmask with a
     // valid empty set is always sound.
     unsafe {
@@ -292,7 +321,7 @@ pub fn reset_signal_handling() {
 
 /// `waitpid(-1, __WALL)` returning the raw status, so that real-time
 /// signals (which `nix`'s `Signal` cannot represent) survive decoding.
-pub fn wait_any() -> Result<(Pid, i32), Errno> {
+pub(crate) fn wait_any() -> Result<(Pid, i32), Errno> {
     let mut status: libc::c_int = 0;
     loop {
         // SAFETY: `status` is a valid out-pointer for the call.
@@ -307,7 +336,7 @@ pub fn wait_any() -> Result<(Pid, i32), Errno> {
 
 /// Resumes a stopped tracee, delivering `signal` (0 for none). Takes a raw
 /// number so real-time signals pass through unchanged.
-pub fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {
+pub(crate) fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {
     // SAFETY: PTRACE_CONT takes no pointers; the data argument is the
     // signal number.
     let result = unsafe {
@@ -333,7 +362,7 @@ pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
 
 /// `pidfd_getfd(2)`: a duplicate of another process's descriptor (the
 /// tracer may take its tracees').
-pub fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd, Errno> {
+pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd, Errno> {
     use std::os::fd::AsRawFd;
     // SAFETY: no pointers.
     let result = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
@@ -343,7 +372,7 @@ pub fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd, Errno> {
 }
 
 /// Resumes a stopped tracee up to its next syscall stop (`PTRACE_SYSCALL`).
-pub fn ptrace_syscall(pid: Pid) -> Result<(), Errno> {
+pub(crate) fn ptrace_syscall(pid: Pid) -> Result<(), Errno> {
     // SAFETY: no pointers; signal 0.
     let result = unsafe {
         libc::ptrace(
@@ -390,22 +419,22 @@ pub fn signal_description(signal: i32) -> String {
 
 /// One memory mapping, as `PROCMAP_QUERY` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    pub start: u64,
-    pub end: u64,
+pub(crate) struct Mapping {
+    pub(crate) start: u64,
+    pub(crate) end: u64,
     /// `MAP_SHARED` (other processes may write it).
-    pub shared: bool,
+    pub(crate) shared: bool,
     /// The backing file's inode; 0 for anonymous memory.
-    pub inode: u64,
+    pub(crate) inode: u64,
     /// The backing file's path as the kernel names it (or a pseudo-name
     /// such as `[heap]`).
-    pub name: Vec<u8>,
+    pub(crate) name: Vec<u8>,
 }
 
 /// `ioctl(PROCMAP_QUERY)` (Linux 6.11+) on an open `/proc/<pid>/maps`:
 /// the mapping that contains `address`, without reading the whole file.
 /// ENOTTY on older kernels.
-pub fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mapping, Errno> {
+pub(crate) fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mapping, Errno> {
     use std::os::fd::AsRawFd;
     #[repr(C)]
     #[derive(Default)]
@@ -461,7 +490,7 @@ pub fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mapping, Errn
 
 /// `landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`: the
 /// Landlock ABI version, or an errno when the kernel has none.
-pub fn landlock_abi_version() -> Result<u32, Errno> {
+pub(crate) fn landlock_abi_version() -> Result<u32, Errno> {
     const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
     // SAFETY: with a NULL attribute and size 0 the kernel reads nothing.
     let result = unsafe {
@@ -478,7 +507,7 @@ pub fn landlock_abi_version() -> Result<u32, Errno> {
 /// `landlock_create_ruleset` handling these rights. The attribute is cut to
 /// the size the kernel of ABI `abi` knows (8, 16 or 24 bytes), since older
 /// kernels reject unknown trailing fields.
-pub fn landlock_create_ruleset(
+pub(crate) fn landlock_create_ruleset(
     handled_fs: u64,
     handled_net: u64,
     scoped: u64,
@@ -507,7 +536,7 @@ pub fn landlock_create_ruleset(
 
 /// `landlock_add_rule(LANDLOCK_RULE_PATH_BENEATH)`: `allowed` beneath the
 /// file or directory `parent` refers to.
-pub fn landlock_add_path_rule(
+pub(crate) fn landlock_add_path_rule(
     ruleset: &OwnedFd,
     allowed: u64,
     parent: &OwnedFd,
@@ -550,12 +579,16 @@ pub fn landlock_restrict_self(ruleset: RawFd) -> Result<(), Errno> {
 /// that is its sibling (a child of its parent) and is not traced even
 /// though the caller is. Returns `None` in the new process, its pid in the
 /// caller. Async-signal-safe.
-pub fn clone_untraced_sibling() -> Result<Option<Pid>, Errno> {
+///
+/// # Safety
+///
+/// As for [`fork`]: the new process runs only async-signal-safe code
+/// until it execs or exits, unless the caller has no other thread.
+pub(crate) unsafe fn clone_untraced_sibling() -> Result<Option<Pid>, Errno> {
     let flags = (libc::CLONE_PARENT | libc::CLONE_UNTRACED) as libc::c_ulong;
     // SAFETY: without CLONE_VM and with a null stack this is fork(2): the
-    // new process runs on its own copy of the caller's memory. The only
-    // caller is the post-fork child, which is single-threaded and holds no
-    // lock, and the new process runs only async-signal-safe code.
+    // new process runs on its own copy of the caller's memory; what it
+    // may do there is the caller's promise.
     let result = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     match Errno::result(result)? {
         0 => Ok(None),
@@ -566,7 +599,7 @@ pub fn clone_untraced_sibling() -> Result<Option<Pid>, Errno> {
 /// Receives one message of at most `buffer.len()` bytes and at most one
 /// descriptor passed with it (`SCM_RIGHTS`). Async-signal-safe: the
 /// control buffer lives on the stack.
-pub fn receive_with_descriptor(
+pub(crate) fn receive_with_descriptor(
     socket: RawFd,
     buffer: &mut [u8],
 ) -> Result<(usize, Option<RawFd>), Errno> {
@@ -604,24 +637,28 @@ pub fn receive_with_descriptor(
 
 /// `send(2)` without `SIGPIPE`, optionally without blocking.
 /// Async-signal-safe.
-pub fn send_bytes(socket: RawFd, bytes: &[u8], nonblocking: bool) -> Result<usize, Errno> {
+pub(crate) fn send_bytes(socket: RawFd, bytes: &[u8], nonblocking: bool) -> Result<usize, Errno> {
     let flags = libc::MSG_NOSIGNAL | if nonblocking { libc::MSG_DONTWAIT } else { 0 };
     // SAFETY: `bytes` is valid for its length; the kernel only reads it.
     let count = unsafe { libc::send(socket, bytes.as_ptr().cast(), bytes.len(), flags) };
     Errno::result(count).map(|count| count as usize)
 }
 
-/// `close(2)` of a descriptor no Rust object owns. Async-signal-safe.
-pub fn close_raw(fd: RawFd) {
-    // SAFETY: the caller (the keeper) owns `fd` as a plain number that it
-    // received itself; nothing else refers to it.
+/// `close(2)` of a descriptor held as a plain number. Async-signal-safe.
+///
+/// # Safety
+///
+/// No Rust object may own `fd` or use it afterwards: the caller owns it as
+/// a number (the keeper, which received it itself).
+pub(crate) unsafe fn close_raw(fd: RawFd) {
+    // SAFETY: that nothing else refers to `fd` is the caller's promise.
     unsafe { libc::close(fd) };
 }
 
 /// `fcntl(fd, F_GETOWN_EX)`: the owner of the descriptor's signals, as
 /// `(type, id)` (`F_OWNER_TID` 0, `F_OWNER_PID` 1, `F_OWNER_PGRP` 2; id 0:
 /// none).
-pub fn signal_owner(fd: &OwnedFd) -> Result<(i32, i32), Errno> {
+pub(crate) fn signal_owner(fd: &OwnedFd) -> Result<(i32, i32), Errno> {
     const F_GETOWN_EX: libc::c_int = 16;
     // struct f_owner_ex { int type; pid_t pid; }
     let mut owner = [0i32; 2];

@@ -50,7 +50,10 @@ pub fn start(
     listener: UnixListener,
     program: &[OsString],
 ) -> Result<(), SessionError> {
-    match crate::sys::fork_process().map_err(|errno| SessionError::Start(errno.desc().into()))? {
+    #[allow(unsafe_code)]
+    // SAFETY: the process has started no thread yet.
+    let forked = unsafe { crate::sys::fork() };
+    match forked.map_err(|errno| SessionError::Start(errno.desc().into()))? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
         nix::unistd::ForkResult::Child => {
             // The session outlives the invocation that starts it: it must
@@ -74,17 +77,22 @@ pub fn start(
 
 /// Closes every descriptor above 2 but those in `keep`.
 fn close_inherited(keep: &mut Vec<RawFd>) {
+    #[allow(unsafe_code)]
+    // SAFETY: only the new server calls this, and it exits rather than
+    // return to the frames that own what it inherited; `keep` holds what
+    // it goes on using.
+    let close_range = |first, last| unsafe { crate::sys::close_range(first, last) };
     keep.retain(|fd| *fd > 2);
     keep.sort_unstable();
     keep.dedup();
     let mut next: RawFd = 3;
     for &fd in keep.iter() {
         if fd > next {
-            let _ = crate::sys::close_range(next as u32, (fd - 1) as u32);
+            let _ = close_range(next as u32, (fd - 1) as u32);
         }
         next = fd + 1;
     }
-    let _ = crate::sys::close_range(next as u32, u32::MAX);
+    let _ = close_range(next as u32, u32::MAX);
 }
 
 /// The jail failed (the program could not be started, say): its message
