@@ -4,22 +4,26 @@
 //! applies them.
 
 use super::scratch::Part;
+use nix::errno::Errno;
 use std::os::fd::OwnedFd;
 
 /// The answer for one stopped syscall.
 #[derive(Debug)]
-pub(super) enum Answer {
+pub(in crate::tracer) enum Answer {
     /// Run it as the program made it (nothing read from its memory).
     Allow,
     /// Skip the syscall; it returns `-errno`.
-    Refuse(i32),
+    Refuse(Errno),
+    /// Skip the syscall; it returns 0 (a syscall the jail itself
+    /// implements: wakeup).
+    Done,
     /// Run it on the jail's copies of its arguments.
     Rewrite(Rewrite),
 }
 
 /// A register's new value.
 #[derive(Debug)]
-pub(super) enum Arg {
+pub(in crate::tracer) enum Arg {
     Value(u64),
     /// These bytes, written into this part of the task's slot; the register
     /// gets their address.
@@ -28,7 +32,7 @@ pub(super) enum Arg {
 
 /// How to run an allowed call on the jail's copies of its arguments.
 #[derive(Debug, Default)]
-pub(super) struct Rewrite {
+pub(in crate::tracer) struct Rewrite {
     /// A different syscall to run (`openat` becomes `openat2`).
     pub syscall: Option<u64>,
     pub args: Vec<(u8, Arg)>,

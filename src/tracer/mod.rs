@@ -17,6 +17,7 @@ pub mod resolve;
 mod rewrite;
 mod scratch;
 mod spaces;
+mod stopped;
 
 use crate::arch::native::Regs;
 use crate::fetch::{Downloads, Fetcher, HttpOptions};
@@ -251,29 +252,6 @@ impl Tracer {
         self
     }
 
-    /// The URL `path` names, if it lies under an `http` prefix.
-    fn url_for(&self, path: &[u8]) -> Option<String> {
-        self.downloads.as_ref()?.url_for(path)
-    }
-
-    /// The tracer's own descriptor on the body of `url`, downloading it
-    /// first if needed; a failure is reported and becomes the errno.
-    fn download(&mut self, url: &str) -> Result<OwnedFd, i32> {
-        let Some(downloads) = self.downloads.as_mut() else {
-            return Err(libc::ENOENT);
-        };
-        downloads.body(url).map_err(|error| {
-            debug!("download of {url} failed: {error}");
-            if self.policy.report {
-                crate::notice::line(&format!(
-                    "[Http {}: {error}]",
-                    crate::notice::printable(url)
-                ));
-            }
-            error.errno()
-        })
-    }
-
     /// Makes the wakeup syscall call `suspend` (see [`Tracer`]'s field).
     pub fn with_suspender(mut self, suspend: Box<dyn FnMut()>) -> Tracer {
         self.suspender = Some(suspend);
@@ -480,7 +458,12 @@ impl Tracer {
         // The kernel read the program again after the check: what it
         // loaded must be what was judged (or visible by name), before the
         // new program runs an instruction.
-        if !self.exec_loaded_only_judged(pid, &judged) {
+        let mut view = stopped::TaskView {
+            tracer: self,
+            tid: pid,
+            arguments: [0; 6],
+        };
+        if !checks::exec::exec_loaded_only_judged(&mut view, &judged) {
             warn!("{pid}: the exec loaded a file the jail did not judge; killing it");
             let _ = kill(pid, Signal::SIGKILL);
             return Resume::Continue;

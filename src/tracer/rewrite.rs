@@ -14,7 +14,8 @@
 
 use super::answer::{Answer, Arg, Rewrite};
 use super::scratch::{self, Part};
-use super::{Resume, TaskState, Tracer};
+use super::stopped::TaskView;
+use super::{Resume, TaskState, Tracer, decide};
 use crate::arch::native::{self as arch, Regs};
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -30,10 +31,21 @@ impl Tracer {
         // A clone this thread made earlier has finished one way or the
         // other by the time it makes another syscall.
         self.release_clone_reservation(pid);
-        match self.answer(pid, &regs) {
+        let nr = arch::syscall_number(&regs);
+        let (name, class) = self.syscalls.lookup(nr);
+        let mut view = TaskView {
+            tracer: self,
+            tid: pid,
+            arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
+        };
+        match decide::answer(&mut view, nr, name, class) {
             Answer::Allow => Resume::Continue,
             Answer::Refuse(errno) => {
-                arch::skip_with_errno(&mut regs, errno);
+                arch::skip_with_errno(&mut regs, errno as i32);
+                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            }
+            Answer::Done => {
+                arch::skip_with_errno(&mut regs, 0);
                 self.set_registers_or_kill(pid, regs, Resume::Continue)
             }
             Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
