@@ -15,7 +15,7 @@
 use super::answer::{Answer, Arg, Rewrite};
 use super::scratch::{self, Part};
 use super::stopped::TaskView;
-use super::{Resume, TaskState, Tracer, decide};
+use super::{InSyscall, Resume, Tracer, decide};
 use crate::arch::native::{self as arch, Regs};
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -102,7 +102,7 @@ impl Tracer {
         }
         let resume = self.set_registers_or_kill(pid, new, Resume::ToSyscallExit);
         if let Some(task) = self.tasks.get_mut(&pid) {
-            task.state = TaskState::Rewritten {
+            task.in_syscall = InSyscall::Rewritten {
                 original: regs,
                 held: std::mem::take(&mut rewrite.held),
                 lent: std::mem::take(&mut rewrite.lent),
@@ -130,7 +130,7 @@ impl Tracer {
         debug!("{pid}: mapping the scratch region");
         let resume = self.set_registers_or_kill(pid, mmap, Resume::ToSyscallExit);
         if let Some(task) = self.tasks.get_mut(&pid) {
-            task.state = TaskState::Mapping { saved: regs };
+            task.in_syscall = InSyscall::Mapping { saved: regs };
         }
         resume
     }
@@ -140,13 +140,13 @@ impl Tracer {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return Resume::Continue;
         };
-        let state = std::mem::replace(&mut task.state, TaskState::Running);
+        let state = std::mem::replace(&mut task.in_syscall, InSyscall::Free);
         let Ok(now) = nix::sys::ptrace::getregs(pid) else {
             return Resume::Nothing;
         };
         match state {
-            TaskState::Running => Resume::Continue,
-            TaskState::Rewritten {
+            InSyscall::Free => Resume::Continue,
+            InSyscall::Rewritten {
                 original,
                 held,
                 lent,
@@ -158,7 +158,7 @@ impl Tracer {
                 drop(lent);
                 resume
             }
-            TaskState::Mapping { saved } => {
+            InSyscall::Mapping { saved } => {
                 let result = arch::return_value(&now);
                 let ready = result == scratch::BASE as i64
                     || (result == -(Errno::EEXIST as i64) && scratch::is_ours_in(pid));

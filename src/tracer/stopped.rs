@@ -380,7 +380,10 @@ impl Stopped for TaskView<'_> {
         let tracer = &mut *self.tracer;
         tracer.clones_in_flight += 1;
         if let Some(task) = tracer.tasks.get_mut(&self.tid) {
-            task.pending_clone = Some(flags);
+            task.clone = Some(crate::tracer::PendingClone {
+                flags,
+                clone3_argument: None,
+            });
             // A process sharing the working directory can chdir while this
             // task's relative path is in flight, also after either execs
             // (exec keeps the shared fs_struct): for good, nothing of this
@@ -399,8 +402,13 @@ impl Stopped for TaskView<'_> {
     }
 
     fn note_clone3_argument(&mut self, address: u64) {
-        if let Some(task) = self.tracer.tasks.get_mut(&self.tid) {
-            task.clone3_argument = Some(address);
+        if let Some(clone) = self
+            .tracer
+            .tasks
+            .get_mut(&self.tid)
+            .and_then(|task| task.clone.as_mut())
+        {
+            clone.clone3_argument = Some(address);
         }
     }
 
