@@ -32,7 +32,9 @@ pub(in crate::tracer) fn answer(
 ) -> Answer {
     let pid = thread.tid();
     match class {
-        Class::Check(check) => answer_check(thread, name, check),
+        Class::Check(check) | Class::CheckUnlessNull { check, .. } => {
+            answer_check(thread, name, check)
+        }
         Class::ByArg {
             arg,
             cases,

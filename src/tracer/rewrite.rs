@@ -13,7 +13,7 @@
 //! thread is rewound to run its own syscall again, which stops anew.
 
 use super::answer::{Answer, Arg, Rewrite};
-use super::scratch::{self, Part};
+use super::scratch;
 use super::stopped::TaskView;
 use super::{InSyscall, Resume, Tracer, decide};
 use crate::arch::native::{self as arch, Regs};
@@ -80,23 +80,18 @@ impl Tracer {
         if let Some(nr) = rewrite.syscall {
             arch::set_syscall_number(&mut new, nr);
         }
+        for (part, data) in rewrite.scratch_contents(|part| scratch::address(slot, part)) {
+            if let Err(errno) = scratch::write(pid, scratch::address(slot, part), &data) {
+                debug!("{pid}: cannot write scratch: {}", errno.desc());
+                let mut regs = regs;
+                arch::skip_with_errno(&mut regs, libc::EFAULT);
+                return self.set_registers_or_kill(pid, regs, Resume::Continue);
+            }
+        }
         for (index, value) in &rewrite.args {
             let value = match value {
                 Arg::Value(value) => *value,
-                Arg::Scratch(part, bytes) => {
-                    let address = scratch::address(slot, *part);
-                    let mut data = bytes.clone();
-                    if *part != Part::Struct {
-                        data.push(0);
-                    }
-                    if let Err(errno) = scratch::write(pid, address, &data) {
-                        debug!("{pid}: cannot write scratch: {}", errno.desc());
-                        let mut regs = regs;
-                        arch::skip_with_errno(&mut regs, libc::EFAULT);
-                        return self.set_registers_or_kill(pid, regs, Resume::Continue);
-                    }
-                    address
-                }
+                Arg::Scratch(part, _) => scratch::address(slot, *part),
             };
             arch::set_argument(&mut new, usize::from(*index), value);
         }
