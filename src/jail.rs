@@ -2,7 +2,7 @@
 //!
 //! The only module that knows all the others. It prepares the child's
 //! command (program lookup, argv, environment), starts the program under
-//! the tracer on the calling thread, enforces the wall-clock time limit
+//! the tracer on the calling thread with a [`crate::watchdog`] over it,
 //! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
 
 use crate::config::{Config, CpuChoice, EnvOp};
@@ -16,6 +16,7 @@ use crate::policy::{DenialKind, Policy, Target, Verdict};
 use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
+use crate::watchdog::{Watchdog, WatchdogThread};
 use nix::errno::Errno;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -23,9 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
 
 /// How a jailed program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,11 +138,11 @@ impl Jail {
         match session {
             Some(hooks) => {
                 tracer = tracer.with_suspender(hooks.suspender);
-                (hooks.on_start)(watchdog.handle.clone());
+                (hooks.on_start)(watchdog.handle().clone());
             }
             None => {
                 if let Some(limit) = self.config.time_limit {
-                    watchdog.handle.arm(limit);
+                    watchdog.handle().arm(limit);
                 }
             }
         }
@@ -501,235 +500,4 @@ pub struct SessionHooks {
     /// Called once the program runs, with the handle that arms the time
     /// limit per command and ends the session.
     pub on_start: Box<dyn FnOnce(Watchdog)>,
-}
-
-enum Order {
-    Arm(Duration),
-    Disarm,
-    Kill,
-}
-
-/// Enforces the time limit and ends the jail on request. It signals the
-/// main program through a pidfd, so a pid reused after the program was
-/// reaped can never be hit; the tracer then kills everything else.
-#[derive(Clone)]
-pub struct Watchdog {
-    orders: mpsc::Sender<Order>,
-}
-
-impl Watchdog {
-    /// Kill the jail `limit` from now unless disarmed first.
-    pub fn arm(&self, limit: Duration) {
-        let _ = self.orders.send(Order::Arm(limit));
-    }
-
-    pub fn disarm(&self) {
-        let _ = self.orders.send(Order::Disarm);
-    }
-
-    /// Kill the jail now.
-    pub fn kill(&self) {
-        let _ = self.orders.send(Order::Kill);
-    }
-}
-
-struct WatchdogThread {
-    handle: Watchdog,
-    /// Set once the tracer has ended the jail.
-    finished: Arc<AtomicBool>,
-}
-
-/// How long the tracer has, once the watchdog killed the program, to see
-/// it die and end the jail. Past it the tracer is stuck (it must never be,
-/// but the time limit may not depend on that), and the watchdog ends the
-/// whole process: `PTRACE_O_EXITKILL` takes every jailed task with it.
-const TRACER_GRACE: Duration = Duration::from_secs(3);
-
-/// What the watchdog does when the tracer did not end the jail within
-/// [`TRACER_GRACE`] of a kill; told whether the time limit caused it.
-type LastResort = Box<dyn FnOnce(bool) + Send>;
-
-/// The last resort of a real jail: say what happened and exit now.
-fn end_stuck_jail(timed_out: bool) {
-    let (message, status) = if timed_out {
-        ("[Timed out]", crate::error::status::TIMED_OUT)
-    } else {
-        (
-            "sandbox: the jail did not end when killed; ending it",
-            crate::error::status::JAIL_FAILED,
-        )
-    };
-    log::warn!("the tracer did not end the jail in {TRACER_GRACE:?}; exiting");
-    // Written without blocking: a full stderr pipe cannot keep the jail.
-    crate::notice::line(message);
-    sys::exit_immediately(i32::from(status));
-}
-
-impl WatchdogThread {
-    fn start(
-        main: nix::unistd::Pid,
-        timed_out: Arc<AtomicBool>,
-        ending: Arc<AtomicBool>,
-    ) -> Result<WatchdogThread, Error> {
-        Self::start_with(
-            main,
-            timed_out,
-            ending,
-            TRACER_GRACE,
-            Box::new(end_stuck_jail),
-        )
-    }
-
-    /// `ending` is set with every kill, so that a download in flight stops.
-    fn start_with(
-        main: nix::unistd::Pid,
-        timed_out: Arc<AtomicBool>,
-        ending: Arc<AtomicBool>,
-        grace: Duration,
-        last_resort: LastResort,
-    ) -> Result<WatchdogThread, Error> {
-        let pidfd = sys::pidfd_open(main).map_err(|errno| {
-            Error::Launch(LaunchError::Resources {
-                what: "watch the program (pidfd_open)",
-                errno,
-            })
-        })?;
-        let finished = Arc::new(AtomicBool::new(false));
-        let tracer_done = finished.clone();
-        let (orders, received) = mpsc::channel::<Order>();
-        std::thread::spawn(move || {
-            let mut deadline: Option<Instant> = None;
-            // Set by a kill: when the tracer must have ended the jail.
-            let mut ended_by: Option<Instant> = None;
-            let mut last_resort = Some(last_resort);
-            loop {
-                let next = match (deadline, ended_by) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let order = match next {
-                    Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
-                    None => received
-                        .recv()
-                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                };
-                let kill_now = |ended_by: &mut Option<Instant>| {
-                    ending.store(true, Ordering::SeqCst);
-                    let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                    ended_by.get_or_insert_with(|| Instant::now() + grace);
-                };
-                match order {
-                    // A limit too far away for the clock never expires
-                    // (the config clamps its own; a `Config` built in code
-                    // may hold anything).
-                    Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
-                    Ok(Order::Disarm) => deadline = None,
-                    Ok(Order::Kill) => kill_now(&mut ended_by),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let now = Instant::now();
-                        if deadline.is_some_and(|at| at <= now) {
-                            timed_out.store(true, Ordering::SeqCst);
-                            deadline = None;
-                            kill_now(&mut ended_by);
-                        } else if ended_by.is_some_and(|at| at <= now) {
-                            ended_by = None;
-                            if !tracer_done.load(Ordering::SeqCst)
-                                && let Some(last_resort) = last_resort.take()
-                            {
-                                last_resort(timed_out.load(Ordering::SeqCst));
-                            }
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        if ended_by.is_none() || tracer_done.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        // Every handle is gone but the tracer has not
-                        // ended the jail: wait out the grace.
-                        let at = ended_by.unwrap_or_else(Instant::now);
-                        std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                        if !tracer_done.load(Ordering::SeqCst)
-                            && let Some(last_resort) = last_resort.take()
-                        {
-                            last_resort(timed_out.load(Ordering::SeqCst));
-                        }
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(WatchdogThread {
-            handle: Watchdog { orders },
-            finished,
-        })
-    }
-
-    /// Lets the thread end once every other handle is gone too (a session
-    /// server may still hold one). After the program was reaped, its pidfd
-    /// can no longer reach any process, so a late expiry is harmless.
-    fn stop(self) {
-        self.finished.store(true, Ordering::SeqCst);
-        drop(self.handle);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::ExitStatusExt;
-
-    fn sleeper() -> std::process::Child {
-        std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("sleep runs")
-    }
-
-    /// A watchdog over `child` whose last resort reports on the channel.
-    fn watch(
-        child: &std::process::Child,
-        grace: Duration,
-    ) -> (WatchdogThread, mpsc::Receiver<bool>) {
-        let (told, heard) = mpsc::channel();
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let last_resort: LastResort = Box::new(move |timed_out| {
-            let _ = told.send(timed_out);
-        });
-        let watchdog = WatchdogThread::start_with(
-            pid,
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-            grace,
-            last_resort,
-        )
-        .expect("pidfd_open works");
-        (watchdog, heard)
-    }
-
-    #[test]
-    fn the_time_limit_holds_when_the_tracer_is_stuck() {
-        let mut child = sleeper();
-        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
-        watchdog.handle.arm(Duration::from_millis(50));
-        // Nobody calls stop(): the tracer is stuck.
-        let timed_out = heard.recv_timeout(Duration::from_secs(10));
-        assert_eq!(timed_out, Ok(true), "the last resort must act on its own");
-        let status = child.wait().expect("the sleeper is reaped");
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        drop(watchdog);
-    }
-
-    #[test]
-    fn no_last_resort_once_the_tracer_ended_the_jail() {
-        let mut child = sleeper();
-        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
-        watchdog.handle.arm(Duration::from_millis(50));
-        let status = child.wait().expect("the sleeper is reaped");
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        watchdog.stop();
-        assert!(
-            heard.recv_timeout(Duration::from_secs(1)).is_err(),
-            "the tracer ended the jail in time"
-        );
-    }
 }

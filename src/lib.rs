@@ -30,6 +30,7 @@ pub mod session;
 pub mod sys;
 pub mod syscall;
 pub mod tracer;
+pub mod watchdog;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -11,7 +11,8 @@
 
 use super::protocol::{Frame, take_frame};
 use super::{SessionError, SocketId, peer_uid, remove_socket_if_ours};
-use crate::jail::{Ending, Jail, SessionHooks, Watchdog};
+use crate::jail::{Ending, Jail, SessionHooks};
+use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::VecDeque;
