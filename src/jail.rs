@@ -65,21 +65,27 @@ impl Jail {
     /// have (see [`sys::KEPT_CAPABILITIES`]): the program reaches the
     /// objects the tracer holds through the thread's `/proc` entry.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
-        self.run_with(program, None)
+        let started = self.start(program, None)?;
+        if let Some(limit) = self.config.time_limit {
+            started.watchdog().arm(limit);
+        }
+        started.wait()
     }
 
-    /// [`Jail::run`], with the program's stdio and its wakeup syscall
-    /// wired to a session (see [`SessionHooks`]).
-    pub fn run_with(
+    /// Starts `program` as [`Jail::run`] does, its stdin, stdout and
+    /// stderr on `stdio` when given, and returns before tracing it: the
+    /// caller (a session) wires what it needs to [`Started`], arms the
+    /// time limit as it sees fit, and then calls [`Started::wait`] on this
+    /// same thread.
+    pub fn start(
         &self,
         program: &[OsString],
-        session: Option<SessionHooks>,
-    ) -> Result<Ending, Error> {
+        stdio: Option<[RawFd; 3]>,
+    ) -> Result<Started<'_>, Error> {
         let mut command = self.command(program)?;
-        command.command.stdio = session.as_ref().map(|hooks| hooks.stdio);
+        command.command.stdio = stdio;
         let ruleset = self.landlock_ruleset()?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
-        let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
         // Under Landlock the program cannot reach the tracer's /proc: a
         // keeper inside its domain holds what the kernel is handed.
         let keeper_socket = match ruleset {
@@ -135,29 +141,15 @@ impl Jail {
             let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
             tracer = tracer.with_downloads(options, fetcher);
         }
-        match session {
-            Some(hooks) => {
-                tracer = tracer.with_suspender(hooks.suspender);
-                (hooks.on_start)(watchdog.handle().clone());
-            }
-            None => {
-                if let Some(limit) = self.config.time_limit {
-                    watchdog.handle().arm(limit);
-                }
-            }
-        }
-        let outcome = tracer.run();
-        watchdog.stop();
-        drop(nofile);
-        match outcome? {
-            Outcome::Exited(code) => Ok(Ending::Exited(code)),
-            Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
-            Outcome::TimedOut => Ok(Ending::TimedOut),
-            Outcome::NotStarted { denial } => {
-                let failure = launch::child_failure(&launched.errors, &command.command);
-                Err(self.exec_error(shown_program, failure, denial))
-            }
-        }
+        Ok(Started {
+            jail: self,
+            command,
+            launched,
+            tracer,
+            watchdog,
+            nofile,
+            _ruleset: ruleset,
+        })
     }
 
     /// The Landlock ruleset for this jail, if the kernel and config allow
@@ -354,6 +346,52 @@ impl Prepared {
     }
 }
 
+/// A program launched in the jail and seized, not yet traced (see
+/// [`Jail::start`]).
+pub struct Started<'jail> {
+    jail: &'jail Jail,
+    command: Prepared,
+    launched: launch::Launched,
+    tracer: Tracer,
+    watchdog: WatchdogThread,
+    nofile: RaisedNofile,
+    /// Held until the jail ends (the child has its own copy).
+    _ruleset: Option<landlock::Ruleset>,
+}
+
+impl Started<'_> {
+    /// The handle that arms the time limit and ends the jail.
+    pub fn watchdog(&self) -> &Watchdog {
+        self.watchdog.handle()
+    }
+
+    /// Makes the wakeup syscall call `suspend`, with every other task of
+    /// the jail stopped; the jail runs on when it returns (a session's
+    /// next command has started, or the session is over).
+    pub fn on_wakeup(mut self, suspend: Box<dyn FnMut()>) -> Self {
+        self.tracer = self.tracer.with_suspender(suspend);
+        self
+    }
+
+    /// Traces the program until the jail ends, and says how it ended.
+    pub fn wait(self) -> Result<Ending, Error> {
+        let outcome = self.tracer.run();
+        self.watchdog.stop();
+        drop(self.nofile);
+        match outcome? {
+            Outcome::Exited(code) => Ok(Ending::Exited(code)),
+            Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
+            Outcome::TimedOut => Ok(Ending::TimedOut),
+            Outcome::NotStarted { denial } => {
+                let shown_program =
+                    String::from_utf8_lossy(self.command.argv_program()).into_owned();
+                let failure = launch::child_failure(&self.launched.errors, &self.command.command);
+                Err(self.jail.exec_error(shown_program, failure, denial))
+            }
+        }
+    }
+}
+
 impl Jail {
     /// Why the program never ran, from the child's failure record (if it
     /// wrote one) and the jail's own refusal of its exec (if any).
@@ -487,17 +525,4 @@ fn pin_to_cpu(choice: CpuChoice) {
     {
         log::info!("cannot keep the jail on CPU {cpu}: {}", errno.desc());
     }
-}
-
-/// What a session server gives [`Jail::run_with`].
-pub struct SessionHooks {
-    /// The program's stdin, stdout and stderr (close-on-exec pipe ends).
-    pub stdio: [RawFd; 3],
-    /// Called at the wakeup syscall, with every other task of the jail
-    /// stopped; returns when the next command starts (or the session ends),
-    /// and the jail runs on.
-    pub suspender: Box<dyn FnMut()>,
-    /// Called once the program runs, with the handle that arms the time
-    /// limit per command and ends the session.
-    pub on_start: Box<dyn FnOnce(Watchdog)>,
 }
