@@ -155,15 +155,10 @@ impl Jail {
     /// The Landlock ruleset for this jail, if the kernel and config allow
     /// one. Downloads must stay readable: their directory is added.
     fn landlock_ruleset(&self) -> Result<Option<landlock::Ruleset>, Error> {
+        let http = HttpOptions::from_config(&self.config);
         let mut see: Vec<&Path> = self.policy.see.iter().map(PathBuf::as_path).collect();
-        let download_dir = HttpOptions::from_config(&self.config).map(|http| {
-            Path::new(&http.download_pattern)
-                .parent()
-                .unwrap_or(Path::new("/tmp"))
-                .to_path_buf()
-        });
-        if let Some(dir) = &download_dir {
-            see.push(dir);
+        if let Some(http) = &http {
+            see.push(http.download_dir());
         }
         let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
         // A rule binds to an inode, and each jailed process's own /proc
