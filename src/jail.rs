@@ -5,7 +5,7 @@
 //! the tracer on the calling thread with a [`crate::watchdog`] over it,
 //! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
 
-use crate::config::{Config, CpuChoice, EnvOp};
+use crate::config::{Config, EnvOp};
 use crate::error::{Error, ExecFailure};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
@@ -13,6 +13,7 @@ use crate::keeper::{self, Keeper};
 use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
+use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
@@ -460,64 +461,5 @@ fn exec_error(
             program,
             reason: ExecFailure::DiedStarting,
         },
-    }
-}
-
-/// The jail's own soft NOFILE limit raised to its hard limit, set back when
-/// dropped. The tracer holds descriptors for the jail (held directories,
-/// downloads, `/proc` files), and a low soft limit inherited from a shell
-/// made its opens, and so the program's checked calls, fail with EMFILE.
-struct RaisedNofile {
-    original: Option<(u64, u64)>,
-}
-
-impl RaisedNofile {
-    fn raise() -> RaisedNofile {
-        let resource = libc::RLIMIT_NOFILE as i32;
-        let original = match sys::get_rlimit(resource) {
-            Ok((soft, hard)) if soft < hard => match sys::set_rlimit(resource, hard, hard) {
-                Ok(()) => Some((soft, hard)),
-                Err(errno) => {
-                    log::debug!("cannot raise the jail's NOFILE to {hard}: {}", errno.desc());
-                    None
-                }
-            },
-            _ => None,
-        };
-        RaisedNofile { original }
-    }
-
-    /// The limit to give the program, if the jail's own was changed.
-    fn original(&self) -> Option<(u64, u64)> {
-        self.original
-    }
-}
-
-impl Drop for RaisedNofile {
-    fn drop(&mut self) {
-        if let Some((soft, hard)) = self.original {
-            let _ = sys::set_rlimit(libc::RLIMIT_NOFILE as i32, soft, hard);
-        }
-    }
-}
-
-/// Puts the calling thread (the tracer-to-be) on one CPU; the program,
-/// forked from it, inherits the choice. A CPU that cannot be had (offline,
-/// outside a cpuset) leaves both where they are: it is about speed only.
-fn pin_to_cpu(choice: CpuChoice) {
-    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
-    let cpu = match choice {
-        CpuChoice::Any => return,
-        CpuChoice::Fixed(cpu) => cpu,
-        CpuChoice::Auto => match sched_getcpu() {
-            Ok(cpu) => cpu,
-            Err(_) => return,
-        },
-    };
-    let mut set = CpuSet::new();
-    if set.set(cpu).is_ok()
-        && let Err(errno) = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-    {
-        log::info!("cannot keep the jail on CPU {cpu}: {}", errno.desc());
     }
 }

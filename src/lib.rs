@@ -26,6 +26,7 @@ pub mod landlock;
 pub mod launch;
 pub mod notice;
 pub mod policy;
+mod resources;
 pub mod session;
 pub mod sys;
 pub mod syscall;
