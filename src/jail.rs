@@ -1,9 +1,12 @@
 //! Orchestration: config + ident → policy → launch → tracer → ending.
 //!
 //! The only module that knows all the others. It prepares the child's
-//! command (program lookup, argv, environment), starts the program under
-//! the tracer on the calling thread with a [`crate::watchdog`] over it,
-//! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
+//! command (program lookup, argv, environment) and its Landlock roots,
+//! starts the program with a [`crate::watchdog`] over it, traces it on the
+//! calling thread and turns the tracer's outcome into an [`Ending`] or an
+//! [`Error`]. A caller that wires more (a session: its pipes, the wakeup,
+//! a time limit per command) does it between [`Jail::start`] and
+//! [`Started::wait`]; this module knows nothing of sessions.
 
 use crate::config::{Config, EnvOp};
 use crate::error::{Error, ExecFailure};

@@ -4,8 +4,8 @@
 //! Owns the watchdog thread. It kills the main program through a pidfd
 //! (so a pid reused after the program was reaped is never hit), tells a
 //! download in flight that the jail is ending, and leaves the rest to the
-//! tracer. If the tracer has not ended the jail within [`TRACER_GRACE`] of
-//! a kill, the watchdog's last resort ends the whole process, and
+//! tracer. If the tracer has not ended the jail within `TRACER_GRACE`
+//! (3 s) of a kill, the watchdog's last resort ends the whole process, and
 //! `PTRACE_O_EXITKILL` takes every jailed task with it.
 
 use crate::error::Error;
