@@ -195,6 +195,12 @@ impl HttpOptions {
             .iter()
             .any(|prefix| url.starts_with(prefix.as_str()))
     }
+
+    /// The directory the bodies are written in: `downloadpat`'s. The
+    /// program opens them there, so it must stay visible to Landlock.
+    pub fn download_dir(&self) -> &Path {
+        pattern_directory(&self.download_pattern)
+    }
 }
 
 /// `http:/host/x` and `http://host/x` (and more slashes) all become
@@ -462,6 +468,14 @@ mod tests {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             max_size: DEFAULT_MAX_SIZE,
         }
+    }
+
+    #[test]
+    fn downloads_are_stored_in_the_patterns_directory() {
+        let mut http = options(&["http://paste.example/"]);
+        assert_eq!(http.download_dir(), Path::new("/tmp"));
+        http.download_pattern = "/var/cache/jail/dl-XXXXXX".into();
+        assert_eq!(http.download_dir(), Path::new("/var/cache/jail"));
     }
 
     #[test]

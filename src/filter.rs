@@ -44,6 +44,8 @@ pub enum Verdict {
     },
     /// Trace only when the address could touch the scratch region.
     Guard(MemoryGuard),
+    /// Allow when argument `arg` is 0 in all its 64 bits, else trace.
+    TraceUnlessNull(u8),
 }
 
 impl Verdict {
@@ -69,6 +71,7 @@ impl Verdict {
                 otherwise,
             },
             Class::Check(_) => Verdict::Trace,
+            Class::CheckUnlessNull { arg, .. } => Verdict::TraceUnlessNull(arg),
             Class::Guard(guard) => Verdict::Guard(guard),
         }
     }
@@ -185,6 +188,15 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
             code
         }
         Verdict::Guard(guard) => guard_leaf(guard),
+        // Both halves: a pointer whose low 32 bits are 0 is no null.
+        Verdict::TraceUnlessNull(arg) => vec![
+            load(offset_arg_high(arg)),
+            jump(BPF_JEQ_K, 0, 0, 2),
+            load(offset_arg_low(arg)),
+            jump(BPF_JEQ_K, 0, 1, 0),
+            ret(libc::SECCOMP_RET_TRACE),
+            ret(libc::SECCOMP_RET_ALLOW),
+        ],
     }
 }
 
@@ -361,6 +373,8 @@ mod tests {
                 Verdict::Guard(MemoryGuard::Mmap) => libc::SECCOMP_RET_ALLOW,
                 Verdict::Trace => libc::SECCOMP_RET_TRACE,
                 Verdict::Errno(errno) => errno_action(errno),
+                // Every argument is 0: a null pointer.
+                Verdict::TraceUnlessNull(_) => libc::SECCOMP_RET_ALLOW,
             };
             assert_eq!(
                 verdict_for(&program, nr, AUDIT_ARCH, [0; 6]),
@@ -368,6 +382,27 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn a_pointer_argument_stops_unless_null_in_all_64_bits() {
+        let leaf = leaf(Verdict::TraceUnlessNull(4));
+        let run_with = |pointer: u64| {
+            let mut args = [0; 6];
+            args[4] = pointer;
+            run(
+                &leaf,
+                &SeccompData {
+                    nr: 0,
+                    arch: AUDIT_ARCH,
+                    args,
+                },
+            )
+        };
+        assert_eq!(run_with(0), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(run_with(0x7fff_0000_1000), libc::SECCOMP_RET_TRACE);
+        assert_eq!(run_with(1 << 32), libc::SECCOMP_RET_TRACE);
+        assert_eq!(run_with(1), libc::SECCOMP_RET_TRACE);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Orchestration: config + ident → policy → launch → tracer → ending.
 //!
 //! The only module that knows all the others. It prepares the child's
-//! command (program lookup, argv, environment), starts the program under
-//! the tracer on the calling thread, enforces the wall-clock time limit
-//! and turns the tracer's outcome into an [`Ending`] or an [`Error`].
+//! command (program lookup, argv, environment) and its Landlock roots,
+//! starts the program with a [`crate::watchdog`] over it, traces it on the
+//! calling thread and turns the tracer's outcome into an [`Ending`] or an
+//! [`Error`]. A caller that wires more (a session: its pipes, the wakeup,
+//! a time limit per command) does it between [`Jail::start`] and
+//! [`Started::wait`]; this module knows nothing of sessions.
 
-use crate::config::{Config, CpuChoice, EnvOp};
+use crate::config::{Config, EnvOp};
 use crate::error::{Error, ExecFailure};
 use crate::fetch::{HttpFetcher, HttpOptions};
 use crate::filter::{self, FilterOptions};
@@ -13,9 +16,11 @@ use crate::keeper::{self, Keeper};
 use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
+use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
+use crate::watchdog::{Watchdog, WatchdogThread};
 use nix::errno::Errno;
 use rlimit::Resource;
 use std::collections::HashMap;
@@ -24,9 +29,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicBool;
 
 /// How a jailed program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,21 +70,27 @@ impl Jail {
     /// have (see [`sys::KEPT_CAPABILITIES`]): the program reaches the
     /// objects the tracer holds through the thread's `/proc` entry.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
-        self.run_with(program, None)
+        let started = self.start(program, None)?;
+        if let Some(limit) = self.config.time_limit {
+            started.watchdog().arm(limit);
+        }
+        started.wait()
     }
 
-    /// [`Jail::run`], with the program's stdio and its wakeup syscall
-    /// wired to a session (see [`SessionHooks`]).
-    pub fn run_with(
+    /// Starts `program` as [`Jail::run`] does, its stdin, stdout and
+    /// stderr on `stdio` when given, and returns before tracing it: the
+    /// caller (a session) wires what it needs to [`Started`], arms the
+    /// time limit as it sees fit, and then calls [`Started::wait`] on this
+    /// same thread.
+    pub fn start(
         &self,
         program: &[OsString],
-        session: Option<SessionHooks>,
-    ) -> Result<Ending, Error> {
+        stdio: Option<[RawFd; 3]>,
+    ) -> Result<Started<'_>, Error> {
         let mut command = self.command(program)?;
-        command.command.stdio = session.as_ref().map(|hooks| hooks.stdio);
+        command.command.stdio = stdio;
         let ruleset = self.landlock_ruleset()?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
-        let shown_program = String::from_utf8_lossy(command.argv_program()).into_owned();
         // Under Landlock the program cannot reach the tracer's /proc: a
         // keeper inside its domain holds what the kernel is handed.
         let keeper_socket = match ruleset {
@@ -137,43 +146,24 @@ impl Jail {
             let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
             tracer = tracer.with_downloads(options, fetcher);
         }
-        match session {
-            Some(hooks) => {
-                tracer = tracer.with_suspender(hooks.suspender);
-                (hooks.on_start)(watchdog.handle.clone());
-            }
-            None => {
-                if let Some(limit) = self.config.time_limit {
-                    watchdog.handle.arm(limit);
-                }
-            }
-        }
-        let outcome = tracer.run();
-        watchdog.stop();
-        drop(nofile);
-        match outcome? {
-            Outcome::Exited(code) => Ok(Ending::Exited(code)),
-            Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
-            Outcome::TimedOut => Ok(Ending::TimedOut),
-            Outcome::NotStarted { denial } => {
-                let failure = launch::child_failure(&launched.errors, &command.command);
-                Err(self.exec_error(shown_program, failure, denial))
-            }
-        }
+        Ok(Started {
+            jail: self,
+            command,
+            launched,
+            tracer,
+            watchdog,
+            nofile,
+            _ruleset: ruleset,
+        })
     }
 
     /// The Landlock ruleset for this jail, if the kernel and config allow
     /// one. Downloads must stay readable: their directory is added.
     fn landlock_ruleset(&self) -> Result<Option<landlock::Ruleset>, Error> {
+        let http = HttpOptions::from_config(&self.config);
         let mut see: Vec<&Path> = self.policy.see.iter().map(PathBuf::as_path).collect();
-        let download_dir = HttpOptions::from_config(&self.config).map(|http| {
-            Path::new(&http.download_pattern)
-                .parent()
-                .unwrap_or(Path::new("/tmp"))
-                .to_path_buf()
-        });
-        if let Some(dir) = &download_dir {
-            see.push(dir);
+        if let Some(http) = &http {
+            see.push(http.download_dir());
         }
         let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
         // A rule binds to an inode, and each jailed process's own /proc
@@ -356,6 +346,52 @@ impl Prepared {
     }
 }
 
+/// A program launched in the jail and seized, not yet traced (see
+/// [`Jail::start`]).
+pub struct Started<'jail> {
+    jail: &'jail Jail,
+    command: Prepared,
+    launched: launch::Launched,
+    tracer: Tracer,
+    watchdog: WatchdogThread,
+    nofile: RaisedNofile,
+    /// Held until the jail ends (the child has its own copy).
+    _ruleset: Option<landlock::Ruleset>,
+}
+
+impl Started<'_> {
+    /// The handle that arms the time limit and ends the jail.
+    pub fn watchdog(&self) -> &Watchdog {
+        self.watchdog.handle()
+    }
+
+    /// Makes the wakeup syscall call `suspend`, with every other task of
+    /// the jail stopped; the jail runs on when it returns (a session's
+    /// next command has started, or the session is over).
+    pub fn on_wakeup(mut self, suspend: Box<dyn FnMut()>) -> Self {
+        self.tracer = self.tracer.with_suspender(suspend);
+        self
+    }
+
+    /// Traces the program until the jail ends, and says how it ended.
+    pub fn wait(self) -> Result<Ending, Error> {
+        let outcome = self.tracer.run();
+        self.watchdog.stop();
+        drop(self.nofile);
+        match outcome? {
+            Outcome::Exited(code) => Ok(Ending::Exited(code)),
+            Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
+            Outcome::TimedOut => Ok(Ending::TimedOut),
+            Outcome::NotStarted { denial } => {
+                let shown_program =
+                    String::from_utf8_lossy(self.command.argv_program()).into_owned();
+                let failure = launch::child_failure(&self.launched.errors, &self.command.command);
+                Err(self.jail.exec_error(shown_program, failure, denial))
+            }
+        }
+    }
+}
+
 impl Jail {
     /// Why the program never ran, from the child's failure record (if it
     /// wrote one) and the jail's own refusal of its exec (if any).
@@ -429,308 +465,5 @@ fn exec_error(
             program,
             reason: ExecFailure::DiedStarting,
         },
-    }
-}
-
-/// The jail's own soft NOFILE limit raised to its hard limit, set back when
-/// dropped. The tracer holds descriptors for the jail (held directories,
-/// downloads, `/proc` files), and a low soft limit inherited from a shell
-/// made its opens, and so the program's checked calls, fail with EMFILE.
-struct RaisedNofile {
-    original: Option<(u64, u64)>,
-}
-
-impl RaisedNofile {
-    fn raise() -> RaisedNofile {
-        let resource = Resource::NOFILE;
-        let original = match sys::get_rlimit(resource) {
-            Ok((soft, hard)) if soft < hard => match sys::set_rlimit(resource, hard, hard) {
-                Ok(()) => Some((soft, hard)),
-                Err(errno) => {
-                    log::debug!("cannot raise the jail's NOFILE to {hard}: {}", errno.desc());
-                    None
-                }
-            },
-            _ => None,
-        };
-        RaisedNofile { original }
-    }
-
-    /// The limit to give the program, if the jail's own was changed.
-    fn original(&self) -> Option<(u64, u64)> {
-        self.original
-    }
-}
-
-impl Drop for RaisedNofile {
-    fn drop(&mut self) {
-        if let Some((soft, hard)) = self.original {
-            let _ = sys::set_rlimit(Resource::NOFILE, soft, hard);
-        }
-    }
-}
-
-/// Puts the calling thread (the tracer-to-be) on one CPU; the program,
-/// forked from it, inherits the choice. A CPU that cannot be had (offline,
-/// outside a cpuset) leaves both where they are: it is about speed only.
-fn pin_to_cpu(choice: CpuChoice) {
-    use nix::sched::{CpuSet, sched_getcpu, sched_setaffinity};
-    let cpu = match choice {
-        CpuChoice::Any => return,
-        CpuChoice::Fixed(cpu) => cpu,
-        CpuChoice::Auto => match sched_getcpu() {
-            Ok(cpu) => cpu,
-            Err(_) => return,
-        },
-    };
-    let mut set = CpuSet::new();
-    if set.set(cpu).is_ok()
-        && let Err(errno) = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
-    {
-        log::info!("cannot keep the jail on CPU {cpu}: {}", errno.desc());
-    }
-}
-
-/// What a session server gives [`Jail::run_with`].
-pub struct SessionHooks {
-    /// The program's stdin, stdout and stderr (close-on-exec pipe ends).
-    pub stdio: [RawFd; 3],
-    /// Called at the wakeup syscall, with every other task of the jail
-    /// stopped; returns when the next command starts (or the session ends),
-    /// and the jail runs on.
-    pub suspender: Box<dyn FnMut()>,
-    /// Called once the program runs, with the handle that arms the time
-    /// limit per command and ends the session.
-    pub on_start: Box<dyn FnOnce(Watchdog)>,
-}
-
-enum Order {
-    Arm(Duration),
-    Disarm,
-    Kill,
-}
-
-/// Enforces the time limit and ends the jail on request. It signals the
-/// main program through a pidfd, so a pid reused after the program was
-/// reaped can never be hit; the tracer then kills everything else.
-#[derive(Clone)]
-pub struct Watchdog {
-    orders: mpsc::Sender<Order>,
-}
-
-impl Watchdog {
-    /// Kill the jail `limit` from now unless disarmed first.
-    pub fn arm(&self, limit: Duration) {
-        let _ = self.orders.send(Order::Arm(limit));
-    }
-
-    pub fn disarm(&self) {
-        let _ = self.orders.send(Order::Disarm);
-    }
-
-    /// Kill the jail now.
-    pub fn kill(&self) {
-        let _ = self.orders.send(Order::Kill);
-    }
-}
-
-struct WatchdogThread {
-    handle: Watchdog,
-    /// Set once the tracer has ended the jail.
-    finished: Arc<AtomicBool>,
-}
-
-/// How long the tracer has, once the watchdog killed the program, to see
-/// it die and end the jail. Past it the tracer is stuck (it must never be,
-/// but the time limit may not depend on that), and the watchdog ends the
-/// whole process: `PTRACE_O_EXITKILL` takes every jailed task with it.
-const TRACER_GRACE: Duration = Duration::from_secs(3);
-
-/// What the watchdog does when the tracer did not end the jail within
-/// [`TRACER_GRACE`] of a kill; told whether the time limit caused it.
-type LastResort = Box<dyn FnOnce(bool) + Send>;
-
-/// The last resort of a real jail: say what happened and exit now.
-fn end_stuck_jail(timed_out: bool) {
-    let (message, status) = if timed_out {
-        ("[Timed out]", crate::error::status::TIMED_OUT)
-    } else {
-        (
-            "sandbox: the jail did not end when killed; ending it",
-            crate::error::status::JAIL_FAILED,
-        )
-    };
-    log::warn!("the tracer did not end the jail in {TRACER_GRACE:?}; exiting");
-    // Written without blocking: a full stderr pipe cannot keep the jail.
-    crate::notice::line(message);
-    sys::exit_immediately(i32::from(status));
-}
-
-impl WatchdogThread {
-    fn start(
-        main: nix::unistd::Pid,
-        timed_out: Arc<AtomicBool>,
-        ending: Arc<AtomicBool>,
-    ) -> Result<WatchdogThread, Error> {
-        Self::start_with(
-            main,
-            timed_out,
-            ending,
-            TRACER_GRACE,
-            Box::new(end_stuck_jail),
-        )
-    }
-
-    /// `ending` is set with every kill, so that a download in flight stops.
-    fn start_with(
-        main: nix::unistd::Pid,
-        timed_out: Arc<AtomicBool>,
-        ending: Arc<AtomicBool>,
-        grace: Duration,
-        last_resort: LastResort,
-    ) -> Result<WatchdogThread, Error> {
-        let pidfd = sys::pidfd_open(main).map_err(|errno| {
-            Error::Launch(LaunchError::Resources {
-                what: "watch the program (pidfd_open)",
-                errno,
-            })
-        })?;
-        let finished = Arc::new(AtomicBool::new(false));
-        let tracer_done = finished.clone();
-        let (orders, received) = mpsc::channel::<Order>();
-        std::thread::spawn(move || {
-            let mut deadline: Option<Instant> = None;
-            // Set by a kill: when the tracer must have ended the jail.
-            let mut ended_by: Option<Instant> = None;
-            let mut last_resort = Some(last_resort);
-            loop {
-                let next = match (deadline, ended_by) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                let order = match next {
-                    Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
-                    None => received
-                        .recv()
-                        .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-                };
-                let kill_now = |ended_by: &mut Option<Instant>| {
-                    ending.store(true, Ordering::SeqCst);
-                    let _ = sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
-                    ended_by.get_or_insert_with(|| Instant::now() + grace);
-                };
-                match order {
-                    // A limit too far away for the clock never expires
-                    // (the config clamps its own; a `Config` built in code
-                    // may hold anything).
-                    Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
-                    Ok(Order::Disarm) => deadline = None,
-                    Ok(Order::Kill) => kill_now(&mut ended_by),
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        let now = Instant::now();
-                        if deadline.is_some_and(|at| at <= now) {
-                            timed_out.store(true, Ordering::SeqCst);
-                            deadline = None;
-                            kill_now(&mut ended_by);
-                        } else if ended_by.is_some_and(|at| at <= now) {
-                            ended_by = None;
-                            if !tracer_done.load(Ordering::SeqCst)
-                                && let Some(last_resort) = last_resort.take()
-                            {
-                                last_resort(timed_out.load(Ordering::SeqCst));
-                            }
-                        }
-                    }
-                    Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        if ended_by.is_none() || tracer_done.load(Ordering::SeqCst) {
-                            return;
-                        }
-                        // Every handle is gone but the tracer has not
-                        // ended the jail: wait out the grace.
-                        let at = ended_by.unwrap_or_else(Instant::now);
-                        std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                        if !tracer_done.load(Ordering::SeqCst)
-                            && let Some(last_resort) = last_resort.take()
-                        {
-                            last_resort(timed_out.load(Ordering::SeqCst));
-                        }
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(WatchdogThread {
-            handle: Watchdog { orders },
-            finished,
-        })
-    }
-
-    /// Lets the thread end once every other handle is gone too (a session
-    /// server may still hold one). After the program was reaped, its pidfd
-    /// can no longer reach any process, so a late expiry is harmless.
-    fn stop(self) {
-        self.finished.store(true, Ordering::SeqCst);
-        drop(self.handle);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::ExitStatusExt;
-
-    fn sleeper() -> std::process::Child {
-        std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("sleep runs")
-    }
-
-    /// A watchdog over `child` whose last resort reports on the channel.
-    fn watch(
-        child: &std::process::Child,
-        grace: Duration,
-    ) -> (WatchdogThread, mpsc::Receiver<bool>) {
-        let (told, heard) = mpsc::channel();
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        let last_resort: LastResort = Box::new(move |timed_out| {
-            let _ = told.send(timed_out);
-        });
-        let watchdog = WatchdogThread::start_with(
-            pid,
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-            grace,
-            last_resort,
-        )
-        .expect("pidfd_open works");
-        (watchdog, heard)
-    }
-
-    #[test]
-    fn the_time_limit_holds_when_the_tracer_is_stuck() {
-        let mut child = sleeper();
-        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
-        watchdog.handle.arm(Duration::from_millis(50));
-        // Nobody calls stop(): the tracer is stuck.
-        let timed_out = heard.recv_timeout(Duration::from_secs(10));
-        assert_eq!(timed_out, Ok(true), "the last resort must act on its own");
-        let status = child.wait().expect("the sleeper is reaped");
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        drop(watchdog);
-    }
-
-    #[test]
-    fn no_last_resort_once_the_tracer_ended_the_jail() {
-        let mut child = sleeper();
-        let (watchdog, heard) = watch(&child, Duration::from_millis(200));
-        watchdog.handle.arm(Duration::from_millis(50));
-        let status = child.wait().expect("the sleeper is reaped");
-        assert_eq!(status.signal(), Some(libc::SIGKILL));
-        watchdog.stop();
-        assert!(
-            heard.recv_timeout(Duration::from_secs(1)).is_err(),
-            "the tracer ended the jail in time"
-        );
     }
 }

@@ -26,10 +26,12 @@ pub mod landlock;
 pub mod launch;
 pub mod notice;
 pub mod policy;
+mod resources;
 pub mod session;
 pub mod sys;
 pub mod syscall;
 pub mod tracer;
+pub mod watchdog;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -32,6 +32,10 @@ pub enum Class {
     },
     /// Stops at a seccomp stop for the tracer to decide.
     Check(Check),
+    /// Runs natively when argument `arg` is 0 (all 64 bits: a null
+    /// pointer), and stops for `check` otherwise (`sendto` with an
+    /// address).
+    CheckUnlessNull { arg: u8, check: Check },
     /// A memory-map change that runs natively unless its address could
     /// touch the jail's scratch region, in which case it stops (see
     /// `tracer::scratch`).

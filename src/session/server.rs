@@ -11,7 +11,8 @@
 
 use super::protocol::{Frame, take_frame};
 use super::{SessionError, SocketId, peer_uid, remove_socket_if_ours};
-use crate::jail::{Ending, Jail, SessionHooks, Watchdog};
+use crate::jail::{Ending, Jail};
+use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::collections::VecDeque;
@@ -149,22 +150,27 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
 
     let control = Arc::new(control_write);
     let wakeup_control = control.clone();
-    let hooks = SessionHooks {
-        stdio: [
-            pipes.stdin_read.as_raw_fd(),
-            pipes.stdout_write.as_raw_fd(),
-            pipes.stderr_write.as_raw_fd(),
-        ],
-        suspender: Box::new(move || {
+    let stdio = [
+        pipes.stdin_read.as_raw_fd(),
+        pipes.stdout_write.as_raw_fd(),
+        pipes.stderr_write.as_raw_fd(),
+    ];
+    // The session's wiring of the jail: the program's stdio is the pipes;
+    // the wakeup syscall returns once the I/O thread has finished the
+    // command; the I/O thread gets the watchdog, arms the time limit per
+    // command and ends the session with it. The sender goes once the
+    // program runs, or with the closure if it could not start: the I/O
+    // thread waits for the handle until then.
+    let result = jail.start(program, Some(stdio)).and_then(move |started| {
+        let started = started.on_wakeup(Box::new(move || {
             if nix::unistd::write(&*wakeup_control, &[WAKEUP]).is_ok() {
                 let _ = ack_receive.recv();
             }
-        }),
-        on_start: Box::new(move |watchdog| {
-            let _ = watchdog_send.send(watchdog);
-        }),
-    };
-    let result = jail.run_with(program, Some(hooks));
+        }));
+        let _ = watchdog_send.send(started.watchdog().clone());
+        drop(watchdog_send);
+        started.wait()
+    });
     // The program's ends of the pipes must close, or the I/O thread would
     // wait for output that cannot come.
     drop(pipes.stdin_read);

@@ -4,22 +4,26 @@
 //! applies them.
 
 use super::scratch::Part;
+use nix::errno::Errno;
 use std::os::fd::OwnedFd;
 
 /// The answer for one stopped syscall.
 #[derive(Debug)]
-pub(super) enum Answer {
+pub(in crate::tracer) enum Answer {
     /// Run it as the program made it (nothing read from its memory).
     Allow,
     /// Skip the syscall; it returns `-errno`.
-    Refuse(i32),
+    Refuse(Errno),
+    /// Skip the syscall; it returns 0 (a syscall the jail itself
+    /// implements: wakeup).
+    Done,
     /// Run it on the jail's copies of its arguments.
     Rewrite(Rewrite),
 }
 
 /// A register's new value.
 #[derive(Debug)]
-pub(super) enum Arg {
+pub(in crate::tracer) enum Arg {
     Value(u64),
     /// These bytes, written into this part of the task's slot; the register
     /// gets their address.
@@ -28,7 +32,7 @@ pub(super) enum Arg {
 
 /// How to run an allowed call on the jail's copies of its arguments.
 #[derive(Debug, Default)]
-pub(super) struct Rewrite {
+pub(in crate::tracer) struct Rewrite {
     /// A different syscall to run (`openat` becomes `openat2`).
     pub syscall: Option<u64>,
     pub args: Vec<(u8, Arg)>,
@@ -36,6 +40,21 @@ pub(super) struct Rewrite {
     pub held: Vec<OwnedFd>,
     /// Objects lent to the keeper for the new arguments; released then.
     pub lent: Vec<crate::keeper::Lent>,
+    /// Bytes for a part of the slot that no register names, only a
+    /// pointer in another part (a `sendmsg`'s address, inside the jail's
+    /// copy of its `msghdr`).
+    pub unnamed: Vec<(Part, Vec<u8>)>,
+    /// Pointers to write into a part's bytes: at `offset` in `part`, the
+    /// address of part `to` in the task's slot.
+    pub pointers: Vec<Pointer>,
+}
+
+/// A pointer from one part of the slot to another ([`Rewrite::pointers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::tracer) struct Pointer {
+    pub part: Part,
+    pub offset: usize,
+    pub to: Part,
 }
 
 impl Rewrite {
@@ -50,5 +69,58 @@ impl Rewrite {
 
     pub fn is_empty(&self) -> bool {
         self.syscall.is_none() && self.args.is_empty()
+    }
+
+    /// The bytes of every part the rewrite fills, with the pointers of
+    /// [`Rewrite::pointers`] written in for a slot whose parts lie at
+    /// `address(part)`. Paths end with a NUL; structs are as given.
+    pub fn scratch_contents(&self, address: impl Fn(Part) -> u64) -> Vec<(Part, Vec<u8>)> {
+        let named = self.args.iter().filter_map(|(_, arg)| match arg {
+            Arg::Scratch(part, bytes) => Some((*part, bytes)),
+            Arg::Value(_) => None,
+        });
+        let unnamed = self.unnamed.iter().map(|(part, bytes)| (*part, bytes));
+        named
+            .chain(unnamed)
+            .map(|(part, bytes)| {
+                let mut data = bytes.clone();
+                for pointer in self.pointers.iter().filter(|pointer| pointer.part == part) {
+                    let value = address(pointer.to).to_ne_bytes();
+                    if let Some(at) = data.get_mut(pointer.offset..pointer.offset + value.len()) {
+                        at.copy_from_slice(&value);
+                    }
+                }
+                if part != Part::Struct {
+                    data.push(0);
+                }
+                (part, data)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pointer_between_parts_is_written_into_the_copy() {
+        let mut rewrite = Rewrite::default();
+        rewrite.set(1, Arg::Scratch(Part::Struct, vec![0xaa; 16]));
+        rewrite.unnamed.push((Part::SecondPath, b"addr".to_vec()));
+        rewrite.pointers.push(Pointer {
+            part: Part::Struct,
+            offset: 8,
+            to: Part::SecondPath,
+        });
+        let address = |part| match part {
+            Part::SecondPath => 0x1122_3344_5566_7788,
+            _ => 0,
+        };
+        let contents = rewrite.scratch_contents(address);
+        let mut want = vec![0xaa; 8];
+        want.extend_from_slice(&0x1122_3344_5566_7788u64.to_ne_bytes());
+        assert_eq!(contents[0], (Part::Struct, want));
+        assert_eq!(contents[1], (Part::SecondPath, b"addr\0".to_vec()));
     }
 }

@@ -17,8 +17,9 @@ pub mod resolve;
 mod rewrite;
 mod scratch;
 mod spaces;
+mod stopped;
+mod task;
 
-use crate::arch::native::Regs;
 use crate::fetch::{Downloads, Fetcher, HttpOptions};
 use crate::keeper::Keeper;
 use crate::policy::{Denial, DenialKind, Policy};
@@ -31,9 +32,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use task::{InSyscall, PendingClone, Stage, Task};
 
 /// How the jailed program ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,62 +83,6 @@ impl std::error::Error for TraceError {}
 pub struct Limits {
     /// Live threads and processes allowed at once.
     pub max_threads: Option<u32>,
-}
-
-/// Where a task is in a syscall the tracer changed.
-#[derive(Debug, Default)]
-enum TaskState {
-    #[default]
-    Running,
-    /// Running the `mmap` that creates the scratch region in place of its
-    /// own syscall, which is re-run at the exit stop.
-    Mapping { saved: Regs },
-    /// Running a rewritten syscall; `original` comes back at its exit,
-    /// `held` stays open and `lent` stays with the keeper until then.
-    Rewritten {
-        original: Regs,
-        held: Vec<OwnedFd>,
-        lent: Vec<crate::keeper::Lent>,
-    },
-}
-
-/// One traced thread.
-#[derive(Debug, Default)]
-struct Task {
-    state: TaskState,
-    /// Its scratch slot, once it needed one.
-    slot: Option<usize>,
-    /// Its address space has the scratch region mapped.
-    scratch_ready: bool,
-    /// Thread-group id, looked up when a path needs it (`/proc/self`).
-    tgid: Option<Pid>,
-    /// Attached automatically and not yet seen its first stop.
-    awaiting_first_stop: bool,
-    /// The flags of a clone in flight, which holds a `maxthreads`
-    /// reservation (and, for `CLONE_VM`, a place in the address space).
-    pending_clone: Option<u64>,
-    /// The program's own first argument of a rewritten `clone3` in flight,
-    /// which the new task must get back.
-    clone3_argument: Option<u64>,
-    /// The value its first argument register must have at its first stop
-    /// (a child of a rewritten `clone3`).
-    restore_first_argument: Option<u64>,
-    /// Its address space ([`spaces::AddressSpaces`]); `None` while unknown.
-    space: Option<u64>,
-    /// Its `/proc/<tid>/maps`, opened on first need.
-    maps: Option<std::fs::File>,
-    /// It has exec'd: its address space is its own, whatever its parent's
-    /// clone event (which may come later) says of the parent's.
-    execed: bool,
-    /// It made `io_setup` before its address space was known: the space
-    /// is marked as soon as it is.
-    async_io_pending: bool,
-    /// It shares its working directory with another process (`CLONE_FS`
-    /// without `CLONE_THREAD`, on either side): its paths always get copies.
-    shares_fs: bool,
-    /// The files its last exec check judged (program, interpreters,
-    /// loader), by identity, for the check at the exec event.
-    exec_judged: Vec<exec::Identity>,
 }
 
 /// The state of one jail's tracer.
@@ -209,7 +154,7 @@ impl Tracer {
             Task {
                 tgid: Some(main),
                 space: Some(spaces.create()),
-                ..Task::default()
+                ..Task::running()
             },
         );
         Tracer {
@@ -249,29 +194,6 @@ impl Tracer {
     pub fn with_downloads(mut self, options: HttpOptions, fetcher: Box<dyn Fetcher>) -> Tracer {
         self.downloads = Some(Downloads::new(options, fetcher));
         self
-    }
-
-    /// The URL `path` names, if it lies under an `http` prefix.
-    fn url_for(&self, path: &[u8]) -> Option<String> {
-        self.downloads.as_ref()?.url_for(path)
-    }
-
-    /// The tracer's own descriptor on the body of `url`, downloading it
-    /// first if needed; a failure is reported and becomes the errno.
-    fn download(&mut self, url: &str) -> Result<OwnedFd, i32> {
-        let Some(downloads) = self.downloads.as_mut() else {
-            return Err(libc::ENOENT);
-        };
-        downloads.body(url).map_err(|error| {
-            debug!("download of {url} failed: {error}");
-            if self.policy.report {
-                crate::notice::line(&format!(
-                    "[Http {}: {error}]",
-                    crate::notice::printable(url)
-                ));
-            }
-            error.errno()
-        })
     }
 
     /// Makes the wakeup syscall call `suspend` (see [`Tracer`]'s field).
@@ -357,13 +279,7 @@ impl Tracer {
 
     fn adopt(&mut self, pid: Pid) {
         debug!("{pid}: new task in the jail");
-        self.tasks.insert(
-            pid,
-            Task {
-                awaiting_first_stop: true,
-                ..Task::default()
-            },
-        );
+        self.tasks.insert(pid, Task::starting());
     }
 
     /// A task died. Returns the outcome when it was the main program.
@@ -387,17 +303,12 @@ impl Tracer {
     fn on_new_task(&mut self, parent: Pid) -> Resume {
         // Threads share the parent's address space and forked children get
         // a copy of it: either way the scratch region is there if it was.
-        let (inherited, flags, parent_space, clone3_argument, parent_tgid) =
-            match self.tasks.get_mut(&parent) {
-                Some(task) => (
-                    task.scratch_ready,
-                    task.pending_clone.take(),
-                    task.space,
-                    task.clone3_argument.take(),
-                    task.tgid,
-                ),
-                None => (false, None, None, None, None),
-            };
+        let (inherited, clone, parent_space, parent_tgid) = match self.tasks.get_mut(&parent) {
+            Some(task) => (task.scratch_ready, task.clone.take(), task.space, task.tgid),
+            None => (false, None, None, None),
+        };
+        let flags = clone.map(|clone| clone.flags);
+        let clone3_argument = clone.and_then(|clone| clone.clone3_argument);
         if flags.is_some() {
             self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
         }
@@ -411,10 +322,7 @@ impl Tracer {
         match nix::sys::ptrace::getevent(parent) {
             Ok(child) => {
                 let child = Pid::from_raw(child as i32);
-                let task = self.tasks.entry(child).or_insert_with(|| Task {
-                    awaiting_first_stop: true,
-                    ..Task::default()
-                });
+                let task = self.tasks.entry(child).or_insert_with(Task::starting);
                 if flags.is_some_and(spaces::shares_working_directory) {
                     task.shares_fs = true;
                 }
@@ -427,7 +335,7 @@ impl Tracer {
                         None => None,
                     };
                 }
-                if task.execed {
+                if task.stage == Stage::Execed {
                     // The child's exec was reported before this event: the
                     // parent's space and scratch region are not its own.
                     if let Some(space) = space {
@@ -442,8 +350,11 @@ impl Tracer {
                         self.spaces.mark_async_writer(space);
                     }
                 }
-                if task.awaiting_first_stop {
-                    task.restore_first_argument = clone3_argument;
+                if let Stage::Starting {
+                    restore_first_argument,
+                } = &mut task.stage
+                {
+                    *restore_first_argument = clone3_argument;
                 }
                 debug!("{parent}: started task {child}");
             }
@@ -480,18 +391,23 @@ impl Tracer {
         // The kernel read the program again after the check: what it
         // loaded must be what was judged (or visible by name), before the
         // new program runs an instruction.
-        if !self.exec_loaded_only_judged(pid, &judged) {
+        let mut view = stopped::TaskView {
+            tracer: self,
+            tid: pid,
+            arguments: [0; 6],
+        };
+        if !checks::exec::exec_loaded_only_judged(&mut view, &judged) {
             warn!("{pid}: the exec loaded a file the jail did not judge; killing it");
             let _ = kill(pid, Signal::SIGKILL);
             return Resume::Continue;
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
-            task.execed = true;
+            task.stage = Stage::Execed;
             // A new address space: no scratch region, and a rewritten exec
             // has nothing to restore (its registers are the new program's).
             task.scratch_ready = false;
-            task.state = TaskState::Running;
+            task.in_syscall = InSyscall::Free;
             task.maps = None;
             let old = task.space.replace(self.spaces.create());
             if let Some(old) = old {
@@ -507,10 +423,11 @@ impl Tracer {
 
     fn on_stop(&mut self, pid: Pid, signal: i32) -> Resume {
         if let Some(task) = self.tasks.get_mut(&pid)
-            && task.awaiting_first_stop
+            && let Stage::Starting {
+                restore_first_argument,
+            } = std::mem::replace(&mut task.stage, Stage::Running)
         {
-            task.awaiting_first_stop = false;
-            if let Some(value) = task.restore_first_argument.take()
+            if let Some(value) = restore_first_argument
                 && let Ok(mut regs) = nix::sys::ptrace::getregs(pid)
             {
                 crate::arch::native::set_argument(&mut regs, 0, value);
@@ -532,8 +449,7 @@ impl Tracer {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return;
         };
-        task.clone3_argument = None;
-        let Some(flags) = task.pending_clone.take() else {
+        let Some(PendingClone { flags, .. }) = task.clone.take() else {
             return;
         };
         self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
@@ -566,6 +482,12 @@ impl Tracer {
     /// per task made the jail's own opens (and so the program's) fail
     /// with EMFILE; a closed one is reopened when next needed.
     fn make_room_for_maps(&mut self, pid: Pid) {
+        // Entries of tasks gone, or whose file an exec closed, hold
+        // nothing: dropped first, so they neither count nor push out a
+        // task's open file.
+        let tasks = &self.tasks;
+        self.maps_open
+            .retain(|open| *open != pid && tasks.get(open).is_some_and(|task| task.maps.is_some()));
         while self.maps_open.len() >= MAPS_OPEN {
             let Some(oldest) = self.maps_open.pop_front() else {
                 break;

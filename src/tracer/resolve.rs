@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 const MAX_SYMLINKS: usize = 40;
 
 /// Where a relative path starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Start {
     Cwd,
     Fd(i32),

@@ -13,8 +13,9 @@
 //! thread is rewound to run its own syscall again, which stops anew.
 
 use super::answer::{Answer, Arg, Rewrite};
-use super::scratch::{self, Part};
-use super::{Resume, TaskState, Tracer};
+use super::scratch;
+use super::stopped::TaskView;
+use super::{InSyscall, Resume, Tracer, decide};
 use crate::arch::native::{self as arch, Regs};
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -30,10 +31,21 @@ impl Tracer {
         // A clone this thread made earlier has finished one way or the
         // other by the time it makes another syscall.
         self.release_clone_reservation(pid);
-        match self.answer(pid, &regs) {
+        let nr = arch::syscall_number(&regs);
+        let (name, class) = self.syscalls.lookup(nr);
+        let mut view = TaskView {
+            tracer: self,
+            tid: pid,
+            arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
+        };
+        match decide::answer(&mut view, nr, name, class) {
             Answer::Allow => Resume::Continue,
             Answer::Refuse(errno) => {
-                arch::skip_with_errno(&mut regs, errno);
+                arch::skip_with_errno(&mut regs, errno as i32);
+                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            }
+            Answer::Done => {
+                arch::skip_with_errno(&mut regs, 0);
                 self.set_registers_or_kill(pid, regs, Resume::Continue)
             }
             Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
@@ -68,29 +80,24 @@ impl Tracer {
         if let Some(nr) = rewrite.syscall {
             arch::set_syscall_number(&mut new, nr);
         }
+        for (part, data) in rewrite.scratch_contents(|part| scratch::address(slot, part)) {
+            if let Err(errno) = scratch::write(pid, scratch::address(slot, part), &data) {
+                debug!("{pid}: cannot write scratch: {}", errno.desc());
+                let mut regs = regs;
+                arch::skip_with_errno(&mut regs, libc::EFAULT);
+                return self.set_registers_or_kill(pid, regs, Resume::Continue);
+            }
+        }
         for (index, value) in &rewrite.args {
             let value = match value {
                 Arg::Value(value) => *value,
-                Arg::Scratch(part, bytes) => {
-                    let address = scratch::address(slot, *part);
-                    let mut data = bytes.clone();
-                    if *part != Part::Struct {
-                        data.push(0);
-                    }
-                    if let Err(errno) = scratch::write(pid, address, &data) {
-                        debug!("{pid}: cannot write scratch: {}", errno.desc());
-                        let mut regs = regs;
-                        arch::skip_with_errno(&mut regs, libc::EFAULT);
-                        return self.set_registers_or_kill(pid, regs, Resume::Continue);
-                    }
-                    address
-                }
+                Arg::Scratch(part, _) => scratch::address(slot, *part),
             };
             arch::set_argument(&mut new, usize::from(*index), value);
         }
         let resume = self.set_registers_or_kill(pid, new, Resume::ToSyscallExit);
         if let Some(task) = self.tasks.get_mut(&pid) {
-            task.state = TaskState::Rewritten {
+            task.in_syscall = InSyscall::Rewritten {
                 original: regs,
                 held: std::mem::take(&mut rewrite.held),
                 lent: std::mem::take(&mut rewrite.lent),
@@ -118,7 +125,7 @@ impl Tracer {
         debug!("{pid}: mapping the scratch region");
         let resume = self.set_registers_or_kill(pid, mmap, Resume::ToSyscallExit);
         if let Some(task) = self.tasks.get_mut(&pid) {
-            task.state = TaskState::Mapping { saved: regs };
+            task.in_syscall = InSyscall::Mapping { saved: regs };
         }
         resume
     }
@@ -128,13 +135,13 @@ impl Tracer {
         let Some(task) = self.tasks.get_mut(&pid) else {
             return Resume::Continue;
         };
-        let state = std::mem::replace(&mut task.state, TaskState::Running);
+        let state = std::mem::replace(&mut task.in_syscall, InSyscall::Free);
         let Ok(now) = nix::sys::ptrace::getregs(pid) else {
             return Resume::Nothing;
         };
         match state {
-            TaskState::Running => Resume::Continue,
-            TaskState::Rewritten {
+            InSyscall::Free => Resume::Continue,
+            InSyscall::Rewritten {
                 original,
                 held,
                 lent,
@@ -146,7 +153,7 @@ impl Tracer {
                 drop(lent);
                 resume
             }
-            TaskState::Mapping { saved } => {
+            InSyscall::Mapping { saved } => {
                 let result = arch::return_value(&now);
                 let ready = result == scratch::BASE as i64
                     || (result == -(Errno::EEXIST as i64) && scratch::is_ours_in(pid));

@@ -4,119 +4,190 @@
 
 use crate::policy::Target;
 use crate::syscall::Access;
-use crate::tracer::checks::lend::take_descriptor;
 use crate::tracer::checks::paths::open_verified;
-use crate::tracer::resolve::{Resolved, Start, Thread};
-use crate::tracer::{Tracer, exec};
+use crate::tracer::exec;
+use crate::tracer::resolve::{Resolved, Start};
+use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
 use nix::errno::Errno;
-use nix::unistd::Pid;
 use std::os::fd::OwnedFd;
 
-impl Tracer {
-    /// Judges what the kernel itself opens to run `program` (the tracer's
-    /// own descriptor of the file to be run): a script's `#!` interpreter
-    /// (and its own, nested) and an ELF program's loader. Each file judged
-    /// is remembered by identity for the check after the exec
-    /// ([`exec::loaded_files`]), which holds whatever this one could not
-    /// read.
-    pub(in crate::tracer) fn judge_interpreters(
-        &mut self,
-        pid: Pid,
-        name: &str,
-        thread: Thread,
-        program: Option<OwnedFd>,
-    ) -> Result<(), i32> {
-        let mut judged = Vec::new();
-        let mut current = program;
-        // The scripts, the ELF program and its loader.
-        for _ in 0..exec::MAX_INTERPRETER_DEPTH + 2 {
-            let Some(held) = current.take() else {
-                break;
-            };
-            judged.extend(exec::identity(&held));
-            let file = match exec::open_for_inspection(&held) {
-                Ok(Some(file)) => file,
-                Ok(None) => break,
-                // A file the tracer's user may not read but may run (mode
-                // --x): the kernel reads its first bytes anyway, and the
-                // check after the exec sees what it mapped.
-                Err(Errno::EACCES) => break,
-                // Anything else (a lease taken to blind this look) would
-                // let the kernel follow a `#!` no one judged.
-                Err(errno) => {
-                    debug!(
-                        "{pid}: {name}: cannot look into the program: {}",
-                        errno.desc()
-                    );
-                    return Err(libc::EACCES);
-                }
-            };
-            let Some(interpreter) = exec::interpreter_of(&file) else {
-                break;
-            };
-            let given = String::from_utf8_lossy(&interpreter).into_owned();
-            let resolved = self
-                .resolve(thread, Start::Cwd, &interpreter, true)
-                .map_err(|errno| errno as i32)?;
-            self.verdict(pid, name, Access::Read, &resolved.target, &given)?;
-            current = held_copy(&resolved);
-        }
-        if let Some(task) = self.tasks.get_mut(&pid) {
-            task.exec_judged = judged;
-        }
-        Ok(())
-    }
-
-    /// Checks, at the exec event of `pid` (before the new program runs),
-    /// that every file the kernel mapped was judged before the exec or is
-    /// visible by its name. `false`: it is not; the caller kills the task.
-    pub(in crate::tracer) fn exec_loaded_only_judged(
-        &mut self,
-        pid: Pid,
-        judged: &[exec::Identity],
-    ) -> bool {
-        let files = match exec::loaded_files(pid) {
-            Ok(files) => files,
-            // Gone already: nothing of it runs.
-            Err(Errno::ENOENT | Errno::ESRCH) => return true,
+/// Judges what the kernel itself opens to run `program` (the tracer's
+/// own descriptor of the file to be run): a script's `#!` interpreter
+/// (and its own, nested) and an ELF program's loader. Each file judged
+/// is remembered by identity for the check after the exec
+/// ([`exec::loaded_files`]), which holds whatever this one could not
+/// read.
+pub(in crate::tracer) fn judge_interpreters(
+    thread: &mut dyn Stopped,
+    name: &str,
+    program: Option<OwnedFd>,
+) -> Result<(), Errno> {
+    let pid = thread.tid();
+    let mut judged = Vec::new();
+    let mut current = program;
+    // The scripts, the ELF program and its loader.
+    for _ in 0..exec::MAX_INTERPRETER_DEPTH + 2 {
+        let Some(held) = current.take() else {
+            break;
+        };
+        judged.extend(exec::identity(&held));
+        let file = match exec::open_for_inspection(&held) {
+            Ok(Some(file)) => file,
+            Ok(None) => break,
+            // A file the tracer's user may not read but may run (mode
+            // --x): the kernel reads its first bytes anyway, and the
+            // check after the exec sees what it mapped.
+            Err(Errno::EACCES) => break,
+            // Anything else (a lease taken to blind this look) would
+            // let the kernel follow a `#!` no one judged.
             Err(errno) => {
-                warn!("{pid}: cannot list what the exec loaded: {}", errno.desc());
-                return false;
+                debug!(
+                    "{pid}: {name}: cannot look into the program: {}",
+                    errno.desc()
+                );
+                return Err(Errno::EACCES);
             }
         };
-        for file in files {
-            if judged.contains(&file.identity) {
-                continue;
-            }
-            let Some(path) = file.path else {
-                debug!(
-                    "{pid}: exec loaded an unnamed file never judged {:?}",
-                    file.identity
-                );
-                return false;
-            };
-            let given = path.to_string_lossy().into_owned();
-            if self
-                .verdict(pid, "execve", Access::Read, &Target::Path(path), &given)
-                .is_err()
-            {
-                return false;
-            }
-        }
-        true
+        let Some(interpreter) = exec::interpreter_of(&file) else {
+            break;
+        };
+        let given = String::from_utf8_lossy(&interpreter).into_owned();
+        let resolved = thread.resolve(Start::Cwd, &interpreter, true)?;
+        thread.verdict(name, Access::Read, &resolved.target, &given)?;
+        current = held_copy(thread, &resolved);
     }
+    thread.note_exec_judged(judged);
+    Ok(())
+}
+
+/// Checks, at the exec event of `pid` (before the new program runs),
+/// that every file the kernel mapped was judged before the exec or is
+/// visible by its name. `false`: it is not; the caller kills the task.
+pub(in crate::tracer) fn exec_loaded_only_judged(
+    thread: &mut dyn Stopped,
+    judged: &[exec::Identity],
+) -> bool {
+    let pid = thread.tid();
+    let files = match exec::loaded_files(pid) {
+        Ok(files) => files,
+        // Gone already: nothing of it runs.
+        Err(Errno::ENOENT | Errno::ESRCH) => return true,
+        Err(errno) => {
+            warn!("{pid}: cannot list what the exec loaded: {}", errno.desc());
+            return false;
+        }
+    };
+    for file in files {
+        if judged.contains(&file.identity) {
+            continue;
+        }
+        let Some(path) = file.path else {
+            debug!(
+                "{pid}: exec loaded an unnamed file never judged {:?}",
+                file.identity
+            );
+            return false;
+        };
+        let given = path.to_string_lossy().into_owned();
+        if thread
+            .verdict("execve", Access::Read, &Target::Path(path), &given)
+            .is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// The tracer's own descriptor of a judged operand's object, for reading
 /// it. `None`: it cannot be had (gone, or swapped: the canonical path has
 /// no symlink, so a swap makes it fail).
-pub(in crate::tracer) fn held_copy(resolved: &Resolved) -> Option<OwnedFd> {
+pub(in crate::tracer) fn held_copy(thread: &dyn Stopped, resolved: &Resolved) -> Option<OwnedFd> {
     match &resolved.target {
         Target::Path(path) => open_verified(path, false).ok(),
         Target::Held => {
             let (owner, fd) = resolved.held_via?;
-            take_descriptor(owner, fd).ok()
+            thread.take_descriptor(owner, fd).ok()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracer::checks::fake::{FakeThread, TempDir, refused_with};
+    use std::os::unix::fs::PermissionsExt;
+
+    const PATH: u64 = 0x1000;
+
+    /// A script at `dir/name` run by `interpreter`.
+    fn script(dir: &TempDir, name: &str, interpreter: &str) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!{interpreter}\necho hi\n")).expect("a script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn a_script_runs_only_if_its_interpreters_are_visible() {
+        let dir = TempDir::new("interp");
+        let outer = script(&dir, "outer", &dir.join("inner"));
+        let inner = script(&dir, "inner", "/hidden/interpreter");
+        let mut thread = FakeThread::new(&format!("see {}\n", dir.0.display()));
+        thread.poke_path(PATH, &outer);
+        thread.lays_out(&outer, &outer, true);
+        thread.lays_out(&inner, &inner, true);
+        thread.lays_out("/hidden/interpreter", "/hidden/interpreter", true);
+        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::ENOENT);
+        assert_eq!(
+            thread.denied(),
+            [(
+                "execve".to_owned(),
+                Access::Read,
+                Target::Path("/hidden/interpreter".into())
+            )]
+        );
+        // An interpreter that does not resolve at all.
+        thread.paths.remove(&b"/hidden/interpreter"[..]);
+        thread.verdicts.clear();
+        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::ENOENT);
+        assert!(thread.denied().is_empty());
+    }
+
+    #[test]
+    fn the_files_judged_are_noted_for_the_check_after_the_exec() {
+        let dir = TempDir::new("judged");
+        let last = dir.join("last");
+        // Not a script: the walk ends there.
+        std::fs::write(&last, "plain text").expect("a file");
+        let outer = script(&dir, "outer", &last);
+        let mut thread = FakeThread::new(&format!("see {}\n", dir.0.display()));
+        thread.poke_path(PATH, &outer);
+        thread.lays_out(&outer, &outer, true);
+        thread.lays_out(&last, &last, true);
+        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), 0, "{answer:?}");
+        let judged = thread.exec_judged.expect("noted");
+        assert_eq!(judged.len(), 2, "the script and its interpreter");
+        let outer_file = std::fs::File::open(&outer).expect("open");
+        assert!(judged.contains(&exec::identity(&outer_file.into()).expect("stat")));
+    }
+
+    #[test]
+    fn a_program_run_from_a_descriptor_is_judged_too() {
+        let dir = TempDir::new("fexec");
+        let outer = script(&dir, "outer", "/hidden/interpreter");
+        let mut thread = FakeThread::new(&format!("see {}\n", dir.0.display()));
+        let file = std::fs::File::open(&outer).expect("open");
+        thread.holds(7, file.into(), &outer);
+        thread.lays_out("/hidden/interpreter", "/hidden/interpreter", true);
+        thread.poke_path(PATH, "");
+        let empty_path = libc::AT_EMPTY_PATH as u64;
+        let answer = thread.call("execveat", [7, PATH, 0, 0, empty_path, 0]);
+        assert_eq!(refused_with(&answer), libc::ENOENT);
+        assert_eq!(thread.denied().len(), 1);
     }
 }

@@ -1,21 +1,20 @@
 //! The memory guard: no map, unmap or protection change may touch the
 //! scratch region the jail hands the kernel its copies in.
 
-use crate::arch::native::{self as arch, Regs};
 use crate::syscall::MemoryGuard;
 use crate::tracer::answer::Answer;
 use crate::tracer::scratch;
+use crate::tracer::stopped::Stopped;
 use log::debug;
-use nix::unistd::Pid;
+use nix::errno::Errno;
 
 /// Refuses a memory-map change that would touch the scratch region.
 pub(in crate::tracer) fn judge_memory_guard(
-    pid: Pid,
+    thread: &dyn Stopped,
     name: &str,
     guard: MemoryGuard,
-    regs: &Regs,
 ) -> Answer {
-    let arg = |index: usize| arch::argument(regs, index);
+    let arg = |index: u8| thread.argument(index);
     let touches = match guard {
         MemoryGuard::Mmap => {
             arg(3) & libc::MAP_FIXED as u64 != 0 && scratch::overlaps(arg(0), arg(1))
@@ -27,8 +26,11 @@ pub(in crate::tracer) fn judge_memory_guard(
         }
     };
     if touches {
-        debug!("{pid}: {name} would touch the jail's scratch region: EPERM");
-        Answer::Refuse(libc::EPERM)
+        debug!(
+            "{}: {name} would touch the jail's scratch region: EPERM",
+            thread.tid()
+        );
+        Answer::Refuse(Errno::EPERM)
     } else {
         Answer::Allow
     }
@@ -38,11 +40,13 @@ pub(in crate::tracer) fn judge_memory_guard(
 mod tests {
     use super::*;
 
+    use crate::tracer::checks::fake::FakeThread;
+
     fn refused(guard: MemoryGuard, arguments: [u64; 6]) -> bool {
-        let regs = arch::stopped_at(0, arguments);
+        let thread = FakeThread::with_arguments(arguments);
         matches!(
-            judge_memory_guard(Pid::from_raw(1), "test", guard, &regs),
-            Answer::Refuse(libc::EPERM)
+            judge_memory_guard(&thread, "test", guard),
+            Answer::Refuse(Errno::EPERM)
         )
     }
 

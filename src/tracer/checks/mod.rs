@@ -1,10 +1,14 @@
-//! The tracer's checks, one file per family. Each is a set of `Tracer`
-//! methods (or free functions) that look at one stopped thread and return
-//! an [`Answer`](crate::tracer::answer::Answer); the dispatch is in
+//! The tracer's checks, one file per family. Each is a set of functions
+//! over the narrow view of one stopped thread
+//! ([`Stopped`](crate::tracer::stopped::Stopped)) that return an
+//! [`Answer`](crate::tracer::answer::Answer); the dispatch is in
 //! [`crate::tracer::decide`], applying the answer in
-//! [`crate::tracer::rewrite`].
+//! [`crate::tracer::rewrite`]. [`fake`] is a thread with no process, for
+//! their unit tests.
 
 pub(super) mod exec;
+#[cfg(test)]
+pub(super) mod fake;
 pub(super) mod lend;
 pub(super) mod memory;
 pub(super) mod paths;

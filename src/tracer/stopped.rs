@@ -1,0 +1,461 @@
+//! The narrow view a check has of one stopped thread: its arguments and
+//! memory, resolving a path as the kernel will for it, asking the policy,
+//! taking and lending descriptors, and the few notes a check leaves for
+//! the tracer (a clone in flight, the files an exec was judged on).
+//!
+//! The checks ([`super::checks`]) see nothing else of the tracer, so each
+//! family is tested over a fake thread ([`super::checks::fake`]) with no
+//! traced process; [`TaskView`] is the real one, over the tracer's state.
+
+use crate::policy::{Asker, Target, Verdict};
+use crate::sys;
+use crate::syscall::Access;
+use crate::tracer::answer::Rewrite;
+use crate::tracer::checks::processes::is_exiting;
+use crate::tracer::resolve::{self, Resolved, Start, Thread};
+use crate::tracer::{Tracer, exec, memory, spaces};
+use log::{debug, warn};
+use nix::errno::Errno;
+use nix::unistd::Pid;
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// What a check may ask of a stopped thread and of the jail around it.
+pub(in crate::tracer) trait Stopped {
+    /// The stopped thread's id.
+    fn tid(&self) -> Pid;
+    /// Its thread id and thread-group id.
+    fn ids(&mut self) -> Thread;
+    /// Syscall argument `index` (0 to 5), as the registers hold it.
+    fn argument(&self, index: u8) -> u64;
+    /// Exactly `buffer.len()` bytes of its memory at `address`.
+    fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), Errno>;
+    /// A NUL-terminated path from its memory (without the NUL).
+    fn read_path(&self, address: u64) -> Result<Vec<u8>, Errno>;
+
+    /// Resolves `path` as the kernel will for this thread.
+    fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno>;
+    /// Resolves `path` within the program's own `RESOLVE_BENEATH` or
+    /// `RESOLVE_IN_ROOT` scope.
+    fn resolve_scoped(
+        &mut self,
+        start: Start,
+        path: &[u8],
+        follow: bool,
+        program_resolve: u64,
+    ) -> Result<Resolved, Errno>;
+    /// What the thread's working directory or descriptor `fd` names.
+    fn start_target(&mut self, start: Start) -> Result<Resolved, Errno>;
+
+    /// Asks the policy whether `call` may have `access` to `target`
+    /// (`given` is the program's own spelling); a denial is reported.
+    fn verdict(
+        &mut self,
+        call: &str,
+        access: Access,
+        target: &Target,
+        given: &str,
+    ) -> Result<(), Errno>;
+    /// Whether `path` lies inside a `write` tree, where a name can be
+    /// swapped after the check.
+    fn is_inside_writable(&self, path: &Path) -> bool;
+    /// Whether nothing but the thread itself can change the `len` bytes
+    /// at `address` before the kernel reads them.
+    fn untouchable(&mut self, address: u64, len: u64) -> bool;
+    /// Whether no other task can change the thread's descriptor table
+    /// before the kernel acts.
+    fn alone_with_descriptors(&self) -> bool;
+    /// Whether `pid` is a task of this jail.
+    fn is_jail_pid(&self, pid: u32) -> bool;
+
+    /// The jail's own copy of descriptor `fd` of task `owner`.
+    fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno>;
+    /// `/proc/<holder>/fd/<n>[/<name>]`: how the kernel, running the
+    /// thread's call, reaches `held`, which `rewrite` keeps until the
+    /// call's exit.
+    fn hand_over(
+        &self,
+        held: OwnedFd,
+        name: Option<&OsStr>,
+        rewrite: &mut Rewrite,
+    ) -> Result<Vec<u8>, Errno>;
+    /// The native number of `openat2`, which every rewritten open becomes.
+    fn openat2_number(&self) -> u64;
+
+    /// The URL `path` names, if it lies under an `http` prefix.
+    fn url_for(&self, path: &[u8]) -> Option<String>;
+    /// The jail's descriptor on the downloaded body of `url`.
+    fn download(&mut self, url: &str) -> Result<OwnedFd, Errno>;
+    /// Prints a report line (under `report` only).
+    fn report_line(&self, line: &str);
+    /// `[Syscall <name>]` for a syscall refused whatever its arguments.
+    fn report_syscall(&self, name: &str, nr: u64);
+
+    /// The `maxthreads` limit, if any.
+    fn max_threads(&self) -> Option<u32>;
+    /// Tasks the jail holds or is about to (clones in flight); with
+    /// `exiting: false`, not counting tasks already on their way out.
+    fn task_count(&self, exiting: bool) -> u64;
+    /// Admits a clone with these (effective) flags: it holds a place
+    /// until its task appears or the call fails.
+    fn note_clone(&mut self, flags: u64);
+    /// A `clone3` runs on the jail's copy of its arguments: the new task
+    /// gets `address` back in its first argument register.
+    fn note_clone3_argument(&mut self, address: u64);
+    /// The files an exec check judged, for the check at the exec event.
+    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>);
+    /// The thread's address space may have asynchronous I/O in flight.
+    fn note_async_io(&mut self);
+    /// The wakeup syscall: suspends the jail until the next command.
+    /// `false`: not a session, wakeup is unknown.
+    fn suspend(&mut self) -> bool;
+}
+
+/// The real [`Stopped`]: a task of `tracer` at a seccomp or exec stop.
+pub(in crate::tracer) struct TaskView<'t> {
+    pub tracer: &'t mut Tracer,
+    pub tid: Pid,
+    pub arguments: [u64; 6],
+}
+
+impl Stopped for TaskView<'_> {
+    fn tid(&self) -> Pid {
+        self.tid
+    }
+
+    fn ids(&mut self) -> Thread {
+        let pid = self.tid;
+        let tgid = match self.tracer.tasks.get(&pid).and_then(|task| task.tgid) {
+            Some(tgid) => tgid,
+            None => {
+                let tgid = read_tgid(pid).unwrap_or(pid);
+                if let Some(task) = self.tracer.tasks.get_mut(&pid) {
+                    task.tgid = Some(tgid);
+                }
+                tgid
+            }
+        };
+        Thread { tid: pid, tgid }
+    }
+
+    fn argument(&self, index: u8) -> u64 {
+        self.arguments.get(usize::from(index)).copied().unwrap_or(0)
+    }
+
+    fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), Errno> {
+        memory::read_exact(self.tid, address, buffer)
+    }
+
+    fn read_path(&self, address: u64) -> Result<Vec<u8>, Errno> {
+        memory::read_path(self.tid, address)
+    }
+
+    fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
+        let thread = self.ids();
+        let tracer = &*self.tracer;
+        let view = resolve::View {
+            writable: &|dir| tracer.policy.is_writable_dir(dir),
+            is_jail_pid: &|pid| tracer.is_jail_pid(pid),
+            directories: &tracer.directories,
+        };
+        resolve::resolve(thread, start, path, follow, &view)
+    }
+
+    fn resolve_scoped(
+        &mut self,
+        start: Start,
+        path: &[u8],
+        follow: bool,
+        program_resolve: u64,
+    ) -> Result<Resolved, Errno> {
+        let thread = self.ids();
+        resolve::resolve_scoped(thread, start, path, follow, program_resolve)
+    }
+
+    fn start_target(&mut self, start: Start) -> Result<Resolved, Errno> {
+        let thread = self.ids();
+        resolve::start_target(thread, start)
+    }
+
+    fn verdict(
+        &mut self,
+        call: &str,
+        access: Access,
+        target: &Target,
+        given: &str,
+    ) -> Result<(), Errno> {
+        let pid = self.tid;
+        let thread = self.ids();
+        let asker = Asker {
+            tgid: thread.tgid.as_raw() as u32,
+            tid: pid.as_raw() as u32,
+        };
+        let tracer = &mut *self.tracer;
+        let verdict = tracer.policy.judge(
+            access,
+            target,
+            given,
+            &|other| tracer.is_jail_pid(other),
+            Some(asker),
+        );
+        match verdict {
+            Verdict::Allow => {
+                debug!("{pid}: {call}({given:?} -> {target:?}) {access:?}: allow");
+                Ok(())
+            }
+            Verdict::Deny { errno, denial } => {
+                debug!("{pid}: {call}({given:?} -> {target:?}) {access:?}: errno {errno}");
+                tracer.report(&denial);
+                if pid == tracer.main && !tracer.main_execed && call.starts_with("execve") {
+                    tracer.exec_denial = Some((errno, denial));
+                }
+                Err(Errno::from_raw(errno))
+            }
+        }
+    }
+
+    fn is_inside_writable(&self, path: &Path) -> bool {
+        self.tracer.policy.is_inside_writable(path)
+    }
+
+    fn untouchable(&mut self, address: u64, len: u64) -> bool {
+        let pid = self.tid;
+        let tracer = &mut *self.tracer;
+        if !tracer.procmap_query {
+            return false;
+        }
+        if tracer
+            .tasks
+            .get(&pid)
+            .is_some_and(|task| task.maps.is_none())
+        {
+            tracer.make_room_for_maps(pid);
+        }
+        let Some(task) = tracer.tasks.get_mut(&pid) else {
+            return false;
+        };
+        if task.shares_fs {
+            return false;
+        }
+        let Some(space) = task.space else {
+            return false;
+        };
+        if !tracer.spaces.is_private(space) {
+            return false;
+        }
+        if task.maps.is_none() {
+            task.maps = spaces::open_maps(pid);
+        }
+        let Some(maps) = &task.maps else {
+            return false;
+        };
+        let policy = &tracer.policy;
+        let writable_file =
+            |name: &[u8]| policy.is_writable_dir(Path::new(OsStr::from_bytes(name)));
+        match spaces::buffer_is_private(maps, address, len, &writable_file) {
+            Ok(private) => private,
+            Err(Errno::ENOTTY | Errno::EINVAL) => {
+                debug!("no PROCMAP_QUERY on this kernel: every argument is copied");
+                tracer.procmap_query = false;
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Its address space, which a `CLONE_FILES` sibling joins too, has no
+    /// other user: a descriptor judged now is the one the kernel looks up.
+    fn alone_with_descriptors(&self) -> bool {
+        self.tracer
+            .tasks
+            .get(&self.tid)
+            .and_then(|task| task.space)
+            .is_some_and(|space| self.tracer.spaces.is_private(space))
+    }
+
+    fn is_jail_pid(&self, pid: u32) -> bool {
+        self.tracer.is_jail_pid(pid)
+    }
+
+    fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno> {
+        let pidfd = sys::pidfd_open(owner)?;
+        sys::pidfd_getfd(&pidfd, fd)
+    }
+
+    /// The holder is the tracing thread, or under Landlock (which keeps
+    /// the program out of the tracer's /proc) the keeper. The program
+    /// cannot use such a path itself: the `/proc` entries of both are
+    /// hidden from it.
+    fn hand_over(
+        &self,
+        held: OwnedFd,
+        name: Option<&OsStr>,
+        rewrite: &mut Rewrite,
+    ) -> Result<Vec<u8>, Errno> {
+        let tracer = &*self.tracer;
+        let mut path = if tracer.landlock {
+            let Some(keeper) = &tracer.keeper else {
+                debug!("no descriptor keeper under Landlock: refusing");
+                return Err(Errno::EPERM);
+            };
+            let lent = crate::keeper::Lent::new(keeper, &held).map_err(|errno| {
+                // Said once: the program could make it fail at will.
+                if !keeper.has_failed() {
+                    warn!("the descriptor keeper failed: {}; refusing", errno.desc());
+                }
+                keeper.note_failure();
+                Errno::EPERM
+            })?;
+            let path = lent.path().into_bytes();
+            rewrite.lent.push(lent);
+            path
+        } else {
+            let path = format!("/proc/{}/fd/{}", tracer.own_tid, held.as_raw_fd()).into_bytes();
+            rewrite.hold(held);
+            path
+        };
+        if let Some(name) = name {
+            path.push(b'/');
+            path.extend_from_slice(name.as_bytes());
+        }
+        Ok(path)
+    }
+
+    fn openat2_number(&self) -> u64 {
+        self.tracer.openat2_nr
+    }
+
+    fn url_for(&self, path: &[u8]) -> Option<String> {
+        self.tracer.downloads.as_ref()?.url_for(path)
+    }
+
+    fn download(&mut self, url: &str) -> Result<OwnedFd, Errno> {
+        let tracer = &mut *self.tracer;
+        let Some(downloads) = tracer.downloads.as_mut() else {
+            return Err(Errno::ENOENT);
+        };
+        downloads.body(url).map_err(|error| {
+            debug!("download of {url} failed: {error}");
+            if tracer.policy.report {
+                crate::notice::line(&format!(
+                    "[Http {}: {error}]",
+                    crate::notice::printable(url)
+                ));
+            }
+            Errno::from_raw(error.errno())
+        })
+    }
+
+    fn report_line(&self, line: &str) {
+        if self.tracer.policy.report {
+            crate::notice::line(line);
+        }
+    }
+
+    fn report_syscall(&self, name: &str, nr: u64) {
+        self.tracer.report_syscall(name, nr);
+    }
+
+    fn max_threads(&self) -> Option<u32> {
+        self.tracer.limits.max_threads
+    }
+
+    fn task_count(&self, exiting: bool) -> u64 {
+        let in_flight = u64::from(self.tracer.clones_in_flight);
+        let tasks = if exiting {
+            self.tracer.tasks.len()
+        } else {
+            self.tracer
+                .tasks
+                .keys()
+                .filter(|tid| !is_exiting(**tid))
+                .count()
+        };
+        tasks as u64 + in_flight
+    }
+
+    fn note_clone(&mut self, flags: u64) {
+        let tracer = &mut *self.tracer;
+        tracer.clones_in_flight += 1;
+        if let Some(task) = tracer.tasks.get_mut(&self.tid) {
+            task.clone = Some(crate::tracer::PendingClone {
+                flags,
+                clone3_argument: None,
+            });
+            // A process sharing the working directory can chdir while this
+            // task's relative path is in flight, also after either execs
+            // (exec keeps the shared fs_struct): for good, nothing of this
+            // task's is taken as unchangeable.
+            if spaces::shares_working_directory(flags) {
+                task.shares_fs = true;
+            }
+            // From now on the address space may have a second user, even
+            // before the tracer hears of it.
+            if spaces::shares_with_parent(flags)
+                && let Some(space) = task.space
+            {
+                tracer.spaces.join(space);
+            }
+        }
+    }
+
+    fn note_clone3_argument(&mut self, address: u64) {
+        if let Some(clone) = self
+            .tracer
+            .tasks
+            .get_mut(&self.tid)
+            .and_then(|task| task.clone.as_mut())
+        {
+            clone.clone3_argument = Some(address);
+        }
+    }
+
+    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>) {
+        if let Some(task) = self.tracer.tasks.get_mut(&self.tid) {
+            task.exec_judged = judged;
+        }
+    }
+
+    fn note_async_io(&mut self) {
+        let tracer = &mut *self.tracer;
+        if let Some(task) = tracer.tasks.get_mut(&self.tid) {
+            match task.space {
+                Some(space) => tracer.spaces.mark_async_writer(space),
+                None => task.async_io_pending = true,
+            }
+        }
+    }
+
+    fn suspend(&mut self) -> bool {
+        let tracer = &mut *self.tracer;
+        let Some(suspend) = tracer.suspender.as_mut() else {
+            return false;
+        };
+        debug!("{}: wakeup: the command is done", self.tid);
+        // Between commands nothing in the jail runs: a child or thread
+        // left spinning would use the machine with no time limit
+        // counting. Every other task stops at its next chance (its stop
+        // waits, unanswered, in the tracer's queue) and goes on when the
+        // next command starts and this returns.
+        for other in tracer.tasks.keys().filter(|other| **other != self.tid) {
+            let _ = nix::sys::ptrace::interrupt(*other);
+        }
+        suspend();
+        // The next command must see what the server and the host have then.
+        if let Some(downloads) = tracer.downloads.as_mut() {
+            downloads.forget();
+        }
+        tracer.directories.borrow_mut().clear();
+        true
+    }
+}
+
+/// The thread-group id of `tid`, from `/proc/<tid>/status`.
+fn read_tgid(tid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("Tgid:"))?;
+    let tgid = line.trim_start_matches("Tgid:").trim().parse().ok()?;
+    Some(Pid::from_raw(tgid))
+}

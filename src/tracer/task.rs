@@ -1,0 +1,114 @@
+//! One traced thread as the tracer knows it: where it is in its life
+//! ([`Stage`]), in a syscall the tracer changed ([`InSyscall`]), and in a
+//! clone it made ([`PendingClone`]), each a state of its own rather than
+//! a set of flags that must agree; besides these, what the tracer caches
+//! about it (thread group, address space, scratch slot, `maps`).
+
+use crate::arch::native::Regs;
+use crate::tracer::exec;
+use nix::unistd::Pid;
+use std::os::fd::OwnedFd;
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// Attached automatically (a clone's child), its first stop not yet
+    /// seen. A child of a rewritten `clone3` gets the program's own first
+    /// argument back then: it started with the parent's registers, which
+    /// pointed at the jail's copy.
+    Starting {
+        restore_first_argument: Option<u64>,
+    },
+    Running,
+    /// It has exec'd: its address space is its own, whatever its parent's
+    /// clone event (which may come later) says of the parent's.
+    Execed,
+}
+
+/// Where a task is in a syscall the tracer changed.
+#[derive(Debug, Default)]
+pub(super) enum InSyscall {
+    /// In none (or in one running as the program made it).
+    #[default]
+    Free,
+    /// Running the `mmap` that creates the scratch region in place of its
+    /// own syscall, which is re-run at the exit stop.
+    Mapping { saved: Regs },
+    /// Running a rewritten syscall; `original` comes back at its exit,
+    /// `held` stays open and `lent` stays with the keeper until then.
+    Rewritten {
+        original: Regs,
+        held: Vec<OwnedFd>,
+        lent: Vec<crate::keeper::Lent>,
+    },
+}
+
+/// A clone the task made that has not produced its task yet: it holds a
+/// `maxthreads` reservation (and, for `CLONE_VM`, a place in the address
+/// space) until then or until the call fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PendingClone {
+    /// The clone's effective flags (a fork's are 0).
+    pub flags: u64,
+    /// A rewritten `clone3`: the program's own first argument, which the
+    /// new task must get back.
+    pub clone3_argument: Option<u64>,
+}
+
+/// One traced thread.
+#[derive(Debug)]
+pub(super) struct Task {
+    pub stage: Stage,
+    pub in_syscall: InSyscall,
+    pub clone: Option<PendingClone>,
+    /// Its scratch slot, once it needed one.
+    pub slot: Option<usize>,
+    /// Its address space has the scratch region mapped.
+    pub scratch_ready: bool,
+    /// Thread-group id, looked up when a path needs it (`/proc/self`).
+    pub tgid: Option<Pid>,
+    /// Its address space ([`super::spaces::AddressSpaces`]); `None` while
+    /// unknown.
+    pub space: Option<u64>,
+    /// Its `/proc/<tid>/maps`, opened on first need.
+    pub maps: Option<std::fs::File>,
+    /// It made `io_setup` before its address space was known: the space
+    /// is marked as soon as it is.
+    pub async_io_pending: bool,
+    /// It shares its working directory with another process (`CLONE_FS`
+    /// without `CLONE_THREAD`, on either side): its paths always get copies.
+    pub shares_fs: bool,
+    /// The files its last exec check judged (program, interpreters,
+    /// loader), by identity, for the check at the exec event.
+    pub exec_judged: Vec<exec::Identity>,
+}
+
+impl Task {
+    /// The task the jail starts with, or one it learns of by its parent's
+    /// clone event before its first stop.
+    pub fn running() -> Task {
+        Task {
+            stage: Stage::Running,
+            in_syscall: InSyscall::Free,
+            clone: None,
+            slot: None,
+            scratch_ready: false,
+            tgid: None,
+            space: None,
+            maps: None,
+            async_io_pending: false,
+            shares_fs: false,
+            exec_judged: Vec::new(),
+        }
+    }
+
+    /// A task attached automatically, not yet seen its first stop.
+    pub fn starting() -> Task {
+        Task {
+            stage: Stage::Starting {
+                restore_first_argument: None,
+            },
+            ..Task::running()
+        }
+    }
+}
