@@ -7,6 +7,7 @@
 //! [`Policy::compile`].
 
 mod decide;
+pub mod network;
 mod paths;
 
 pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
@@ -33,6 +34,8 @@ pub enum PolicyError {
         path: PathBuf,
         problem: ChdirProblem,
     },
+    /// A `connect` line's host name cannot be used.
+    Network(network::NetworkError),
 }
 
 /// Why a `chdir` line cannot be used.
@@ -78,11 +81,18 @@ impl fmt::Display for PolicyError {
                     ),
                 }
             }
+            PolicyError::Network(error) => write!(f, "{error}"),
         }
     }
 }
 
 impl std::error::Error for PolicyError {}
+
+impl From<network::NetworkError> for PolicyError {
+    fn from(error: network::NetworkError) -> PolicyError {
+        PolicyError::Network(error)
+    }
+}
 
 /// The filesystem view of one jail: canonical `see` and `write` roots.
 #[derive(Debug, Clone, Default)]
