@@ -4,7 +4,8 @@
 //! writable, and the verdict for each resolved operand of a syscall.
 //! It never touches a process: the tracer resolves paths and asks here.
 //! Its only I/O is canonicalising the configured roots once, in
-//! [`Policy::compile`].
+//! [`Policy::compile`], and resolving the network lines once
+//! ([`network::NetworkPolicy::resolve`]).
 
 mod decide;
 pub mod network;
