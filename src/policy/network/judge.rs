@@ -229,10 +229,11 @@ impl NetworkPolicy {
 }
 
 /// Where a connect to `ip` goes. The kernel takes the unspecified address
-/// for the local host: `0.0.0.0` is 127.0.0.1 (ip_route_connect), and
-/// `::` is ::1, or 127.0.0.1 when the socket's local address is
-/// IPv4-mapped (tcp_v6_connect, __ip6_datagram_connect). The tracer does
-/// not know which, so `::` counts as both.
+/// for the local host: `0.0.0.0` is 127.0.0.1 (ip_route_connect; or the
+/// socket's own bound address, the local host too), and `::` is ::1, or
+/// 127.0.0.1 when the socket's local address is IPv4-mapped
+/// (tcp_v6_connect, __ip6_datagram_connect, udpv6_sendmsg). The tracer
+/// does not know which, so `::` counts as both.
 fn destinations(ip: IpAddr) -> Vec<IpAddr> {
     match canonical_ip(ip) {
         IpAddr::V4(v4) if v4.is_unspecified() => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
