@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
+use super::network::{Host, IpNet, NetMode};
 use super::{Config, KEYWORDS, MAX_CONFIG_BYTES, MAX_CPU_SECONDS, MAX_SECONDS};
 
 /// Cases per strategy: a few seconds for all of them in a release build.
@@ -84,6 +85,28 @@ const AWKWARD: &[&str] = &[
     "é",
     "\u{feff}",
     "\u{10ffff}",
+    "tcp",
+    "udp",
+    "unix:/run/x.sock",
+    "unix:",
+    "none",
+    "loopback",
+    "example.org:443",
+    "*.example.org:443",
+    "localhost:0",
+    "127.0.0.1:80",
+    "0.0.0.0:80",
+    "10.0.0.0/8:*",
+    "10.0.0.1/8:1-2",
+    "[::1]:80",
+    "[fd00::/8]:*",
+    "[::ffff:1.2.3.4/120]:65535",
+    "[::1",
+    "1.2.3:4",
+    "65536",
+    "0-65535",
+    "9-1",
+    "*",
 ];
 
 fn keyword_names() -> Vec<&'static str> {
@@ -292,6 +315,38 @@ fn usable(config: &Config) -> Result<(), TestCaseError> {
         }
     }
     prop_assert!(config.max_threads.is_none_or(|max| max >= 1));
+    let network = &config.network;
+    for line in &network.connect {
+        prop_assert!(line.ports.low() >= 1, "{line:?}");
+        prop_assert!(line.ports.low() <= line.ports.high(), "{line:?}");
+        match &line.host {
+            Host::Net(net) => {
+                // Rebuilding the block must give it back: a valid prefix,
+                // no bit past it, never a mapped address.
+                prop_assert_eq!(IpNet::new(net.addr(), net.prefix()), Some(*net));
+                prop_assert!(
+                    !net.addr().is_unspecified() || net.prefix() < 32,
+                    "{line:?}"
+                );
+            }
+            Host::Name(name) => {
+                prop_assert!(!name.is_empty() && !name.contains('*'), "{line:?}");
+                prop_assert!(name.parse::<std::net::IpAddr>().is_err(), "{line:?}");
+            }
+        }
+        if network.mode == NetMode::Loopback {
+            prop_assert!(
+                !line.host.is_loopback_only(),
+                "contradiction kept: {line:?}"
+            );
+        }
+    }
+    for line in &network.bind {
+        prop_assert!(line.ports.low() <= line.ports.high(), "{line:?}");
+    }
+    for line in &network.unix {
+        prop_assert!(line.path.is_absolute(), "{line:?}");
+    }
     prop_assert!(config.pass_fds.iter().all(|&fd| fd > 2));
     Ok(())
 }

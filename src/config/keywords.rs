@@ -15,6 +15,7 @@ use nom::sequence::preceded;
 use nom::{IResult, Parser};
 
 use super::error::{ConfigError, ConfigWarning, quoted, shortened};
+use super::network::{self, BindLine, ConnectLine, NetMode, PortsFor, UnixLine, ValueError};
 use super::syntax::{Directive, Word};
 use super::{Config, CpuChoice, EnvOp, LandlockMode, MAX_SECONDS, Rlimit};
 
@@ -50,10 +51,17 @@ pub(crate) enum Form {
     AbsolutePath(fn(&mut Builder<'_>, Word<'_>) -> Result<(), ConfigError>),
     /// One word (a name), then the rest of the line as its value.
     NameAndText(fn(&mut Builder<'_>, Word<'_>, Word<'_>) -> Result<(), ConfigError>),
+    /// Exactly two words.
+    TwoWords(fn(&mut Builder<'_>, Word<'_>, Word<'_>) -> Result<(), ConfigError>),
     /// Two words and an optional third.
     TwoOrThreeWords(
         fn(&mut Builder<'_>, Word<'_>, Word<'_>, Option<Word<'_>>) -> Result<(), ConfigError>,
     ),
+    /// At least one word; the handler takes the whole line, because the
+    /// first word decides the shape of the rest (`connect tcp <address>`
+    /// is two words, `connect unix:<path>` a rest-of-line path). It
+    /// reports extra words with [`too_many_arguments`].
+    Line(fn(&mut Builder<'_>, &Directive<'_>) -> Result<(), ConfigError>),
 }
 
 /// Every keyword, in the order of the original tool's README (then ours).
@@ -258,7 +266,34 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "report",
         form: Form::Flag(apply_report),
     },
+    Keyword {
+        name: "connect",
+        usage: CONNECT_USAGE,
+        doc: "Lets the program connect and send to these destinations: `tcp` or `udp` with a host name, an IPv4 address or CIDR block, or an IPv6 one in brackets, then `:` and a port, a range lo-hi or `*`; or `unix:` and the absolute path of one socket file.",
+        default: "no destination: connects and sends to any address fail with ENETUNREACH, and a unix socket is reached only inside a `write` tree",
+        example: "connect tcp example.org:443\nconnect udp 10.0.0.0/8:53\nconnect tcp [2001:db8::1]:8000-8080\nconnect unix:/run/bot/api.sock",
+        form: Form::Line(apply_connect),
+    },
+    Keyword {
+        name: "bind",
+        usage: "bind <tcp|udp> <port|lo-hi>",
+        doc: "Lets the program bind TCP or UDP sockets to this port or range of ports, on any local address, and listen there; port 0 means one the kernel chooses.",
+        default: "no port: binds fail with EACCES",
+        example: "bind tcp 8000-8080\nbind udp 0",
+        form: Form::TwoWords(apply_bind),
+    },
+    Keyword {
+        name: "net",
+        usage: "net <none|loopback>",
+        doc: "The network the jail gives the program of its own: `none`, or `loopback`, a loopback its processes share among themselves, apart from the host's.",
+        default: "none",
+        example: "net loopback",
+        form: Form::Word(apply_net),
+    },
 ];
+
+/// `connect`'s two shapes, as messages and the docs show them.
+const CONNECT_USAGE: &str = "connect <tcp|udp> <host>:<ports> | connect unix:<path>";
 
 /// The `rlimit` names a config may give (without `RLIMIT_`): every resource
 /// the `rlimit` crate supports on Linux (a unit test holds the two equal).
@@ -323,6 +358,23 @@ pub(crate) fn build(
             ),
         )
         .expected("`end` before the end of the file"));
+    }
+    if let Some(line) = network::contradiction(&builder.applied.network) {
+        let net_line = builder.applied.network.mode_line.unwrap_or(0);
+        return Err(ConfigError::at(
+            file,
+            line.line,
+            line.col,
+            format!(
+                "{} names the host's loopback, which `net loopback` (line {net_line}) keeps \
+                 for the jail's own processes",
+                quoted(&format!("connect {} {}", line.protocol, line.address))
+            ),
+        )
+        .expected(
+            "no `connect` line for a loopback address under `net loopback` (the jail's \
+             processes reach each other without one)",
+        ));
     }
     builder.applied.warnings = builder.warnings;
     Ok(builder.applied)
@@ -438,25 +490,8 @@ fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), Con
             .error(directive.keyword.col, unknown)
             .expected(format!("one of {}", names.join(", "))));
     };
-    let missing = || {
-        builder
-            .error(
-                directive.end_col(),
-                format!("missing argument for `{name}`"),
-            )
-            .expected(format!("`{}`", keyword.usage))
-            .found("end of line")
-    };
-    let too_many = |first_extra: usize| {
-        let extra = directive.rest_from(first_extra);
-        builder
-            .error(
-                extra.map_or(directive.end_col(), |extra| extra.col),
-                format!("too many arguments for `{name}`"),
-            )
-            .expected(format!("`{}`", keyword.usage))
-            .found(quoted(extra.map_or("", |extra| extra.text)))
-    };
+    let missing = || missing_argument(builder, directive, keyword.usage);
+    let too_many = |first_extra| too_many_arguments(builder, directive, keyword.usage, first_extra);
     let args = &directive.args;
     match keyword.form {
         Form::Flag(handler) => {
@@ -492,6 +527,17 @@ fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), Con
             warn_about_hash(builder, name, value, &args[2..]);
             handler(builder, *var, value)
         }
+        Form::TwoWords(handler) => match args.as_slice() {
+            [] | [_] => Err(missing()),
+            [first, second] => handler(builder, *first, *second),
+            [_, _, ..] => Err(too_many(2)),
+        },
+        Form::Line(handler) => {
+            if args.is_empty() {
+                return Err(missing());
+            }
+            handler(builder, directive)
+        }
         Form::TwoOrThreeWords(handler) => match args.as_slice() {
             [] | [_] => Err(missing()),
             [first, second] => handler(builder, *first, *second, None),
@@ -499,6 +545,35 @@ fn apply(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), Con
             [_, _, _, ..] => Err(too_many(3)),
         },
     }
+}
+
+/// The error for a line that ends before its keyword's last argument.
+fn missing_argument(builder: &Builder<'_>, directive: &Directive<'_>, usage: &str) -> ConfigError {
+    builder
+        .error(
+            directive.end_col(),
+            format!("missing argument for `{}`", directive.keyword.text),
+        )
+        .expected(format!("`{usage}`"))
+        .found("end of line")
+}
+
+/// The error for a line with words past its keyword's last argument,
+/// the first extra one being argument number `first_extra` (from 0).
+fn too_many_arguments(
+    builder: &Builder<'_>,
+    directive: &Directive<'_>,
+    usage: &str,
+    first_extra: usize,
+) -> ConfigError {
+    let extra = directive.rest_from(first_extra);
+    builder
+        .error(
+            extra.map_or(directive.end_col(), |extra| extra.col),
+            format!("too many arguments for `{}`", directive.keyword.text),
+        )
+        .expected(format!("`{usage}`"))
+        .found(quoted(extra.map_or("", |extra| extra.text)))
 }
 
 fn apply_program(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
@@ -846,6 +921,123 @@ fn apply_cpu(builder: &mut Builder<'_>, choice: Word<'_>) -> Result<(), ConfigEr
 fn apply_report(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
     builder.settings().report = true;
     Ok(())
+}
+
+/// `connect unix:<path>` (the rest of the line) or
+/// `connect tcp|udp <host>:<ports>` (one word).
+fn apply_connect(builder: &mut Builder<'_>, directive: &Directive<'_>) -> Result<(), ConfigError> {
+    let line = builder.line;
+    let Some(first) = directive.args.first().copied() else {
+        return Err(missing_argument(builder, directive, CONNECT_USAGE));
+    };
+    if first.text.starts_with("unix:") {
+        // Checked above: there is a first argument, so there is a rest.
+        let Some(whole) = directive.rest_from(0) else {
+            return Err(missing_argument(builder, directive, CONNECT_USAGE));
+        };
+        let path = &whole.text["unix:".len()..];
+        if !path.starts_with('/') {
+            return Err(builder
+                .error(whole.col, "`connect unix:` needs an absolute path")
+                .expected("`unix:/path/of/the.sock`")
+                .found(quoted(whole.text)));
+        }
+        warn_about_hash(builder, "connect", whole, &directive.args[1..]);
+        builder.settings().network.unix.push(UnixLine {
+            path: PathBuf::from(path),
+            line,
+        });
+        return Ok(());
+    }
+    let Some(protocol) = network::protocol(first.text) else {
+        let hint = match first.text {
+            "unix" => " (a unix socket is `unix:<path>`, with no blank)",
+            text if text.starts_with("tcp:") || text.starts_with("udp:") => {
+                " (the protocol is a word of its own: `connect tcp <host>:<ports>`)"
+            }
+            _ => "",
+        };
+        return Err(builder
+            .error(
+                first.col,
+                format!("unknown protocol {}{hint}", quoted(first.text)),
+            )
+            .expected("`tcp`, `udp` or `unix:<path>`"));
+    };
+    let address = match directive.args.as_slice() {
+        [] | [_] => return Err(missing_argument(builder, directive, CONNECT_USAGE)),
+        [_, address] => *address,
+        [_, _, ..] => return Err(too_many_arguments(builder, directive, CONNECT_USAGE, 2)),
+    };
+    let (host, ports) = network::connect_address(address.text)
+        .map_err(|error| value_error(builder, address, "connect", error))?;
+    builder.settings().network.connect.push(ConnectLine {
+        protocol,
+        host,
+        ports,
+        address: address.text.to_owned(),
+        line,
+        col: address.col,
+    });
+    Ok(())
+}
+
+fn apply_bind(
+    builder: &mut Builder<'_>,
+    proto: Word<'_>,
+    ports: Word<'_>,
+) -> Result<(), ConfigError> {
+    let Some(protocol) = network::protocol(proto.text) else {
+        return Err(builder
+            .error(
+                proto.col,
+                format!("unknown protocol {}", quoted(proto.text)),
+            )
+            .expected("`tcp` or `udp` (a unix socket is bound in a `write` tree)"));
+    };
+    let ports = network::ports(ports.text, 0, PortsFor::Bind)
+        .map_err(|error| value_error(builder, ports, "bind", error))?;
+    let line = builder.line;
+    builder.settings().network.bind.push(BindLine {
+        protocol,
+        ports,
+        line,
+    });
+    Ok(())
+}
+
+fn apply_net(builder: &mut Builder<'_>, mode: Word<'_>) -> Result<(), ConfigError> {
+    let mode = match mode.text {
+        "none" => NetMode::None,
+        "loopback" => NetMode::Loopback,
+        _ => {
+            return Err(builder
+                .error(mode.col, "bad mode for `net`")
+                .expected("`none` or `loopback`")
+                .found(quoted(mode.text)));
+        }
+    };
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.network.mode = mode;
+    settings.network.mode_line = Some(line);
+    Ok(())
+}
+
+/// A [`ValueError`] in `word`, as a `ConfigError` at the wrong part.
+fn value_error(
+    builder: &Builder<'_>,
+    word: Word<'_>,
+    keyword: &str,
+    error: ValueError,
+) -> ConfigError {
+    builder
+        .error(
+            word.col + error.at,
+            format!("`{keyword}`: {}", error.problem),
+        )
+        .expected(error.expected)
+        .found(quoted(&error.found))
 }
 
 /// Decimal digits only: no sign, no spaces, no `0x`, fits in a u64.

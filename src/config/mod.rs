@@ -8,6 +8,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod keywords;
+pub mod network;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -152,6 +153,8 @@ pub struct Config {
     pub landlock: LandlockMode,
     /// `report`: print each refusal (`[See given=canonical]`, `[Syscall name]`, ...).
     pub report: bool,
+    /// `connect`, `bind` and `net` lines.
+    pub network: network::Network,
     /// SHA-256 of the whole file's text (every ident's lines): sessions
     /// started under one version of a config are not reached through an
     /// edited one.

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::network::{
+    BindLine, ConnectLine, Host, IpNet, NetMode, Network, PortRange, Protocol, UnixLine,
+};
 use super::*;
 
 fn sha256(text: &str) -> [u8; 32] {
@@ -64,6 +67,10 @@ httpmaxsize 4096
 cpu 1
 landlock require
 report
+connect tcp example.org:443
+connect unix:/run/bot/api sock
+bind udp 0-10
+net loopback
 ";
     let expected = Config {
         file: PathBuf::from("t.conf"),
@@ -97,6 +104,27 @@ report
         cpu: CpuChoice::Fixed(1),
         landlock: LandlockMode::Require,
         report: true,
+        network: Network {
+            mode: NetMode::Loopback,
+            mode_line: Some(29),
+            connect: vec![ConnectLine {
+                protocol: Protocol::Tcp,
+                host: Host::Name("example.org".into()),
+                ports: PortRange::single(443),
+                address: "example.org:443".into(),
+                line: 26,
+                col: 13,
+            }],
+            bind: vec![BindLine {
+                protocol: Protocol::Udp,
+                ports: PortRange::new(0, 10).unwrap(),
+                line: 28,
+            }],
+            unix: vec![UnixLine {
+                path: PathBuf::from("/run/bot/api sock"),
+                line: 27,
+            }],
+        },
         text_sha256: sha256(text),
         lines: Lines {
             see: vec![9, 10],
@@ -666,6 +694,179 @@ fn errors_name_line_column_and_cause() {
             7,
             "`ident kill` can never be selected: `sandbox <config> kill ...` is the kill command",
         ),
+        (
+            "connect",
+            1,
+            8,
+            "missing argument for `connect`; expected `connect <tcp|udp> <host>:<ports> | connect unix:<path>`",
+        ),
+        ("connect tcp", 1, 12, "missing argument for `connect`"),
+        (
+            "connect tcp a.org:1 b.org:2",
+            1,
+            21,
+            "too many arguments for `connect`; expected `connect <tcp|udp> <host>:<ports> | connect unix:<path>`, found `b.org:2`",
+        ),
+        (
+            "connect sctp a.org:1",
+            1,
+            9,
+            "unknown protocol `sctp`; expected `tcp`, `udp` or `unix:<path>`",
+        ),
+        ("connect TCP a.org:1", 1, 9, "unknown protocol `TCP`"),
+        (
+            "connect unix /run/x.sock",
+            1,
+            9,
+            "unknown protocol `unix` (a unix socket is `unix:<path>`, with no blank)",
+        ),
+        (
+            "connect tcp:a.org:1",
+            1,
+            9,
+            "unknown protocol `tcp:a.org:1` (the protocol is a word of its own",
+        ),
+        (
+            "connect unix:run/x.sock",
+            1,
+            9,
+            "`connect unix:` needs an absolute path; expected `unix:/path/of/the.sock`, found `unix:run/x.sock`",
+        ),
+        (
+            "connect unix:",
+            1,
+            9,
+            "`connect unix:` needs an absolute path",
+        ),
+        (
+            "connect tcp a.org:65536",
+            1,
+            19,
+            "`connect`: port out of range; expected a port from 1 to 65535, a range such as 8000-8080, or `*`, found `65536`",
+        ),
+        (
+            "connect udp a.org:0",
+            1,
+            19,
+            "`connect`: port 0 is no destination",
+        ),
+        (
+            "connect tcp a.org:90-80",
+            1,
+            19,
+            "`connect`: port range ends below its start; expected a range from low to high, such as 80-90, found `90-80`",
+        ),
+        (
+            "connect tcp a.org:1-70000",
+            1,
+            21,
+            "`connect`: port out of range",
+        ),
+        ("connect tcp a.org", 1, 13, "`connect`: missing port"),
+        ("connect tcp :443", 1, 13, "`connect`: empty host"),
+        (
+            "connect tcp *.example.org:443",
+            1,
+            13,
+            "`connect`: wildcard host names are not allowed",
+        ),
+        (
+            "connect tcp *:443",
+            1,
+            13,
+            "wildcard host names are not allowed",
+        ),
+        (
+            "connect tcp 10.0.0.1/8:443",
+            1,
+            13,
+            "`connect`: malformed CIDR: bits are set past the prefix; expected the block's first address, `10.0.0.0/8`, found `10.0.0.1/8`",
+        ),
+        (
+            "connect tcp 10.0.0.0/33:443",
+            1,
+            13,
+            "`connect`: malformed CIDR: bad prefix length; expected a prefix length from 0 to 32",
+        ),
+        (
+            "connect tcp [fd00::/129]:*",
+            1,
+            14,
+            "bad prefix length; expected a prefix length from 0 to 128",
+        ),
+        ("connect tcp 300.1.1.1:80", 1, 13, "malformed IPv4 address"),
+        (
+            "connect udp ::1:53",
+            1,
+            13,
+            "an IPv6 address goes in brackets",
+        ),
+        ("connect udp [::1:53", 1, 13, "`[` without `]`"),
+        (
+            "connect tcp 0.0.0.0:80",
+            1,
+            13,
+            "the unspecified address names no host",
+        ),
+        (
+            "bind tcp",
+            1,
+            9,
+            "missing argument for `bind`; expected `bind <tcp|udp> <port|lo-hi>`",
+        ),
+        ("bind tcp 1 2", 1, 12, "too many arguments for `bind`"),
+        (
+            "bind unix /tmp/x",
+            1,
+            6,
+            "unknown protocol `unix`; expected `tcp` or `udp` (a unix socket is bound in a `write` tree)",
+        ),
+        ("bind tcp *", 1, 10, "`bind`: `bind` takes no `*`"),
+        (
+            "bind udp 65536",
+            1,
+            10,
+            "`bind`: port out of range; expected a port from 0 to 65535",
+        ),
+        (
+            "bind udp 10-1",
+            1,
+            10,
+            "`bind`: port range ends below its start",
+        ),
+        ("bind udp 1-x", 1, 12, "`bind`: bad port"),
+        ("net", 1, 4, "missing argument for `net`"),
+        (
+            "net all",
+            1,
+            5,
+            "bad mode for `net`; expected `none` or `loopback`, found `all`",
+        ),
+        ("net loopback now", 1, 14, "too many arguments for `net`"),
+        (
+            "net loopback\nconnect tcp 127.0.0.1:8080\n",
+            2,
+            13,
+            "`connect tcp 127.0.0.1:8080` names the host's loopback, which `net loopback` (line 1) keeps for the jail's own processes; expected no `connect` line for a loopback address under `net loopback`",
+        ),
+        (
+            "connect udp [::1]:53\nident alice\nnet loopback\nend\n",
+            1,
+            13,
+            "which `net loopback` (line 3)",
+        ),
+        (
+            "net loopback\nconnect tcp localhost:80\n",
+            2,
+            13,
+            "`connect tcp localhost:80` names the host's loopback",
+        ),
+        (
+            "net loopback\nconnect tcp 127.1.0.0/16:*\n",
+            2,
+            13,
+            "names the host's loopback",
+        ),
         // The first error wins, even when a later line is also wrong.
         ("see /a\nsee b\nfoo\n", 2, 5, "`see` needs an absolute path"),
     ];
@@ -913,4 +1114,81 @@ fn config_md_and_the_manual_document_the_same_keywords() {
         in_manual, table,
         "sandbox.conf.5 KEYWORDS vs the keyword table"
     );
+}
+
+#[test]
+fn network_lines_add_up_in_file_order() {
+    let text = "\
+connect tcp example.org:443
+connect tcp example.org:443
+ident alice
+connect udp [2001:DB8::1]:53
+connect unix:/run/a.sock
+bind tcp 8080
+end
+ident bob
+connect tcp 10.0.0.0/8:*
+bind udp 0
+net loopback
+end
+connect unix:/run/b.sock
+";
+    let alice = parse_for(text, "alice").network;
+    let hosts: Vec<(Protocol, Host, String)> = alice
+        .connect
+        .iter()
+        .map(|line| (line.protocol, line.host.clone(), line.ports.to_string()))
+        .collect();
+    let ipv6 = IpNet::host("2001:db8::1".parse().unwrap());
+    assert_eq!(
+        hosts,
+        [
+            (
+                Protocol::Tcp,
+                Host::Name("example.org".into()),
+                "443".into()
+            ),
+            (
+                Protocol::Tcp,
+                Host::Name("example.org".into()),
+                "443".into()
+            ),
+            (Protocol::Udp, Host::Net(ipv6), "53".into()),
+        ]
+    );
+    let lines: Vec<usize> = alice.connect.iter().map(|line| line.line).collect();
+    assert_eq!(lines, [1, 2, 4]);
+    let unix: Vec<PathBuf> = alice.unix.iter().map(|line| line.path.clone()).collect();
+    assert_eq!(
+        unix,
+        [PathBuf::from("/run/a.sock"), PathBuf::from("/run/b.sock")]
+    );
+    assert_eq!(alice.bind.len(), 1);
+    assert_eq!(alice.mode, NetMode::None);
+    assert!(!alice.is_closed());
+
+    let bob = parse_for(text, "bob").network;
+    assert_eq!(bob.mode, NetMode::Loopback);
+    assert_eq!(bob.mode_line, Some(11));
+    assert_eq!(bob.bind[0].ports, PortRange::single(0));
+
+    let carol = parse_for("net none\n", "carol").network;
+    assert_eq!(carol.mode, NetMode::None);
+    assert!(carol.is_closed());
+    assert!(parse_for("", "carol").network.is_closed());
+}
+
+/// `net` is single-valued: a block can turn a global loopback off again,
+/// and then a loopback `connect` line is no contradiction.
+#[test]
+fn the_last_net_line_wins_and_decides_the_contradiction() {
+    let text = "net loopback\nident alice\nnet none\nconnect tcp 127.0.0.1:80\nend\n";
+    let config = parse_for(text, "alice");
+    assert_eq!(config.network.mode, NetMode::None);
+    assert_eq!(config.network.connect.len(), 1);
+    // For another ident the loopback line is not there.
+    assert_eq!(parse_for(text, "bob").network.mode, NetMode::Loopback);
+    // A block that covers loopback among other addresses is no contradiction.
+    let wide = parse("net loopback\nconnect tcp 0.0.0.0/0:443\nconnect tcp [::/0]:443\n");
+    assert_eq!(wide.network.connect.len(), 2);
 }

@@ -25,13 +25,22 @@ pub enum Target {
 pub enum DenialKind {
     See,
     Write,
+    /// A destination no `connect` line allows (`policy::network`).
+    Connect,
+    /// A local address no `bind` line allows (`policy::network`).
+    Bind,
 }
 
-/// One denial, for `report`: `[See <path>=<canonical>]`.
+/// One denial, for `report`: `[See <path>=<canonical>]`, or for the
+/// network `[Connect <address>]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub kind: DenialKind,
+    /// The path as the program gave it; for `Connect` and `Bind`, the
+    /// address as a config line would name it (`tcp 192.0.2.7:443`,
+    /// `unix:/run/x.sock`).
     pub path: String,
+    /// Where the path leads; empty for `Connect` and `Bind`.
     pub canonical: String,
 }
 
@@ -40,14 +49,19 @@ impl std::fmt::Display for Denial {
         let kind = match self.kind {
             DenialKind::See => "See",
             DenialKind::Write => "Write",
+            DenialKind::Connect => "Connect",
+            DenialKind::Bind => "Bind",
         };
         // Both come from the program: escaped, so a report stays a line.
-        write!(
-            f,
-            "[{kind} {}={}]",
-            crate::notice::printable(&self.path),
-            crate::notice::printable(&self.canonical)
-        )
+        let path = crate::notice::printable(&self.path);
+        match self.kind {
+            DenialKind::See | DenialKind::Write => write!(
+                f,
+                "[{kind} {path}={}]",
+                crate::notice::printable(&self.canonical)
+            ),
+            DenialKind::Connect | DenialKind::Bind => write!(f, "[{kind} {path}]"),
+        }
     }
 }
 

@@ -4,9 +4,11 @@
 //! writable, and the verdict for each resolved operand of a syscall.
 //! It never touches a process: the tracer resolves paths and asks here.
 //! Its only I/O is canonicalising the configured roots once, in
-//! [`Policy::compile`].
+//! [`Policy::compile`], and resolving the network lines once
+//! ([`network::NetworkPolicy::resolve`]).
 
 mod decide;
+pub mod network;
 mod paths;
 
 pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
@@ -33,6 +35,8 @@ pub enum PolicyError {
         path: PathBuf,
         problem: ChdirProblem,
     },
+    /// A `connect` line's host name cannot be used.
+    Network(network::NetworkError),
 }
 
 /// Why a `chdir` line cannot be used.
@@ -78,11 +82,18 @@ impl fmt::Display for PolicyError {
                     ),
                 }
             }
+            PolicyError::Network(error) => write!(f, "{error}"),
         }
     }
 }
 
 impl std::error::Error for PolicyError {}
+
+impl From<network::NetworkError> for PolicyError {
+    fn from(error: network::NetworkError) -> PolicyError {
+        PolicyError::Network(error)
+    }
+}
 
 /// The filesystem view of one jail: canonical `see` and `write` roots.
 #[derive(Debug, Clone, Default)]
