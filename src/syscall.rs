@@ -305,14 +305,16 @@ pub enum AsyncCall {
     IoctlAsync,
 }
 
+const FIOASYNC: u32 = libc::FIOASYNC as u32;
+const F_SETFL: u32 = libc::F_SETFL as u32;
+const F_SETOWN: u32 = libc::F_SETOWN as u32;
+const F_SETLEASE: u32 = libc::F_SETLEASE as u32;
+// libc has none of these for x86_64 glibc (asm-generic/sockios.h,
+// asm-generic/fcntl.h, linux/fcntl.h).
 const FIOSETOWN: u32 = 0x8901;
 const SIOCSPGRP: u32 = 0x8902;
-const FIOASYNC: u32 = 0x5452;
-const F_SETFL: u32 = 4;
-const F_SETSIG: u32 = 10;
-const F_SETOWN: u32 = 8;
 const F_SETOWN_EX: u32 = 15;
-const F_SETLEASE: u32 = 1024;
+const F_SETSIG: u32 = 10;
 const F_SET_RW_HINT: u32 = 1036;
 
 const fn native(value: u32) -> ArgCase {

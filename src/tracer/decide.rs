@@ -11,16 +11,11 @@
 
 use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall};
 use crate::tracer::answer::{Answer, Rewrite};
-use crate::tracer::checks::{memory, paths, processes};
+use crate::tracer::checks::{memory, paths, processes, signed};
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
 use nix::errno::Errno;
-
-/// A syscall argument as the kernel reads an `int` (a descriptor, a pid).
-pub(in crate::tracer) fn signed(value: u64) -> i32 {
-    value as i32
-}
 
 /// Decides syscall `nr`, named `name` and sorted into `class` by the
 /// syscall table, for the stopped `thread`.

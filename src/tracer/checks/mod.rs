@@ -14,3 +14,8 @@ pub(super) mod memory;
 pub(super) mod paths;
 pub(super) mod processes;
 pub(super) mod urls;
+
+/// A syscall argument as the kernel reads an `int` (a descriptor, a pid).
+pub(in crate::tracer) fn signed(value: u64) -> i32 {
+    value as i32
+}

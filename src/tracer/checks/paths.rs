@@ -11,8 +11,8 @@ use crate::syscall::{Access, EmptyPath, Follow, OpenCall, OpenFlags, PathOperand
 use crate::tracer::answer::{Answer, Arg, Rewrite};
 use crate::tracer::checks::exec::{held_copy, judge_interpreters};
 use crate::tracer::checks::lend::{descriptor_path, held_object_path};
+use crate::tracer::checks::signed;
 use crate::tracer::checks::urls;
-use crate::tracer::decide::signed;
 use crate::tracer::resolve::{Resolved, Start};
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;

@@ -5,7 +5,7 @@
 use crate::sys;
 use crate::syscall::{CloneCall, OwnerCall, PriorityWhich, SignalCall};
 use crate::tracer::answer::{Answer, Arg, Rewrite};
-use crate::tracer::decide::signed;
+use crate::tracer::checks::signed;
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
 use log::debug;
@@ -267,13 +267,14 @@ fn priority_answer(
     Answer::Allow
 }
 
-const SECCOMP_SET_MODE_STRICT: u64 = 0;
-const SECCOMP_SET_MODE_FILTER: u64 = 1;
-const SECCOMP_GET_ACTION_AVAIL: u64 = 2;
-const SECCOMP_GET_NOTIF_SIZES: u64 = 3;
-const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 1 << 3;
+const SECCOMP_SET_MODE_STRICT: u64 = libc::SECCOMP_SET_MODE_STRICT as u64;
+const SECCOMP_SET_MODE_FILTER: u64 = libc::SECCOMP_SET_MODE_FILTER as u64;
+const SECCOMP_GET_ACTION_AVAIL: u64 = libc::SECCOMP_GET_ACTION_AVAIL as u64;
+const SECCOMP_GET_NOTIF_SIZES: u64 = libc::SECCOMP_GET_NOTIF_SIZES as u64;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+/// `personality(0xffffffff)` changes nothing and returns the persona.
 const PERSONALITY_QUERY: u64 = 0xffff_ffff;
-const ADDR_NO_RANDOMIZE: u64 = 0x0040000;
+const ADDR_NO_RANDOMIZE: u64 = libc::ADDR_NO_RANDOMIZE as u64;
 
 /// `seccomp(op, flags, ...)`: a program may add filters, but never a
 /// user-notification listener, which would take syscalls from the tracer.
