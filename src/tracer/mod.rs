@@ -121,6 +121,8 @@ pub struct Tracer {
     /// Under Landlock, who holds the objects the kernel is handed
     /// ([`crate::keeper`]); `None` there means such calls are refused.
     keeper: Option<std::rc::Rc<Keeper>>,
+    /// What sockets may reach (closed unless the config has network lines).
+    network: crate::policy::network::NetworkPolicy,
     /// Tasks that opened their `maps`, oldest first: at most
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
@@ -179,7 +181,15 @@ impl Tracer {
             landlock: false,
             keeper: None,
             maps_open: Default::default(),
+            network: Default::default(),
         }
+    }
+
+    /// Makes the tracer judge sockets by `network` (by default every
+    /// destination, port and socket file outside `write` trees is refused).
+    pub fn with_network(mut self, network: crate::policy::network::NetworkPolicy) -> Tracer {
+        self.network = network;
+        self
     }
 
     /// Tells the tracer the program runs under Landlock, with `keeper`
