@@ -15,6 +15,7 @@ use crate::filter::{self, FilterOptions};
 use crate::keeper::{self, Keeper};
 use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
+use crate::policy::network::NetworkPolicy;
 use crate::policy::{DenialKind, Policy, Target, Verdict};
 use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
@@ -178,7 +179,12 @@ impl Jail {
         if !self.policy.own_proc.is_empty() {
             see.push(Path::new("/proc"));
         }
-        match landlock::build(self.config.landlock, &see, &write)? {
+        match landlock::build(
+            self.config.landlock,
+            &see,
+            &write,
+            &NetworkPolicy::default(),
+        )? {
             Ok(ruleset) => {
                 log::debug!("landlock ABI {} confines the program", ruleset.abi);
                 Ok(Some(ruleset))

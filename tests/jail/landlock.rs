@@ -6,6 +6,7 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork};
 use sandbox::config::LandlockMode;
 use sandbox::landlock;
+use sandbox::policy::network::NetworkPolicy;
 use std::fs;
 use std::path::Path;
 
@@ -22,7 +23,21 @@ fn abi() -> Option<u32> {
 /// Runs `check` in a forked child confined by a ruleset of `see` and
 /// `write`; the child's exit code is the number of failed expectations.
 fn in_confined_child(see: &[&Path], write: &[&Path], check: impl Fn() -> i32) -> i32 {
-    let ruleset = landlock::build(LandlockMode::Require, see, write)
+    confined(see, write, &NetworkPolicy::default(), check)
+}
+
+/// [`in_confined_child`] with a ruleset that also mirrors `network`.
+fn in_child_with_network(network: &NetworkPolicy, check: impl Fn() -> i32) -> i32 {
+    confined(&[], &[], network, check)
+}
+
+fn confined(
+    see: &[&Path],
+    write: &[&Path],
+    network: &NetworkPolicy,
+    check: impl Fn() -> i32,
+) -> i32 {
+    let ruleset = landlock::build(LandlockMode::Require, see, write, network)
         .expect("build")
         .expect("landlock available");
     // SAFETY (test): the child only makes syscalls and exits.
@@ -97,6 +112,93 @@ fn the_ruleset_refuses_tcp_connect_where_the_kernel_can() {
         }
     });
     assert_eq!(failures, 0, "a confined child could connect");
+}
+
+#[test]
+fn the_ruleset_mirrors_the_tcp_ports_of_connect_and_bind_lines() {
+    use sandbox::config::network::{BindLine, IpNet, PortRange, Protocol};
+    use sandbox::policy::network::ConnectRule;
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    let Some(abi) = abi() else { return };
+    if abi < 4 {
+        crate::support::skip(&format!("Landlock ABI {abi} has no network rights"));
+        return;
+    }
+    let listed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let unlisted = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (listed, unlisted) = (
+        listed.local_addr().unwrap().port(),
+        unlisted.local_addr().unwrap().port(),
+    );
+    // Control: both reachable unconfined.
+    assert!(TcpStream::connect(("127.0.0.1", listed)).is_ok());
+    assert!(TcpStream::connect(("127.0.0.1", unlisted)).is_ok());
+    let network = NetworkPolicy {
+        // Another host's line: Landlock knows ports only.
+        connect: vec![ConnectRule {
+            protocol: Protocol::Tcp,
+            net: IpNet::host("192.0.2.1".parse().unwrap()),
+            ports: PortRange::single(listed),
+            line: 1,
+        }],
+        bind: vec![BindLine {
+            protocol: Protocol::Tcp,
+            ports: PortRange::single(0),
+            line: 2,
+        }],
+        ..NetworkPolicy::default()
+    };
+    let wall = landlock::NetWall::plan(abi, &network);
+    assert_eq!(wall.connect, landlock::TcpWall::Ports(vec![listed]));
+    let failures = in_child_with_network(&network, || {
+        let errno = |result: std::io::Result<()>| result.err().and_then(|e| e.raw_os_error());
+        let expectations = [
+            TcpStream::connect(("127.0.0.1", listed)).is_ok(),
+            errno(TcpStream::connect(("127.0.0.1", unlisted)).map(drop)) == Some(libc::EACCES),
+            // Port 0: an ephemeral port, as `bind tcp 0` allows.
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).is_ok(),
+            // A port no line names (free: `unlisted` once it is closed
+            // would race; the listed one is in use, which must not be
+            // what refuses it: EACCES comes before EADDRINUSE).
+            errno(TcpListener::bind((Ipv4Addr::LOCALHOST, listed)).map(drop)) == Some(libc::EACCES),
+        ];
+        expectations.iter().filter(|ok| !**ok).count() as i32
+    });
+    assert_eq!(failures, 0, "the mirrored ports did not hold");
+}
+
+#[test]
+fn the_ruleset_scopes_abstract_unix_sockets_where_the_kernel_can() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+    let Some(abi) = abi() else { return };
+    if abi < 6 {
+        crate::support::skip(&format!("Landlock ABI {abi} has no abstract unix scoping"));
+        return;
+    }
+    let name = format!("sandbox-test-{}", std::process::id());
+    let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let _host = UnixListener::bind_addr(&address).unwrap();
+    // Control: the host's abstract name is reachable unconfined.
+    assert!(UnixStream::connect_addr(&address).is_ok());
+    let wall = landlock::NetWall::plan(abi, &NetworkPolicy::default());
+    assert!(wall.abstract_unix);
+    let failures = in_child_with_network(&NetworkPolicy::default(), || {
+        let outside = UnixStream::connect_addr(&address);
+        // One of its own domain's is reachable.
+        let own = SocketAddr::from_abstract_name(format!("{name}-own").as_bytes()).unwrap();
+        let inside = UnixListener::bind_addr(&own)
+            .and_then(|_listener| UnixStream::connect_addr(&own).map(drop));
+        let expectations = [
+            outside.err().and_then(|e| e.raw_os_error()) == Some(libc::EPERM),
+            inside.is_ok(),
+        ];
+        expectations.iter().filter(|ok| !**ok).count() as i32
+    });
+    assert_eq!(
+        failures, 0,
+        "a confined child reached an abstract socket outside its domain"
+    );
 }
 
 #[test]
