@@ -15,7 +15,7 @@ use crate::filter::{self, FilterOptions};
 use crate::keeper::{self, Keeper};
 use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
-use crate::policy::network::NetworkPolicy;
+use crate::policy::network::{NetworkPolicy, SystemResolver};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
 use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
@@ -88,10 +88,31 @@ impl Jail {
         program: &[OsString],
         stdio: Option<[RawFd; 3]>,
     ) -> Result<Started<'_>, Error> {
+        // Names first: one that does not resolve is a config error, and
+        // nothing runs.
+        let network = self.network()?;
+        self.start_with(program, stdio, network)
+    }
+
+    /// [`Jail::start`] with the network policy resolved already by
+    /// [`Jail::network`] (a session resolves it before it forks its
+    /// server, so that a name that does not resolve reaches the
+    /// invocation that starts the session).
+    pub fn start_with(
+        &self,
+        program: &[OsString],
+        stdio: Option<[RawFd; 3]>,
+        mut network: NetworkPolicy,
+    ) -> Result<Started<'_>, Error> {
         let mut command = self.command(program)?;
         command.command.stdio = stdio;
-        let ruleset = self.landlock_ruleset()?;
+        let ruleset = self.landlock_ruleset(&network)?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
+        // Abstract names are the program's only where the kernel keeps
+        // them inside its domain.
+        network.abstract_unix_scoped = ruleset
+            .as_ref()
+            .is_some_and(|ruleset| ruleset.net.abstract_unix);
         // Under Landlock the program cannot reach the tracer's /proc: a
         // keeper inside its domain holds what the kernel is handed.
         let keeper_socket = match ruleset {
@@ -139,7 +160,8 @@ impl Jail {
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
-        let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out);
+        let mut tracer =
+            Tracer::new(self.policy.clone(), limits, launched.pid, timed_out).with_network(network);
         if ruleset.is_some() {
             tracer = tracer.with_landlock(keeper);
         }
@@ -154,13 +176,28 @@ impl Jail {
             tracer,
             watchdog,
             nofile,
-            _ruleset: ruleset,
+            ruleset,
         })
     }
 
+    /// The network policy of this jail: its `connect` lines' host names
+    /// resolved now, by the machine's resolver, and its `connect unix:`
+    /// paths made canonical. A name that does not resolve is a
+    /// [`PolicyError::Network`](crate::policy::PolicyError::Network)
+    /// naming the config line (status 78). Called at each start, by
+    /// `--check`, and by a session before each command it resumes.
+    pub fn network(&self) -> Result<NetworkPolicy, Error> {
+        NetworkPolicy::resolve(&self.config, &SystemResolver)
+            .map_err(|error| Error::Policy(error.into()))
+    }
+
     /// The Landlock ruleset for this jail, if the kernel and config allow
-    /// one. Downloads must stay readable: their directory is added.
-    fn landlock_ruleset(&self) -> Result<Option<landlock::Ruleset>, Error> {
+    /// one, mirroring the TCP ports of `network`. Downloads must stay
+    /// readable: their directory is added.
+    fn landlock_ruleset(
+        &self,
+        network: &NetworkPolicy,
+    ) -> Result<Option<landlock::Ruleset>, Error> {
         let http = HttpOptions::from_config(&self.config);
         let mut see: Vec<&Path> = self.policy.see.iter().map(PathBuf::as_path).collect();
         if let Some(http) = &http {
@@ -179,14 +216,13 @@ impl Jail {
         if !self.policy.own_proc.is_empty() {
             see.push(Path::new("/proc"));
         }
-        match landlock::build(
-            self.config.landlock,
-            &see,
-            &write,
-            &NetworkPolicy::default(),
-        )? {
+        match landlock::build(self.config.landlock, &see, &write, network)? {
             Ok(ruleset) => {
-                log::debug!("landlock ABI {} confines the program", ruleset.abi);
+                log::debug!(
+                    "landlock ABI {} confines the program ({:?})",
+                    ruleset.abi,
+                    ruleset.net
+                );
                 Ok(Some(ruleset))
             }
             Err(reason) => {
@@ -362,7 +398,7 @@ pub struct Started<'jail> {
     watchdog: WatchdogThread,
     nofile: RaisedNofile,
     /// Held until the jail ends (the child has its own copy).
-    _ruleset: Option<landlock::Ruleset>,
+    ruleset: Option<landlock::Ruleset>,
 }
 
 impl Started<'_> {
@@ -373,9 +409,26 @@ impl Started<'_> {
 
     /// Makes the wakeup syscall call `suspend`, with every other task of
     /// the jail stopped; the jail runs on when it returns (a session's
-    /// next command has started, or the session is over).
-    pub fn on_wakeup(mut self, suspend: Box<dyn FnMut()>) -> Self {
-        self.tracer = self.tracer.with_suspender(suspend);
+    /// next command has started, or the session is over), under the
+    /// network policy it returns if any (the host names resolved again,
+    /// see [`Jail::network`]); `None` keeps the one it has.
+    pub fn on_wakeup(mut self, mut suspend: Box<dyn FnMut() -> Option<NetworkPolicy>>) -> Self {
+        // Whether the kernel scopes abstract names is the Landlock
+        // domain's, fixed at start; a policy resolved later keeps it.
+        let abstract_unix_scoped = self
+            .ruleset
+            .as_ref()
+            .is_some_and(|ruleset| ruleset.net.abstract_unix);
+        self.tracer = self.tracer.with_suspender(Box::new(move || {
+            if let Some(mut network) = suspend() {
+                network.abstract_unix_scoped = abstract_unix_scoped;
+                // The tracer takes no new network policy after it starts
+                // yet (nor does it consult its first one): until it can,
+                // the policy resolved for this command goes unused. A name
+                // that no longer resolves did refuse the command already.
+                drop(network);
+            }
+        }));
         self
     }
 

@@ -60,6 +60,9 @@ pub enum SessionError {
     Input(Errno),
     /// Starting the session server failed.
     Start(String),
+    /// The jail cannot start the session: a `connect` line's host name
+    /// does not resolve, say. Nothing was started.
+    Jail(crate::error::Error),
 }
 
 impl fmt::Display for SessionError {
@@ -86,6 +89,7 @@ impl fmt::Display for SessionError {
                  needs one; nothing was run (the session, if any, goes on)",
             ),
             SessionError::Input(errno) => write!(f, "cannot read stdin: {}", errno.desc()),
+            SessionError::Jail(error) => write!(f, "{error}"),
         }
     }
 }
@@ -97,6 +101,7 @@ impl SessionError {
     pub fn exit_status(&self) -> u8 {
         match self {
             SessionError::Ident(_) | SessionError::NoInput => crate::error::status::USAGE,
+            SessionError::Jail(error) => error.exit_status(),
             _ => crate::error::status::JAIL_FAILED,
         }
     }
@@ -369,6 +374,11 @@ fn reach(
             return Ok(stream);
         }
         before_start();
+        // The names the session starts with, resolved here (never under
+        // the lock: a lookup may wait on DNS) so that one that does not
+        // resolve is this invocation's error, not a server's that ends
+        // before any client hears of it. The server forked below has them.
+        let network = jail.network().map_err(SessionError::Jail)?;
         let lock = DirLock::take(dir)?;
         // Under the lock no session here starts or ends: a socket that
         // nobody listens on now is stale.
@@ -387,7 +397,7 @@ fn reach(
             path: path.to_path_buf(),
             errno: Errno::ENOENT,
         })?;
-        server::start(jail, dir, path, id, listener, program)?;
+        server::start(jail, dir, path, id, listener, program, network)?;
         drop(lock);
     }
     Err(SessionError::Start(

@@ -8,10 +8,15 @@
 //! drains what the program wrote so far to the client of that command,
 //! ends the command, and only then lets the tracer resume the program:
 //! output written before the wakeup can never reach the next client.
+//! Before it resumes the program for the next command, the I/O thread
+//! resolves the config's host names again and hands the tracer the new
+//! network policy; a name that no longer resolves refuses that command
+//! (status 78, nothing runs) and the session waits for the next one.
 
 use super::protocol::{Frame, take_frame};
 use super::{SessionError, SocketId, peer_uid, remove_socket_if_ours};
 use crate::jail::{Ending, Jail};
+use crate::policy::network::NetworkPolicy;
 use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -50,6 +55,7 @@ pub fn start(
     id: SocketId,
     listener: UnixListener,
     program: &[OsString],
+    network: NetworkPolicy,
 ) -> Result<(), SessionError> {
     #[allow(unsafe_code)]
     // SAFETY: the process has started no thread yet.
@@ -69,7 +75,7 @@ pub fn start(
                 path: path.to_path_buf(),
                 id,
             };
-            let status = serve(jail, &socket, listener, program);
+            let status = serve(jail, &socket, listener, program, network);
             remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
             std::process::exit(status)
         }
@@ -115,7 +121,13 @@ struct Socket {
     id: SocketId,
 }
 
-fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsString]) -> i32 {
+fn serve(
+    jail: &Jail,
+    socket: &Socket,
+    listener: UnixListener,
+    program: &[OsString],
+    network: NetworkPolicy,
+) -> i32 {
     // Leave the client's terminal and process group behind: the session
     // outlives the invocation that started it.
     let _ = nix::unistd::setsid();
@@ -129,7 +141,9 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
     let Ok((control_read, control_write)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
         return 1;
     };
-    let (ack_send, ack_receive) = mpsc::channel::<()>();
+    // The I/O thread's answer to a wakeup: the network policy for the next
+    // command, or `None` when the jail is woken to die.
+    let (ack_send, ack_receive) = mpsc::channel::<Option<NetworkPolicy>>();
     let ending: Arc<Mutex<Option<Result<Ending, Failure>>>> = Arc::new(Mutex::new(None));
     let (watchdog_send, watchdog_receive) = mpsc::channel::<Watchdog>();
     let io = IoThread {
@@ -141,6 +155,7 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
         stderr: Some(pipes.stderr_read),
         control: control_read,
         ack: ack_send,
+        jail: jail.clone(),
         ending: ending.clone(),
         time_limit: jail.config.time_limit,
         watchdog: None,
@@ -161,16 +176,20 @@ fn serve(jail: &Jail, socket: &Socket, listener: UnixListener, program: &[OsStri
     // command and ends the session with it. The sender goes once the
     // program runs, or with the closure if it could not start: the I/O
     // thread waits for the handle until then.
-    let result = jail.start(program, Some(stdio)).and_then(move |started| {
-        let started = started.on_wakeup(Box::new(move || {
-            if nix::unistd::write(&*wakeup_control, &[WAKEUP]).is_ok() {
-                let _ = ack_receive.recv();
-            }
-        }));
-        let _ = watchdog_send.send(started.watchdog().clone());
-        drop(watchdog_send);
-        started.wait()
-    });
+    let result = jail
+        .start_with(program, Some(stdio), network)
+        .and_then(move |started| {
+            let started = started.on_wakeup(Box::new(move || {
+                if nix::unistd::write(&*wakeup_control, &[WAKEUP]).is_ok() {
+                    ack_receive.recv().ok().flatten()
+                } else {
+                    None
+                }
+            }));
+            let _ = watchdog_send.send(started.watchdog().clone());
+            drop(watchdog_send);
+            started.wait()
+        });
     // The program's ends of the pipes must close, or the I/O thread would
     // wait for output that cannot come.
     drop(pipes.stdin_read);
@@ -316,7 +335,11 @@ struct IoThread {
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
     control: OwnedFd,
-    ack: mpsc::Sender<()>,
+    /// Lets the tracer resume the program, with the network policy for
+    /// the next command (`None`: the jail is being killed).
+    ack: mpsc::Sender<Option<NetworkPolicy>>,
+    /// The session's jail, to resolve its network again at each resume.
+    jail: Jail,
     ending: Arc<Mutex<Option<Result<Ending, Failure>>>>,
     time_limit: Option<Duration>,
     watchdog: Option<Watchdog>,
@@ -350,6 +373,23 @@ struct State {
     /// The program made its wakeup and waits (with the whole jail frozen)
     /// for the next command to start.
     suspended: bool,
+    /// The network policy resolved for the command about to start.
+    network: Option<NetworkPolicy>,
+}
+
+/// A command that cannot start (its network does not resolve): it never
+/// runs, and its client is told why with the status a run would end with.
+/// The program stays suspended for the next command.
+fn refuse_command(state: &mut State, mut client: Client, failure: &Failure) {
+    // Started, so the client does not send the command again elsewhere;
+    // what it sent is dropped, and what it sends on is read and dropped.
+    client.send(&Frame::Started);
+    client.send(&Frame::Stderr(
+        format!("sandbox: {}\n", failure.message).into_bytes(),
+    ));
+    client.send(&Frame::Exited(i32::from(failure.status)));
+    client.queued_input.clear();
+    state.finishing.push(client);
 }
 
 enum Source {
@@ -543,8 +583,22 @@ impl IoThread {
         if state.command_running {
             return;
         }
-        let Some(mut client) = state.waiting.pop_front() else {
-            return;
+        let mut client = loop {
+            let Some(client) = state.waiting.pop_front() else {
+                return;
+            };
+            if !state.suspended {
+                // The first command: the jail resolved its names as it
+                // started the program.
+                break client;
+            }
+            match self.resume() {
+                Ok(network) => {
+                    state.network = Some(network);
+                    break client;
+                }
+                Err(failure) => refuse_command(state, client, &failure),
+            }
         };
         // First, before its input reaches the program: a client told
         // nothing else knows its command never ran, and runs it again.
@@ -573,8 +627,18 @@ impl IoThread {
         // Its input is queued: the program (and everything else in the
         // jail, frozen since the wakeup) runs on.
         if std::mem::take(&mut state.suspended) {
-            let _ = self.ack.send(());
+            let _ = self.ack.send(state.network.take());
         }
+    }
+
+    /// The network policy for the command about to resume the program:
+    /// the host names resolved again (they may have moved since the last
+    /// command), or why they cannot be.
+    fn resume(&self) -> Result<NetworkPolicy, Failure> {
+        self.jail.network().map_err(|error| Failure {
+            message: error.to_string(),
+            status: error.exit_status(),
+        })
     }
 
     /// Returns true when the session is over.
@@ -805,7 +869,7 @@ impl IoThread {
             watchdog.kill();
         }
         // A suspended jail is woken to die: the tracer must see its end.
-        let _ = self.ack.send(());
+        let _ = self.ack.send(None);
     }
 }
 
@@ -867,4 +931,48 @@ fn receive(client: &mut Client) -> Vec<Frame> {
         }
     }
     frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_command_tells_its_client_why_and_never_reaches_the_program() {
+        let (server_end, mut client_end) = UnixStream::pair().unwrap();
+        let mut client = Client::new(server_end);
+        client.queued_input = b"say hi\n".to_vec();
+        let mut state = State {
+            suspended: true,
+            ..State::default()
+        };
+        let failure = Failure {
+            message: "t.conf:3: `connect tcp a.invalid:80`: the host `a.invalid` does not resolve"
+                .into(),
+            status: crate::error::status::CONFIG,
+        };
+        refuse_command(&mut state, client, &failure);
+        // Its input is dropped, the program stays suspended, no command runs.
+        assert!(state.stdin_pending.is_empty());
+        assert!(state.suspended && !state.command_running && state.active.is_none());
+        assert_eq!(state.finishing.len(), 1);
+        assert!(state.finishing[0].queued_input.is_empty());
+        drop(state);
+        let mut frames = Vec::new();
+        while let Some(frame) = Frame::read_from(&mut client_end).unwrap() {
+            frames.push(frame);
+        }
+        assert_eq!(
+            frames,
+            [
+                Frame::Started,
+                Frame::Stderr(
+                    b"sandbox: t.conf:3: `connect tcp a.invalid:80`: the host `a.invalid` does \
+                      not resolve\n"
+                        .to_vec()
+                ),
+                Frame::Exited(78),
+            ]
+        );
+    }
 }

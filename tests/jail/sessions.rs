@@ -53,9 +53,14 @@ impl Sessions {
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
+        self.spawn_with(args, &[])
+    }
+
+    fn spawn_with(&self, args: &[&str], env: &[(&str, String)]) -> Child {
         Command::new(SANDBOX)
             .arg(self.jail.config_path())
             .args(args)
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -67,6 +72,14 @@ impl Sessions {
     fn send(&self, ident: &str, input: &str) -> Output {
         let mut child = self.spawn(&[ident]);
         // The jail may refuse (a bad ident) before reading its input.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        finish(child)
+    }
+
+    /// [`Sessions::send`] with `env` added to the client's environment
+    /// (and so to the server's, when this client starts it).
+    fn send_with(&self, ident: &str, input: &str, env: &[(&str, String)]) -> Output {
+        let mut child = self.spawn_with(&[ident], env);
         let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
         finish(child)
     }
@@ -1189,4 +1202,61 @@ fn a_child_spinning_after_the_wakeup_is_bounded_by_the_time_limit() {
         spent < Duration::from_secs(3),
         "the session's processes used {spent:?} of CPU with `timelimit 1` and one command"
     );
+}
+
+/// A name that does not resolve when the session starts: status 78 with the
+/// line named, as without sessions, and nothing runs.
+#[test]
+fn a_session_with_a_host_that_does_not_resolve_never_starts() {
+    let s = Sessions::new("connect tcp nothing.invalid:80\n");
+    let out = s.send("alice", "say hello\n");
+    assert_eq!(out.status.code(), Some(78), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let message = format!(
+        "sandbox: {}:8: `connect tcp nothing.invalid:80`: the host `nothing.invalid` does not \
+         resolve (",
+        s.jail.config_path().display()
+    );
+    assert!(stderr(&out).starts_with(&message), "{}", stderr(&out));
+    assert!(s.sockets().is_empty(), "{:?}", s.sockets());
+    assert!(s.drivers().is_empty(), "a driver runs");
+}
+
+/// Names are resolved again before each command a session resumes: one
+/// that no longer resolves refuses that command (78, the line named, the
+/// program never sees it), and the session goes on once it resolves again.
+#[test]
+fn a_session_resolves_its_names_again_before_each_command() {
+    let moving = crate::support::MovingName::new("192.0.2.9");
+    let s = Sessions::new(&format!("connect tcp {}:443\n", moving.name));
+    let env = moving.env();
+    let first = s.send_with("alice", "say one\n", &env);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(stdout(&first), "1: one\n");
+
+    moving.set("");
+    let refused = s.send_with("alice", "say two\n", &env);
+    assert_eq!(refused.status.code(), Some(78), "{}", stderr(&refused));
+    assert_eq!(stdout(&refused), "");
+    let message = stderr(&refused);
+    assert!(
+        message.starts_with(&format!(
+            "sandbox: {}:8: `connect tcp moving.test:443`: the host `moving.test` does not \
+             resolve (",
+            s.jail.config_path().display()
+        )) && message.ends_with(
+            "expected a name that resolves when the jail starts and each time a session \
+             resumes\n"
+        ) && message.lines().count() == 1,
+        "{message}"
+    );
+
+    // Another address: the session resumes, and the refused command never
+    // reached the program (its counter says second command).
+    moving.set("192.0.2.10");
+    let third = s.send_with("alice", "say three\n", &env);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert_eq!(stdout(&third), "2: three\n");
+    let killed = s.kill("alice");
+    assert_eq!(stdout(&killed), "Done\n");
 }

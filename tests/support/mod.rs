@@ -108,6 +108,71 @@ fn build_fixtures(sub: &str, names: &[&str]) -> PathBuf {
     out
 }
 
+/// A host name the jail resolves to whatever address a file holds at the
+/// time (nothing while it is empty), through `fixtures/resolver/shim.c`
+/// preloaded into the jail: a name a test can move or remove between
+/// two commands of a session, with no DNS and no change to /etc/hosts.
+pub struct MovingName {
+    pub name: &'static str,
+    dir: tempfile::TempDir,
+}
+
+impl MovingName {
+    /// `moving.test`, resolving to `address` (`""`: to nothing).
+    pub fn new(address: &str) -> MovingName {
+        let name = MovingName {
+            name: "moving.test",
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        name.set(address);
+        name
+    }
+
+    /// What the name resolves to from now on (`""`: nothing).
+    pub fn set(&self, address: &str) {
+        write_file(&self.dir.path().join("address"), address);
+    }
+
+    /// The environment the jail needs to resolve the name so.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("LD_PRELOAD", resolver_shim().display().to_string()),
+            ("SANDBOX_TEST_NAME", self.name.to_string()),
+            (
+                "SANDBOX_TEST_ADDRESS_FILE",
+                self.dir.path().join("address").display().to_string(),
+            ),
+        ]
+    }
+}
+
+/// `fixtures/resolver/shim.c` built once per run as a shared library.
+fn resolver_shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/resolver/shim.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
+        fs::create_dir_all(&out).expect("create fixtures output dir");
+        let tmp = out.join(format!(".resolver-shim.{}.so", std::process::id()));
+        let result = Command::new("gcc")
+            .args(["-shared", "-fPIC", "-O2", "-Wall", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .arg("-ldl")
+            .output()
+            .expect("run gcc (is it installed?)");
+        assert!(
+            result.status.success(),
+            "gcc failed for {}:\n{}",
+            src.display(),
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let shim = out.join("resolver-shim.so");
+        fs::rename(&tmp, &shim).expect("install the resolver shim");
+        shim
+    })
+}
+
 /// Path of a built fixture binary (outside any jail tree).
 pub fn fixture(name: &str) -> PathBuf {
     fixtures_dir().join(name)

@@ -97,7 +97,8 @@ impl fmt::Display for NetworkError {
         match &self.problem {
             HostProblem::Unresolved(reason) => write!(
                 f,
-                "does not resolve ({}); expected a name that resolves when the jail starts",
+                "does not resolve ({}); expected a name that resolves when the jail starts \
+                 and each time a session resumes",
                 crate::notice::printable(reason)
             ),
             HostProblem::NoAddress => f.write_str(
@@ -358,7 +359,7 @@ mod tests {
             Err(
                 "t.conf:3: `connect tcp nowhere.invalid:443`: the host `nowhere.invalid` does \
                  not resolve (name or service not known); expected a name that resolves when \
-                 the jail starts"
+                 the jail starts and each time a session resumes"
                     .into()
             )
         );
