@@ -3,13 +3,17 @@
 //! Owns looking at a loaded [`Jail`] and at the running kernel without
 //! running anything: the effective settings for one ident, what the kernel
 //! offers the jail, the warnings about a config (roots that do not exist,
-//! a CPU the machine does not have), and where given paths stand in the
-//! jail's view. Its output is plain text, one fact per line, for people
+//! a CPU the machine does not have), where given paths stand in the
+//! jail's view, and the network: the lines with the addresses their names
+//! resolved to, and what Landlock mirrors of them on this kernel. Its output is plain text, one fact per line, for people
 //! and scripts alike (the format is in `sandbox(1)`).
 
+use crate::config::network::{Host, LOCALHOST, NetMode};
 use crate::config::{Config, ConfigWarning, CpuChoice, EnvOp, LandlockMode};
 use crate::fetch::HttpOptions;
 use crate::jail::Jail;
+use crate::landlock::{MAX_MIRRORED_PORTS, NetWall, TcpWall};
+use crate::policy::network::NetworkPolicy;
 use crate::policy::{Policy, Standing, normalize_lexically};
 use nix::errno::Errno;
 use std::fmt::Write as _;
@@ -155,12 +159,14 @@ fn procmap_query() -> bool {
 }
 
 /// What `sandbox --check` prints for `jail` (loaded for `ident`; `None`:
-/// no ident, global lines only) and the `paths` asked about, and the exit
-/// status: 0, or 125 when the kernel cannot host the jail.
+/// no ident, global lines only), its `network` as [`Jail::network`]
+/// resolved it, and the `paths` asked about, and the exit status: 0, or
+/// 125 when the kernel cannot host the jail.
 pub fn report(
     jail: &Jail,
     ident: Option<&str>,
     kernel: &Kernel,
+    network: &NetworkPolicy,
     paths: &[PathBuf],
 ) -> (String, u8) {
     let config = &jail.config;
@@ -241,6 +247,9 @@ pub fn report(
         ));
         fact(format!("httpmaxsize {}", http.max_size));
     }
+    for line in network_lines(config, network) {
+        fact(line);
+    }
     fact(format!(
         "landlock {}",
         match config.landlock {
@@ -283,6 +292,9 @@ pub fn report(
         "kernel procmap_query {}",
         if kernel.procmap_query { "yes" } else { "no" }
     ));
+    for line in landlock_network(config.landlock, kernel.landlock, network) {
+        fact(line);
+    }
     for warning in warnings(config) {
         fact(format!("warning {warning}"));
     }
@@ -297,6 +309,122 @@ pub fn report(
         None => 0,
     };
     (out, status)
+}
+
+/// `net`, then each `connect` line with what its name resolved to, each
+/// `connect unix:` line with its canonical path, each `bind` line; in file
+/// order of each keyword. Nothing for a config without network lines.
+fn network_lines(config: &Config, network: &NetworkPolicy) -> Vec<String> {
+    let lines = &config.network;
+    let mut out = Vec::new();
+    if let Some(line) = lines.mode_line {
+        let mode = match lines.mode {
+            NetMode::None => "none",
+            NetMode::Loopback => "loopback",
+        };
+        out.push(format!("net {mode} (line {line})"));
+    }
+    for connect in &lines.connect {
+        let mut text = format!(
+            "connect {} {} (line {})",
+            connect.protocol, connect.address, connect.line
+        );
+        if let Host::Name(name) = &connect.host {
+            let addresses = if name == LOCALHOST {
+                "127.0.0.1, ::1".to_string()
+            } else {
+                network
+                    .names
+                    .iter()
+                    .find(|resolved| resolved.name == *name)
+                    .map(|resolved| {
+                        let texts: Vec<String> =
+                            resolved.addresses.iter().map(ToString::to_string).collect();
+                        texts.join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            let _ = write!(text, " -> {addresses}");
+        }
+        out.push(text);
+    }
+    for unix in &lines.unix {
+        let canonical = Policy::canonical_root(&unix.path);
+        let mut text = format!("connect unix:{} (line {})", unix.path.display(), unix.line);
+        if canonical != unix.path {
+            let _ = write!(text, " -> {}", canonical.display());
+        }
+        out.push(text);
+    }
+    for bind in &lines.bind {
+        out.push(format!(
+            "bind {} {} (line {})",
+            bind.protocol, bind.ports, bind.line
+        ));
+    }
+    out
+}
+
+/// What Landlock does for the network on this kernel: the TCP ports it
+/// mirrors for connect and bind, and whether abstract unix sockets are
+/// scoped to the jail (which the tracer needs to allow abstract names).
+fn landlock_network(
+    mode: LandlockMode,
+    abi: Result<u32, Errno>,
+    network: &NetworkPolicy,
+) -> Vec<String> {
+    let (wall, none) = match (mode, abi) {
+        (LandlockMode::Off, _) => (NetWall::NONE, "landlock off"),
+        (_, Err(_)) => (NetWall::NONE, "no landlock on this kernel"),
+        (_, Ok(abi)) => (NetWall::plan(abi, network), "landlock abi below 4"),
+    };
+    let tcp = |access: &str, wall: &TcpWall| {
+        let what = match wall {
+            TcpWall::Ports(ports) if ports.is_empty() => "every port refused".to_string(),
+            TcpWall::Ports(ports) => format!("ports {}", port_list(ports)),
+            TcpWall::TooWide(count) => format!(
+                "unhandled: {count} ports, more than {MAX_MIRRORED_PORTS}; the tracer alone \
+                 decides"
+            ),
+            TcpWall::Loopback => "unhandled: net loopback; the tracer alone decides".to_string(),
+            TcpWall::Unavailable => format!("unhandled: {none}; the tracer alone decides"),
+        };
+        format!("landlock tcp {access} {what}")
+    };
+    vec![
+        tcp("connect", &wall.connect),
+        tcp("bind", &wall.bind),
+        format!(
+            "landlock abstract-unix {}",
+            if wall.abstract_unix {
+                "scoped: the program's processes use abstract names among themselves"
+            } else {
+                "not scoped: abstract names and autobind are refused"
+            }
+        ),
+    ]
+}
+
+/// `0, 443, 8000-8080`: ascending ports, runs as ranges.
+fn port_list(ports: &[u16]) -> String {
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for &port in ports {
+        match runs.last_mut() {
+            Some(run) if u32::from(port) == u32::from(run.1) + 1 => run.1 = port,
+            _ => runs.push((port, port)),
+        }
+    }
+    let texts: Vec<String> = runs
+        .into_iter()
+        .map(|(low, high)| {
+            if low == high {
+                low.to_string()
+            } else {
+                format!("{low}-{high}")
+            }
+        })
+        .collect();
+    texts.join(", ")
 }
 
 fn on_off(on: bool) -> &'static str {
@@ -387,5 +515,127 @@ fn canonical_query(path: &Path) -> PathBuf {
             .canonicalize()
             .map_or_else(|_| normal.clone(), |parent| parent.join(name)),
         _ => normal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::network::ResolvedName;
+
+    fn config(text: &str) -> Config {
+        match Config::parse(Path::new("t.conf"), text, "alice") {
+            Ok(config) => config,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// `config`'s network as a resolver that knows `example.org` would
+    /// give it.
+    fn resolved(config: &Config) -> NetworkPolicy {
+        let resolver = |name: &str| -> Result<Vec<std::net::IpAddr>, String> {
+            match name {
+                "example.org" => Ok(vec![
+                    "192.0.2.7".parse().unwrap(),
+                    "2001:db8::7".parse().unwrap(),
+                ]),
+                _ => Err("not known".into()),
+            }
+        };
+        NetworkPolicy::resolve(config, &resolver).unwrap()
+    }
+
+    #[test]
+    fn network_lines_show_what_names_resolved_to() {
+        let config = config(
+            "connect tcp example.org:443\nconnect udp 10.0.0.0/8:53\nnet none\n\
+             connect tcp localhost:8000-8080\nbind tcp 0\nconnect unix:/srv/../srv/a.sock\n",
+        );
+        let network = resolved(&config);
+        assert_eq!(
+            network.names,
+            [ResolvedName {
+                name: "example.org".into(),
+                addresses: vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+            }]
+        );
+        assert_eq!(
+            network_lines(&config, &network),
+            [
+                "net none (line 3)",
+                "connect tcp example.org:443 (line 1) -> 192.0.2.7, 2001:db8::7",
+                "connect udp 10.0.0.0/8:53 (line 2)",
+                "connect tcp localhost:8000-8080 (line 4) -> 127.0.0.1, ::1",
+                "connect unix:/srv/../srv/a.sock (line 6) -> /srv/a.sock",
+                "bind tcp 0 (line 5)",
+            ]
+        );
+        let closed = Config::parse(Path::new("t.conf"), "see /usr\n", "alice").unwrap();
+        assert!(network_lines(&closed, &NetworkPolicy::default()).is_empty());
+    }
+
+    #[test]
+    fn landlock_lines_say_which_ports_the_kernel_mirrors() {
+        let config = config(
+            "connect tcp example.org:443\nconnect tcp 10.0.0.1:8000-8003\n\
+             connect udp 10.0.0.2:53\nbind tcp 0\nbind tcp 8000\n",
+        );
+        let network = resolved(&config);
+        assert_eq!(
+            landlock_network(LandlockMode::Auto, Ok(7), &network),
+            [
+                "landlock tcp connect ports 443, 8000-8003",
+                "landlock tcp bind ports 0, 8000",
+                "landlock abstract-unix scoped: the program's processes use abstract names \
+                 among themselves",
+            ]
+        );
+        // ABI 4 and 5: ports, no scope.
+        assert_eq!(
+            landlock_network(LandlockMode::Require, Ok(4), &network)[2],
+            "landlock abstract-unix not scoped: abstract names and autobind are refused"
+        );
+        let unhandled = |mode, abi| landlock_network(mode, abi, &network)[0].clone();
+        assert_eq!(
+            unhandled(LandlockMode::Auto, Ok(3)),
+            "landlock tcp connect unhandled: landlock abi below 4; the tracer alone decides"
+        );
+        assert_eq!(
+            unhandled(LandlockMode::Off, Ok(7)),
+            "landlock tcp connect unhandled: landlock off; the tracer alone decides"
+        );
+        assert_eq!(
+            unhandled(LandlockMode::Auto, Err(Errno::ENOSYS)),
+            "landlock tcp connect unhandled: no landlock on this kernel; the tracer alone decides"
+        );
+        let wide = self::config("connect tcp 10.0.0.0/8:*\nnet loopback\n");
+        let wide = resolved(&wide);
+        let lines = landlock_network(LandlockMode::Auto, Ok(7), &wide);
+        assert_eq!(
+            lines[0],
+            "landlock tcp connect unhandled: net loopback; the tracer alone decides"
+        );
+        let wide = NetworkPolicy {
+            mode: NetMode::None,
+            ..wide
+        };
+        let lines = landlock_network(LandlockMode::Auto, Ok(7), &wide);
+        assert_eq!(
+            lines[..2],
+            [
+                "landlock tcp connect unhandled: 65535 ports, more than 1024; the tracer alone \
+                 decides",
+                "landlock tcp bind every port refused",
+            ]
+        );
+    }
+
+    #[test]
+    fn port_lists_keep_runs_as_ranges() {
+        assert_eq!(
+            port_list(&[0, 1, 2, 443, 65534, 65535]),
+            "0-2, 443, 65534-65535"
+        );
+        assert_eq!(port_list(&[80]), "80");
     }
 }

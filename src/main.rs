@@ -159,9 +159,15 @@ fn check(args: &[OsString]) -> ExitCode {
         Ok(jail) => jail,
         Err(error) => return fail(&error.to_string(), error.exit_status()),
     };
+    // Its host names resolved as a run would: one that does not is the
+    // same config error.
+    let network = match jail.network() {
+        Ok(network) => network,
+        Err(error) => return fail(&error.to_string(), error.exit_status()),
+    };
     let paths: Vec<PathBuf> = args.iter().skip(2).map(PathBuf::from).collect();
     let kernel = sandbox::check::Kernel::probe();
-    let (report, code) = sandbox::check::report(&jail, name.as_deref(), &kernel, &paths);
+    let (report, code) = sandbox::check::report(&jail, name.as_deref(), &kernel, &network, &paths);
     let _ = std::io::stdout().write_all(report.as_bytes());
     ExitCode::from(code)
 }

@@ -45,6 +45,8 @@ mod http;
 mod landlock;
 #[path = "jail/manpages.rs"]
 mod manpages;
+#[path = "jail/network.rs"]
+mod network;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]
