@@ -553,6 +553,36 @@ impl Tracer {
             .is_some_and(|keeper| keeper.pid() == pid && !keeper.is_reaped())
     }
 
+    /// The inodes of every socket a jail process holds, from its
+    /// descriptors' `socket:[<inode>]` links.
+    fn socket_inodes(&self) -> std::collections::HashSet<u64> {
+        let groups: std::collections::HashSet<Pid> = self
+            .tasks
+            .iter()
+            .map(|(tid, task)| task.tgid.unwrap_or(*tid))
+            .collect();
+        let mut inodes = std::collections::HashSet::new();
+        for group in groups {
+            let Ok(entries) = std::fs::read_dir(format!("/proc/{group}/fd")) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(link) = std::fs::read_link(entry.path()) else {
+                    continue;
+                };
+                let link = link.to_string_lossy();
+                if let Some(inode) = link
+                    .strip_prefix("socket:[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|inode| inode.parse().ok())
+                {
+                    inodes.insert(inode);
+                }
+            }
+        }
+        inodes
+    }
+
     fn is_jail_pid(&self, pid: u32) -> bool {
         i32::try_from(pid).is_ok_and(|pid| self.tasks.contains_key(&Pid::from_raw(pid)))
     }

@@ -7,7 +7,8 @@
 //! family is tested over a fake thread ([`super::checks::fake`]) with no
 //! traced process; [`TaskView`] is the real one, over the tracer's state.
 
-use crate::policy::network::NetworkPolicy;
+use crate::config::network::Protocol;
+use crate::policy::network::{NetworkPolicy, loopback};
 use crate::policy::{Asker, Denial, Target, Verdict};
 use crate::sys;
 use crate::syscall::Access;
@@ -19,6 +20,7 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -67,6 +69,9 @@ pub(in crate::tracer) trait Stopped {
     fn report_denial(&self, denial: &Denial);
     /// What sockets may reach.
     fn network(&self) -> &NetworkPolicy;
+    /// Whether `destination` (on loopback) reaches only sockets a jail
+    /// process holds, and at least one ([`crate::policy::network::loopback`]).
+    fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool;
     /// Whether `path` lies inside a `write` tree, where a name can be
     /// swapped after the check.
     fn is_inside_writable(&self, path: &Path) -> bool;
@@ -251,6 +256,22 @@ impl Stopped for TaskView<'_> {
 
     fn network(&self) -> &NetworkPolicy {
         &self.tracer.network
+    }
+
+    fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool {
+        let (tables, listening_only) = match protocol {
+            Protocol::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], true),
+            Protocol::Udp => (["/proc/net/udp", "/proc/net/udp6"], false),
+        };
+        let mut sockets = Vec::new();
+        for (table, v6) in tables.into_iter().zip([false, true]) {
+            // A table missing (no IPv6) lists nothing.
+            if let Ok(text) = std::fs::read_to_string(table) {
+                sockets.extend(loopback::bound_sockets(&text, v6, listening_only));
+            }
+        }
+        let jails = self.tracer.socket_inodes();
+        loopback::reaches_only_the_jail(&sockets, destination, &|inode| jails.contains(&inode))
     }
 
     fn is_inside_writable(&self, path: &Path) -> bool {

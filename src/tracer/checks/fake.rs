@@ -35,6 +35,8 @@ pub struct FakeThread {
     pub starts: HashMap<Start, Resolved>,
     pub policy: Policy,
     pub network: NetworkPolicy,
+    /// Loopback destinations where only jail sockets listen.
+    pub jails_loopback: Vec<std::net::SocketAddr>,
     pub jail_pids: Vec<u32>,
     pub untouchable: bool,
     pub alone: bool,
@@ -72,6 +74,7 @@ impl FakeThread {
             starts: HashMap::new(),
             policy,
             network: NetworkPolicy::default(),
+            jails_loopback: Vec::new(),
             jail_pids: vec![TID as u32],
             untouchable: false,
             alone: true,
@@ -260,6 +263,14 @@ impl Stopped for FakeThread {
 
     fn network(&self) -> &NetworkPolicy {
         &self.network
+    }
+
+    fn loopback_reaches_only_jail(
+        &self,
+        _protocol: crate::config::network::Protocol,
+        destination: std::net::SocketAddr,
+    ) -> bool {
+        self.jails_loopback.contains(&destination)
     }
 
     fn is_inside_writable(&self, path: &Path) -> bool {

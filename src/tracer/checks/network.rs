@@ -179,7 +179,28 @@ fn judge_address(
             debug!("{}: {name} {parsed}: allow", thread.tid());
             Ok(Kernel::Program)
         }
-        NetVerdict::Deny { errno, denial } | NetVerdict::Loopback { errno, denial } => {
+        // `net loopback`: any loopback address may be bound; a loopback
+        // destination is reached only where the jail's own sockets are.
+        NetVerdict::Loopback { .. } if use_ == Use::Bind => {
+            debug!("{}: {name} {parsed}: the jail's loopback", thread.tid());
+            Ok(Kernel::Program)
+        }
+        NetVerdict::Loopback { denial, .. } => {
+            let ours = match (&parsed, kind.protocol()) {
+                (SocketAddress::Ip(destination), Some(protocol)) => {
+                    thread.loopback_reaches_only_jail(protocol, *destination)
+                }
+                _ => false,
+            };
+            if ours {
+                debug!("{}: {name} {parsed}: the jail's loopback", thread.tid());
+                return Ok(Kernel::Program);
+            }
+            // In a loopback of its own nobody would listen there.
+            thread.report_denial(&denial);
+            Err(Errno::ECONNREFUSED)
+        }
+        NetVerdict::Deny { errno, denial } => {
             thread.report_denial(&denial);
             Err(Errno::from_raw(errno))
         }
@@ -615,5 +636,39 @@ mod tests {
             thread.call("sendmsg", [3, HEADER, 0, 0, 0, 0]),
             Answer::Allow
         ));
+    }
+
+    #[test]
+    fn under_net_loopback_the_jail_reaches_its_own_servers_and_none_of_the_hosts() {
+        let mut thread = thread_with("net loopback\n");
+        thread.holds(3, socket(libc::AF_INET, libc::SOCK_STREAM), "socket:[1]");
+        thread.poke(ADDRESS, &sockaddr_in([127, 0, 0, 1], 8080));
+        assert!(matches!(
+            thread.call("bind", [3, ADDRESS, 16, 0, 0, 0]),
+            Answer::Rewrite(_)
+        ));
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        assert_eq!(
+            refused_with(&answer),
+            libc::ECONNREFUSED,
+            "not the jail's yet"
+        );
+        thread
+            .jails_loopback
+            .push("127.0.0.1:8080".parse().expect("an address"));
+        assert!(matches!(
+            thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]),
+            Answer::Rewrite(_)
+        ));
+        // Every interface is not loopback.
+        thread.poke(ADDRESS, &sockaddr_in([0, 0, 0, 0], 8081));
+        assert_eq!(
+            refused_with(&thread.call("bind", [3, ADDRESS, 16, 0, 0, 0])),
+            libc::EACCES
+        );
+        // Nor is any other destination.
+        thread.poke(ADDRESS, &sockaddr_in([192, 0, 2, 1], 80));
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::ENETUNREACH);
     }
 }
