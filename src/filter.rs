@@ -460,7 +460,7 @@ mod tests {
             report: true,
             ..FilterOptions::default()
         });
-        for (name, errno) in [("socket", libc::EACCES), ("mount", libc::EPERM)] {
+        for (name, errno) in [("perf_event_open", libc::EACCES), ("mount", libc::EPERM)] {
             assert_eq!(class_of(name), Class::Refuse(errno), "{name}");
             assert_eq!(native(&quiet, name), errno_action(errno), "{name}");
             assert_eq!(native(&report, name), libc::SECCOMP_RET_TRACE, "{name}");

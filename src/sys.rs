@@ -674,3 +674,49 @@ pub(crate) fn signal_owner(fd: &OwnedFd) -> Result<(i32, i32), Errno> {
     Errno::result(result)?;
     Ok((owner[0], owner[1]))
 }
+
+/// A socket's `(domain, type, protocol)`, from `SO_DOMAIN`, `SO_TYPE` and
+/// `SO_PROTOCOL`. `ENOTSOCK` for any other descriptor.
+pub(crate) fn socket_kind(fd: &OwnedFd) -> Result<(i32, i32, i32), Errno> {
+    let option = |name: libc::c_int| -> Result<i32, Errno> {
+        let mut value: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: each option is one int, written into `value`, a live
+        // local of that size whose size `len` gives.
+        let result = unsafe {
+            libc::getsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(fd),
+                libc::SOL_SOCKET,
+                name,
+                (&raw mut value).cast(),
+                &mut len,
+            )
+        };
+        Errno::result(result)?;
+        Ok(value)
+    };
+    Ok((
+        option(libc::SO_DOMAIN)?,
+        option(libc::SO_TYPE)?,
+        option(libc::SO_PROTOCOL)?,
+    ))
+}
+
+/// A socket's own address as the kernel reports it (`getsockname`), as
+/// raw bytes: at most a `sockaddr_storage`.
+pub(crate) fn socket_name(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
+    let mut storage = [0u8; std::mem::size_of::<libc::sockaddr_storage>()];
+    let mut len = storage.len() as libc::socklen_t;
+    // SAFETY: getsockname writes at most `len` bytes into `storage`, a
+    // live local of that size, and the length it has into `len`.
+    let result = unsafe {
+        libc::getsockname(
+            std::os::fd::AsRawFd::as_raw_fd(fd),
+            storage.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    Errno::result(result)?;
+    let len = (len as usize).min(storage.len());
+    Ok(storage[..len].to_vec())
+}

@@ -119,6 +119,25 @@ pub enum Check {
     /// inode's flags, a terminal's modes, a lease): judged as a write on
     /// that object.
     ObjectChange { fd: u8 },
+    /// A socket call the network policy decides.
+    Socket(SocketCall),
+}
+
+/// Which socket call a [`Check::Socket`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketCall {
+    /// `socket(domain, type, protocol)` of an IP family: TCP or UDP only.
+    Create,
+    /// `connect(fd, addr, len)`.
+    Connect,
+    /// `bind(fd, addr, len)`.
+    Bind,
+    /// `listen(fd, backlog)`: an unbound socket is bound first.
+    Listen,
+    /// `sendto(fd, buf, len, flags, addr, addrlen)` with an address.
+    SendTo,
+    /// `sendmsg(fd, msghdr, flags)`: the address is in the header.
+    SendMsg,
 }
 
 /// What an operation does to the file a path names.
@@ -460,6 +479,20 @@ const IOCTL_CASES: &[ArgCase] = &[
 /// `socketpair` types refused: `SOCK_DGRAM`, with or without
 /// `SOCK_NONBLOCK` and `SOCK_CLOEXEC` (the kernel reads them in the same
 /// argument). Stream and seqpacket pairs ignore a destination address.
+const SOCKET_CASES: &[ArgCase] = &[
+    native(libc::AF_UNIX as u32),
+    ArgCase {
+        value: libc::AF_INET as u32,
+        action: ArgAction::Check(Check::Socket(SocketCall::Create)),
+        bits: None,
+    },
+    ArgCase {
+        value: libc::AF_INET6 as u32,
+        action: ArgAction::Check(Check::Socket(SocketCall::Create)),
+        bits: None,
+    },
+];
+
 const SOCKETPAIR_CASES: &[ArgCase] = &[
     ArgCase {
         value: libc::SOCK_DGRAM as u32,
@@ -754,12 +787,30 @@ pub fn class_of(name: &str) -> Class {
         | "iopl" | "ioperm" | "vhangup" | "modify_ldt" | "ptrace" | "bpf" | "add_key"
         | "request_key" | "keyctl" | "pidfd_getfd" | "process_madvise" | "lsm_set_self_attr"
         | "process_mrelease" => Refuse(EPERM),
-        "perf_event_open" | "socket" => Refuse(EACCES),
-        // The program's only sockets are socket pairs (socket is refused),
-        // already connected. Binding one would make a socket file (or an
-        // abstract name) anywhere, connecting one looks a path up unjudged,
-        // and a datagram pair could sendto any named socket (/dev/log).
-        "bind" | "connect" => Refuse(EACCES),
+        "perf_event_open" => Refuse(EACCES),
+        // Unix sockets of every type; TCP and UDP over IPv4 and IPv6 are
+        // judged at creation (which protocol); every other family is
+        // refused. What a socket reaches is decided where it reaches:
+        // binding makes a socket file, abstract name or port, connecting
+        // and sending with an address reach a socket file or a host, and
+        // a listen on an unbound socket binds it first.
+        "socket" => ByArg {
+            arg: 0,
+            cases: SOCKET_CASES,
+            // Refused by the tracer, which says so under `report`.
+            otherwise: ArgAction::Check(self::Check::Socket(SocketCall::Create)),
+        },
+        "bind" => Check(self::Check::Socket(SocketCall::Bind)),
+        "connect" => Check(self::Check::Socket(SocketCall::Connect)),
+        "listen" => Check(self::Check::Socket(SocketCall::Listen)),
+        "sendto" => CheckUnlessNull {
+            arg: 4,
+            check: self::Check::Socket(SocketCall::SendTo),
+        },
+        "sendmsg" => Check(self::Check::Socket(SocketCall::SendMsg)),
+        // Its vector of addresses would need a copy of every message
+        // header; the C library and libuv fall back to sendmsg or sendto.
+        "sendmmsg" => Refuse(ENOSYS),
         "socketpair" => ByArg {
             arg: 1,
             cases: SOCKETPAIR_CASES,
@@ -802,12 +853,9 @@ pub fn class_of(name: &str) -> Class {
         | "getpid"
         | "sendfile"
         | "accept"
-        | "sendto"
         | "recvfrom"
-        | "sendmsg"
         | "recvmsg"
         | "shutdown"
-        | "listen"
         | "getsockname"
         | "getpeername"
         | "setsockopt"
@@ -927,7 +975,6 @@ pub fn class_of(name: &str) -> Class {
         | "pwritev"
         | "recvmmsg"
         | "syncfs"
-        | "sendmmsg"
         | "getcpu"
         | "getrandom"
         | "memfd_create"
@@ -1039,6 +1086,7 @@ mod tests {
                     "mq_unlink",
                     "uretprobe",
                     "uprobe",
+                    "sendmmsg",
                     "_sysctl",
                     "create_module",
                     "get_kernel_syms",

@@ -11,7 +11,7 @@
 
 use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall};
 use crate::tracer::answer::{Answer, Rewrite};
-use crate::tracer::checks::{memory, paths, processes, signed};
+use crate::tracer::checks::{memory, network, paths, processes, signed};
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
@@ -139,6 +139,7 @@ fn answer_check(thread: &mut dyn Stopped, name: &str, check: Check) -> Answer {
             }
             answer
         }
+        Check::Socket(call) => network::judge_socket(thread, name, call),
         Check::Wakeup => {
             if thread.suspend() {
                 debug!("{pid}: wakeup returns: the next command starts");

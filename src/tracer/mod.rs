@@ -32,6 +32,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::fmt;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use task::{InSyscall, PendingClone, Stage, Task};
@@ -123,10 +124,31 @@ pub struct Tracer {
     keeper: Option<std::rc::Rc<Keeper>>,
     /// What sockets may reach (closed unless the config has network lines).
     network: crate::policy::network::NetworkPolicy,
+    /// The synthetic `/etc/hosts` of a jail with network lines: a sealed
+    /// memfd the program reads in place of the host's.
+    hosts: Option<OwnedFd>,
     /// Tasks that opened their `maps`, oldest first: at most
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
     maps_open: std::collections::VecDeque<Pid>,
+}
+
+/// A read-only file with `contents`, held by the jail: a memfd sealed
+/// against every change.
+fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
+    use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    let file = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let mut writer = std::fs::File::from(file);
+    std::io::Write::write_all(&mut writer, contents)
+        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
+    let file = OwnedFd::from(writer);
+    let seals = SealFlag::F_SEAL_WRITE
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_SEAL;
+    fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
+    Ok(file)
 }
 
 /// `/proc/<tid>/maps` files kept open at once.
@@ -182,12 +204,26 @@ impl Tracer {
             keeper: None,
             maps_open: Default::default(),
             network: Default::default(),
+            hosts: None,
         }
     }
 
     /// Makes the tracer judge sockets by `network` (by default every
     /// destination, port and socket file outside `write` trees is refused).
     pub fn with_network(mut self, network: crate::policy::network::NetworkPolicy) -> Tracer {
+        self.hosts = if network.is_closed() {
+            None
+        } else {
+            match sealed_file("hosts", network.etc_hosts().as_bytes()) {
+                Ok(file) => Some(file),
+                Err(errno) => {
+                    // Fail closed: the program then sees the host's file,
+                    // or none, and resolves nothing new.
+                    warn!("cannot make the jail's /etc/hosts: {}", errno.desc());
+                    None
+                }
+            }
+        };
         self.network = network;
         self
     }
@@ -515,6 +551,36 @@ impl Tracer {
         self.keeper
             .as_ref()
             .is_some_and(|keeper| keeper.pid() == pid && !keeper.is_reaped())
+    }
+
+    /// The inodes of every socket a jail process holds, from its
+    /// descriptors' `socket:[<inode>]` links.
+    fn socket_inodes(&self) -> std::collections::HashSet<u64> {
+        let groups: std::collections::HashSet<Pid> = self
+            .tasks
+            .iter()
+            .map(|(tid, task)| task.tgid.unwrap_or(*tid))
+            .collect();
+        let mut inodes = std::collections::HashSet::new();
+        for group in groups {
+            let Ok(entries) = std::fs::read_dir(format!("/proc/{group}/fd")) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(link) = std::fs::read_link(entry.path()) else {
+                    continue;
+                };
+                let link = link.to_string_lossy();
+                if let Some(inode) = link
+                    .strip_prefix("socket:[")
+                    .and_then(|rest| rest.strip_suffix(']'))
+                    .and_then(|inode| inode.parse().ok())
+                {
+                    inodes.insert(inode);
+                }
+            }
+        }
+        inodes
     }
 
     fn is_jail_pid(&self, pid: u32) -> bool {

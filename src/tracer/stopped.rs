@@ -7,7 +7,9 @@
 //! family is tested over a fake thread ([`super::checks::fake`]) with no
 //! traced process; [`TaskView`] is the real one, over the tracer's state.
 
-use crate::policy::{Asker, Target, Verdict};
+use crate::config::network::Protocol;
+use crate::policy::network::{NetworkPolicy, loopback};
+use crate::policy::{Asker, Denial, Target, Verdict};
 use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::answer::Rewrite;
@@ -18,6 +20,7 @@ use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 use std::ffi::OsStr;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -58,6 +61,17 @@ pub(in crate::tracer) trait Stopped {
         target: &Target,
         given: &str,
     ) -> Result<(), Errno>;
+    /// The policy's own verdict on `access` to `target`, neither reported
+    /// nor remembered: for a check that combines it with another verdict
+    /// (a unix socket path, with the network policy's).
+    fn judge_path(&mut self, access: Access, target: &Target, given: &str) -> Verdict;
+    /// Reports a denial (under `report`).
+    fn report_denial(&self, denial: &Denial);
+    /// What sockets may reach.
+    fn network(&self) -> &NetworkPolicy;
+    /// Whether `destination` (on loopback) reaches only sockets a jail
+    /// process holds, and at least one ([`crate::policy::network::loopback`]).
+    fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool;
     /// Whether `path` lies inside a `write` tree, where a name can be
     /// swapped after the check.
     fn is_inside_writable(&self, path: &Path) -> bool;
@@ -84,6 +98,9 @@ pub(in crate::tracer) trait Stopped {
     /// The native number of `openat2`, which every rewritten open becomes.
     fn openat2_number(&self) -> u64;
 
+    /// The jail's own file served at absolute `path` in place of the
+    /// host's (the synthetic `/etc/hosts`), if there is one.
+    fn served_file(&self, path: &Path) -> Option<OwnedFd>;
     /// The URL `path` names, if it lies under an `http` prefix.
     fn url_for(&self, path: &[u8]) -> Option<String>;
     /// The jail's descriptor on the downloaded body of `url`.
@@ -216,6 +233,47 @@ impl Stopped for TaskView<'_> {
         }
     }
 
+    fn judge_path(&mut self, access: Access, target: &Target, given: &str) -> Verdict {
+        let pid = self.tid;
+        let thread = self.ids();
+        let asker = Asker {
+            tgid: thread.tgid.as_raw() as u32,
+            tid: pid.as_raw() as u32,
+        };
+        let tracer = &*self.tracer;
+        tracer.policy.judge(
+            access,
+            target,
+            given,
+            &|other| tracer.is_jail_pid(other),
+            Some(asker),
+        )
+    }
+
+    fn report_denial(&self, denial: &Denial) {
+        self.tracer.report(denial);
+    }
+
+    fn network(&self) -> &NetworkPolicy {
+        &self.tracer.network
+    }
+
+    fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool {
+        let (tables, listening_only) = match protocol {
+            Protocol::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], true),
+            Protocol::Udp => (["/proc/net/udp", "/proc/net/udp6"], false),
+        };
+        let mut sockets = Vec::new();
+        for (table, v6) in tables.into_iter().zip([false, true]) {
+            // A table missing (no IPv6) lists nothing.
+            if let Ok(text) = std::fs::read_to_string(table) {
+                sockets.extend(loopback::bound_sockets(&text, v6, listening_only));
+            }
+        }
+        let jails = self.tracer.socket_inodes();
+        loopback::reaches_only_the_jail(&sockets, destination, &|inode| jails.contains(&inode))
+    }
+
     fn is_inside_writable(&self, path: &Path) -> bool {
         self.tracer.policy.is_inside_writable(path)
     }
@@ -325,6 +383,14 @@ impl Stopped for TaskView<'_> {
 
     fn openat2_number(&self) -> u64 {
         self.tracer.openat2_nr
+    }
+
+    fn served_file(&self, path: &Path) -> Option<OwnedFd> {
+        let hosts = self.tracer.hosts.as_ref()?;
+        if path != Path::new("/etc/hosts") {
+            return None;
+        }
+        hosts.try_clone().ok()
     }
 
     fn url_for(&self, path: &[u8]) -> Option<String> {

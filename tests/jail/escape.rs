@@ -530,11 +530,11 @@ fn proc_pid_of_an_outside_process_does_not_exist_on_the_way_to_dotdot() {
 #[test]
 fn report_names_refused_syscalls_that_take_no_path() {
     let mut j = Jail::new();
-    let out = j.probe("socket_inet");
+    let out = j.probe("socket_netlink");
     out.assert_code(0).assert_stdout("EACCES\n");
     assert!(!out.stderr.contains("[Syscall"), "{}", out.describe());
     j.add_config("report\n");
-    let out = j.probe("socket_inet");
+    let out = j.probe("socket_netlink");
     out.assert_code(0).assert_stdout("EACCES\n");
     let syscalls: Vec<&str> = out
         .stderr

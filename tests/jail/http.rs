@@ -274,7 +274,7 @@ fn the_program_still_has_no_network_of_its_own() {
     );
     python(&j, &code)
         .assert_code(0)
-        .assert_stdout(&format!("refused {}\n", libc::EACCES));
+        .assert_stdout(&format!("refused {}\n", libc::ENETUNREACH));
 }
 
 #[test]

@@ -18,6 +18,7 @@
 
 mod hosts;
 mod judge;
+pub mod loopback;
 mod resolve;
 mod sockaddr;
 mod socket;

@@ -4,7 +4,8 @@
 //! config text; what the checks ask and note is recorded.
 
 use crate::Config;
-use crate::policy::{Asker, Policy, Target, Verdict};
+use crate::policy::network::NetworkPolicy;
+use crate::policy::{Asker, Denial, Policy, Target, Verdict};
 use crate::syscall::Access;
 use crate::tracer::answer::{Answer, Rewrite};
 use crate::tracer::exec;
@@ -33,10 +34,15 @@ pub struct FakeThread {
     /// What each descriptor (or the working directory) names.
     pub starts: HashMap<Start, Resolved>,
     pub policy: Policy,
+    pub network: NetworkPolicy,
+    /// Loopback destinations where only jail sockets listen.
+    pub jails_loopback: Vec<std::net::SocketAddr>,
     pub jail_pids: Vec<u32>,
     pub untouchable: bool,
     pub alone: bool,
     pub url_prefix: Option<String>,
+    /// A file served at a path: (the path, the real file).
+    pub served: Option<(String, PathBuf)>,
     pub bodies: HashMap<String, Result<PathBuf, Errno>>,
     pub max_threads: Option<u32>,
     /// Tasks the jail holds, and how many of them are on their way out.
@@ -67,10 +73,13 @@ impl FakeThread {
             descriptors: HashMap::new(),
             starts: HashMap::new(),
             policy,
+            network: NetworkPolicy::default(),
+            jails_loopback: Vec::new(),
             jail_pids: vec![TID as u32],
             untouchable: false,
             alone: true,
             url_prefix: None,
+            served: None,
             bodies: HashMap::new(),
             max_threads: None,
             tasks: (1, 0),
@@ -234,6 +243,36 @@ impl Stopped for FakeThread {
         outcome
     }
 
+    fn judge_path(&mut self, access: Access, target: &Target, given: &str) -> Verdict {
+        let jail_pids = self.jail_pids.clone();
+        let verdict =
+            self.policy
+                .judge(access, target, given, &|pid| jail_pids.contains(&pid), None);
+        self.verdicts.push((
+            "(path)".to_owned(),
+            access,
+            target.clone(),
+            verdict == Verdict::Allow,
+        ));
+        verdict
+    }
+
+    fn report_denial(&self, denial: &Denial) {
+        self.reports.borrow_mut().push(denial.to_string());
+    }
+
+    fn network(&self) -> &NetworkPolicy {
+        &self.network
+    }
+
+    fn loopback_reaches_only_jail(
+        &self,
+        _protocol: crate::config::network::Protocol,
+        destination: std::net::SocketAddr,
+    ) -> bool {
+        self.jails_loopback.contains(&destination)
+    }
+
     fn is_inside_writable(&self, path: &Path) -> bool {
         self.policy.is_inside_writable(path)
     }
@@ -276,6 +315,14 @@ impl Stopped for FakeThread {
 
     fn openat2_number(&self) -> u64 {
         u64::from(crate::arch::number_of("openat2").unwrap_or(u32::MAX))
+    }
+
+    fn served_file(&self, path: &Path) -> Option<OwnedFd> {
+        let (at, file) = self.served.as_ref()?;
+        if path != Path::new(at) {
+            return None;
+        }
+        std::fs::File::open(file).ok().map(OwnedFd::from)
     }
 
     fn url_for(&self, path: &[u8]) -> Option<String> {

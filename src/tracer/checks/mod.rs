@@ -11,6 +11,7 @@ pub(super) mod exec;
 pub(super) mod fake;
 pub(super) mod lend;
 pub(super) mod memory;
+pub(super) mod network;
 pub(super) mod paths;
 pub(super) mod processes;
 pub(super) mod urls;

@@ -18,6 +18,7 @@ use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
 use log::debug;
 use nix::errno::Errno;
+use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -93,11 +94,18 @@ pub(in crate::tracer) fn judge_operand(
     if let Some(url) = path.as_deref().and_then(|path| thread.url_for(path)) {
         return urls::judge_url_operand(thread, name, &url, access, operand, part, rewrite);
     }
+    let exec = matches!(name, "execve" | "execveat");
+    if let Some(body) = path
+        .as_deref()
+        .and_then(|path| served(thread, Path::new(OsStr::from_bytes(path))))
+    {
+        let body = serving(body, access, exec)?;
+        return urls::body_operand(thread, body, operand, part, rewrite);
+    }
     let on_descriptor = match &path {
         None => true,
         Some(path) => path.is_empty() && empty_means_dirfd,
     };
-    let exec = matches!(name, "execve" | "execveat");
     if on_descriptor {
         // Running a descriptor the thread holds: what the kernel opens
         // next is judged as for a path.
@@ -156,6 +164,12 @@ pub(in crate::tracer) fn judge_operand(
             return Err(errno);
         }
     };
+    if let Target::Path(canonical) = &resolved.target
+        && let Some(body) = served(thread, canonical)
+    {
+        let body = serving(body, access, exec)?;
+        return urls::body_operand(thread, body, operand, part, rewrite);
+    }
     thread.verdict(name, access, &resolved.target, &given)?;
     let trailing_slash = path.ends_with(b"/");
     if exec {
@@ -335,6 +349,12 @@ pub(in crate::tracer) fn judge_open(
     if let Some(url) = thread.url_for(&path) {
         return urls::judge_url_open(thread, name, &url, access, flags);
     }
+    if let Some(body) = served(thread, Path::new(OsStr::from_bytes(&path))) {
+        return match serving(body, access, false) {
+            Ok(body) => urls::body_open(thread, body, flags),
+            Err(errno) => Answer::Refuse(errno),
+        };
+    }
     let given = String::from_utf8_lossy(&path).into_owned();
     let scoped = program_resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
     let resolved = if scoped {
@@ -354,6 +374,14 @@ pub(in crate::tracer) fn judge_open(
             return Answer::Refuse(errno);
         }
     };
+    if let Target::Path(canonical) = &resolved.target
+        && let Some(body) = served(thread, canonical)
+    {
+        return match serving(body, access, false) {
+            Ok(body) => urls::body_open(thread, body, flags),
+            Err(errno) => Answer::Refuse(errno),
+        };
+    }
     let program_resolve = program_resolve & !(libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT);
     if let Err(errno) = thread.verdict(name, access, &resolved.target, &given) {
         return Answer::Refuse(errno);
@@ -496,6 +524,24 @@ pub(in crate::tracer) fn judge_object_change(
     match thread.verdict(name, Access::Write, &resolved.target, "") {
         Ok(()) => Answer::Allow,
         Err(errno) => Answer::Refuse(errno),
+    }
+}
+
+/// The file the jail serves at `path` in place of the host's (the
+/// synthetic `/etc/hosts` of a jail with network lines), whether or not
+/// the host's is visible.
+fn served(thread: &dyn Stopped, path: &Path) -> Option<OwnedFd> {
+    thread.served_file(path)
+}
+
+/// A served file is read-only and never runs.
+fn serving(body: OwnedFd, access: Access, exec: bool) -> Result<OwnedFd, Errno> {
+    if exec {
+        Err(Errno::EACCES)
+    } else if matches!(access, Access::Stat | Access::Read) {
+        Ok(body)
+    } else {
+        Err(Errno::EROFS)
     }
 }
 
@@ -730,5 +776,36 @@ mod tests {
         let answer = thread.call("newfstatat", [5, PATH, 0x3000, empty_path, 0, 0]);
         assert_eq!(scratch_of(&answer, 1).as_deref(), Some(&b""[..]));
         assert!(thread.verdicts.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod served_tests {
+    use crate::tracer::checks::fake::{FakeThread, TempDir, refused_with, scratch_of};
+
+    #[test]
+    fn the_jails_etc_hosts_is_read_whatever_the_policy_and_never_written() {
+        let dir = TempDir::new("hosts");
+        let body = dir.join("hosts");
+        std::fs::write(&body, "192.0.2.7 api.example\n").expect("a body");
+        let mut thread = FakeThread::new("see /usr\n");
+        thread.served = Some(("/etc/hosts".to_owned(), body.into()));
+        thread.poke_path(0x1000, "/etc/hosts");
+        let at = libc::AT_FDCWD as u64;
+        let answer = thread.call("openat", [at, 0x1000, 0, 0, 0, 0]);
+        let path = scratch_of(&answer, 1).expect("the served file");
+        assert!(path.starts_with(b"/proc/1/fd/"), "{path:?}");
+        let write = libc::O_WRONLY as u64;
+        let answer = thread.call("openat", [at, 0x1000, write, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::EROFS);
+        // Reached by another spelling: judged after resolving.
+        thread.poke_path(0x1000, "/etc/./hosts");
+        thread.lays_out("/etc/./hosts", "/etc/hosts", true);
+        let answer = thread.call("stat", [0x1000, 0x3000, 0, 0, 0, 0]);
+        assert!(scratch_of(&answer, 0).is_some_and(|path| path.starts_with(b"/proc/1/fd/")));
+        assert!(
+            thread.verdicts.is_empty(),
+            "no policy asked: /etc is hidden"
+        );
     }
 }

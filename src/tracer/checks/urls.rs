@@ -38,6 +38,18 @@ pub(in crate::tracer) fn judge_url_operand(
     }
     let body = thread.download(url)?;
     debug!("{pid}: {name}({url}): the downloaded body");
+    body_operand(thread, body, operand, part, rewrite)
+}
+
+/// A path operand that names a file the jail serves (a download, the
+/// synthetic `/etc/hosts`): the kernel looks at the jail's own file.
+pub(in crate::tracer) fn body_operand(
+    thread: &mut dyn Stopped,
+    body: std::os::fd::OwnedFd,
+    operand: &PathOperand,
+    part: Part,
+    rewrite: &mut Rewrite,
+) -> Result<(), Errno> {
     let kernel_path = thread.hand_over(body, None, rewrite)?;
     rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
     if let Follow::UnlessFlag { arg, flag } = operand.follow {
@@ -46,6 +58,20 @@ pub(in crate::tracer) fn judge_url_operand(
         rewrite.set(arg, Arg::Value(value));
     }
     Ok(())
+}
+
+/// Opening a file the jail serves: a fresh read-only descriptor on it.
+pub(in crate::tracer) fn body_open(
+    thread: &mut dyn Stopped,
+    body: std::os::fd::OwnedFd,
+    flags: u64,
+) -> Answer {
+    let mut rewrite = Rewrite::default();
+    let kernel_path = match thread.hand_over(body, None, &mut rewrite) {
+        Ok(path) => path,
+        Err(errno) => return Answer::Refuse(errno),
+    };
+    as_openat2(thread, rewrite, kernel_path, flags, 0, 0)
 }
 
 /// Opening a URL: read-only opens get a fresh read-only descriptor on
@@ -68,12 +94,7 @@ pub(in crate::tracer) fn judge_url_open(
         Err(errno) => return Answer::Refuse(errno),
     };
     debug!("{pid}: {name}({url}): the downloaded body");
-    let mut rewrite = Rewrite::default();
-    let kernel_path = match thread.hand_over(body, None, &mut rewrite) {
-        Ok(path) => path,
-        Err(errno) => return Answer::Refuse(errno),
-    };
-    as_openat2(thread, rewrite, kernel_path, flags, 0, 0)
+    body_open(thread, body, flags)
 }
 
 #[cfg(test)]
