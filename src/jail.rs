@@ -422,10 +422,10 @@ impl Started<'_> {
         self.tracer = self.tracer.with_suspender(Box::new(move || {
             if let Some(mut network) = suspend() {
                 network.abstract_unix_scoped = abstract_unix_scoped;
-                // The tracer takes no new network policy after it starts
-                // yet (nor does it consult its first one): until it can,
-                // the policy resolved for this command goes unused. A name
-                // that no longer resolves did refuse the command already.
+                // The tracer takes no new network policy once it runs
+                // yet: until it can, it keeps judging by the one resolved
+                // at start and this one goes unused. A name that no
+                // longer resolves did refuse the command already.
                 drop(network);
             }
         }));

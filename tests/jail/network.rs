@@ -171,3 +171,58 @@ fn check_of_a_config_without_network_lines_shows_every_tcp_port_refused() {
         }
     }
 }
+
+/// The second wall lets through what the tracer allows: a `connect tcp`
+/// line's port and a `bind tcp 0` are reached under Landlock as without
+/// it, and what no line names is the tracer's refusal either way.
+#[test]
+fn listed_tcp_ports_work_with_landlock_on_and_off() {
+    use std::net::TcpListener;
+    let listed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let unlisted = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (listed, unlisted) = (
+        listed.local_addr().unwrap().port(),
+        unlisted.local_addr().unwrap().port(),
+    );
+    let script = "import errno, socket, sys\n\
+        def attempt(what, call):\n\
+        \x20   s = socket.socket()\n\
+        \x20   try:\n\
+        \x20       call(s)\n\
+        \x20       print(what, 'ok')\n\
+        \x20   except OSError as e:\n\
+        \x20       print(what, errno.errorcode[e.errno])\n\
+        listed, unlisted = int(sys.argv[1]), int(sys.argv[2])\n\
+        attempt('listed', lambda s: s.connect(('127.0.0.1', listed)))\n\
+        attempt('unlisted', lambda s: s.connect(('127.0.0.1', unlisted)))\n\
+        attempt('bind0', lambda s: (s.bind(('127.0.0.1', 0)), s.listen()))\n\
+        attempt('bindport', lambda s: s.bind(('127.0.0.1', unlisted)))\n";
+    for landlock in ["auto", "off"] {
+        let mut j = Jail::bare();
+        j.set_config(&format!(
+            "see /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\nlandlock {landlock}\n\
+             connect tcp 127.0.0.1:{listed}\nbind tcp 0\n"
+        ));
+        let out = j
+            .cmd(&[
+                "/usr/bin/python3",
+                "-c",
+                script,
+                &listed.to_string(),
+                &unlisted.to_string(),
+            ])
+            .run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            [
+                "listed ok",
+                "unlisted ENETUNREACH",
+                "bind0 ok",
+                "bindport EACCES"
+            ],
+            "landlock {landlock}\n{}",
+            out.describe()
+        );
+    }
+}
