@@ -243,7 +243,7 @@ impl HttpFetcher {
     }
 
     /// Makes every download stop (with [`FetchError::TimedOut`]) within
-    /// [`CANCEL_POLL`] of `ending` turning true: the jail's time limit ran
+    /// `CANCEL_POLL` of `ending` turning true: the jail's time limit ran
     /// out, and a download must not keep it alive.
     pub fn ending_with(mut self, ending: Arc<AtomicBool>) -> HttpFetcher {
         self.ending = Some(ending);

@@ -68,7 +68,7 @@ impl Jail {
     /// in the jail and waits for it. Must be called from the thread that
     /// is to trace it, with no other children of this process running.
     /// That thread keeps, from then on, no capability the program may not
-    /// have (see [`sys::KEPT_CAPABILITIES`]): the program reaches the
+    /// have (see `sys::KEPT_CAPABILITIES`): the program reaches the
     /// objects the tracer holds through the thread's `/proc` entry.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
         let started = self.start(program, None)?;

@@ -6,7 +6,7 @@
 //! (a loopback destination under `net loopback`). It parses strings only:
 //! no name is resolved here (that is `policy::network`, once at start), and
 //! nothing here knows of sockets or syscalls. `keywords` turns the typed
-//! [`ValueError`]s into `ConfigError`s at the right column.
+//! `ValueError`s into `ConfigError`s at the right column.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -4,7 +4,7 @@
 //! blocking `waitpid(-1, __WALL)`, a decoded [`event::Event`], one handler
 //! per event, one resume. It keeps the table of live tasks (for
 //! `maxthreads` and for telling jail pids from others), answers seccomp
-//! stops through [`decide`], and when the main program ends it kills
+//! stops through `decide`, and when the main program ends it kills
 //! everything else the jail started and reaps it.
 
 mod answer;

@@ -12,7 +12,7 @@
 //! It must not touch a process: the tracer copies the address and learns
 //! the socket's kind, resolves a unix path for the calling thread, asks the
 //! path policy about it, and applies the verdict (see
-//! `docs/design.md`, "Network policy (planned wiring)"). Its only I/O is
+//! `docs/design.md`, "Network policy"). Its only I/O is
 //! the [`SystemResolver`]'s name lookups and socket path canonicalisation,
 //! once, when the jail starts or a session resumes.
 
