@@ -420,14 +420,9 @@ impl Started<'_> {
             .as_ref()
             .is_some_and(|ruleset| ruleset.net.abstract_unix);
         self.tracer = self.tracer.with_suspender(Box::new(move || {
-            if let Some(mut network) = suspend() {
-                network.abstract_unix_scoped = abstract_unix_scoped;
-                // The tracer takes no new network policy once it runs
-                // yet: until it can, it keeps judging by the one resolved
-                // at start and this one goes unused. A name that no
-                // longer resolves did refuse the command already.
-                drop(network);
-            }
+            let mut network = suspend()?;
+            network.abstract_unix_scoped = abstract_unix_scoped;
+            Some(network)
         }));
         self
     }

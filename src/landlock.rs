@@ -344,7 +344,7 @@ pub fn build(
     let fd = sys::landlock_create_ruleset(handled_fs(abi), net.handled_net(), net.scoped(), abi)
         .map_err(LandlockError::Unavailable)?;
     for (port, access) in net.port_rules() {
-        add_port_rule(&fd, access, port)
+        sys::landlock_add_net_port_rule(&fd, access, port)
             .map_err(|errno| LandlockError::PortRule { port, errno })?;
     }
     let ruleset = Ruleset { fd, abi, net };
@@ -354,38 +354,6 @@ pub fn build(
         }
     }
     Ok(Ok(ruleset))
-}
-
-/// `landlock_add_rule(LANDLOCK_RULE_NET_PORT)`: `allowed` TCP accesses on
-/// `port`.
-///
-/// A raw syscall, which belongs in `sys` beside `landlock_add_path_rule`
-/// (to move there once the tracer's work on `sys.rs` has landed).
-fn add_port_rule(ruleset: &OwnedFd, allowed: u64, port: u16) -> Result<(), Errno> {
-    /// `struct landlock_net_port_attr` (not packed: two `__u64`).
-    #[repr(C)]
-    struct NetPort {
-        allowed_access: u64,
-        port: u64,
-    }
-    const LANDLOCK_RULE_NET_PORT: libc::c_uint = 2;
-    let rule = NetPort {
-        allowed_access: allowed,
-        port: u64::from(port),
-    };
-    #[allow(unsafe_code)]
-    // SAFETY: `rule` is a valid landlock_net_port_attr that outlives the
-    // call; the kernel only reads it.
-    let result = unsafe {
-        libc::syscall(
-            libc::SYS_landlock_add_rule,
-            ruleset.as_raw_fd(),
-            LANDLOCK_RULE_NET_PORT,
-            &rule as *const NetPort,
-            0u32,
-        )
-    };
-    Errno::result(result).map(drop)
 }
 
 fn add_root(ruleset: &Ruleset, root: &Path, writable: bool) -> Result<(), LandlockError> {

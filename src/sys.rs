@@ -566,6 +566,39 @@ pub(crate) fn landlock_add_path_rule(
     Errno::result(result).map(drop)
 }
 
+/// `landlock_add_rule(LANDLOCK_RULE_NET_PORT)`: `allowed` TCP accesses
+/// (bind, connect) to `port`.
+pub(crate) fn landlock_add_net_port_rule(
+    ruleset: &OwnedFd,
+    allowed: u64,
+    port: u16,
+) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    /// `struct landlock_net_port_attr` (not packed: two `__u64`).
+    #[repr(C)]
+    struct NetPort {
+        allowed_access: u64,
+        port: u64,
+    }
+    const LANDLOCK_RULE_NET_PORT: libc::c_uint = 2;
+    let rule = NetPort {
+        allowed_access: allowed,
+        port: u64::from(port),
+    };
+    // SAFETY: `rule` is a valid landlock_net_port_attr that outlives the
+    // call; the kernel only reads it.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset.as_raw_fd(),
+            LANDLOCK_RULE_NET_PORT,
+            &rule as *const NetPort,
+            0u32,
+        )
+    };
+    Errno::result(result).map(drop)
+}
+
 /// `landlock_restrict_self`: confines the calling thread (and what it
 /// execs and forks) to the ruleset. Needs no-new-privileges first.
 /// Async-signal-safe.

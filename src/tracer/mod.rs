@@ -111,7 +111,7 @@ pub struct Tracer {
     timed_out: Arc<AtomicBool>,
     /// Called when the program makes the wakeup syscall; returns once the
     /// command's output has reached its client. `None`: wakeup is unknown.
-    suspender: Option<Box<dyn FnMut()>>,
+    suspender: Option<Box<dyn FnMut() -> Option<crate::policy::network::NetworkPolicy>>>,
     /// URLs that read as files (`http`), when configured.
     downloads: Option<Downloads>,
     /// Directories already resolved ([`resolve::View::directories`]).
@@ -211,6 +211,13 @@ impl Tracer {
     /// Makes the tracer judge sockets by `network` (by default every
     /// destination, port and socket file outside `write` trees is refused).
     pub fn with_network(mut self, network: crate::policy::network::NetworkPolicy) -> Tracer {
+        self.set_network(network);
+        self
+    }
+
+    /// Judges sockets by `network` from now on, and serves its
+    /// `/etc/hosts`.
+    fn set_network(&mut self, network: crate::policy::network::NetworkPolicy) {
         self.hosts = if network.is_closed() {
             None
         } else {
@@ -225,7 +232,6 @@ impl Tracer {
             }
         };
         self.network = network;
-        self
     }
 
     /// Tells the tracer the program runs under Landlock, with `keeper`
@@ -243,7 +249,10 @@ impl Tracer {
     }
 
     /// Makes the wakeup syscall call `suspend` (see [`Tracer`]'s field).
-    pub fn with_suspender(mut self, suspend: Box<dyn FnMut()>) -> Tracer {
+    pub fn with_suspender(
+        mut self,
+        suspend: Box<dyn FnMut() -> Option<crate::policy::network::NetworkPolicy>>,
+    ) -> Tracer {
         self.suspender = Some(suspend);
         self
     }

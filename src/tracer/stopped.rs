@@ -508,12 +508,16 @@ impl Stopped for TaskView<'_> {
         for other in tracer.tasks.keys().filter(|other| **other != self.tid) {
             let _ = nix::sys::ptrace::interrupt(*other);
         }
-        suspend();
-        // The next command must see what the server and the host have then.
+        let network = suspend();
+        // The next command must see what the server and the host have
+        // then: the names as they resolve now, fresh downloads.
         if let Some(downloads) = tracer.downloads.as_mut() {
             downloads.forget();
         }
         tracer.directories.borrow_mut().clear();
+        if let Some(network) = network {
+            tracer.set_network(network);
+        }
         true
     }
 }
