@@ -16,7 +16,7 @@
 # lets the scheduler place them; "auto" (optional) is unpinned with `cpu auto`
 # in the jail config.
 #
-# Workload ids: imports find forkexec gcc compute stat openclose getpid true
+# Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true
 #
 # Every workload first runs once natively and once jailed (RUST_LOG=debug,
 # logged to the jail's stderr) with stdout captured; both must exit 0 and print
@@ -80,7 +80,7 @@ bin="$work/bin"   # the workloads: visible, not writable (unless BIN_WRITABLE=1)
 run="$work/run"   # working directory and TMPDIR: writable
 mkdir "$bin" "$run"
 log "== compiling workloads into $bin"
-for source in statloop openclose getpid forkexec; do
+for source in statloop openclose getpid forkexec sendmsg; do
     gcc -O2 -static -o "$bin/$source" "$here/workloads/$source.c"
 done
 cp "$here/workloads/compute.py" "$here/workloads/gcc.sh" "$here/workloads/hello.c" "$bin/"
@@ -118,7 +118,8 @@ cd "$run"
 export TMPDIR="$run" LC_ALL=C PATH=/usr/bin:/bin
 
 n_stat=$((50000 / scale)); n_open=$((20000 / scale)); n_getpid=$((50000 / scale)); n_fork=$((300 / scale))
-all_ids="imports find forkexec gcc compute stat openclose getpid true"
+n_sendmsg=$((20000 / scale))
+all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true"
 
 # Sets `argv`, `title`, `checked` (syscalls per run, or empty) and `ref`
 # (the reference "best seccomp tracer" ratio, pinned) for a workload id.
@@ -141,6 +142,8 @@ workload() {
                argv=("$bin/openclose" "$n_open") ;;
     getpid)    title="$((n_getpid / 1000))k getpid loop (not stopped)"; ref=1.54; checked=$n_getpid
                argv=("$bin/getpid" "$n_getpid") ;;
+    sendmsg)   title="$((n_sendmsg / 1000))k sendmsg on a socket pair"; checked=$n_sendmsg
+               argv=("$bin/sendmsg" "$n_sendmsg") ;;
     true)      title="/bin/true (jail start-up)"
                argv=(/bin/true) ;;
     *) log "unknown workload id: $1"; exit 2 ;;
