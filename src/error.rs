@@ -47,6 +47,9 @@ pub enum ExecFailure {
 #[derive(Debug)]
 pub enum Error {
     Usage(String),
+    /// A policy built in code holds what no config line can (a line
+    /// break, a path that is not UTF-8).
+    Builder(String),
     Config(ConfigError),
     Policy(PolicyError),
     Launch(LaunchError),
@@ -73,7 +76,9 @@ impl Error {
     pub fn exit_status(&self) -> u8 {
         match self {
             Error::Usage(_) => status::USAGE,
-            Error::Config(_) | Error::Policy(_) | Error::Rlimit { .. } => status::CONFIG,
+            Error::Config(_) | Error::Policy(_) | Error::Rlimit { .. } | Error::Builder(_) => {
+                status::CONFIG
+            }
             Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) => status::JAIL_FAILED,
             Error::Exec { reason, .. } => match reason {
                 ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
@@ -90,6 +95,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(message) => f.write_str(message),
+            Error::Builder(problem) => write!(f, "{}: {problem}", crate::builder::BUILDER_FILE),
             Error::Config(error) => write!(f, "{error}"),
             Error::Policy(error) => write!(f, "{error}"),
             Error::Launch(error) => write!(f, "{error}"),

@@ -14,6 +14,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod arch;
+pub mod builder;
 pub mod check;
 pub mod config;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod syscall;
 pub mod tracer;
 pub mod watchdog;
 
+pub use builder::JailBuilder;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use jail::{Ending, Jail};
