@@ -170,7 +170,7 @@ impl JailBuilder {
     /// line 1).
     pub fn build(self) -> Result<Jail, Error> {
         if let Some(problem) = self.unwritable {
-            return Err(Error::Builder(problem));
+            return Err(Error::Builder(format!("{BUILDER_FILE}: {problem}")));
         }
         let config = Config::parse(Path::new(BUILDER_FILE), &self.config_text(), "")?;
         Jail::from_config(config)

@@ -95,7 +95,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(message) => f.write_str(message),
-            Error::Builder(problem) => write!(f, "{}: {problem}", crate::builder::BUILDER_FILE),
+            Error::Builder(problem) => f.write_str(problem),
             Error::Config(error) => write!(f, "{error}"),
             Error::Policy(error) => write!(f, "{error}"),
             Error::Launch(error) => write!(f, "{error}"),
