@@ -5,10 +5,17 @@
 //! need a decision return `SECCOMP_RET_TRACE`, refused ones return their
 //! errno, the rest are allowed, and every number the jail does not know is
 //! refused with ENOSYS (so syscalls newer than the table fail closed).
+//! The config's `syscall` lines narrow it: where a line refuses a call,
+//! every outcome that would let the call run returns the line's errno (or
+//! kills) instead, while stops and the jail's own refusals stay as they
+//! are (the tracer applies the line at the stop).
 //! It installs nothing: `sys` does, in the child.
 
 use crate::arch::native::{AUDIT_ARCH, X32_SYSCALL_BIT};
-use crate::syscall::{ArgAction, ArgCase, Class, MemoryGuard, SCRATCH_END, Table, WAKEUP_SYSCALL};
+use crate::syscall::{
+    ArgAction, ArgCase, Class, KILL_SYSCALL, MemoryGuard, Narrowing, Refusal, SCRATCH_END, Table,
+    WAKEUP_SYSCALL,
+};
 
 /// One cBPF instruction, laid out as the kernel's `struct sock_filter`.
 pub type Instruction = libc::sock_filter;
@@ -110,10 +117,11 @@ const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Instruction {
     Instruction { code, jt, jf, k }
 }
 
-/// The filter's return value for a [`Class::ByArg`] case's action.
-fn arg_action(action: ArgAction) -> u32 {
+/// The filter's return value for a [`Class::ByArg`] case's action; `allow`
+/// is what a call let run returns (see [`Entry`]).
+fn arg_action(action: ArgAction, allow: u32) -> u32 {
     match action {
-        ArgAction::Allow => libc::SECCOMP_RET_ALLOW,
+        ArgAction::Allow => allow,
         ArgAction::Refuse(errno) => errno_action(errno),
         ArgAction::Check(_) => libc::SECCOMP_RET_TRACE,
     }
@@ -132,34 +140,67 @@ pub fn verdicts(options: FilterOptions) -> Vec<Verdict> {
         .collect()
 }
 
-/// A run of consecutive syscall numbers with the same verdict.
+/// One syscall number's verdict and what its "let it run" outcomes
+/// return: `SECCOMP_RET_ALLOW`, or a `syscall` line's refusal (under
+/// `report`, a stop, so that the tracer can say so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    verdict: Verdict,
+    allow: u32,
+}
+
+/// What a call a `syscall` line refuses returns in place of running.
+fn refusal_action(refusal: Option<Refusal>, options: FilterOptions) -> u32 {
+    match refusal {
+        None => libc::SECCOMP_RET_ALLOW,
+        Some(_) if options.report => libc::SECCOMP_RET_TRACE,
+        Some(Refusal::Errno(errno)) => errno_action(errno),
+        Some(Refusal::Kill) => libc::SECCOMP_RET_KILL_PROCESS,
+    }
+}
+
+fn entries(options: FilterOptions, narrowing: &Narrowing) -> Vec<Entry> {
+    verdicts(options)
+        .into_iter()
+        .enumerate()
+        .map(|(nr, verdict)| Entry {
+            verdict,
+            allow: refusal_action(narrowing.refusal(nr as u64), options),
+        })
+        .collect()
+}
+
+/// A run of consecutive syscall numbers with the same entry.
 #[derive(Debug, Clone, Copy)]
 struct Range {
     first: u32,
-    verdict: Verdict,
+    entry: Entry,
 }
 
-fn ranges(table: &[Verdict]) -> Vec<Range> {
+fn ranges(table: &[Entry]) -> Vec<Range> {
     let mut out: Vec<Range> = Vec::new();
-    for (nr, verdict) in table.iter().enumerate() {
-        if out.last().map(|range| range.verdict) != Some(*verdict) {
+    for (nr, entry) in table.iter().enumerate() {
+        if out.last().map(|range| range.entry) != Some(*entry) {
             out.push(Range {
                 first: nr as u32,
-                verdict: *verdict,
+                entry: *entry,
             });
         }
     }
     // Everything above the table is unknown.
     out.push(Range {
         first: table.len() as u32,
-        verdict: Verdict::Errno(libc::ENOSYS),
+        entry: Entry {
+            verdict: Verdict::Errno(libc::ENOSYS),
+            allow: libc::SECCOMP_RET_ALLOW,
+        },
     });
     out
 }
 
-fn leaf(verdict: Verdict) -> Vec<Instruction> {
+fn leaf(Entry { verdict, allow }: Entry) -> Vec<Instruction> {
     match verdict {
-        Verdict::Allow => vec![ret(libc::SECCOMP_RET_ALLOW)],
+        Verdict::Allow => vec![ret(allow)],
         Verdict::Trace => vec![ret(libc::SECCOMP_RET_TRACE)],
         Verdict::Errno(errno) => vec![ret(errno_action(errno))],
         Verdict::ByArg {
@@ -171,23 +212,23 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
             // returns; on no match skip the body to the next comparison.
             let mut code = vec![load(offset_arg_low(arg))];
             for case in cases {
-                let action = ret(arg_action(case.action));
+                let action = ret(arg_action(case.action, allow));
                 let body = match case.bits {
                     None => vec![action],
                     Some((other, mask)) => vec![
                         load(offset_arg_low(other)),
                         jump(BPF_JSET_K, mask, 0, 1),
                         action,
-                        ret(libc::SECCOMP_RET_ALLOW),
+                        ret(allow),
                     ],
                 };
                 code.push(jump(BPF_JEQ_K, case.value, 0, body.len() as u8));
                 code.extend(body);
             }
-            code.push(ret(arg_action(otherwise)));
+            code.push(ret(arg_action(otherwise, allow)));
             code
         }
-        Verdict::Guard(guard) => guard_leaf(guard),
+        Verdict::Guard(guard) => guard_leaf(guard, allow),
         // Both halves: a pointer whose low 32 bits are 0 is no null.
         Verdict::TraceUnlessNull(arg) => vec![
             load(offset_arg_high(arg)),
@@ -195,15 +236,15 @@ fn leaf(verdict: Verdict) -> Vec<Instruction> {
             load(offset_arg_low(arg)),
             jump(BPF_JEQ_K, 0, 1, 0),
             ret(libc::SECCOMP_RET_TRACE),
-            ret(libc::SECCOMP_RET_ALLOW),
+            ret(allow),
         ],
     }
 }
 
 /// `TRACE` when argument 0 is an address below the end of the scratch
-/// region, else `ALLOW`; `prefix` may jump to the final `ret TRACE` or
-/// `ret ALLOW` by counting back from the end.
-fn guard_leaf(guard: MemoryGuard) -> Vec<Instruction> {
+/// region, else `allow`; `prefix` may jump to the final `ret TRACE` or
+/// `ret allow` by counting back from the end.
+fn guard_leaf(guard: MemoryGuard, allow: u32) -> Vec<Instruction> {
     // The tail, with jump offsets counted to its two final instructions:
     //   ld hi(arg0); jeq 0 ? next : ALLOW; ld lo(arg0); jge END ? ALLOW : TRACE
     //   ret TRACE; ret ALLOW
@@ -213,7 +254,7 @@ fn guard_leaf(guard: MemoryGuard) -> Vec<Instruction> {
         load(offset_arg_low(0)),
         jump(BPF_JGE_K, SCRATCH_END as u32, 1, 0),
         ret(libc::SECCOMP_RET_TRACE),
-        ret(libc::SECCOMP_RET_ALLOW),
+        ret(allow),
     ];
     let mut code = Vec::new();
     match guard {
@@ -240,7 +281,7 @@ fn guard_leaf(guard: MemoryGuard) -> Vec<Instruction> {
 /// that no 8-bit jump offset can overflow however large the table grows.
 fn tree(ranges: &[Range]) -> Vec<Instruction> {
     if ranges.len() == 1 {
-        return leaf(ranges[0].verdict);
+        return leaf(ranges[0].entry);
     }
     let middle = ranges.len() / 2;
     let left = tree(&ranges[..middle]);
@@ -260,6 +301,12 @@ fn tree(ranges: &[Range]) -> Vec<Instruction> {
 
 /// Builds the whole filter program.
 pub fn build(options: FilterOptions) -> Vec<Instruction> {
+    build_narrowed(options, &Narrowing::default())
+}
+
+/// Builds the whole filter program, narrowed by the config's `syscall`
+/// lines.
+pub fn build_narrowed(options: FilterOptions, narrowing: &Narrowing) -> Vec<Instruction> {
     let foreign = ret(errno_action(libc::ENOSYS));
     let mut code = vec![
         load(OFFSET_ARCH),
@@ -271,10 +318,16 @@ pub fn build(options: FilterOptions) -> Vec<Instruction> {
         code.push(jump(BPF_JEQ_K, WAKEUP_SYSCALL, 0, 1));
         code.push(ret(libc::SECCOMP_RET_TRACE));
     }
+    // The tracer turns a call a `kill` line refuses into this number; the
+    // kernel runs the filter again on it.
+    if narrowing.kills() {
+        code.push(jump(BPF_JEQ_K, KILL_SYSCALL, 0, 1));
+        code.push(ret(libc::SECCOMP_RET_KILL_PROCESS));
+    }
     // x32 numbers (and anything larger) are another ABI: refuse.
     code.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
     code.push(foreign);
-    code.extend(tree(&ranges(&verdicts(options))));
+    code.extend(tree(&ranges(&entries(options, narrowing))));
     code
 }
 
@@ -366,7 +419,7 @@ mod tests {
             let expected = match Verdict::of(class_of(name)) {
                 Verdict::Allow => libc::SECCOMP_RET_ALLOW,
                 // No case has the value 0.
-                Verdict::ByArg { otherwise, .. } => arg_action(otherwise),
+                Verdict::ByArg { otherwise, .. } => arg_action(otherwise, libc::SECCOMP_RET_ALLOW),
                 // Address 0 lies below the scratch region's end.
                 Verdict::Guard(MemoryGuard::Range | MemoryGuard::Mremap) => libc::SECCOMP_RET_TRACE,
                 // Without MAP_FIXED an mmap never replaces a mapping.
@@ -386,7 +439,10 @@ mod tests {
 
     #[test]
     fn a_pointer_argument_stops_unless_null_in_all_64_bits() {
-        let leaf = leaf(Verdict::TraceUnlessNull(4));
+        let leaf = leaf(Entry {
+            verdict: Verdict::TraceUnlessNull(4),
+            allow: libc::SECCOMP_RET_ALLOW,
+        });
         let run_with = |pointer: u64| {
             let mut args = [0; 6];
             args[4] = pointer;
@@ -621,6 +677,108 @@ mod tests {
         ];
         for (name, args, expected) in cases {
             assert_eq!(call(name, args), expected, "{name} {args:x?}");
+        }
+    }
+
+    fn narrowed(deny: &[(&str, Refusal)], allow: Option<(&[&str], Refusal)>) -> Narrowing {
+        Narrowing::new(deny, allow)
+    }
+
+    #[test]
+    fn a_deny_line_refuses_what_would_run_and_leaves_stops_and_refusals_alone() {
+        let eacces = Refusal::Errno(libc::EACCES);
+        let narrowing = narrowed(
+            &[
+                ("write", eacces),
+                ("openat", eacces),
+                ("mount", eacces),
+                ("ioctl", eacces),
+                ("mmap", eacces),
+            ],
+            None,
+        );
+        let program = build_narrowed(FilterOptions::default(), &narrowing);
+        assert_eq!(native(&program, "write"), errno_action(libc::EACCES));
+        assert_eq!(native(&program, "read"), libc::SECCOMP_RET_ALLOW);
+        // The tracer refuses it at the stop the jail makes anyway.
+        assert_eq!(native(&program, "openat"), libc::SECCOMP_RET_TRACE);
+        // The jail's own refusal keeps its errno.
+        assert_eq!(native(&program, "mount"), errno_action(libc::EPERM));
+        let call = |name: &str, args: [u64; 6]| {
+            verdict_for(&program, number_of(name).unwrap(), AUDIT_ARCH, args)
+        };
+        assert_eq!(
+            call("ioctl", [0, libc::TCGETS, 0, 0, 0, 0]),
+            errno_action(libc::EACCES)
+        );
+        assert_eq!(
+            call("ioctl", [0, libc::TIOCSTI, 0, 0, 0, 0]),
+            errno_action(libc::EPERM)
+        );
+        assert_eq!(
+            call("ioctl", [0, 0x5402, 0, 0, 0, 0]),
+            libc::SECCOMP_RET_TRACE,
+            "TCSETS stops as before"
+        );
+        // The scratch region's own mmap still stops for the tracer.
+        let fixed = libc::MAP_FIXED as u64;
+        assert_eq!(
+            call("mmap", [0x10000, 4096, 1, 0x22 | fixed, 0, 0]),
+            libc::SECCOMP_RET_TRACE
+        );
+        assert_eq!(
+            call("mmap", [0, 4096, 3, 0x22, 0, 0]),
+            errno_action(libc::EACCES)
+        );
+        // No kill line: the kill number is foreign as ever.
+        assert_eq!(
+            verdict_for(&program, KILL_SYSCALL, AUDIT_ARCH, [0; 6]),
+            errno_action(libc::ENOSYS)
+        );
+    }
+
+    #[test]
+    fn an_allow_list_refuses_the_rest_and_kill_lines_kill() {
+        let narrowing = narrowed(
+            &[("getpid", Refusal::Kill)],
+            Some((&["read", "write", "execve"], Refusal::Errno(libc::ENOSYS))),
+        );
+        let program = build_narrowed(FilterOptions::default(), &narrowing);
+        assert_eq!(native(&program, "read"), libc::SECCOMP_RET_ALLOW);
+        assert_eq!(native(&program, "futex"), errno_action(libc::ENOSYS));
+        assert_eq!(native(&program, "getpid"), libc::SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(native(&program, "execve"), libc::SECCOMP_RET_TRACE);
+        assert_eq!(native(&program, "clone"), libc::SECCOMP_RET_TRACE);
+        assert_eq!(
+            verdict_for(&program, KILL_SYSCALL, AUDIT_ARCH, [0; 6]),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        // Under report every refusal stops, so that the tracer can say so.
+        let report = build_narrowed(
+            FilterOptions {
+                report: true,
+                ..FilterOptions::default()
+            },
+            &narrowing,
+        );
+        for name in ["futex", "getpid", "mount"] {
+            assert_eq!(native(&report, name), libc::SECCOMP_RET_TRACE, "{name}");
+        }
+        assert_eq!(native(&report, "read"), libc::SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
+    fn the_most_fragmented_narrowing_fits_the_kernel_limit() {
+        // Every other syscall allowed: the most ranges a list can make.
+        let names: Vec<&str> = syscalls().map(|(_, name)| name).step_by(2).collect();
+        let narrowing = narrowed(&[], Some((&names, Refusal::Kill)));
+        for report in [false, true] {
+            let options = FilterOptions {
+                wakeup: true,
+                report,
+            };
+            let program = build_narrowed(options, &narrowing);
+            assert!(program.len() < 4096, "{} instructions", program.len());
         }
     }
 

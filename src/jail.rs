@@ -160,8 +160,9 @@ impl Jail {
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
-        let mut tracer =
-            Tracer::new(self.policy.clone(), limits, launched.pid, timed_out).with_network(network);
+        let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out)
+            .with_network(network)
+            .with_narrowing(self.config.limits.narrowing());
         if ruleset.is_some() {
             tracer = tracer.with_landlock(keeper);
         }
@@ -330,10 +331,13 @@ impl Jail {
             } else {
                 self.config.pass_fds.clone()
             },
-            filter: filter::build(FilterOptions {
-                wakeup: self.config.wakeup,
-                report: self.config.report,
-            }),
+            filter: filter::build_narrowed(
+                FilterOptions {
+                    wakeup: self.config.wakeup,
+                    report: self.config.report,
+                },
+                &self.config.limits.narrowing(),
+            ),
             stdio: None,
             landlock: None,
             keeper: None,
@@ -436,10 +440,16 @@ impl Started<'_> {
             Outcome::Exited(code) => Ok(Ending::Exited(code)),
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
             Outcome::TimedOut => Ok(Ending::TimedOut),
-            Outcome::NotStarted { denial } => {
+            Outcome::NotStarted { denial, exec_errno } => {
                 let shown_program =
                     String::from_utf8_lossy(self.command.argv_program()).into_owned();
-                let failure = launch::child_failure(&self.launched.errors, &self.command.command);
+                let failure = launch::child_failure(&self.launched.errors, &self.command.command)
+                    .or_else(|| {
+                        exec_errno.map(|errno| LaunchError::Child {
+                            step: Step::Exec,
+                            errno: Errno::from_raw(errno),
+                        })
+                    });
                 Err(self.jail.exec_error(shown_program, failure, denial))
             }
         }

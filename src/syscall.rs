@@ -1060,6 +1060,236 @@ impl Table {
     }
 }
 
+/// The number the tracer turns a call into when a `syscall ... kill` line
+/// refuses it at a stop: the filter (which the kernel runs again on the
+/// changed call) answers it with `SECCOMP_RET_KILL_PROCESS`, so the
+/// program dies of `SIGSYS` as it would had the filter refused the call
+/// itself ("kill" in ASCII; like the wakeup number, in the x32 range).
+pub const KILL_SYSCALL: u32 = 0x6b69_6c6c;
+
+/// How a `syscall allow` or `syscall deny` line refuses a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The call fails with this errno.
+    Errno(i32),
+    /// The process is killed by `SIGSYS` (`SECCOMP_RET_KILL_PROCESS`).
+    Kill,
+}
+
+impl Refusal {
+    /// The refusal as a config line writes it (`EPERM`, `kill`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Kill => "kill",
+            Refusal::Errno(errno) => ERRNO_NAMES
+                .iter()
+                .find(|(_, number)| *number == errno)
+                .map_or("an errno", |(name, _)| name),
+        }
+    }
+}
+
+/// The errno names a config may give, with their Linux numbers (the
+/// generic table every architecture but alpha, mips, parisc and sparc
+/// shares), aliases after the name they stand for.
+pub const ERRNO_NAMES: &[(&str, i32)] = &[
+    ("EPERM", libc::EPERM),
+    ("ENOENT", libc::ENOENT),
+    ("ESRCH", libc::ESRCH),
+    ("EINTR", libc::EINTR),
+    ("EIO", libc::EIO),
+    ("ENXIO", libc::ENXIO),
+    ("E2BIG", libc::E2BIG),
+    ("ENOEXEC", libc::ENOEXEC),
+    ("EBADF", libc::EBADF),
+    ("ECHILD", libc::ECHILD),
+    ("EAGAIN", libc::EAGAIN),
+    ("EWOULDBLOCK", libc::EWOULDBLOCK),
+    ("ENOMEM", libc::ENOMEM),
+    ("EACCES", libc::EACCES),
+    ("EFAULT", libc::EFAULT),
+    ("ENOTBLK", libc::ENOTBLK),
+    ("EBUSY", libc::EBUSY),
+    ("EEXIST", libc::EEXIST),
+    ("EXDEV", libc::EXDEV),
+    ("ENODEV", libc::ENODEV),
+    ("ENOTDIR", libc::ENOTDIR),
+    ("EISDIR", libc::EISDIR),
+    ("EINVAL", libc::EINVAL),
+    ("ENFILE", libc::ENFILE),
+    ("EMFILE", libc::EMFILE),
+    ("ENOTTY", libc::ENOTTY),
+    ("ETXTBSY", libc::ETXTBSY),
+    ("EFBIG", libc::EFBIG),
+    ("ENOSPC", libc::ENOSPC),
+    ("ESPIPE", libc::ESPIPE),
+    ("EROFS", libc::EROFS),
+    ("EMLINK", libc::EMLINK),
+    ("EPIPE", libc::EPIPE),
+    ("EDOM", libc::EDOM),
+    ("ERANGE", libc::ERANGE),
+    ("EDEADLK", libc::EDEADLK),
+    ("EDEADLOCK", libc::EDEADLOCK),
+    ("ENAMETOOLONG", libc::ENAMETOOLONG),
+    ("ENOLCK", libc::ENOLCK),
+    ("ENOSYS", libc::ENOSYS),
+    ("ENOTEMPTY", libc::ENOTEMPTY),
+    ("ELOOP", libc::ELOOP),
+    ("ENOMSG", libc::ENOMSG),
+    ("EIDRM", libc::EIDRM),
+    ("ECHRNG", libc::ECHRNG),
+    ("EL2NSYNC", libc::EL2NSYNC),
+    ("EL3HLT", libc::EL3HLT),
+    ("EL3RST", libc::EL3RST),
+    ("ELNRNG", libc::ELNRNG),
+    ("EUNATCH", libc::EUNATCH),
+    ("ENOCSI", libc::ENOCSI),
+    ("EL2HLT", libc::EL2HLT),
+    ("EBADE", libc::EBADE),
+    ("EBADR", libc::EBADR),
+    ("EXFULL", libc::EXFULL),
+    ("ENOANO", libc::ENOANO),
+    ("EBADRQC", libc::EBADRQC),
+    ("EBADSLT", libc::EBADSLT),
+    ("EBFONT", libc::EBFONT),
+    ("ENOSTR", libc::ENOSTR),
+    ("ENODATA", libc::ENODATA),
+    ("ETIME", libc::ETIME),
+    ("ENOSR", libc::ENOSR),
+    ("ENONET", libc::ENONET),
+    ("ENOPKG", libc::ENOPKG),
+    ("EREMOTE", libc::EREMOTE),
+    ("ENOLINK", libc::ENOLINK),
+    ("EADV", libc::EADV),
+    ("ESRMNT", libc::ESRMNT),
+    ("ECOMM", libc::ECOMM),
+    ("EPROTO", libc::EPROTO),
+    ("EMULTIHOP", libc::EMULTIHOP),
+    ("EDOTDOT", libc::EDOTDOT),
+    ("EBADMSG", libc::EBADMSG),
+    ("EOVERFLOW", libc::EOVERFLOW),
+    ("ENOTUNIQ", libc::ENOTUNIQ),
+    ("EBADFD", libc::EBADFD),
+    ("EREMCHG", libc::EREMCHG),
+    ("ELIBACC", libc::ELIBACC),
+    ("ELIBBAD", libc::ELIBBAD),
+    ("ELIBSCN", libc::ELIBSCN),
+    ("ELIBMAX", libc::ELIBMAX),
+    ("ELIBEXEC", libc::ELIBEXEC),
+    ("EILSEQ", libc::EILSEQ),
+    ("ERESTART", libc::ERESTART),
+    ("ESTRPIPE", libc::ESTRPIPE),
+    ("EUSERS", libc::EUSERS),
+    ("ENOTSOCK", libc::ENOTSOCK),
+    ("EDESTADDRREQ", libc::EDESTADDRREQ),
+    ("EMSGSIZE", libc::EMSGSIZE),
+    ("EPROTOTYPE", libc::EPROTOTYPE),
+    ("ENOPROTOOPT", libc::ENOPROTOOPT),
+    ("EPROTONOSUPPORT", libc::EPROTONOSUPPORT),
+    ("ESOCKTNOSUPPORT", libc::ESOCKTNOSUPPORT),
+    ("EOPNOTSUPP", libc::EOPNOTSUPP),
+    ("ENOTSUP", libc::ENOTSUP),
+    ("EPFNOSUPPORT", libc::EPFNOSUPPORT),
+    ("EAFNOSUPPORT", libc::EAFNOSUPPORT),
+    ("EADDRINUSE", libc::EADDRINUSE),
+    ("EADDRNOTAVAIL", libc::EADDRNOTAVAIL),
+    ("ENETDOWN", libc::ENETDOWN),
+    ("ENETUNREACH", libc::ENETUNREACH),
+    ("ENETRESET", libc::ENETRESET),
+    ("ECONNABORTED", libc::ECONNABORTED),
+    ("ECONNRESET", libc::ECONNRESET),
+    ("ENOBUFS", libc::ENOBUFS),
+    ("EISCONN", libc::EISCONN),
+    ("ENOTCONN", libc::ENOTCONN),
+    ("ESHUTDOWN", libc::ESHUTDOWN),
+    ("ETOOMANYREFS", libc::ETOOMANYREFS),
+    ("ETIMEDOUT", libc::ETIMEDOUT),
+    ("ECONNREFUSED", libc::ECONNREFUSED),
+    ("EHOSTDOWN", libc::EHOSTDOWN),
+    ("EHOSTUNREACH", libc::EHOSTUNREACH),
+    ("EALREADY", libc::EALREADY),
+    ("EINPROGRESS", libc::EINPROGRESS),
+    ("ESTALE", libc::ESTALE),
+    ("EUCLEAN", libc::EUCLEAN),
+    ("ENOTNAM", libc::ENOTNAM),
+    ("ENAVAIL", libc::ENAVAIL),
+    ("EISNAM", libc::EISNAM),
+    ("EREMOTEIO", libc::EREMOTEIO),
+    ("EDQUOT", libc::EDQUOT),
+    ("ENOMEDIUM", libc::ENOMEDIUM),
+    ("EMEDIUMTYPE", libc::EMEDIUMTYPE),
+    ("ECANCELED", libc::ECANCELED),
+    ("ENOKEY", libc::ENOKEY),
+    ("EKEYEXPIRED", libc::EKEYEXPIRED),
+    ("EKEYREVOKED", libc::EKEYREVOKED),
+    ("EKEYREJECTED", libc::EKEYREJECTED),
+    ("EOWNERDEAD", libc::EOWNERDEAD),
+    ("ENOTRECOVERABLE", libc::ENOTRECOVERABLE),
+    ("ERFKILL", libc::ERFKILL),
+    ("EHWPOISON", libc::EHWPOISON),
+];
+
+/// The errno a config names (`EPERM`, any case).
+pub fn errno_by_name(name: &str) -> Option<i32> {
+    ERRNO_NAMES
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, number)| *number)
+}
+
+/// The config's `syscall allow` and `syscall deny` lines, per syscall
+/// number: what refuses a call the jail itself would let run. They only
+/// narrow: a call the jail refuses keeps the jail's errno, and a call the
+/// jail stops for is refused by the tracer at that stop (no stop is
+/// added).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    /// Indexed by syscall number; empty when no line narrows anything.
+    by_number: Vec<Option<Refusal>>,
+}
+
+impl Narrowing {
+    /// `deny` names with their refusal (a later entry for the same name
+    /// wins), and an allow list with the refusal every other syscall
+    /// gets. Names not in the native table are ignored (the config
+    /// layer refuses them).
+    pub fn new(deny: &[(&str, Refusal)], allow: Option<(&[&str], Refusal)>) -> Narrowing {
+        if deny.is_empty() && allow.is_none() {
+            return Narrowing::default();
+        }
+        let highest = crate::arch::syscalls().map(|(nr, _)| nr).max().unwrap_or(0);
+        let mut by_number = vec![None; highest as usize + 1];
+        for (nr, name) in crate::arch::syscalls() {
+            let denied = deny.iter().rev().find(|(denied, _)| *denied == name);
+            by_number[nr as usize] = match (denied, allow) {
+                (Some((_, refusal)), _) => Some(*refusal),
+                (None, Some((allowed, refusal))) if !allowed.contains(&name) => Some(refusal),
+                _ => None,
+            };
+        }
+        Narrowing { by_number }
+    }
+
+    /// What refuses syscall `nr`, if a line does.
+    pub fn refusal(&self, nr: u64) -> Option<Refusal> {
+        usize::try_from(nr)
+            .ok()
+            .and_then(|index| self.by_number.get(index))
+            .copied()
+            .flatten()
+    }
+
+    /// No line narrows anything.
+    pub fn is_empty(&self) -> bool {
+        self.by_number.iter().all(Option::is_none)
+    }
+
+    /// Some line kills: the filter must know [`KILL_SYSCALL`].
+    pub fn kills(&self) -> bool {
+        self.by_number.contains(&Some(Refusal::Kill))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,8 @@ mod exit;
 mod http;
 #[path = "jail/landlock.rs"]
 mod landlock;
+#[path = "jail/limits.rs"]
+mod limits;
 #[path = "jail/manpages.rs"]
 mod manpages;
 #[path = "jail/network.rs"]

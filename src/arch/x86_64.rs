@@ -1,6 +1,9 @@
 //! x86_64: the audit architecture and the register layout. Its syscall
 //! numbers are the `syscalls` crate's (see [`super::syscalls`]).
 
+/// The architecture's name, as messages give it.
+pub const NAME: &str = "x86_64";
+
 /// `AUDIT_ARCH_X86_64`: what `seccomp_data.arch` holds for native calls.
 pub const AUDIT_ARCH: u32 = 0xc000_003e;
 

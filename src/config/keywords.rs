@@ -290,6 +290,14 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "net loopback",
         form: Form::Word(apply_net),
     },
+    Keyword {
+        name: "syscall",
+        usage: "syscall <allow|deny> <name,...> [<ERRNO>|kill]",
+        doc: "Narrows the syscalls the program may make: `deny` refuses the named ones, `allow` every one it does not name; refused calls fail with the errno given (EPERM by default) or, with `kill`, kill the process.",
+        default: "no narrowing: the jail's own table decides",
+        example: "syscall deny ptrace,personality\nsyscall deny socket EACCES",
+        form: Form::TwoOrThreeWords(super::limits::apply_syscall),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.
@@ -406,15 +414,20 @@ struct OpenBlock {
 
 impl Builder<'_> {
     /// The config the current line writes to.
-    fn settings(&mut self) -> &mut Config {
+    pub(super) fn settings(&mut self) -> &mut Config {
         match &self.open_block {
             Some(block) if block.name.as_bytes() != self.ident => &mut self.skipped,
             _ => &mut self.applied,
         }
     }
 
-    fn error(&self, col: usize, problem: impl Into<String>) -> ConfigError {
+    pub(super) fn error(&self, col: usize, problem: impl Into<String>) -> ConfigError {
         ConfigError::at(self.file, self.line, col, problem)
+    }
+
+    /// The line being applied.
+    pub(super) fn line(&self) -> usize {
+        self.line
     }
 }
 
@@ -436,7 +449,7 @@ fn suggestion(name: &str) -> Option<&'static str> {
 
 /// The Levenshtein distance between `a` and `b` in characters, if it is
 /// at most `limit` (cheap for long words: their lengths differ too much).
-fn edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
+pub(super) fn edit_distance(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().take(b.len() + limit + 1).collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > limit {

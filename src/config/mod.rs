@@ -8,6 +8,7 @@ mod error;
 #[cfg(test)]
 mod fuzz;
 mod keywords;
+pub mod limits;
 pub mod network;
 mod syntax;
 #[cfg(test)]
@@ -165,6 +166,9 @@ pub struct Config {
     /// Lines that are valid but probably not what was meant (a `#` inside
     /// a value), from every block of the file.
     pub warnings: Vec<ConfigWarning>,
+    /// `syscall`, `cputime`, `outputlimit`, `maxmemory`, `user`, `group`,
+    /// `groups` and `caps` lines (issue 16).
+    pub limits: limits::Limits,
 }
 
 /// The config lines some settings came from (1-based), so that a check

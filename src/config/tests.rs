@@ -133,6 +133,7 @@ net loopback
             cpu: Some(23),
         },
         warnings: Vec::new(),
+        limits: Default::default(),
     };
     assert_eq!(parse(text), expected);
 }

@@ -17,6 +17,10 @@ pub(in crate::tracer) enum Answer {
     /// Skip the syscall; it returns 0 (a syscall the jail itself
     /// implements: wakeup).
     Done,
+    /// Kill the process as the filter would (a `syscall ... kill` line):
+    /// the call becomes [`crate::syscall::KILL_SYSCALL`], which the filter,
+    /// run again on the changed call, answers with `SIGSYS`.
+    Kill,
     /// Run it on the jail's copies of its arguments.
     Rewrite(Rewrite),
 }

@@ -9,7 +9,7 @@
 //! object or its parent held open by the jail). [`super::rewrite`] applies
 //! the answer and undoes the rewrite at the syscall's exit.
 
-use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall};
+use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall, Refusal};
 use crate::tracer::answer::{Answer, Rewrite};
 use crate::tracer::checks::{memory, network, paths, processes, signed};
 use crate::tracer::scratch::Part;
@@ -26,6 +26,28 @@ pub(in crate::tracer) fn answer(
     class: Class,
 ) -> Answer {
     let pid = thread.tid();
+    // A `syscall` line refuses what the jail would let run (or judge);
+    // the jail's own refusals keep their errno.
+    let jail_refuses = match class {
+        Class::Refuse(_) => true,
+        Class::ByArg {
+            arg,
+            cases,
+            otherwise,
+        } => matches!(
+            by_arg_action(thread, arg, cases, otherwise),
+            ArgAction::Refuse(_)
+        ),
+        _ => false,
+    };
+    if !jail_refuses && let Some(refusal) = thread.narrowed(nr, name) {
+        debug!("{pid}: {name} ({nr}): refused by a `syscall` line");
+        thread.report_syscall(name, nr);
+        return match refusal {
+            Refusal::Errno(errno) => Answer::Refuse(Errno::from_raw(errno)),
+            Refusal::Kill => Answer::Kill,
+        };
+    }
     match class {
         Class::Check(check) | Class::CheckUnlessNull { check, .. } => {
             answer_check(thread, name, check)
@@ -36,11 +58,7 @@ pub(in crate::tracer) fn answer(
             otherwise,
         } => {
             let value = thread.argument(arg) & 0xffff_ffff;
-            let action = cases
-                .iter()
-                .find(|case| u64::from(case.value) == value)
-                .map_or(otherwise, |case| case.action);
-            match action {
+            match by_arg_action(thread, arg, cases, otherwise) {
                 ArgAction::Check(check) => answer_check(thread, name, check),
                 ArgAction::Refuse(errno) => Answer::Refuse(Errno::from_raw(errno)),
                 ArgAction::Allow => {
@@ -63,6 +81,20 @@ pub(in crate::tracer) fn answer(
             Answer::Refuse(Errno::ENOSYS)
         }
     }
+}
+
+/// What the jail's table says for a [`Class::ByArg`] call's argument.
+fn by_arg_action(
+    thread: &dyn Stopped,
+    arg: u8,
+    cases: &[crate::syscall::ArgCase],
+    otherwise: ArgAction,
+) -> ArgAction {
+    let value = thread.argument(arg) & 0xffff_ffff;
+    cases
+        .iter()
+        .find(|case| u64::from(case.value) == value)
+        .map_or(otherwise, |case| case.action)
 }
 
 fn answer_check(thread: &mut dyn Stopped, name: &str, check: Check) -> Answer {
@@ -167,6 +199,35 @@ mod tests {
         let answer = super::answer(&mut thread, wakeup, name, class);
         assert!(matches!(answer, Answer::Done), "{answer:?}");
         assert_eq!(thread.suspended, 1);
+    }
+
+    #[test]
+    fn syscall_lines_refuse_at_the_stop_before_any_check() {
+        let mut thread = FakeThread::new(
+            "report\nsyscall deny openat EACCES\nsyscall deny clone kill\nsyscall deny mount ENOSPC\n",
+        );
+        let answer = thread.call("openat", [libc::AT_FDCWD as u64, 0x1000, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::EACCES);
+        assert!(thread.verdicts.is_empty(), "no path was judged");
+        assert!(matches!(thread.call("clone", [0; 6]), Answer::Kill));
+        // The jail's own refusal keeps its errno.
+        assert_eq!(refused_with(&thread.call("mount", [0; 6])), libc::EPERM);
+        assert_eq!(
+            *thread.reports.borrow(),
+            ["[Syscall openat]", "[Syscall clone]", "[Syscall mount]"]
+        );
+    }
+
+    #[test]
+    fn the_main_programs_first_exec_passes_an_allow_list_without_execve() {
+        let mut thread = FakeThread::new("syscall allow read,write\n");
+        thread.first_exec = true;
+        let answer = thread.call("execve", [0x1000, 0, 0, 0, 0, 0]);
+        // Judged as usual (no path in memory: the check's own answer).
+        assert_ne!(refused_with(&answer), libc::EPERM, "{answer:?}");
+        thread.first_exec = false;
+        let answer = thread.call("execve", [0x1000, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), libc::EPERM);
     }
 
     #[test]

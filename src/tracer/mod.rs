@@ -47,8 +47,13 @@ pub enum Outcome {
     /// The time limit ran out and the jail was killed.
     TimedOut,
     /// The main program never got to exec: its setup or exec failed.
-    /// `denial` is set when the jail itself hid or refused the program.
-    NotStarted { denial: Option<(i32, Denial)> },
+    /// `denial` is set when the jail itself hid or refused the program;
+    /// `exec_errno` when the tracer saw its exec fail (it follows the exec
+    /// when `syscall` lines may keep the child from reporting it).
+    NotStarted {
+        denial: Option<(i32, Denial)>,
+        exec_errno: Option<i32>,
+    },
 }
 
 /// The tracer itself failed; the jail has been killed.
@@ -108,6 +113,9 @@ pub struct Tracer {
     main_execed: bool,
     /// The jail's answer to the main program's own exec, if it refused it.
     exec_denial: Option<(i32, Denial)>,
+    /// The errno of the main program's own exec, when the tracer saw it
+    /// fail.
+    exec_errno: Option<i32>,
     timed_out: Arc<AtomicBool>,
     /// Called when the program makes the wakeup syscall; returns once the
     /// command's output has reached its client. `None`: wakeup is unknown.
@@ -127,6 +135,9 @@ pub struct Tracer {
     /// The synthetic `/etc/hosts` of a jail with network lines: a sealed
     /// memfd the program reads in place of the host's.
     hosts: Option<OwnedFd>,
+    /// The config's `syscall` lines, applied at the stops the jail makes
+    /// anyway (the filter applies them everywhere else).
+    narrowing: crate::syscall::Narrowing,
     /// Tasks that opened their `maps`, oldest first: at most
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
@@ -196,6 +207,7 @@ impl Tracer {
             clones_in_flight: 0,
             main_execed: false,
             exec_denial: None,
+            exec_errno: None,
             timed_out,
             suspender: None,
             downloads: None,
@@ -205,7 +217,15 @@ impl Tracer {
             maps_open: Default::default(),
             network: Default::default(),
             hosts: None,
+            narrowing: Default::default(),
         }
+    }
+
+    /// Applies the config's `syscall` lines at the stops (the filter,
+    /// built from the same lines, applies them elsewhere).
+    pub fn with_narrowing(mut self, narrowing: crate::syscall::Narrowing) -> Tracer {
+        self.narrowing = narrowing;
+        self
     }
 
     /// Makes the tracer judge sockets by `network` (by default every
@@ -350,6 +370,7 @@ impl Tracer {
         if !self.main_execed {
             return Some(Outcome::NotStarted {
                 denial: self.exec_denial.take(),
+                exec_errno: self.exec_errno,
             });
         }
         Some(how)

@@ -38,7 +38,15 @@ impl Tracer {
             tid: pid,
             arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
         };
-        match decide::answer(&mut view, nr, name, class) {
+        let answer = decide::answer(&mut view, nr, name, class);
+        // The child reports a failed exec by a `write` after the filter is
+        // in: when `syscall` lines may refuse that, the tracer follows the
+        // main program's own exec to its end to see how it went.
+        let follow_exec =
+            pid == self.main && !self.main_execed && name == "execve" && !self.narrowing.is_empty();
+        match answer {
+            Answer::Allow if follow_exec => Resume::ToSyscallExit,
+            Answer::Rewrite(rewrite) if follow_exec && rewrite.is_empty() => Resume::ToSyscallExit,
             Answer::Allow => Resume::Continue,
             Answer::Refuse(errno) => {
                 arch::skip_with_errno(&mut regs, errno as i32);
@@ -46,6 +54,10 @@ impl Tracer {
             }
             Answer::Done => {
                 arch::skip_with_errno(&mut regs, 0);
+                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            }
+            Answer::Kill => {
+                arch::set_syscall_number(&mut regs, u64::from(crate::syscall::KILL_SYSCALL));
                 self.set_registers_or_kill(pid, regs, Resume::Continue)
             }
             Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
@@ -139,6 +151,10 @@ impl Tracer {
         let Ok(now) = nix::sys::ptrace::getregs(pid) else {
             return Resume::Nothing;
         };
+        // Still the jail's child: the main program's own exec failed.
+        if pid == self.main && !self.main_execed && arch::return_value(&now) < 0 {
+            self.exec_errno = i32::try_from(-arch::return_value(&now)).ok();
+        }
         match state {
             InSyscall::Free => Resume::Continue,
             InSyscall::Rewritten {

@@ -109,6 +109,10 @@ pub(in crate::tracer) trait Stopped {
     fn report_line(&self, line: &str);
     /// `[Syscall <name>]` for a syscall refused whatever its arguments.
     fn report_syscall(&self, name: &str, nr: u64);
+    /// How a `syscall` line refuses syscall `nr` (named `name`) for this
+    /// thread, if one does: never the main program's own first exec,
+    /// which starts the program the lines are for.
+    fn narrowed(&self, nr: u64, name: &str) -> Option<crate::syscall::Refusal>;
 
     /// The `maxthreads` limit, if any.
     fn max_threads(&self) -> Option<u32>;
@@ -422,6 +426,14 @@ impl Stopped for TaskView<'_> {
 
     fn report_syscall(&self, name: &str, nr: u64) {
         self.tracer.report_syscall(name, nr);
+    }
+
+    fn narrowed(&self, nr: u64, name: &str) -> Option<crate::syscall::Refusal> {
+        let tracer = &*self.tracer;
+        if !tracer.main_execed && self.tid == tracer.main && name == "execve" {
+            return None;
+        }
+        tracer.narrowing.refusal(nr)
     }
 
     fn max_threads(&self) -> Option<u32> {

@@ -48,6 +48,11 @@ pub struct FakeThread {
     /// Tasks the jail holds, and how many of them are on their way out.
     pub tasks: (u64, u64),
     pub session: bool,
+    /// The config's `syscall` lines.
+    pub narrowing: crate::syscall::Narrowing,
+    /// The stop is the main program's own first exec, which the lines
+    /// never refuse.
+    pub first_exec: bool,
 
     // What the checks did.
     pub verdicts: Vec<(String, Access, Target, bool)>,
@@ -66,6 +71,7 @@ impl FakeThread {
         let config = Config::parse(Path::new("test.conf"), config, "test")
             .unwrap_or_else(|error| panic!("test config: {error}"));
         let policy = Policy::compile(&config).unwrap_or_else(|error| panic!("policy: {error}"));
+        let narrowing = config.limits.narrowing();
         FakeThread {
             arguments: [0; 6],
             memory: Vec::new(),
@@ -84,6 +90,8 @@ impl FakeThread {
             max_threads: None,
             tasks: (1, 0),
             session: false,
+            narrowing,
+            first_exec: false,
             verdicts: Vec::new(),
             reports: RefCell::new(Vec::new()),
             handed_over: RefCell::new(0),
@@ -347,6 +355,13 @@ impl Stopped for FakeThread {
 
     fn report_syscall(&self, name: &str, _nr: u64) {
         self.reports.borrow_mut().push(format!("[Syscall {name}]"));
+    }
+
+    fn narrowed(&self, nr: u64, _name: &str) -> Option<crate::syscall::Refusal> {
+        if self.first_exec {
+            return None;
+        }
+        self.narrowing.refusal(nr)
     }
 
     fn max_threads(&self) -> Option<u32> {

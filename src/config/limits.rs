@@ -1,0 +1,324 @@
+//! The keywords of issue 16: what the program may call (`syscall`), how
+//! much it may use (`cputime`, `outputlimit`, `maxmemory`) and who it runs
+//! as (`user`, `group`, `groups`, `caps`).
+//!
+//! Owns the plain data these lines give ([`Limits`]) and their checks: a
+//! syscall name unknown on this architecture, an errno or capability name
+//! with a typo (with the closest known name), a limit no run could use.
+//! Names of users and groups are only checked for form here: they are
+//! looked up in the system's user database when the jail starts.
+
+use super::error::{ConfigError, quoted};
+use super::keywords::{Builder, edit_distance};
+use super::syntax::Word;
+use crate::syscall::{self, Class, Narrowing, Refusal};
+
+/// What the `syscall`, `cputime`, `outputlimit`, `maxmemory`, `user`,
+/// `group`, `groups` and `caps` lines that apply say.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Limits {
+    /// `syscall deny` lines, in file order.
+    pub deny: Vec<SyscallLine>,
+    /// `syscall allow` lines, in file order: together, the allow list.
+    pub allow: Vec<SyscallLine>,
+}
+
+/// One `syscall allow` or `syscall deny` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallLine {
+    /// The syscall names, each known on this architecture.
+    pub names: Vec<String>,
+    /// What the named calls (`deny`) or every other call (`allow`) get.
+    pub refusal: Refusal,
+    pub line: usize,
+}
+
+impl Limits {
+    /// The `syscall` lines as the filter and the tracer apply them.
+    pub fn narrowing(&self) -> Narrowing {
+        let deny: Vec<(&str, Refusal)> = self
+            .deny
+            .iter()
+            .flat_map(|line| line.names.iter().map(|name| (name.as_str(), line.refusal)))
+            .collect();
+        let allowed: Vec<&str> = self
+            .allow
+            .iter()
+            .flat_map(|line| line.names.iter().map(String::as_str))
+            .collect();
+        let allow = self
+            .allow
+            .first()
+            .map(|line| (allowed.as_slice(), line.refusal));
+        Narrowing::new(&deny, allow)
+    }
+}
+
+/// `syscall allow|deny <name,...> [<ERRNO>|kill]`.
+pub(super) fn apply_syscall(
+    builder: &mut Builder<'_>,
+    mode: Word<'_>,
+    names: Word<'_>,
+    refusal: Option<Word<'_>>,
+) -> Result<(), ConfigError> {
+    let allow = match mode.text {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return Err(builder
+                .error(mode.col, "bad mode for `syscall`")
+                .expected("`allow` or `deny`")
+                .found(quoted(mode.text)));
+        }
+    };
+    let refusal = match refusal {
+        None => Refusal::Errno(libc::EPERM),
+        Some(word) => refusal_of(builder, word)?,
+    };
+    let mut list = Vec::new();
+    let mut col = names.col;
+    for name in names.text.split(',') {
+        if name.is_empty() {
+            return Err(builder
+                .error(col, "empty syscall name in `syscall`")
+                .expected("names separated by single commas, such as `read,write`")
+                .found(quoted(names.text)));
+        }
+        if crate::arch::number_of(name).is_none() {
+            return Err(builder.error(col, unknown_syscall(name)));
+        }
+        if allow && let Class::Refuse(errno) = syscall::class_of(name) {
+            return Err(builder
+                .error(
+                    col,
+                    format!(
+                        "`syscall allow`: the jail itself refuses `{name}` ({}), and no line \
+                         can let it run",
+                        Refusal::Errno(errno).name()
+                    ),
+                )
+                .expected("only syscalls the jail lets run (the lines narrow, never widen)"));
+        }
+        list.push(name.to_owned());
+        col += name.chars().count() + 1;
+    }
+    let line = builder.line();
+    let limits = &mut builder.settings().limits;
+    if allow {
+        if let Some(earlier) = limits
+            .allow
+            .iter()
+            .find(|earlier| earlier.refusal != refusal)
+        {
+            let (earlier_refusal, earlier_line) = (earlier.refusal, earlier.line);
+            return Err(builder
+                .error(
+                    mode.col,
+                    format!(
+                        "`syscall allow` refuses the rest with {}, but the allow line at line \
+                         {earlier_line} with {}",
+                        refusal.name(),
+                        earlier_refusal.name()
+                    ),
+                )
+                .expected("the same refusal on every `syscall allow` line"));
+        }
+        limits.allow.push(SyscallLine {
+            names: list,
+            refusal,
+            line,
+        });
+    } else {
+        limits.deny.push(SyscallLine {
+            names: list,
+            refusal,
+            line,
+        });
+    }
+    Ok(())
+}
+
+/// ``unknown syscall `wirte` on x86_64; did you mean `write`?``
+fn unknown_syscall(name: &str) -> String {
+    let closest = crate::arch::syscalls()
+        .filter_map(|(_, known)| edit_distance(name, known, 64).map(|distance| (distance, known)))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known);
+    let arch = crate::arch::native::NAME;
+    match closest {
+        Some(known) => format!(
+            "unknown syscall {} on {arch}; did you mean `{known}`?",
+            quoted(name)
+        ),
+        None => format!("unknown syscall {} on {arch}", quoted(name)),
+    }
+}
+
+/// `kill` or an errno name.
+fn refusal_of(builder: &Builder<'_>, word: Word<'_>) -> Result<Refusal, ConfigError> {
+    if word.text == "kill" {
+        return Ok(Refusal::Kill);
+    }
+    if let Some(errno) = syscall::errno_by_name(word.text) {
+        return Ok(Refusal::Errno(errno));
+    }
+    let upper = word.text.to_ascii_uppercase();
+    let closest = syscall::ERRNO_NAMES
+        .iter()
+        .filter_map(|(known, _)| edit_distance(&upper, known, 2).map(|distance| (distance, known)))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| *known);
+    let problem = match closest {
+        Some(known) => format!(
+            "unknown errno {} for `syscall`; did you mean `{known}`?",
+            quoted(word.text)
+        ),
+        None => format!("unknown errno {} for `syscall`", quoted(word.text)),
+    };
+    Err(builder
+        .error(word.col, problem)
+        .expected("an errno name such as EPERM, EACCES or ENOSYS, or `kill`"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(Path::new("t.conf"), text, "alice")
+            .unwrap_or_else(|error| panic!("should parse:\n{text}\nbut: {error}"))
+    }
+
+    fn error(text: &str) -> String {
+        match Config::parse(Path::new("t.conf"), text, "alice") {
+            Ok(config) => panic!("should fail:\n{text}\nbut gave {:?}", config.limits),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn nr(name: &str) -> u64 {
+        u64::from(crate::arch::number_of(name).unwrap())
+    }
+
+    #[test]
+    fn syscall_lines_add_up_and_a_later_deny_wins() {
+        let config = parse(
+            "syscall deny ptrace,write\nsyscall deny write EACCES\nident bob\nsyscall deny read\nend\n",
+        );
+        assert_eq!(
+            config.limits.deny,
+            [
+                SyscallLine {
+                    names: vec!["ptrace".into(), "write".into()],
+                    refusal: Refusal::Errno(libc::EPERM),
+                    line: 1,
+                },
+                SyscallLine {
+                    names: vec!["write".into()],
+                    refusal: Refusal::Errno(libc::EACCES),
+                    line: 2,
+                },
+            ]
+        );
+        let narrowing = config.limits.narrowing();
+        assert_eq!(
+            narrowing.refusal(nr("write")),
+            Some(Refusal::Errno(libc::EACCES))
+        );
+        assert_eq!(
+            narrowing.refusal(nr("ptrace")),
+            Some(Refusal::Errno(libc::EPERM))
+        );
+        assert_eq!(narrowing.refusal(nr("read")), None, "bob's line");
+        assert!(!narrowing.kills());
+    }
+
+    #[test]
+    fn an_allow_list_refuses_everything_else_and_deny_lines_still_apply() {
+        let config = parse(
+            "syscall allow read,write kill\nsyscall allow exit_group kill\nsyscall deny write ENOSPC\n",
+        );
+        let narrowing = config.limits.narrowing();
+        assert_eq!(narrowing.refusal(nr("read")), None);
+        assert_eq!(narrowing.refusal(nr("exit_group")), None);
+        assert_eq!(narrowing.refusal(nr("openat")), Some(Refusal::Kill));
+        assert_eq!(
+            narrowing.refusal(nr("write")),
+            Some(Refusal::Errno(libc::ENOSPC))
+        );
+        assert!(narrowing.kills());
+        assert!(parse("").limits.narrowing().is_empty());
+    }
+
+    #[test]
+    fn errno_names_are_any_case_and_kill_is_lowercase() {
+        let config = parse("syscall deny read eacces\nsyscall deny write kill\n");
+        assert_eq!(config.limits.deny[0].refusal, Refusal::Errno(libc::EACCES));
+        assert_eq!(config.limits.deny[1].refusal, Refusal::Kill);
+        assert_eq!(Refusal::Errno(libc::EACCES).name(), "EACCES");
+        // Every name maps to a number the kernel's RET_ERRNO can carry.
+        for (name, number) in syscall::ERRNO_NAMES {
+            assert!((1..4096).contains(number), "{name}");
+            assert_eq!(syscall::errno_by_name(name), Some(*number));
+        }
+    }
+
+    #[test]
+    fn bad_syscall_lines_name_file_line_column_and_the_closest_name() {
+        for (text, message) in [
+            (
+                "syscall deny read,wirte",
+                "t.conf:1:19: unknown syscall `wirte` on x86_64; did you mean `write`?",
+            ),
+            (
+                "syscall allow mmap2,fstat64",
+                "t.conf:1:15: unknown syscall `mmap2` on x86_64; did you mean `mmap`?",
+            ),
+            (
+                "\nsyscall deny write EPREM",
+                "t.conf:2:20: unknown errno `EPREM` for `syscall`; did you mean `EPERM`?",
+            ),
+            (
+                "syscall deny write 13",
+                "t.conf:1:20: unknown errno `13` for `syscall`; expected an errno name such as EPERM, EACCES or ENOSYS, or `kill`",
+            ),
+            (
+                "syscall deny write KILL",
+                "t.conf:1:20: unknown errno `KILL` for `syscall`",
+            ),
+            (
+                "syscall allow read,mount",
+                "t.conf:1:20: `syscall allow`: the jail itself refuses `mount` (EPERM), and no line can let it run",
+            ),
+            (
+                "syscall allow read,,write",
+                "t.conf:1:20: empty syscall name in `syscall`",
+            ),
+            ("syscall deny read,", "t.conf:1:19: empty syscall name"),
+            (
+                "syscall block read",
+                "t.conf:1:9: bad mode for `syscall`; expected `allow` or `deny`, found `block`",
+            ),
+            (
+                "syscall deny",
+                "t.conf:1:13: missing argument for `syscall`",
+            ),
+            (
+                "syscall deny read EPERM x",
+                "t.conf:1:25: too many arguments for `syscall`",
+            ),
+            (
+                "syscall allow read\nsyscall allow write EACCES",
+                "t.conf:2:9: `syscall allow` refuses the rest with EACCES, but the allow line at line 1 with EPERM",
+            ),
+        ] {
+            let shown = error(text);
+            assert!(
+                shown.starts_with(message),
+                "for {text:?}:\n  {shown}\nshould start\n  {message}"
+            );
+        }
+    }
+}
