@@ -21,7 +21,8 @@ use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
 use crate::syscall::Access;
 use crate::tracer::{Limits, Outcome, Tracer};
-use crate::watchdog::{Watchdog, WatchdogThread};
+use crate::usage::{Hit, LimitHit, Usage};
+use crate::watchdog::{Watchdog, WatchdogThread, Watched};
 use nix::errno::Errno;
 use rlimit::Resource;
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub enum Ending {
     Killed(i32),
     /// The time limit ran out; the whole jail was killed.
     TimedOut,
+    /// `cputime` ran out; the whole jail was killed.
+    CpuLimit,
 }
 
 /// One jail: a loaded config and its compiled policy, for one ident.
@@ -132,6 +135,10 @@ impl Jail {
         // it all the NOFILE it may have, and the program its own back.
         let nofile = RaisedNofile::raise();
         command.command.nofile = nofile.original();
+        // What the whole tree uses, when a limit needs it.
+        let limits = &self.config.limits;
+        let usage = limits.cpu_time.map(|_| Arc::new(Usage::default()));
+        command.command.trace_exit = limits.cpu_time.is_some();
         let launched = launch::spawn(&command.command)?;
         // The program reaches what the tracer holds through this thread's
         // /proc entry, which the kernel lets it do only if its capabilities
@@ -157,6 +164,15 @@ impl Jail {
         // a download in progress then stops instead of keeping it alive.
         let ending = Arc::new(AtomicBool::new(false));
         let watchdog = WatchdogThread::start(launched.pid, timed_out.clone(), ending.clone())?;
+        let hit = Arc::new(Hit::default());
+        if let Some(usage) = &usage {
+            watchdog.handle().watch(Watched {
+                usage: usage.clone(),
+                cpu: self.config.limits.cpu_time,
+                memory: None,
+                hit: hit.clone(),
+            });
+        }
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
@@ -165,6 +181,9 @@ impl Jail {
             .with_narrowing(self.config.limits.narrowing());
         if ruleset.is_some() {
             tracer = tracer.with_landlock(keeper);
+        }
+        if let Some(usage) = usage {
+            tracer = tracer.with_usage(usage);
         }
         if let Some(options) = HttpOptions::from_config(&self.config) {
             let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
@@ -178,6 +197,7 @@ impl Jail {
             watchdog,
             nofile,
             ruleset,
+            hit,
         })
     }
 
@@ -341,6 +361,7 @@ impl Jail {
             stdio: None,
             landlock: None,
             keeper: None,
+            trace_exit: false,
         };
         Ok(Prepared {
             command,
@@ -403,6 +424,8 @@ pub struct Started<'jail> {
     nofile: RaisedNofile,
     /// Held until the jail ends (the child has its own copy).
     ruleset: Option<landlock::Ruleset>,
+    /// Which of the tree's limits ended the jail, if one did.
+    hit: Arc<Hit>,
 }
 
 impl Started<'_> {
@@ -436,7 +459,18 @@ impl Started<'_> {
         let outcome = self.tracer.run();
         self.watchdog.stop();
         drop(self.nofile);
-        match outcome? {
+        let outcome = outcome?;
+        // A limit that ended the jail says so, whatever the program's last
+        // status (it was killed, or ended while being killed).
+        if !matches!(outcome, Outcome::NotStarted { .. })
+            && let Some(hit) = self.hit.get()
+        {
+            return Ok(match hit {
+                LimitHit::Cpu => Ending::CpuLimit,
+                LimitHit::Memory | LimitHit::Output => Ending::Killed(libc::SIGKILL),
+            });
+        }
+        match outcome {
             Outcome::Exited(code) => Ok(Ending::Exited(code)),
             Outcome::Killed(signal) => Ok(Ending::Killed(signal)),
             Outcome::TimedOut => Ok(Ending::TimedOut),

@@ -42,6 +42,9 @@ pub struct Command {
     /// The keeper's end of its socket: fork a [`crate::keeper`] inside the
     /// Landlock domain, right after confining.
     pub keeper: Option<RawFd>,
+    /// Stop every task at its exit too (`PTRACE_O_TRACEEXIT`), so that the
+    /// tracer can read a process's CPU time before it is gone (`cputime`).
+    pub trace_exit: bool,
 }
 
 /// The step of the child's setup that failed.
@@ -231,7 +234,12 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
         ForkResult::Parent { child } => {
             drop(go_read);
             drop(error_write);
-            if let Err(errno) = ptrace::seize(child, trace_options()) {
+            let options = if command.trace_exit {
+                trace_options() | Options::PTRACE_O_TRACEEXIT
+            } else {
+                trace_options()
+            };
+            if let Err(errno) = ptrace::seize(child, options) {
                 // Closing the go pipe unseized makes the child exit.
                 drop(go_write);
                 let _ = nix::sys::wait::waitpid(child, None);

@@ -32,6 +32,7 @@ pub mod session;
 pub mod sys;
 pub mod syscall;
 pub mod tracer;
+pub mod usage;
 pub mod watchdog;
 
 pub use builder::JailBuilder;

@@ -50,8 +50,9 @@ Modes:
   sandbox --version, -V   Print the version.
 
 Exit statuses: the program's own; 128+n killed by signal n; 124 timed out;
-125 the jail failed; 126 cannot execute; 127 not found; 78 bad config;
-2 bad command line. See sandbox(1) and sandbox.conf(5).
+123 out of CPU time; 125 the jail failed; 126 cannot execute; 127 not
+found; 78 bad config; 2 bad command line. See sandbox(1) and
+sandbox.conf(5).
 ";
 
 fn main() -> ExitCode {
@@ -133,8 +134,15 @@ fn main() -> ExitCode {
         Ok(Ending::Exited(code)) => ExitCode::from(code as u8),
         Ok(Ending::Killed(signal)) => killed(signal),
         Ok(Ending::TimedOut) => timed_out(),
+        Ok(Ending::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
+}
+
+/// One of the tree's limits ended the jail (issue 16).
+fn limit_hit(message: &str, status: u8) -> ExitCode {
+    say!("{message}");
+    ExitCode::from(status)
 }
 
 /// `sandbox --check <config> [<ident> [<path>...]]`: the report on stdout,

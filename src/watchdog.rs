@@ -1,5 +1,6 @@
-//! The jail's watchdog: the wall-clock time limit and ending a jail on
-//! request.
+//! The jail's watchdog: the wall-clock time limit, the CPU time and
+//! memory limits of the whole tree (`cputime`, `maxmemory`, polled from
+//! [`crate::usage`]), and ending a jail on request.
 //!
 //! Owns the watchdog thread. It kills the main program through a pidfd
 //! (so a pid reused after the program was reaped is never hit), tells a
@@ -11,6 +12,7 @@
 use crate::error::Error;
 use crate::launch::LaunchError;
 use crate::sys;
+use crate::usage::{Hit, LimitHit, Usage};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -20,6 +22,50 @@ enum Order {
     Arm(Duration),
     Disarm,
     Kill,
+    Watch(Watched),
+}
+
+/// The limits on what the whole tree uses, and where to read it.
+pub struct Watched {
+    pub usage: Arc<Usage>,
+    /// `cputime`
+    pub cpu: Option<Duration>,
+    /// `maxmemory`, in bytes.
+    pub memory: Option<u64>,
+    /// Set to the limit that ends the jail, before the kill.
+    pub hit: Arc<Hit>,
+}
+
+/// The shortest wait between two polls of the tree: a program using `n`
+/// CPUs may pass `cputime` by `n` times this before it is seen, and a
+/// program allocating memory by what it touches in this time.
+pub const POLL_MIN: Duration = Duration::from_millis(10);
+
+/// The longest wait between two polls of the tree's CPU time.
+const POLL_MAX: Duration = Duration::from_millis(500);
+
+impl Watched {
+    /// Polls once: the limit passed, if one is; otherwise when to poll
+    /// next. Far from `cputime` the poll waits for the earliest moment the
+    /// limit could be reached with every CPU busy (at most [`POLL_MAX`]);
+    /// `maxmemory` is polled every [`POLL_MIN`].
+    fn poll(&self, cpus: u32) -> Result<Duration, LimitHit> {
+        let mut wait = POLL_MAX;
+        if let Some(limit) = self.cpu {
+            let used = self.usage.cpu();
+            if used >= limit {
+                return Err(LimitHit::Cpu);
+            }
+            wait = wait.min((limit - used) / cpus.max(1));
+        }
+        if let Some(limit) = self.memory {
+            if self.usage.memory() > limit {
+                return Err(LimitHit::Memory);
+            }
+            wait = POLL_MIN;
+        }
+        Ok(wait.max(POLL_MIN))
+    }
 }
 
 /// Enforces the time limit and ends the jail on request. It signals the
@@ -43,6 +89,12 @@ impl Watchdog {
     /// Kill the jail now.
     pub fn kill(&self) {
         let _ = self.orders.send(Order::Kill);
+    }
+
+    /// Poll what the tree uses from now on, and kill the jail when it
+    /// passes a limit.
+    pub fn watch(&self, watched: Watched) {
+        let _ = self.orders.send(Order::Watch(watched));
     }
 }
 
@@ -116,11 +168,17 @@ impl WatchdogThread {
             // Set by a kill: when the tracer must have ended the jail.
             let mut ended_by: Option<Instant> = None;
             let mut last_resort = Some(last_resort);
+            // The tree's limits, and when to poll them next.
+            let mut watched: Option<(Watched, Instant)> = None;
+            // The CPUs the tree can use at once: those this thread may run
+            // on (the program inherits the jail's affinity).
+            let cpus = std::thread::available_parallelism()
+                .map_or(1, |cpus| u32::try_from(cpus.get()).unwrap_or(u32::MAX));
             loop {
-                let next = match (deadline, ended_by) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                let next = [deadline, ended_by, watched.as_ref().map(|(_, at)| *at)]
+                    .into_iter()
+                    .flatten()
+                    .min();
                 let order = match next {
                     Some(at) => received.recv_timeout(at.saturating_duration_since(Instant::now())),
                     None => received
@@ -139,9 +197,21 @@ impl WatchdogThread {
                     Ok(Order::Arm(limit)) => deadline = Instant::now().checked_add(limit),
                     Ok(Order::Disarm) => deadline = None,
                     Ok(Order::Kill) => kill_now(&mut ended_by),
+                    Ok(Order::Watch(limits)) => watched = Some((limits, Instant::now())),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         let now = Instant::now();
-                        if deadline.is_some_and(|at| at <= now) {
+                        if let Some((limits, at)) = &mut watched
+                            && *at <= now
+                        {
+                            match limits.poll(cpus) {
+                                Ok(wait) => *at = now + wait,
+                                Err(hit) => {
+                                    limits.hit.set(hit);
+                                    watched = None;
+                                    kill_now(&mut ended_by);
+                                }
+                            }
+                        } else if deadline.is_some_and(|at| at <= now) {
                             timed_out.store(true, Ordering::SeqCst);
                             deadline = None;
                             kill_now(&mut ended_by);

@@ -298,6 +298,14 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "syscall deny ptrace,personality\nsyscall deny socket EACCES",
         form: Form::TwoOrThreeWords(super::limits::apply_syscall),
     },
+    Keyword {
+        name: "cputime",
+        usage: "cputime <seconds>",
+        doc: "Kills the jail once its processes and threads together, those that ended included, have used this much CPU time, in seconds; fractions such as 0.5 are allowed.",
+        default: "no limit",
+        example: "cputime 5",
+        form: Form::Word(super::limits::apply_cputime),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.
@@ -384,6 +392,7 @@ pub(crate) fn build(
              processes reach each other without one)",
         ));
     }
+    super::limits::finish(file, &builder.applied)?;
     builder.applied.warnings = builder.warnings;
     Ok(builder.applied)
 }
@@ -428,6 +437,11 @@ impl Builder<'_> {
     /// The line being applied.
     pub(super) fn line(&self) -> usize {
         self.line
+    }
+
+    /// Where the keyword being applied stands: line and column.
+    pub(super) fn at(&self) -> (usize, usize) {
+        (self.line, self.keyword_col)
     }
 }
 
@@ -1063,7 +1077,7 @@ fn whole_number(text: &str) -> Option<u64> {
 /// Digits past nanoseconds are dropped; a number beyond u64 is refused, and
 /// one of [`MAX_SECONDS`] or more counts as [`MAX_SECONDS`], so that every
 /// accepted time can be added to a clock.
-fn positive_seconds(text: &str) -> Option<Duration> {
+pub(super) fn positive_seconds(text: &str) -> Option<Duration> {
     let parsed: IResult<&str, (&str, Option<&str>)> =
         all_consuming((digit1, opt(preceded(char('.'), digit1)))).parse(text);
     let (_, (whole, fraction)) = parsed.ok()?;

@@ -8,8 +8,12 @@
 //! Names of users and groups are only checked for form here: they are
 //! looked up in the system's user database when the jail starts.
 
+use std::path::Path;
+use std::time::Duration;
+
+use super::Config;
 use super::error::{ConfigError, quoted};
-use super::keywords::{Builder, edit_distance};
+use super::keywords::{Builder, edit_distance, positive_seconds};
 use super::syntax::Word;
 use crate::syscall::{self, Class, Narrowing, Refusal};
 
@@ -21,6 +25,17 @@ pub struct Limits {
     pub deny: Vec<SyscallLine>,
     /// `syscall allow` lines, in file order: together, the allow list.
     pub allow: Vec<SyscallLine>,
+    /// `cputime <seconds>`: CPU time of the whole tree.
+    pub cpu_time: Option<Duration>,
+    /// Where the lines that apply stand, for messages.
+    pub lines: LimitLines,
+}
+
+/// Where the single-valued keywords here that apply stand: line and
+/// column (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LimitLines {
+    pub cpu_time: Option<(usize, usize)>,
 }
 
 /// One `syscall allow` or `syscall deny` line.
@@ -134,6 +149,45 @@ pub(super) fn apply_syscall(
             refusal,
             line,
         });
+    }
+    Ok(())
+}
+
+/// `cputime <seconds>`: as `timelimit`, fractions allowed.
+pub(super) fn apply_cputime(
+    builder: &mut Builder<'_>,
+    seconds: Word<'_>,
+) -> Result<(), ConfigError> {
+    let limit = positive_seconds(seconds.text).ok_or_else(|| {
+        builder
+            .error(seconds.col, "bad time for `cputime`")
+            .expected("a positive number of seconds such as 10 or 0.5")
+            .found(quoted(seconds.text))
+    })?;
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.cpu_time = Some(limit);
+    limits.lines.cpu_time = Some(at);
+    Ok(())
+}
+
+/// Checks over the whole config for one ident, once every line is in.
+pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
+    // A session's program lives across commands, each with its own client
+    // and ending; these limits end the program itself.
+    let per_run = [("cputime", config.limits.lines.cpu_time)];
+    if config.wakeup
+        && let Some((keyword, Some((line, col)))) = per_run.into_iter().find(|(_, at)| at.is_some())
+    {
+        return Err(ConfigError::at(
+            file,
+            line,
+            col,
+            format!("`{keyword}` does not apply to sessions (`wakeup`) yet"),
+        )
+        .expected(format!(
+            "`{keyword}` in a config without `wakeup`, or `timelimit`, which counts per command"
+        )));
     }
     Ok(())
 }
@@ -262,6 +316,36 @@ mod tests {
         for (name, number) in syscall::ERRNO_NAMES {
             assert!((1..4096).contains(number), "{name}");
             assert_eq!(syscall::errno_by_name(name), Some(*number));
+        }
+    }
+
+    #[test]
+    fn cputime_takes_seconds_as_timelimit_does() {
+        let config = parse("cputime 2.5\nident alice\n  cputime 1\nend\n");
+        assert_eq!(config.limits.cpu_time, Some(Duration::from_secs(1)));
+        assert_eq!(config.limits.lines.cpu_time, Some((3, 3)));
+        assert_eq!(
+            parse("cputime 99999999999999").limits.cpu_time,
+            Some(Duration::from_secs(crate::config::MAX_SECONDS))
+        );
+        for (text, message) in [
+            (
+                "cputime 0",
+                "t.conf:1:9: bad time for `cputime`; expected a positive number of seconds such as 10 or 0.5, found `0`",
+            ),
+            ("cputime -1", "t.conf:1:9: bad time for `cputime`"),
+            ("cputime 1s", "t.conf:1:9: bad time for `cputime`"),
+            ("cputime 99999999999999999999", "t.conf:1:9: bad time"),
+            (
+                "wakeup\n cputime 3",
+                "t.conf:2:2: `cputime` does not apply to sessions (`wakeup`) yet",
+            ),
+        ] {
+            let shown = error(text);
+            assert!(
+                shown.starts_with(message),
+                "for {text:?}:\n  {shown}\nshould start\n  {message}"
+            );
         }
     }
 

@@ -708,6 +708,8 @@ impl IoThread {
             Ok(Ending::Exited(code)) => Frame::Exited(*code),
             Ok(Ending::Killed(signal)) => Frame::Killed(*signal),
             Ok(Ending::TimedOut) => Frame::TimedOut,
+            // Not reached: the config refuses these limits with `wakeup`.
+            Ok(Ending::CpuLimit) => Frame::Killed(libc::SIGKILL),
             Err(failure) => Frame::Stderr(format!("sandbox: {}\n", failure.message).into_bytes()),
         };
         // A waiting client is told nothing: its command has not started,

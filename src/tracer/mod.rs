@@ -138,6 +138,10 @@ pub struct Tracer {
     /// The config's `syscall` lines, applied at the stops the jail makes
     /// anyway (the filter applies them everywhere else).
     narrowing: crate::syscall::Narrowing,
+    /// The jail's processes, for `cputime` and `maxmemory`: the tracer
+    /// tells it each process's start and end, and lets it read a process
+    /// at its exit stop ([`crate::usage`]).
+    usage: Option<Arc<crate::usage::Usage>>,
     /// Tasks that opened their `maps`, oldest first: at most
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
@@ -160,6 +164,14 @@ fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
         | SealFlag::F_SEAL_SEAL;
     fcntl(&file, FcntlArg::F_ADD_SEALS(seals))?;
     Ok(file)
+}
+
+/// The thread group `tid` belongs to, from `/proc/<tid>/status`.
+fn thread_group_of(tid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("Tgid:"))?;
+    let tgid: i32 = line.trim_start_matches("Tgid:").trim().parse().ok()?;
+    Some(Pid::from_raw(tgid))
 }
 
 /// `/proc/<tid>/maps` files kept open at once.
@@ -218,7 +230,17 @@ impl Tracer {
             network: Default::default(),
             hosts: None,
             narrowing: Default::default(),
+            usage: None,
         }
+    }
+
+    /// Keeps `usage`'s table of the jail's processes. Exit stops
+    /// (`PTRACE_O_TRACEEXIT`, set at launch) let it read a process's last
+    /// CPU time before it is gone.
+    pub fn with_usage(mut self, usage: Arc<crate::usage::Usage>) -> Tracer {
+        usage.process_started(self.main.as_raw());
+        self.usage = Some(usage);
+        self
     }
 
     /// Applies the config's `syscall` lines at the stops (the filter,
@@ -323,7 +345,14 @@ impl Tracer {
                 Event::NewTask => self.on_new_task(pid),
                 Event::Exec => self.on_exec(pid),
                 Event::SyscallStop => self.on_syscall_exit(pid),
-                Event::VforkDone | Event::Exiting => Resume::Continue,
+                Event::Exiting => {
+                    if let Some(usage) = &self.usage {
+                        let tgid = self.tasks.get(&pid).and_then(|task| task.tgid);
+                        usage.process_exiting(tgid.unwrap_or(pid).as_raw());
+                    }
+                    Resume::Continue
+                }
+                Event::VforkDone => Resume::Continue,
                 Event::Stop { signal } => self.on_stop(pid, signal),
                 Event::Signal { signal } => Resume::Deliver(signal),
                 Event::Unknown { status } => {
@@ -361,6 +390,9 @@ impl Tracer {
     fn task_ended(&mut self, pid: Pid, how: Outcome) -> Option<Outcome> {
         self.release_clone_reservation(pid);
         self.forget(pid);
+        if let Some(usage) = &self.usage {
+            usage.process_ended(pid.as_raw());
+        }
         if pid != self.main {
             return None;
         }
@@ -410,6 +442,16 @@ impl Tracer {
                         Some(_) => Some(child),
                         None => None,
                     };
+                }
+                if let Some(usage) = &self.usage {
+                    let new_process = match task.tgid {
+                        Some(tgid) => tgid == child,
+                        // Flags unknown: the kernel says.
+                        None => thread_group_of(child) == Some(child),
+                    };
+                    if new_process {
+                        usage.process_started(child.as_raw());
+                    }
                 }
                 if task.stage == Stage::Execed {
                     // The child's exec was reported before this event: the

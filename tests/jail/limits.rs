@@ -115,3 +115,42 @@ fn syscall_line_mistakes_are_config_errors_naming_the_line() {
         out.assert_code(78).assert_stderr_contains(message);
     }
 }
+
+#[test]
+fn a_busy_four_thread_program_is_killed_at_cputime() {
+    let mut j = Jail::new();
+    j.add_config("cputime 2\ntimelimit 20\n");
+    let out = j.fixture("busy", &["4"]);
+    out.assert_code(123)
+        .assert_stderr_contains("[CPU time limit]");
+    assert!(!out.stderr.contains("[Timed out]"), "{}", out.describe());
+    // Four threads use 2 s of CPU in 0.5 s with four CPUs, in 2 s on one;
+    // the wall time only says the limit counted every thread.
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4) as f64;
+    let expected = std::time::Duration::from_secs_f64(2.0 / cpus);
+    assert!(
+        out.elapsed >= expected.mul_f64(0.7) && out.elapsed < std::time::Duration::from_secs(15),
+        "cputime 2 with {cpus} CPUs for 4 threads took {:?}\n{}",
+        out.elapsed,
+        out.describe()
+    );
+    crate::support::assert_no_leftovers(&j, std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn cputime_counts_processes_that_ended() {
+    // Each child burns about 0.3 s and exits; none alone reaches the
+    // limit, together they do.
+    let mut j = Jail::new();
+    j.add_config(
+        "cputime 1\ntimelimit 20\nsee /bin\nsee /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\n",
+    );
+    let script =
+        "i=0; while [ $i -lt 20 ]; do timeout 0.3 {bin}/busy 1; i=$((i+1)); done; echo survived";
+    let out = j.cmd(&["/bin/sh", "-c", &j.expand(script)]).run();
+    out.assert_code(123)
+        .assert_stderr_contains("[CPU time limit]");
+    assert!(!out.stdout.contains("survived"), "{}", out.describe());
+}
