@@ -16,6 +16,8 @@ pub mod status {
     pub const USAGE: u8 = 2;
     /// The config file is wrong (EX_CONFIG).
     pub const CONFIG: u8 = 78;
+    /// `outputlimit` was passed.
+    pub const OUTPUT_LIMIT: u8 = 122;
     /// `cputime` ran out.
     pub const CPU_LIMIT: u8 = 123;
     /// The time limit ran out.

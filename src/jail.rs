@@ -44,6 +44,9 @@ pub enum Ending {
     TimedOut,
     /// `cputime` ran out; the whole jail was killed.
     CpuLimit,
+    /// The program's output passed `outputlimit`; the whole jail was
+    /// killed.
+    OutputLimit,
 }
 
 /// One jail: a loaded config and its compiled policy, for one ident.
@@ -109,6 +112,21 @@ impl Jail {
     ) -> Result<Started<'_>, Error> {
         let mut command = self.command(program)?;
         command.command.stdio = stdio;
+        // Only with `outputlimit` does the output pass through the jail (a
+        // session's goes through its pipes, and the config refuses both).
+        let output = match (self.config.limits.output_limit, stdio) {
+            (Some(_), None) => {
+                let pipes = crate::output::Pipes::new().map_err(|errno| {
+                    Error::Launch(LaunchError::Resources {
+                        what: "create the output pipes",
+                        errno,
+                    })
+                })?;
+                command.command.stdio = Some(pipes.stdio());
+                Some(pipes)
+            }
+            _ => None,
+        };
         let ruleset = self.landlock_ruleset(&network)?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
         // Abstract names are the program's only where the kernel keeps
@@ -165,6 +183,17 @@ impl Jail {
         let ending = Arc::new(AtomicBool::new(false));
         let watchdog = WatchdogThread::start(launched.pid, timed_out.clone(), ending.clone())?;
         let hit = Arc::new(Hit::default());
+        let copier = match (output, self.config.limits.output_limit) {
+            (Some(pipes), Some(limit)) => {
+                let (hit, watchdog) = (hit.clone(), watchdog.handle().clone());
+                let past_limit = Box::new(move || {
+                    hit.set(LimitHit::Output);
+                    watchdog.kill();
+                });
+                Some(pipes.copy(limit, past_limit, ending.clone()))
+            }
+            _ => None,
+        };
         if let Some(usage) = &usage {
             watchdog.handle().watch(Watched {
                 usage: usage.clone(),
@@ -198,6 +227,7 @@ impl Jail {
             nofile,
             ruleset,
             hit,
+            copier,
         })
     }
 
@@ -426,6 +456,8 @@ pub struct Started<'jail> {
     ruleset: Option<landlock::Ruleset>,
     /// Which of the tree's limits ended the jail, if one did.
     hit: Arc<Hit>,
+    /// Copies the program's output to the jail's (`outputlimit`).
+    copier: Option<crate::output::Copier>,
 }
 
 impl Started<'_> {
@@ -457,6 +489,13 @@ impl Started<'_> {
     /// Traces the program until the jail ends, and says how it ended.
     pub fn wait(self) -> Result<Ending, Error> {
         let outcome = self.tracer.run();
+        // Everything the program wrote reaches the jail's output before
+        // the jail ends (or is abandoned if the jail is being killed; the
+        // watchdog still runs, so a reader that never reads cannot hold a
+        // time limit up).
+        if let Some(copier) = self.copier {
+            copier.finish();
+        }
         self.watchdog.stop();
         drop(self.nofile);
         let outcome = outcome?;
@@ -467,7 +506,8 @@ impl Started<'_> {
         {
             return Ok(match hit {
                 LimitHit::Cpu => Ending::CpuLimit,
-                LimitHit::Memory | LimitHit::Output => Ending::Killed(libc::SIGKILL),
+                LimitHit::Output => Ending::OutputLimit,
+                LimitHit::Memory => Ending::Killed(libc::SIGKILL),
             });
         }
         match outcome {

@@ -26,6 +26,7 @@ pub mod keeper;
 pub mod landlock;
 pub mod launch;
 pub mod notice;
+mod output;
 pub mod policy;
 mod resources;
 pub mod session;

@@ -50,7 +50,7 @@ Modes:
   sandbox --version, -V   Print the version.
 
 Exit statuses: the program's own; 128+n killed by signal n; 124 timed out;
-123 out of CPU time; 125 the jail failed; 126 cannot execute; 127 not
+123 out of CPU time; 122 past the output limit; 125 the jail failed; 126 cannot execute; 127 not
 found; 78 bad config; 2 bad command line. See sandbox(1) and
 sandbox.conf(5).
 ";
@@ -135,6 +135,7 @@ fn main() -> ExitCode {
         Ok(Ending::Killed(signal)) => killed(signal),
         Ok(Ending::TimedOut) => timed_out(),
         Ok(Ending::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
+        Ok(Ending::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
 }

@@ -306,6 +306,14 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "cputime 5",
         form: Form::Word(super::limits::apply_cputime),
     },
+    Keyword {
+        name: "outputlimit",
+        usage: "outputlimit <bytes>",
+        doc: "Passes the program's stdout and stderr through the jail and kills the jail once they have carried more than this many bytes together; exactly the first that many come out.",
+        default: "no limit: the program writes to the jail's own stdout and stderr",
+        example: "outputlimit 1000000",
+        form: Form::Word(super::limits::apply_outputlimit),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.
@@ -1068,7 +1076,7 @@ fn value_error(
 }
 
 /// Decimal digits only: no sign, no spaces, no `0x`, fits in a u64.
-fn whole_number(text: &str) -> Option<u64> {
+pub(super) fn whole_number(text: &str) -> Option<u64> {
     let digits: IResult<&str, &str> = all_consuming(digit1).parse(text);
     digits.ok()?.1.parse().ok()
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::Config;
 use super::error::{ConfigError, quoted};
-use super::keywords::{Builder, edit_distance, positive_seconds};
+use super::keywords::{Builder, edit_distance, positive_seconds, whole_number};
 use super::syntax::Word;
 use crate::syscall::{self, Class, Narrowing, Refusal};
 
@@ -27,6 +27,8 @@ pub struct Limits {
     pub allow: Vec<SyscallLine>,
     /// `cputime <seconds>`: CPU time of the whole tree.
     pub cpu_time: Option<Duration>,
+    /// `outputlimit <bytes>`: stdout and stderr together.
+    pub output_limit: Option<u64>,
     /// Where the lines that apply stand, for messages.
     pub lines: LimitLines,
 }
@@ -36,6 +38,7 @@ pub struct Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LimitLines {
     pub cpu_time: Option<(usize, usize)>,
+    pub output_limit: Option<(usize, usize)>,
 }
 
 /// One `syscall allow` or `syscall deny` line.
@@ -171,11 +174,32 @@ pub(super) fn apply_cputime(
     Ok(())
 }
 
+/// `outputlimit <bytes>`: any whole number, 0 included (no output at all).
+pub(super) fn apply_outputlimit(
+    builder: &mut Builder<'_>,
+    bytes: Word<'_>,
+) -> Result<(), ConfigError> {
+    let limit = whole_number(bytes.text).ok_or_else(|| {
+        builder
+            .error(bytes.col, "bad size for `outputlimit`")
+            .expected(format!("a whole number of bytes up to {}", u64::MAX))
+            .found(quoted(bytes.text))
+    })?;
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.output_limit = Some(limit);
+    limits.lines.output_limit = Some(at);
+    Ok(())
+}
+
 /// Checks over the whole config for one ident, once every line is in.
 pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     // A session's program lives across commands, each with its own client
     // and ending; these limits end the program itself.
-    let per_run = [("cputime", config.limits.lines.cpu_time)];
+    let per_run = [
+        ("cputime", config.limits.lines.cpu_time),
+        ("outputlimit", config.limits.lines.output_limit),
+    ];
     if config.wakeup
         && let Some((keyword, Some((line, col)))) = per_run.into_iter().find(|(_, at)| at.is_some())
     {
@@ -339,6 +363,35 @@ mod tests {
             (
                 "wakeup\n cputime 3",
                 "t.conf:2:2: `cputime` does not apply to sessions (`wakeup`) yet",
+            ),
+        ] {
+            let shown = error(text);
+            assert!(
+                shown.starts_with(message),
+                "for {text:?}:\n  {shown}\nshould start\n  {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn outputlimit_takes_any_whole_number_of_bytes() {
+        assert_eq!(parse("outputlimit 0").limits.output_limit, Some(0));
+        assert_eq!(
+            parse("outputlimit 18446744073709551615")
+                .limits
+                .output_limit,
+            Some(u64::MAX)
+        );
+        for (text, message) in [
+            (
+                "outputlimit -1",
+                "t.conf:1:13: bad size for `outputlimit`; expected a whole number of bytes up to 18446744073709551615, found `-1`",
+            ),
+            ("outputlimit 1M", "t.conf:1:13: bad size"),
+            ("outputlimit 18446744073709551616", "t.conf:1:13: bad size"),
+            (
+                "outputlimit 5\nwakeup",
+                "t.conf:1:1: `outputlimit` does not apply to sessions (`wakeup`) yet",
             ),
         ] {
             let shown = error(text);

@@ -154,3 +154,58 @@ fn cputime_counts_processes_that_ended() {
         .assert_stderr_contains("[CPU time limit]");
     assert!(!out.stdout.contains("survived"), "{}", out.describe());
 }
+
+#[test]
+fn ten_megabytes_under_outputlimit_give_exactly_the_first_million_bytes() {
+    let j = system_tree("outputlimit 1000000\ntimelimit 20\n");
+    // 1 to 1500000, one per line: about 10.9 MB.
+    let out = j.cmd(&["/usr/bin/seq", "1", "1500000"]).run();
+    out.assert_code(122)
+        .assert_stderr_contains("[Output limit]");
+    let native = std::process::Command::new("/usr/bin/seq")
+        .args(["1", "1500000"])
+        .output()
+        .unwrap();
+    assert!(native.stdout.len() > 10_000_000);
+    assert_eq!(out.stdout.len(), 1_000_000, "{}", out.stderr);
+    assert_eq!(out.stdout.as_bytes(), &native.stdout[..1_000_000]);
+    crate::support::assert_no_leftovers(&j, std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn output_within_outputlimit_passes_whole_with_the_programs_status() {
+    let j = system_tree("outputlimit 20\n");
+    let out = j
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            "echo 0123456789; echo abcdefghi >&2; exit 3",
+        ])
+        .run();
+    // 11 + 10 bytes would be 21: one too many.
+    out.assert_code(122)
+        .assert_stderr_contains("[Output limit]");
+    assert_eq!(
+        out.stdout.len() + out.stderr.len() - "[Output limit]\n".len(),
+        20,
+        "{}",
+        out.describe()
+    );
+    let j = system_tree("outputlimit 21\n");
+    let out = j
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            "echo 0123456789; echo abcdefghi >&2; exit 3",
+        ])
+        .run();
+    out.assert_code(3).assert_stdout("0123456789\n");
+    assert_eq!(out.stderr, "abcdefghi\n", "{}", out.describe());
+}
+
+#[test]
+fn a_program_that_never_writes_past_outputlimit_reads_its_stdin() {
+    let j = system_tree("outputlimit 100\n");
+    let out = j.cmd(&["/bin/cat"]).stdin(b"through the jail\n").run();
+    out.assert_code(0).assert_stdout("through the jail\n");
+}
