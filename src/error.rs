@@ -16,6 +16,8 @@ pub mod status {
     pub const USAGE: u8 = 2;
     /// The config file is wrong (EX_CONFIG).
     pub const CONFIG: u8 = 78;
+    /// `maxmemory` was passed.
+    pub const MEMORY_LIMIT: u8 = 121;
     /// `outputlimit` was passed.
     pub const OUTPUT_LIMIT: u8 = 122;
     /// `cputime` ran out.

@@ -47,6 +47,8 @@ pub enum Ending {
     /// The program's output passed `outputlimit`; the whole jail was
     /// killed.
     OutputLimit,
+    /// The tree's memory passed `maxmemory`; the whole jail was killed.
+    MemoryLimit,
 }
 
 /// One jail: a loaded config and its compiled policy, for one ident.
@@ -155,7 +157,8 @@ impl Jail {
         command.command.nofile = nofile.original();
         // What the whole tree uses, when a limit needs it.
         let limits = &self.config.limits;
-        let usage = limits.cpu_time.map(|_| Arc::new(Usage::default()));
+        let usage = (limits.cpu_time.is_some() || limits.max_memory.is_some())
+            .then(|| Arc::new(Usage::default()));
         command.command.trace_exit = limits.cpu_time.is_some();
         let launched = launch::spawn(&command.command)?;
         // The program reaches what the tracer holds through this thread's
@@ -198,7 +201,7 @@ impl Jail {
             watchdog.handle().watch(Watched {
                 usage: usage.clone(),
                 cpu: self.config.limits.cpu_time,
-                memory: None,
+                memory: self.config.limits.max_memory,
                 hit: hit.clone(),
             });
         }
@@ -507,7 +510,7 @@ impl Started<'_> {
             return Ok(match hit {
                 LimitHit::Cpu => Ending::CpuLimit,
                 LimitHit::Output => Ending::OutputLimit,
-                LimitHit::Memory => Ending::Killed(libc::SIGKILL),
+                LimitHit::Memory => Ending::MemoryLimit,
             });
         }
         match outcome {

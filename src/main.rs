@@ -50,9 +50,9 @@ Modes:
   sandbox --version, -V   Print the version.
 
 Exit statuses: the program's own; 128+n killed by signal n; 124 timed out;
-123 out of CPU time; 122 past the output limit; 125 the jail failed; 126 cannot execute; 127 not
-found; 78 bad config; 2 bad command line. See sandbox(1) and
-sandbox.conf(5).
+123 out of CPU time; 122 past the output limit; 121 past the memory limit;
+125 the jail failed; 126 cannot execute; 127 not found; 78 bad config;
+2 bad command line. See sandbox(1) and sandbox.conf(5).
 ";
 
 fn main() -> ExitCode {
@@ -136,6 +136,7 @@ fn main() -> ExitCode {
         Ok(Ending::TimedOut) => timed_out(),
         Ok(Ending::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
         Ok(Ending::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
+        Ok(Ending::MemoryLimit) => limit_hit("[Memory limit]", status::MEMORY_LIMIT),
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
 }

@@ -8,7 +8,10 @@
 //! [`Usage::process_ended`]); the watchdog thread polls it
 //! ([`Usage::cpu`], [`Usage::memory`]). A process's CPU time comes from
 //! `/proc/<pid>/stat` (`utime` + `stime`: every thread of it, those that
-//! ended included, in clock ticks), its memory from `/proc/<pid>/statm`.
+//! ended included, in clock ticks), its memory from `/proc/<pid>/status`
+//! (`RssAnon` + `RssShmem`: the memory it allocated and touched, and the
+//! shared memory it maps; not the file pages the kernel can drop and read
+//! again).
 //! A process's count only grows (the largest value seen is kept), and it
 //! moves from the live table to the ended total in one step under the
 //! lock, so a poll never counts one twice.
@@ -135,7 +138,8 @@ impl Usage {
         ticks_to_duration(ticks)
     }
 
-    /// The resident memory of every live process, in bytes, read now.
+    /// The anonymous and shared memory every live process has resident,
+    /// in bytes, read now (pages two processes share count in each).
     pub fn memory(&self) -> u64 {
         let pids: Vec<i32> = self.lock().live.keys().copied().collect();
         pids.into_iter()
@@ -173,24 +177,24 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime.saturating_add(stime))
 }
 
-/// Resident pages of process `pid` (`/proc/<pid>/statm`, second field),
-/// in bytes.
+/// `RssAnon` + `RssShmem` of process `pid`, from `/proc/<pid>/status`, in
+/// bytes. A zombie has neither line: nothing.
 fn resident_bytes(pid: i32) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    parse_resident_bytes(&statm, page_size())
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(parse_resident_bytes(&status))
 }
 
-fn parse_resident_bytes(statm: &str, page: u64) -> Option<u64> {
-    let pages: u64 = statm.split_ascii_whitespace().nth(1)?.parse().ok()?;
-    Some(pages.saturating_mul(page))
-}
-
-fn page_size() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .and_then(|size| u64::try_from(size).ok())
-        .unwrap_or(4096)
+fn parse_resident_bytes(status: &str) -> u64 {
+    status
+        .lines()
+        .filter_map(|line| {
+            let value = line
+                .strip_prefix("RssAnon:")
+                .or_else(|| line.strip_prefix("RssShmem:"))?;
+            let kib: u64 = value.trim().strip_suffix("kB")?.trim().parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        })
+        .fold(0, u64::saturating_add)
 }
 
 #[cfg(test)]
@@ -203,10 +207,9 @@ mod tests {
                     1000 50 18446744073709551615";
         assert_eq!(parse_cpu_ticks(stat), Some(281));
         assert_eq!(parse_cpu_ticks("1 (x"), None);
-        assert_eq!(
-            parse_resident_bytes("1000 50 10 1 0 40 0\n", 4096),
-            Some(204_800)
-        );
+        let status = "Name:\tx\nVmRSS:\t    9000 kB\nRssAnon:\t    4000 kB\nRssFile:\t    4900 kB\nRssShmem:\t     100 kB\n";
+        assert_eq!(parse_resident_bytes(status), 4100 * 1024);
+        assert_eq!(parse_resident_bytes("Name:\tzombie\nState:\tZ\n"), 0);
         assert_eq!(ticks_to_duration(281), Duration::from_millis(2810));
     }
 

@@ -314,6 +314,14 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "outputlimit 1000000",
         form: Form::Word(super::limits::apply_outputlimit),
     },
+    Keyword {
+        name: "maxmemory",
+        usage: "maxmemory <bytes>",
+        doc: "Kills the jail once its processes together hold more than this many bytes of memory: what they allocated and touched, and the shared memory they map (polled every 10 ms); at least 1048576.",
+        default: "no limit (see `rlimit AS` for a limit per process)",
+        example: "maxmemory 536870912",
+        form: Form::Word(super::limits::apply_maxmemory),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.

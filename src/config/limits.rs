@@ -29,6 +29,8 @@ pub struct Limits {
     pub cpu_time: Option<Duration>,
     /// `outputlimit <bytes>`: stdout and stderr together.
     pub output_limit: Option<u64>,
+    /// `maxmemory <bytes>`: resident memory of the whole tree.
+    pub max_memory: Option<u64>,
     /// Where the lines that apply stand, for messages.
     pub lines: LimitLines,
 }
@@ -39,7 +41,11 @@ pub struct Limits {
 pub struct LimitLines {
     pub cpu_time: Option<(usize, usize)>,
     pub output_limit: Option<(usize, usize)>,
+    pub max_memory: Option<(usize, usize)>,
 }
+
+/// The smallest `maxmemory`: below it not even a static program runs.
+pub const MIN_MAX_MEMORY: u64 = 1 << 20;
 
 /// One `syscall allow` or `syscall deny` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +198,29 @@ pub(super) fn apply_outputlimit(
     Ok(())
 }
 
+/// `maxmemory <bytes>`: from [`MIN_MAX_MEMORY`] up.
+pub(super) fn apply_maxmemory(
+    builder: &mut Builder<'_>,
+    bytes: Word<'_>,
+) -> Result<(), ConfigError> {
+    let limit = whole_number(bytes.text)
+        .filter(|&limit| limit >= MIN_MAX_MEMORY)
+        .ok_or_else(|| {
+            builder
+                .error(bytes.col, "bad size for `maxmemory`")
+                .expected(format!(
+                    "a whole number of bytes from {MIN_MAX_MEMORY} (1 MiB) to {}",
+                    u64::MAX
+                ))
+                .found(quoted(bytes.text))
+        })?;
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.max_memory = Some(limit);
+    limits.lines.max_memory = Some(at);
+    Ok(())
+}
+
 /// Checks over the whole config for one ident, once every line is in.
 pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     // A session's program lives across commands, each with its own client
@@ -199,6 +228,7 @@ pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     let per_run = [
         ("cputime", config.limits.lines.cpu_time),
         ("outputlimit", config.limits.lines.output_limit),
+        ("maxmemory", config.limits.lines.max_memory),
     ];
     if config.wakeup
         && let Some((keyword, Some((line, col)))) = per_run.into_iter().find(|(_, at)| at.is_some())
@@ -392,6 +422,33 @@ mod tests {
             (
                 "outputlimit 5\nwakeup",
                 "t.conf:1:1: `outputlimit` does not apply to sessions (`wakeup`) yet",
+            ),
+        ] {
+            let shown = error(text);
+            assert!(
+                shown.starts_with(message),
+                "for {text:?}:\n  {shown}\nshould start\n  {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn maxmemory_takes_bytes_from_one_mebibyte() {
+        assert_eq!(
+            parse("maxmemory 1048576").limits.max_memory,
+            Some(MIN_MAX_MEMORY)
+        );
+        for (text, message) in [
+            (
+                "maxmemory 1048575",
+                "t.conf:1:11: bad size for `maxmemory`; expected a whole number of bytes from 1048576 (1 MiB) to 18446744073709551615, found `1048575`",
+            ),
+            ("maxmemory 0", "t.conf:1:11: bad size"),
+            ("maxmemory 512M", "t.conf:1:11: bad size"),
+            ("maxmemory 99999999999999999999", "t.conf:1:11: bad size"),
+            (
+                "wakeup\nmaxmemory 9999999",
+                "t.conf:2:1: `maxmemory` does not apply to sessions",
             ),
         ] {
             let shown = error(text);

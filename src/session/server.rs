@@ -709,7 +709,9 @@ impl IoThread {
             Ok(Ending::Killed(signal)) => Frame::Killed(*signal),
             Ok(Ending::TimedOut) => Frame::TimedOut,
             // Not reached: the config refuses these limits with `wakeup`.
-            Ok(Ending::CpuLimit | Ending::OutputLimit) => Frame::Killed(libc::SIGKILL),
+            Ok(Ending::CpuLimit | Ending::OutputLimit | Ending::MemoryLimit) => {
+                Frame::Killed(libc::SIGKILL)
+            }
             Err(failure) => Frame::Stderr(format!("sandbox: {}\n", failure.message).into_bytes()),
         };
         // A waiting client is told nothing: its command has not started,

@@ -209,3 +209,41 @@ fn a_program_that_never_writes_past_outputlimit_reads_its_stdin() {
     let out = j.cmd(&["/bin/cat"]).stdin(b"through the jail\n").run();
     out.assert_code(0).assert_stdout("through the jail\n");
 }
+
+#[test]
+fn a_memory_hog_is_stopped_by_maxmemory() {
+    let j = system_tree("maxmemory 104857600\ntimelimit 20\n");
+    let hog =
+        "chunks = []\nfor i in range(100):\n    chunks.append(b'x' * 10**7)\nprint('survived')\n";
+    let out = j.cmd(&["/usr/bin/python3", "-c", hog]).run();
+    out.assert_code(121)
+        .assert_stderr_contains("[Memory limit]");
+    assert!(!out.stdout.contains("survived"), "{}", out.describe());
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "{}",
+        out.describe()
+    );
+    // Under the limit the same program runs to its end.
+    let fits = "chunks = []\nfor i in range(3):\n    chunks.append(b'x' * 10**7)\nprint('fine')\n";
+    let out = j.cmd(&["/usr/bin/python3", "-c", fits]).run();
+    out.assert_code(0).assert_stdout("fine\n");
+}
+
+#[test]
+fn maxmemory_counts_every_process_of_the_tree() {
+    // Three processes of 40 MB each: each fits under 100 MB, together
+    // they do not.
+    let j = system_tree("maxmemory 104857600\ntimelimit 20\nsee /dev/null\n");
+    let script = "for i in 1 2 3; do /usr/bin/python3 -c \"x = b'x' * 40000000; import time; time.sleep(8)\" & done; wait; echo survived";
+    let out = j.cmd(&["/bin/sh", "-c", script]).run();
+    out.assert_code(121)
+        .assert_stderr_contains("[Memory limit]");
+    assert!(!out.stdout.contains("survived"), "{}", out.describe());
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(7),
+        "{}",
+        out.describe()
+    );
+    crate::support::assert_no_leftovers(&j, std::time::Duration::from_secs(2));
+}
