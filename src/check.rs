@@ -208,6 +208,9 @@ pub fn report(
     for limit in &config.rlimits {
         fact(limit.to_string());
     }
+    for line in limit_facts(config) {
+        fact(line);
+    }
     fact(format!(
         "environment {}",
         if config.clear_env {
@@ -516,6 +519,55 @@ fn canonical_query(path: &Path) -> PathBuf {
             .map_or_else(|_| normal.clone(), |parent| parent.join(name)),
         _ => normal,
     }
+}
+
+/// The lines of issue 16's keywords that apply, as config lines would
+/// give them (only those present).
+fn limit_facts(config: &Config) -> Vec<String> {
+    let limits = &config.limits;
+    let mut facts = Vec::new();
+    for (mode, lines) in [("deny", &limits.deny), ("allow", &limits.allow)] {
+        for line in lines {
+            facts.push(format!(
+                "syscall {mode} {} {} (line {})",
+                line.names.join(","),
+                line.refusal.name(),
+                line.line
+            ));
+        }
+    }
+    if let Some(cpu) = limits.cpu_time {
+        facts.push(format!("cputime {}", seconds(cpu)));
+    }
+    if let Some(bytes) = limits.output_limit {
+        facts.push(format!("outputlimit {bytes}"));
+    }
+    if let Some(bytes) = limits.max_memory {
+        facts.push(format!("maxmemory {bytes}"));
+    }
+    if let Some(user) = &limits.user {
+        facts.push(format!("user {user}"));
+    }
+    if let Some(group) = &limits.group {
+        facts.push(format!("group {group}"));
+    }
+    if let Some(groups) = &limits.groups {
+        let names: Vec<String> = groups.iter().map(ToString::to_string).collect();
+        facts.push(format!("groups {}", names.join(",")));
+    }
+    let caps = limits.caps.unwrap_or(0);
+    let names: Vec<String> = crate::config::limits::CAPABILITY_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(number, _)| caps & (1 << number) != 0)
+        .map(|(_, name)| format!("CAP_{name}"))
+        .collect();
+    facts.push(if names.is_empty() {
+        "caps none".to_owned()
+    } else {
+        format!("caps {}", names.join(","))
+    });
+    facts
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub enum Error {
         reason: ExecFailure,
     },
     Trace(TraceError),
+    /// A `user`, `group` or `groups` line the jail cannot honour.
+    Identity(crate::identity::IdentityError),
     /// The kernel refused an `rlimit` line of the config `file`; nothing ran.
     Rlimit {
         file: PathBuf,
@@ -86,6 +88,12 @@ impl Error {
                 status::CONFIG
             }
             Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) => status::JAIL_FAILED,
+            // A kernel without what it needs; otherwise a config this
+            // invocation cannot honour.
+            Error::Identity(crate::identity::IdentityError::NoLandlock { .. }) => {
+                status::JAIL_FAILED
+            }
+            Error::Identity(_) => status::CONFIG,
             Error::Exec { reason, .. } => match reason {
                 ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
                 ExecFailure::NotExecutable
@@ -107,6 +115,7 @@ impl fmt::Display for Error {
             Error::Launch(error) => write!(f, "{error}"),
             Error::Landlock(error) => write!(f, "{error}"),
             Error::Trace(error) => write!(f, "{error}"),
+            Error::Identity(error) => write!(f, "{error}"),
             Error::Exec { program, reason } => match reason {
                 ExecFailure::NotFound => write!(f, "cannot run `{program}`: not found"),
                 ExecFailure::NotVisible(canonical) => write!(

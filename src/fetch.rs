@@ -415,6 +415,12 @@ struct Body {
 impl Body {
     fn new(limit: u64, pattern: &str) -> Result<Body, FetchError> {
         let file = tempfile::tempfile_in(pattern_directory(pattern)).map_err(storage)?;
+        // Readable by a program running as another user (`user`), which
+        // opens it again through the keeper; it has no name, so nobody
+        // else can open it.
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o444))
+            .map_err(storage)?;
         Ok(Body {
             file,
             written: 0,

@@ -76,8 +76,8 @@ impl Jail {
     /// in the jail and waits for it. Must be called from the thread that
     /// is to trace it, with no other children of this process running.
     /// That thread keeps, from then on, no capability the program may not
-    /// have (see `sys::KEPT_CAPABILITIES`): the program reaches the
-    /// objects the tracer holds through the thread's `/proc` entry.
+    /// have (the config's `caps`): the program reaches the objects the
+    /// tracer holds through the thread's `/proc` entry.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
         let started = self.start(program, None)?;
         if let Some(limit) = self.config.time_limit {
@@ -114,6 +114,13 @@ impl Jail {
     ) -> Result<Started<'_>, Error> {
         let mut command = self.command(program)?;
         command.command.stdio = stdio;
+        // Names looked up now, before fork: the child cannot.
+        let identity = crate::identity::resolve(&self.config).map_err(Error::Identity)?;
+        let changes_credentials = identity
+            .as_ref()
+            .is_some_and(crate::identity::Identity::changes_credentials);
+        command.command.identity = identity;
+        command.command.caps = self.config.limits.caps.unwrap_or(0);
         // Only with `outputlimit` does the output pass through the jail (a
         // session's goes through its pipes, and the config refuses both).
         let output = match (self.config.limits.output_limit, stdio) {
@@ -130,6 +137,16 @@ impl Jail {
             _ => None,
         };
         let ruleset = self.landlock_ruleset(&network)?;
+        if changes_credentials && ruleset.is_none() {
+            let reason = match sys::landlock_abi_version() {
+                Err(errno) => errno.desc().to_lowercase(),
+                Ok(abi) => format!("ABI {abi}"),
+            };
+            return Err(Error::Identity(crate::identity::needs_landlock(
+                &self.config,
+                reason,
+            )));
+        }
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
         // Abstract names are the program's only where the kernel keeps
         // them inside its domain.
@@ -165,9 +182,14 @@ impl Jail {
         // /proc entry, which the kernel lets it do only if its capabilities
         // cover this thread's: this thread keeps no more than the program
         // (the child, forked already, drops its own after its rlimits).
-        if let Err(errno) =
-            sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ThisThread)
-        {
+        // A program of another user or group cannot reach it anyway (it
+        // reaches the keeper); this thread then keeps what it needs to
+        // read, trace and kill a process not its own.
+        let mut tracer_caps = command.command.caps;
+        if changes_credentials {
+            tracer_caps |= sys::TRACER_FOR_ANOTHER_USER;
+        }
+        if let Err(errno) = sys::drop_capabilities(tracer_caps, sys::CapabilityScope::ThisThread) {
             log::warn!("cannot drop the tracer's capabilities: {}", errno.desc());
         }
         let keeper = keeper_socket.and_then(|socket| {
@@ -395,6 +417,8 @@ impl Jail {
             landlock: None,
             keeper: None,
             trace_exit: false,
+            identity: None,
+            caps: 0,
         };
         Ok(Prepared {
             command,

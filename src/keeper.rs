@@ -54,8 +54,15 @@ pub fn socket_pair() -> Result<KeeperSocket, Errno> {
 }
 
 /// Forks the keeper from the post-fork child. Returns in the child only;
-/// the keeper never returns. Async-signal-safe.
-pub fn spawn_from_child(keeper_end: RawFd) -> Result<(), Errno> {
+/// the keeper never returns. It takes the program's `identity` (when the
+/// program runs as another user) and keeps no more than its `caps`: the
+/// kernel lets the program reach the keeper's `/proc` only then.
+/// Async-signal-safe.
+pub fn spawn_from_child(
+    keeper_end: RawFd,
+    identity: Option<&crate::identity::Identity>,
+    caps: u64,
+) -> Result<(), Errno> {
     let tracer = nix::unistd::getppid();
     #[allow(unsafe_code)]
     // SAFETY: the keeper (`serve`) runs only async-signal-safe code and
@@ -63,14 +70,26 @@ pub fn spawn_from_child(keeper_end: RawFd) -> Result<(), Errno> {
     let cloned = unsafe { sys::clone_untraced_sibling() };
     match cloned? {
         Some(_) => Ok(()),
-        None => serve(keeper_end, tracer),
+        None => serve(keeper_end, tracer, identity, caps),
     }
 }
 
 /// The keeper's whole life. Async-signal-safe: no allocation.
-fn serve(socket: RawFd, tracer: Pid) -> ! {
+fn serve(socket: RawFd, tracer: Pid, identity: Option<&crate::identity::Identity>, caps: u64) -> ! {
     // Its own session: `kill(0)` and job control in the jail miss it.
     let _ = nix::unistd::setsid();
+    // The program's user and group (before the death signal, which a
+    // change of credentials clears), and dumpable again, which leaving
+    // root unsets: the kernel lets the program reach the keeper's /proc
+    // only so. Its bounding set goes first, while it may still drop it.
+    if let Some(identity) = identity {
+        let _ = sys::drop_bounding_set(caps);
+        if sys::set_identity(identity.uid, identity.gid, &identity.groups).is_err()
+            || nix::sys::prctl::set_dumpable(true).is_err()
+        {
+            sys::exit_immediately(0);
+        }
+    }
     // Dies with the tracer, and not a moment later: if the tracer died
     // before the death signal was armed, the parent is no longer it.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
@@ -92,7 +111,7 @@ fn serve(socket: RawFd, tracer: Pid) -> ! {
     let _ = nix::unistd::chdir(c"/");
     // No more than the program keeps: reaching its /proc needs the
     // program's permitted capabilities to cover the keeper's.
-    if sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ForGood).is_err() {
+    if sys::drop_capabilities(caps, sys::CapabilityScope::ForGood).is_err() {
         sys::exit_immediately(0);
     }
     // Nothing but its socket: above all not the program's stdio, whose

@@ -10,6 +10,7 @@
 //! wrong instead of seeing a silent exit.
 
 use crate::config::Rlimit;
+use crate::identity::Identity;
 use crate::sys;
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
@@ -45,6 +46,13 @@ pub struct Command {
     /// Stop every task at its exit too (`PTRACE_O_TRACEEXIT`), so that the
     /// tracer can read a process's CPU time before it is gone (`cputime`).
     pub trace_exit: bool,
+    /// The user and groups the program runs as (`user`, `group`,
+    /// `groups`), set after the rlimits; `None` keeps the jail's.
+    pub identity: Option<Identity>,
+    /// The capabilities a program started as root keeps (`caps`, bit n
+    /// for capability n): its bounding, permitted, effective and
+    /// inheritable sets are cut to them, its ambient set cleared.
+    pub caps: u64,
 }
 
 /// The step of the child's setup that failed.
@@ -62,6 +70,7 @@ pub enum Step {
     CloseFds,
     Seccomp,
     Exec,
+    Identity,
 }
 
 impl Step {
@@ -79,6 +88,7 @@ impl Step {
             Step::CloseFds,
             Step::Seccomp,
             Step::Exec,
+            Step::Identity,
         ]
         .into_iter()
         .find(|step| *step as u8 == byte)
@@ -100,6 +110,7 @@ impl fmt::Display for Step {
             Step::Keeper => "starting the descriptor keeper",
             Step::Seccomp => "installing the seccomp filter",
             Step::Exec => "executing the program",
+            Step::Identity => "changing the program's user and groups",
         })
     }
 }
@@ -365,7 +376,8 @@ fn child(
     // The keeper shares the Landlock domain (so the program may reach its
     // /proc) but not the program's limits, which come next.
     if let Some(keeper_end) = command.keeper
-        && let Err(errno) = crate::keeper::spawn_from_child(keeper_end)
+        && let Err(errno) =
+            crate::keeper::spawn_from_child(keeper_end, command.identity.as_ref(), command.caps)
     {
         fail(Step::Keeper, errno);
     }
@@ -380,11 +392,23 @@ fn child(
             fail_at(Step::Rlimit, errno, index as u32);
         }
     }
-    // After the limits (raising one may need CAP_SYS_RESOURCE): a program
-    // started as root must not raise them back, nor reach past the tracer.
-    if let Err(errno) =
-        sys::drop_capabilities(sys::KEPT_CAPABILITIES, sys::CapabilityScope::ForGood)
-    {
+    // After the limits (raising one may need CAP_SYS_RESOURCE). The
+    // bounding set goes while the child is still root; leaving root then
+    // takes every other capability with it. (A jail without CAP_SETPCAP
+    // cannot drop it, and needs not: no_new_privs keeps an exec from
+    // granting what the bounding set holds.)
+    if let Some(identity) = &command.identity {
+        match sys::drop_bounding_set(command.caps) {
+            Ok(()) | Err(Errno::EPERM) => {}
+            Err(errno) => fail(Step::Capabilities, errno),
+        }
+        if let Err(errno) = sys::set_identity(identity.uid, identity.gid, &identity.groups) {
+            fail(Step::Identity, errno);
+        }
+    }
+    // A program started as root keeps only `caps` (none by default), so
+    // it cannot raise the limits back nor reach past the tracer.
+    if let Err(errno) = sys::drop_capabilities(command.caps, sys::CapabilityScope::ForGood) {
         fail(Step::Capabilities, errno);
     }
     // Nothing of the jail's or of whoever started it reaches the program

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fetch;
 pub mod filter;
 pub mod ident;
+pub mod identity;
 pub mod jail;
 pub mod keeper;
 pub mod landlock;

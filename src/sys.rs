@@ -105,17 +105,17 @@ fn errno_of(error: &std::io::Error) -> Errno {
     Errno::from_raw(error.raw_os_error().unwrap_or(libc::EINVAL))
 }
 
-/// The capabilities a jailed program may keep when started as root: those
-/// that bear on files, ids and processes the tracer judges anyway
-/// (`CAP_CHOWN`, `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`,
-/// `CAP_FSETID`, `CAP_KILL`, `CAP_SETGID`, `CAP_SETUID`: numbers 0 to 7;
-/// and `CAP_SYS_PTRACE`, 19, which the tracing thread needs to read the
-/// memory of a program that changed its user, and which every pid-taking
-/// syscall and `/proc` path confines to the jail). Every other one reaches
-/// past the jail's checks: raising the config's rlimits
-/// (`CAP_SYS_RESOURCE`), making device nodes (`CAP_MKNOD`), immutable
-/// flags, raw I/O, real-time scheduling, ...
-pub(crate) const KEPT_CAPABILITIES: u64 = 0xff | (1 << 19);
+/// `CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`, `CAP_KILL` and
+/// `CAP_SYS_PTRACE`: what the tracing thread keeps besides the program's
+/// own capabilities when the program runs as another user or group
+/// (`user`, `group`): to resolve paths through the directories the
+/// program makes for itself, to write its scratch region through its
+/// `/proc/<pid>/mem` (which the program's user owns), to kill it, and to
+/// read its memory and `/proc` entry, which the kernel otherwise allows
+/// only between processes of the same user and group. The program reaches
+/// what the jail hands it through the keeper, which runs as the program
+/// does, and opens it with its own rights.
+pub(crate) const TRACER_FOR_ANOTHER_USER: u64 = (1 << 1) | (1 << 2) | (1 << 5) | (1 << 19);
 /// One past the highest capability number any kernel knows of yet.
 const CAPABILITY_LIMIT: u32 = 64;
 
@@ -162,30 +162,8 @@ pub(crate) fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(),
     Errno::result(result)?;
     let permitted = u64::from(data[0].permitted) | (u64::from(data[1].permitted) << 32);
     const CAP_SETPCAP: u64 = 8;
-    if scope == CapabilityScope::ThisThread {
-        // Nothing to do for the bounding and ambient sets.
-    } else if permitted & (1 << CAP_SETPCAP) != 0 {
-        for capability in 0..CAPABILITY_LIMIT {
-            if keep & (1 << capability) != 0 {
-                continue;
-            }
-            // SAFETY: prctl with integer arguments only.
-            let result = unsafe {
-                libc::prctl(
-                    libc::PR_CAPBSET_DROP,
-                    libc::c_ulong::from(capability),
-                    0,
-                    0,
-                    0,
-                )
-            };
-            // EINVAL: a number this kernel does not know.
-            if let Err(errno) = Errno::result(result)
-                && errno != Errno::EINVAL
-            {
-                return Err(errno);
-            }
-        }
+    if scope == CapabilityScope::ForGood && permitted & (1 << CAP_SETPCAP) != 0 {
+        drop_bounding_set(keep)?;
     }
     if scope == CapabilityScope::ForGood {
         // SAFETY: prctl with integer arguments only.
@@ -217,6 +195,55 @@ pub(crate) fn drop_capabilities(keep: u64, scope: CapabilityScope) -> Result<(),
     };
     // SAFETY: capset reads `header` and two `Data`, valid for the call.
     let result = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    Errno::result(result).map(drop)
+}
+
+/// Drops every capability outside `keep` from the calling thread's
+/// bounding set, so that no exec can bring it back (needs `CAP_SETPCAP`).
+/// Async-signal-safe.
+pub(crate) fn drop_bounding_set(keep: u64) -> Result<(), Errno> {
+    for capability in 0..CAPABILITY_LIMIT {
+        if keep & (1 << capability) != 0 {
+            continue;
+        }
+        // SAFETY: prctl with integer arguments only.
+        let result = unsafe {
+            libc::prctl(
+                libc::PR_CAPBSET_DROP,
+                libc::c_ulong::from(capability),
+                0,
+                0,
+                0,
+            )
+        };
+        // EINVAL: a number this kernel does not know.
+        if let Err(errno) = Errno::result(result)
+            && errno != Errno::EINVAL
+        {
+            return Err(errno);
+        }
+    }
+    Ok(())
+}
+
+/// Makes the calling thread's supplementary groups `groups`, its real,
+/// effective and saved group `gid` and user `uid`, in that order (the
+/// last step takes the privilege the others need). Raw syscalls, which
+/// change the calling thread only: the C library's wrappers signal every
+/// thread, and only a single-threaded process (a forked child) may call
+/// this. Leaving uid 0 clears the permitted, effective and ambient
+/// capabilities and makes the process non-dumpable until its exec.
+/// Async-signal-safe.
+pub(crate) fn set_identity(uid: u32, gid: u32, groups: &[libc::gid_t]) -> Result<(), Errno> {
+    // SAFETY: setgroups reads `groups.len()` gids from `groups`, which
+    // outlives the call.
+    let result = unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) };
+    Errno::result(result)?;
+    // SAFETY: integer arguments only.
+    let result = unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) };
+    Errno::result(result)?;
+    // SAFETY: integer arguments only.
+    let result = unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) };
     Errno::result(result).map(drop)
 }
 

@@ -322,6 +322,38 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "maxmemory 536870912",
         form: Form::Word(super::limits::apply_maxmemory),
     },
+    Keyword {
+        name: "user",
+        usage: "user <name|#uid>",
+        doc: "Runs the program as this user, a name from the system's user database or a number after `#`; only a jail started as root can.",
+        default: "the user the jail runs as",
+        example: "user nobody",
+        form: Form::Word(super::limits::apply_user),
+    },
+    Keyword {
+        name: "group",
+        usage: "group <name|#gid>",
+        doc: "Runs the program with this group, a name from the system's group database or a number after `#`; only a jail started as root can.",
+        default: "the `user` line's primary group, or the jail's own group without one",
+        example: "group nogroup",
+        form: Form::Word(super::limits::apply_group),
+    },
+    Keyword {
+        name: "groups",
+        usage: "groups <name,...>",
+        doc: "The program's supplementary groups, names or `#` numbers separated by commas; only a jail started as root can set them.",
+        default: "none when `user` or `group` names another user or group than the jail's; otherwise the jail's own",
+        example: "groups users,#1001",
+        form: Form::Word(super::limits::apply_groups),
+    },
+    Keyword {
+        name: "caps",
+        usage: "caps <name,...|none>",
+        doc: "The capabilities a program started as root keeps (its bounding, permitted, effective and ambient sets are limited to the list), such as CAP_CHOWN,CAP_KILL; `none` keeps none.",
+        default: "none: a program started as root keeps no capability",
+        example: "caps CAP_CHOWN,CAP_DAC_OVERRIDE",
+        form: Form::Word(super::limits::apply_caps),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.

@@ -31,6 +31,15 @@ pub struct Limits {
     pub output_limit: Option<u64>,
     /// `maxmemory <bytes>`: resident memory of the whole tree.
     pub max_memory: Option<u64>,
+    /// `user <name|#uid>`: looked up when the jail starts.
+    pub user: Option<IdName>,
+    /// `group <name|#gid>`
+    pub group: Option<IdName>,
+    /// `groups <name,...>`: supplementary groups.
+    pub groups: Option<Vec<IdName>>,
+    /// `caps <name,...>`: the capabilities kept, as a mask (bit n for
+    /// capability n); `None` keeps none, as `caps none` does.
+    pub caps: Option<u64>,
     /// Where the lines that apply stand, for messages.
     pub lines: LimitLines,
 }
@@ -42,6 +51,84 @@ pub struct LimitLines {
     pub cpu_time: Option<(usize, usize)>,
     pub output_limit: Option<(usize, usize)>,
     pub max_memory: Option<(usize, usize)>,
+    pub user: Option<(usize, usize)>,
+    pub group: Option<(usize, usize)>,
+    pub groups: Option<(usize, usize)>,
+    pub caps: Option<(usize, usize)>,
+}
+
+/// A user or group as a line names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdName {
+    /// A name, looked up in the system's database when the jail starts.
+    Name(String),
+    /// `#<number>`, used as it is.
+    Id(u32),
+}
+
+impl std::fmt::Display for IdName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdName::Name(name) => f.write_str(name),
+            IdName::Id(id) => write!(f, "#{id}"),
+        }
+    }
+}
+
+/// The capabilities by number, without `CAP_` (`linux/capability.h`, up
+/// to `CAP_CHECKPOINT_RESTORE`, 40).
+pub const CAPABILITY_NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The capability a config names: any case, with or without `CAP_`.
+pub fn capability_number(name: &str) -> Option<u32> {
+    let upper = name.to_ascii_uppercase();
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    CAPABILITY_NAMES
+        .iter()
+        .position(|known| *known == bare)
+        .map(|number| number as u32)
 }
 
 /// The smallest `maxmemory`: below it not even a static program runs.
@@ -221,6 +308,112 @@ pub(super) fn apply_maxmemory(
     Ok(())
 }
 
+/// `#<number>` or a name. The number is a uid or gid from 0 to
+/// 4294967294 (4294967295 is -1, "no change", to the kernel).
+fn id_name(
+    builder: &Builder<'_>,
+    keyword: &str,
+    text: &str,
+    col: usize,
+) -> Result<IdName, ConfigError> {
+    let Some(digits) = text.strip_prefix('#') else {
+        return Ok(IdName::Name(text.to_owned()));
+    };
+    whole_number(digits)
+        .and_then(|id| u32::try_from(id).ok())
+        .filter(|&id| id != u32::MAX)
+        .map(IdName::Id)
+        .ok_or_else(|| {
+            builder
+                .error(col, format!("bad number for `{keyword}`"))
+                .expected(format!("`#` and a number from 0 to {}", u32::MAX - 1))
+                .found(quoted(text))
+        })
+}
+
+/// `user <name|#uid>`
+pub(super) fn apply_user(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
+    let user = id_name(builder, "user", word.text, word.col)?;
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.user = Some(user);
+    limits.lines.user = Some(at);
+    Ok(())
+}
+
+/// `group <name|#gid>`
+pub(super) fn apply_group(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
+    let group = id_name(builder, "group", word.text, word.col)?;
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.group = Some(group);
+    limits.lines.group = Some(at);
+    Ok(())
+}
+
+/// The words of a comma list, each with its column; an empty one is an
+/// error.
+fn comma_list<'a>(
+    builder: &Builder<'_>,
+    keyword: &str,
+    word: Word<'a>,
+) -> Result<Vec<(&'a str, usize)>, ConfigError> {
+    let mut col = word.col;
+    let mut items = Vec::new();
+    for item in word.text.split(',') {
+        if item.is_empty() {
+            return Err(builder
+                .error(col, format!("empty name in `{keyword}`"))
+                .expected("names separated by single commas")
+                .found(quoted(word.text)));
+        }
+        items.push((item, col));
+        col += item.chars().count() + 1;
+    }
+    Ok(items)
+}
+
+/// `groups <name,...>`
+pub(super) fn apply_groups(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
+    let mut groups = Vec::new();
+    for (item, col) in comma_list(builder, "groups", word)? {
+        groups.push(id_name(builder, "groups", item, col)?);
+    }
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.groups = Some(groups);
+    limits.lines.groups = Some(at);
+    Ok(())
+}
+
+/// `caps <name,...|none>`
+pub(super) fn apply_caps(builder: &mut Builder<'_>, word: Word<'_>) -> Result<(), ConfigError> {
+    let mut mask = 0u64;
+    if word.text != "none" {
+        for (item, col) in comma_list(builder, "caps", word)? {
+            let Some(number) = capability_number(item) else {
+                let upper = item.to_ascii_uppercase();
+                let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+                let closest = CAPABILITY_NAMES
+                    .iter()
+                    .filter_map(|known| edit_distance(bare, known, 64).map(|d| (d, known)))
+                    .min_by_key(|(distance, _)| *distance)
+                    .map(|(_, known)| format!("; did you mean `CAP_{known}`?"))
+                    .unwrap_or_default();
+                return Err(builder
+                    .error(col, format!("unknown capability {}{closest}", quoted(item)))
+                    .expected("capability names such as CAP_CHOWN or CAP_KILL, or `none`"));
+            };
+            mask |= 1 << number;
+        }
+    }
+    let at = builder.at();
+    let limits = &mut builder.settings().limits;
+    limits.caps = Some(mask);
+    limits.lines.caps = Some(at);
+    Ok(())
+}
+
 /// Checks over the whole config for one ident, once every line is in.
 pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     // A session's program lives across commands, each with its own client
@@ -242,6 +435,29 @@ pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
         .expected(format!(
             "`{keyword}` in a config without `wakeup`, or `timelimit`, which counts per command"
         )));
+    }
+    // Another identity reaches the files the tracer hands over only
+    // through the keeper, which lives in the Landlock domain.
+    let identity = [
+        ("user", config.limits.lines.user),
+        ("group", config.limits.lines.group),
+        ("groups", config.limits.lines.groups),
+    ];
+    if config.landlock == super::LandlockMode::Off
+        && let Some((keyword, Some((line, col)))) =
+            identity.into_iter().find(|(_, at)| at.is_some())
+    {
+        return Err(ConfigError::at(
+            file,
+            line,
+            col,
+            format!("`{keyword}` needs Landlock, which `landlock off` turns off"),
+        )
+        .expected(
+            "`landlock auto` or `require` with `user`, `group` or `groups` (the program, as \
+             another user, reaches the files the jail hands it through a keeper in its \
+             Landlock domain)",
+        ));
     }
     Ok(())
 }

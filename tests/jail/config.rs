@@ -94,6 +94,10 @@ fn numeric_lines(value: &str) -> Vec<(&'static str, String)> {
         ("httpconnecttimeout", format!("httpconnecttimeout {value}")),
         ("httpmaxsize", format!("httpmaxsize {value}")),
         ("cpu", format!("cpu {value}")),
+        ("cputime", format!("cputime {value}")),
+        ("cputime", format!("cputime {value}.5")),
+        ("outputlimit", format!("outputlimit {value}")),
+        ("maxmemory", format!("maxmemory {value}")),
     ];
     for name in [
         "AS",

@@ -247,3 +247,177 @@ fn maxmemory_counts_every_process_of_the_tree() {
     );
     crate::support::assert_no_leftovers(&j, std::time::Duration::from_secs(2));
 }
+
+/// Root (to change identity) and Landlock (whose keeper hands a program
+/// of another user its files) are needed; otherwise the test is skipped.
+fn can_change_identity() -> bool {
+    if !crate::support::is_root() {
+        crate::support::skip("only root can run the program as another user");
+        return false;
+    }
+    if let Err(errno) = sandbox::landlock::abi_version() {
+        crate::support::skip(&format!(
+            "another user needs Landlock, which this kernel lacks ({errno})"
+        ));
+        return false;
+    }
+    true
+}
+
+fn nobody() -> (u32, u32) {
+    let user = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .expect("the system has a user nobody");
+    let group = nix::unistd::Group::from_name("nogroup")
+        .unwrap()
+        .or_else(|| nix::unistd::Group::from_name("nobody").unwrap())
+        .expect("the system has a group nogroup or nobody");
+    (user.uid.as_raw(), group.gid.as_raw())
+}
+
+#[test]
+fn id_under_user_nobody_and_group_nogroup() {
+    if !can_change_identity() {
+        return;
+    }
+    let (uid, gid) = nobody();
+    let group = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .unwrap()
+        .unwrap()
+        .name;
+    let j = system_tree(&format!("user nobody\ngroup {group}\n"));
+    for (flag, want) in [("-u", uid), ("-g", gid)] {
+        let out = j.cmd(&["/usr/bin/id", flag]).run();
+        out.assert_code(0).assert_stdout(&format!("{want}\n"));
+    }
+    // No supplementary group but the primary one.
+    let out = j.cmd(&["/usr/bin/id", "-G"]).run();
+    out.assert_code(0).assert_stdout(&format!("{gid}\n"));
+    // `user` alone brings the user's primary group.
+    let j = system_tree("user nobody\n");
+    let out = j.cmd(&["/usr/bin/id", "-u", "-r"]).run();
+    out.assert_code(0).assert_stdout(&format!("{uid}\n"));
+}
+
+#[test]
+fn a_program_of_another_user_writes_its_own_tree_through_the_keeper() {
+    if !can_change_identity() {
+        return;
+    }
+    let (uid, gid) = nobody();
+    let j = system_tree("user nobody\nsee /dev/null\n");
+    nix::unistd::chown(
+        &j.path("jail"),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .unwrap();
+    let script = j.expand(
+        "cd {jail} && echo made > new && mkdir private && chmod 700 private && \
+         echo inner > private/f && cat new private/f && ls private && \
+         (echo no > {ro}/x) 2>/dev/null || echo refused",
+    );
+    let out = j.cmd(&["/bin/sh", "-c", &script]).run();
+    out.assert_code(0)
+        .assert_stdout("made\ninner\nf\nrefused\n");
+}
+
+#[test]
+fn root_keeps_no_capability_by_default() {
+    if !crate::support::is_root() {
+        crate::support::skip("only a program started as root has capabilities to drop");
+        return;
+    }
+    let j = system_tree("see /proc/self/status\n");
+    let out = j
+        .cmd(&[
+            "/bin/grep",
+            "-E",
+            "^Cap(Bnd|Eff|Prm|Amb)",
+            "/proc/self/status",
+        ])
+        .run();
+    out.assert_code(0).assert_stdout(
+        "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n\
+         CapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\n",
+    );
+    // go-jail's example: the bounding set is what the line names.
+    let j = system_tree("see /proc/self/status\ncaps CAP_CHOWN,CAP_KILL,CAP_DAC_OVERRIDE\n");
+    let out = j
+        .cmd(&["/bin/grep", "-E", "^Cap(Bnd|Eff)", "/proc/self/status"])
+        .run();
+    out.assert_code(0)
+        .assert_stdout("CapEff:\t0000000000000023\nCapBnd:\t0000000000000023\n");
+}
+
+#[test]
+fn chown_to_another_user_needs_cap_chown_in_caps() {
+    if !crate::support::is_root() {
+        crate::support::skip("only root can chown to another user");
+        return;
+    }
+    let mut j = Jail::new();
+    j.check(&[("chown {jail}/file 1 1", Want::is("EPERM"))]);
+    j.add_config("caps CAP_CHOWN\n");
+    j.check(&[("chown {jail}/file 1 1", Want::Ok)]);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(j.path("jail/file")).unwrap().uid(), 1);
+}
+
+#[test]
+fn user_is_refused_when_the_jail_is_not_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut j = system_tree("user nobody\n");
+    if crate::support::is_root() {
+        let user = crate::support::test_user();
+        let copy = j.path("sandbox-bin");
+        crate::support::copy_executable(crate::support::SANDBOX, &copy);
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        j.sandbox = copy;
+        j.wrapper = [
+            "setpriv",
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
+            "--clear-groups",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    }
+    let out = j.cmd(&["/usr/bin/id"]).run();
+    out.assert_code(78).assert_stderr_contains(
+        ":10: `user nobody`: only a jail started as root can run the program as another user",
+    );
+    assert_eq!(out.stdout, "", "nothing ran");
+}
+
+#[test]
+fn identity_and_caps_mistakes_are_config_errors_naming_the_line() {
+    for (line, message) in [
+        (
+            "user no-such-user-sbx",
+            ":10: `user no-such-user-sbx`: no such user in the system's user database",
+        ),
+        (
+            "group no-such-group-sbx",
+            ":10: `group no-such-group-sbx`: no such group in the system's group database",
+        ),
+        (
+            "user #4294967295",
+            ":10:6: bad number for `user`; expected `#` and a number from 0 to 4294967294",
+        ),
+        ("groups users,#x", ":10:14: bad number for `groups`"),
+        (
+            "caps CAP_CHWON",
+            ":10:6: unknown capability `CAP_CHWON`; did you mean `CAP_CHOWN`?",
+        ),
+        (
+            "caps CAP_KILL,sys_admn",
+            ":10:15: unknown capability `sys_admn`; did you mean `CAP_SYS_ADMIN`?",
+        ),
+    ] {
+        let j = system_tree(&format!("{line}\n"));
+        let out = j.cmd(&["/usr/bin/id"]).run();
+        out.assert_code(78).assert_stderr_contains(message);
+    }
+}
