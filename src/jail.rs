@@ -44,24 +44,121 @@ pub enum Ending {
 }
 
 /// One jail: a loaded config and its compiled policy, for one ident.
+///
+/// Made from a file ([`Jail::load`]), from text
+/// ([`Jail::from_config_str`]) or in code ([`Jail::builder`]); it runs a
+/// program from a host process with [`Jail::command`], or on the calling
+/// thread with [`Jail::run`] (what the `sandbox` binary does).
 #[derive(Debug, Clone)]
 pub struct Jail {
+    /// What the config says for this jail's ident.
     pub config: Config,
+    /// The config's compiled decisions.
     pub policy: Policy,
+    /// The config text and the ident it was read for, which
+    /// [`Jail::command`] hands to the `sandbox` binary; `None` for a jail
+    /// made from a [`Config`] value ([`Jail::from_config`]).
+    source: Option<Arc<Source>>,
+    /// The `sandbox` binary [`Jail::command`] runs, when set
+    /// ([`Jail::with_binary`]).
+    binary: Option<PathBuf>,
+}
+
+/// Where a jail's config came from: the whole text (every ident's lines)
+/// and the ident it was read for.
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub(crate) text: String,
+    pub(crate) ident: Vec<u8>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl Jail {
     /// Loads `config_path` for `ident` and compiles its policy.
+    ///
+    /// ```
+    /// # std::fs::write("/tmp/sandbox-doctest-load.conf", "see /usr\n").unwrap();
+    /// let jail = sandbox::Jail::load("/tmp/sandbox-doctest-load.conf".as_ref(), "alice")?;
+    /// assert_eq!(jail.config.see, [std::path::PathBuf::from("/usr")]);
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
     pub fn load(config_path: &Path, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
-        let config = Config::load(config_path, ident)?;
-        Jail::from_config(config)
+        let text = Config::read(config_path, config_path)?;
+        Jail::from_text(config_path, text, ident)
     }
 
+    /// Loads the config from descriptor `fd`, inherited from whoever
+    /// started this process (`sandbox --config-fd <n>`), for `ident`;
+    /// errors name the config `name`. The descriptor is read from its
+    /// start through `/proc/self/fd/<fd>` and left open.
+    pub fn load_fd(fd: RawFd, name: &Path, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
+        let shown = PathBuf::from(format!("{} (descriptor {fd})", name.display()));
+        let text = Config::read(Path::new(&format!("/proc/self/fd/{fd}")), &shown)?;
+        Jail::from_text(name, text, ident)
+    }
+
+    /// Parses `text` as the config file `file` for `ident`, keeping the
+    /// text for [`Jail::command`].
+    pub(crate) fn from_text(
+        file: &Path,
+        text: String,
+        ident: impl AsRef<[u8]>,
+    ) -> Result<Jail, Error> {
+        let ident = ident.as_ref();
+        let config = Config::parse(file, &text, ident)?;
+        let mut jail = Jail::from_config(config)?;
+        jail.source = Some(Arc::new(Source {
+            text,
+            ident: ident.to_vec(),
+        }));
+        Ok(jail)
+    }
+
+    /// A jail from a config value. It runs with [`Jail::run`], but
+    /// [`Jail::command`] needs the config's text, which such a jail lacks:
+    /// make it with [`Jail::load`], [`Jail::from_config_str`] or
+    /// [`Jail::builder`] to use that.
     pub fn from_config(config: Config) -> Result<Jail, Error> {
         let policy = Policy::compile(&config)?;
-        Ok(Jail { config, policy })
+        Ok(Jail {
+            config,
+            policy,
+            source: None,
+            binary: None,
+        })
+    }
+
+    /// Makes [`Jail::command`] run this `sandbox` binary instead of
+    /// looking for one (see [`crate::command`] for where it looks).
+    ///
+    /// ```
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?
+    ///     .with_binary("/usr/local/bin/sandbox");
+    /// assert_eq!(jail.binary(), Some(std::path::Path::new("/usr/local/bin/sandbox")));
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_binary(mut self, binary: impl Into<PathBuf>) -> Jail {
+        self.binary = Some(binary.into());
+        self
+    }
+
+    /// The `sandbox` binary set with [`Jail::with_binary`], if any.
+    pub fn binary(&self) -> Option<&Path> {
+        self.binary.as_deref()
+    }
+
+    /// The config text this jail was read from (every ident's lines), if
+    /// it was read from text.
+    pub fn config_text(&self) -> Option<&str> {
+        self.source.as_ref().map(|source| source.text.as_str())
+    }
+
+    /// The ident this jail's config was read for, if it was read from
+    /// text (empty for a policy built in code).
+    pub fn ident(&self) -> Option<&[u8]> {
+        self.source.as_ref().map(|source| source.ident.as_slice())
     }
 
     /// Runs `program` (or the config's `program`/`arg` lines when empty)
@@ -104,7 +201,7 @@ impl Jail {
         stdio: Option<[RawFd; 3]>,
         mut network: NetworkPolicy,
     ) -> Result<Started<'_>, Error> {
-        let mut command = self.command(program)?;
+        let mut command = self.prepare(program)?;
         command.command.stdio = stdio;
         let ruleset = self.landlock_ruleset(&network)?;
         command.command.landlock = ruleset.as_ref().map(landlock::Ruleset::raw_fd);
@@ -273,7 +370,7 @@ impl Jail {
         env.into_iter().flatten().collect()
     }
 
-    fn command(&self, program: &[OsString]) -> Result<Prepared, Error> {
+    fn prepare(&self, program: &[OsString]) -> Result<Prepared, Error> {
         let (name, argv): (OsString, Vec<OsString>) = match program.split_first() {
             Some((name, _)) => (name.clone(), program.to_vec()),
             None => match &self.config.program {

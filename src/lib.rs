@@ -16,6 +16,7 @@
 pub mod arch;
 pub mod builder;
 pub mod check;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod fetch;
@@ -35,6 +36,7 @@ pub mod tracer;
 pub mod watchdog;
 
 pub use builder::JailBuilder;
+pub use command::{Child, Command, ExitStatus, Output};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use jail::{Ending, Jail};

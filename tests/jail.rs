@@ -43,6 +43,8 @@ mod exit;
 mod http;
 #[path = "jail/landlock.rs"]
 mod landlock;
+#[path = "jail/library.rs"]
+mod library;
 #[path = "jail/manpages.rs"]
 mod manpages;
 #[path = "jail/network.rs"]

@@ -135,7 +135,7 @@ pub struct Tracer {
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
 /// against every change.
-fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
+pub(crate) fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
     use nix::fcntl::{FcntlArg, SealFlag, fcntl};
     use nix::sys::memfd::{MFdFlags, memfd_create};
     let file = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;

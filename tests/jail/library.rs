@@ -1,0 +1,442 @@
+//! The library from a host process (issue 15): `Jail::command` and
+//! `Child` against real programs, as a Rust program would use them.
+
+use crate::support::{self, SANDBOX};
+use sandbox::Jail;
+use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// The standard tree's jail, with what /bin/sh, coreutils and python3
+/// need, plus `extra` lines.
+fn jail_with(tree: &support::Jail, extra: &str) -> Jail {
+    let text = tree.expand(&format!(
+        "see /usr\nsee /etc/ld.so.cache\nsee {{bin}}\nsee {{ro}}\nsee {{jail}}\nwrite {{jail}}\n{extra}"
+    ));
+    Jail::from_config_str(&text, "test")
+        .expect("the test config parses")
+        .with_binary(SANDBOX)
+}
+
+fn sh(jail: &Jail, script: &str) -> sandbox::Command {
+    let mut command = jail.command("/bin/sh");
+    command.args(["-c", script]);
+    command
+}
+
+#[test]
+fn output_captures_stdout_stderr_and_the_exit_code() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let output = sh(&jail, "echo out; echo err >&2; exit 3")
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout, b"out\n");
+    assert_eq!(output.stderr, b"err\n");
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!output.status.success());
+    assert_eq!(output.status.sandbox_status().code(), Some(3));
+}
+
+#[test]
+fn status_inherits_stdio_and_reports_success() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let status = jail
+        .command("/bin/true")
+        .stdout(Stdio::null())
+        .status()
+        .expect("spawn");
+    assert!(status.success(), "{status}");
+    assert_eq!(status.to_string(), "exit status: 0");
+}
+
+#[test]
+fn args_env_and_directory_reach_the_program() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let output = sh(&jail, "echo \"$1|$2|${A-unset}|$B|$(pwd)\"; cat file")
+        .arg("sh")
+        .args(["one", "two words"])
+        .env("A", "1")
+        .envs([("B", "2"), ("C", "3")])
+        .env_remove("A")
+        .current_dir(tree.path("jail"))
+        .output()
+        .expect("spawn");
+    let shown = format!("one|two words|unset|2|{}\nhello\n", tree.p("jail"));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), shown);
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn env_clear_leaves_only_what_is_set_after_it_and_config_lines_win() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "setenv FROM_CONFIG yes\n");
+    let output = jail
+        .command("/usr/bin/env")
+        .env("DROPPED", "1")
+        .env_clear()
+        .env("ONLY", "x")
+        .env("FROM_CONFIG", "no")
+        .output()
+        .expect("spawn");
+    let mut lines: Vec<_> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert_eq!(lines, ["FROM_CONFIG=yes", "ONLY=x"], "{output:?}");
+}
+
+#[test]
+fn stdin_piped_null_and_a_file() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut child = jail
+        .command("/usr/bin/cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"through the jail\n")
+        .expect("write");
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.stdout, b"through the jail\n");
+
+    let output = jail
+        .command("/usr/bin/cat")
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout, b"");
+    assert!(output.status.success());
+
+    let out_path = tree.path("hidden/captured");
+    let file = std::fs::File::create(&out_path).expect("create");
+    let status = sh(&jail, "echo into a file")
+        .stdout(file)
+        .status()
+        .expect("spawn");
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&out_path).expect("read"),
+        "into a file\n"
+    );
+}
+
+#[test]
+fn ten_megabytes_of_output_are_captured_whole() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    const SIZE: usize = 10 * 1024 * 1024;
+    let output = sh(&jail, &format!("yes abcdefghi | head -c {SIZE}"))
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout.len(), SIZE, "{:?}", output.status);
+    assert!(output.stdout.starts_with(b"abcdefghi\nabcdefghi\n"));
+    assert!(output.status.success());
+}
+
+#[test]
+fn spawn_id_try_wait_and_wait() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut child = sh(&jail, "read line; exit 7")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(child.id() > 0);
+    assert!(
+        std::path::Path::new(&format!("/proc/{}", child.id())).exists(),
+        "the jail's process"
+    );
+    assert_eq!(child.try_wait().expect("try_wait"), None);
+    // wait closes stdin first, so `read` ends.
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(child.try_wait().expect("try_wait"), Some(status.clone()));
+    assert_eq!(child.wait().expect("wait again"), status);
+}
+
+#[test]
+fn kill_ends_the_jail_and_its_program() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let start = Instant::now();
+    let mut child = jail
+        .command("/usr/bin/sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(200));
+    child.kill().expect("kill");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(status.sandbox_status().signal(), Some(libc::SIGKILL));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // Killing an ended jail is no error, as with std.
+    child.kill().expect("kill again");
+}
+
+#[test]
+fn the_jails_statuses_read_back_as_endings() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "timelimit 0.3\n");
+    let status = jail.command(tree.bin("segv")).status().expect("spawn");
+    assert_eq!(status.signal(), Some(libc::SIGSEGV), "{status}");
+    let status = sh(&jail, "sleep 5").status().expect("spawn");
+    assert!(status.timed_out(), "{status}");
+    let output = jail.command(tree.p("hidden/file")).output().expect("spawn");
+    assert_eq!(
+        output.status.ending().map_err(|failure| failure.status),
+        Err(127),
+        "{output:?}"
+    );
+}
+
+#[test]
+fn a_pre_sandbox_hook_runs_before_confinement_and_can_open_a_hidden_path() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "passfd 9\n");
+    // The wrapper runs confined: it cannot open the hidden file itself.
+    let output = sh(&jail, &tree.expand("cat {hidden}/file; exec cat <&9"))
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout, b"", "{output:?}");
+    assert!(!output.status.success());
+    let hidden = std::ffi::CString::new(tree.p("hidden/file")).expect("path");
+    let mut command = sh(&jail, "cat <&9");
+    // SAFETY: open and dup2 are async-signal-safe; the path was made
+    // before the fork; nothing allocates.
+    unsafe {
+        command.pre_sandbox(move || {
+            let fd = libc::open(hidden.as_ptr(), libc::O_RDONLY);
+            if fd < 0 || libc::dup2(fd, 9) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().expect("spawn");
+    assert_eq!(output.stdout, b"secret\n", "{output:?}");
+}
+
+#[test]
+fn a_failing_pre_sandbox_hook_is_the_spawn_error() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut command = jail.command("/bin/true");
+    // SAFETY: the hook only returns an error built from a number.
+    unsafe {
+        command.pre_sandbox(|| Err(std::io::Error::from_raw_os_error(libc::EDOM)));
+    }
+    let error = command.spawn().expect_err("the hook fails");
+    assert_eq!(error.raw_os_error(), Some(libc::EDOM));
+}
+
+#[test]
+fn into_std_gives_a_plain_command_that_runs_in_the_jail() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut command: std::process::Command = sh(
+        &jail,
+        &tree.expand("cat {hidden}/file || echo hidden; exit 5"),
+    )
+    .into();
+    let output = command.output().expect("spawn");
+    assert_eq!(output.stdout, b"hidden\n");
+    let status = sandbox::ExitStatus::from_sandbox(output.status);
+    assert_eq!(status.code(), Some(5));
+}
+
+#[test]
+fn tokio_runs_the_std_command() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let command = sh(&jail, "echo async; exit 4").into_std();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let output = runtime
+        .block_on(async { tokio::process::Command::from(command).output().await })
+        .expect("spawn");
+    assert_eq!(output.stdout, b"async\n");
+    assert_eq!(
+        sandbox::ExitStatus::from_sandbox(output.status).code(),
+        Some(4)
+    );
+}
+
+#[test]
+fn errors_are_typed_never_panics() {
+    let error = Jail::from_config_str("see /usr\nbogus line\n", "x").expect_err("bad config");
+    assert!(matches!(error, sandbox::Error::Config(_)), "{error:?}");
+    assert!(error.to_string().starts_with("<string>:2"), "{error}");
+    let jail = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary("/nonexistent/sandbox");
+    let error = jail.command("/bin/true").output().expect_err("no binary");
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+    let typed = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<sandbox::Error>());
+    assert!(matches!(typed, Some(sandbox::Error::Binary(_))), "{error}");
+    assert!(
+        error.to_string().contains("/nonexistent/sandbox"),
+        "{error}"
+    );
+    // A jail whose program is not in it: a status, not an error.
+    let jail = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary(SANDBOX);
+    let status = jail
+        .command("/nonexistent/program")
+        .status()
+        .expect("spawn");
+    assert!(status.ending().is_err(), "{status}");
+}
+
+/// The host's own children are its own: 16 threads run jails while the
+/// host waits for children it started itself, and each wait gets its
+/// child's status (a `waitpid(-1)` anywhere would steal some).
+#[test]
+fn jails_on_sixteen_threads_leave_the_hosts_children_to_their_owner() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut host_children: Vec<(i32, std::process::Child)> = (0..4)
+        .map(|code| {
+            let child = std::process::Command::new("/bin/sh")
+                .args(["-c", &format!("sleep 1; exit {}", 10 + code)])
+                .spawn()
+                .expect("a host child");
+            (10 + code, child)
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for thread in 0..16 {
+            let jail = &jail;
+            scope.spawn(move || {
+                for round in 0..3 {
+                    let code = 10 + (thread * 3 + round) % 50;
+                    let output = sh(jail, &format!("echo {thread}.{round}; exit {code}"))
+                        .output()
+                        .expect("spawn");
+                    assert_eq!(
+                        String::from_utf8_lossy(&output.stdout),
+                        format!("{thread}.{round}\n")
+                    );
+                    assert_eq!(output.status.code(), Some(code), "{output:?}");
+                }
+            });
+        }
+    });
+    for (code, child) in &mut host_children {
+        let status = child.wait().expect("the host reaps its own child");
+        assert_eq!(status.code(), Some(*code));
+    }
+}
+
+/// Descriptors are counted in a process of their own (this test binary
+/// run again for this one test): other tests' threads open and close
+/// descriptors at any time.
+#[test]
+fn dropping_a_child_leaves_no_descriptor_behind() {
+    if std::env::var_os("SANDBOX_TEST_ALONE").is_none() {
+        let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+            .args([
+                "library::dropping_a_child_leaves_no_descriptor_behind",
+                "--exact",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env("SANDBOX_TEST_ALONE", "1")
+            .output()
+            .expect("run the test alone");
+        assert!(
+            output.status.success() && String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return;
+    }
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let open = || -> Vec<String> {
+        let mut links: Vec<String> = std::fs::read_dir("/proc/self/fd")
+            .expect("fds")
+            .flatten()
+            .map(|entry| {
+                let link = std::fs::read_link(entry.path()).unwrap_or_default();
+                format!(
+                    "{} -> {}",
+                    entry.file_name().to_string_lossy(),
+                    link.display()
+                )
+            })
+            .collect();
+        links.sort();
+        links
+    };
+    let before = open();
+    for _ in 0..3 {
+        let mut child = sh(&jail, "echo x")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut out = String::new();
+        child
+            .stdout
+            .as_mut()
+            .expect("stdout")
+            .read_to_string(&mut out)
+            .expect("read");
+        child.wait().expect("wait");
+        drop(child);
+        sh(&jail, "exit 0").output().expect("spawn");
+    }
+    // read_dir's own descriptor differs between the two listings.
+    let after = open();
+    let added: Vec<_> = after.iter().filter(|fd| !before.contains(fd)).collect();
+    assert!(added.len() <= 1, "left open: {added:?}");
+    // No thread either.
+    let threads = std::fs::read_dir("/proc/self/task").expect("tasks").count();
+    assert_eq!(
+        threads,
+        1 + usize::from(std::thread::current().name() != Some("main"))
+    );
+}
+
+#[test]
+fn the_cli_reads_a_config_from_a_descriptor_and_names_it_in_messages() {
+    let output = std::process::Command::new(SANDBOX)
+        .args([
+            "--config-fd",
+            "97",
+            "--config-name",
+            "my.conf",
+            "test",
+            "/bin/true",
+        ])
+        .output()
+        .expect("run sandbox");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("my.conf (descriptor 97)"), "{stderr}");
+    for bad in [&["--config-fd"][..], &["--config-fd", "x", "test"]] {
+        let output = std::process::Command::new(SANDBOX)
+            .args(bad)
+            .output()
+            .expect("run sandbox");
+        assert_eq!(output.status.code(), Some(2), "{bad:?}");
+    }
+}
