@@ -67,17 +67,22 @@
 use crate::config::Config;
 use crate::error::{BinaryNotFound, Error};
 use crate::jail::{Ending, Jail};
+use crate::report::{RunReport, Status};
 use crate::sys::{self, Inherited};
 use nix::errno::Errno;
+use nix::sys::memfd::{MFdFlags, memfd_create};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::Instant;
 
 /// The environment variable naming the `sandbox` binary.
 pub const BINARY_ENV: &str = "SANDBOX_BIN";
@@ -208,6 +213,9 @@ pub struct Command {
     /// Which of stdin, stdout and stderr were set (for `output`'s
     /// defaults).
     stdio_set: [bool; 3],
+    /// The descriptor of the report file of the spawn under way, for the
+    /// child's hook ([`sys::Inherited::slot`]); -1 otherwise.
+    report: Arc<AtomicI32>,
 }
 
 impl fmt::Debug for Command {
@@ -222,21 +230,28 @@ impl fmt::Debug for Command {
 impl Command {
     fn new(jail: &Jail, program: &OsStr) -> Command {
         match Command::prepare(jail, program) {
-            Ok(inner) => Command {
+            Ok((inner, report)) => Command {
                 inner,
                 broken: None,
                 stdio_set: [false; 3],
+                report,
             },
             Err(broken) => Command {
                 // Never spawned: `spawn` says what is broken first.
                 inner: std::process::Command::new("/nonexistent/sandbox"),
                 broken: Some(broken),
                 stdio_set: [false; 3],
+                report: Arc::new(AtomicI32::new(-1)),
             },
         }
     }
 
-    fn prepare(jail: &Jail, program: &OsStr) -> Result<std::process::Command, Broken> {
+    /// The `sandbox` command, and the number its child's hook puts on
+    /// the report descriptor (negative: /dev/null).
+    fn prepare(
+        jail: &Jail,
+        program: &OsStr,
+    ) -> Result<(std::process::Command, Arc<AtomicI32>), Broken> {
         let binary = locate_binary(jail.binary()).map_err(Broken::Binary)?;
         let (Some(text), Some(ident)) = (jail.config_text(), jail.ident()) else {
             return Err(Broken::Usage(
@@ -252,6 +267,24 @@ impl Command {
             ));
         }
         let ident = ident_for_binary(jail, text, ident).map_err(Broken::Usage)?;
+        // The number the run's report is written to: /dev/null here, the
+        // spawn's own report file in the child (`spawn` fills it).
+        let slot: OwnedFd = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/null")
+            .map_err(|error| {
+                Broken::Os(
+                    "open /dev/null",
+                    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)),
+                )
+            })?
+            .into();
+        let mut text = text.to_owned();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        // A global line after every block: the last `reportfd` wins.
+        text.push_str(&format!("reportfd {}\n", slot.as_raw_fd()));
         let config = crate::tracer::sealed_file("sandbox-config", text.as_bytes())
             .map_err(|errno| Broken::Os("hand the config to the sandbox binary", errno))?;
         let mut inner = std::process::Command::new(binary);
@@ -262,14 +295,15 @@ impl Command {
             .arg(config_name(&jail.config.file))
             .arg(ident)
             .arg(program);
+        let report = Arc::new(AtomicI32::new(-1));
         sys::inherit_across_exec(
             &mut inner,
             Inherited {
                 keep: vec![Arc::new(config)],
-                slot: None,
+                slot: Some((Arc::new(slot), report.clone())),
             },
         );
-        Ok(inner)
+        Ok((inner, report))
     }
 
     /// Adds an argument for the program.
@@ -412,8 +446,17 @@ impl Command {
         if let Some(broken) = &self.broken {
             return Err(broken.error().into());
         }
-        let child = self.inner.spawn()?;
-        Ok(Child::new(child))
+        // The jail writes its records to a file of this spawn's own,
+        // read when it has ended: a file, not a pipe, so that the jail
+        // never waits for a reader (the records of a run are capped).
+        let report = File::from(
+            memfd_create("sandbox-report", MFdFlags::MFD_CLOEXEC).map_err(io::Error::from)?,
+        );
+        let started = Instant::now();
+        self.report.store(report.as_raw_fd(), Ordering::SeqCst);
+        let spawned = self.inner.spawn();
+        self.report.store(-1, Ordering::SeqCst);
+        Ok(Child::new(spawned?, report, started))
     }
 
     /// Runs the program to its end with stdout and stderr captured (and
@@ -510,12 +553,14 @@ fn config_name(file: &Path) -> PathBuf {
 }
 
 /// A program running in a jail, started by [`Command::spawn`]; its
-/// methods are `std::process::Child`'s.
+/// methods are `std::process::Child`'s, and
+/// [`wait_report`](Self::wait_report) says what the run did.
 ///
 /// The process behind it is the `sandbox` binary's, the jailed program's
 /// tracer; ending it (by [`kill`](Self::kill), or any way) ends
 /// everything in the jail. Dropping a `Child` neither waits for nor kills
-/// it, as with std; it leaves no thread and no descriptor of the host's.
+/// it, as with std; it leaves no thread and no descriptor of the host's
+/// (the jail's report file is closed with it).
 #[derive(Debug)]
 pub struct Child {
     inner: std::process::Child,
@@ -525,17 +570,22 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The program's stderr (shared with the jail's messages), when piped.
     pub stderr: Option<ChildStderr>,
-    status: Option<ExitStatus>,
+    /// The file the jail writes its records to.
+    report_file: File,
+    started: Instant,
+    ended: Option<(ExitStatus, RunReport)>,
 }
 
 impl Child {
-    fn new(mut inner: std::process::Child) -> Child {
+    fn new(mut inner: std::process::Child, report_file: File, started: Instant) -> Child {
         Child {
             stdin: inner.stdin.take(),
             stdout: inner.stdout.take(),
             stderr: inner.stderr.take(),
             inner,
-            status: None,
+            report_file,
+            started,
+            ended: None,
         }
     }
 
@@ -555,20 +605,43 @@ impl Child {
     /// Waits for the jail to end (closing the program's stdin first, as
     /// std does) and says how the program ended.
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
-        if let Some(status) = &self.status {
+        if let Some((status, _)) = &self.ended {
             return Ok(status.clone());
         }
         drop(self.stdin.take());
         let raw = self.inner.wait()?;
-        Ok(self.ended(raw))
+        Ok(self.conclude(raw).0)
     }
 
     /// How the program ended if the jail has ended, without waiting.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        if let Some(status) = &self.status {
+        if let Some((status, _)) = &self.ended {
             return Ok(Some(status.clone()));
         }
-        Ok(self.inner.try_wait()?.map(|raw| self.ended(raw)))
+        Ok(self.inner.try_wait()?.map(|raw| self.conclude(raw).0))
+    }
+
+    /// Waits for the jail to end and gives the run's report
+    /// ([`RunReport`]: how it ended, times, memory, tasks, each denial,
+    /// fetches). When the jail wrote no report (it was killed, or could
+    /// not start), the report is made from its exit status, with the
+    /// wall time seen from here and no CPU time.
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?;
+    /// let mut child = jail.command("/usr/bin/cat").arg("/etc/passwd").spawn()?;
+    /// let report = child.wait_report()?;
+    /// assert_eq!(report.status, sandbox::report::Status::RuntimeError);
+    /// assert_eq!(report.denials[0].allow.as_deref(), Some("see /etc/passwd"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_report(&mut self) -> io::Result<RunReport> {
+        self.wait()?;
+        Ok(self
+            .ended
+            .as_ref()
+            .map(|(_, report)| report.clone())
+            .unwrap_or_default())
     }
 
     /// Waits for the jail to end while reading all of the program's piped
@@ -580,23 +653,74 @@ impl Child {
             stdin,
             stdout,
             stderr,
-            status,
+            report_file,
+            started,
+            ended,
         } = self;
         drop(stdin);
         inner.stdout = stdout;
         inner.stderr = stderr;
         let output = inner.wait_with_output()?;
+        let (status, report) =
+            ended.unwrap_or_else(|| concluded(output.status, &report_file, started));
         Ok(Output {
-            status: status.unwrap_or_else(|| ExitStatus::from_sandbox(output.status)),
+            status,
             stdout: output.stdout,
             stderr: output.stderr,
+            report,
         })
     }
 
-    fn ended(&mut self, raw: std::process::ExitStatus) -> ExitStatus {
-        let status = ExitStatus::from_sandbox(raw);
-        self.status = Some(status.clone());
-        status
+    fn conclude(&mut self, raw: std::process::ExitStatus) -> (ExitStatus, RunReport) {
+        let ended = concluded(raw, &self.report_file, self.started);
+        self.ended = Some(ended.clone());
+        ended
+    }
+}
+
+/// How the jail ended, from its exit status and the records in its
+/// report file.
+fn concluded(
+    raw: std::process::ExitStatus,
+    report_file: &File,
+    started: Instant,
+) -> (ExitStatus, RunReport) {
+    let mut text = String::new();
+    let mut reader = report_file;
+    let _ = reader
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| reader.read_to_string(&mut text));
+    let (exit, denials) = RunReport::records(&text);
+    match exit {
+        Some(mut report) => {
+            report.denials = denials;
+            (ExitStatus::from_report(raw, &report), report)
+        }
+        None => {
+            let status = ExitStatus::from_sandbox(raw);
+            let mut report = RunReport {
+                version: crate::report::VERSION,
+                wall_time: started.elapsed().as_secs_f64(),
+                denial_count: denials.len() as u64,
+                denials,
+                ..RunReport::default()
+            };
+            match status.ending() {
+                Ok(ending) => {
+                    report.status = Status::of(&ending);
+                    report.exit_code = status.code();
+                    report.signal = status.signal();
+                }
+                Err(failure) => {
+                    report.status = Status::JailError;
+                    report.error = Some(format!(
+                        "the jail ended without a report (status {})",
+                        failure.status
+                    ));
+                }
+            }
+            (status, report)
+        }
     }
 }
 
@@ -634,6 +758,8 @@ impl ExitStatus {
     /// let segv = ExitStatus::from_sandbox(std::process::ExitStatus::from_raw(139 << 8));
     /// assert_eq!(segv.signal(), Some(11));
     /// ```
+    ///
+    /// [`Child`] reads a jail's report instead, which says exactly.
     pub fn from_sandbox(raw: std::process::ExitStatus) -> ExitStatus {
         use crate::error::status;
         let ending = match (raw.code(), raw.signal()) {
@@ -658,6 +784,16 @@ impl ExitStatus {
                 message: Some(format!("the jail ended strangely ({raw})")),
             }),
         };
+        ExitStatus { ending, raw }
+    }
+
+    /// The status a run's report says, with the `sandbox` binary's own
+    /// exit status `raw`.
+    pub fn from_report(raw: std::process::ExitStatus, report: &RunReport) -> ExitStatus {
+        let ending = report.ending().ok_or_else(|| JailFailure {
+            status: raw.code().unwrap_or(-1),
+            message: report.error.clone(),
+        });
         ExitStatus { ending, raw }
     }
 
@@ -716,8 +852,8 @@ impl fmt::Display for ExitStatus {
 }
 
 /// What [`Command::output`] and [`Child::wait_with_output`] give: how the
-/// program ended and what it wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// program ended, what it wrote, and the run's report.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     /// How it ended.
     pub status: ExitStatus,
@@ -725,6 +861,8 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// Its stderr, with the jail's own messages, when piped.
     pub stderr: Vec<u8>,
+    /// What the run did ([`Child::wait_report`]).
+    pub report: RunReport,
 }
 
 #[cfg(test)]

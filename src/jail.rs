@@ -17,6 +17,7 @@ use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::network::{NetworkPolicy, SystemResolver};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
+use crate::report;
 use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
 use crate::syscall::Access;
@@ -24,11 +25,13 @@ use crate::tracer::{Limits, Outcome, Tracer};
 use crate::watchdog::{Watchdog, WatchdogThread};
 use nix::errno::Errno;
 use rlimit::Resource;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -167,8 +170,31 @@ impl Jail {
     /// That thread keeps, from then on, no capability the program may not
     /// have (see `sys::KEPT_CAPABILITIES`): the program reaches the
     /// objects the tracer holds through the thread's `/proc` entry.
+    ///
+    /// With `reportfile` or `reportfd` lines, the run's records are
+    /// written there as it goes ([`crate::report`]); a report output that
+    /// cannot be opened is a config error, and nothing runs.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
-        let started = self.start(program, None)?;
+        let Some(writer) = report::Writer::open(&self.config, &self.policy)? else {
+            return self.run_reporting(program, None);
+        };
+        let usage = report::Usage::children();
+        let writer = Rc::new(RefCell::new(writer));
+        let result = self.run_reporting(program, Some(writer.clone()));
+        // The tracer, which held the other reference, is gone.
+        if let Ok(writer) = Rc::try_unwrap(writer) {
+            writer.into_inner().finish(&result, usage);
+        }
+        result
+    }
+
+    fn run_reporting(
+        &self,
+        program: &[OsString],
+        writer: Option<Rc<RefCell<report::Writer>>>,
+    ) -> Result<Ending, Error> {
+        let network = self.network()?;
+        let started = self.start_inner(program, None, network, writer)?;
         if let Some(limit) = self.config.time_limit {
             started.watchdog().arm(limit);
         }
@@ -199,7 +225,17 @@ impl Jail {
         &self,
         program: &[OsString],
         stdio: Option<[RawFd; 3]>,
+        network: NetworkPolicy,
+    ) -> Result<Started<'_>, Error> {
+        self.start_inner(program, stdio, network, None)
+    }
+
+    fn start_inner(
+        &self,
+        program: &[OsString],
+        stdio: Option<[RawFd; 3]>,
         mut network: NetworkPolicy,
+        writer: Option<Rc<RefCell<report::Writer>>>,
     ) -> Result<Started<'_>, Error> {
         let mut command = self.prepare(program)?;
         command.command.stdio = stdio;
@@ -261,6 +297,9 @@ impl Jail {
             Tracer::new(self.policy.clone(), limits, launched.pid, timed_out).with_network(network);
         if ruleset.is_some() {
             tracer = tracer.with_landlock(keeper);
+        }
+        if let Some(writer) = writer {
+            tracer = tracer.with_report(writer);
         }
         if let Some(options) = HttpOptions::from_config(&self.config) {
             let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
@@ -429,7 +468,11 @@ impl Jail {
             },
             filter: filter::build(FilterOptions {
                 wakeup: self.config.wakeup,
-                report: self.config.report,
+                // Refused syscalls stop for the tracer when someone
+                // reads of them: `[Syscall ...]` lines or `deny` records.
+                report: self.config.report
+                    || self.config.report_file.is_some()
+                    || self.config.report_fd.is_some(),
             }),
             stdio: None,
             landlock: None,

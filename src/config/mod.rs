@@ -153,6 +153,12 @@ pub struct Config {
     pub landlock: LandlockMode,
     /// `report`: print each refusal (`[See given=canonical]`, `[Syscall name]`, ...).
     pub report: bool,
+    /// `reportfile <path>`: the run's report is written there, as JSON
+    /// lines (docs/report.md).
+    pub report_file: Option<PathBuf>,
+    /// `reportfd <n>`: the run's report is written on this inherited
+    /// descriptor.
+    pub report_fd: Option<i32>,
     /// `connect`, `bind` and `net` lines.
     pub network: network::Network,
     /// SHA-256 of the whole file's text (every ident's lines): sessions
@@ -180,6 +186,10 @@ pub struct Lines {
     pub chdir: Option<usize>,
     /// The `cpu` line that applies.
     pub cpu: Option<usize>,
+    /// The `reportfile` line that applies.
+    pub report_file: Option<usize>,
+    /// The `reportfd` line that applies.
+    pub report_fd: Option<usize>,
 }
 
 impl Config {

@@ -33,12 +33,19 @@ impl Tracer {
         self.release_clone_reservation(pid);
         let nr = arch::syscall_number(&regs);
         let (name, class) = self.syscalls.lookup(nr);
+        self.call.set(Some((pid.as_raw(), name)));
         let mut view = TaskView {
             tracer: self,
             tid: pid,
             arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
         };
-        match decide::answer(&mut view, nr, name, class) {
+        let answer = decide::answer(&mut view, nr, name, class);
+        let refused = match &answer {
+            Answer::Refuse(errno) => Some(*errno),
+            _ => None,
+        };
+        self.flush_refusals(refused);
+        match answer {
             Answer::Allow => Resume::Continue,
             Answer::Refuse(errno) => {
                 arch::skip_with_errno(&mut regs, errno as i32);

@@ -402,7 +402,28 @@ impl Stopped for TaskView<'_> {
         let Some(downloads) = tracer.downloads.as_mut() else {
             return Err(Errno::ENOENT);
         };
-        downloads.body(url).map_err(|error| {
+        let downloading = !downloads.has(url);
+        let result = downloads.body(url);
+        if downloading && let Some(reporter) = &tracer.reporter {
+            let fetch = match &result {
+                Ok(body) => crate::report::Fetch {
+                    url: url.to_owned(),
+                    ok: true,
+                    bytes: nix::sys::stat::fstat(body)
+                        .ok()
+                        .and_then(|stat| u64::try_from(stat.st_size).ok()),
+                    error: None,
+                },
+                Err(error) => crate::report::Fetch {
+                    url: url.to_owned(),
+                    ok: false,
+                    bytes: None,
+                    error: Some(error.to_string()),
+                },
+            };
+            reporter.borrow_mut().fetched(fetch);
+        }
+        result.map_err(|error| {
             debug!("download of {url} failed: {error}");
             if tracer.policy.report {
                 crate::notice::line(&format!(

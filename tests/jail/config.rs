@@ -94,6 +94,7 @@ fn numeric_lines(value: &str) -> Vec<(&'static str, String)> {
         ("httpconnecttimeout", format!("httpconnecttimeout {value}")),
         ("httpmaxsize", format!("httpmaxsize {value}")),
         ("cpu", format!("cpu {value}")),
+        ("reportfd", format!("reportfd {value}")),
     ];
     for name in [
         "AS",

@@ -3,6 +3,7 @@
 
 use crate::support::{self, SANDBOX};
 use sandbox::Jail;
+use sandbox::report::Status;
 use std::io::{Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -439,4 +440,202 @@ fn the_cli_reads_a_config_from_a_descriptor_and_names_it_in_messages() {
             .expect("run sandbox");
         assert_eq!(output.status.code(), Some(2), "{bad:?}");
     }
+}
+
+#[test]
+fn the_report_says_how_runs_ended() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "timelimit 0.5\n");
+    let report = sh(&jail, "exit 3")
+        .spawn()
+        .expect("spawn")
+        .wait_report()
+        .expect("wait");
+    assert_eq!(report.version, sandbox::report::VERSION);
+    assert_eq!(report.status, Status::RuntimeError, "{report:?}");
+    assert_eq!((report.exit_code, report.signal), (Some(3), None));
+    assert!(
+        report.wall_time > 0.0 && report.wall_time < 10.0,
+        "{report:?}"
+    );
+    assert!(report.peak_rss > 100_000, "{report:?}");
+    assert_eq!(report.tasks, 1, "{report:?}");
+
+    let report = jail
+        .command(tree.bin("segv"))
+        .spawn()
+        .expect("spawn")
+        .wait_report()
+        .expect("wait");
+    assert_eq!(report.status, Status::Signal, "{report:?}");
+    assert_eq!(
+        (report.exit_code, report.signal),
+        (None, Some(libc::SIGSEGV))
+    );
+
+    let output = jail.command(tree.bin("busy")).output().expect("spawn");
+    assert!(output.status.timed_out(), "{output:?}");
+    assert_eq!(output.report.status, Status::TimedOut);
+    // The busy loop spun in user mode (for what share of the half second
+    // the machine gave it).
+    assert!(output.report.user_time > 0.02, "{:?}", output.report);
+    assert!(output.report.wall_time >= 0.5, "{:?}", output.report);
+
+    let output = sh(&jail, "exit 0").output().expect("spawn");
+    assert_eq!(output.report.status, Status::Ok);
+    assert!(output.status.success());
+}
+
+/// With the report the jail's statuses are no longer ambiguous: a
+/// program's own 124, 125 or 2 is its own.
+#[test]
+fn a_programs_own_exit_status_is_never_mistaken_for_the_jails() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    for code in [2, 78, 124, 125, 126, 127, 130, 139] {
+        let status = sh(&jail, &format!("exit {code}")).status().expect("spawn");
+        assert_eq!(status.code(), Some(code), "{status}");
+    }
+}
+
+#[test]
+fn the_report_lists_each_denial_with_the_line_that_would_allow_it() {
+    let tree = support::Jail::new();
+    // The static C library reads its own /proc/self/exe.
+    let jail = jail_with(&tree, "see /proc/self/exe\n");
+    let mut command = jail.command(tree.bin("probe"));
+    for (index, name) in ["file", "dir", "a", "b", "c"].iter().enumerate() {
+        if index > 0 {
+            command.arg("+");
+        }
+        command.args(["open", &tree.p(&format!("hidden/{name}")), "rdonly"]);
+    }
+    let output = command.output().expect("spawn");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "ENOENT\n".repeat(5),
+        "{output:?}"
+    );
+    let report = &output.report;
+    assert_eq!(report.denial_count, 5, "{report:#?}");
+    assert_eq!(report.denials.len(), 5);
+    for (denial, name) in report.denials.iter().zip(["file", "dir", "a", "b", "c"]) {
+        let path = tree.p(&format!("hidden/{name}"));
+        assert_eq!(denial.kind, "see");
+        assert!(denial.syscall.starts_with("open"), "{denial:?}");
+        assert_eq!(denial.path.as_deref(), Some(path.as_str()));
+        assert_eq!(denial.canonical.as_deref(), Some(path.as_str()));
+        assert_eq!(denial.errno.as_deref(), Some("ENOENT"));
+        assert_eq!(denial.allow, Some(format!("see {path}")));
+        assert!(denial.pid > 0);
+    }
+    assert!(
+        report
+            .denials
+            .windows(2)
+            .all(|pair| pair[0].time <= pair[1].time)
+    );
+}
+
+#[test]
+fn the_report_counts_the_tasks_started() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let output = sh(&jail, "/usr/bin/true; /usr/bin/true; exit 0")
+        .output()
+        .expect("spawn");
+    assert_eq!(output.report.tasks, 3, "{:?}", output.report);
+}
+
+#[test]
+fn a_jail_error_is_in_the_status_and_the_report() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let output = jail.command(tree.p("hidden/file")).output().expect("spawn");
+    assert_eq!(output.report.status, Status::JailError);
+    let message = output.report.error.clone().unwrap_or_default();
+    assert!(message.contains("not visible"), "{message}");
+    let failure = output.status.ending().expect_err("a jail failure");
+    assert_eq!(failure.status, 127);
+    assert_eq!(failure.message.as_deref(), Some(message.as_str()));
+    assert_eq!(output.status.to_string(), format!("jail failed: {message}"));
+}
+
+#[test]
+fn a_killed_jail_still_gives_a_report() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut child = jail
+        .command("/usr/bin/sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(100));
+    child.kill().expect("kill");
+    let report = child.wait_report().expect("wait");
+    assert_eq!(report.status, Status::Signal);
+    assert_eq!(report.signal, Some(libc::SIGKILL));
+}
+
+#[test]
+fn the_cli_writes_the_report_to_a_new_file_outside_every_write_tree() {
+    let mut tree = support::Jail::new();
+    let report = tree.path("hidden/run.jsonl");
+    tree.add_config(&format!(
+        "see /proc/self/exe\nreportfile {}\n",
+        report.display()
+    ));
+    let out = tree.probe("open {hidden}/file rdonly");
+    out.assert_code(0);
+    let text = std::fs::read_to_string(&report).expect("the report file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(r#"{"type":"deny","version":1,"#),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(r#"{"type":"exit","version":1,"#),
+        "{text}"
+    );
+    let parsed = sandbox::RunReport::from_json_lines(&text).expect("an exit record");
+    assert_eq!(parsed.status, Status::Ok);
+    assert_eq!(parsed.denials.len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&report)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Created new: a second run refuses, and runs nothing.
+    let out = tree.probe("open {hidden}/file rdonly");
+    out.assert_code(78)
+        .assert_stderr_contains("cannot create it: file exists");
+    assert_eq!(out.stdout, "");
+    // Never inside a write tree, nor through a symlink.
+    tree.set_config("see {bin}\nsee {jail}\nwrite {jail}\nreportfile {jail}/run.jsonl\n");
+    tree.probe("open {jail}/file rdonly")
+        .assert_code(78)
+        .assert_stderr_contains("lies inside a `write` tree");
+    let link = tree.path("hidden/link.jsonl");
+    std::os::unix::fs::symlink(tree.path("hidden/target"), &link).expect("symlink");
+    tree.set_config(&format!("see {{bin}}\nreportfile {}\n", link.display()));
+    tree.probe("exit 0").assert_code(78);
+    assert!(!tree.path("hidden/target").exists());
+}
+
+#[test]
+fn the_cli_refuses_a_report_descriptor_it_cannot_write() {
+    let mut tree = support::Jail::new();
+    tree.add_config("reportfd 7\n");
+    let out = tree
+        .cmd(&[tree.bin("probe"), "exit".into(), "0".into()])
+        .extra_fd(7, &tree.path("ro/file"))
+        .run();
+    out.assert_code(78)
+        .assert_stderr_contains("open for reading only");
+    let out = tree
+        .cmd(&[tree.bin("probe"), "exit".into(), "0".into()])
+        .run();
+    out.assert_code(78).assert_stderr_contains("is not open");
 }
