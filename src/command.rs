@@ -76,7 +76,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ChildStderr, ChildStdin, ChildStdout, Stdio};
@@ -252,14 +252,7 @@ impl Command {
         jail: &Jail,
         program: &OsStr,
     ) -> Result<(std::process::Command, Arc<AtomicI32>), Broken> {
-        let binary = locate_binary(jail.binary()).map_err(Broken::Binary)?;
-        let (Some(text), Some(ident)) = (jail.config_text(), jail.ident()) else {
-            return Err(Broken::Usage(
-                "this jail was made from a Config value and has no config text to hand the \
-                 sandbox binary: make it with Jail::load, Jail::from_config_str or Jail::builder"
-                    .into(),
-            ));
-        };
+        let (text, ident) = source(jail)?;
         if jail.config.wakeup {
             return Err(Broken::Usage(
                 "this config has `wakeup`: its programs are sessions, which Jail::session runs"
@@ -285,24 +278,9 @@ impl Command {
         }
         // A global line after every block: the last `reportfd` wins.
         text.push_str(&format!("reportfd {}\n", slot.as_raw_fd()));
-        let config = crate::tracer::sealed_file("sandbox-config", text.as_bytes())
-            .map_err(|errno| Broken::Os("hand the config to the sandbox binary", errno))?;
-        let mut inner = std::process::Command::new(binary);
-        inner
-            .arg("--config-fd")
-            .arg(config.as_raw_fd().to_string())
-            .arg("--config-name")
-            .arg(config_name(&jail.config.file))
-            .arg(ident)
-            .arg(program);
         let report = Arc::new(AtomicI32::new(-1));
-        sys::inherit_across_exec(
-            &mut inner,
-            Inherited {
-                keep: vec![Arc::new(config)],
-                slot: Some((Arc::new(slot), report.clone())),
-            },
-        );
+        let mut inner = sandbox_binary(jail, &text, Some((Arc::new(slot), report.clone())))?;
+        inner.arg(ident).arg(program);
         Ok((inner, report))
     }
 
@@ -512,6 +490,45 @@ impl From<Command> for std::process::Command {
     fn from(command: Command) -> std::process::Command {
         command.into_std()
     }
+}
+
+/// A jail's config text and ident.
+fn source(jail: &Jail) -> Result<(&str, &[u8]), Broken> {
+    match (jail.config_text(), jail.ident()) {
+        (Some(text), Some(ident)) => Ok((text, ident)),
+        _ => Err(Broken::Usage(
+            "this jail was made from a Config value and has no config text to hand the \
+             sandbox binary: make it with Jail::load, Jail::from_config_str or Jail::builder"
+                .into(),
+        )),
+    }
+}
+
+/// `sandbox --config-fd <n> --config-name <name>`: `jail`'s binary with
+/// `text` on a sealed memfd its child inherits (and the report `slot`,
+/// when given), named as `jail`'s config is.
+fn sandbox_binary(
+    jail: &Jail,
+    text: &str,
+    slot: Option<(Arc<OwnedFd>, Arc<AtomicI32>)>,
+) -> Result<std::process::Command, Broken> {
+    let binary = locate_binary(jail.binary()).map_err(Broken::Binary)?;
+    let config = crate::tracer::sealed_file("sandbox-config", text.as_bytes())
+        .map_err(|errno| Broken::Os("hand the config to the sandbox binary", errno))?;
+    let mut command = std::process::Command::new(binary);
+    command
+        .arg("--config-fd")
+        .arg(config.as_raw_fd().to_string())
+        .arg("--config-name")
+        .arg(config_name(&jail.config.file));
+    sys::inherit_across_exec(
+        &mut command,
+        Inherited {
+            keep: vec![Arc::new(config)],
+            slot,
+        },
+    );
+    Ok(command)
 }
 
 /// The ident the binary is given: the jail's own, or for the empty one
@@ -863,6 +880,140 @@ pub struct Output {
     pub stderr: Vec<u8>,
     /// What the run did ([`Child::wait_report`]).
     pub report: RunReport,
+}
+
+impl Jail {
+    /// The session of `ident` under this jail's config text (read again
+    /// for `ident`, whose `ident` block applies): a program that lives
+    /// between commands (`wakeup`; see docs/sessions.md). The session is
+    /// the `sandbox` binary's, as for `sandbox <config> <ident>`: one that
+    /// the command line started from the same config file is this one.
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::load("conf/python-repl.conf".as_ref(), "")?;
+    /// let session = jail.session("alice");
+    /// session.send(b"x = 41\n")?;
+    /// let output = session.send(b"print(x + 1)\n")?;
+    /// assert_eq!(output.stdout, b"42\n");
+    /// session.kill()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn session(&self, ident: impl AsRef<[u8]>) -> Session {
+        Session {
+            jail: self.clone(),
+            ident: ident.as_ref().to_vec(),
+            program: Vec::new(),
+        }
+    }
+}
+
+/// A suspended REPL in a jail, by ident ([`Jail::session`]): each
+/// [`send`](Self::send) runs one command in it, starting it first when it
+/// is not running; [`kill`](Self::kill) ends it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    jail: Jail,
+    ident: Vec<u8>,
+    program: Vec<OsString>,
+}
+
+/// What one command of a session did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOutput {
+    /// How the command ended, read from the `sandbox` binary's status
+    /// ([`ExitStatus::from_sandbox`]): `success()` when the program
+    /// reached its wakeup (it waits for the next command) or exited 0; a
+    /// jail failure of status 2 when the input was empty.
+    pub status: ExitStatus,
+    /// The program's output for this command.
+    pub stdout: Vec<u8>,
+    /// Its stderr, with the jail's messages for this command.
+    pub stderr: Vec<u8>,
+}
+
+impl Session {
+    /// The program (and its arguments) the session starts with when it is
+    /// not running; the config's `program` and `arg` lines without this.
+    pub fn program<I, S>(&mut self, program: I) -> &mut Session
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.program = program
+            .into_iter()
+            .map(|word| word.as_ref().to_owned())
+            .collect();
+        self
+    }
+
+    /// The `sandbox` command for this session, with `words` after the
+    /// config.
+    fn command(&self, words: &[&OsStr]) -> Result<std::process::Command, Error> {
+        let (text, _) = source(&self.jail).map_err(|broken| broken.error())?;
+        let config = Config::parse(&self.jail.config.file, text, &self.ident)?;
+        if !config.wakeup {
+            return Err(Error::Usage(
+                "this config has no `wakeup`: it runs no session (Jail::command runs its programs)"
+                    .into(),
+            ));
+        }
+        if let Err(error) = crate::ident::check(&self.ident) {
+            return Err(Error::Usage(format!("bad ident: {error}")));
+        }
+        let mut command =
+            sandbox_binary(&self.jail, text, None).map_err(|broken| broken.error())?;
+        command.args(words);
+        Ok(command)
+    }
+
+    /// Sends `input` to the session as one command (its stdin, then end
+    /// of input) and waits until the command is done: the program reached
+    /// its wakeup, exited, or ran out of time. Starts the session first
+    /// when none is running.
+    pub fn send(&self, input: &[u8]) -> io::Result<SessionOutput> {
+        let ident = OsStr::from_bytes(&self.ident);
+        let mut words = vec![ident];
+        words.extend(self.program.iter().map(OsString::as_os_str));
+        let mut command = self.command(&words)?;
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        let stdin = child.stdin.take();
+        // Input and output at once: a command may answer before it has
+        // read all of a large input. The writer ends with the scope.
+        let output = std::thread::scope(|scope| {
+            if let Some(mut stdin) = stdin {
+                scope.spawn(move || {
+                    let _ = std::io::Write::write_all(&mut stdin, input);
+                });
+            }
+            child.wait_with_output()
+        })?;
+        Ok(SessionOutput {
+            status: ExitStatus::from_sandbox(output.status),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
+    }
+
+    /// Ends the session and every process in it; fine if none is running.
+    pub fn kill(&self) -> io::Result<()> {
+        let ident = OsStr::from_bytes(&self.ident);
+        let output = self
+            .command(&[OsStr::new("kill"), ident])?
+            .stdin(Stdio::null())
+            .output()?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "the session could not be ended ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ pub mod tracer;
 pub mod watchdog;
 
 pub use builder::JailBuilder;
-pub use command::{Child, Command, ExitStatus, Output};
+pub use command::{Child, Command, ExitStatus, Output, Session, SessionOutput};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use jail::{Ending, Jail};

@@ -639,3 +639,93 @@ fn the_cli_refuses_a_report_descriptor_it_cannot_write() {
         .run();
     out.assert_code(78).assert_stderr_contains("is not open");
 }
+
+/// A tree whose config runs the Python REPL driver as a session.
+fn python_session_config(tree: &support::Jail, comment: &str) -> String {
+    let driver =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repl/python_repl.py");
+    std::fs::copy(&driver, tree.path("bin/python_repl.py")).expect("copy the driver");
+    tree.expand(&format!(
+        "# {comment}\nsee /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\nsee /etc/python3.11\n\
+         see {{bin}}\nsee {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\nsockdir {}\nclearenv\n\
+         program /usr/bin/python3\narg python3\narg {{bin}}/python_repl.py\ntimelimit 20\n",
+        tree.path("sock").display()
+    ))
+}
+
+#[test]
+fn a_library_session_keeps_its_state_and_is_the_command_lines() {
+    let tree = support::Jail::bare();
+    let text = python_session_config(&tree, "a session");
+    std::fs::write(tree.config_path(), &text).expect("write the config");
+    let jail = Jail::load(&tree.config_path(), "py")
+        .expect("the config")
+        .with_binary(SANDBOX);
+    let session = jail.session("py");
+    let first = session.send(b"x = 41\n").expect("send");
+    assert!(first.status.success(), "{first:?}");
+    assert_eq!(first.stdout, b"");
+    let second = session.send(b"print(x + 1)\n").expect("send");
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        "42\n",
+        "{second:?}"
+    );
+    // `sandbox <config> py` reaches the same session.
+    let mut cli = std::process::Command::new(SANDBOX)
+        .arg(tree.config_path())
+        .arg("py")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sandbox");
+    cli.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"print(x)\n")
+        .expect("write");
+    let output = cli.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "41\n");
+    session.kill().expect("kill");
+    let fresh = session.send(b"print(x)\n").expect("send");
+    assert!(
+        String::from_utf8_lossy(&fresh.stderr).contains("NameError"),
+        "{fresh:?}"
+    );
+    session.kill().expect("kill");
+    session.kill().expect("killing no session is fine");
+}
+
+#[test]
+fn sessions_of_two_configs_in_code_do_not_end_each_other() {
+    let tree = support::Jail::bare();
+    let one = Jail::from_config_str(&python_session_config(&tree, "one"), "")
+        .expect("a jail")
+        .with_binary(SANDBOX)
+        .session("bot");
+    let two = Jail::from_config_str(&python_session_config(&tree, "two"), "")
+        .expect("a jail")
+        .with_binary(SANDBOX)
+        .session("bot");
+    one.send(b"x = 1\n").expect("send");
+    two.send(b"x = 2\n").expect("send");
+    let output = one.send(b"print(x)\n").expect("send");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "1\n", "{output:?}");
+    let output = two.send(b"print(x)\n").expect("send");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "2\n", "{output:?}");
+    one.kill().expect("kill");
+    two.kill().expect("kill");
+}
+
+#[test]
+fn a_session_needs_wakeup_and_a_run_needs_none() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let error = jail.session("x").send(b"hi\n").expect_err("no wakeup");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    let jail = Jail::from_config_str(&python_session_config(&tree, "x"), "")
+        .expect("a jail")
+        .with_binary(SANDBOX);
+    let error = jail.command("/bin/true").spawn().expect_err("wakeup");
+    assert!(error.to_string().contains("Jail::session"), "{error}");
+}
