@@ -695,6 +695,78 @@ impl Child {
     }
 }
 
+/// Waiting without blocking a thread, under the `tokio` feature: the
+/// process's pidfd is watched by tokio's reactor (no thread per program,
+/// no `SIGCHLD` handler); on a kernel without pidfds (before 5.3) the
+/// jail is polled every few milliseconds instead.
+#[cfg(feature = "tokio")]
+impl Child {
+    /// [`wait`](Self::wait), as a future. Needs a tokio runtime with IO
+    /// enabled (as `tokio::process` does); polled outside any tokio
+    /// runtime it fails with an error instead of tokio's panic.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?;
+    /// let mut child = jail.command("/usr/bin/true").spawn()?;
+    /// let status = child.wait_async().await?;
+    /// assert!(status.success());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[allow(unsafe_code)]
+    pub async fn wait_async(&mut self) -> io::Result<ExitStatus> {
+        if let Some((status, _)) = &self.ended {
+            return Ok(status.clone());
+        }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(io::Error::other(
+                "Child::wait_async needs a tokio runtime (with IO enabled)",
+            ));
+        }
+        drop(self.stdin.take());
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.id()).unwrap_or(i32::MAX));
+        // The pid is this process's unreaped child: it names no other
+        // process until this Child reaps it.
+        let watched = sys::pidfd_open(pid).map(|pidfd| {
+            // SAFETY: the AsyncFd owns the pidfd, which nothing else
+            // closes or replaces while it does; `as_raw_fd` of an OwnedFd
+            // is always the same descriptor.
+            unsafe { tokio::io::unix::AsyncFd::register(pidfd) }
+        });
+        match watched {
+            Ok(Ok(pidfd)) => loop {
+                if let Some(status) = self.try_wait()? {
+                    return Ok(status);
+                }
+                // Readable once the process has exited.
+                let mut ready = pidfd.readable().await?;
+                ready.clear_ready();
+            },
+            _ => {
+                let mut pause = std::time::Duration::from_millis(1);
+                loop {
+                    if let Some(status) = self.try_wait()? {
+                        return Ok(status);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    /// [`wait_report`](Self::wait_report), as a future.
+    pub async fn wait_report_async(&mut self) -> io::Result<RunReport> {
+        self.wait_async().await?;
+        Ok(self
+            .ended
+            .as_ref()
+            .map(|(_, report)| report.clone())
+            .unwrap_or_default())
+    }
+}
+
 /// How the jail ended, from its exit status and the records in its
 /// report file.
 fn concluded(

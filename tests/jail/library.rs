@@ -729,3 +729,108 @@ fn a_session_needs_wakeup_and_a_run_needs_none() {
     let error = jail.command("/bin/true").spawn().expect_err("wakeup");
     assert!(error.to_string().contains("Jail::session"), "{error}");
 }
+
+/// The eval bot example, run as a test: many evaluations at once on one
+/// runtime, each ending as it should, output capped.
+#[cfg(feature = "tokio")]
+#[allow(dead_code)]
+#[path = "../../examples/evalbot.rs"]
+mod evalbot;
+
+#[cfg(feature = "tokio")]
+#[test]
+fn the_evalbot_example_runs_many_evaluations_at_once() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // The example finds the binary itself, one level above this test's
+    // deps/ directory, as it does above examples/.
+    let jail = std::sync::Arc::new(evalbot::python_jail().expect("the example's jail"));
+    let started = Instant::now();
+    let results = runtime.block_on(evalbot::evaluate_all(jail, evalbot::SNIPPETS));
+    let evaluations: Vec<evalbot::Evaluation> = results
+        .into_iter()
+        .map(|result| result.expect("an evaluation"))
+        .collect();
+    let statuses: Vec<Status> = evaluations.iter().map(|e| e.report.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::Ok,
+            Status::Ok,
+            Status::TimedOut,
+            Status::Signal,
+            Status::RuntimeError,
+            Status::Signal
+        ],
+        "{evaluations:#?}"
+    );
+    assert_eq!(evaluations[0].output, "42\n");
+    assert_eq!(evaluations[1].output, "False\n");
+    assert!(
+        evaluations[1]
+            .report
+            .denials
+            .iter()
+            .any(|denial| denial.allow.as_deref() == Some("see /etc/passwd")),
+        "{:?}",
+        evaluations[1].report
+    );
+    assert!(evaluations[3].truncated);
+    assert_eq!(evaluations[3].output.len(), evalbot::OUTPUT_CAP);
+    assert!(evaluations[4].output.contains("ZeroDivisionError"));
+    assert_eq!(evaluations[5].report.signal, Some(libc::SIGSEGV));
+    // At once: the two-second time limit is paid once, not per snippet.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn wait_async_waits_on_the_runtime_and_refuses_without_one() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let report = runtime.block_on(async {
+        let mut children: Vec<sandbox::Child> = (0..4)
+            .map(|code| {
+                sh(&jail, &format!("sleep 0.2; exit {code}"))
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let mut codes = Vec::new();
+        for child in &mut children {
+            codes.push(child.wait_async().await.expect("wait").code());
+        }
+        assert_eq!(codes, [Some(0), Some(1), Some(2), Some(3)]);
+        children[0].wait_report_async().await.expect("report")
+    });
+    assert_eq!(report.status, Status::Ok);
+    // Polled outside a tokio runtime: an error, not tokio's panic.
+    let mut child = sh(&jail, "exit 0").spawn().expect("spawn");
+    let error = futures_lite_block_on(child.wait_async()).expect_err("no runtime");
+    assert!(error.to_string().contains("tokio runtime"), "{error}");
+    child.wait().expect("wait");
+}
+
+/// Polls a future to its end on this thread, with no runtime around it.
+#[cfg(feature = "tokio")]
+fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
