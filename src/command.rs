@@ -17,7 +17,7 @@
 //! when that is cargo's `deps/` or `examples/`; `sandbox` on `PATH`. A
 //! setting that names no executable file is an error, not a reason to
 //! look further; so is finding none
-//! ([`Error::Binary`](crate::Error::Binary), an `io::ErrorKind::NotFound`
+//! ([`Error::Binary`], an `io::ErrorKind::NotFound`
 //! from [`Command::spawn`]).
 //!
 //! **The config** travels as its text: a sealed memfd the child inherits

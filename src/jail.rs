@@ -35,16 +35,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// How a jailed program ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// It exited with this code.
-    Exited(i32),
-    /// A signal killed it.
-    Killed(i32),
-    /// The time limit ran out; the whole jail was killed.
-    TimedOut,
-}
+pub use crate::report::Ending;
 
 /// One jail: a loaded config and its compiled policy, for one ident.
 ///
@@ -183,7 +174,11 @@ impl Jail {
         let result = self.run_reporting(program, Some(writer.clone()));
         // The tracer, which held the other reference, is gone.
         if let Ok(writer) = Rc::try_unwrap(writer) {
-            writer.into_inner().finish(&result, usage);
+            let ending = match &result {
+                Ok(ending) => Ok(*ending),
+                Err(error) => Err(error.to_string()),
+            };
+            writer.into_inner().finish(ending, usage);
         }
         result
     }

@@ -13,8 +13,6 @@
 //! a field that changes meaning does.
 
 use crate::config::{Config, ConfigError};
-use crate::error::Error;
-use crate::jail::Ending;
 use crate::policy::{Denial, DenialKind, Policy};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -34,6 +32,17 @@ pub const MAX_DENY_RECORDS: u64 = 10_000;
 
 /// At most this many fetches are listed per run.
 pub const MAX_FETCHES: usize = 1_000;
+
+/// How a jailed program ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal killed it.
+    Killed(i32),
+    /// The time limit ran out; the whole jail was killed.
+    TimedOut,
+}
 
 /// How a run ended, as a class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -265,7 +274,7 @@ impl Writer {
     /// 0600), never inside a `write` tree of `policy` (the program could
     /// change it); the descriptor is duplicated and must be open for
     /// writing. Problems are config errors naming the line.
-    pub fn open(config: &Config, policy: &Policy) -> Result<Option<Writer>, Error> {
+    pub fn open(config: &Config, policy: &Policy) -> Result<Option<Writer>, ConfigError> {
         let mut outputs = Vec::new();
         if let Some(path) = &config.report_file {
             let line = config.lines.report_file.unwrap_or(0);
@@ -273,8 +282,7 @@ impl Writer {
         }
         if let Some(fd) = config.report_fd {
             let line = config.lines.report_fd.unwrap_or(0);
-            let error =
-                |problem: String| Error::Config(ConfigError::at(&config.file, line, 1, problem));
+            let error = |problem: String| ConfigError::at(&config.file, line, 1, problem);
             let copy = crate::sys::duplicate_inherited(fd).map_err(|errno| {
                 error(format!(
                     "`reportfd {fd}`: descriptor {fd} is not open ({}); start the jail with it open for writing",
@@ -343,9 +351,10 @@ impl Writer {
         self.write("deny", Some(VERSION), &record);
     }
 
-    /// Writes the `exit` record of a run that ended so (`usage_before`:
-    /// the children's usage when it started), and returns the report.
-    pub fn finish(mut self, result: &Result<Ending, Error>, usage_before: Usage) -> RunReport {
+    /// Writes the `exit` record of a run that ended so, or failed with
+    /// this message (`usage_before`: the children's usage when it
+    /// started), and returns the report.
+    pub fn finish(mut self, result: Result<Ending, String>, usage_before: Usage) -> RunReport {
         let usage = Usage::children().since(usage_before);
         let report = &mut self.report;
         report.wall_time = self.started.elapsed().as_secs_f64();
@@ -354,16 +363,16 @@ impl Writer {
         report.peak_rss = usage.peak_rss;
         match result {
             Ok(ending) => {
-                report.status = Status::of(ending);
+                report.status = Status::of(&ending);
                 match ending {
-                    Ending::Exited(code) => report.exit_code = Some(*code),
-                    Ending::Killed(signal) => report.signal = Some(*signal),
+                    Ending::Exited(code) => report.exit_code = Some(code),
+                    Ending::Killed(signal) => report.signal = Some(signal),
                     Ending::TimedOut => {}
                 }
             }
-            Err(error) => {
+            Err(message) => {
                 report.status = Status::JailError;
-                report.error = Some(error.to_string());
+                report.error = Some(message);
             }
         }
         let report = std::mem::take(&mut self.report);
@@ -459,8 +468,8 @@ fn create_report_file(
     policy: &Policy,
     path: &Path,
     line: usize,
-) -> Result<File, Error> {
-    let error = |problem: String| Error::Config(ConfigError::at(&config.file, line, 1, problem));
+) -> Result<File, ConfigError> {
+    let error = |problem: String| ConfigError::at(&config.file, line, 1, problem);
     let shown = path.display();
     // Where it will be: its directory resolved (the file does not exist).
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {

@@ -834,3 +834,76 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A kernel that refuses the jail ptrace (here a seccomp filter the host
+/// installs in the child before the jail starts, as a jail run inside
+/// another jail meets): a jail error with the kernel's reason, in the
+/// status and the report, never a panic.
+#[test]
+fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let load = |offset: u32| libc::sock_filter {
+        code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+        jt: 0,
+        jf: 0,
+        k: offset,
+    };
+    let jump_eq = |value: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k: value,
+    };
+    let ret = |value: u32| libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: value,
+    };
+    // seccomp_data: nr at 0, arch at 4.
+    let program: Vec<libc::sock_filter> = vec![
+        load(4),
+        jump_eq(AUDIT_ARCH_X86_64, 1, 0),
+        ret(libc::SECCOMP_RET_ALLOW),
+        load(0),
+        jump_eq(libc::SYS_ptrace as u32, 0, 1),
+        ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        ret(libc::SECCOMP_RET_ALLOW),
+    ];
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIPPED: the test's filter is written for x86_64");
+        return;
+    }
+    let program = std::sync::Arc::new(program);
+    let mut command = jail.command("/bin/true");
+    // SAFETY: prctl and seccomp are async-signal-safe; the program was
+    // built before the fork; nothing allocates.
+    unsafe {
+        command.pre_sandbox(move || {
+            let fprog = libc::sock_fprog {
+                len: program.len() as u16,
+                filter: program.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().expect("spawn");
+    assert_eq!(output.report.status, Status::JailError, "{output:?}");
+    let failure = output.status.ending().expect_err("a jail failure");
+    assert_eq!(failure.status, 125, "{output:?}");
+    let message = failure.message.clone().unwrap_or_default();
+    assert!(message.contains("ptrace"), "{message}");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+}
