@@ -262,10 +262,20 @@ fn unix_path(
 }
 
 /// `listen(fd, backlog)`: a TCP socket never bound gets an ephemeral port
-/// on every interface, and a unix socket never bound an abstract name;
-/// either is judged as that bind.
+/// on every interface, judged as that bind. (A unix socket never bound
+/// gets nothing: unix_listen refuses it with `EINVAL`.)
+///
+/// What is judged is the socket behind the descriptor now, and the kernel
+/// looks the number up again when the call runs: while another thread
+/// shares the descriptor table it could `dup2` a socket never bound over
+/// it meanwhile (a TCP one would then listen on every interface). There
+/// the jail makes the very socket judged listen itself, and the call
+/// returns what that gave. Its one visible difference: a unix socket that
+/// listens so has the jail's credentials as its `SO_PEERCRED`, not the
+/// program's.
 fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     let fd = signed(thread.argument(0));
+    let backlog = signed(thread.argument(1));
     let (held, kind) = match kind_of(thread, fd) {
         Ok(found) => found,
         Err(errno) => return Answer::Refuse(errno),
@@ -276,7 +286,7 @@ fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let unbound =
         match kind.family {
-            Family::Unix => (own.len() <= 2).then_some(SocketAddress::Unix(UnixAddress::Autobind)),
+            Family::Unix => None,
             Family::Inet => (port_of(&own) == Some(0)).then_some(SocketAddress::Ip(
                 SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             )),
@@ -284,19 +294,22 @@ fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
                 SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0),
             )),
         };
-    let Some(unbound) = unbound else {
+    if let Some(unbound) = unbound {
+        match thread.network().judge_bind(kind, &unbound) {
+            NetVerdict::Allow => debug!("{}: {name} binds {unbound}: allow", thread.tid()),
+            NetVerdict::Deny { errno, denial } | NetVerdict::Loopback { errno, denial } => {
+                thread.report_denial(&denial);
+                return Answer::Refuse(Errno::from_raw(errno));
+            }
+            NetVerdict::Path { .. } => return Answer::Refuse(Errno::EINVAL),
+        }
+    }
+    if thread.alone_with_descriptors() {
         return Answer::Allow;
-    };
-    match thread.network().judge_bind(kind, &unbound) {
-        NetVerdict::Allow => {
-            debug!("{}: {name} binds {unbound}: allow", thread.tid());
-            Answer::Allow
-        }
-        NetVerdict::Deny { errno, denial } | NetVerdict::Loopback { errno, denial } => {
-            thread.report_denial(&denial);
-            Answer::Refuse(Errno::from_raw(errno))
-        }
-        NetVerdict::Path { .. } => Answer::Refuse(Errno::EINVAL),
+    }
+    match sys::listen(&held, backlog) {
+        Ok(()) => Answer::Done,
+        Err(errno) => Answer::Refuse(errno),
     }
 }
 
@@ -615,5 +628,54 @@ mod tests {
             thread.call("sendmsg", [3, HEADER, 0, 0, 0, 0]),
             Answer::Allow
         ));
+    }
+
+    /// Whether socket `fd` listens.
+    fn listens(fd: &OwnedFd) -> bool {
+        nix::sys::socket::getsockopt(fd, nix::sys::socket::sockopt::AcceptConn)
+            .expect("SO_ACCEPTCONN")
+    }
+
+    #[test]
+    fn a_listen_with_a_shared_descriptor_table_is_made_by_the_jail_on_the_socket_judged() {
+        let dir = TempDir::new("listen");
+        let mut thread = thread_with(&format!("see {0}\nwrite {0}\n", dir.0.display()));
+        // A unix socket bound in the write tree, not listening yet.
+        let fresh = socket(libc::AF_UNIX, libc::SOCK_STREAM);
+        let address =
+            nix::sys::socket::UnixAddr::new(Path::new(&dir.join("fresh"))).expect("an address");
+        nix::sys::socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fresh), &address)
+            .expect("bind fresh");
+        assert!(!listens(&fresh));
+        thread.holds(3, fresh.try_clone().expect("dup"), "socket:[1]");
+        // Alone with its descriptors: the kernel runs it on descriptor 3.
+        assert!(matches!(
+            thread.call("listen", [3, 5, 0, 0, 0, 0]),
+            Answer::Allow
+        ));
+        assert!(!listens(&fresh), "the check itself made nothing listen");
+        // Shared: another thread could dup2 a socket never bound over 3
+        // before the kernel looks it up; the jail makes the socket judged
+        // listen, and the call returns what that gave.
+        thread.alone = false;
+        assert!(matches!(
+            thread.call("listen", [3, 5, 0, 0, 0, 0]),
+            Answer::Done
+        ));
+        assert!(listens(&fresh));
+        // A TCP socket never bound is refused either way, and never listens.
+        let tcp = socket(libc::AF_INET, libc::SOCK_STREAM);
+        thread.holds(4, tcp.try_clone().expect("dup"), "socket:[2]");
+        assert_eq!(
+            refused_with(&thread.call("listen", [4, 5, 0, 0, 0, 0])),
+            libc::EACCES
+        );
+        assert!(!listens(&tcp));
+        // A unix socket never bound: the kernel's answer, as natively.
+        thread.holds(5, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[3]");
+        assert_eq!(
+            refused_with(&thread.call("listen", [5, 5, 0, 0, 0, 0])),
+            libc::EINVAL
+        );
     }
 }
