@@ -175,6 +175,10 @@ fn judge_address(
         Use::Connect | Use::Send => thread.network().judge_connect(kind, &parsed),
     };
     match verdict {
+        NetVerdict::Allow if parsed == SocketAddress::Unspecified => {
+            debug!("{}: {name} {parsed}: allow", thread.tid());
+            Ok(Kernel::ProgramOr(unspecified(bytes)))
+        }
         NetVerdict::Allow => {
             debug!("{}: {name} {parsed}: allow", thread.tid());
             Ok(Kernel::Program)
@@ -199,6 +203,23 @@ fn judge_address(
             })
         }
     }
+}
+
+/// What the kernel gets for an address judged to reach nothing new (no
+/// address: a disconnect, or the connected peer): the family alone, every
+/// later byte zeroed, at the same length. The socket judged reads these
+/// bytes as it read the program's, but the kernel looks the descriptor up
+/// again when the call runs, and another thread sharing the table could
+/// have put a different socket there (`dup2`): an IPv4 UDP socket takes
+/// `AF_UNSPEC` for `AF_INET` (udp_sendmsg), and would send to whatever
+/// address and port followed the family, where an IPv6 UDP socket read
+/// the connected peer (udpv6_sendmsg) and a TCP one `EOPNOTSUPP` (fast
+/// open). Zeroed, that is port 0: `EINVAL`.
+fn unspecified(bytes: &[u8]) -> Vec<u8> {
+    let mut copy = vec![0u8; bytes.len()];
+    let family = bytes.len().min(2);
+    copy[..family].copy_from_slice(&bytes[..family]);
+    copy
 }
 
 /// Judges the unix socket path `path` for `use_`, and returns the path
@@ -677,5 +698,44 @@ mod tests {
             refused_with(&thread.call("listen", [5, 5, 0, 0, 0, 0])),
             libc::EINVAL
         );
+    }
+
+    #[test]
+    fn an_address_that_reaches_nothing_new_reaches_the_kernel_as_its_family_alone() {
+        let mut thread = thread_with("");
+        // On an IPv6 UDP socket AF_UNSPEC means the connected peer; an IPv4
+        // one dup2()ed over the descriptor meanwhile would read the same
+        // bytes as a destination, 127.0.0.1:53 here.
+        thread.holds(3, socket(libc::AF_INET6, libc::SOCK_DGRAM), "socket:[1]");
+        let mut unspec = sockaddr_in([127, 0, 0, 1], 53);
+        unspec[..2].copy_from_slice(&(libc::AF_UNSPEC as u16).to_ne_bytes());
+        thread.poke(ADDRESS, &unspec);
+        let len = unspec.len() as u64;
+        let mut family_alone = vec![0u8; unspec.len()];
+        family_alone[..2].copy_from_slice(&unspec[..2]);
+        let answer = thread.call("sendto", [3, 0x100, 1, 0, ADDRESS, len]);
+        assert_eq!(scratch_of(&answer, 4), Some(family_alone.clone()));
+        // The same through sendmsg's header.
+        let mut header = vec![0u8; MSGHDR_LEN];
+        header[MSG_NAME..MSG_NAME + 8].copy_from_slice(&ADDRESS.to_ne_bytes());
+        header[MSG_NAMELEN..MSG_NAMELEN + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+        thread.poke(HEADER, &header);
+        let answer = thread.call("sendmsg", [3, HEADER, 0, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.unnamed, [(Part::SecondPath, family_alone)]);
+        // And a TCP socket's fast open, where AF_UNSPEC is EOPNOTSUPP.
+        thread.holds(4, socket(libc::AF_INET, libc::SOCK_STREAM), "socket:[2]");
+        let fast_open = libc::MSG_FASTOPEN as u64;
+        let answer = thread.call("sendto", [4, 0x100, 1, fast_open, ADDRESS, len]);
+        assert_eq!(
+            scratch_of(&answer, 4).map(|copy| copy[2..].to_vec()),
+            Some(vec![0; 14])
+        );
+        // Nothing else can change the memory or the descriptors: as given.
+        thread.untouchable = true;
+        let answer = thread.call("sendto", [3, 0x100, 1, 0, ADDRESS, len]);
+        assert!(matches!(answer, Answer::Allow), "{answer:?}");
     }
 }
