@@ -43,7 +43,8 @@ enum Kernel {
     /// them or its working directory (a relative unix path keeps its
     /// meaning, and `getsockname` shows it as natively); else these.
     ProgramOr(Vec<u8>),
-    /// These: a unix path the jail holds.
+    /// These: a unix path the jail holds, or a canonical one the
+    /// program's own path reaches through a writable tree.
     Jails(Vec<u8>),
 }
 
@@ -191,12 +192,12 @@ fn judge_address(
             let SocketAddress::Unix(UnixAddress::Path(path)) = &parsed else {
                 return Err(Errno::EINVAL);
             };
-            let (kernel_path, held) = unix_path(thread, use_, path, access, rewrite)?;
+            let (kernel_path, copy_only) = unix_path(thread, use_, path, access, rewrite)?;
             debug!("{}: {name} {parsed}: allow", thread.tid());
             let mut address = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
             address.extend_from_slice(&kernel_path);
             address.push(0);
-            Ok(if held {
+            Ok(if copy_only {
                 Kernel::Jails(address)
             } else {
                 Kernel::ProgramOr(address)
@@ -223,8 +224,12 @@ fn unspecified(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// Judges the unix socket path `path` for `use_`, and returns the path
-/// the kernel is to be given for it, and whether it names an object the
-/// jail holds (kept open by `rewrite`) rather than the canonical path.
+/// the kernel is to be given for it, and whether the kernel must be given
+/// that path rather than the program's own bytes: always when it names an
+/// object the jail holds (kept open by `rewrite`); for the canonical path,
+/// when the program's own path walks through a directory the jail can
+/// write (a symlink there could be swapped, after the check, for one to
+/// any socket on the machine).
 fn unix_path(
     thread: &mut dyn Stopped,
     use_: Use,
@@ -268,7 +273,10 @@ fn unix_path(
                 return Err(Errno::ENOENT);
             }
             if fits && !thread.is_inside_writable(canonical) {
-                return Ok((canonical_bytes.to_vec(), false));
+                // Nothing on the canonical path can be swapped; the
+                // program's own may lead there through a writable tree
+                // (a symlink in it to a socket a connect line names).
+                return Ok((canonical_bytes.to_vec(), resolved.touched_writable));
             }
             // The very socket file judged: a name in a writable tree could
             // be swapped for a link to any socket on the machine.
@@ -736,6 +744,40 @@ mod tests {
         // Nothing else can change the memory or the descriptors: as given.
         thread.untouchable = true;
         let answer = thread.call("sendto", [3, 0x100, 1, 0, ADDRESS, len]);
+        assert!(matches!(answer, Answer::Allow), "{answer:?}");
+    }
+
+    #[test]
+    fn a_named_socket_reached_through_a_writable_tree_goes_to_the_kernel_by_its_canonical_path() {
+        let named = TempDir::new("named");
+        let writable = TempDir::new("links");
+        let target = named.join("api.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&target).expect("bind");
+        let mut thread = thread_with(&format!(
+            "see {0}\nsee {1}\nwrite {1}\nconnect unix:{2}\n",
+            named.0.display(),
+            writable.0.display(),
+            target
+        ));
+        thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
+        thread.untouchable = true;
+        // The program's path is a symlink in the write tree: another
+        // process could point it at any socket once the check is done,
+        // and the kernel would follow it again.
+        let link = writable.join("link");
+        thread.lays_out(&link, &target, true);
+        if let Some(resolved) = thread.paths.get_mut(link.as_bytes()) {
+            resolved.touched_writable = true;
+        }
+        thread.poke(ADDRESS, &sockaddr_un(&link));
+        let len = sockaddr_un(&link).len() as u64;
+        let answer = thread.call("connect", [3, ADDRESS, len, 0, 0, 0]);
+        assert_eq!(scratch_of(&answer, 1), Some(sockaddr_un(&target)));
+        // Named directly, nothing on the way can change: as given.
+        thread.lays_out(&target, &target, true);
+        thread.poke(ADDRESS, &sockaddr_un(&target));
+        let len = sockaddr_un(&target).len() as u64;
+        let answer = thread.call("connect", [3, ADDRESS, len, 0, 0, 0]);
         assert!(matches!(answer, Answer::Allow), "{answer:?}");
     }
 }
