@@ -217,9 +217,10 @@ struct Case {
 }
 
 /// Runs every case natively (the control) in a tree of its own, then in
-/// the jail in every mode, each mode with fresh servers; fails listing
-/// every case that answered otherwise or reached a server.
-fn cases_in_every_mode(cases: &dyn Fn(&Jail, &Host) -> Vec<Case>) {
+/// the jail (its config plus `extra`) in every mode, each mode with fresh
+/// servers; fails listing every case that answered otherwise or reached a
+/// server.
+fn cases_in_every_mode(extra: &str, cases: &dyn Fn(&Jail, &Host) -> Vec<Case>) {
     let control = Jail::new();
     let host = Host::start(&control);
     let mut failures = Vec::new();
@@ -237,9 +238,9 @@ fn cases_in_every_mode(cases: &dyn Fn(&Jail, &Host) -> Vec<Case>) {
             Err(e) => failures.push(format!("control: {:?}: {e}", case.args)),
         }
     }
-    for (name, extra) in MODES {
+    for (name, mode) in MODES {
         let mut j = Jail::new();
-        j.add_config(extra);
+        j.add_config(&format!("{extra}{mode}"));
         let host = Host::start(&j);
         for case in cases(&j, &host) {
             let before = host.heard();
@@ -318,7 +319,7 @@ fn escape_network_tcp_to_a_host_loopback_service_by_any_spelling_is_unreachable(
     if !client_fast_open() {
         skip("TCP fast open is off for clients (net.ipv4.tcp_fastopen): its cases did not run");
     }
-    cases_in_every_mode(&cases);
+    cases_in_every_mode("", &cases);
 }
 
 #[test]
@@ -346,7 +347,7 @@ fn escape_network_udp_to_a_host_loopback_service_by_any_spelling_is_unreachable(
         }
         cases
     };
-    cases_in_every_mode(&cases);
+    cases_in_every_mode("", &cases);
 }
 
 #[test]
@@ -357,12 +358,21 @@ fn escape_network_unix_sockets_outside_the_write_trees_and_abstract_names_are_un
         let link = j.p("jail/link");
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(j.p("hidden/s"), &link).unwrap();
-        vec![
-            Case {
-                args: words(&["unix_stream", &j.p("hidden/s")]),
-                native: "ok host-unix".into(),
-                jailed: "connect ENOENT".into(),
-            },
+        let mut cases: Vec<Case> = [
+            j.p("hidden/s"),
+            format!("/proc/self/root{}", j.p("hidden/s")),
+            format!("/proc/thread-self/root{}", j.p("hidden/s")),
+            format!("{}/../hidden/s", j.p("jail")),
+            format!("/{}", j.p("hidden/s")),
+        ]
+        .iter()
+        .map(|spelling| Case {
+            args: words(&["unix_stream", spelling]),
+            native: "ok host-unix".into(),
+            jailed: "connect ENOENT".into(),
+        })
+        .collect();
+        cases.extend([
             Case {
                 args: words(&["unix_stream", &link]),
                 native: "ok host-unix".into(),
@@ -388,9 +398,11 @@ fn escape_network_unix_sockets_outside_the_write_trees_and_abstract_names_are_un
                 native: "ok".into(),
                 jailed: "sendto ECONNREFUSED".into(),
             },
-        ]
+        ]);
+        cases
     };
-    cases_in_every_mode(&cases);
+    // /proc seen, so that its magic links are followed for the thread.
+    cases_in_every_mode("see /proc\n", &cases);
 }
 
 #[test]
@@ -402,7 +414,7 @@ fn escape_network_a_socket_file_under_a_see_only_tree_is_refused() {
             jailed: "connect EACCES".into(),
         }]
     };
-    cases_in_every_mode(&cases);
+    cases_in_every_mode("", &cases);
 }
 
 #[test]
@@ -433,7 +445,7 @@ fn escape_network_listen_or_bind_without_an_address_is_refused() {
         }
         cases
     };
-    cases_in_every_mode(&cases);
+    cases_in_every_mode("", &cases);
 }
 
 // ---- races ----
