@@ -452,6 +452,10 @@ fn escape_network_listen_or_bind_without_an_address_is_refused() {
 
 const ATTEMPTS: &str = "20000";
 const JAIL_SECONDS: u64 = 4;
+/// Natively an attempt takes a few microseconds: the control is bounded by
+/// its seconds (and its first escape), not by a count a loaded machine
+/// could finish before the flipping thread ever ran.
+const NATIVE_ATTEMPTS: &str = "100000000";
 const NATIVE_SECONDS: &str = "3";
 const MIN_ATTEMPTS: u64 = 1000;
 
@@ -462,7 +466,7 @@ fn control(args: &dyn Fn(&Jail, &Host) -> Vec<String>) -> RaceSummary {
         let t = Jail::new();
         let host = Host::start(&t);
         let mut argv = args(&t, &host);
-        argv.extend([ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
+        argv.extend([NATIVE_ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
         let out = native(&t, &argv);
         let summary = race_summary(&out);
         if summary.escapes > 0 {
