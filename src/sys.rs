@@ -753,3 +753,12 @@ pub(crate) fn socket_name(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
     let len = (len as usize).min(storage.len());
     Ok(storage[..len].to_vec())
 }
+
+/// `listen(fd, backlog)` on a socket the jail holds, with the program's
+/// own backlog, whatever int it is (the kernel clamps it to `somaxconn`).
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
+    // SAFETY: listen reads no memory: a descriptor the caller owns and
+    // an int.
+    let result = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(fd), backlog) };
+    Errno::result(result).map(drop)
+}

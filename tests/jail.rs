@@ -21,6 +21,8 @@ mod escape_fds;
 mod escape_ioctl;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
+#[path = "jail/escape_network.rs"]
+mod escape_network;
 #[path = "jail/escape_privileges.rs"]
 mod escape_privileges;
 #[path = "jail/escape_proc.rs"]
