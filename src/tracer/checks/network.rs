@@ -141,16 +141,19 @@ fn address_call(
     let mut rewrite = Rewrite::default();
     match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
         Err(errno) => Answer::Refuse(errno),
-        Ok(Kernel::Program | Kernel::ProgramOr(_))
+        Ok((Kernel::Program | Kernel::ProgramOr(_), _))
             if thread.untouchable(address, u64::from(len)) =>
         {
             Answer::Allow
         }
-        Ok(kernel) => {
+        Ok((kernel, by_kind)) => {
             let kernel = match kernel {
                 Kernel::Program => bytes,
                 Kernel::ProgramOr(copy) | Kernel::Jails(copy) => copy,
             };
+            if by_kind && !thread.alone_with_descriptors() {
+                rewrite.same_socket = Some((fd, kind));
+            }
             rewrite.set(len_arg, Arg::Value(kernel.len() as u64));
             rewrite.set(address_arg, Arg::Scratch(Part::Struct, kernel));
             Answer::Rewrite(rewrite)
@@ -160,7 +163,8 @@ fn address_call(
 
 /// Judges an address of `use_` on a socket of `kind`, and says what the
 /// kernel is to be given (a unix path the jail holds is kept open by
-/// `rewrite`).
+/// `rewrite`), and whether the verdict holds for this kind of socket only
+/// (an IP destination: the lines name a protocol).
 fn judge_address(
     thread: &mut dyn Stopped,
     name: &str,
@@ -168,14 +172,15 @@ fn judge_address(
     use_: Use,
     bytes: &[u8],
     rewrite: &mut Rewrite,
-) -> Result<Kernel, Errno> {
+) -> Result<(Kernel, bool), Errno> {
     let parsed = SocketAddress::parse(bytes, bytes.len() as u32, kind, use_)
         .map_err(|error| Errno::from_raw(error.errno()))?;
+    let by_kind = matches!(parsed, SocketAddress::Ip(_));
     let verdict = match use_ {
         Use::Bind => thread.network().judge_bind(kind, &parsed),
         Use::Connect | Use::Send => thread.network().judge_connect(kind, &parsed),
     };
-    match verdict {
+    let kernel = match verdict {
         NetVerdict::Allow if parsed == SocketAddress::Unspecified => {
             debug!("{}: {name} {parsed}: allow", thread.tid());
             Ok(Kernel::ProgramOr(unspecified(bytes)))
@@ -199,7 +204,7 @@ fn judge_address(
             };
             if ours {
                 debug!("{}: {name} {parsed}: the jail's loopback", thread.tid());
-                return Ok(Kernel::Program);
+                return Ok((Kernel::Program, by_kind));
             }
             // In a loopback of its own nobody would listen there.
             thread.report_denial(&denial);
@@ -224,7 +229,8 @@ fn judge_address(
                 Kernel::ProgramOr(address)
             })
         }
-    }
+    };
+    kernel.map(|kernel| (kernel, by_kind))
 }
 
 /// What the kernel gets for an address judged to reach nothing new (no
@@ -409,8 +415,8 @@ fn send_msg(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let use_ = send_use(kind, flags);
     let mut rewrite = Rewrite::default();
-    let kernel = match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
-        Ok(kernel) => kernel,
+    let (kernel, by_kind) = match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
+        Ok(judged) => judged,
         Err(errno) => return Answer::Refuse(errno),
     };
     let program_ok = matches!(kernel, Kernel::Program | Kernel::ProgramOr(_));
@@ -423,6 +429,9 @@ fn send_msg(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let mut header = header.to_vec();
     header[MSG_NAMELEN..MSG_NAMELEN + 4].copy_from_slice(&(kernel.len() as u32).to_ne_bytes());
+    if by_kind && !thread.alone_with_descriptors() {
+        rewrite.same_socket = Some((fd, kind));
+    }
     rewrite.set(1, Arg::Scratch(Part::Struct, header));
     rewrite.unnamed.push((Part::SecondPath, kernel));
     rewrite.pointers.push(Pointer {
@@ -834,5 +843,24 @@ mod tests {
         let len = sockaddr_un(&target).len() as u64;
         let answer = thread.call("connect", [3, ADDRESS, len, 0, 0, 0]);
         assert!(matches!(answer, Answer::Allow), "{answer:?}");
+    }
+
+    #[test]
+    fn a_socket_call_on_a_shared_descriptor_table_is_checked_again_at_its_exit() {
+        let mut thread = thread_with("connect tcp 192.0.2.7:443\n");
+        thread.holds(3, socket(libc::AF_INET, libc::SOCK_STREAM), "socket:[1]");
+        let allowed = sockaddr_in([192, 0, 2, 7], 443);
+        thread.poke(ADDRESS, &allowed);
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.same_socket, None, "alone: nothing can swap it");
+        thread.alone = false;
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.same_socket, Some((3, SocketKind::TCP4)));
     }
 }
