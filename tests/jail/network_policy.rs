@@ -547,6 +547,114 @@ fn python_unix_servers_and_clients_work_as_an_unprivileged_user() {
     }
 }
 
+/// A `multiprocessing` listener in a temporary directory under argv[1],
+/// a client of it at the address it says it has, and a Manager (whose
+/// server listens in such a directory too).
+const PYTHON_MULTIPROCESSING: &str = r#"
+import errno, multiprocessing, os, sys, tempfile
+from multiprocessing.connection import Client, Listener
+def main():
+    base = sys.argv[1]
+    path = os.path.join(tempfile.mkdtemp(dir=base), 'listener.sock')
+    with Listener(path, 'AF_UNIX') as listener:
+        print('address', listener.address.replace(base, '{base}'))
+        try:
+            with Client(listener.address, 'AF_UNIX'):
+                print('client connected')
+        except OSError as e:
+            print('client', errno.errorcode[e.errno])
+    tempfile.tempdir = base
+    try:
+        with multiprocessing.Manager() as manager:
+            print('manager', dict(manager.dict(a=1)))
+    except OSError as e:
+        print('manager', errno.errorcode[e.errno])
+if __name__ == '__main__':
+    main()
+"#;
+
+/// A socket bound in a directory below a `write` root keeps the name it
+/// was bound to: `getsockname`, a peer's `recvfrom` and a listener's
+/// address give that path, which a client can connect and reply to, as
+/// natively. (The tracer hands such a bind the parent directory it holds,
+/// `/proc/<holder>/fd/<n>/<name>`, and the kernel keeps that as the
+/// socket's name, which leads nowhere once the call is over.)
+#[test]
+fn a_unix_socket_bound_below_a_write_root_keeps_the_name_it_was_bound_to() {
+    for mode in modes(false) {
+        let mut j = jail(mode);
+        j.add_config(PYTHON);
+        let probe_cases = |base: &str| {
+            vec![
+                format!("net_unix_name {base}/dir/named.sock stream"),
+                format!("net_unix_pair {base}/dir/dgram.sock dgram"),
+            ]
+        };
+        let python_lines = ["client connected", "manager {'a': 1}"];
+        let out = native_probe(&j, &probe_cases("{root}/native"));
+        expect_lines(
+            &j,
+            &out,
+            &["ok {root}/native/dir/named.sock", "ok ping pong"],
+            "native",
+        );
+        let native_dir = j.p("native");
+        let out = native(
+            &j,
+            &[
+                "/usr/bin/python3",
+                "-c",
+                PYTHON_MULTIPROCESSING,
+                native_dir.as_str(),
+            ],
+        );
+        assert!(
+            out.lines()
+                .first()
+                .is_some_and(|line| line.starts_with("address {base}/tmp")),
+            "native\n{}",
+            out.describe()
+        );
+        expect_lines(
+            &j,
+            &out,
+            &[&[out.lines()[0]], &python_lines[..]].concat(),
+            "native",
+        );
+
+        let what = format!("{mode:?}");
+        let out = jailed_probe(&j, &probe_cases("{jail}"));
+        expect_lines(
+            &j,
+            &out,
+            &["ok {jail}/dir/named.sock", "ok ping pong"],
+            &what,
+        );
+        let jail_dir = j.p("jail");
+        let out = j
+            .cmd(&[
+                "/usr/bin/python3",
+                "-c",
+                PYTHON_MULTIPROCESSING,
+                jail_dir.as_str(),
+            ])
+            .run();
+        assert!(
+            out.lines()
+                .first()
+                .is_some_and(|line| line.starts_with("address {base}/tmp")),
+            "{what}: the listener's address is not the path it was bound to\n{}",
+            out.describe()
+        );
+        expect_lines(
+            &j,
+            &out,
+            &[&[out.lines()[0]], &python_lines[..]].concat(),
+            &what,
+        );
+    }
+}
+
 // ---- 2. socket files outside the write trees ----
 
 #[test]
