@@ -283,8 +283,9 @@ fn unix_path(
 }
 
 /// `listen(fd, backlog)`: a TCP socket never bound gets an ephemeral port
-/// on every interface, and a unix socket never bound an abstract name;
-/// either is judged as that bind.
+/// on every interface, and is judged as that bind. A unix socket never
+/// bound gets nothing: the kernel refuses the listen (`EINVAL`), so there
+/// is nothing to judge or report.
 fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     let fd = signed(thread.argument(0));
     let (held, kind) = match kind_of(thread, fd) {
@@ -297,7 +298,7 @@ fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let unbound =
         match kind.family {
-            Family::Unix => (own.len() <= 2).then_some(SocketAddress::Unix(UnixAddress::Autobind)),
+            Family::Unix => None,
             Family::Inet => (port_of(&own) == Some(0)).then_some(SocketAddress::Ip(
                 SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             )),
