@@ -663,18 +663,26 @@ fn a_socket_file_under_a_see_only_tree_is_refused_unless_a_connect_line_names_it
         let mut j = jail(mode);
         let ro = StreamServer::unix(&j.path("ro/api.sock"));
         let hidden = StreamServer::unix(&j.path("hidden/api.sock"));
-        // A link in the write tree leads to the see-only socket: the
-        // socket it leads to is judged.
+        // A link in the write tree leads to the see-only socket, and a
+        // relative name from a see-only working directory names it: the
+        // socket file reached is judged.
         std::os::unix::fs::symlink(j.path("ro/api.sock"), j.path("jail/link.sock")).unwrap();
         let talk = |message: &str| {
             vec![
                 format!("net_unix_talk {{ro}}/api.sock stream {message}"),
                 format!("net_unix_talk {{hidden}}/api.sock stream {message}"),
                 format!("net_unix_talk {{jail}}/link.sock stream {message}"),
+                "chdir {ro}".to_string(),
+                format!("net_unix_talk api.sock stream {message}"),
             ]
         };
         let out = native_probe(&j, &talk("native"));
-        expect_lines(&j, &out, &times(3, "ok pong"), "native");
+        expect_lines(
+            &j,
+            &out,
+            &["ok pong", "ok pong", "ok pong", "ok", "ok pong"],
+            "native",
+        );
 
         let mut refused = talk("jailed");
         refused.extend(cases(&[
@@ -690,6 +698,8 @@ fn a_socket_file_under_a_see_only_tree_is_refused_unless_a_connect_line_names_it
                 "connect EACCES",
                 "connect ENOENT",
                 "connect EACCES",
+                "ok",
+                "connect EACCES",
                 "bind EACCES",
                 "bind ENOENT",
             ],
@@ -702,41 +712,45 @@ fn a_socket_file_under_a_see_only_tree_is_refused_unless_a_connect_line_names_it
                 "[Connect unix:{ro}/api.sock]",
                 "[Connect unix:{hidden}/api.sock]",
                 "[Connect unix:{ro}/api.sock]",
+                "[Connect unix:{ro}/api.sock]",
                 "[Bind unix:{ro}/new.sock]",
                 "[Bind unix:{hidden}/new.sock]",
             ],
             &what,
         );
-        assert!(
-            !j.path("ro/new.sock").exists(),
-            "{what}: a socket file appeared"
-        );
-        assert!(
-            !j.path("hidden/new.sock").exists(),
-            "{what}: a socket file appeared"
-        );
-        assert_eq!(ro.received(), ["native", "native"], "{what}");
+        for path in ["ro/new.sock", "hidden/new.sock"] {
+            assert!(
+                !j.path(path).exists(),
+                "{what}: a socket file appeared at {path}"
+            );
+        }
+        assert_eq!(ro.received(), times(3, "native"), "{what}");
         assert_eq!(hidden.received(), ["native"], "{what}");
 
-        // Named, each is reached, wherever it lies; binding there is
-        // still refused.
+        // Named, each is reached, wherever it lies and however named;
+        // binding there is still refused.
         j.add_config("connect unix:{ro}/api.sock\nconnect unix:{hidden}/api.sock\n");
         let mut named = talk("named");
-        named.push("net_unix_pair {ro}/new.sock stream".into());
+        named.push("net_unix_pair new.sock stream".into());
         let out = jailed_probe(&j, &named);
         let what = format!("{mode:?}, named by connect lines");
         expect_lines(
             &j,
             &out,
-            &["ok pong", "ok pong", "ok pong", "bind EACCES"],
+            &[
+                "ok pong",
+                "ok pong",
+                "ok pong",
+                "ok",
+                "ok pong",
+                "bind EACCES",
+            ],
             &what,
         );
         expect_reports(&j, &out, &["[Bind unix:{ro}/new.sock]"], &what);
-        assert_eq!(
-            ro.finish(),
-            ["native", "native", "named", "named"],
-            "{what}"
-        );
+        let mut arrived = times(3, "native");
+        arrived.extend(times(3, "named"));
+        assert_eq!(ro.finish(), arrived, "{what}");
         assert_eq!(hidden.finish(), ["native", "named"], "{what}");
     }
 }
@@ -1159,24 +1173,27 @@ fn a_udp_datagram_reaches_the_test_only_with_a_connect_line_as_an_unprivileged_u
 
 // ---- 6. names from the synthetic /etc/hosts ----
 
-/// Prints the jail's /etc/hosts, what each name of argv[2:] resolves to,
-/// the reply of the server at argv[2]:argv[1], and what a write to
-/// /etc/hosts meets.
+/// Prints the jail's /etc/hosts, what each name of argv[3:] resolves to,
+/// the reply of the server at port argv[1] reached by each name of the
+/// comma-separated argv[2], and what a write to /etc/hosts meets.
 const PYTHON_NAMES: &str = r#"
 import errno, socket, sys
 port = int(sys.argv[1])
-names = sys.argv[2:]
 with open('/etc/hosts') as hosts:
     print(hosts.read().replace('\n', '|'))
-for name in names:
+for name in sys.argv[3:]:
     try:
         found = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
         print(name, ' '.join(sorted({address[4][0] for address in found})))
     except socket.gaierror:
         print(name, 'unresolved')
-with socket.create_connection((names[0], port), timeout=5) as connection:
-    connection.sendall(b'by-name')
-    print('reply', connection.recv(64).decode())
+for name in sys.argv[2].split(','):
+    try:
+        with socket.create_connection((name, port), timeout=5) as connection:
+            connection.sendall(name.encode())
+            print(name, 'reply', connection.recv(64).decode())
+    except OSError as e:
+        print(name, 'connect', errno.errorcode.get(e.errno, e))
 for mode in ['a', 'w']:
     try:
         open('/etc/hosts', mode)
@@ -1185,10 +1202,12 @@ for mode in ['a', 'w']:
         print('write', errno.errorcode[e.errno])
 "#;
 
+/// The names of `connect` lines resolve in the jail through the
+/// `/etc/hosts` it serves, whether the program sees the host's /etc or
+/// nothing of it, and reach their server; no other name resolves, not
+/// even the host's own name from the host's /etc/hosts.
 #[test]
 fn a_name_of_a_connect_line_resolves_through_the_jails_etc_hosts_and_no_other_does() {
-    // The host's own name resolves on the host (its /etc/hosts or DNS);
-    // the jail, which sees all of /etc, must still not resolve it.
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
         .trim()
@@ -1201,48 +1220,73 @@ fn a_name_of_a_connect_line_resolves_through_the_jails_etc_hosts_and_no_other_do
         ));
     }
     for mode in modes(false) {
-        let (server, p) = StreamServer::tcp("127.0.0.1");
-        let moving = MovingName::new("127.0.0.1");
-        let mut j = jail(mode);
-        j.add_config(PYTHON);
-        j.add_config(&format!(
-            "see /etc\nunsetenv LD_PRELOAD\nconnect tcp {}:{p}\n",
-            moving.name
-        ));
-        let mut names = vec![moving.name, "localhost", "example.invalid"];
-        if host_resolves {
-            names.push(&hostname);
-        }
-        let port = p.to_string();
-        let mut args = vec!["/usr/bin/python3", "-c", PYTHON_NAMES, port.as_str()];
-        args.extend(names.iter().copied());
-        let mut run = j.cmd(&args);
-        for (key, value) in moving.env() {
-            run = run.env(key, &value);
-        }
-        let out = run.run();
-        let mut want = vec![
-            format!(
-                "# /etc/hosts of a sandbox jail: the hosts its connect lines name; nothing else \
-                 resolves.|127.0.0.1\tlocalhost|::1\tlocalhost ip6-localhost ip6-loopback|\
-                 127.0.0.1\t{}|",
+        for etc in ["see /etc\n", ""] {
+            let (server, p) = StreamServer::tcp("127.0.0.1");
+            let moving = MovingName::new("127.0.0.1");
+            let mut j = jail(mode);
+            j.add_config(PYTHON);
+            j.add_config(&format!(
+                "{etc}unsetenv LD_PRELOAD\nconnect tcp {}:{p}\nconnect tcp localhost:{p}\n",
                 moving.name
-            ),
-            format!("{} 127.0.0.1", moving.name),
-            "localhost 127.0.0.1 ::1".into(),
-            "example.invalid unresolved".into(),
-        ];
-        if host_resolves {
-            want.push(format!("{hostname} unresolved"));
+            ));
+            // Without the host's /etc/host.conf (`multi on`) the C library
+            // gives a name only its first line's address: localhost is
+            // asked only where /etc is seen.
+            let mut names = vec![moving.name, "example.invalid"];
+            if !etc.is_empty() {
+                names.push("localhost");
+            }
+            if host_resolves {
+                names.push(&hostname);
+            }
+            let port = p.to_string();
+            let reach = format!("{},localhost", moving.name);
+            let mut args = vec![
+                "/usr/bin/python3",
+                "-c",
+                PYTHON_NAMES,
+                port.as_str(),
+                reach.as_str(),
+            ];
+            args.extend(names.iter().copied());
+            let mut run = j.cmd(&args);
+            for (key, value) in moving.env() {
+                run = run.env(key, &value);
+            }
+            let out = run.run();
+            let mut want = vec![
+                format!(
+                    "# /etc/hosts of a sandbox jail: the hosts its connect lines name; nothing \
+                     else resolves.|127.0.0.1\tlocalhost|::1\tlocalhost ip6-localhost \
+                     ip6-loopback|127.0.0.1\t{}|",
+                    moving.name
+                ),
+                format!("{} 127.0.0.1", moving.name),
+                "example.invalid unresolved".into(),
+            ];
+            if !etc.is_empty() {
+                want.push("localhost 127.0.0.1 ::1".into());
+            }
+            if host_resolves {
+                want.push(format!("{hostname} unresolved"));
+            }
+            want.extend([
+                format!("{} reply pong", moving.name),
+                "localhost reply pong".into(),
+                "write EROFS".into(),
+                "write EROFS".into(),
+            ]);
+            let what = format!(
+                "{mode:?}, {}",
+                if etc.is_empty() {
+                    "/etc hidden"
+                } else {
+                    "see /etc"
+                }
+            );
+            expect_lines(&j, &out, &want, &what);
+            assert_eq!(server.finish(), [moving.name, "localhost"], "{what}");
         }
-        want.extend([
-            "reply pong".to_string(),
-            "write EROFS".into(),
-            "write EROFS".into(),
-        ]);
-        let what = format!("{mode:?}");
-        expect_lines(&j, &out, &want, &what);
-        assert_eq!(server.finish(), ["by-name"], "{what}");
     }
 }
 
@@ -1490,6 +1534,11 @@ fn socket_kinds(mode: Mode) {
         "net_socket inet dgram",
         "net_socket inet6 stream",
         "net_socket inet6 dgram",
+        "net_socket inet stream 6",
+        "net_socket inet dgram 17",
+        "net_socket inet6 stream 6",
+        "net_socket inet6 dgram 17",
+        "net_socket unix raw",
     ]);
     let refused = cases(&[
         "net_socket inet raw 1",
@@ -1507,18 +1556,19 @@ fn socket_kinds(mode: Mode) {
     let lines = out.lines();
     let as_root = is_root() && !mode.unprivileged;
     let privileged = if as_root { "ok" } else { "socket EPERM" };
+    let n = allowed.len();
     assert!(
-        lines.len() == 12
-            && lines[..7].iter().all(|line| *line == "ok")
-            && [lines[7], lines[8], lines[10]] == [privileged; 3]
-            && lines[11] == "ok",
+        lines.len() == n + 5
+            && lines[..n].iter().all(|line| *line == "ok")
+            && [lines[n], lines[n + 1], lines[n + 3]] == [privileged; 3]
+            && lines[n + 4] == "ok",
         "native\n{}",
         out.describe()
     );
 
     let out = jailed_probe(&j, &[allowed, refused].concat());
     let what = format!("{mode:?}");
-    let mut want = times(7, "ok");
+    let mut want = times(n, "ok");
     want.extend(times(8, "socket EACCES"));
     expect_lines(&j, &out, &want, &what);
     let syscall_reports = out
