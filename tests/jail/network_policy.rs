@@ -1324,40 +1324,41 @@ fn jails_own_loopback(mode: Mode) {
         "net_ip_pair tcp ::1",
         "net_ip_pair udp ::1",
     ]);
+    // The host's listeners, by each name of their address.
     let host = |who: &str| {
         vec![
             format!("net_tcp_talk 127.0.0.1 {h} {who}"),
             format!("net_tcp_talk 0.0.0.0 {h} {who}"),
-            format!("net_udp_send 127.0.0.1 {u} sendto {who}"),
+            format!("net_tcp_talk ::ffff:127.0.0.1 {h} {who}"),
+            format!("net_tcp_fastopen 127.0.0.1 {h} {who}"),
+            format!("net_udp_send 127.0.0.1 {u} sendto {who}-sendto"),
+            format!("net_udp_send 127.0.0.1 {u} sendmsg {who}-sendmsg"),
         ]
     };
-    let mut all = pairs.clone();
-    all.extend(host("native"));
-    all.extend(cases(&[
-        "net_bind tcp 0.0.0.0 0 listen",
-        "net_listen_unbound inet",
-    ]));
-    let out = native_probe(&j, &all);
+    let every_interface = cases(&["net_bind tcp 0.0.0.0 0 listen", "net_listen_unbound inet"]);
+    let out = native_probe(
+        &j,
+        &[pairs.clone(), host("native"), every_interface.clone()].concat(),
+    );
     let native_lines: Vec<&str> = out.lines();
     assert!(
-        native_lines.len() == 9
+        native_lines.len() == 12
             && native_lines[..4].iter().all(|line| *line == "ok ping pong")
-            && native_lines[4..6].iter().all(|line| *line == "ok pong")
-            && native_lines[6] == "ok"
-            && native_lines[7..].iter().all(|line| line.starts_with("ok ")),
+            && native_lines[4..8].iter().all(|line| *line == "ok pong")
+            && native_lines[8..10] == ["ok", "ok"]
+            && native_lines[10..]
+                .iter()
+                .all(|line| line.starts_with("ok ")),
         "native\n{}",
         out.describe()
     );
-    assert_eq!(host_tcp.received(), ["native", "native"]);
-    assert_eq!(host_udp.received(1), ["native"]);
+    assert_eq!(host_tcp.received(), times(4, "native"));
+    assert_eq!(host_udp.received(2), ["native-sendto", "native-sendmsg"]);
 
-    let mut all = pairs.clone();
-    all.extend(host("jailed"));
-    all.extend(cases(&[
-        "net_bind tcp 0.0.0.0 0 listen",
-        "net_listen_unbound inet",
-    ]));
-    let out = jailed_probe(&j, &all);
+    let out = jailed_probe(
+        &j,
+        &[pairs.clone(), host("jailed"), every_interface.clone()].concat(),
+    );
     let what = format!("{mode:?}, net loopback");
     expect_lines(
         &j,
@@ -1369,39 +1370,49 @@ fn jails_own_loopback(mode: Mode) {
             "ok ping pong",
             "connect ECONNREFUSED",
             "connect ECONNREFUSED",
+            "connect ECONNREFUSED",
             "sendto ECONNREFUSED",
+            "sendto ECONNREFUSED",
+            "sendmsg ECONNREFUSED",
             "bind EACCES",
             "listen EACCES",
         ],
         &what,
     );
-    expect_reports(
-        &j,
-        &out,
-        &[
-            format!("[Connect tcp 127.0.0.1:{h}]"),
-            format!("[Connect tcp 127.0.0.1:{h}]"),
-            format!("[Connect udp 127.0.0.1:{u}]"),
-            "[Bind tcp 0.0.0.0:0]".into(),
-            "[Bind tcp 0.0.0.0:0]".into(),
-        ],
-        &what,
-    );
+    let mut reports = times(4, &format!("[Connect tcp 127.0.0.1:{h}]"));
+    reports.extend(times(2, &format!("[Connect udp 127.0.0.1:{u}]")));
+    reports.extend(times(2, "[Bind tcp 0.0.0.0:0]"));
+    expect_reports(&j, &out, &reports, &what);
 
     let out = j.cmd(&["/usr/bin/python3", "-c", PYTHON_LOOPBACK]).run();
     expect_lines(&j, &out, &["pong asyncio"], &format!("{what}, python"));
     expect_reports::<&str>(&j, &out, &[], &format!("{what}, python"));
 
-    // Every interface takes a bind line.
-    j.add_config("bind tcp 0\n");
-    let out = jailed_probe(&j, &cases(&["net_bind tcp 0.0.0.0 0 listen"]));
-    let line = out.lines().first().map(|line| line.to_string());
+    // Every interface takes a bind line; a server there is the jail's own
+    // too, reached through loopback.
+    j.add_config("bind tcp 0\nbind udp 0\n");
+    let out = jailed_probe(
+        &j,
+        &[
+            every_interface,
+            cases(&["net_ip_pair tcp 0.0.0.0", "net_ip_pair udp 0.0.0.0"]),
+        ]
+        .concat(),
+    );
+    let lines = out.lines();
+    let what = format!("{what}, bind tcp 0");
     assert!(
-        line.as_deref().is_some_and(|line| line.starts_with("ok ")) && out.code() == 0,
-        "{what}, bind tcp 0\n{}",
+        out.code() == 0
+            && lines.len() == 4
+            && lines[..2]
+                .iter()
+                .all(|line| line.starts_with("ok ") && *line != "ok 0")
+            && lines[2..] == ["ok ping pong", "ok ping pong"],
+        "{what}\n{}",
         out.describe()
     );
-    assert_eq!(host_tcp.finish(), ["native", "native"], "{what}: arrived");
+    expect_reports::<&str>(&j, &out, &[], &what);
+    assert_eq!(host_tcp.finish(), times(4, "native"), "{what}: arrived");
     assert_eq!(
         host_udp.received(0),
         Vec::<String>::new(),
@@ -1519,6 +1530,81 @@ fn a_bind_line_allows_a_listener_on_its_port_and_no_other() {
             out.describe()
         );
         expect_reports::<&str>(&j, &out, &[], &what);
+    }
+}
+
+/// Three servers of the test's whose ports are not in each other's
+/// ranges of `spread` ports above the first and below the second.
+fn servers_apart(spread: u16) -> [(StreamServer, u16); 3] {
+    loop {
+        let servers = [
+            StreamServer::tcp("127.0.0.1"),
+            StreamServer::tcp("127.0.0.1"),
+            StreamServer::tcp("127.0.0.1"),
+        ];
+        let (low, high, outside) = (servers[0].1, servers[1].1, servers[2].1);
+        let in_low = outside >= low && outside - low <= spread;
+        let in_high = outside <= high && high - outside <= spread;
+        if high > spread && !in_low && !in_high {
+            return servers;
+        }
+    }
+}
+
+/// The edges of a port range, and every port (`*`, which Landlock leaves
+/// to the tracer), reach what they name with Landlock's mirror and
+/// without; a bind range takes its upper edge and not the port above.
+#[test]
+fn port_ranges_reach_their_edges_and_star_every_port() {
+    for mode in modes(false) {
+        let [(low, p), (high, q), (outside, r)] = servers_apart(2);
+        let mut j = jail(mode);
+        let talk = |who: &str| {
+            [p, q, r]
+                .iter()
+                .map(|port| format!("net_tcp_talk 127.0.0.1 {port} {who}"))
+                .collect::<Vec<_>>()
+        };
+        let out = native_probe(&j, &talk("native"));
+        expect_lines(&j, &out, &times(3, "ok pong"), "native");
+
+        let b = free_tcp_port();
+        j.add_config(&format!(
+            "connect tcp 127.0.0.1:{p}-{}\nconnect tcp 127.0.0.1:{}-{q}\nbind tcp {}-{b}\n",
+            p.saturating_add(2),
+            q - 2,
+            b - 1
+        ));
+        let mut all = talk("ranged");
+        all.push(format!("net_bind tcp 127.0.0.1 {b} listen"));
+        if b < u16::MAX {
+            all.push(format!("net_bind tcp 127.0.0.1 {} listen", b + 1));
+        }
+        let out = jailed_probe(&j, &all);
+        let what = format!("{mode:?}, port ranges");
+        let mut want = vec![
+            "ok pong".to_string(),
+            "ok pong".into(),
+            "connect ENETUNREACH".into(),
+            format!("ok {b}"),
+        ];
+        let mut reports = vec![format!("[Connect tcp 127.0.0.1:{r}]")];
+        if b < u16::MAX {
+            want.push("bind EACCES".into());
+            reports.push(format!("[Bind tcp 127.0.0.1:{}]", b + 1));
+        }
+        expect_lines(&j, &out, &want, &what);
+        expect_reports(&j, &out, &reports, &what);
+
+        j.add_config("connect tcp 127.0.0.0/8:*\n");
+        let out = jailed_probe(&j, &talk("star"));
+        let what = format!("{mode:?}, connect tcp 127.0.0.0/8:*");
+        expect_lines(&j, &out, &times(3, "ok pong"), &what);
+        expect_reports::<&str>(&j, &out, &[], &what);
+
+        assert_eq!(low.finish(), ["native", "ranged", "star"], "{what}");
+        assert_eq!(high.finish(), ["native", "ranged", "star"], "{what}");
+        assert_eq!(outside.finish(), ["native", "star"], "{what}");
     }
 }
 
