@@ -75,6 +75,7 @@ fn jail(mode: Mode) -> Jail {
     j.add_config(&format!("report\nlandlock {}\n", mode.landlock));
     fs::create_dir(j.path("native")).unwrap();
     fs::create_dir(j.path("native/dir")).unwrap();
+    write_file(&j.path("native/file"), "hello\n");
     if mode.unprivileged {
         as_test_user(&mut j);
     }
@@ -408,6 +409,12 @@ fn unix_pair_cases(base: &str) -> Vec<String> {
         format!("net_unix_pair {base}/seq.sock seqpacket"),
         format!("chdir {base}/dir"),
         "net_unix_pair rel.sock stream".to_string(),
+        // What the kernel answers, the jail answers: a name in use, no
+        // socket there, a file that is no socket.
+        format!("net_unix_pair {base}/stream.sock stream"),
+        format!("net_unix_talk {base}/missing.sock stream x"),
+        format!("net_unix_talk {base}/file stream x"),
+        format!("net_unix_send {base}/file sendto x"),
     ]
 }
 
@@ -419,6 +426,10 @@ fn unix_servers_inside_a_write_tree(mode: Mode) {
         "ok ping pong",
         "ok",
         "ok ping pong",
+        "bind EADDRINUSE",
+        "connect ENOENT",
+        "connect ECONNREFUSED",
+        "sendto ECONNREFUSED",
     ];
     let out = native_probe(&j, &unix_pair_cases("{root}/native"));
     expect_lines(&j, &out, &expected, "native");
@@ -1090,17 +1101,26 @@ fn udp_by_connect_lines(mode: Mode) {
             .collect()
     };
     let ways = ["sendto", "sendmsg", "connect"];
+    // From an IPv6 socket, to the IPv4-mapped address.
+    let mapped =
+        |port: u16, who: &str| format!("net_udp_send ::ffff:127.0.0.1 {port} sendto {who}-mapped");
     let named = |who: &str, ways: &[&str]| -> Vec<String> {
         ways.iter().map(|how| format!("{who}-{how}")).collect()
     };
     let mut all = ways.to_vec();
     all.push("sendmmsg");
     let mut cases = send(p, "native", &all);
+    cases.push(mapped(p, "native"));
     cases.extend(send(q, "native", &ways));
+    cases.push(mapped(q, "native"));
     let out = native_probe(&j, &cases);
-    expect_lines(&j, &out, &times(7, "ok"), "native");
-    assert_eq!(listed.received(4), named("native", &all), "native");
-    assert_eq!(unlisted.received(3), named("native", &ways), "native");
+    expect_lines(&j, &out, &times(9, "ok"), "native");
+    let mut arrived = named("native", &all);
+    arrived.push("native-mapped".into());
+    assert_eq!(listed.received(5), arrived, "native");
+    let mut arrived = named("native", &ways);
+    arrived.push("native-mapped".into());
+    assert_eq!(unlisted.received(4), arrived, "native");
 
     // A TCP line for the port is no UDP line.
     j.add_config(&format!("connect tcp 127.0.0.1:{p}\n"));
@@ -1126,7 +1146,9 @@ fn udp_by_connect_lines(mode: Mode) {
 
     j.add_config(&format!("connect udp 127.0.0.1:{p}\n"));
     let mut cases = send(p, "jailed", &all);
+    cases.push(mapped(p, "jailed"));
     cases.extend(send(q, "jailed", &ways));
+    cases.push(mapped(q, "jailed"));
     let out = jailed_probe(&j, &cases);
     let what = format!("{mode:?}, connect udp 127.0.0.1:{p}");
     expect_lines(
@@ -1137,19 +1159,28 @@ fn udp_by_connect_lines(mode: Mode) {
             "ok",
             "ok",
             "sendmmsg ENOSYS",
+            "ok",
             "sendto ENETUNREACH",
             "sendmsg ENETUNREACH",
             "connect ENETUNREACH",
+            "sendto ENETUNREACH",
         ],
         &what,
     );
     expect_reports(
         &j,
         &out,
-        &times(3, &format!("[Connect udp 127.0.0.1:{q}]")),
+        &times(4, &format!("[Connect udp 127.0.0.1:{q}]")),
         &what,
     );
-    assert_eq!(listed.received(3), named("jailed", &ways), "{what}");
+    assert!(
+        out.stderr.lines().any(|line| line == "[Syscall sendmmsg]"),
+        "{what}: no report of sendmmsg\n{}",
+        out.describe()
+    );
+    let mut arrived = named("jailed", &ways);
+    arrived.push("jailed-mapped".into());
+    assert_eq!(listed.received(4), arrived, "{what}");
     assert_eq!(
         unlisted.received(0),
         Vec::<String>::new(),
