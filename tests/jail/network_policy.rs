@@ -1465,6 +1465,97 @@ fn under_net_loopback_jailed_processes_talk_as_an_unprivileged_user() {
     }
 }
 
+/// Whether a TCP socket listens on port `port` of 127.0.0.1, by the
+/// kernel's table.
+fn tcp_listening(port: u16) -> bool {
+    let table = fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A")
+    })
+}
+
+/// Whether a unix socket is bound to abstract name `name`.
+fn abstract_bound(name: &str) -> bool {
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let suffix = format!(" @{name}");
+    table.lines().any(|row| row.ends_with(&suffix))
+}
+
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "never ready: {what}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A server one jail has on its loopback (and, where the kernel scopes
+/// them, on an abstract name) is not another jail's: the second jail is
+/// refused as it would be by any host service, while a host process still
+/// reaches the first jail's server (inbound is not what a jail guards).
+#[test]
+fn one_jails_loopback_server_and_abstract_name_are_not_another_jails() {
+    for mode in modes(false) {
+        let scoped =
+            mode.landlock_on() && sandbox::landlock::abi_version().is_ok_and(|abi| abi >= 6);
+        let (port, name) = (free_tcp_port(), abstract_name("serve"));
+        let mut first = jail(mode);
+        first.add_config("net loopback\n");
+        let mut serve = vec![format!("net_tcp_serve 127.0.0.1 {port} 20000")];
+        if scoped {
+            serve.push(format!("net_unix_serve @{name} 20000"));
+        }
+        let args = probe_args(&first, &serve);
+        let server = thread::spawn(move || {
+            let out = first.cmd(&args).run();
+            (first, out)
+        });
+        let mut second = jail(mode);
+        second.add_config("net loopback\n");
+        let what = format!("{mode:?}, a second jail");
+
+        wait_for("the first jail's TCP server", || tcp_listening(port));
+        let out = jailed_probe(&second, &[format!("net_tcp_talk 127.0.0.1 {port} second")]);
+        expect_lines(&second, &out, &["connect ECONNREFUSED"], &what);
+        expect_reports(
+            &second,
+            &out,
+            &[format!("[Connect tcp 127.0.0.1:{port}]")],
+            &what,
+        );
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        client.write_all(b"host").unwrap();
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).unwrap();
+        assert_eq!(reply, "pong", "{what}: the host's client");
+
+        if scoped {
+            wait_for("the first jail's abstract server", || abstract_bound(&name));
+            let out = jailed_probe(&second, &[format!("net_unix_talk @{name} stream second")]);
+            expect_lines(&second, &out, &["connect EPERM"], &what);
+            let address = SocketAddr::from_abstract_name(&name).unwrap();
+            let mut client = std::os::unix::net::UnixStream::connect_addr(&address).unwrap();
+            client.write_all(b"host").unwrap();
+            let mut reply = String::new();
+            client.read_to_string(&mut reply).unwrap();
+            assert_eq!(reply, "pong", "{what}: the host's abstract client");
+        }
+        let (first, out) = server.join().unwrap();
+        let served = if scoped { 2 } else { 1 };
+        expect_lines(
+            &first,
+            &out,
+            &times(served, "ok host"),
+            &format!("{mode:?}, the first jail"),
+        );
+    }
+}
+
 // ---- 8. bind lines ----
 
 /// Connects to 127.0.0.1:`port` until it succeeds (within 10 s), sends
