@@ -49,6 +49,8 @@ mod landlock;
 mod manpages;
 #[path = "jail/network.rs"]
 mod network;
+#[path = "jail/network_policy.rs"]
+mod network_policy;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

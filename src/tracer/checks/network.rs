@@ -289,6 +289,17 @@ fn unix_path(
                 // follow a link planted at its own name.
                 return Ok((canonical_bytes.to_vec(), false));
             }
+            if fits && thread.socket_files_only_in_write_trees() {
+                // A directory on the way swapped for a symlink could move
+                // the bind only where Landlock lets a socket file be made:
+                // inside the write trees. The socket keeps the name it is
+                // found by (getsockname, a datagram's sender, a
+                // multiprocessing listener's address).
+                return Ok((canonical_bytes.to_vec(), true));
+            }
+            // Without Landlock the held parent is the only safe way; the
+            // socket's name is then that /proc path (docs/design.md).
+
             let (Some(parent), Some(name)) = (canonical.parent(), canonical.file_name()) else {
                 return Err(Errno::EINVAL);
             };
@@ -862,5 +873,34 @@ mod tests {
             panic!("{answer:?}");
         };
         assert_eq!(rewrite.same_socket, Some((3, SocketKind::TCP4)));
+    }
+
+    #[test]
+    fn a_bind_below_a_write_root_keeps_its_name_where_landlock_keeps_socket_files_inside() {
+        let dir = TempDir::new("bindbelow");
+        std::fs::create_dir(dir.0.join("sub")).expect("a subdirectory");
+        let mut thread = thread_with(&format!("see {0}\nwrite {0}\n", dir.0.display()));
+        thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
+        let path = dir.join("sub/x.sock");
+        thread.paths.insert(
+            path.as_bytes().to_vec(),
+            crate::tracer::resolve::Resolved {
+                target: Target::Path(path.clone().into()),
+                exists: false,
+                held_via: None,
+                touched_writable: true,
+            },
+        );
+        thread.poke(ADDRESS, &sockaddr_un(&path));
+        let len = sockaddr_un(&path).len() as u64;
+        let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
+        let copy = scratch_of(&answer, 1).expect("a copy");
+        assert!(
+            copy[2..].starts_with(b"/proc/1/fd/"),
+            "held parent: {copy:?}"
+        );
+        thread.landlock = true;
+        let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
+        assert_eq!(scratch_of(&answer, 1), Some(sockaddr_un(&path)));
     }
 }
