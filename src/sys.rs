@@ -829,3 +829,12 @@ pub fn duplicate_inherited(fd: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: a fresh descriptor the kernel just handed us.
     Ok(unsafe { OwnedFd::from_raw_fd(copy) })
 }
+
+/// `listen(fd, backlog)` on a socket the jail holds, with the program's
+/// own backlog, whatever int it is (the kernel clamps it to `somaxconn`).
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
+    // SAFETY: listen reads no memory: a descriptor the caller owns and
+    // an int.
+    let result = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(fd), backlog) };
+    Errno::result(result).map(drop)
+}

@@ -21,6 +21,8 @@ mod escape_fds;
 mod escape_ioctl;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
+#[path = "jail/escape_network.rs"]
+mod escape_network;
 #[path = "jail/escape_privileges.rs"]
 mod escape_privileges;
 #[path = "jail/escape_proc.rs"]
@@ -49,6 +51,8 @@ mod library;
 mod manpages;
 #[path = "jail/network.rs"]
 mod network;
+#[path = "jail/network_policy.rs"]
+mod network_policy;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

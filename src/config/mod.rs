@@ -13,6 +13,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use error::lowercase_first;
 pub use error::{ConfigError, ConfigWarning};
 pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 

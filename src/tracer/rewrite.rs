@@ -108,9 +108,31 @@ impl Tracer {
                 original: regs,
                 held: std::mem::take(&mut rewrite.held),
                 lent: std::mem::take(&mut rewrite.lent),
+                same_socket: rewrite.same_socket,
             };
         }
         resume
+    }
+
+    /// Whether `pid`'s descriptor `fd` is still a socket of kind `judged`.
+    fn still_socket_of_kind(
+        &self,
+        pid: Pid,
+        fd: i32,
+        judged: crate::policy::network::SocketKind,
+    ) -> bool {
+        let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
+            return false;
+        };
+        let Ok(held) = crate::sys::pidfd_getfd(&pidfd, fd) else {
+            return false;
+        };
+        crate::sys::socket_kind(&held)
+            .ok()
+            .and_then(|(domain, kind, protocol)| {
+                crate::policy::network::SocketKind::from_raw(domain, kind, protocol).ok()
+            })
+            == Some(judged)
     }
 
     fn slot_of(&mut self, pid: Pid) -> Option<usize> {
@@ -152,7 +174,21 @@ impl Tracer {
                 original,
                 held,
                 lent,
+                same_socket,
             } => {
+                if let Some((fd, judged)) = same_socket
+                    && !self.still_socket_of_kind(pid, fd, judged)
+                {
+                    // The verdict was for another protocol: what the call
+                    // sent cannot be undone, but nothing more will be.
+                    warn!(
+                        "{pid}: descriptor {fd} was swapped during a socket call; ending the jail"
+                    );
+                    for task in self.tasks.keys() {
+                        let _ = nix::sys::signal::kill(*task, nix::sys::signal::SIGKILL);
+                    }
+                    return Resume::Nothing;
+                }
                 let mut restored = original;
                 arch::set_return_value(&mut restored, arch::return_value(&now) as u64);
                 let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);

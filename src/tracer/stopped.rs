@@ -69,6 +69,9 @@ pub(in crate::tracer) trait Stopped {
     fn report_denial(&self, denial: &Denial);
     /// What sockets may reach.
     fn network(&self) -> &NetworkPolicy;
+    /// Whether Landlock lets the program make socket files only inside
+    /// the `write` trees (it confines the program, `MAKE_SOCK` handled).
+    fn socket_files_only_in_write_trees(&self) -> bool;
     /// Whether `destination` (on loopback) reaches only sockets a jail
     /// process holds, and at least one ([`crate::policy::network::loopback`]).
     fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool;
@@ -256,6 +259,11 @@ impl Stopped for TaskView<'_> {
 
     fn network(&self) -> &NetworkPolicy {
         &self.tracer.network
+    }
+
+    fn socket_files_only_in_write_trees(&self) -> bool {
+        // Every Landlock ABI handles MAKE_SOCK, granted on write roots only.
+        self.tracer.landlock
     }
 
     fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool {
