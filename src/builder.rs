@@ -23,7 +23,6 @@
 //! # Ok::<(), sandbox::Error>(())
 //! ```
 
-use crate::config::Config;
 use crate::error::Error;
 use crate::jail::Jail;
 use std::ffi::OsStr;
@@ -44,6 +43,8 @@ pub struct JailBuilder {
     lines: Vec<String>,
     /// The first value no config line can hold (a newline in a path).
     unwritable: Option<String>,
+    /// The `sandbox` binary [`Jail::command`] runs ([`JailBuilder::binary`]).
+    binary: Option<std::path::PathBuf>,
 }
 
 impl Jail {
@@ -55,8 +56,7 @@ impl Jail {
     /// Parses `text` as a config file's contents for `ident`; errors
     /// name the file as `<string>`.
     pub fn from_config_str(text: &str, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
-        let config = Config::parse(Path::new(STRING_FILE), text, ident)?;
-        Jail::from_config(config)
+        Jail::from_text(Path::new(STRING_FILE), text.to_owned(), ident)
     }
 }
 
@@ -158,6 +158,13 @@ impl JailBuilder {
         self.line("report")
     }
 
+    /// The `sandbox` binary the jail's [`Jail::command`] runs (see
+    /// [`Jail::with_binary`]); not a config line.
+    pub fn binary(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
     /// The config text the builder wrote, as a file would hold it.
     pub fn config_text(&self) -> String {
         let mut text = self.lines.join("\n");
@@ -172,8 +179,11 @@ impl JailBuilder {
         if let Some(problem) = self.unwritable {
             return Err(Error::Builder(format!("{BUILDER_FILE}: {problem}")));
         }
-        let config = Config::parse(Path::new(BUILDER_FILE), &self.config_text(), "")?;
-        Jail::from_config(config)
+        let jail = Jail::from_text(Path::new(BUILDER_FILE), self.config_text(), "")?;
+        Ok(match self.binary {
+            Some(binary) => jail.with_binary(binary),
+            None => jail,
+        })
     }
 }
 

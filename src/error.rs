@@ -67,6 +67,9 @@ pub enum Error {
     Trace(TraceError),
     /// A `user`, `group` or `groups` line the jail cannot honour.
     Identity(crate::identity::IdentityError),
+    /// [`Jail::command`](crate::Jail::command) found no `sandbox` binary to
+    /// run the program with.
+    Binary(BinaryNotFound),
     /// The kernel refused an `rlimit` line of the config `file`; nothing ran.
     Rlimit {
         file: PathBuf,
@@ -87,7 +90,9 @@ impl Error {
             Error::Config(_) | Error::Policy(_) | Error::Rlimit { .. } | Error::Builder(_) => {
                 status::CONFIG
             }
-            Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) => status::JAIL_FAILED,
+            Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) | Error::Binary(_) => {
+                status::JAIL_FAILED
+            }
             // A kernel without what it needs; otherwise a config this
             // invocation cannot honour.
             Error::Identity(crate::identity::IdentityError::NoLandlock { .. }) => {
@@ -116,6 +121,7 @@ impl fmt::Display for Error {
             Error::Landlock(error) => write!(f, "{error}"),
             Error::Trace(error) => write!(f, "{error}"),
             Error::Identity(error) => write!(f, "{error}"),
+            Error::Binary(error) => write!(f, "{error}"),
             Error::Exec { program, reason } => match reason {
                 ExecFailure::NotFound => write!(f, "cannot run `{program}`: not found"),
                 ExecFailure::NotVisible(canonical) => write!(
@@ -187,6 +193,45 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Where [`Jail::command`](crate::Jail::command) looked for the `sandbox`
+/// binary, none of which holds one (see [`crate::command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryNotFound {
+    /// Each place looked at, and why it was not used.
+    pub looked: Vec<String>,
+}
+
+impl fmt::Display for BinaryNotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot find the `sandbox` binary ({}): install it (`cargo install --path .` in \
+             the sandbox sources puts it on PATH), set SANDBOX_BIN to its path, or give it \
+             with Jail::with_binary",
+            self.looked.join("; ")
+        )
+    }
+}
+
+impl std::error::Error for BinaryNotFound {}
+
+/// For the std-like API ([`crate::command`]): the error travels inside an
+/// [`std::io::Error`] of a fitting kind, and
+/// `io_error.get_ref().and_then(|e| e.downcast_ref::<sandbox::Error>())`
+/// gets it back.
+impl From<Error> for std::io::Error {
+    fn from(error: Error) -> std::io::Error {
+        let kind = match &error {
+            Error::Binary(_) => std::io::ErrorKind::NotFound,
+            Error::Usage(_) | Error::Builder(_) | Error::Config(_) | Error::Policy(_) => {
+                std::io::ErrorKind::InvalidInput
+            }
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, error)
+    }
+}
 
 /// OS messages start with a capital ("Operation not permitted"); the
 /// config's messages are lowercase.

@@ -121,6 +121,12 @@ impl Downloads {
         self.options.url_for(path)
     }
 
+    /// Whether this run has the body of `url` already (a
+    /// [`body`](Self::body) call then downloads nothing).
+    pub fn has(&self, url: &str) -> bool {
+        self.cache.contains_key(url)
+    }
+
     /// A descriptor of its own on the body of `url`, downloaded first
     /// unless this run already has it.
     pub fn body(&mut self, url: &str) -> Result<std::os::fd::OwnedFd, FetchError> {

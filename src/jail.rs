@@ -17,6 +17,7 @@ use crate::landlock;
 use crate::launch::{self, Command, LaunchError, Step};
 use crate::policy::network::{NetworkPolicy, SystemResolver};
 use crate::policy::{DenialKind, Policy, Target, Verdict};
+use crate::report;
 use crate::resources::{RaisedNofile, pin_to_cpu};
 use crate::sys;
 use crate::syscall::Access;
@@ -25,51 +26,134 @@ use crate::usage::{Hit, LimitHit, Usage};
 use crate::watchdog::{Watchdog, WatchdogThread, Watched};
 use nix::errno::Errno;
 use rlimit::Resource;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// How a jailed program ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// It exited with this code.
-    Exited(i32),
-    /// A signal killed it.
-    Killed(i32),
-    /// The time limit ran out; the whole jail was killed.
-    TimedOut,
-    /// `cputime` ran out; the whole jail was killed.
-    CpuLimit,
-    /// The program's output passed `outputlimit`; the whole jail was
-    /// killed.
-    OutputLimit,
-    /// The tree's memory passed `maxmemory`; the whole jail was killed.
-    MemoryLimit,
-}
+pub use crate::report::Ending;
 
 /// One jail: a loaded config and its compiled policy, for one ident.
+///
+/// Made from a file ([`Jail::load`]), from text
+/// ([`Jail::from_config_str`]) or in code ([`Jail::builder`]); it runs a
+/// program from a host process with [`Jail::command`], or on the calling
+/// thread with [`Jail::run`] (what the `sandbox` binary does).
 #[derive(Debug, Clone)]
 pub struct Jail {
+    /// What the config says for this jail's ident.
     pub config: Config,
+    /// The config's compiled decisions.
     pub policy: Policy,
+    /// The config text and the ident it was read for, which
+    /// [`Jail::command`] hands to the `sandbox` binary; `None` for a jail
+    /// made from a [`Config`] value ([`Jail::from_config`]).
+    source: Option<Arc<Source>>,
+    /// The `sandbox` binary [`Jail::command`] runs, when set
+    /// ([`Jail::with_binary`]).
+    binary: Option<PathBuf>,
+}
+
+/// Where a jail's config came from: the whole text (every ident's lines)
+/// and the ident it was read for.
+#[derive(Debug)]
+pub(crate) struct Source {
+    pub(crate) text: String,
+    pub(crate) ident: Vec<u8>,
 }
 
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 impl Jail {
     /// Loads `config_path` for `ident` and compiles its policy.
+    ///
+    /// ```
+    /// # std::fs::write("/tmp/sandbox-doctest-load.conf", "see /usr\n").unwrap();
+    /// let jail = sandbox::Jail::load("/tmp/sandbox-doctest-load.conf".as_ref(), "alice")?;
+    /// assert_eq!(jail.config.see, [std::path::PathBuf::from("/usr")]);
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
     pub fn load(config_path: &Path, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
-        let config = Config::load(config_path, ident)?;
-        Jail::from_config(config)
+        let text = Config::read(config_path, config_path)?;
+        Jail::from_text(config_path, text, ident)
     }
 
+    /// Loads the config from descriptor `fd`, inherited from whoever
+    /// started this process (`sandbox --config-fd <n>`), for `ident`;
+    /// errors name the config `name`. The descriptor is read from its
+    /// start through `/proc/self/fd/<fd>` and left open.
+    pub fn load_fd(fd: RawFd, name: &Path, ident: impl AsRef<[u8]>) -> Result<Jail, Error> {
+        let shown = PathBuf::from(format!("{} (descriptor {fd})", name.display()));
+        let text = Config::read(Path::new(&format!("/proc/self/fd/{fd}")), &shown)?;
+        Jail::from_text(name, text, ident)
+    }
+
+    /// Parses `text` as the config file `file` for `ident`, keeping the
+    /// text for [`Jail::command`].
+    pub(crate) fn from_text(
+        file: &Path,
+        text: String,
+        ident: impl AsRef<[u8]>,
+    ) -> Result<Jail, Error> {
+        let ident = ident.as_ref();
+        let config = Config::parse(file, &text, ident)?;
+        let mut jail = Jail::from_config(config)?;
+        jail.source = Some(Arc::new(Source {
+            text,
+            ident: ident.to_vec(),
+        }));
+        Ok(jail)
+    }
+
+    /// A jail from a config value. It runs with [`Jail::run`], but
+    /// [`Jail::command`] needs the config's text, which such a jail lacks:
+    /// make it with [`Jail::load`], [`Jail::from_config_str`] or
+    /// [`Jail::builder`] to use that.
     pub fn from_config(config: Config) -> Result<Jail, Error> {
         let policy = Policy::compile(&config)?;
-        Ok(Jail { config, policy })
+        Ok(Jail {
+            config,
+            policy,
+            source: None,
+            binary: None,
+        })
+    }
+
+    /// Makes [`Jail::command`] run this `sandbox` binary instead of
+    /// looking for one (see [`crate::command`] for where it looks).
+    ///
+    /// ```
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?
+    ///     .with_binary("/usr/local/bin/sandbox");
+    /// assert_eq!(jail.binary(), Some(std::path::Path::new("/usr/local/bin/sandbox")));
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_binary(mut self, binary: impl Into<PathBuf>) -> Jail {
+        self.binary = Some(binary.into());
+        self
+    }
+
+    /// The `sandbox` binary set with [`Jail::with_binary`], if any.
+    pub fn binary(&self) -> Option<&Path> {
+        self.binary.as_deref()
+    }
+
+    /// The config text this jail was read from (every ident's lines), if
+    /// it was read from text.
+    pub fn config_text(&self) -> Option<&str> {
+        self.source.as_ref().map(|source| source.text.as_str())
+    }
+
+    /// The ident this jail's config was read for, if it was read from
+    /// text (empty for a policy built in code).
+    pub fn ident(&self) -> Option<&[u8]> {
+        self.source.as_ref().map(|source| source.ident.as_slice())
     }
 
     /// Runs `program` (or the config's `program`/`arg` lines when empty)
@@ -78,8 +162,35 @@ impl Jail {
     /// That thread keeps, from then on, no capability the program may not
     /// have (the config's `caps`): the program reaches the objects the
     /// tracer holds through the thread's `/proc` entry.
+    ///
+    /// With `reportfile` or `reportfd` lines, the run's records are
+    /// written there as it goes ([`crate::report`]); a report output that
+    /// cannot be opened is a config error, and nothing runs.
     pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
-        let started = self.start(program, None)?;
+        let Some(writer) = report::Writer::open(&self.config, &self.policy)? else {
+            return self.run_reporting(program, None);
+        };
+        let usage = report::Usage::children();
+        let writer = Rc::new(RefCell::new(writer));
+        let result = self.run_reporting(program, Some(writer.clone()));
+        // The tracer, which held the other reference, is gone.
+        if let Ok(writer) = Rc::try_unwrap(writer) {
+            let ending = match &result {
+                Ok(ending) => Ok(*ending),
+                Err(error) => Err(error.to_string()),
+            };
+            writer.into_inner().finish(ending, usage);
+        }
+        result
+    }
+
+    fn run_reporting(
+        &self,
+        program: &[OsString],
+        writer: Option<Rc<RefCell<report::Writer>>>,
+    ) -> Result<Ending, Error> {
+        let network = self.network()?;
+        let started = self.start_inner(program, None, network, writer)?;
         if let Some(limit) = self.config.time_limit {
             started.watchdog().arm(limit);
         }
@@ -110,9 +221,19 @@ impl Jail {
         &self,
         program: &[OsString],
         stdio: Option<[RawFd; 3]>,
-        mut network: NetworkPolicy,
+        network: NetworkPolicy,
     ) -> Result<Started<'_>, Error> {
-        let mut command = self.command(program)?;
+        self.start_inner(program, stdio, network, None)
+    }
+
+    fn start_inner(
+        &self,
+        program: &[OsString],
+        stdio: Option<[RawFd; 3]>,
+        mut network: NetworkPolicy,
+        writer: Option<Rc<RefCell<report::Writer>>>,
+    ) -> Result<Started<'_>, Error> {
+        let mut command = self.prepare(program)?;
         command.command.stdio = stdio;
         // Names looked up now, before fork: the child cannot.
         let identity = crate::identity::resolve(&self.config).map_err(Error::Identity)?;
@@ -239,6 +360,9 @@ impl Jail {
         if let Some(usage) = usage {
             tracer = tracer.with_usage(usage);
         }
+        if let Some(writer) = writer {
+            tracer = tracer.with_report(writer);
+        }
         if let Some(options) = HttpOptions::from_config(&self.config) {
             let fetcher = Box::new(HttpFetcher::new(options.clone()).ending_with(ending));
             tracer = tracer.with_downloads(options, fetcher);
@@ -349,7 +473,7 @@ impl Jail {
         env.into_iter().flatten().collect()
     }
 
-    fn command(&self, program: &[OsString]) -> Result<Prepared, Error> {
+    fn prepare(&self, program: &[OsString]) -> Result<Prepared, Error> {
         let (name, argv): (OsString, Vec<OsString>) = match program.split_first() {
             Some((name, _)) => (name.clone(), program.to_vec()),
             None => match &self.config.program {
@@ -409,7 +533,11 @@ impl Jail {
             filter: filter::build_narrowed(
                 FilterOptions {
                     wakeup: self.config.wakeup,
-                    report: self.config.report,
+                    // Refused syscalls stop for the tracer when someone
+                    // reads of them: `[Syscall ...]` lines or `deny` records.
+                    report: self.config.report
+                        || self.config.report_file.is_some()
+                        || self.config.report_fd.is_some(),
                 },
                 &self.config.limits.narrowing(),
             ),

@@ -16,6 +16,7 @@
 pub mod arch;
 pub mod builder;
 pub mod check;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod fetch;
@@ -29,6 +30,7 @@ pub mod launch;
 pub mod notice;
 mod output;
 pub mod policy;
+pub mod report;
 mod resources;
 pub mod session;
 pub mod sys;
@@ -38,7 +40,9 @@ pub mod usage;
 pub mod watchdog;
 
 pub use builder::JailBuilder;
+pub use command::{Child, Command, ExitStatus, Output, Session, SessionOutput};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use jail::{Ending, Jail};
 pub use policy::Policy;
+pub use report::RunReport;

@@ -2,7 +2,9 @@
 //!
 //! `sandbox <config.conf> <ident> [program [args...]]` runs a program in
 //! the jail (or, with `wakeup`, one command of the ident's session);
-//! `sandbox <config.conf> kill <ident>` ends a suspended session: `kill`
+//! `sandbox <config.conf> kill <ident>` ends a suspended session (with
+//! `--config-fd <n> [--config-name <name>]` in place of the file, the
+//! config's text comes from an inherited descriptor): `kill`
 //! as the second word is always that command, so an ident named `kill`
 //! cannot be run; `sandbox --check <config.conf> [<ident> [<path>...]]`
 //! says what a config means here without running anything; `--help` and
@@ -28,6 +30,8 @@ macro_rules! say {
 
 const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n       \
                      sandbox <config.conf> kill <ident>\n       \
+                     sandbox --config-fd <n> [--config-name <name>] <ident> [program [args...]]\n       \
+                     sandbox --config-fd <n> [--config-name <name>] kill <ident>\n       \
                      sandbox --check <config.conf> [<ident> [<path>...]]\n       \
                      sandbox --help | --version";
 
@@ -42,6 +46,12 @@ Modes:
       With `wakeup` in the config, run one command of <ident>'s session.
   sandbox <config.conf> kill <ident>
       End <ident>'s suspended session; prints `Done`.
+  sandbox --config-fd <n> [--config-name <name>] <ident> [program [args...]]
+  sandbox --config-fd <n> [--config-name <name>] kill <ident>
+      As above, with the config's text read from inherited descriptor <n>
+      (from its start) instead of a file, and called <name> in messages and
+      for sessions (`<descriptor n>` when not given). The library's
+      Jail::command runs the jail so.
   sandbox --check <config.conf> [<ident> [<path>...]]
       Run nothing: print the effective settings for <ident>, what the kernel
       offers, the config's warnings, and for each <path> whether the program
@@ -70,6 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("--check") if args.len() >= 2 => return check(&args[1..]),
+        Some("--config-fd") => {}
         Some(option @ ("--help" | "-h" | "--version" | "-V" | "--check")) => {
             say!("sandbox: wrong arguments for `{option}`\n{USAGE}");
             return ExitCode::from(status::USAGE);
@@ -81,13 +92,19 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    if args.len() < 2 {
+    let (source, args) = match config_source(&args) {
+        Some(split) => split,
+        None => {
+            say!("{USAGE}");
+            return ExitCode::from(status::USAGE);
+        }
+    };
+    if args.is_empty() {
         say!("{USAGE}");
         return ExitCode::from(status::USAGE);
     }
-    let config = PathBuf::from(&args[0]);
-    let killing = args[1] == "kill";
-    if killing && args.len() != 3 {
+    let killing = args[0] == "kill";
+    if killing && args.len() != 2 {
         say!("{USAGE}");
         say!(
             "sandbox: `kill` after the config is always the kill command \
@@ -95,7 +112,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(status::USAGE);
     }
-    let ident_text = if killing { &args[2] } else { &args[1] };
+    let ident_text = if killing { &args[1] } else { &args[0] };
     let ident = match Ident::new(ident_text.as_bytes()) {
         Ok(ident) => ident,
         Err(error) => {
@@ -103,7 +120,11 @@ fn main() -> ExitCode {
             return ExitCode::from(status::USAGE);
         }
     };
-    let jail = match Jail::load(&config, ident.as_bytes()) {
+    let loaded = match &source {
+        ConfigSource::File(path) => Jail::load(path, ident.as_bytes()),
+        ConfigSource::Fd { fd, name } => Jail::load_fd(*fd, name, ident.as_bytes()),
+    };
+    let jail = match loaded {
         Ok(jail) => jail,
         Err(error) => return fail(&error.to_string(), error.exit_status()),
     };
@@ -119,7 +140,7 @@ fn main() -> ExitCode {
     for warning in sandbox::check::warnings(&jail.config) {
         say!("sandbox: warning: {warning}");
     }
-    let program = &args[2..];
+    let program = &args[1..];
     if jail.config.wakeup {
         return match session::run(&jail, &ident, program) {
             Ok(ClientEnding::Done) => ExitCode::SUCCESS,
@@ -145,6 +166,36 @@ fn main() -> ExitCode {
 fn limit_hit(message: &str, status: u8) -> ExitCode {
     say!("{message}");
     ExitCode::from(status)
+}
+
+/// Where the config comes from.
+enum ConfigSource {
+    /// `<config.conf>`: a file.
+    File(PathBuf),
+    /// `--config-fd <n> [--config-name <name>]`: an inherited descriptor
+    /// (the library's `Jail::command` passes the config text so), named
+    /// `name` in messages.
+    Fd { fd: i32, name: PathBuf },
+}
+
+/// The config's source and the words after it, or `None` for a bad
+/// `--config-fd` or a missing config.
+fn config_source(args: &[OsString]) -> Option<(ConfigSource, &[OsString])> {
+    if args.first().is_some_and(|first| first == "--config-fd") {
+        let fd = args
+            .get(1)?
+            .to_str()?
+            .parse::<i32>()
+            .ok()
+            .filter(|fd| *fd >= 0)?;
+        let (name, rest) = match args.get(2) {
+            Some(option) if option == "--config-name" => (PathBuf::from(args.get(3)?), &args[4..]),
+            _ => (PathBuf::from(format!("<descriptor {fd}>")), &args[2..]),
+        };
+        return Some((ConfigSource::Fd { fd, name }, rest));
+    }
+    let (config, rest) = args.split_first()?;
+    Some((ConfigSource::File(PathBuf::from(config)), rest))
 }
 
 /// `sandbox --check <config> [<ident> [<path>...]]`: the report on stdout,

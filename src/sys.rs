@@ -780,3 +780,88 @@ pub(crate) fn socket_name(fd: &OwnedFd) -> Result<Vec<u8>, Errno> {
     let len = (len as usize).min(storage.len());
     Ok(storage[..len].to_vec())
 }
+
+/// Descriptors a [`std::process::Command`]'s child keeps across its exec
+/// although they are close-on-exec here, so that no other child the host
+/// process starts meanwhile (from any thread) inherits them.
+#[derive(Debug, Clone)]
+pub struct Inherited {
+    /// Kept at their own numbers.
+    pub keep: Vec<std::sync::Arc<OwnedFd>>,
+    /// A number kept for a descriptor chosen at each spawn: it holds what
+    /// `source` names when a spawn starts (`dup2` in the child), or its
+    /// own file when `source` is negative.
+    pub slot: Option<(
+        std::sync::Arc<OwnedFd>,
+        std::sync::Arc<std::sync::atomic::AtomicI32>,
+    )>,
+}
+
+/// Makes `command`'s child, between fork and exec, clear close-on-exec on
+/// the descriptors of `inherited` (and fill its slot). Runs before any
+/// hook added later with `CommandExt::pre_exec`.
+pub fn inherit_across_exec(command: &mut std::process::Command, inherited: Inherited) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let clear_cloexec = |fd: RawFd| -> std::io::Result<()> {
+        // SAFETY: F_SETFD takes an int; a bad descriptor is an errno.
+        let result = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        if result < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    let hook = move || -> std::io::Result<()> {
+        for fd in &inherited.keep {
+            clear_cloexec(fd.as_raw_fd())?;
+        }
+        if let Some((slot, source)) = &inherited.slot {
+            let source = source.load(std::sync::atomic::Ordering::SeqCst);
+            if source < 0 {
+                clear_cloexec(slot.as_raw_fd())?;
+            } else {
+                // SAFETY: dup2 takes no pointers. The slot's number is
+                // owned by an `OwnedFd` whose copy in this child never
+                // runs again (the child execs or exits next), so nothing
+                // here uses it for its old file; dup2 clears close-on-exec
+                // on the copy.
+                let result = unsafe { libc::dup2(source, slot.as_raw_fd()) };
+                if result < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the child between fork and exec, where
+    // only async-signal-safe code may run: it makes fcntl and dup2 calls
+    // and an atomic load, allocates nothing, takes no lock, and builds its
+    // io::Error from the errno alone. The descriptors it touches are
+    // owned by the Arcs it holds, which keep them open as long as
+    // `command` lives.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
+/// A close-on-exec duplicate (at 3 or above) of descriptor `fd`, which the
+/// caller owns: for a descriptor inherited from whoever started the
+/// process (`reportfd`), used without taking the number from any object
+/// that may own it. EBADF when `fd` is not open.
+pub fn duplicate_inherited(fd: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int; a descriptor that is not open
+    // is EBADF. The original stays with whoever owns it.
+    let result = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    let copy = Errno::result(result)?;
+    // SAFETY: a fresh descriptor the kernel just handed us.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
+/// `listen(fd, backlog)` on a socket the jail holds, with the program's
+/// own backlog, whatever int it is (the kernel clamps it to `somaxconn`).
+pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
+    // SAFETY: listen reads no memory: a descriptor the caller owns and
+    // an int.
+    let result = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(fd), backlog) };
+    Errno::result(result).map(drop)
+}

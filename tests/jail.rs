@@ -21,6 +21,8 @@ mod escape_fds;
 mod escape_ioctl;
 #[path = "jail/escape_memory.rs"]
 mod escape_memory;
+#[path = "jail/escape_network.rs"]
+mod escape_network;
 #[path = "jail/escape_privileges.rs"]
 mod escape_privileges;
 #[path = "jail/escape_proc.rs"]
@@ -43,12 +45,16 @@ mod exit;
 mod http;
 #[path = "jail/landlock.rs"]
 mod landlock;
+#[path = "jail/library.rs"]
+mod library;
 #[path = "jail/limits.rs"]
 mod limits;
 #[path = "jail/manpages.rs"]
 mod manpages;
 #[path = "jail/network.rs"]
 mod network;
+#[path = "jail/network_policy.rs"]
+mod network_policy;
 #[path = "jail/paths.rs"]
 mod paths;
 #[path = "jail/procs.rs"]

@@ -203,8 +203,9 @@ pub(crate) fn shortened(text: &str) -> String {
     out
 }
 
-/// OS messages start with a capital ("No such file"); ours are lowercase.
-fn lowercase_first(message: &str) -> String {
+/// OS and C library messages start with a capital ("No such file");
+/// ours are lowercase.
+pub(crate) fn lowercase_first(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),

@@ -124,15 +124,28 @@ fn valid_configs() -> Vec<String> {
     .iter()
     .map(|text| text.to_string())
     .collect();
-    let examples: Vec<&str> = KEYWORDS
-        .iter()
-        .map(|keyword| keyword.example)
-        .filter(|example| !example.starts_with("ident"))
-        // `wakeup` refuses the limits that end the program itself
-        // (`cputime`, ...); the session configs above have it.
-        .filter(|example| *example != "wakeup")
-        .collect();
-    configs.push(examples.join("\n") + "\nident alice\nwrite /home/alice\nend\n");
+    // Every keyword's example, in two configs: a report and the limits
+    // that end the program itself (`cputime`, `outputlimit`, `maxmemory`)
+    // cannot go with `wakeup` yet.
+    let left_outs: [&[&str]; 2] = [
+        &[
+            "reportfile",
+            "reportfd",
+            "cputime",
+            "outputlimit",
+            "maxmemory",
+        ],
+        &["wakeup"],
+    ];
+    for left_out in left_outs {
+        let examples: Vec<&str> = KEYWORDS
+            .iter()
+            .filter(|keyword| !left_out.contains(&keyword.name))
+            .map(|keyword| keyword.example)
+            .filter(|example| !example.starts_with("ident"))
+            .collect();
+        configs.push(examples.join("\n") + "\nident alice\nwrite /home/alice\nend\n");
+    }
     configs
 }
 

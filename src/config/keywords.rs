@@ -267,6 +267,22 @@ pub static KEYWORDS: &[Keyword] = &[
         form: Form::Flag(apply_report),
     },
     Keyword {
+        name: "reportfile",
+        usage: "reportfile <path>",
+        doc: "Writes the run's report to this file as JSON lines (docs/report.md): a `deny` record as each refusal happens, an `exit` record at the end; the file is created new (mode 0600, never through a symlink) and may not lie inside a `write` tree.",
+        default: "no report file",
+        example: "reportfile /var/log/bot/run-42.jsonl",
+        form: Form::AbsolutePath(apply_reportfile),
+    },
+    Keyword {
+        name: "reportfd",
+        usage: "reportfd <number>",
+        doc: "Writes the run's report, as `reportfile` does, to this inherited file descriptor (above 2, open for writing); it does not reach the program.",
+        default: "no report descriptor",
+        example: "reportfd 5",
+        form: Form::Word(apply_reportfd),
+    },
+    Keyword {
         name: "connect",
         usage: CONNECT_USAGE,
         doc: "Lets the program connect and send to these destinations: `tcp` or `udp` with a host name, an IPv4 address or CIDR block, or an IPv6 one in brackets, then `:` and a port, a range lo-hi or `*`; or `unix:` and the absolute path of one socket file.",
@@ -439,6 +455,9 @@ pub(crate) fn build(
             "no `connect` line for a loopback address under `net loopback` (the jail's \
              processes reach each other without one)",
         ));
+    }
+    if let Some(error) = report_contradiction(file, &builder.applied) {
+        return Err(error);
     }
     super::limits::finish(file, &builder.applied)?;
     builder.applied.warnings = builder.warnings;
@@ -996,6 +1015,68 @@ fn apply_cpu(builder: &mut Builder<'_>, choice: Word<'_>) -> Result<(), ConfigEr
 fn apply_report(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
     builder.settings().report = true;
     Ok(())
+}
+
+fn apply_reportfile(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.report_file = Some(PathBuf::from(path.text));
+    settings.lines.report_file = Some(line);
+    Ok(())
+}
+
+fn apply_reportfd(builder: &mut Builder<'_>, number: Word<'_>) -> Result<(), ConfigError> {
+    let fd = whole_number(number.text)
+        .and_then(|fd| i32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .ok_or_else(|| {
+            builder
+                .error(number.col, "bad descriptor for `reportfd`")
+                .expected("a descriptor number above 2 (0, 1 and 2 are the program's)")
+                .found(quoted(number.text))
+        })?;
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.report_fd = Some(fd);
+    settings.lines.report_fd = Some(line);
+    Ok(())
+}
+
+/// A report the program could reach, or that sessions cannot write yet.
+fn report_contradiction(file: &Path, config: &Config) -> Option<ConfigError> {
+    if let (Some(fd), Some(line)) = (config.report_fd, config.lines.report_fd)
+        && config.pass_fds.contains(&fd)
+        && !config.close_fds
+    {
+        return Some(
+            ConfigError::at(
+                file,
+                line,
+                1,
+                format!("`reportfd {fd}` is also passed to the program by `passfd {fd}`"),
+            )
+            .expected("a report descriptor the program does not get"),
+        );
+    }
+    if config.wakeup {
+        let report = config
+            .lines
+            .report_file
+            .map(|line| (line, "reportfile"))
+            .or(config.lines.report_fd.map(|line| (line, "reportfd")));
+        if let Some((line, keyword)) = report {
+            return Some(
+                ConfigError::at(
+                    file,
+                    line,
+                    1,
+                    format!("`{keyword}` does not work with `wakeup` yet: a session's commands are not reported"),
+                )
+                .expected(format!("no `{keyword}` line in a config with `wakeup`")),
+            );
+        }
+    }
+    None
 }
 
 /// `connect unix:<path>` (the rest of the line) or

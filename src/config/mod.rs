@@ -14,6 +14,7 @@ mod syntax;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use error::lowercase_first;
 pub use error::{ConfigError, ConfigWarning};
 pub use keywords::{KEYWORDS, Keyword, MAX_CPU_SECONDS};
 
@@ -154,6 +155,12 @@ pub struct Config {
     pub landlock: LandlockMode,
     /// `report`: print each refusal (`[See given=canonical]`, `[Syscall name]`, ...).
     pub report: bool,
+    /// `reportfile <path>`: the run's report is written there, as JSON
+    /// lines (docs/report.md).
+    pub report_file: Option<PathBuf>,
+    /// `reportfd <n>`: the run's report is written on this inherited
+    /// descriptor.
+    pub report_fd: Option<i32>,
     /// `connect`, `bind` and `net` lines.
     pub network: network::Network,
     /// SHA-256 of the whole file's text (every ident's lines): sessions
@@ -184,12 +191,23 @@ pub struct Lines {
     pub chdir: Option<usize>,
     /// The `cpu` line that applies.
     pub cpu: Option<usize>,
+    /// The `reportfile` line that applies.
+    pub report_file: Option<usize>,
+    /// The `reportfd` line that applies.
+    pub report_fd: Option<usize>,
 }
 
 impl Config {
     /// Reads and parses `path`, keeping the lines that apply to `ident`
     /// (any bytes: an ident that is not UTF-8 matches no `ident` block).
     pub fn load(path: &Path, ident: impl AsRef<[u8]>) -> Result<Config, ConfigError> {
+        let text = Config::read(path, path)?;
+        Config::parse(path, &text, ident)
+    }
+
+    /// Reads the text of the config at `path` (at most
+    /// [`MAX_CONFIG_BYTES`], UTF-8), naming it `shown` in errors.
+    pub fn read(path: &Path, shown: &Path) -> Result<String, ConfigError> {
         // Read bytes rather than a string so that invalid UTF-8 can be
         // reported at its line and column instead of as a bare I/O error.
         // Never more than one byte past the cap: the file may be a device
@@ -197,11 +215,12 @@ impl Config {
         let mut bytes = Vec::new();
         std::fs::File::open(path)
             .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|err| ConfigError::io(path, &err))?;
+            .map_err(|err| ConfigError::io(shown, &err))?;
         if bytes.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError::too_large(path, MAX_CONFIG_BYTES));
+            return Err(ConfigError::too_large(shown, MAX_CONFIG_BYTES));
         }
-        Config::from_bytes(path, bytes, ident)
+        String::from_utf8(bytes)
+            .map_err(|err| ConfigError::not_utf8(shown, err.as_bytes(), &err.utf8_error()))
     }
 
     /// Parses the bytes of a config file (which must be UTF-8); `file` is

@@ -104,6 +104,8 @@ net loopback
         cpu: CpuChoice::Fixed(1),
         landlock: LandlockMode::Require,
         report: true,
+        report_file: None,
+        report_fd: None,
         network: Network {
             mode: NetMode::Loopback,
             mode_line: Some(29),
@@ -131,6 +133,8 @@ net loopback
             write: vec![11],
             chdir: Some(13),
             cpu: Some(23),
+            report_file: None,
+            report_fd: None,
         },
         warnings: Vec::new(),
         limits: Default::default(),
@@ -1192,4 +1196,39 @@ fn the_last_net_line_wins_and_decides_the_contradiction() {
     // A block that covers loopback among other addresses is no contradiction.
     let wide = parse("net loopback\nconnect tcp 0.0.0.0/0:443\nconnect tcp [::/0]:443\n");
     assert_eq!(wide.network.connect.len(), 2);
+}
+
+#[test]
+fn report_outputs_are_parsed_and_their_conflicts_refused() {
+    let config = parse("reportfile /var/log/run.jsonl\nreportfd 5\n");
+    assert_eq!(
+        config.report_file,
+        Some(PathBuf::from("/var/log/run.jsonl"))
+    );
+    assert_eq!(config.report_fd, Some(5));
+    assert_eq!(config.lines.report_file, Some(1));
+    assert_eq!(config.lines.report_fd, Some(2));
+    for (text, message) in [
+        (
+            "reportfd 2",
+            "t.conf:1:10: bad descriptor for `reportfd`; expected a descriptor number above 2",
+        ),
+        (
+            "reportfile run.jsonl",
+            "t.conf:1:12: `reportfile` needs an absolute path",
+        ),
+        (
+            "passfd 5\nreportfd 5",
+            "t.conf:2:1: `reportfd 5` is also passed to the program by `passfd 5`",
+        ),
+        (
+            "wakeup\nreportfile /tmp/r",
+            "t.conf:2:1: `reportfile` does not work with `wakeup` yet",
+        ),
+    ] {
+        let error = parse_error(text).to_string();
+        assert!(error.starts_with(message), "{text:?}: {error}");
+    }
+    // Under closefds the descriptor never reaches the program.
+    assert_eq!(parse("closefds\npassfd 5\nreportfd 5\n").report_fd, Some(5));
 }

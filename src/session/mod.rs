@@ -207,13 +207,18 @@ fn sha256(parts: &[&[u8]]) -> ring::digest::Digest {
 
 impl ConfigKey {
     /// The key of the config `jail` was loaded from: its file's canonical
-    /// path (the path as given when it cannot be resolved, as for a
-    /// config parsed from text) and the digest of its text.
+    /// path and the digest of its text. A config with no file behind its
+    /// name (one parsed from text, `<builder>` or `<string>`) is told
+    /// apart by its text: two such configs with different texts are two
+    /// "files", so that neither ends the other's sessions as an earlier
+    /// version of itself.
     pub fn of(jail: &Jail) -> ConfigKey {
         use std::os::unix::ffi::OsStrExt;
         let file = &jail.config.file;
-        let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
-        let path_digest = sha256(&[canonical.as_os_str().as_bytes()]);
+        let path_digest = match std::fs::canonicalize(file) {
+            Ok(canonical) => sha256(&[canonical.as_os_str().as_bytes()]),
+            Err(_) => sha256(&[file.as_os_str().as_bytes(), &jail.config.text_sha256]),
+        };
         ConfigKey {
             file: hex(&path_digest.as_ref()[..KEY_HEX / 2]),
             version: hex(&jail.config.text_sha256[..KEY_HEX / 2]),

@@ -51,6 +51,10 @@ pub(in crate::tracer) struct Rewrite {
     /// Pointers to write into a part's bytes: at `offset` in `part`, the
     /// address of part `to` in the task's slot.
     pub pointers: Vec<Pointer>,
+    /// A socket call judged by the kind of socket behind this descriptor
+    /// while another task could swap it: at the call's exit the
+    /// descriptor must still be a socket of that kind, or the jail ends.
+    pub same_socket: Option<(i32, crate::policy::network::SocketKind)>,
 }
 
 /// A pointer from one part of the slot to another ([`Rewrite::pointers`]).

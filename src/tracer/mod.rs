@@ -30,9 +30,11 @@ use log::{debug, trace, warn};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use task::{InSyscall, PendingClone, Stage, Task};
@@ -142,6 +144,13 @@ pub struct Tracer {
     /// tells it each process's start and end, and lets it read a process
     /// at its exit stop ([`crate::usage`]).
     usage: Option<Arc<crate::usage::Usage>>,
+    /// Where the run's records go (`reportfile`, `reportfd`), if anywhere.
+    reporter: Option<Rc<RefCell<crate::report::Writer>>>,
+    /// Refusals of the call being decided, written once its errno is
+    /// known ([`Tracer::flush_refusals`]).
+    refusals: RefCell<Vec<crate::report::Refusal>>,
+    /// The thread and syscall being decided, for the refusals' records.
+    call: std::cell::Cell<Option<(i32, &'static str)>>,
     /// Tasks that opened their `maps`, oldest first: at most
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
@@ -150,7 +159,7 @@ pub struct Tracer {
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
 /// against every change.
-fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
+pub(crate) fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno> {
     use nix::fcntl::{FcntlArg, SealFlag, fcntl};
     use nix::sys::memfd::{MFdFlags, memfd_create};
     let file = memfd_create(name, MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
@@ -231,6 +240,49 @@ impl Tracer {
             hosts: None,
             narrowing: Default::default(),
             usage: None,
+            reporter: None,
+            refusals: RefCell::new(Vec::new()),
+            call: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Writes the run's records (each denial, tasks, fetches) to
+    /// `writer`, which the caller finishes once the run is over.
+    pub fn with_report(mut self, writer: Rc<RefCell<crate::report::Writer>>) -> Tracer {
+        // The main program.
+        writer.borrow_mut().task_started();
+        self.reporter = Some(writer);
+        self
+    }
+
+    fn count_task(&self) {
+        if let Some(reporter) = &self.reporter {
+            reporter.borrow_mut().task_started();
+        }
+    }
+
+    /// Keeps a refusal for the report until its errno is known.
+    fn note_refusal(&self, syscall: Option<&str>, denial: Option<Denial>) {
+        if self.reporter.is_none() {
+            return;
+        }
+        let (pid, call) = self.call.get().unwrap_or((0, "unknown"));
+        self.refusals.borrow_mut().push(crate::report::Refusal {
+            pid,
+            syscall: syscall.unwrap_or(call).to_owned(),
+            denial,
+        });
+    }
+
+    /// Writes the refusals noted, with the errno the call got (`None`:
+    /// none, or not known).
+    fn flush_refusals(&mut self, errno: Option<Errno>) {
+        self.call.set(None);
+        let refusals = std::mem::take(self.refusals.get_mut());
+        if let Some(reporter) = &self.reporter {
+            for refusal in refusals {
+                reporter.borrow_mut().denied(refusal, errno);
+            }
         }
     }
 
@@ -361,6 +413,9 @@ impl Tracer {
                 }
             };
             self.resume(pid, resume);
+            if !self.refusals.get_mut().is_empty() {
+                self.flush_refusals(None);
+            }
         }
     }
 
@@ -383,6 +438,7 @@ impl Tracer {
 
     fn adopt(&mut self, pid: Pid) {
         debug!("{pid}: new task in the jail");
+        self.count_task();
         self.tasks.insert(pid, Task::starting());
     }
 
@@ -430,6 +486,9 @@ impl Tracer {
         match nix::sys::ptrace::getevent(parent) {
             Ok(child) => {
                 let child = Pid::from_raw(child as i32);
+                if !self.tasks.contains_key(&child) {
+                    self.count_task();
+                }
                 let task = self.tasks.entry(child).or_insert_with(Task::starting);
                 if flags.is_some_and(spaces::shares_working_directory) {
                     task.shares_fs = true;
@@ -670,11 +729,17 @@ impl Tracer {
             // closed stderr must not stop the jail, so errors are ignored.
             crate::notice::line(&denial.to_string());
         }
+        self.note_refusal(None, Some(denial.clone()));
     }
 
     /// `[Syscall <name>]` for a syscall refused whatever its arguments
     /// (`[Syscall <number>]` for one the table has no name for).
     fn report_syscall(&self, name: &str, nr: u64) {
+        let shown = match name {
+            "unknown" => nr.to_string(),
+            name => name.to_owned(),
+        };
+        self.note_refusal(Some(&shown), None);
         if self.policy.report {
             let line = match name {
                 "unknown" => format!("[Syscall {nr}]"),

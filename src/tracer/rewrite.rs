@@ -33,12 +33,18 @@ impl Tracer {
         self.release_clone_reservation(pid);
         let nr = arch::syscall_number(&regs);
         let (name, class) = self.syscalls.lookup(nr);
+        self.call.set(Some((pid.as_raw(), name)));
         let mut view = TaskView {
             tracer: self,
             tid: pid,
             arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
         };
         let answer = decide::answer(&mut view, nr, name, class);
+        let refused = match &answer {
+            Answer::Refuse(errno) => Some(*errno),
+            _ => None,
+        };
+        self.flush_refusals(refused);
         // The child reports a failed exec by a `write` after the filter is
         // in: when `syscall` lines may refuse that, the tracer follows the
         // main program's own exec to its end to see how it went.
@@ -113,9 +119,31 @@ impl Tracer {
                 original: regs,
                 held: std::mem::take(&mut rewrite.held),
                 lent: std::mem::take(&mut rewrite.lent),
+                same_socket: rewrite.same_socket,
             };
         }
         resume
+    }
+
+    /// Whether `pid`'s descriptor `fd` is still a socket of kind `judged`.
+    fn still_socket_of_kind(
+        &self,
+        pid: Pid,
+        fd: i32,
+        judged: crate::policy::network::SocketKind,
+    ) -> bool {
+        let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
+            return false;
+        };
+        let Ok(held) = crate::sys::pidfd_getfd(&pidfd, fd) else {
+            return false;
+        };
+        crate::sys::socket_kind(&held)
+            .ok()
+            .and_then(|(domain, kind, protocol)| {
+                crate::policy::network::SocketKind::from_raw(domain, kind, protocol).ok()
+            })
+            == Some(judged)
     }
 
     fn slot_of(&mut self, pid: Pid) -> Option<usize> {
@@ -161,7 +189,21 @@ impl Tracer {
                 original,
                 held,
                 lent,
+                same_socket,
             } => {
+                if let Some((fd, judged)) = same_socket
+                    && !self.still_socket_of_kind(pid, fd, judged)
+                {
+                    // The verdict was for another protocol: what the call
+                    // sent cannot be undone, but nothing more will be.
+                    warn!(
+                        "{pid}: descriptor {fd} was swapped during a socket call; ending the jail"
+                    );
+                    for task in self.tasks.keys() {
+                        let _ = nix::sys::signal::kill(*task, nix::sys::signal::SIGKILL);
+                    }
+                    return Resume::Nothing;
+                }
                 let mut restored = original;
                 arch::set_return_value(&mut restored, arch::return_value(&now) as u64);
                 let resume = self.set_registers_or_kill(pid, restored, Resume::Continue);

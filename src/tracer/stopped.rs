@@ -69,6 +69,9 @@ pub(in crate::tracer) trait Stopped {
     fn report_denial(&self, denial: &Denial);
     /// What sockets may reach.
     fn network(&self) -> &NetworkPolicy;
+    /// Whether Landlock lets the program make socket files only inside
+    /// the `write` trees (it confines the program, `MAKE_SOCK` handled).
+    fn socket_files_only_in_write_trees(&self) -> bool;
     /// Whether `destination` (on loopback) reaches only sockets a jail
     /// process holds, and at least one ([`crate::policy::network::loopback`]).
     fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool;
@@ -262,6 +265,11 @@ impl Stopped for TaskView<'_> {
         &self.tracer.network
     }
 
+    fn socket_files_only_in_write_trees(&self) -> bool {
+        // Every Landlock ABI handles MAKE_SOCK, granted on write roots only.
+        self.tracer.landlock
+    }
+
     fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool {
         let (tables, listening_only) = match protocol {
             Protocol::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], true),
@@ -406,7 +414,28 @@ impl Stopped for TaskView<'_> {
         let Some(downloads) = tracer.downloads.as_mut() else {
             return Err(Errno::ENOENT);
         };
-        downloads.body(url).map_err(|error| {
+        let downloading = !downloads.has(url);
+        let result = downloads.body(url);
+        if downloading && let Some(reporter) = &tracer.reporter {
+            let fetch = match &result {
+                Ok(body) => crate::report::Fetch {
+                    url: url.to_owned(),
+                    ok: true,
+                    bytes: nix::sys::stat::fstat(body)
+                        .ok()
+                        .and_then(|stat| u64::try_from(stat.st_size).ok()),
+                    error: None,
+                },
+                Err(error) => crate::report::Fetch {
+                    url: url.to_owned(),
+                    ok: false,
+                    bytes: None,
+                    error: Some(error.to_string()),
+                },
+            };
+            reporter.borrow_mut().fetched(fetch);
+        }
+        result.map_err(|error| {
             debug!("download of {url} failed: {error}");
             if tracer.policy.report {
                 crate::notice::line(&format!(

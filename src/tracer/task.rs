@@ -40,6 +40,8 @@ pub(super) enum InSyscall {
         original: Regs,
         held: Vec<OwnedFd>,
         lent: Vec<crate::keeper::Lent>,
+        /// See [`crate::tracer::answer::Rewrite::same_socket`].
+        same_socket: Option<(i32, crate::policy::network::SocketKind)>,
     },
 }
 

@@ -98,6 +98,7 @@ fn numeric_lines(value: &str) -> Vec<(&'static str, String)> {
         ("cputime", format!("cputime {value}.5")),
         ("outputlimit", format!("outputlimit {value}")),
         ("maxmemory", format!("maxmemory {value}")),
+        ("reportfd", format!("reportfd {value}")),
     ];
     for name in [
         "AS",

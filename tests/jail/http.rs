@@ -350,3 +350,35 @@ fn a_download_in_progress_ends_at_the_time_limit() {
         "a leftover process held stdout/stderr open"
     );
 }
+
+/// The run report lists each URL downloaded once, with its size or why it
+/// failed (issue 15).
+#[test]
+fn the_report_lists_each_fetch() {
+    let server = Server::start();
+    let mut j = jail(&server.prefix(), "");
+    let report = j.path("run.jsonl");
+    j.add_config(&format!("reportfile {}\n", report.display()));
+    let (ok, forbidden) = (server.url("ok"), server.url("forbidden"));
+    let script = format!("cat {ok} {ok}; cat {forbidden}; exit 0");
+    j.cmd(&["/bin/sh".to_string(), "-c".into(), script])
+        .run()
+        .assert_code(0);
+    let text = std::fs::read_to_string(&report).expect("the report");
+    let parsed = sandbox::RunReport::from_json_lines(&text).expect("an exit record");
+    let fetches: Vec<(String, bool, Option<u64>)> = parsed
+        .fetches
+        .iter()
+        .map(|fetch| (fetch.url.clone(), fetch.ok, fetch.bytes))
+        .collect();
+    assert_eq!(
+        fetches,
+        [
+            (ok, true, Some(BODY.len() as u64)),
+            (forbidden, false, None)
+        ],
+        "{text}"
+    );
+    let error = parsed.fetches[1].error.clone().unwrap_or_default();
+    assert!(error.contains("403"), "{error}");
+}

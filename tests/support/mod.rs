@@ -843,7 +843,7 @@ pub fn assert_no_leftovers(j: &Jail, limit: Duration) {
 
 /// The escape-suite fixtures, by file stem (`fixtures/escape/<name>.c`).
 pub const ESCAPE_FIXTURES: &[&str] = &[
-    "race", "memory", "procfs", "seccomp", "untraced", "signals", "fdtty", "ioctl", "exec",
+    "race", "memory", "procfs", "seccomp", "untraced", "signals", "fdtty", "ioctl", "exec", "net",
 ];
 
 /// Builds every `fixtures/escape/*.c` once per test run, as

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::{ConnectRule, NetworkPolicy, ResolvedName};
 use crate::config::Config;
+use crate::config::lowercase_first;
 use crate::config::network::{ConnectLine, Host, IpNet, LOCALHOST, NetMode, canonical_ip};
 use crate::policy::Policy;
 
@@ -223,16 +224,6 @@ impl NetworkPolicy {
             addresses: addresses.clone(),
         });
         Ok(addresses)
-    }
-}
-
-/// C library messages start with a capital ("Name or service not known");
-/// ours are lowercase.
-fn lowercase_first(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct FakeThread {
     pub network: NetworkPolicy,
     /// Loopback destinations where only jail sockets listen.
     pub jails_loopback: Vec<std::net::SocketAddr>,
+    /// The program is under Landlock.
+    pub landlock: bool,
     pub jail_pids: Vec<u32>,
     pub untouchable: bool,
     pub alone: bool,
@@ -81,6 +83,7 @@ impl FakeThread {
             policy,
             network: NetworkPolicy::default(),
             jails_loopback: Vec::new(),
+            landlock: false,
             jail_pids: vec![TID as u32],
             untouchable: false,
             alone: true,
@@ -271,6 +274,10 @@ impl Stopped for FakeThread {
 
     fn network(&self) -> &NetworkPolicy {
         &self.network
+    }
+
+    fn socket_files_only_in_write_trees(&self) -> bool {
+        self.landlock
     }
 
     fn loopback_reaches_only_jail(

@@ -43,7 +43,8 @@ enum Kernel {
     /// them or its working directory (a relative unix path keeps its
     /// meaning, and `getsockname` shows it as natively); else these.
     ProgramOr(Vec<u8>),
-    /// These: a unix path the jail holds.
+    /// These: a unix path the jail holds, or a canonical one the
+    /// program's own path reaches through a writable tree.
     Jails(Vec<u8>),
 }
 
@@ -140,16 +141,19 @@ fn address_call(
     let mut rewrite = Rewrite::default();
     match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
         Err(errno) => Answer::Refuse(errno),
-        Ok(Kernel::Program | Kernel::ProgramOr(_))
+        Ok((Kernel::Program | Kernel::ProgramOr(_), _))
             if thread.untouchable(address, u64::from(len)) =>
         {
             Answer::Allow
         }
-        Ok(kernel) => {
+        Ok((kernel, by_kind)) => {
             let kernel = match kernel {
                 Kernel::Program => bytes,
                 Kernel::ProgramOr(copy) | Kernel::Jails(copy) => copy,
             };
+            if by_kind && !thread.alone_with_descriptors() {
+                rewrite.same_socket = Some((fd, kind));
+            }
             rewrite.set(len_arg, Arg::Value(kernel.len() as u64));
             rewrite.set(address_arg, Arg::Scratch(Part::Struct, kernel));
             Answer::Rewrite(rewrite)
@@ -159,7 +163,8 @@ fn address_call(
 
 /// Judges an address of `use_` on a socket of `kind`, and says what the
 /// kernel is to be given (a unix path the jail holds is kept open by
-/// `rewrite`).
+/// `rewrite`), and whether the verdict holds for this kind of socket only
+/// (an IP destination: the lines name a protocol).
 fn judge_address(
     thread: &mut dyn Stopped,
     name: &str,
@@ -167,14 +172,19 @@ fn judge_address(
     use_: Use,
     bytes: &[u8],
     rewrite: &mut Rewrite,
-) -> Result<Kernel, Errno> {
+) -> Result<(Kernel, bool), Errno> {
     let parsed = SocketAddress::parse(bytes, bytes.len() as u32, kind, use_)
         .map_err(|error| Errno::from_raw(error.errno()))?;
+    let by_kind = matches!(parsed, SocketAddress::Ip(_));
     let verdict = match use_ {
         Use::Bind => thread.network().judge_bind(kind, &parsed),
         Use::Connect | Use::Send => thread.network().judge_connect(kind, &parsed),
     };
-    match verdict {
+    let kernel = match verdict {
+        NetVerdict::Allow if parsed == SocketAddress::Unspecified => {
+            debug!("{}: {name} {parsed}: allow", thread.tid());
+            Ok(Kernel::ProgramOr(unspecified(bytes)))
+        }
         NetVerdict::Allow => {
             debug!("{}: {name} {parsed}: allow", thread.tid());
             Ok(Kernel::Program)
@@ -194,7 +204,7 @@ fn judge_address(
             };
             if ours {
                 debug!("{}: {name} {parsed}: the jail's loopback", thread.tid());
-                return Ok(Kernel::Program);
+                return Ok((Kernel::Program, by_kind));
             }
             // In a loopback of its own nobody would listen there.
             thread.report_denial(&denial);
@@ -208,23 +218,45 @@ fn judge_address(
             let SocketAddress::Unix(UnixAddress::Path(path)) = &parsed else {
                 return Err(Errno::EINVAL);
             };
-            let (kernel_path, held) = unix_path(thread, use_, path, access, rewrite)?;
+            let (kernel_path, copy_only) = unix_path(thread, use_, path, access, rewrite)?;
             debug!("{}: {name} {parsed}: allow", thread.tid());
             let mut address = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
             address.extend_from_slice(&kernel_path);
             address.push(0);
-            Ok(if held {
+            Ok(if copy_only {
                 Kernel::Jails(address)
             } else {
                 Kernel::ProgramOr(address)
             })
         }
-    }
+    };
+    kernel.map(|kernel| (kernel, by_kind))
+}
+
+/// What the kernel gets for an address judged to reach nothing new (no
+/// address: a disconnect, or the connected peer): the family alone, every
+/// later byte zeroed, at the same length. The socket judged reads these
+/// bytes as it read the program's, but the kernel looks the descriptor up
+/// again when the call runs, and another thread sharing the table could
+/// have put a different socket there (`dup2`): an IPv4 UDP socket takes
+/// `AF_UNSPEC` for `AF_INET` (udp_sendmsg), and would send to whatever
+/// address and port followed the family, where an IPv6 UDP socket read
+/// the connected peer (udpv6_sendmsg) and a TCP one `EOPNOTSUPP` (fast
+/// open). Zeroed, that is port 0: `EINVAL`.
+fn unspecified(bytes: &[u8]) -> Vec<u8> {
+    let mut copy = vec![0u8; bytes.len()];
+    let family = bytes.len().min(2);
+    copy[..family].copy_from_slice(&bytes[..family]);
+    copy
 }
 
 /// Judges the unix socket path `path` for `use_`, and returns the path
-/// the kernel is to be given for it, and whether it names an object the
-/// jail holds (kept open by `rewrite`) rather than the canonical path.
+/// the kernel is to be given for it, and whether the kernel must be given
+/// that path rather than the program's own bytes: always when it names an
+/// object the jail holds (kept open by `rewrite`); for the canonical path,
+/// when the program's own path walks through a directory the jail can
+/// write (a symlink there could be swapped, after the check, for one to
+/// any socket on the machine).
 fn unix_path(
     thread: &mut dyn Stopped,
     use_: Use,
@@ -257,6 +289,17 @@ fn unix_path(
                 // follow a link planted at its own name.
                 return Ok((canonical_bytes.to_vec(), false));
             }
+            if fits && thread.socket_files_only_in_write_trees() {
+                // A directory on the way swapped for a symlink could move
+                // the bind only where Landlock lets a socket file be made:
+                // inside the write trees. The socket keeps the name it is
+                // found by (getsockname, a datagram's sender, a
+                // multiprocessing listener's address).
+                return Ok((canonical_bytes.to_vec(), true));
+            }
+            // Without Landlock the held parent is the only safe way; the
+            // socket's name is then that /proc path (docs/design.md).
+
             let (Some(parent), Some(name)) = (canonical.parent(), canonical.file_name()) else {
                 return Err(Errno::EINVAL);
             };
@@ -268,7 +311,10 @@ fn unix_path(
                 return Err(Errno::ENOENT);
             }
             if fits && !thread.is_inside_writable(canonical) {
-                return Ok((canonical_bytes.to_vec(), false));
+                // Nothing on the canonical path can be swapped; the
+                // program's own may lead there through a writable tree
+                // (a symlink in it to a socket a connect line names).
+                return Ok((canonical_bytes.to_vec(), resolved.touched_writable));
             }
             // The very socket file judged: a name in a writable tree could
             // be swapped for a link to any socket on the machine.
@@ -283,10 +329,20 @@ fn unix_path(
 }
 
 /// `listen(fd, backlog)`: a TCP socket never bound gets an ephemeral port
-/// on every interface, and a unix socket never bound an abstract name;
-/// either is judged as that bind.
+/// on every interface, judged as that bind. (A unix socket never bound
+/// gets nothing: unix_listen refuses it with `EINVAL`.)
+///
+/// What is judged is the socket behind the descriptor now, and the kernel
+/// looks the number up again when the call runs: while another thread
+/// shares the descriptor table it could `dup2` a socket never bound over
+/// it meanwhile (a TCP one would then listen on every interface). There
+/// the jail makes the very socket judged listen itself, and the call
+/// returns what that gave. Its one visible difference: a unix socket that
+/// listens so has the jail's credentials as its `SO_PEERCRED`, not the
+/// program's.
 fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     let fd = signed(thread.argument(0));
+    let backlog = signed(thread.argument(1));
     let (held, kind) = match kind_of(thread, fd) {
         Ok(found) => found,
         Err(errno) => return Answer::Refuse(errno),
@@ -297,7 +353,7 @@ fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let unbound =
         match kind.family {
-            Family::Unix => (own.len() <= 2).then_some(SocketAddress::Unix(UnixAddress::Autobind)),
+            Family::Unix => None,
             Family::Inet => (port_of(&own) == Some(0)).then_some(SocketAddress::Ip(
                 SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), 0),
             )),
@@ -305,19 +361,22 @@ fn listen(thread: &mut dyn Stopped, name: &str) -> Answer {
                 SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), 0),
             )),
         };
-    let Some(unbound) = unbound else {
+    if let Some(unbound) = unbound {
+        match thread.network().judge_bind(kind, &unbound) {
+            NetVerdict::Allow => debug!("{}: {name} binds {unbound}: allow", thread.tid()),
+            NetVerdict::Deny { errno, denial } | NetVerdict::Loopback { errno, denial } => {
+                thread.report_denial(&denial);
+                return Answer::Refuse(Errno::from_raw(errno));
+            }
+            NetVerdict::Path { .. } => return Answer::Refuse(Errno::EINVAL),
+        }
+    }
+    if thread.alone_with_descriptors() {
         return Answer::Allow;
-    };
-    match thread.network().judge_bind(kind, &unbound) {
-        NetVerdict::Allow => {
-            debug!("{}: {name} binds {unbound}: allow", thread.tid());
-            Answer::Allow
-        }
-        NetVerdict::Deny { errno, denial } | NetVerdict::Loopback { errno, denial } => {
-            thread.report_denial(&denial);
-            Answer::Refuse(Errno::from_raw(errno))
-        }
-        NetVerdict::Path { .. } => Answer::Refuse(Errno::EINVAL),
+    }
+    match sys::listen(&held, backlog) {
+        Ok(()) => Answer::Done,
+        Err(errno) => Answer::Refuse(errno),
     }
 }
 
@@ -367,8 +426,8 @@ fn send_msg(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let use_ = send_use(kind, flags);
     let mut rewrite = Rewrite::default();
-    let kernel = match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
-        Ok(kernel) => kernel,
+    let (kernel, by_kind) = match judge_address(thread, name, kind, use_, &bytes, &mut rewrite) {
+        Ok(judged) => judged,
         Err(errno) => return Answer::Refuse(errno),
     };
     let program_ok = matches!(kernel, Kernel::Program | Kernel::ProgramOr(_));
@@ -381,6 +440,9 @@ fn send_msg(thread: &mut dyn Stopped, name: &str) -> Answer {
     };
     let mut header = header.to_vec();
     header[MSG_NAMELEN..MSG_NAMELEN + 4].copy_from_slice(&(kernel.len() as u32).to_ne_bytes());
+    if by_kind && !thread.alone_with_descriptors() {
+        rewrite.same_socket = Some((fd, kind));
+    }
     rewrite.set(1, Arg::Scratch(Part::Struct, header));
     rewrite.unnamed.push((Part::SecondPath, kernel));
     rewrite.pointers.push(Pointer {
@@ -670,5 +732,175 @@ mod tests {
         thread.poke(ADDRESS, &sockaddr_in([192, 0, 2, 1], 80));
         let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
         assert_eq!(refused_with(&answer), libc::ENETUNREACH);
+    }
+
+    /// Whether socket `fd` listens.
+    fn listens(fd: &OwnedFd) -> bool {
+        nix::sys::socket::getsockopt(fd, nix::sys::socket::sockopt::AcceptConn)
+            .expect("SO_ACCEPTCONN")
+    }
+
+    #[test]
+    fn a_listen_with_a_shared_descriptor_table_is_made_by_the_jail_on_the_socket_judged() {
+        let dir = TempDir::new("listen");
+        let mut thread = thread_with(&format!("see {0}\nwrite {0}\n", dir.0.display()));
+        // A unix socket bound in the write tree, not listening yet.
+        let fresh = socket(libc::AF_UNIX, libc::SOCK_STREAM);
+        let address =
+            nix::sys::socket::UnixAddr::new(Path::new(&dir.join("fresh"))).expect("an address");
+        nix::sys::socket::bind(std::os::fd::AsRawFd::as_raw_fd(&fresh), &address)
+            .expect("bind fresh");
+        assert!(!listens(&fresh));
+        thread.holds(3, fresh.try_clone().expect("dup"), "socket:[1]");
+        // Alone with its descriptors: the kernel runs it on descriptor 3.
+        assert!(matches!(
+            thread.call("listen", [3, 5, 0, 0, 0, 0]),
+            Answer::Allow
+        ));
+        assert!(!listens(&fresh), "the check itself made nothing listen");
+        // Shared: another thread could dup2 a socket never bound over 3
+        // before the kernel looks it up; the jail makes the socket judged
+        // listen, and the call returns what that gave.
+        thread.alone = false;
+        assert!(matches!(
+            thread.call("listen", [3, 5, 0, 0, 0, 0]),
+            Answer::Done
+        ));
+        assert!(listens(&fresh));
+        // A TCP socket never bound is refused either way, and never listens.
+        let tcp = socket(libc::AF_INET, libc::SOCK_STREAM);
+        thread.holds(4, tcp.try_clone().expect("dup"), "socket:[2]");
+        assert_eq!(
+            refused_with(&thread.call("listen", [4, 5, 0, 0, 0, 0])),
+            libc::EACCES
+        );
+        assert!(!listens(&tcp));
+        // A unix socket never bound: the kernel's answer, as natively.
+        thread.holds(5, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[3]");
+        assert_eq!(
+            refused_with(&thread.call("listen", [5, 5, 0, 0, 0, 0])),
+            libc::EINVAL
+        );
+    }
+
+    #[test]
+    fn an_address_that_reaches_nothing_new_reaches_the_kernel_as_its_family_alone() {
+        let mut thread = thread_with("");
+        // On an IPv6 UDP socket AF_UNSPEC means the connected peer; an IPv4
+        // one dup2()ed over the descriptor meanwhile would read the same
+        // bytes as a destination, 127.0.0.1:53 here.
+        thread.holds(3, socket(libc::AF_INET6, libc::SOCK_DGRAM), "socket:[1]");
+        let mut unspec = sockaddr_in([127, 0, 0, 1], 53);
+        unspec[..2].copy_from_slice(&(libc::AF_UNSPEC as u16).to_ne_bytes());
+        thread.poke(ADDRESS, &unspec);
+        let len = unspec.len() as u64;
+        let mut family_alone = vec![0u8; unspec.len()];
+        family_alone[..2].copy_from_slice(&unspec[..2]);
+        let answer = thread.call("sendto", [3, 0x100, 1, 0, ADDRESS, len]);
+        assert_eq!(scratch_of(&answer, 4), Some(family_alone.clone()));
+        // The same through sendmsg's header.
+        let mut header = vec![0u8; MSGHDR_LEN];
+        header[MSG_NAME..MSG_NAME + 8].copy_from_slice(&ADDRESS.to_ne_bytes());
+        header[MSG_NAMELEN..MSG_NAMELEN + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+        thread.poke(HEADER, &header);
+        let answer = thread.call("sendmsg", [3, HEADER, 0, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.unnamed, [(Part::SecondPath, family_alone)]);
+        // And a TCP socket's fast open, where AF_UNSPEC is EOPNOTSUPP.
+        thread.holds(4, socket(libc::AF_INET, libc::SOCK_STREAM), "socket:[2]");
+        let fast_open = libc::MSG_FASTOPEN as u64;
+        let answer = thread.call("sendto", [4, 0x100, 1, fast_open, ADDRESS, len]);
+        assert_eq!(
+            scratch_of(&answer, 4).map(|copy| copy[2..].to_vec()),
+            Some(vec![0; 14])
+        );
+        // Nothing else can change the memory or the descriptors: as given.
+        thread.untouchable = true;
+        let answer = thread.call("sendto", [3, 0x100, 1, 0, ADDRESS, len]);
+        assert!(matches!(answer, Answer::Allow), "{answer:?}");
+    }
+
+    #[test]
+    fn a_named_socket_reached_through_a_writable_tree_goes_to_the_kernel_by_its_canonical_path() {
+        let named = TempDir::new("named");
+        let writable = TempDir::new("links");
+        let target = named.join("api.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&target).expect("bind");
+        let mut thread = thread_with(&format!(
+            "see {0}\nsee {1}\nwrite {1}\nconnect unix:{2}\n",
+            named.0.display(),
+            writable.0.display(),
+            target
+        ));
+        thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
+        thread.untouchable = true;
+        // The program's path is a symlink in the write tree: another
+        // process could point it at any socket once the check is done,
+        // and the kernel would follow it again.
+        let link = writable.join("link");
+        thread.lays_out(&link, &target, true);
+        if let Some(resolved) = thread.paths.get_mut(link.as_bytes()) {
+            resolved.touched_writable = true;
+        }
+        thread.poke(ADDRESS, &sockaddr_un(&link));
+        let len = sockaddr_un(&link).len() as u64;
+        let answer = thread.call("connect", [3, ADDRESS, len, 0, 0, 0]);
+        assert_eq!(scratch_of(&answer, 1), Some(sockaddr_un(&target)));
+        // Named directly, nothing on the way can change: as given.
+        thread.lays_out(&target, &target, true);
+        thread.poke(ADDRESS, &sockaddr_un(&target));
+        let len = sockaddr_un(&target).len() as u64;
+        let answer = thread.call("connect", [3, ADDRESS, len, 0, 0, 0]);
+        assert!(matches!(answer, Answer::Allow), "{answer:?}");
+    }
+
+    #[test]
+    fn a_socket_call_on_a_shared_descriptor_table_is_checked_again_at_its_exit() {
+        let mut thread = thread_with("connect tcp 192.0.2.7:443\n");
+        thread.holds(3, socket(libc::AF_INET, libc::SOCK_STREAM), "socket:[1]");
+        let allowed = sockaddr_in([192, 0, 2, 7], 443);
+        thread.poke(ADDRESS, &allowed);
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.same_socket, None, "alone: nothing can swap it");
+        thread.alone = false;
+        let answer = thread.call("connect", [3, ADDRESS, 16, 0, 0, 0]);
+        let Answer::Rewrite(rewrite) = &answer else {
+            panic!("{answer:?}");
+        };
+        assert_eq!(rewrite.same_socket, Some((3, SocketKind::TCP4)));
+    }
+
+    #[test]
+    fn a_bind_below_a_write_root_keeps_its_name_where_landlock_keeps_socket_files_inside() {
+        let dir = TempDir::new("bindbelow");
+        std::fs::create_dir(dir.0.join("sub")).expect("a subdirectory");
+        let mut thread = thread_with(&format!("see {0}\nwrite {0}\n", dir.0.display()));
+        thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
+        let path = dir.join("sub/x.sock");
+        thread.paths.insert(
+            path.as_bytes().to_vec(),
+            crate::tracer::resolve::Resolved {
+                target: Target::Path(path.clone().into()),
+                exists: false,
+                held_via: None,
+                touched_writable: true,
+            },
+        );
+        thread.poke(ADDRESS, &sockaddr_un(&path));
+        let len = sockaddr_un(&path).len() as u64;
+        let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
+        let copy = scratch_of(&answer, 1).expect("a copy");
+        assert!(
+            copy[2..].starts_with(b"/proc/1/fd/"),
+            "held parent: {copy:?}"
+        );
+        thread.landlock = true;
+        let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
+        assert_eq!(scratch_of(&answer, 1), Some(sockaddr_un(&path)));
     }
 }
