@@ -421,3 +421,20 @@ fn identity_and_caps_mistakes_are_config_errors_naming_the_line() {
         out.assert_code(78).assert_stderr_contains(message);
     }
 }
+
+#[test]
+fn the_library_reads_the_limits_statuses_of_the_binary() {
+    use sandbox::Ending;
+    use sandbox::command::ExitStatus;
+    use std::os::unix::process::ExitStatusExt;
+    for (code, ending, shown) in [
+        (123, Ending::CpuLimit, "out of CPU time"),
+        (122, Ending::OutputLimit, "past the output limit"),
+        (121, Ending::MemoryLimit, "past the memory limit"),
+    ] {
+        let status = ExitStatus::from_sandbox(std::process::ExitStatus::from_raw(code << 8));
+        assert_eq!(status.ending(), Ok(ending));
+        assert_eq!(status.to_string(), shown);
+        assert!(!status.success());
+    }
+}
