@@ -48,6 +48,17 @@ enum Kernel {
     Jails(Vec<u8>),
 }
 
+impl Kernel {
+    /// The bytes the kernel gets when it must read the jail's copy:
+    /// `program`'s own bytes (as copied and judged) or the replacement.
+    fn into_copy(self, program: Vec<u8>) -> Vec<u8> {
+        match self {
+            Kernel::Program => program,
+            Kernel::ProgramOr(copy) | Kernel::Jails(copy) => copy,
+        }
+    }
+}
+
 /// Decides socket call `call` of the stopped thread.
 pub(in crate::tracer) fn judge_socket(
     thread: &mut dyn Stopped,
@@ -147,10 +158,7 @@ fn address_call(
             Answer::Allow
         }
         Ok((kernel, by_kind)) => {
-            let kernel = match kernel {
-                Kernel::Program => bytes,
-                Kernel::ProgramOr(copy) | Kernel::Jails(copy) => copy,
-            };
+            let kernel = kernel.into_copy(bytes);
             if by_kind && !thread.alone_with_descriptors() {
                 rewrite.same_socket = Some((fd, kind));
             }
@@ -434,10 +442,7 @@ fn send_msg(thread: &mut dyn Stopped, name: &str) -> Answer {
     if program_ok && untouchable && thread.untouchable(name_address, u64::from(name_len)) {
         return Answer::Allow;
     }
-    let kernel = match kernel {
-        Kernel::Program => bytes,
-        Kernel::ProgramOr(copy) | Kernel::Jails(copy) => copy,
-    };
+    let kernel = kernel.into_copy(bytes);
     let mut header = header.to_vec();
     header[MSG_NAMELEN..MSG_NAMELEN + 4].copy_from_slice(&(kernel.len() as u32).to_ne_bytes());
     if by_kind && !thread.alone_with_descriptors() {

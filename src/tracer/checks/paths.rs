@@ -97,7 +97,7 @@ pub(in crate::tracer) fn judge_operand(
     let exec = matches!(name, "execve" | "execveat");
     if let Some(body) = path
         .as_deref()
-        .and_then(|path| served(thread, Path::new(OsStr::from_bytes(path))))
+        .and_then(|path| thread.served_file(Path::new(OsStr::from_bytes(path))))
     {
         let body = serving(body, access, exec)?;
         return urls::body_operand(thread, body, operand, part, rewrite);
@@ -165,7 +165,7 @@ pub(in crate::tracer) fn judge_operand(
         }
     };
     if let Target::Path(canonical) = &resolved.target
-        && let Some(body) = served(thread, canonical)
+        && let Some(body) = thread.served_file(canonical)
     {
         let body = serving(body, access, exec)?;
         return urls::body_operand(thread, body, operand, part, rewrite);
@@ -349,7 +349,7 @@ pub(in crate::tracer) fn judge_open(
     if let Some(url) = thread.url_for(&path) {
         return urls::judge_url_open(thread, name, &url, access, flags);
     }
-    if let Some(body) = served(thread, Path::new(OsStr::from_bytes(&path))) {
+    if let Some(body) = thread.served_file(Path::new(OsStr::from_bytes(&path))) {
         return match serving(body, access, false) {
             Ok(body) => urls::body_open(thread, body, flags),
             Err(errno) => Answer::Refuse(errno),
@@ -375,7 +375,7 @@ pub(in crate::tracer) fn judge_open(
         }
     };
     if let Target::Path(canonical) = &resolved.target
-        && let Some(body) = served(thread, canonical)
+        && let Some(body) = thread.served_file(canonical)
     {
         return match serving(body, access, false) {
             Ok(body) => urls::body_open(thread, body, flags),
@@ -525,13 +525,6 @@ pub(in crate::tracer) fn judge_object_change(
         Ok(()) => Answer::Allow,
         Err(errno) => Answer::Refuse(errno),
     }
-}
-
-/// The file the jail serves at `path` in place of the host's (the
-/// synthetic `/etc/hosts` of a jail with network lines), whether or not
-/// the host's is visible.
-fn served(thread: &dyn Stopped, path: &Path) -> Option<OwnedFd> {
-    thread.served_file(path)
 }
 
 /// A served file is read-only and never runs.
