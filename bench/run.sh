@@ -10,6 +10,9 @@
 #   NO_HYPERFINE=1 bench/run.sh   # use the built-in timing loop even if hyperfine is there
 #   BIN_WRITABLE=1 bench/run.sh   # the workloads' own directory writable in the jail too
 #   KEEP=1 bench/run.sh           # keep the temporary directory (logs of failed checks)
+#   PEERS='floor' bench/run.sh    # which other tracers to time next to the jail
+#                                 # (default: floor and strace, when available)
+#   MINTRACE=path/mintrace.c      # the floor's source (default ../shared/bench/mintrace.c)
 #
 # Settings: "pinned" runs both the native program and the jail under
 # `taskset -c $CPU`, so the tracer and the program share one CPU; "unpinned"
@@ -17,6 +20,14 @@
 # in the jail config.
 #
 # Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true
+#
+# Peers, timed in the same rounds as the native run and the jail: "floor" is
+# the bare one-stop tracer (mintrace.c: one seccomp stop per path syscall and
+# per clone, reads the path, continues; the least a seccomp-assisted ptrace
+# jail can cost), built from ../shared/bench/mintrace.c when that exists;
+# "strace" is `strace -f --seccomp-bpf -e trace=%file,process` writing to
+# /dev/null, when strace is installed (or installable with apt-get as root).
+# Neither confines anything: they run with the native run's view.
 #
 # Every workload first runs once natively and once jailed (RUST_LOG=debug,
 # logged to the jail's stderr) with stdout captured; both must exit 0 and print
@@ -72,6 +83,32 @@ else
     timer_name="own loop (date +%s.%N)"
 fi
 
+# --- peers: the floor and strace ----------------------------------------------
+peers="${PEERS-floor strace}"
+mintrace_src="${MINTRACE:-$repo/../shared/bench/mintrace.c}"
+declare -A peer_argv
+for peer in $peers; do
+    case "$peer" in
+    floor)
+        if [[ -f "$mintrace_src" ]]; then
+            peer_argv[floor]="floor"
+        else
+            log "== no $mintrace_src: the floor is not measured"
+        fi ;;
+    strace)
+        if ! command -v strace >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            log "== installing strace"
+            apt-get install -y -qq strace >&2 || true
+        fi
+        if command -v strace >/dev/null 2>&1; then
+            peer_argv[strace]="strace"
+        else
+            log "== no strace: not measured"
+        fi ;;
+    *) log "unknown peer: $peer (known: floor strace)"; exit 2 ;;
+    esac
+done
+
 # --- workloads and jail config in a temporary directory -----------------------
 work="$(mktemp -d /tmp/sandbox-bench.XXXXXX)"
 [[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
@@ -84,6 +121,12 @@ for source in statloop openclose getpid forkexec sendmsg; do
     gcc -O2 -static -o "$bin/$source" "$here/workloads/$source.c"
 done
 cp "$here/workloads/compute.py" "$here/workloads/gcc.sh" "$here/workloads/hello.c" "$bin/"
+variants=(native jailed)
+if [[ -n "${peer_argv[floor]:-}" ]]; then
+    gcc -O2 -o "$work/mintrace" "$mintrace_src"
+    variants+=(floor)
+fi
+[[ -n "${peer_argv[strace]:-}" ]] && variants+=(strace)
 
 # Only what the workloads open: /etc/ld.so.cache (the dynamic loader) and
 # /etc/localtime (Python), not the rest of /etc; /dev/null for programs that
@@ -174,41 +217,66 @@ time_once() {
     calc '%.6f' "$end - $start"
 }
 
-# Times native vs jailed for the current workload and setting; sets
-# `native_times` and `jailed_times`. A round in which either run fails is
-# recorded in `failures`, counted in `flaky` and run again, up to $runs times
-# (then the workload and setting count as failed).
+# The argv of `variant` for the current workload and setting, in `full`.
+variant_argv() {
+    case "$1" in
+    native) full=("${prefix[@]}" "${argv[@]}") ;;
+    jailed) full=("${prefix[@]}" "$sandbox" "$conf" "$ident" "${argv[@]}") ;;
+    floor)  full=("${prefix[@]}" "$work/mintrace" "${argv[@]}") ;;
+    strace) full=("${prefix[@]}" strace -f -qq --seccomp-bpf -e trace=%file,process -o /dev/null "${argv[@]}") ;;
+    esac
+}
+
+# Times every variant (native, the jail, the peers) for the current workload
+# and setting, in rounds of one run each, rotating which goes first; sets
+# `times[<variant>]` to the space-separated times. A round in which any run
+# fails is recorded in `failures`, counted in `flaky` and run again, up to
+# $runs times (then the workload and setting count as failed).
 measure() {
-    local native=("${prefix[@]}" "${argv[@]}")
-    local jailed=("${prefix[@]}" "$sandbox" "$conf" "$ident" "${argv[@]}")
-    local -A cmd=([native]="$(quote "${native[@]}")" [jailed]="$(quote "${jailed[@]}")")
-    native_times=(); jailed_times=()
-    local round=0 failed=0 first second wu t_first t_second
-    while ((${#native_times[@]} < runs)); do
+    local -A cmd
+    local variant full
+    for variant in "${variants[@]}"; do
+        variant_argv "$variant"
+        cmd[$variant]="$(quote "${full[@]}")"
+    done
+    times=()
+    local round=0 failed=0 done_rounds=0 wu i n=${#variants[@]} order t ok
+    while ((done_rounds < runs)); do
         round=$((round + 1))
-        # Alternate which of the pair goes first.
-        if ((round % 2)); then first=native; second=jailed; else first=jailed; second=native; fi
+        order=()
+        for ((i = 0; i < n; i++)); do order+=("${variants[$(( (i + round) % n ))]}"); done
         wu=0; ((round == 1)) && wu=$warmup
+        ok=1
         if [[ "$timer" == hyperfine ]]; then
+            local hargs=()
+            for variant in "${order[@]}"; do hargs+=(-n "$variant" "${cmd[$variant]}"); done
             if hyperfine -N --style none --warmup "$wu" --runs 1 --export-csv "$work/h.csv" \
-                    -n "$first" "${cmd[$first]}" -n "$second" "${cmd[$second]}" 2>"$work/h.err"; then
-                native_times+=("$(awk -F, '$1 == "native" {print $2}' "$work/h.csv")")
-                jailed_times+=("$(awk -F, '$1 == "jailed" {print $2}' "$work/h.csv")")
+                    "${hargs[@]}" 2>"$work/h.err"; then
+                for variant in "${variants[@]}"; do
+                    times[$variant]+="$(awk -F, -v v="$variant" '$1 == v {print $2}' "$work/h.csv") "
+                done
+                done_rounds=$((done_rounds + 1))
                 continue
             fi
             cp "$work/h.err" "$work/err.timed"
         else
+            local -A got=()
             for ((; wu > 0; wu--)); do
-                time_once "${native[@]}" >/dev/null && time_once "${jailed[@]}" >/dev/null || break
+                for variant in "${order[@]}"; do
+                    variant_argv "$variant"; time_once "${full[@]}" >/dev/null || { ok=0; break; }
+                done
             done
-            if ((wu == 0)); then
-                if [[ "$first" == native ]]; then
-                    t_first=$(time_once "${native[@]}") && t_second=$(time_once "${jailed[@]}") \
-                        && { native_times+=("$t_first"); jailed_times+=("$t_second"); continue; }
-                else
-                    t_first=$(time_once "${jailed[@]}") && t_second=$(time_once "${native[@]}") \
-                        && { jailed_times+=("$t_first"); native_times+=("$t_second"); continue; }
-                fi
+            if ((ok)); then
+                for variant in "${order[@]}"; do
+                    variant_argv "$variant"
+                    t=$(time_once "${full[@]}") || { ok=0; break; }
+                    got[$variant]=$t
+                done
+            fi
+            if ((ok)); then
+                for variant in "${variants[@]}"; do times[$variant]+="${got[$variant]} "; done
+                done_rounds=$((done_rounds + 1))
+                continue
             fi
         fi
         failed=$((failed + 1))
@@ -282,7 +350,8 @@ if ((busy_before > 10)); then
 fi
 failures=()
 declare -A flaky   # [id] = failed runs
-declare -A result   # [id,setting] = "native jailed"
+declare -A result   # [id,setting,variant] = median seconds
+declare -A times    # [variant] = the times of one workload and setting
 ids=()
 started=$SECONDS
 for id in $all_ids; do
@@ -299,9 +368,15 @@ for id in $all_ids; do
             failures+=("$title [$setting]: gave up after $runs failed timed rounds")
             continue
         fi
-        n=$(median "${native_times[@]}"); j=$(median "${jailed_times[@]}")
-        result[$id,$setting]="$n $j"
-        log "   $(printf '%-9s native %8.4f s   jailed %8.4f s   x%.2f' "$setting" "$n" "$j" "$(calc '%.4f' "$j / $n")")   (ranges: native $(range "${native_times[@]}"), jailed $(range "${jailed_times[@]}"))"
+        line="$(printf '%-9s' "$setting")"
+        for variant in "${variants[@]}"; do
+            # shellcheck disable=SC2086
+            m=$(median ${times[$variant]})
+            result[$id,$setting,$variant]=$m
+            line+="$(printf ' %s %.4f s' "$variant" "$m")"
+            [[ $variant != native ]] && line+="$(printf ' (x%.2f)' "$(calc '%.4f' "$m / ${result[$id,$setting,native]}")")"
+        done
+        log "   $line"
     done
 done
 log "== measured in $((SECONDS - started)) s"
@@ -312,32 +387,49 @@ echo "$machine, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "CPUs ${busy_before}% busy in the second before the start; workloads' directory $([[ "${BIN_WRITABLE:-0}" == 1 ]] && echo WRITABLE || echo read-only) in the jail"
 echo "timer: $timer_name; median of $runs alternating native/jailed pair(s) after $warmup warm-up run each$([[ $quick == 1 ]] && echo '; QUICK=1: loops 1/5 as long')"
 echo
-header="| workload |"; rule="|---|"
+# One table per setting: every variant's median, then what each adds to the
+# native run (ratio - 1 for whole workloads, µs per call for the loops),
+# and the jail's added cost over the floor's.
+added() { # added <seconds> <native seconds>
+    if [[ -n "$checked" ]]; then calc '%.2f µs' "($1 - $2) / $checked * 1e6"; else calc '%.2f' "$1 / $2 - 1"; fi
+}
 for setting in $settings; do
-    label="$setting"; [[ "$setting" == pinned ]] && label="pinned (CPU $cpu)"; [[ "$setting" == auto ]] && label="cpu auto"
-    header+=" native, $label | jailed, $label | jailed/native | µs added per syscall |"
-    rule+="---:|---:|---:|---:|"
-done
-header+=" ref. best seccomp tracer (pinned) |"; rule+="---:|"
-echo "$header"; echo "$rule"
-for id in "${ids[@]}"; do
-    workload "$id"
-    note=""; [[ -n "${flaky[$id]:-}" ]] && note=" (**${flaky[$id]} failed run(s)**, see below)"
-    row="| $title$note |"
-    for setting in $settings; do
-        if [[ -z "${result[$id,$setting]:-}" ]]; then row+=" FAILED | FAILED | - | - |"; continue; fi
-        read -r n j <<<"${result[$id,$setting]}"
-        row+=" $(calc '%.3f s' "$n") | $(calc '%.3f s' "$j") | $(calc '%.2f' "$j / $n") |"
-        if [[ -n "$checked" ]]; then row+=" $(calc '%.2f' "($j - $n) / $checked * 1e6") |"; else row+=" |"; fi
+    label="$setting"; [[ "$setting" == pinned ]] && label="pinned to CPU $cpu"; [[ "$setting" == auto ]] && label="cpu auto"
+    echo "**$label**"
+    echo
+    header="| workload |"; rule="|---|"
+    for variant in "${variants[@]}"; do header+=" $variant |"; rule+="---:|"; done
+    for variant in "${variants[@]}"; do [[ $variant == native ]] || { header+=" $variant adds |"; rule+="---:|"; }; done
+    [[ -n "${peer_argv[floor]:-}" ]] && { header+=" jail added / floor added |"; rule+="---:|"; }
+    [[ "$setting" == pinned ]] && { header+=" ref. best seccomp tracer x (pinned) |"; rule+="---:|"; }
+    echo "$header"; echo "$rule"
+    for id in "${ids[@]}"; do
+        workload "$id"
+        note=""; [[ -n "${flaky[$id]:-}" ]] && note=" (**${flaky[$id]} failed run(s)**, see below)"
+        row="| $title$note |"
+        if [[ -z "${result[$id,$setting,native]:-}" ]]; then
+            echo "$row FAILED |"; continue
+        fi
+        n=${result[$id,$setting,native]}
+        for variant in "${variants[@]}"; do row+=" $(calc '%.3f s' "${result[$id,$setting,$variant]}") |"; done
+        for variant in "${variants[@]}"; do
+            [[ $variant == native ]] || row+=" $(added "${result[$id,$setting,$variant]}" "$n") |"
+        done
+        if [[ -n "${peer_argv[floor]:-}" ]]; then
+            j=${result[$id,$setting,jailed]}; f=${result[$id,$setting,floor]}
+            row+=" $(awk "BEGIN {d = $f - $n; if (d <= 0) print \"-\"; else printf \"%.2f\", ($j - $n) / d}") |"
+        fi
+        if [[ "$setting" == pinned ]]; then
+            j=${result[$id,$setting,jailed]}
+            if [[ -n "$ref" && "$quick" != 1 ]]; then
+                row+=" $ref ($(awk "BEGIN {print ($j / $n < $ref) ? \"ahead\" : \"BEHIND\"}")) |"
+            else
+                row+=" ${ref:--} |"
+            fi
+        fi
+        echo "$row"
     done
-    if [[ -n "$ref" && -n "${result[$id,pinned]:-}" && "$quick" != 1 ]]; then
-        read -r n j <<<"${result[$id,pinned]}"
-        mark=$(awk "BEGIN {print ($j / $n < $ref) ? \"ahead\" : \"BEHIND\"}")
-        row+=" $ref ($mark) |"
-    else
-        row+=" ${ref:--} |"
-    fi
-    echo "$row"
+    echo
 done
 echo
 echo "jail config:"
