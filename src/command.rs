@@ -210,9 +210,6 @@ impl Broken {
 pub struct Command {
     inner: std::process::Command,
     broken: Option<Broken>,
-    /// Which of stdin, stdout and stderr were set (for `output`'s
-    /// defaults).
-    stdio_set: [bool; 3],
     /// The descriptor of the report file of the spawn under way, for the
     /// child's hook ([`sys::Inherited::slot`]); -1 otherwise.
     report: Arc<AtomicI32>,
@@ -233,14 +230,12 @@ impl Command {
             Ok((inner, report)) => Command {
                 inner,
                 broken: None,
-                stdio_set: [false; 3],
                 report,
             },
             Err(broken) => Command {
                 // Never spawned: `spawn` says what is broken first.
                 inner: std::process::Command::new("/nonexistent/sandbox"),
                 broken: Some(broken),
-                stdio_set: [false; 3],
                 report: Arc::new(AtomicI32::new(-1)),
             },
         }
@@ -343,7 +338,6 @@ impl Command {
     /// [`output`](Self::output)).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stdin(cfg);
-        self.stdio_set[0] = true;
         self
     }
 
@@ -351,7 +345,6 @@ impl Command {
     /// [`output`](Self::output)).
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stdout(cfg);
-        self.stdio_set[1] = true;
         self
     }
 
@@ -359,7 +352,6 @@ impl Command {
     /// inherited unless set (piped for [`output`](Self::output)).
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stderr(cfg);
-        self.stdio_set[2] = true;
         self
     }
 
@@ -421,6 +413,17 @@ impl Command {
     /// system's. A program that is not found or not visible in the jail is
     /// no error here: the jail says so in the [`ExitStatus`].
     pub fn spawn(&mut self) -> io::Result<Child> {
+        let (child, report, started) = self.with_report(std::process::Command::spawn)?;
+        Ok(Child::new(child, report, started))
+    }
+
+    /// Runs `start` on the `sandbox` command with a report file of this
+    /// run's own on the command's report number, and gives what it gave
+    /// with that file and the moment it started.
+    fn with_report<T>(
+        &mut self,
+        start: impl FnOnce(&mut std::process::Command) -> io::Result<T>,
+    ) -> io::Result<(T, File, Instant)> {
         if let Some(broken) = &self.broken {
             return Err(broken.error().into());
         }
@@ -432,25 +435,28 @@ impl Command {
         );
         let started = Instant::now();
         self.report.store(report.as_raw_fd(), Ordering::SeqCst);
-        let spawned = self.inner.spawn();
+        let result = start(&mut self.inner);
         self.report.store(-1, Ordering::SeqCst);
-        Ok(Child::new(spawned?, report, started))
+        Ok((result?, report, started))
     }
 
     /// Runs the program to its end with stdout and stderr captured (and
-    /// stdin null) unless set, as `std::process::Command::output`. The
-    /// defaults stay set on this command afterwards.
+    /// stdin null) unless set, as `std::process::Command::output`. As
+    /// with std, those defaults are for this one run: a later
+    /// [`spawn`](Self::spawn) or [`status`](Self::status) of this command
+    /// inherits what was not set, and [`into_std`](Self::into_std) keeps
+    /// it unset.
     pub fn output(&mut self) -> io::Result<Output> {
-        if !self.stdio_set[0] {
-            self.stdin(Stdio::null());
-        }
-        if !self.stdio_set[1] {
-            self.stdout(Stdio::piped());
-        }
-        if !self.stdio_set[2] {
-            self.stderr(Stdio::piped());
-        }
-        self.spawn()?.wait_with_output()
+        // std's own output() applies the defaults to its one spawn and
+        // reads both pipes at once.
+        let (output, report_file, started) = self.with_report(std::process::Command::output)?;
+        let (status, report) = concluded(output.status, &report_file, started);
+        Ok(Output {
+            status,
+            stdout: output.stdout,
+            stderr: output.stderr,
+            report,
+        })
     }
 
     /// Runs the program to its end (stdio inherited unless set) and says

@@ -131,6 +131,53 @@ fn stdin_piped_null_and_a_file() {
     );
 }
 
+/// `output()`'s defaults (stdin null, stdout and stderr piped) are for
+/// its one run, as with std: `status()` and `spawn()` of the same command
+/// afterwards inherit this process's stdout. Checked in a process of its
+/// own (this test binary run again for this one test) whose stdout is a
+/// file.
+#[test]
+fn output_defaults_apply_to_its_own_run_only() {
+    const LINE: &str = "from the jail";
+    if std::env::var_os("SANDBOX_TEST_STDOUT").is_none() {
+        let tree = support::Jail::new();
+        let stdout = tree.path("hidden/stdout");
+        let file = std::fs::File::create(&stdout).expect("create");
+        let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+            .args([
+                "library::output_defaults_apply_to_its_own_run_only",
+                "--exact",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env("SANDBOX_TEST_STDOUT", "1")
+            .stdout(file)
+            .output()
+            .expect("run the test alone");
+        let text = std::fs::read_to_string(&stdout).expect("read");
+        assert!(
+            output.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Once from status(), once from spawn(); output() captured its own.
+        // (The harness's own line may share a line with the first.)
+        assert_eq!(text.matches(&format!("{LINE}\n")).count(), 2, "{text}");
+        return;
+    }
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut command = sh(&jail, &format!("echo {LINE}; exit 6"));
+    let output = command.output().expect("spawn");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{LINE}\n"));
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let status = command.status().expect("spawn");
+    assert_eq!(status.code(), Some(6), "{status}");
+    let mut child = command.spawn().expect("spawn");
+    assert!(child.stdout.is_none() && child.stderr.is_none() && child.stdin.is_none());
+    assert_eq!(child.wait().expect("wait").code(), Some(6));
+}
+
 #[test]
 fn ten_megabytes_of_output_are_captured_whole() {
     let tree = support::Jail::new();
