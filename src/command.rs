@@ -8,7 +8,9 @@
 //! host never calls `waitpid(-1)`, never reaps or signals a child of its
 //! own, keeps no thread, and can start jails from any number of threads.
 //! [`Command::into_std`] gives the plain `std::process::Command` that
-//! does this, for `tokio::process::Command::from` and the like.
+//! does this, for `tokio::process::Command::from` and the like;
+//! [`Command::into_std_with_report`] adds a [`ReportReader`] for the
+//! reports of its runs.
 //!
 //! **The binary** is, in this order: the one set with
 //! [`Jail::with_binary`] (or [`JailBuilder::binary`](crate::JailBuilder::binary));
@@ -75,7 +77,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -213,6 +215,9 @@ pub struct Command {
     /// The descriptor of the report file of the spawn under way, for the
     /// child's hook ([`sys::Inherited::slot`]); -1 otherwise.
     report: Arc<AtomicI32>,
+    /// The number the jail writes its report to (the config's last
+    /// `reportfd` line), held open by `inner`'s hook; -1 when broken.
+    report_slot: RawFd,
 }
 
 impl fmt::Debug for Command {
@@ -227,26 +232,29 @@ impl fmt::Debug for Command {
 impl Command {
     fn new(jail: &Jail, program: &OsStr) -> Command {
         match Command::prepare(jail, program) {
-            Ok((inner, report)) => Command {
+            Ok((inner, report, report_slot)) => Command {
                 inner,
                 broken: None,
                 report,
+                report_slot,
             },
             Err(broken) => Command {
                 // Never spawned: `spawn` says what is broken first.
                 inner: std::process::Command::new("/nonexistent/sandbox"),
                 broken: Some(broken),
                 report: Arc::new(AtomicI32::new(-1)),
+                report_slot: -1,
             },
         }
     }
 
-    /// The `sandbox` command, and the number its child's hook puts on
-    /// the report descriptor (negative: /dev/null).
+    /// The `sandbox` command, the number its child's hook puts on the
+    /// report descriptor (negative: /dev/null), and that descriptor's
+    /// number.
     fn prepare(
         jail: &Jail,
         program: &OsStr,
-    ) -> Result<(std::process::Command, Arc<AtomicI32>), Broken> {
+    ) -> Result<(std::process::Command, Arc<AtomicI32>, RawFd), Broken> {
         let (text, ident) = source(jail)?;
         if jail.config.wakeup {
             return Err(Broken::Usage(
@@ -272,11 +280,12 @@ impl Command {
             text.push('\n');
         }
         // A global line after every block: the last `reportfd` wins.
-        text.push_str(&format!("reportfd {}\n", slot.as_raw_fd()));
+        let slot_number = slot.as_raw_fd();
+        text.push_str(&format!("reportfd {slot_number}\n"));
         let report = Arc::new(AtomicI32::new(-1));
         let mut inner = sandbox_binary(jail, &text, Some((Arc::new(slot), report.clone())))?;
         inner.arg(ident).arg(program);
-        Ok((inner, report))
+        Ok((inner, report, slot_number))
     }
 
     /// Adds an argument for the program.
@@ -450,7 +459,7 @@ impl Command {
         // std's own output() applies the defaults to its one spawn and
         // reads both pipes at once.
         let (output, report_file, started) = self.with_report(std::process::Command::output)?;
-        let (status, report) = concluded(output.status, &report_file, started);
+        let (status, report) = concluded(output.status, &report_file, Some(started));
         Ok(Output {
             status,
             stdout: output.stdout,
@@ -469,7 +478,13 @@ impl Command {
     /// (the `sandbox` binary with the config on an inherited descriptor):
     /// for `tokio::process::Command::from`, or any API that takes one. Its
     /// exit status is the `sandbox` binary's ([`ExitStatus::from_sandbox`]
-    /// reads it). The config's descriptor lives as long as it does.
+    /// reads it by the README's table, so a program's own 124 reads as a
+    /// time-out). The config's descriptor lives as long as it does.
+    ///
+    /// It has no report: the jail's records go to `/dev/null`, as a std
+    /// `Child` has nowhere to keep them. To have the [`RunReport`] and the
+    /// exact [`ExitStatus`] of its runs, use
+    /// [`into_std_with_report`](Self::into_std_with_report).
     ///
     /// A command that cannot spawn ([`try_into_std`](Self::try_into_std)
     /// says why) gives one whose spawn fails with `NotFound`.
@@ -489,6 +504,75 @@ impl Command {
             Some(broken) => Err(broken.error()),
             None => Ok(self.inner),
         }
+    }
+
+    /// [`into_std`](Self::into_std) with a [`ReportReader`] that gives the
+    /// report of its runs: the jail writes its records to a file the
+    /// reader holds (a memfd, put on the report's number in each child),
+    /// and [`ReportReader::read`] reads them once the run has ended.
+    ///
+    /// One run at a time: read the report of a run after it has ended
+    /// and before the next one starts (the reader empties the file when
+    /// it reads it); two runs at once write into the same file.
+    ///
+    /// Errors: as [`try_into_std`](Self::try_into_std), in an
+    /// `io::Error` as [`spawn`](Self::spawn) gives them, or no memfd.
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?;
+    /// let (mut command, reader) = jail
+    ///     .command("/usr/bin/cat")
+    ///     .arg("/etc/passwd")
+    ///     .into_std_with_report()?;
+    /// let output = command.output()?; // or tokio::process::Command::from(command)
+    /// let (status, report) = reader.read(output.status);
+    /// assert_eq!(status.code(), Some(1));
+    /// assert_eq!(report.denials[0].allow.as_deref(), Some("see /etc/passwd"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_std_with_report(self) -> io::Result<(std::process::Command, ReportReader)> {
+        if let Some(broken) = &self.broken {
+            return Err(broken.error().into());
+        }
+        let file =
+            memfd_create("sandbox-report", MFdFlags::MFD_CLOEXEC).map_err(io::Error::from)?;
+        let reader = ReportReader {
+            file: File::from(file.try_clone()?),
+        };
+        let mut inner = self.inner;
+        // After the jail's own hook, which keeps the number open across
+        // the exec (here for /dev/null, the atomic staying -1).
+        sys::place_across_exec(&mut inner, Arc::new(file), self.report_slot);
+        Ok((inner, reader))
+    }
+}
+
+/// The report of the runs of a `std::process::Command` made by
+/// [`Command::into_std_with_report`]: the file the jail writes its
+/// records to. Dropping it is fine; the command keeps its own copy of the
+/// file (and the jail then writes to that, unread).
+#[derive(Debug)]
+pub struct ReportReader {
+    file: File,
+}
+
+impl ReportReader {
+    /// How the run that ended with `status` (the `sandbox` process's exit
+    /// status, from `wait`, `output` or tokio's equivalents) ended, and
+    /// its report, as [`Child::wait_report`] gives them; then empties the
+    /// file for the next run. Call it only once that run has ended.
+    ///
+    /// A run that wrote no `exit` record (killed, or the jail could not
+    /// start) is read from `status` by the README's table
+    /// ([`ExitStatus::from_sandbox`]), with a wall time of 0: the reader
+    /// does not see the run start.
+    pub fn read(&self, status: std::process::ExitStatus) -> (ExitStatus, RunReport) {
+        let ended = concluded(status, &self.file, None);
+        // Truncating a memfd of our own fails only on a broken kernel;
+        // this run's records would then come before the next run's.
+        let _ = self.file.set_len(0);
+        let _ = (&self.file).seek(SeekFrom::Start(0));
+        ended
     }
 }
 
@@ -685,7 +769,7 @@ impl Child {
         inner.stderr = stderr;
         let output = inner.wait_with_output()?;
         let (status, report) =
-            ended.unwrap_or_else(|| concluded(output.status, &report_file, started));
+            ended.unwrap_or_else(|| concluded(output.status, &report_file, Some(started)));
         Ok(Output {
             status,
             stdout: output.stdout,
@@ -695,7 +779,7 @@ impl Child {
     }
 
     fn conclude(&mut self, raw: std::process::ExitStatus) -> (ExitStatus, RunReport) {
-        let ended = concluded(raw, &self.report_file, self.started);
+        let ended = concluded(raw, &self.report_file, Some(self.started));
         self.ended = Some(ended.clone());
         ended
     }
@@ -774,11 +858,12 @@ impl Child {
 }
 
 /// How the jail ended, from its exit status and the records in its
-/// report file.
+/// report file (`started`: when the run started, if known, for a report
+/// made without an `exit` record).
 fn concluded(
     raw: std::process::ExitStatus,
     report_file: &File,
-    started: Instant,
+    started: Option<Instant>,
 ) -> (ExitStatus, RunReport) {
     let mut text = String::new();
     let mut reader = report_file;
@@ -795,7 +880,7 @@ fn concluded(
             let status = ExitStatus::from_sandbox(raw);
             let mut report = RunReport {
                 version: crate::report::VERSION,
-                wall_time: started.elapsed().as_secs_f64(),
+                wall_time: started.map_or(0.0, |started| started.elapsed().as_secs_f64()),
                 denial_count: denials.len() as u64,
                 denials,
                 ..RunReport::default()

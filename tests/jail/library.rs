@@ -303,6 +303,66 @@ fn into_std_gives_a_plain_command_that_runs_in_the_jail() {
     assert_eq!(status.code(), Some(5));
 }
 
+/// A std Command keeps the report of its runs through its reader: the
+/// exact status (a program's own 124 is its own) and each denial, one run
+/// at a time.
+#[test]
+fn into_std_with_report_gives_each_runs_report() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut jailed = sh(
+        &jail,
+        &tree.expand("/usr/bin/cat {hidden}/file || echo hidden; exit 124"),
+    );
+    // Nothing from the test's environment (cargo's library paths) to
+    // look for.
+    jailed.env_clear();
+    let (mut command, reader) = jailed.into_std_with_report().expect("a std command");
+    let output = command.output().expect("spawn");
+    assert_eq!(output.stdout, b"hidden\n");
+    assert_eq!(output.status.code(), Some(124));
+    let (status, report) = reader.read(output.status);
+    assert_eq!(status.code(), Some(124), "{status}");
+    assert!(!status.timed_out());
+    assert_eq!(report.status, Status::RuntimeError, "{report:?}");
+    assert_eq!(report.denials.len(), 1, "{report:?}");
+    assert_eq!(
+        report.denials[0].allow,
+        Some(format!("see {}", tree.p("hidden/file")))
+    );
+    // The next run's report is its own: one denial, not two.
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let (status, report) = reader.read(child.wait().expect("wait"));
+    assert_eq!(out, "hidden\n");
+    assert_eq!(status.code(), Some(124), "{status}");
+    assert_eq!(report.denials.len(), 1, "{report:?}");
+    assert_eq!(report.denial_count, 1, "{report:?}");
+    // Killed before it could write its exit record: read from the status.
+    let mut sleep = jail.command("/usr/bin/sleep");
+    sleep.arg("30");
+    let (mut command, reader) = sleep.into_std_with_report().expect("a std command");
+    let mut child = command.spawn().expect("spawn");
+    child.kill().expect("kill");
+    let (status, report) = reader.read(child.wait().expect("wait"));
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(report.status, Status::Signal, "{report:?}");
+    // A broken command says why, as spawn would.
+    let error = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary("/nonexistent/sandbox")
+        .command("/bin/true")
+        .into_std_with_report()
+        .expect_err("no binary");
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+}
+
 #[test]
 fn tokio_runs_the_std_command() {
     let tree = support::Jail::new();
