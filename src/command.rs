@@ -185,7 +185,52 @@ impl Jail {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        Command::new(self, program.as_ref())
+        Command::new(self, Some(program.as_ref()))
+    }
+
+    /// Runs `program` (its name, then its arguments; the config's
+    /// `program` and `arg` lines when empty) in the jail with this
+    /// process's stdin, stdout and stderr, waits for it and says how it
+    /// ended. The jail runs in a `sandbox` process of its own, as
+    /// [`Command::status`] runs it: this process's other children are
+    /// never reaped or signalled, and any thread may call it. The jail's
+    /// own messages (`sandbox: ...`, `[Timed out]`) go to this process's
+    /// stderr, as on the command line.
+    ///
+    /// Errors: the jail could not run the program, or failed
+    /// ([`Error::Jail`], with the `sandbox` binary's status and message:
+    /// 127 for a program not found or not visible, 78 for a config it
+    /// refuses, ...); no `sandbox` binary ([`Error::Binary`]); a jail
+    /// made from a [`Config`] value, which has no text to hand the binary
+    /// ([`Error::Usage`]; [`Jail::run_in_this_process`] runs such a jail,
+    /// in a process that has no other children); the binary could not be
+    /// started ([`Error::Spawn`]).
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::load("conf/shell.conf".as_ref(), "alice")?;
+    /// let ending = jail.run(&["/bin/echo".into(), "hi".into()])?;
+    /// assert_eq!(ending, sandbox::Ending::Exited(0));
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
+    pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
+        let mut command = Command::new(self, program.first().map(OsString::as_os_str));
+        command.args(program.iter().skip(1));
+        let status = command.status().map_err(|error| {
+            // What the library itself refused travels inside the
+            // io::Error; the system's errors are the spawn's.
+            if !error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                return Error::Spawn(error);
+            }
+            let kind = error.kind();
+            match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(typed)) => *typed,
+                Some(Err(other)) => Error::Spawn(io::Error::new(kind, other)),
+                None => Error::Spawn(kind.into()),
+            }
+        })?;
+        status
+            .ending()
+            .map_err(|failure| Error::Jail(failure.clone()))
     }
 }
 
@@ -230,7 +275,8 @@ impl fmt::Debug for Command {
 }
 
 impl Command {
-    fn new(jail: &Jail, program: &OsStr) -> Command {
+    /// `program`: `None` for the config's `program` and `arg` lines.
+    fn new(jail: &Jail, program: Option<&OsStr>) -> Command {
         match Command::prepare(jail, program) {
             Ok((inner, report, report_slot)) => Command {
                 inner,
@@ -253,7 +299,7 @@ impl Command {
     /// number.
     fn prepare(
         jail: &Jail,
-        program: &OsStr,
+        program: Option<&OsStr>,
     ) -> Result<(std::process::Command, Arc<AtomicI32>, RawFd), Broken> {
         let (text, ident) = source(jail)?;
         if jail.config.wakeup {
@@ -284,7 +330,7 @@ impl Command {
         text.push_str(&format!("reportfd {slot_number}\n"));
         let report = Arc::new(AtomicI32::new(-1));
         let mut inner = sandbox_binary(jail, &text, Some((Arc::new(slot), report.clone())))?;
-        inner.arg(ident).arg(program);
+        inner.arg(ident).args(program);
         Ok((inner, report, slot_number))
     }
 
@@ -911,15 +957,7 @@ pub struct ExitStatus {
     raw: std::process::ExitStatus,
 }
 
-/// The jail itself failed, or could not run the program.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JailFailure {
-    /// The `sandbox` binary's exit status (78 bad config, 125 the jail
-    /// failed, 126 cannot execute, 127 not found, 2 usage).
-    pub status: i32,
-    /// What went wrong, when the jail said.
-    pub message: Option<String>,
-}
+pub use crate::error::JailFailure;
 
 impl ExitStatus {
     /// Reads the `sandbox` binary's exit status by the README's table:

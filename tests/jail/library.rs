@@ -451,6 +451,56 @@ fn jails_on_sixteen_threads_leave_the_hosts_children_to_their_owner() {
     }
 }
 
+/// `Jail::run` runs the jail in a `sandbox` process of its own: a child
+/// the host started itself, which ends while the jail runs, is still the
+/// host's to reap (a tracer in this process, waiting with `waitpid(-1)`,
+/// would take it).
+#[test]
+fn jail_run_leaves_the_hosts_children_to_their_owner() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut host_child = std::process::Command::new("/bin/sh")
+        .args(["-c", "exit 9"])
+        .spawn()
+        .expect("a host child");
+    let script = tree.expand("sleep 0.5; echo ran > {jail}/out; exit 4");
+    let ending = jail
+        .run(&["/bin/sh".into(), "-c".into(), script.into()])
+        .expect("run");
+    assert_eq!(ending, sandbox::Ending::Exited(4));
+    assert_eq!(
+        std::fs::read_to_string(tree.path("jail/out")).expect("the program's file"),
+        "ran\n"
+    );
+    let status = host_child.wait().expect("the host reaps its own child");
+    assert_eq!(status.code(), Some(9));
+
+    // The config's program when none is given.
+    let jail = jail_with(&tree, "program /usr/bin/false\narg false\n");
+    assert_eq!(jail.run(&[]).expect("run"), sandbox::Ending::Exited(1));
+    // What the jail could not run is a typed error with its status and
+    // message.
+    let error = jail
+        .run(&[tree.p("hidden/file").into()])
+        .expect_err("not visible");
+    let sandbox::Error::Jail(failure) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(failure.status, 127);
+    assert!(error.to_string().contains("not visible"), "{error}");
+    assert_eq!(error.exit_status(), 127);
+    // A jail without text cannot go through the binary: it says what to
+    // use instead.
+    let config = sandbox::Config::parse(std::path::Path::new("x.conf"), "see /usr\n", "x")
+        .expect("a config");
+    let error = Jail::from_config(config)
+        .expect("a jail")
+        .with_binary(SANDBOX)
+        .run(&["/bin/true".into()])
+        .expect_err("no text");
+    assert!(matches!(error, sandbox::Error::Usage(_)), "{error:?}");
+}
+
 /// Descriptors are counted in a process of their own (this test binary
 /// run again for this one test): other tests' threads open and close
 /// descriptors at any time.
