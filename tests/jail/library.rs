@@ -887,6 +887,46 @@ fn a_session_needs_wakeup_and_a_run_needs_none() {
     assert!(error.to_string().contains("Jail::session"), "{error}");
 }
 
+/// A session's commands are not reported yet: the config is refused,
+/// naming its report line, from the library and from the command line,
+/// and nothing runs.
+#[test]
+fn a_session_with_a_report_is_refused_naming_the_line() {
+    let tree = support::Jail::bare();
+    let report = tree.path("report.jsonl");
+    let text = format!(
+        "{}reportfile {}\n",
+        python_session_config(&tree, "reported"),
+        report.display()
+    );
+    let line = text.lines().count();
+    let error = Jail::from_config_str(&text, "").expect_err("refused");
+    assert!(matches!(error, sandbox::Error::Config(_)), "{error:?}");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "<string>:{line}:1: `reportfile` does not work with `wakeup` yet"
+        )),
+        "{error}"
+    );
+    std::fs::write(tree.config_path(), &text).expect("write the config");
+    let output = std::process::Command::new(SANDBOX)
+        .arg(tree.config_path())
+        .arg("py")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sandbox");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}:1: `reportfile` does not work with `wakeup` yet",
+            tree.config_path().display()
+        )),
+        "{stderr}"
+    );
+    assert!(!report.exists());
+}
+
 /// The eval bot example, run as a test: many evaluations at once on one
 /// runtime, each ending as it should, output capped.
 #[cfg(feature = "tokio")]
