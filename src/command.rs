@@ -49,7 +49,9 @@
 //! What to do instead: run a wrapper as the jailed program (a shell or a
 //! small program that does the setup and then execs the real one), which
 //! runs confined, or use the config lines that cover the usual cases
-//! (`chdir`, `rlimit`, `setenv`, `passfd`).
+//! (`chdir`, `rlimit`, `setenv`, `passfd`). What the program needs but
+//! may not open itself, a `pre_sandbox` hook opens and puts on a number
+//! a `passfd` line names (the hook's example below).
 //!
 //! ```no_run
 //! use sandbox::Jail;
