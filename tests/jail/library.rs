@@ -275,6 +275,43 @@ fn a_pre_sandbox_hook_runs_before_confinement_and_can_open_a_hidden_path() {
     assert_eq!(output.stdout, b"secret\n", "{output:?}");
 }
 
+/// Hooks run in the order they were added, in the child, after its
+/// stdio is set: each writes its number to a pipe the test reads, and
+/// the last one a line on the program's stdout, before the program's.
+#[test]
+fn pre_sandbox_hooks_run_in_order_after_stdio_is_set() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let writer = std::sync::Arc::new(std::os::fd::OwnedFd::from(writer));
+    let mut command = sh(&jail, "echo program");
+    for mark in [b"1", b"2", b"3"] {
+        let writer = writer.clone();
+        // SAFETY: write is async-signal-safe; nothing allocates.
+        unsafe {
+            command.pre_sandbox(move || {
+                use std::os::fd::AsRawFd;
+                if libc::write(writer.as_raw_fd(), mark.as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if mark == b"3" && libc::write(1, b"hook\n".as_ptr().cast(), 5) != 5 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let output = command.output().expect("spawn");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hook\nprogram\n");
+    assert!(output.status.success(), "{output:?}");
+    // The hooks hold the write end as long as the command lives.
+    drop(command);
+    drop(writer);
+    let mut marks = String::new();
+    reader.read_to_string(&mut marks).expect("read");
+    assert_eq!(marks, "123");
+}
+
 #[test]
 fn a_failing_pre_sandbox_hook_is_the_spawn_error() {
     let tree = support::Jail::new();
@@ -301,6 +338,20 @@ fn into_std_gives_a_plain_command_that_runs_in_the_jail() {
     assert_eq!(output.stdout, b"hidden\n");
     let status = sandbox::ExitStatus::from_sandbox(output.status);
     assert_eq!(status.code(), Some(5));
+    let output = sh(&jail, "echo fallible; exit 6")
+        .try_into_std()
+        .expect("a std command")
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout, b"fallible\n");
+    assert_eq!(output.status.code(), Some(6));
+    let error = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary("/nonexistent/sandbox")
+        .command("/bin/true")
+        .try_into_std()
+        .expect_err("no binary");
+    assert!(matches!(error, sandbox::Error::Binary(_)), "{error:?}");
 }
 
 /// A std Command keeps the report of its runs through its reader: the
@@ -1032,14 +1083,37 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-/// A kernel that refuses the jail ptrace (here a seccomp filter the host
-/// installs in the child before the jail starts, as a jail run inside
-/// another jail meets): a jail error with the kernel's reason, in the
-/// status and the report, never a panic.
+/// A kernel that refuses the jail ptrace, or a seccomp filter of its own
+/// (here a seccomp filter the host installs in the child before the jail
+/// starts, as a jail run inside another jail meets): a jail error with
+/// the kernel's reason, in the status and the report, never a panic.
 #[test]
-fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
+fn a_kernel_that_refuses_ptrace_or_seccomp_gives_a_jail_error() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIPPED: the test's filter is written for x86_64");
+        return;
+    }
     let tree = support::Jail::new();
     let jail = jail_with(&tree, "");
+    for (refused, name) in [(libc::SYS_ptrace, "ptrace"), (libc::SYS_seccomp, "seccomp")] {
+        let output = run_with_refused_syscall(&jail, refused);
+        assert_eq!(output.report.status, Status::JailError, "{output:?}");
+        let failure = output.status.ending().expect_err("a jail failure");
+        assert_eq!(failure.status, 125, "{output:?}");
+        let message = failure.message.clone().unwrap_or_default();
+        assert!(message.contains(name), "{message}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&message),
+            "{output:?}"
+        );
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    }
+}
+
+/// Runs /bin/true in `jail` with `refused` failing with EPERM in the
+/// `sandbox` process and everything it starts (a filter installed by a
+/// `pre_sandbox` hook).
+fn run_with_refused_syscall(jail: &Jail, refused: libc::c_long) -> sandbox::Output {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let load = |offset: u32| libc::sock_filter {
         code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
@@ -1065,14 +1139,10 @@ fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
         jump_eq(AUDIT_ARCH_X86_64, 1, 0),
         ret(libc::SECCOMP_RET_ALLOW),
         load(0),
-        jump_eq(libc::SYS_ptrace as u32, 0, 1),
+        jump_eq(refused as u32, 0, 1),
         ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
         ret(libc::SECCOMP_RET_ALLOW),
     ];
-    if !cfg!(target_arch = "x86_64") {
-        eprintln!("SKIPPED: the test's filter is written for x86_64");
-        return;
-    }
     let program = std::sync::Arc::new(program);
     let mut command = jail.command("/bin/true");
     // SAFETY: prctl and seccomp are async-signal-safe; the program was
@@ -1096,11 +1166,5 @@ fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
             Ok(())
         });
     }
-    let output = command.output().expect("spawn");
-    assert_eq!(output.report.status, Status::JailError, "{output:?}");
-    let failure = output.status.ending().expect_err("a jail failure");
-    assert_eq!(failure.status, 125, "{output:?}");
-    let message = failure.message.clone().unwrap_or_default();
-    assert!(message.contains("ptrace"), "{message}");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    command.output().expect("spawn")
 }
