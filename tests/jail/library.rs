@@ -1110,6 +1110,33 @@ fn a_kernel_that_refuses_ptrace_or_seccomp_gives_a_jail_error() {
     }
 }
 
+/// A jail run inside a jail: the inner `sandbox` cannot trace its
+/// program (jails do not nest) and says so with the jail's status, which
+/// the outer jail reports as its program's own exit.
+#[test]
+fn a_jail_inside_a_jail_is_a_jail_error_not_a_panic() {
+    let tree = support::Jail::new();
+    let inner = tree.path("jail/inner.conf");
+    std::fs::write(&inner, "see /usr\nsee /lib\nsee /lib64\nsee /bin\n").expect("write");
+    let jail = jail_with(&tree, &format!("see {SANDBOX}\n"));
+    let output = jail
+        .command(SANDBOX)
+        .arg(&inner)
+        .args(["x", "/bin/true"])
+        .env_clear()
+        .output()
+        .expect("spawn");
+    assert_eq!(output.status.code(), Some(125), "{output:?}");
+    assert_eq!(output.report.status, Status::RuntimeError, "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("sandbox: "), "{stderr}");
+    assert!(
+        stderr.contains("ptrace: operation not permitted"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Runs /bin/true in `jail` with `refused` failing with EPERM in the
 /// `sandbox` process and everything it starts (a filter installed by a
 /// `pre_sandbox` hook).
