@@ -568,10 +568,9 @@ impl Command {
     ///
     /// ```no_run
     /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?;
-    /// let (mut command, reader) = jail
-    ///     .command("/usr/bin/cat")
-    ///     .arg("/etc/passwd")
-    ///     .into_std_with_report()?;
+    /// let mut cat = jail.command("/usr/bin/cat");
+    /// cat.arg("/etc/passwd");
+    /// let (mut command, reader) = cat.into_std_with_report()?;
     /// let output = command.output()?; // or tokio::process::Command::from(command)
     /// let (status, report) = reader.read(output.status);
     /// assert_eq!(status.code(), Some(1));
