@@ -8,7 +8,9 @@
 //! host never calls `waitpid(-1)`, never reaps or signals a child of its
 //! own, keeps no thread, and can start jails from any number of threads.
 //! [`Command::into_std`] gives the plain `std::process::Command` that
-//! does this, for `tokio::process::Command::from` and the like.
+//! does this, for `tokio::process::Command::from` and the like;
+//! [`Command::into_std_with_report`] adds a [`ReportReader`] for the
+//! reports of its runs.
 //!
 //! **The binary** is, in this order: the one set with
 //! [`Jail::with_binary`] (or [`JailBuilder::binary`](crate::JailBuilder::binary));
@@ -47,7 +49,9 @@
 //! What to do instead: run a wrapper as the jailed program (a shell or a
 //! small program that does the setup and then execs the real one), which
 //! runs confined, or use the config lines that cover the usual cases
-//! (`chdir`, `rlimit`, `setenv`, `passfd`).
+//! (`chdir`, `rlimit`, `setenv`, `passfd`). What the program needs but
+//! may not open itself, a `pre_sandbox` hook opens and puts on a number
+//! a `passfd` line names (the hook's example below).
 //!
 //! ```no_run
 //! use sandbox::Jail;
@@ -75,7 +79,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -183,7 +187,52 @@ impl Jail {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        Command::new(self, program.as_ref())
+        Command::new(self, Some(program.as_ref()))
+    }
+
+    /// Runs `program` (its name, then its arguments; the config's
+    /// `program` and `arg` lines when empty) in the jail with this
+    /// process's stdin, stdout and stderr, waits for it and says how it
+    /// ended. The jail runs in a `sandbox` process of its own, as
+    /// [`Command::status`] runs it: this process's other children are
+    /// never reaped or signalled, and any thread may call it. The jail's
+    /// own messages (`sandbox: ...`, `[Timed out]`) go to this process's
+    /// stderr, as on the command line.
+    ///
+    /// Errors: the jail could not run the program, or failed
+    /// ([`Error::Jail`], with the `sandbox` binary's status and message:
+    /// 127 for a program not found or not visible, 78 for a config it
+    /// refuses, ...); no `sandbox` binary ([`Error::Binary`]); a jail
+    /// made from a [`Config`] value, which has no text to hand the binary
+    /// ([`Error::Usage`]; [`Jail::run_in_this_process`] runs such a jail,
+    /// in a process that has no other children); the binary could not be
+    /// started ([`Error::Spawn`]).
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::load("conf/shell.conf".as_ref(), "alice")?;
+    /// let ending = jail.run(&["/bin/echo".into(), "hi".into()])?;
+    /// assert_eq!(ending, sandbox::Ending::Exited(0));
+    /// # Ok::<(), sandbox::Error>(())
+    /// ```
+    pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
+        let mut command = Command::new(self, program.first().map(OsString::as_os_str));
+        command.args(program.iter().skip(1));
+        let status = command.status().map_err(|error| {
+            // What the library itself refused travels inside the
+            // io::Error; the system's errors are the spawn's.
+            if !error.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+                return Error::Spawn(error);
+            }
+            let kind = error.kind();
+            match error.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(typed)) => *typed,
+                Some(Err(other)) => Error::Spawn(io::Error::new(kind, other)),
+                None => Error::Spawn(kind.into()),
+            }
+        })?;
+        status
+            .ending()
+            .map_err(|failure| Error::Jail(failure.clone()))
     }
 }
 
@@ -210,12 +259,12 @@ impl Broken {
 pub struct Command {
     inner: std::process::Command,
     broken: Option<Broken>,
-    /// Which of stdin, stdout and stderr were set (for `output`'s
-    /// defaults).
-    stdio_set: [bool; 3],
     /// The descriptor of the report file of the spawn under way, for the
     /// child's hook ([`sys::Inherited::slot`]); -1 otherwise.
     report: Arc<AtomicI32>,
+    /// The number the jail writes its report to (the config's last
+    /// `reportfd` line), held open by `inner`'s hook; -1 when broken.
+    report_slot: RawFd,
 }
 
 impl fmt::Debug for Command {
@@ -228,30 +277,32 @@ impl fmt::Debug for Command {
 }
 
 impl Command {
-    fn new(jail: &Jail, program: &OsStr) -> Command {
+    /// `program`: `None` for the config's `program` and `arg` lines.
+    fn new(jail: &Jail, program: Option<&OsStr>) -> Command {
         match Command::prepare(jail, program) {
-            Ok((inner, report)) => Command {
+            Ok((inner, report, report_slot)) => Command {
                 inner,
                 broken: None,
-                stdio_set: [false; 3],
                 report,
+                report_slot,
             },
             Err(broken) => Command {
                 // Never spawned: `spawn` says what is broken first.
                 inner: std::process::Command::new("/nonexistent/sandbox"),
                 broken: Some(broken),
-                stdio_set: [false; 3],
                 report: Arc::new(AtomicI32::new(-1)),
+                report_slot: -1,
             },
         }
     }
 
-    /// The `sandbox` command, and the number its child's hook puts on
-    /// the report descriptor (negative: /dev/null).
+    /// The `sandbox` command, the number its child's hook puts on the
+    /// report descriptor (negative: /dev/null), and that descriptor's
+    /// number.
     fn prepare(
         jail: &Jail,
-        program: &OsStr,
-    ) -> Result<(std::process::Command, Arc<AtomicI32>), Broken> {
+        program: Option<&OsStr>,
+    ) -> Result<(std::process::Command, Arc<AtomicI32>, RawFd), Broken> {
         let (text, ident) = source(jail)?;
         if jail.config.wakeup {
             return Err(Broken::Usage(
@@ -277,11 +328,12 @@ impl Command {
             text.push('\n');
         }
         // A global line after every block: the last `reportfd` wins.
-        text.push_str(&format!("reportfd {}\n", slot.as_raw_fd()));
+        let slot_number = slot.as_raw_fd();
+        text.push_str(&format!("reportfd {slot_number}\n"));
         let report = Arc::new(AtomicI32::new(-1));
         let mut inner = sandbox_binary(jail, &text, Some((Arc::new(slot), report.clone())))?;
-        inner.arg(ident).arg(program);
-        Ok((inner, report))
+        inner.arg(ident).args(program);
+        Ok((inner, report, slot_number))
     }
 
     /// Adds an argument for the program.
@@ -343,7 +395,6 @@ impl Command {
     /// [`output`](Self::output)).
     pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stdin(cfg);
-        self.stdio_set[0] = true;
         self
     }
 
@@ -351,7 +402,6 @@ impl Command {
     /// [`output`](Self::output)).
     pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stdout(cfg);
-        self.stdio_set[1] = true;
         self
     }
 
@@ -359,7 +409,6 @@ impl Command {
     /// inherited unless set (piped for [`output`](Self::output)).
     pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
         self.inner.stderr(cfg);
-        self.stdio_set[2] = true;
         self
     }
 
@@ -421,6 +470,17 @@ impl Command {
     /// system's. A program that is not found or not visible in the jail is
     /// no error here: the jail says so in the [`ExitStatus`].
     pub fn spawn(&mut self) -> io::Result<Child> {
+        let (child, report, started) = self.with_report(std::process::Command::spawn)?;
+        Ok(Child::new(child, report, started))
+    }
+
+    /// Runs `start` on the `sandbox` command with a report file of this
+    /// run's own on the command's report number, and gives what it gave
+    /// with that file and the moment it started.
+    fn with_report<T>(
+        &mut self,
+        start: impl FnOnce(&mut std::process::Command) -> io::Result<T>,
+    ) -> io::Result<(T, File, Instant)> {
         if let Some(broken) = &self.broken {
             return Err(broken.error().into());
         }
@@ -432,25 +492,28 @@ impl Command {
         );
         let started = Instant::now();
         self.report.store(report.as_raw_fd(), Ordering::SeqCst);
-        let spawned = self.inner.spawn();
+        let result = start(&mut self.inner);
         self.report.store(-1, Ordering::SeqCst);
-        Ok(Child::new(spawned?, report, started))
+        Ok((result?, report, started))
     }
 
     /// Runs the program to its end with stdout and stderr captured (and
-    /// stdin null) unless set, as `std::process::Command::output`. The
-    /// defaults stay set on this command afterwards.
+    /// stdin null) unless set, as `std::process::Command::output`. As
+    /// with std, those defaults are for this one run: a later
+    /// [`spawn`](Self::spawn) or [`status`](Self::status) of this command
+    /// inherits what was not set, and [`into_std`](Self::into_std) keeps
+    /// it unset.
     pub fn output(&mut self) -> io::Result<Output> {
-        if !self.stdio_set[0] {
-            self.stdin(Stdio::null());
-        }
-        if !self.stdio_set[1] {
-            self.stdout(Stdio::piped());
-        }
-        if !self.stdio_set[2] {
-            self.stderr(Stdio::piped());
-        }
-        self.spawn()?.wait_with_output()
+        // std's own output() applies the defaults to its one spawn and
+        // reads both pipes at once.
+        let (output, report_file, started) = self.with_report(std::process::Command::output)?;
+        let (status, report) = concluded(output.status, &report_file, Some(started));
+        Ok(Output {
+            status,
+            stdout: output.stdout,
+            stderr: output.stderr,
+            report,
+        })
     }
 
     /// Runs the program to its end (stdio inherited unless set) and says
@@ -463,7 +526,13 @@ impl Command {
     /// (the `sandbox` binary with the config on an inherited descriptor):
     /// for `tokio::process::Command::from`, or any API that takes one. Its
     /// exit status is the `sandbox` binary's ([`ExitStatus::from_sandbox`]
-    /// reads it). The config's descriptor lives as long as it does.
+    /// reads it by the README's table, so a program's own 124 reads as a
+    /// time-out). The config's descriptor lives as long as it does.
+    ///
+    /// It has no report: the jail's records go to `/dev/null`, as a std
+    /// `Child` has nowhere to keep them. To have the [`RunReport`] and the
+    /// exact [`ExitStatus`] of its runs, use
+    /// [`into_std_with_report`](Self::into_std_with_report).
     ///
     /// A command that cannot spawn ([`try_into_std`](Self::try_into_std)
     /// says why) gives one whose spawn fails with `NotFound`.
@@ -483,6 +552,74 @@ impl Command {
             Some(broken) => Err(broken.error()),
             None => Ok(self.inner),
         }
+    }
+
+    /// [`into_std`](Self::into_std) with a [`ReportReader`] that gives the
+    /// report of its runs: the jail writes its records to a file the
+    /// reader holds (a memfd, put on the report's number in each child),
+    /// and [`ReportReader::read`] reads them once the run has ended.
+    ///
+    /// One run at a time: read the report of a run after it has ended
+    /// and before the next one starts (the reader empties the file when
+    /// it reads it); two runs at once write into the same file.
+    ///
+    /// Errors: as [`try_into_std`](Self::try_into_std), in an
+    /// `io::Error` as [`spawn`](Self::spawn) gives them, or no memfd.
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::from_config_str("see /usr\n", "bot")?;
+    /// let mut cat = jail.command("/usr/bin/cat");
+    /// cat.arg("/etc/passwd");
+    /// let (mut command, reader) = cat.into_std_with_report()?;
+    /// let output = command.output()?; // or tokio::process::Command::from(command)
+    /// let (status, report) = reader.read(output.status);
+    /// assert_eq!(status.code(), Some(1));
+    /// assert_eq!(report.denials[0].allow.as_deref(), Some("see /etc/passwd"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_std_with_report(self) -> io::Result<(std::process::Command, ReportReader)> {
+        if let Some(broken) = &self.broken {
+            return Err(broken.error().into());
+        }
+        let file =
+            memfd_create("sandbox-report", MFdFlags::MFD_CLOEXEC).map_err(io::Error::from)?;
+        let reader = ReportReader {
+            file: File::from(file.try_clone()?),
+        };
+        let mut inner = self.inner;
+        // After the jail's own hook, which keeps the number open across
+        // the exec (here for /dev/null, the atomic staying -1).
+        sys::place_across_exec(&mut inner, Arc::new(file), self.report_slot);
+        Ok((inner, reader))
+    }
+}
+
+/// The report of the runs of a `std::process::Command` made by
+/// [`Command::into_std_with_report`]: the file the jail writes its
+/// records to. Dropping it is fine; the command keeps its own copy of the
+/// file (and the jail then writes to that, unread).
+#[derive(Debug)]
+pub struct ReportReader {
+    file: File,
+}
+
+impl ReportReader {
+    /// How the run that ended with `status` (the `sandbox` process's exit
+    /// status, from `wait`, `output` or tokio's equivalents) ended, and
+    /// its report, as [`Child::wait_report`] gives them; then empties the
+    /// file for the next run. Call it only once that run has ended.
+    ///
+    /// A run that wrote no `exit` record (killed, or the jail could not
+    /// start) is read from `status` by the README's table
+    /// ([`ExitStatus::from_sandbox`]), with a wall time of 0: the reader
+    /// does not see the run start.
+    pub fn read(&self, status: std::process::ExitStatus) -> (ExitStatus, RunReport) {
+        let ended = concluded(status, &self.file, None);
+        // Truncating a memfd of our own fails only on a broken kernel;
+        // this run's records would then come before the next run's.
+        let _ = self.file.set_len(0);
+        let _ = (&self.file).seek(SeekFrom::Start(0));
+        ended
     }
 }
 
@@ -679,7 +816,7 @@ impl Child {
         inner.stderr = stderr;
         let output = inner.wait_with_output()?;
         let (status, report) =
-            ended.unwrap_or_else(|| concluded(output.status, &report_file, started));
+            ended.unwrap_or_else(|| concluded(output.status, &report_file, Some(started)));
         Ok(Output {
             status,
             stdout: output.stdout,
@@ -689,7 +826,7 @@ impl Child {
     }
 
     fn conclude(&mut self, raw: std::process::ExitStatus) -> (ExitStatus, RunReport) {
-        let ended = concluded(raw, &self.report_file, self.started);
+        let ended = concluded(raw, &self.report_file, Some(self.started));
         self.ended = Some(ended.clone());
         ended
     }
@@ -768,11 +905,12 @@ impl Child {
 }
 
 /// How the jail ended, from its exit status and the records in its
-/// report file.
+/// report file (`started`: when the run started, if known, for a report
+/// made without an `exit` record).
 fn concluded(
     raw: std::process::ExitStatus,
     report_file: &File,
-    started: Instant,
+    started: Option<Instant>,
 ) -> (ExitStatus, RunReport) {
     let mut text = String::new();
     let mut reader = report_file;
@@ -789,7 +927,7 @@ fn concluded(
             let status = ExitStatus::from_sandbox(raw);
             let mut report = RunReport {
                 version: crate::report::VERSION,
-                wall_time: started.elapsed().as_secs_f64(),
+                wall_time: started.map_or(0.0, |started| started.elapsed().as_secs_f64()),
                 denial_count: denials.len() as u64,
                 denials,
                 ..RunReport::default()
@@ -820,15 +958,7 @@ pub struct ExitStatus {
     raw: std::process::ExitStatus,
 }
 
-/// The jail itself failed, or could not run the program.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JailFailure {
-    /// The `sandbox` binary's exit status (78 bad config, 125 the jail
-    /// failed, 126 cannot execute, 127 not found, 2 usage).
-    pub status: i32,
-    /// What went wrong, when the jail said.
-    pub message: Option<String>,
-}
+pub use crate::error::JailFailure;
 
 impl ExitStatus {
     /// Reads the `sandbox` binary's exit status by the README's table:

@@ -70,6 +70,13 @@ pub enum Error {
     /// [`Jail::command`](crate::Jail::command) found no `sandbox` binary to
     /// run the program with.
     Binary(BinaryNotFound),
+    /// The `sandbox` binary that [`Jail::run`](crate::Jail::run) ran
+    /// could not run the program, or failed itself: its status and, when
+    /// its report says, its message.
+    Jail(JailFailure),
+    /// The `sandbox` binary could not be started (a `pre_sandbox` hook
+    /// failed, the system is out of processes, ...).
+    Spawn(std::io::Error),
     /// The kernel refused an `rlimit` line of the config `file`; nothing ran.
     Rlimit {
         file: PathBuf,
@@ -90,9 +97,15 @@ impl Error {
             Error::Config(_) | Error::Policy(_) | Error::Rlimit { .. } | Error::Builder(_) => {
                 status::CONFIG
             }
-            Error::Launch(_) | Error::Trace(_) | Error::Landlock(_) | Error::Binary(_) => {
-                status::JAIL_FAILED
-            }
+            Error::Launch(_)
+            | Error::Trace(_)
+            | Error::Landlock(_)
+            | Error::Binary(_)
+            | Error::Spawn(_) => status::JAIL_FAILED,
+            Error::Jail(failure) => u8::try_from(failure.status)
+                .ok()
+                .filter(|status| *status != 0)
+                .unwrap_or(status::JAIL_FAILED),
             // A kernel without what it needs; otherwise a config this
             // invocation cannot honour.
             Error::Identity(crate::identity::IdentityError::NoLandlock { .. }) => {
@@ -122,6 +135,15 @@ impl fmt::Display for Error {
             Error::Trace(error) => write!(f, "{error}"),
             Error::Identity(error) => write!(f, "{error}"),
             Error::Binary(error) => write!(f, "{error}"),
+            Error::Jail(JailFailure {
+                message: Some(message),
+                ..
+            }) => f.write_str(message),
+            Error::Jail(JailFailure {
+                status,
+                message: None,
+            }) => write!(f, "the jail failed (the sandbox binary's status {status})"),
+            Error::Spawn(error) => write!(f, "cannot start the sandbox binary: {error}"),
             Error::Exec { program, reason } => match reason {
                 ExecFailure::NotFound => write!(f, "cannot run `{program}`: not found"),
                 ExecFailure::NotVisible(canonical) => write!(
@@ -216,6 +238,17 @@ impl fmt::Display for BinaryNotFound {
 
 impl std::error::Error for BinaryNotFound {}
 
+/// The jail itself failed, or could not run the program, as the `sandbox`
+/// binary said (its exit status and its report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JailFailure {
+    /// The `sandbox` binary's exit status (78 bad config, 125 the jail
+    /// failed, 126 cannot execute, 127 not found, 2 usage).
+    pub status: i32,
+    /// What went wrong, when the jail said.
+    pub message: Option<String>,
+}
+
 /// For the std-like API ([`crate::command`]): the error travels inside an
 /// [`std::io::Error`] of a fitting kind, and
 /// `io_error.get_ref().and_then(|e| e.downcast_ref::<sandbox::Error>())`
@@ -224,6 +257,7 @@ impl From<Error> for std::io::Error {
     fn from(error: Error) -> std::io::Error {
         let kind = match &error {
             Error::Binary(_) => std::io::ErrorKind::NotFound,
+            Error::Spawn(error) => error.kind(),
             Error::Usage(_) | Error::Builder(_) | Error::Config(_) | Error::Policy(_) => {
                 std::io::ErrorKind::InvalidInput
             }

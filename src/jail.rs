@@ -42,8 +42,9 @@ pub use crate::report::Ending;
 ///
 /// Made from a file ([`Jail::load`]), from text
 /// ([`Jail::from_config_str`]) or in code ([`Jail::builder`]); it runs a
-/// program from a host process with [`Jail::command`], or on the calling
-/// thread with [`Jail::run`] (what the `sandbox` binary does).
+/// program from a host process with [`Jail::command`] or [`Jail::run`]
+/// (both through the `sandbox` binary), or on the calling thread with
+/// [`Jail::run_in_this_process`] (what the `sandbox` binary itself does).
 #[derive(Debug, Clone)]
 pub struct Jail {
     /// What the config says for this jail's ident.
@@ -110,10 +111,11 @@ impl Jail {
         Ok(jail)
     }
 
-    /// A jail from a config value. It runs with [`Jail::run`], but
-    /// [`Jail::command`] needs the config's text, which such a jail lacks:
-    /// make it with [`Jail::load`], [`Jail::from_config_str`] or
-    /// [`Jail::builder`] to use that.
+    /// A jail from a config value. It runs with
+    /// [`Jail::run_in_this_process`], but [`Jail::command`] and
+    /// [`Jail::run`] need the config's text, which such a jail lacks: make
+    /// it with [`Jail::load`], [`Jail::from_config_str`] or
+    /// [`Jail::builder`] to use those.
     pub fn from_config(config: Config) -> Result<Jail, Error> {
         let policy = Policy::compile(&config)?;
         Ok(Jail {
@@ -157,16 +159,23 @@ impl Jail {
     }
 
     /// Runs `program` (or the config's `program`/`arg` lines when empty)
-    /// in the jail and waits for it. Must be called from the thread that
-    /// is to trace it, with no other children of this process running.
-    /// That thread keeps, from then on, no capability the program may not
-    /// have (the config's `caps`): the program reaches the objects the
-    /// tracer holds through the thread's `/proc` entry.
+    /// in the jail, traced by the calling thread, and waits for it: what
+    /// the `sandbox` binary does. **Only for a process that has no other
+    /// children, ever, like the `sandbox` binary**: the tracer waits with
+    /// `waitpid(-1, __WALL)` (it must hear of every task of the jail,
+    /// whoever their parent), so it reaps any other child of this
+    /// process, which its owner then never sees end. A host program uses
+    /// [`Jail::run`] or [`Jail::command`], which run the jail in a
+    /// `sandbox` process of its own.
+    ///
+    /// The calling thread keeps, from then on, no capability the program
+    /// may not have (the config's `caps`): the program reaches the
+    /// objects the tracer holds through the thread's `/proc` entry.
     ///
     /// With `reportfile` or `reportfd` lines, the run's records are
     /// written there as it goes ([`crate::report`]); a report output that
     /// cannot be opened is a config error, and nothing runs.
-    pub fn run(&self, program: &[OsString]) -> Result<Ending, Error> {
+    pub fn run_in_this_process(&self, program: &[OsString]) -> Result<Ending, Error> {
         let Some(writer) = report::Writer::open(&self.config, &self.policy)? else {
             return self.run_reporting(program, None);
         };
@@ -197,7 +206,7 @@ impl Jail {
         started.wait()
     }
 
-    /// Starts `program` as [`Jail::run`] does, its stdin, stdout and
+    /// Starts `program` as [`Jail::run_in_this_process`] does, its stdin, stdout and
     /// stderr on `stdio` when given, and returns before tracing it: the
     /// caller (a session) wires what it needs to [`Started`], arms the
     /// time limit as it sees fit, and then calls [`Started::wait`] on this

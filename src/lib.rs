@@ -40,7 +40,7 @@ pub mod usage;
 pub mod watchdog;
 
 pub use builder::JailBuilder;
-pub use command::{Child, Command, ExitStatus, Output, Session, SessionOutput};
+pub use command::{Child, Command, ExitStatus, Output, ReportReader, Session, SessionOutput};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use jail::{Ending, Jail};

@@ -151,7 +151,8 @@ fn main() -> ExitCode {
             Err(error) => fail(&error.to_string(), error.exit_status()),
         };
     }
-    match jail.run(program) {
+    // This process has no other child: it may trace in itself.
+    match jail.run_in_this_process(program) {
         Ok(Ending::Exited(code)) => ExitCode::from(code as u8),
         Ok(Ending::Killed(signal)) => killed(signal),
         Ok(Ending::TimedOut) => timed_out(),

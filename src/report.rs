@@ -279,7 +279,7 @@ pub(crate) struct Refusal {
 }
 
 /// Writes a run's records where the config says, as they happen. Held by
-/// the jail's process (`Jail::run`) and its tracer.
+/// the jail's process (`Jail::run_in_this_process`) and its tracer.
 #[derive(Debug)]
 pub struct Writer {
     outputs: Vec<File>,

@@ -844,6 +844,38 @@ pub fn inherit_across_exec(command: &mut std::process::Command, inherited: Inher
     }
 }
 
+/// Makes `command`'s child, between fork and exec and after the hooks
+/// added before this one, put `source` at number `slot` (`dup2`, which
+/// leaves the copy open across the exec). `slot` must be a number that
+/// `command`'s earlier hooks keep open (an [`Inherited::slot`]), so that
+/// no other object of this process is ever named by it in the child; the
+/// hook holds `source` open as long as `command` lives.
+pub fn place_across_exec(
+    command: &mut std::process::Command,
+    source: std::sync::Arc<OwnedFd>,
+    slot: RawFd,
+) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> std::io::Result<()> {
+        // SAFETY: dup2 takes no pointers; `source` is open (the Arc this
+        // hook holds), and `slot` is the caller's reserved number, which
+        // nothing in this child uses for its old file (it execs or exits
+        // next).
+        let result = unsafe { libc::dup2(source.as_raw_fd(), slot) };
+        if result < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the child between fork and exec, where only
+    // async-signal-safe code may run: one dup2, no allocation, no lock;
+    // its io::Error is built from the errno alone.
+    unsafe {
+        command.pre_exec(hook);
+    }
+}
+
 /// A close-on-exec duplicate (at 3 or above) of descriptor `fd`, which the
 /// caller owns: for a descriptor inherited from whoever started the
 /// process (`reportfd`), used without taking the number from any object

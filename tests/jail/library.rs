@@ -131,6 +131,53 @@ fn stdin_piped_null_and_a_file() {
     );
 }
 
+/// `output()`'s defaults (stdin null, stdout and stderr piped) are for
+/// its one run, as with std: `status()` and `spawn()` of the same command
+/// afterwards inherit this process's stdout. Checked in a process of its
+/// own (this test binary run again for this one test) whose stdout is a
+/// file.
+#[test]
+fn output_defaults_apply_to_its_own_run_only() {
+    const LINE: &str = "from the jail";
+    if std::env::var_os("SANDBOX_TEST_STDOUT").is_none() {
+        let tree = support::Jail::new();
+        let stdout = tree.path("hidden/stdout");
+        let file = std::fs::File::create(&stdout).expect("create");
+        let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+            .args([
+                "library::output_defaults_apply_to_its_own_run_only",
+                "--exact",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env("SANDBOX_TEST_STDOUT", "1")
+            .stdout(file)
+            .output()
+            .expect("run the test alone");
+        let text = std::fs::read_to_string(&stdout).expect("read");
+        assert!(
+            output.status.success() && text.contains("1 passed"),
+            "{text}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Once from status(), once from spawn(); output() captured its own.
+        // (The harness's own line may share a line with the first.)
+        assert_eq!(text.matches(&format!("{LINE}\n")).count(), 2, "{text}");
+        return;
+    }
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut command = sh(&jail, &format!("echo {LINE}; exit 6"));
+    let output = command.output().expect("spawn");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{LINE}\n"));
+    assert_eq!(output.status.code(), Some(6), "{output:?}");
+    let status = command.status().expect("spawn");
+    assert_eq!(status.code(), Some(6), "{status}");
+    let mut child = command.spawn().expect("spawn");
+    assert!(child.stdout.is_none() && child.stderr.is_none() && child.stdin.is_none());
+    assert_eq!(child.wait().expect("wait").code(), Some(6));
+}
+
 #[test]
 fn ten_megabytes_of_output_are_captured_whole() {
     let tree = support::Jail::new();
@@ -228,6 +275,43 @@ fn a_pre_sandbox_hook_runs_before_confinement_and_can_open_a_hidden_path() {
     assert_eq!(output.stdout, b"secret\n", "{output:?}");
 }
 
+/// Hooks run in the order they were added, in the child, after its
+/// stdio is set: each writes its number to a pipe the test reads, and
+/// the last one a line on the program's stdout, before the program's.
+#[test]
+fn pre_sandbox_hooks_run_in_order_after_stdio_is_set() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let (mut reader, writer) = std::io::pipe().expect("a pipe");
+    let writer = std::sync::Arc::new(std::os::fd::OwnedFd::from(writer));
+    let mut command = sh(&jail, "echo program");
+    for mark in [b"1", b"2", b"3"] {
+        let writer = writer.clone();
+        // SAFETY: write is async-signal-safe; nothing allocates.
+        unsafe {
+            command.pre_sandbox(move || {
+                use std::os::fd::AsRawFd;
+                if libc::write(writer.as_raw_fd(), mark.as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if mark == b"3" && libc::write(1, b"hook\n".as_ptr().cast(), 5) != 5 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let output = command.output().expect("spawn");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hook\nprogram\n");
+    assert!(output.status.success(), "{output:?}");
+    // The hooks hold the write end as long as the command lives.
+    drop(command);
+    drop(writer);
+    let mut marks = String::new();
+    reader.read_to_string(&mut marks).expect("read");
+    assert_eq!(marks, "123");
+}
+
 #[test]
 fn a_failing_pre_sandbox_hook_is_the_spawn_error() {
     let tree = support::Jail::new();
@@ -254,6 +338,80 @@ fn into_std_gives_a_plain_command_that_runs_in_the_jail() {
     assert_eq!(output.stdout, b"hidden\n");
     let status = sandbox::ExitStatus::from_sandbox(output.status);
     assert_eq!(status.code(), Some(5));
+    let output = sh(&jail, "echo fallible; exit 6")
+        .try_into_std()
+        .expect("a std command")
+        .output()
+        .expect("spawn");
+    assert_eq!(output.stdout, b"fallible\n");
+    assert_eq!(output.status.code(), Some(6));
+    let error = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary("/nonexistent/sandbox")
+        .command("/bin/true")
+        .try_into_std()
+        .expect_err("no binary");
+    assert!(matches!(error, sandbox::Error::Binary(_)), "{error:?}");
+}
+
+/// A std Command keeps the report of its runs through its reader: the
+/// exact status (a program's own 124 is its own) and each denial, one run
+/// at a time.
+#[test]
+fn into_std_with_report_gives_each_runs_report() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut jailed = sh(
+        &jail,
+        &tree.expand("/usr/bin/cat {hidden}/file || echo hidden; exit 124"),
+    );
+    // Nothing from the test's environment (cargo's library paths) to
+    // look for.
+    jailed.env_clear();
+    let (mut command, reader) = jailed.into_std_with_report().expect("a std command");
+    let output = command.output().expect("spawn");
+    assert_eq!(output.stdout, b"hidden\n");
+    assert_eq!(output.status.code(), Some(124));
+    let (status, report) = reader.read(output.status);
+    assert_eq!(status.code(), Some(124), "{status}");
+    assert!(!status.timed_out());
+    assert_eq!(report.status, Status::RuntimeError, "{report:?}");
+    assert_eq!(report.denials.len(), 1, "{report:?}");
+    assert_eq!(
+        report.denials[0].allow,
+        Some(format!("see {}", tree.p("hidden/file")))
+    );
+    // The next run's report is its own: one denial, not two.
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let (status, report) = reader.read(child.wait().expect("wait"));
+    assert_eq!(out, "hidden\n");
+    assert_eq!(status.code(), Some(124), "{status}");
+    assert_eq!(report.denials.len(), 1, "{report:?}");
+    assert_eq!(report.denial_count, 1, "{report:?}");
+    // Killed before it could write its exit record: read from the status.
+    let mut sleep = jail.command("/usr/bin/sleep");
+    sleep.arg("30");
+    let (mut command, reader) = sleep.into_std_with_report().expect("a std command");
+    let mut child = command.spawn().expect("spawn");
+    child.kill().expect("kill");
+    let (status, report) = reader.read(child.wait().expect("wait"));
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    assert_eq!(report.status, Status::Signal, "{report:?}");
+    // A broken command says why, as spawn would.
+    let error = Jail::from_config_str("see /usr\n", "x")
+        .expect("a jail")
+        .with_binary("/nonexistent/sandbox")
+        .command("/bin/true")
+        .into_std_with_report()
+        .expect_err("no binary");
+    assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
 }
 
 #[test]
@@ -342,6 +500,56 @@ fn jails_on_sixteen_threads_leave_the_hosts_children_to_their_owner() {
         let status = child.wait().expect("the host reaps its own child");
         assert_eq!(status.code(), Some(*code));
     }
+}
+
+/// `Jail::run` runs the jail in a `sandbox` process of its own: a child
+/// the host started itself, which ends while the jail runs, is still the
+/// host's to reap (a tracer in this process, waiting with `waitpid(-1)`,
+/// would take it).
+#[test]
+fn jail_run_leaves_the_hosts_children_to_their_owner() {
+    let tree = support::Jail::new();
+    let jail = jail_with(&tree, "");
+    let mut host_child = std::process::Command::new("/bin/sh")
+        .args(["-c", "exit 9"])
+        .spawn()
+        .expect("a host child");
+    let script = tree.expand("sleep 0.5; echo ran > {jail}/out; exit 4");
+    let ending = jail
+        .run(&["/bin/sh".into(), "-c".into(), script.into()])
+        .expect("run");
+    assert_eq!(ending, sandbox::Ending::Exited(4));
+    assert_eq!(
+        std::fs::read_to_string(tree.path("jail/out")).expect("the program's file"),
+        "ran\n"
+    );
+    let status = host_child.wait().expect("the host reaps its own child");
+    assert_eq!(status.code(), Some(9));
+
+    // The config's program when none is given.
+    let jail = jail_with(&tree, "program /usr/bin/false\narg false\n");
+    assert_eq!(jail.run(&[]).expect("run"), sandbox::Ending::Exited(1));
+    // What the jail could not run is a typed error with its status and
+    // message.
+    let error = jail
+        .run(&[tree.p("hidden/file").into()])
+        .expect_err("not visible");
+    let sandbox::Error::Jail(failure) = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(failure.status, 127);
+    assert!(error.to_string().contains("not visible"), "{error}");
+    assert_eq!(error.exit_status(), 127);
+    // A jail without text cannot go through the binary: it says what to
+    // use instead.
+    let config = sandbox::Config::parse(std::path::Path::new("x.conf"), "see /usr\n", "x")
+        .expect("a config");
+    let error = Jail::from_config(config)
+        .expect("a jail")
+        .with_binary(SANDBOX)
+        .run(&["/bin/true".into()])
+        .expect_err("no text");
+    assert!(matches!(error, sandbox::Error::Usage(_)), "{error:?}");
 }
 
 /// Descriptors are counted in a process of their own (this test binary
@@ -730,6 +938,46 @@ fn a_session_needs_wakeup_and_a_run_needs_none() {
     assert!(error.to_string().contains("Jail::session"), "{error}");
 }
 
+/// A session's commands are not reported yet: the config is refused,
+/// naming its report line, from the library and from the command line,
+/// and nothing runs.
+#[test]
+fn a_session_with_a_report_is_refused_naming_the_line() {
+    let tree = support::Jail::bare();
+    let report = tree.path("report.jsonl");
+    let text = format!(
+        "{}reportfile {}\n",
+        python_session_config(&tree, "reported"),
+        report.display()
+    );
+    let line = text.lines().count();
+    let error = Jail::from_config_str(&text, "").expect_err("refused");
+    assert!(matches!(error, sandbox::Error::Config(_)), "{error:?}");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "<string>:{line}:1: `reportfile` does not work with `wakeup` yet"
+        )),
+        "{error}"
+    );
+    std::fs::write(tree.config_path(), &text).expect("write the config");
+    let output = std::process::Command::new(SANDBOX)
+        .arg(tree.config_path())
+        .arg("py")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sandbox");
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}:1: `reportfile` does not work with `wakeup` yet",
+            tree.config_path().display()
+        )),
+        "{stderr}"
+    );
+    assert!(!report.exists());
+}
+
 /// The eval bot example, run as a test: many evaluations at once on one
 /// runtime, each ending as it should, output capped.
 #[cfg(feature = "tokio")]
@@ -835,14 +1083,64 @@ fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
     }
 }
 
-/// A kernel that refuses the jail ptrace (here a seccomp filter the host
-/// installs in the child before the jail starts, as a jail run inside
-/// another jail meets): a jail error with the kernel's reason, in the
-/// status and the report, never a panic.
+/// A kernel that refuses the jail ptrace, or a seccomp filter of its own
+/// (here a seccomp filter the host installs in the child before the jail
+/// starts, as a jail run inside another jail meets): a jail error with
+/// the kernel's reason, in the status and the report, never a panic.
 #[test]
-fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
+fn a_kernel_that_refuses_ptrace_or_seccomp_gives_a_jail_error() {
+    if !cfg!(target_arch = "x86_64") {
+        eprintln!("SKIPPED: the test's filter is written for x86_64");
+        return;
+    }
     let tree = support::Jail::new();
     let jail = jail_with(&tree, "");
+    for (refused, name) in [(libc::SYS_ptrace, "ptrace"), (libc::SYS_seccomp, "seccomp")] {
+        let output = run_with_refused_syscall(&jail, refused);
+        assert_eq!(output.report.status, Status::JailError, "{output:?}");
+        let failure = output.status.ending().expect_err("a jail failure");
+        assert_eq!(failure.status, 125, "{output:?}");
+        let message = failure.message.clone().unwrap_or_default();
+        assert!(message.contains(name), "{message}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&message),
+            "{output:?}"
+        );
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    }
+}
+
+/// A jail run inside a jail: the inner `sandbox` cannot trace its
+/// program (jails do not nest) and says so with the jail's status, which
+/// the outer jail reports as its program's own exit.
+#[test]
+fn a_jail_inside_a_jail_is_a_jail_error_not_a_panic() {
+    let tree = support::Jail::new();
+    let inner = tree.path("jail/inner.conf");
+    std::fs::write(&inner, "see /usr\nsee /lib\nsee /lib64\nsee /bin\n").expect("write");
+    let jail = jail_with(&tree, &format!("see {SANDBOX}\n"));
+    let output = jail
+        .command(SANDBOX)
+        .arg(&inner)
+        .args(["x", "/bin/true"])
+        .env_clear()
+        .output()
+        .expect("spawn");
+    assert_eq!(output.status.code(), Some(125), "{output:?}");
+    assert_eq!(output.report.status, Status::RuntimeError, "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("sandbox: "), "{stderr}");
+    assert!(
+        stderr.contains("ptrace: operation not permitted"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Runs /bin/true in `jail` with `refused` failing with EPERM in the
+/// `sandbox` process and everything it starts (a filter installed by a
+/// `pre_sandbox` hook).
+fn run_with_refused_syscall(jail: &Jail, refused: libc::c_long) -> sandbox::Output {
     const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
     let load = |offset: u32| libc::sock_filter {
         code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
@@ -868,14 +1166,10 @@ fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
         jump_eq(AUDIT_ARCH_X86_64, 1, 0),
         ret(libc::SECCOMP_RET_ALLOW),
         load(0),
-        jump_eq(libc::SYS_ptrace as u32, 0, 1),
+        jump_eq(refused as u32, 0, 1),
         ret(libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
         ret(libc::SECCOMP_RET_ALLOW),
     ];
-    if !cfg!(target_arch = "x86_64") {
-        eprintln!("SKIPPED: the test's filter is written for x86_64");
-        return;
-    }
     let program = std::sync::Arc::new(program);
     let mut command = jail.command("/bin/true");
     // SAFETY: prctl and seccomp are async-signal-safe; the program was
@@ -899,11 +1193,5 @@ fn a_kernel_that_refuses_ptrace_gives_a_jail_error() {
             Ok(())
         });
     }
-    let output = command.output().expect("spawn");
-    assert_eq!(output.report.status, Status::JailError, "{output:?}");
-    let failure = output.status.ending().expect_err("a jail failure");
-    assert_eq!(failure.status, 125, "{output:?}");
-    let message = failure.message.clone().unwrap_or_default();
-    assert!(message.contains("ptrace"), "{message}");
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    command.output().expect("spawn")
 }
