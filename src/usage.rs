@@ -4,8 +4,8 @@
 //!
 //! Owns the table of the jail's live processes and the CPU time of those
 //! that ended. The tracer, which sees every process start and end, keeps
-//! the table ([`Usage::process_started`], [`Usage::process_exiting`],
-//! [`Usage::process_ended`]); the watchdog thread polls it
+//! the table (`Usage::process_started`, `Usage::process_exiting`,
+//! `Usage::process_ended`); the watchdog thread polls it
 //! ([`Usage::cpu`], [`Usage::memory`]). A process's CPU time comes from
 //! `/proc/<pid>/stat` (`utime` + `stime`: every thread of it, those that
 //! ended included, in clock ticks), its memory from `/proc/<pid>/status`
