@@ -122,3 +122,30 @@ pub fn layer_dir(base: &Path, config: &Path, ident: &[u8]) -> PathBuf {
     let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf());
     base.join(layer::layer_name(&config, ident))
 }
+
+/// What `onexit` asks of `layer` at the end of a run. Under `report` the
+/// change summary is printed first (`[Cow] A path (n bytes)` lines).
+pub fn on_exit(
+    layer: Layer,
+    on_exit: crate::config::cow::OnExit,
+    report: bool,
+) -> Result<(), CowError> {
+    use crate::config::cow::OnExit;
+    if report {
+        for line in summary(&layer)? {
+            crate::notice::line(&format!("[Cow] {line}"));
+        }
+    }
+    match on_exit {
+        OnExit::Keep => Ok(()),
+        OnExit::Ask => {
+            crate::notice::line(&format!(
+                "sandbox: `onexit ask` is not interactive yet: the layer {} is kept",
+                layer.dir.display()
+            ));
+            Ok(())
+        }
+        OnExit::Discard => layer.remove(),
+        OnExit::Commit => commit(layer),
+    }
+}
