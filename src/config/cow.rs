@@ -14,7 +14,6 @@ use super::Config;
 use super::error::{ConfigError, quoted};
 use super::keywords::Builder;
 use super::syntax::Word;
-use crate::policy::normalize_lexically;
 
 /// What happens to a layer when its run ends (`onexit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -111,6 +110,23 @@ pub(super) fn apply_onexit(builder: &mut Builder<'_>, word: Word<'_>) -> Result<
     cow.on_exit = on_exit;
     cow.lines.on_exit = Some(at);
     Ok(())
+}
+
+/// `path` without `.`, `..` (against the component before) and repeated
+/// slashes, not looking at the filesystem.
+fn normalize_lexically(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
 }
 
 /// Whether `a` and `b` (normalised) are one inside the other.
