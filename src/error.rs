@@ -24,6 +24,8 @@ pub mod status {
     pub const CPU_LIMIT: u8 = 123;
     /// The time limit ran out.
     pub const TIMED_OUT: u8 = 124;
+    /// A `cow` commit met conflicts: nothing was applied, the layer kept.
+    pub const COW_CONFLICT: u8 = 120;
     /// The jail itself failed (kernel refused ptrace or seccomp, ...).
     pub const JAIL_FAILED: u8 = 125;
     /// The program exists but cannot be executed.
@@ -77,6 +79,8 @@ pub enum Error {
     /// The `sandbox` binary could not be started (a `pre_sandbox` hook
     /// failed, the system is out of processes, ...).
     Spawn(std::io::Error),
+    /// A `cow` layer that cannot be made, read, committed or removed.
+    Cow(crate::cow::CowError),
     /// The kernel refused an `rlimit` line of the config `file`; nothing ran.
     Rlimit {
         file: PathBuf,
@@ -112,6 +116,11 @@ impl Error {
                 status::JAIL_FAILED
             }
             Error::Identity(_) => status::CONFIG,
+            Error::Cow(crate::cow::CowError::Conflicts(_)) => status::COW_CONFLICT,
+            Error::Cow(
+                crate::cow::CowError::UnsafeBase { .. } | crate::cow::CowError::OtherTrees { .. },
+            ) => status::CONFIG,
+            Error::Cow(_) => status::JAIL_FAILED,
             Error::Exec { reason, .. } => match reason {
                 ExecFailure::NotFound | ExecFailure::NotVisible(_) => status::NOT_FOUND,
                 ExecFailure::NotExecutable
@@ -134,6 +143,7 @@ impl fmt::Display for Error {
             Error::Landlock(error) => write!(f, "{error}"),
             Error::Trace(error) => write!(f, "{error}"),
             Error::Identity(error) => write!(f, "{error}"),
+            Error::Cow(error) => write!(f, "{error}"),
             Error::Binary(error) => write!(f, "{error}"),
             Error::Jail(JailFailure {
                 message: Some(message),

@@ -244,6 +244,24 @@ impl Jail {
     ) -> Result<Started<'_>, Error> {
         let mut command = self.prepare(program)?;
         command.command.stdio = stdio;
+        // The cow trees' layer, made or reused now; the policy shows its
+        // mirrors in place of the trees.
+        let (policy, layer) = self.open_layer()?;
+        if layer.is_some() {
+            let start_dir = match &self.config.chdir {
+                Some(dir) => Some(Policy::canonical_root(dir)),
+                None => std::env::current_dir().ok(),
+            };
+            if let Some(dir) = start_dir
+                && policy.cow.in_tree(&dir)
+            {
+                let real = policy.cow.to_real(&dir);
+                command.command.chdir = Some(
+                    CString::new(real.into_os_string().into_vec())
+                        .map_err(|_| Error::Usage("a cow tree's path holds a NUL byte".into()))?,
+                );
+            }
+        }
         // Names looked up now, before fork: the child cannot.
         let identity = crate::identity::resolve(&self.config).map_err(Error::Identity)?;
         let changes_credentials = identity
@@ -266,7 +284,7 @@ impl Jail {
             }
             _ => None,
         };
-        let ruleset = self.landlock_ruleset(&network)?;
+        let ruleset = self.landlock_ruleset(&policy, &network)?;
         if changes_credentials && ruleset.is_none() {
             let reason = match sys::landlock_abi_version() {
                 Err(errno) => errno.desc().to_lowercase(),
@@ -360,7 +378,18 @@ impl Jail {
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
-        let mut tracer = Tracer::new(self.policy.clone(), limits, launched.pid, timed_out)
+        let originals = layer
+            .as_ref()
+            .map(|layer| {
+                layer
+                    .trees
+                    .iter()
+                    .flat_map(|tree| tree.manifest.originals())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut tracer = Tracer::new(policy, limits, launched.pid, timed_out)
+            .with_cow_originals(originals)
             .with_network(network)
             .with_narrowing(self.config.limits.narrowing());
         if ruleset.is_some() {
@@ -386,7 +415,47 @@ impl Jail {
             ruleset,
             hit,
             copier,
+            layer,
         })
+    }
+
+    /// The layer of this jail's `cow` trees (made, or reused when one was
+    /// kept), and the policy with their mirrors; without `cow` lines, the
+    /// policy as it is.
+    fn open_layer(&self) -> Result<(Policy, Option<crate::cow::Layer>), Error> {
+        let mut policy = self.policy.clone();
+        if !self.config.cow.is_active() {
+            return Ok((policy, None));
+        }
+        let dir = self.layer_dir();
+        if let Some(base) = dir.parent() {
+            crate::cow::layer::checked_base(base).map_err(Error::Cow)?;
+        }
+        let trees: Vec<PathBuf> = policy
+            .cow
+            .roots
+            .iter()
+            .map(|root| root.tree.clone())
+            .collect();
+        let layer = crate::cow::Layer::open_or_make(&dir, &trees).map_err(Error::Cow)?;
+        for (root, tree) in policy.cow.roots.iter_mut().zip(&layer.trees) {
+            root.mirror = Some(tree.mirror.clone());
+        }
+        log::debug!("cow: layer {}", layer.dir.display());
+        Ok((policy, Some(layer)))
+    }
+
+    /// Where this jail's layer lives: below `cowdir` (or the default
+    /// directory), named after the config and the ident.
+    pub fn layer_dir(&self) -> PathBuf {
+        let base = self.config.cow.dir.clone().unwrap_or_else(|| {
+            crate::config::cow::default_layer_base(nix::unistd::geteuid().as_raw())
+        });
+        let ident = self
+            .source
+            .as_ref()
+            .map_or(&[][..], |source| source.ident.as_slice());
+        crate::cow::layer_dir(&base, &self.config.file, ident)
     }
 
     /// The network policy of this jail: its `connect` lines' host names
@@ -405,14 +474,23 @@ impl Jail {
     /// readable: their directory is added.
     fn landlock_ruleset(
         &self,
+        policy: &Policy,
         network: &NetworkPolicy,
     ) -> Result<Option<landlock::Ruleset>, Error> {
         let http = HttpOptions::from_config(&self.config);
-        let mut see: Vec<&Path> = self.policy.see.iter().map(PathBuf::as_path).collect();
+        let mut see: Vec<&Path> = policy.see.iter().map(PathBuf::as_path).collect();
         if let Some(http) = &http {
             see.push(http.download_dir());
         }
-        let write: Vec<&Path> = self.policy.write.iter().map(PathBuf::as_path).collect();
+        let mut write: Vec<&Path> = policy.write.iter().map(PathBuf::as_path).collect();
+        // A cow tree is read only; its mirror is read and written.
+        for root in &policy.cow.roots {
+            see.push(&root.tree);
+            if let Some(mirror) = &root.mirror {
+                see.push(mirror);
+                write.push(mirror);
+            }
+        }
         // A rule binds to an inode, and each jailed process's own /proc
         // entry is made when it starts: roots under /proc/self open all of
         // /proc to Landlock, and the tracer alone keeps every other
@@ -422,7 +500,7 @@ impl Jail {
         // Never written through Landlock: all of /proc would be writable
         // (/proc/sys among it), so under Landlock `write /proc/self/...`
         // lines only read.
-        if !self.policy.own_proc.is_empty() {
+        if !policy.own_proc.is_empty() {
             see.push(Path::new("/proc"));
         }
         match landlock::build(self.config.landlock, &see, &write, network)? {
@@ -622,6 +700,8 @@ pub struct Started<'jail> {
     hit: Arc<Hit>,
     /// Copies the program's output to the jail's (`outputlimit`).
     copier: Option<crate::output::Copier>,
+    /// The `cow` trees' layer, held (locked) until `onexit` is done.
+    layer: Option<crate::cow::Layer>,
 }
 
 impl Started<'_> {
@@ -651,7 +731,20 @@ impl Started<'_> {
     }
 
     /// Traces the program until the jail ends, and says how it ended.
-    pub fn wait(self) -> Result<Ending, Error> {
+    pub fn wait(mut self) -> Result<Ending, Error> {
+        let layer = self.layer.take();
+        let config = &self.jail.config;
+        let (on_exit, report) = (config.cow.on_exit, config.report);
+        let ending = self.wait_program()?;
+        match layer {
+            Some(layer) => crate::cow::on_exit(layer, on_exit, report)
+                .map(|()| ending)
+                .map_err(Error::Cow),
+            None => Ok(ending),
+        }
+    }
+
+    fn wait_program(self) -> Result<Ending, Error> {
         let outcome = self.tracer.run();
         // Everything the program wrote reaches the jail's output before
         // the jail ends (or is abandoned if the jail is being killed; the

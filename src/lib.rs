@@ -18,6 +18,7 @@ pub mod builder;
 pub mod check;
 pub mod command;
 pub mod config;
+pub mod cow;
 pub mod error;
 pub mod fetch;
 pub mod filter;

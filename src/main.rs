@@ -61,7 +61,7 @@ Modes:
 
 Exit statuses: the program's own; 128+n killed by signal n; 124 timed out;
 123 out of CPU time; 122 past the output limit; 121 past the memory limit;
-125 the jail failed; 126 cannot execute; 127 not found; 78 bad config;
+120 cow commit conflicts; 125 the jail failed; 126 cannot execute; 127 not found; 78 bad config;
 2 bad command line. See sandbox(1) and sandbox.conf(5).
 ";
 

@@ -897,3 +897,20 @@ pub(crate) fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
     let result = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(fd), backlog) };
     Errno::result(result).map(drop)
 }
+
+/// `ioctl(dest, FICLONE, src)`: makes `dest` share `src`'s extents
+/// (a reflink), where the filesystem can (btrfs, XFS); `EOPNOTSUPP`,
+/// `EXDEV` or `EINVAL` where it cannot.
+pub fn ficlone(dest: &impl std::os::fd::AsFd, src: &impl std::os::fd::AsFd) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: FICLONE reads only its integer argument (a descriptor);
+    // both descriptors are borrowed for the call.
+    let result = unsafe {
+        libc::ioctl(
+            dest.as_fd().as_raw_fd(),
+            libc::FICLONE as _,
+            src.as_fd().as_raw_fd(),
+        )
+    };
+    Errno::result(result).map(drop)
+}

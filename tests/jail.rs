@@ -9,6 +9,8 @@ mod support;
 
 #[path = "jail/config.rs"]
 mod config;
+#[path = "jail/cow.rs"]
+mod cow;
 #[path = "jail/escape.rs"]
 mod escape;
 #[path = "jail/escape_dotdot.rs"]

@@ -370,6 +370,30 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "caps CAP_CHOWN,CAP_DAC_OVERRIDE",
         form: Form::Word(super::limits::apply_caps),
     },
+    Keyword {
+        name: "cow",
+        usage: "cow <path>",
+        doc: "Lets the program change anything in the subtree at an absolute path, as if it were a `write` tree it can see, while the real tree stays untouched: its changes go to a private layer, and `onexit` says what becomes of them (docs/cow.md).",
+        default: "none: no tree is copy-on-write",
+        example: "cow /srv/project",
+        form: Form::AbsolutePath(super::cow::apply_cow),
+    },
+    Keyword {
+        name: "cowdir",
+        usage: "cowdir <path>",
+        doc: "The directory, an absolute path outside every `see`, `write` and `cow` tree, that holds the layers of `cow` trees, one per config and ident; it must be a directory of yours that neither group nor others can write (it is created 0700 when missing).",
+        default: "/tmp/sandbox-cow-<uid>",
+        example: "cowdir /var/lib/bot/layers",
+        form: Form::AbsolutePath(super::cow::apply_cowdir),
+    },
+    Keyword {
+        name: "onexit",
+        usage: "onexit <commit|discard|keep|ask>",
+        doc: "What becomes of a `cow` layer when the run ends: `commit` applies it to the real trees (a file changed there meanwhile is a conflict and nothing is applied), `discard` drops it, `keep` leaves it for `sandbox <config> commit|discard <ident>` and the next run, `ask` asks on the terminal (and keeps it without one).",
+        default: "keep",
+        example: "onexit commit",
+        form: Form::Word(super::cow::apply_onexit),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.
@@ -460,6 +484,7 @@ pub(crate) fn build(
         return Err(error);
     }
     super::limits::finish(file, &builder.applied)?;
+    super::cow::finish(file, &builder.applied, nix::unistd::getuid().as_raw())?;
     builder.applied.warnings = builder.warnings;
     Ok(builder.applied)
 }

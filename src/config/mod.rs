@@ -4,6 +4,7 @@
 //! It does no other I/O than reading the file once, and knows nothing of
 //! processes, ptrace or the kernel: `policy` turns a `Config` into decisions.
 
+pub mod cow;
 mod error;
 #[cfg(test)]
 mod fuzz;
@@ -176,6 +177,8 @@ pub struct Config {
     /// `syscall`, `cputime`, `outputlimit`, `maxmemory`, `user`, `group`,
     /// `groups` and `caps` lines (issue 16).
     pub limits: limits::Limits,
+    /// `cow`, `cowdir` and `onexit` lines (issue 14).
+    pub cow: cow::CowSettings,
 }
 
 /// The config lines some settings came from (1-based), so that a check

@@ -138,6 +138,7 @@ net loopback
         },
         warnings: Vec::new(),
         limits: Default::default(),
+        cow: Default::default(),
     };
     assert_eq!(parse(text), expected);
 }
@@ -496,10 +497,10 @@ fn huge_times_are_clamped_to_max_seconds() {
 fn errors_name_line_column_and_cause() {
     let table: &[(&str, usize, usize, &str)] = &[
         (
-            "see /usr\nfoo bar\n",
+            "see /usr\nfrob bar\n",
             2,
             1,
-            "unknown keyword `foo`; expected one of program, arg, closefds,",
+            "unknown keyword `frob`; expected one of program, arg, closefds,",
         ),
         ("Program /bin/sh", 1, 1, "unknown keyword `Program`"),
         ("#see /usr", 1, 1, "expected a blank after `#`"),

@@ -216,7 +216,26 @@ impl Policy {
         {
             return Visibility::HIDDEN;
         }
-        Visibility::of(path, &self.see, &self.write).or(self.own_proc_visibility(path, asker))
+        Visibility::of(path, &self.see, &self.write)
+            .or(self.own_proc_visibility(path, asker))
+            .or(self.cow_visibility(path))
+    }
+
+    /// A `cow` tree is seen, and written through its mirror once the
+    /// layer is open (before that, see-only); its ancestors exist.
+    fn cow_visibility(&self, path: &Path) -> Visibility {
+        if self.cow.roots.is_empty() {
+            return Visibility::HIDDEN;
+        }
+        let trees: Vec<PathBuf> = self
+            .cow
+            .roots
+            .iter()
+            .map(|root| root.tree.clone())
+            .collect();
+        let mut visibility = Visibility::of(path, &trees, &[]);
+        visibility.writable = self.cow.in_tree(path);
+        visibility
     }
 
     /// How much of the asking thread's own `/proc` entry the `/proc/self`
@@ -249,15 +268,24 @@ impl Policy {
         self.write
             .iter()
             .any(|root| root != path && is_within(path, root))
+            || (self.cow.in_tree(path) && !self.is_cow_root(path))
+    }
+
+    /// Whether `path` is a `cow` tree's root (with its mirror open).
+    fn is_cow_root(&self, path: &Path) -> bool {
+        self.cow
+            .roots
+            .iter()
+            .any(|root| root.mirror.is_some() && root.tree == path)
     }
 
     /// Whether the jail can change the entries of directory `path`.
     pub fn is_writable_dir(&self, path: &Path) -> bool {
-        self.write.iter().any(|root| is_within(path, root))
+        self.write.iter().any(|root| is_within(path, root)) || self.cow.in_tree(path)
     }
 
     fn is_write_root(&self, path: &Path) -> bool {
-        self.write.iter().any(|root| root == path)
+        self.write.iter().any(|root| root == path) || self.is_cow_root(path)
     }
 
     /// Judges `access` to `target`; `given` is the path as the program
@@ -354,6 +382,18 @@ mod tests {
             write: vec!["/srv/jail/tmp".into()],
             own_proc: Vec::new(),
             report: true,
+            cow: crate::policy::CowMap {
+                roots: vec![
+                    crate::policy::CowRoot {
+                        tree: "/srv/cow".into(),
+                        mirror: Some("/var/layers/x/0".into()),
+                    },
+                    crate::policy::CowRoot {
+                        tree: "/srv/closed".into(),
+                        mirror: None,
+                    },
+                ],
+            },
         }
     }
 
@@ -398,6 +438,18 @@ mod tests {
             (Write, "/proc/42/task/43/mem", Err(libc::EACCES)),
             (Read, "/proc", Err(libc::EACCES)),
             (Stat, "/proc", Ok(())),
+            // A cow tree is seen and written (through its mirror); its
+            // root stays put; its layer by its own name does not exist.
+            (Read, "/srv/cow/a", Ok(())),
+            (Write, "/srv/cow/a", Ok(())),
+            (Create, "/srv/cow/new", Ok(())),
+            (Remove, "/srv/cow/a", Ok(())),
+            (Remove, "/srv/cow", Err(libc::EPERM)),
+            (Read, "/var/layers/x/0/a", Err(libc::ENOENT)),
+            (Stat, "/var/layers", Err(libc::ENOENT)),
+            // Without its layer open, see-only.
+            (Read, "/srv/closed/a", Ok(())),
+            (Write, "/srv/closed/a", Err(libc::EACCES)),
         ];
         for (access, path, expected) in cases {
             assert_eq!(verdict(*access, path), *expected, "{access:?} {path}");
@@ -456,6 +508,7 @@ mod tests {
                 },
             ],
             report: false,
+            cow: Default::default(),
         };
         let asker = Some(Asker { tgid: 42, tid: 43 });
         let jail_pids = |pid: u32| pid == 42 || pid == 50;

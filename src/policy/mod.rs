@@ -7,12 +7,14 @@
 //! [`Policy::compile`], and resolving the network lines once
 //! ([`network::NetworkPolicy::resolve`]).
 
+mod cow;
 mod decide;
 pub mod network;
 mod paths;
 
 pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
 
+pub use cow::{CowMap, CowRoot};
 pub use paths::normalize_lexically;
 
 use crate::config::Config;
@@ -109,6 +111,9 @@ pub struct Policy {
     pub own_proc: Vec<OwnProcRoot>,
     /// Print each denial (`report`).
     pub report: bool,
+    /// `cow` trees (canonical), seen and written through their mirrors
+    /// once the layer is open ([`CowMap`]); see-only until then.
+    pub cow: CowMap,
 }
 
 /// A root below `/proc/self` (or `/proc/thread-self`).
@@ -153,11 +158,19 @@ impl Policy {
                 }
             }
         }
+        let mut cow = CowMap::default();
+        for tree in &config.cow.trees {
+            cow.roots.push(CowRoot {
+                tree: canonical_root("cow", tree)?,
+                mirror: None,
+            });
+        }
         let policy = Policy {
             see,
             write,
             own_proc,
             report: config.report,
+            cow,
         };
         policy.check_chdir(config)?;
         Ok(policy)

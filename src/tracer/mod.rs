@@ -155,6 +155,9 @@ pub struct Tracer {
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
     maps_open: std::collections::VecDeque<Pid>,
+    /// The (device, inode) of every original a `cow` mirror links to:
+    /// never written through ([`crate::cow::copyup`]).
+    cow_originals: std::collections::HashSet<(u64, u64)>,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -236,6 +239,7 @@ impl Tracer {
             landlock: false,
             keeper: None,
             maps_open: Default::default(),
+            cow_originals: Default::default(),
             network: Default::default(),
             hosts: None,
             narrowing: Default::default(),
@@ -333,6 +337,16 @@ impl Tracer {
     pub fn with_landlock(mut self, keeper: Option<Keeper>) -> Tracer {
         self.landlock = true;
         self.keeper = keeper.map(std::rc::Rc::new);
+        self
+    }
+
+    /// The originals the policy's `cow` mirrors link to (the policy
+    /// holds the mirrors).
+    pub fn with_cow_originals(
+        mut self,
+        originals: std::collections::HashSet<(u64, u64)>,
+    ) -> Tracer {
+        self.cow_originals = originals;
         self
     }
 

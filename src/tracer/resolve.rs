@@ -13,7 +13,7 @@
 //! tracer) or meets a magic link, the slow path walks component by
 //! component and substitutes the thread's own ids.
 
-use crate::policy::Target;
+use crate::policy::{CowMap, Target};
 use crate::sys;
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -91,6 +91,9 @@ pub struct View<'a> {
     /// no one in the jail can change (their walk touched no writable
     /// directory): a repeated lookup costs no syscall.
     pub directories: &'a RefCell<DirectoryCache>,
+    /// The `cow` trees: a walk into one continues in its mirror, and a
+    /// path the kernel names in a mirror is given its virtual name.
+    pub cow: &'a CowMap,
 }
 
 /// See [`View::directories`].
@@ -153,6 +156,7 @@ pub fn resolve_scoped(
     path: &[u8],
     follow: bool,
     program_resolve: u64,
+    cow: &CowMap,
 ) -> Result<Resolved, Errno> {
     let start_fd = open_start(thread, start)?;
     let mut flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
@@ -182,6 +186,13 @@ pub fn resolve_scoped(
         // "self" there would have meant the tracer.
         return Err(Errno::EXDEV);
     }
+    // The kernel walked the real names: a walk that ended in a real cow
+    // tree did not see the mirror (fail closed); one in a mirror is
+    // named by its virtual path.
+    if cow.in_real_tree(&canonical) {
+        return Err(Errno::EXDEV);
+    }
+    let canonical = cow.to_virtual(&canonical);
     let mut resolved = Resolved::path(canonical, exists);
     resolved.touched_writable = true;
     Ok(resolved)
@@ -189,14 +200,20 @@ pub fn resolve_scoped(
 
 /// The canonical path of the object a thread's descriptor or cwd refers
 /// to, or `Held` when it has no path (pipe, socket, anonymous inode).
-pub fn start_target(thread: Thread, start: Start) -> Result<Resolved, Errno> {
+pub fn start_target(thread: Thread, start: Start, cow: &CowMap) -> Result<Resolved, Errno> {
     let link = match start {
         Start::Cwd => format!("/proc/{}/cwd", thread.tid),
         Start::Fd(fd) => format!("/proc/{}/fd/{fd}", thread.tid),
     };
     match nix::fcntl::readlink(Path::new(&link)) {
         Ok(target) if target.as_bytes().starts_with(b"/") => {
-            Ok(Resolved::path(target.into(), true))
+            let mut resolved = Resolved::path(cow.to_virtual(Path::new(&target)), true);
+            // In a cow tree the kernel must be handed the mirror's name.
+            resolved.touched_writable = cow.in_tree(match &resolved.target {
+                Target::Path(path) => path,
+                Target::Held => Path::new(""),
+            });
+            Ok(resolved)
         }
         Ok(_) => match start {
             Start::Fd(fd) => Ok(Resolved::held(thread.tid, fd)),
@@ -304,6 +321,7 @@ fn absolute_from_stable_start(
     start: Start,
     path: &[u8],
     writable: WritableDir,
+    cow: &CowMap,
 ) -> Option<Vec<u8>> {
     if path.starts_with(b"/") {
         return None;
@@ -317,6 +335,8 @@ fn absolute_from_stable_start(
     let unusable = !name.starts_with(b"/")
         || name.ends_with(b" (deleted)")
         || is_under_proc(Path::new(&target))
+        || cow.in_mirror(Path::new(&target))
+        || cow.in_real_tree(Path::new(&target))
         || name.len() + path.len() + 1 >= libc::PATH_MAX as usize;
     if unusable || lexical_walk_touches(Path::new("/"), name, writable) {
         return None;
@@ -370,11 +390,11 @@ fn fast(
     // depth, also on the way to `..`: the slow walk checks every pid.
     if path
         .split(|&byte| byte == b'/')
-        .any(|component| component == b"proc")
+        .any(|component| component == b"proc" || view.cow.is_tree_name(component))
     {
         return Ok(None);
     }
-    let mut path = match absolute_from_stable_start(thread, start, path, writable) {
+    let mut path = match absolute_from_stable_start(thread, start, path, writable, view.cow) {
         Some(absolute) => absolute,
         None => path.to_vec(),
     };
@@ -394,7 +414,14 @@ fn fast(
             Some(fd) if !absolute => canonical_of(fd)?,
             _ => PathBuf::from("/"),
         };
-        if is_under_proc(&start_dir) {
+        if is_under_proc(&start_dir) || in_cow(view.cow, &start_dir) {
+            return Ok(None);
+        }
+        // A symlink's target may name a cow tree: the slow walk maps it.
+        if path
+            .split(|&byte| byte == b'/')
+            .any(|component| view.cow.is_tree_name(component))
+        {
             return Ok(None);
         }
         let (dir, name) = match split_last(&path) {
@@ -423,7 +450,7 @@ fn fast(
             ) {
                 Ok(fd) => {
                     let canonical = canonical_of(&fd)?;
-                    if is_under_proc(&canonical) {
+                    if is_under_proc(&canonical) || in_cow(view.cow, &canonical) {
                         return Ok(None);
                     }
                     if absolute && !touched {
@@ -504,6 +531,12 @@ fn fast(
     Err(Errno::ELOOP)
 }
 
+/// Whether a real path the kernel named lies in a cow tree or a mirror:
+/// then only the slow walk, which maps them, may go on.
+fn in_cow(cow: &CowMap, path: &Path) -> bool {
+    !cow.roots.is_empty() && (cow.in_real_tree(path) || cow.in_mirror(path))
+}
+
 fn is_symlink(stat: &FileStat) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
 }
@@ -551,16 +584,17 @@ fn slow(
     view: &View,
 ) -> Result<Resolved, Errno> {
     let writable = view.writable;
+    let cow = view.cow;
     let mut current = if path.starts_with(b"/") {
         PathBuf::from("/")
     } else {
-        match start_target(thread, start)?.target {
+        match start_target(thread, start, cow)?.target {
             // The start's name must name a directory itself, not a
             // symlink the walk below would follow (a descriptor opened
             // with O_PATH | O_NOFOLLOW on a link): the kernel walks from
             // the object and answers ENOTDIR.
             Target::Path(dir)
-                if nix::sys::stat::lstat(&dir)
+                if nix::sys::stat::lstat(&cow.to_real(&dir))
                     .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR) =>
             {
                 dir
@@ -610,7 +644,12 @@ fn slow(
         // canonical result, and no cache may keep it.
         touched |= writable(&current) || is_under_proc(&current);
         let candidate = current.join(&component);
-        let stat = match nix::sys::stat::lstat(&candidate) {
+        // `current` and `candidate` are virtual names: in a cow tree the
+        // walk looks in its mirror, and the kernel must be handed the
+        // mirror's name, never the program's.
+        let real = cow.to_real(&candidate);
+        touched |= cow.in_tree(&candidate);
+        let stat = match nix::sys::stat::lstat(&real) {
             Err(Errno::ENOENT) if is_last => {
                 return done(Resolved::path(candidate, false), touched);
             }
@@ -622,7 +661,12 @@ fn slow(
             if links > MAX_SYMLINKS {
                 return Err(Errno::ELOOP);
             }
-            let target = nix::fcntl::readlink(&candidate)?.into_vec();
+            let mut target = nix::fcntl::readlink(&real)?.into_vec();
+            if is_magic_link(&candidate) && target.starts_with(b"/") {
+                // The kernel names a mirror's object by its real path.
+                let named = cow.to_virtual(Path::new(OsStr::from_bytes(&target)));
+                target = named.into_os_string().into_vec();
+            }
             if !target.starts_with(b"/") {
                 if is_magic_link(&candidate) {
                     // A pipe, socket or anonymous inode: only the object
@@ -644,6 +688,7 @@ fn slow(
         }
         current = candidate;
     }
+    touched |= cow.in_tree(&current);
     done(Resolved::path(current, true), touched)
 }
 
@@ -681,6 +726,7 @@ mod tests {
             writable: &|_| false,
             is_jail_pid: &|_| true,
             directories: &directories,
+            cow: &CowMap::default(),
         };
         resolve(me(), Start::Cwd, path.as_bytes(), follow, &view).map(|resolved| resolved.target)
     }

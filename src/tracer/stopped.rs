@@ -19,11 +19,12 @@ use crate::tracer::{Tracer, exec, memory, spaces};
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What a check may ask of a stopped thread and of the jail around it.
 pub(in crate::tracer) trait Stopped {
@@ -51,6 +52,22 @@ pub(in crate::tracer) trait Stopped {
     ) -> Result<Resolved, Errno>;
     /// What the thread's working directory or descriptor `fd` names.
     fn start_target(&mut self, start: Start) -> Result<Resolved, Errno>;
+    /// The real name the kernel is handed for the virtual `path`: its
+    /// place in a `cow` tree's mirror, else itself.
+    fn real_path(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+    /// Whether the virtual `path` lies in a `cow` tree.
+    fn in_cow_tree(&self, _path: &Path) -> bool {
+        false
+    }
+    /// Whether the kernel may be handed the real `path` for a change:
+    /// never one in a real `cow` tree (the mapping failed: fail closed).
+    fn kernel_may_change(&self, _path: &Path) -> bool {
+        true
+    }
+    /// The originals the `cow` mirrors link to: never written through.
+    fn cow_originals(&self) -> &HashSet<(u64, u64)>;
 
     /// Asks the policy whether `call` may have `access` to `target`
     /// (`given` is the program's own spelling); a denial is reported.
@@ -183,6 +200,7 @@ impl Stopped for TaskView<'_> {
             writable: &|dir| tracer.policy.is_writable_dir(dir),
             is_jail_pid: &|pid| tracer.is_jail_pid(pid),
             directories: &tracer.directories,
+            cow: &tracer.policy.cow,
         };
         resolve::resolve(thread, start, path, follow, &view)
     }
@@ -195,12 +213,35 @@ impl Stopped for TaskView<'_> {
         program_resolve: u64,
     ) -> Result<Resolved, Errno> {
         let thread = self.ids();
-        resolve::resolve_scoped(thread, start, path, follow, program_resolve)
+        resolve::resolve_scoped(
+            thread,
+            start,
+            path,
+            follow,
+            program_resolve,
+            &self.tracer.policy.cow,
+        )
     }
 
     fn start_target(&mut self, start: Start) -> Result<Resolved, Errno> {
         let thread = self.ids();
-        resolve::start_target(thread, start)
+        resolve::start_target(thread, start, &self.tracer.policy.cow)
+    }
+
+    fn real_path(&self, path: &Path) -> PathBuf {
+        self.tracer.policy.cow.to_real(path)
+    }
+
+    fn in_cow_tree(&self, path: &Path) -> bool {
+        self.tracer.policy.cow.in_tree(path)
+    }
+
+    fn kernel_may_change(&self, path: &Path) -> bool {
+        !self.tracer.policy.cow.in_real_tree(path)
+    }
+
+    fn cow_originals(&self) -> &HashSet<(u64, u64)> {
+        &self.tracer.cow_originals
     }
 
     fn verdict(

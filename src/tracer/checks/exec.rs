@@ -105,7 +105,7 @@ pub(in crate::tracer) fn exec_loaded_only_judged(
 /// no symlink, so a swap makes it fail).
 pub(in crate::tracer) fn held_copy(thread: &dyn Stopped, resolved: &Resolved) -> Option<OwnedFd> {
     match &resolved.target {
-        Target::Path(path) => open_verified(path, false).ok(),
+        Target::Path(path) => open_verified(&thread.real_path(path), false).ok(),
         Target::Held => {
             let (owner, fd) = resolved.held_via?;
             thread.take_descriptor(owner, fd).ok()

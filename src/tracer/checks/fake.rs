@@ -55,6 +55,8 @@ pub struct FakeThread {
     /// The stop is the main program's own first exec, which the lines
     /// never refuse.
     pub first_exec: bool,
+    /// The originals of the policy's `cow` mirrors.
+    pub cow_originals: std::collections::HashSet<(u64, u64)>,
 
     // What the checks did.
     pub verdicts: Vec<(String, Access, Target, bool)>,
@@ -95,6 +97,7 @@ impl FakeThread {
             session: false,
             narrowing,
             first_exec: false,
+            cow_originals: Default::default(),
             verdicts: Vec::new(),
             reports: RefCell::new(Vec::new()),
             handed_over: RefCell::new(0),
@@ -183,6 +186,22 @@ impl FakeThread {
 impl Stopped for FakeThread {
     fn tid(&self) -> Pid {
         Pid::from_raw(TID)
+    }
+
+    fn real_path(&self, path: &Path) -> PathBuf {
+        self.policy.cow.to_real(path)
+    }
+
+    fn in_cow_tree(&self, path: &Path) -> bool {
+        self.policy.cow.in_tree(path)
+    }
+
+    fn kernel_may_change(&self, path: &Path) -> bool {
+        !self.policy.cow.in_real_tree(path)
+    }
+
+    fn cow_originals(&self) -> &std::collections::HashSet<(u64, u64)> {
+        &self.cow_originals
     }
 
     fn ids(&mut self) -> Thread {

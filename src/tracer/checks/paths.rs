@@ -20,7 +20,7 @@ use log::debug;
 use nix::errno::Errno;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 /// The flags `open`/`openat` accept (the kernel's `VALID_OPEN_FLAGS`);
@@ -130,6 +130,9 @@ pub(in crate::tracer) fn judge_operand(
         };
         let resolved = thread.start_target(start)?;
         thread.verdict(name, access, &resolved.target, "")?;
+        if access == Access::Write && !matches!(name, "linkat") {
+            refuse_original_descriptor(thread, fd)?;
+        }
         let Some(kernel_path) = descriptor_path(thread, fd, rewrite)? else {
             // Alone with its descriptor table: the call runs as it is.
             if path.is_some() && !thread.untouchable(address, 1) {
@@ -175,6 +178,43 @@ pub(in crate::tracer) fn judge_operand(
     if exec {
         let program = held_copy(thread, &resolved);
         judge_interpreters(thread, name, program)?;
+    }
+    if let Target::Path(virtual_path) = &resolved.target
+        && access == Access::Write
+        && !exec
+        && !matches!(name, "link" | "linkat")
+        && thread.in_cow_tree(virtual_path)
+    {
+        if !resolved.exists {
+            // Never let the kernel look a name up for a write in a
+            // mirror: an original could be renamed there meanwhile.
+            return Err(Errno::ENOENT);
+        }
+        let held = cow_write_object(thread, name, virtual_path, follow)?;
+        let kernel_path = thread.hand_over(held, None, rewrite)?;
+        rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
+        if !follow {
+            // The object held is no symlink: following the magic link
+            // reaches it, as not following its name would have.
+            match operand.follow {
+                Follow::UnlessFlag { arg, flag } => {
+                    let value = thread.argument(arg) & !flag;
+                    rewrite.set(arg, Arg::Value(value));
+                }
+                Follow::Never => {
+                    let sibling = match name {
+                        "lchown" => "chown",
+                        "lsetxattr" => "setxattr",
+                        "lremovexattr" => "removexattr",
+                        _ => return Err(Errno::EPERM),
+                    };
+                    let number = crate::arch::number_of(sibling).ok_or(Errno::ENOSYS)?;
+                    rewrite.syscall = Some(u64::from(number));
+                }
+                Follow::Always | Follow::IfFlag { .. } => {}
+            }
+        }
+        return Ok(());
     }
     let held = matches!(resolved.target, Target::Held);
     if !held && !resolved.touched_writable && thread.untouchable(address, path.len() as u64 + 1) {
@@ -250,6 +290,15 @@ fn kernel_path(
         Target::Path(path) => path,
     };
     let plain = exec || !thread.is_inside_writable(path);
+    // From here on the kernel's names: a cow tree's object in its mirror.
+    let real = thread.real_path(path);
+    let path = &real;
+    if matches!(access, Access::Write | Access::Create | Access::Remove)
+        && !thread.kernel_may_change(path)
+    {
+        debug!("{path:?} lies in a real cow tree: EROFS");
+        return Err(Errno::EROFS);
+    }
     let mut kernel_path = if plain {
         // An exec keeps its real path: the program and a script's
         // interpreter see it. Swapping a directory in a writable tree
@@ -397,6 +446,26 @@ pub(in crate::tracer) fn judge_open(
     {
         return Answer::Refuse(errno);
     }
+    if let Target::Path(virtual_path) = &resolved.target
+        && thread.in_cow_tree(virtual_path)
+    {
+        let trailing_slash = path.ends_with(b"/");
+        return match cow_open(
+            thread,
+            name,
+            virtual_path,
+            &resolved,
+            (access, follow),
+            flags,
+            program_resolve,
+            trailing_slash,
+        ) {
+            Ok((rewrite, kernel_path, flags, resolve)) => {
+                as_openat2(thread, rewrite, kernel_path, flags, mode, resolve)
+            }
+            Err(errno) => Answer::Refuse(errno),
+        };
+    }
     let program_args_safe = match open.flags {
         OpenFlags::How(_) => false,
         _ => {
@@ -461,6 +530,9 @@ pub(in crate::tracer) fn judge_descriptor(
     if let Err(errno) = thread.verdict(name, access, &resolved.target, "") {
         return Answer::Refuse(errno);
     }
+    if let Err(errno) = refuse_original_descriptor(thread, fd) {
+        return Answer::Refuse(errno);
+    }
     let sibling = match name {
         "fchmod" => "chmod",
         "fchown" => "chown",
@@ -513,6 +585,10 @@ pub(in crate::tracer) fn judge_object_change(
     if flags & libc::O_PATH != 0 {
         return Answer::Refuse(Errno::EBADF);
     }
+    if let Ok(true) = crate::cow::copyup::fd_is_original(&held, thread.cow_originals()) {
+        debug!("{pid}: {name} on descriptor {fd}, an original of a cow tree: EROFS");
+        return Answer::Refuse(Errno::EROFS);
+    }
     if flags & libc::O_ACCMODE != libc::O_RDONLY {
         debug!("{pid}: {name} on descriptor {fd}, open for writing: allow");
         return Answer::Allow;
@@ -525,6 +601,133 @@ pub(in crate::tracer) fn judge_object_change(
         Ok(()) => Answer::Allow,
         Err(errno) => Answer::Refuse(errno),
     }
+}
+
+/// The object a write in a `cow` tree acts on, held by the jail: the
+/// name `virtual_path` is looked up in its parent in the mirror (never
+/// followed), copied up first when it is still an original, and the
+/// object held must then not be an original (a name swapped meanwhile).
+/// A symlink's own metadata (`!follow`) cannot be changed: `EPERM`.
+fn cow_write_object(
+    thread: &dyn Stopped,
+    call: &str,
+    virtual_path: &Path,
+    follow: bool,
+) -> Result<OwnedFd, Errno> {
+    use crate::cow::copyup;
+    let real = thread.real_path(virtual_path);
+    let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+        // The mirror's root itself: a directory of the jail's own.
+        return open_verified(&real, true);
+    };
+    let parent_fd = open_verified(parent, true)?;
+    let originals = thread.cow_originals();
+    for _ in 0..2 {
+        let stat =
+            nix::sys::stat::fstatat(&parent_fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let object = copyup::Object {
+            regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
+            original: copyup::is_original(&stat, originals),
+        };
+        if copyup::needs_copy_up(call, Access::Write, object) {
+            copyup::copy_up(&parent_fd, name, originals)?;
+        }
+        let held = nix::fcntl::openat(
+            &parent_fd,
+            name,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        let stat = nix::sys::stat::fstat(&held)?;
+        if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            // Followed names were resolved already: a symlink here is
+            // the call's own last component (lchown, utimensat with
+            // AT_SYMLINK_NOFOLLOW), or one swapped in.
+            debug!("{call}: the metadata of a symlink in a cow tree: EPERM (follow {follow})");
+            return Err(Errno::EPERM);
+        }
+        if !copyup::is_original(&stat, originals) {
+            return Ok(held);
+        }
+        debug!("{call}: {virtual_path:?} is an original again (swapped): once more");
+    }
+    Err(Errno::EBUSY)
+}
+
+/// An open in a `cow` tree: what the kernel is handed (the rewrite,
+/// path, flags and resolve flags of its `openat2`). A read opens the
+/// mirror's name; a write an object the jail holds after any copy up;
+/// a create makes a new name only (`O_EXCL`), so an original renamed
+/// there meanwhile is never opened for writing.
+#[allow(clippy::too_many_arguments)]
+fn cow_open(
+    thread: &dyn Stopped,
+    name: &str,
+    virtual_path: &Path,
+    resolved: &Resolved,
+    (access, follow): (Access, bool),
+    flags: u64,
+    program_resolve: u64,
+    trailing_slash: bool,
+) -> Result<(Rewrite, Vec<u8>, u64, u64), Errno> {
+    let mut rewrite = Rewrite::default();
+    let has = |flag: i32| flags & flag as u64 != 0;
+    let no_links = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    if access == Access::Write && resolved.exists {
+        if has(libc::O_CREAT) && has(libc::O_EXCL) {
+            return Err(Errno::EEXIST);
+        }
+        let held = match cow_write_object(thread, name, virtual_path, follow) {
+            Err(Errno::EPERM) if !follow => return Err(Errno::ELOOP),
+            other => other?,
+        };
+        let mut kernel_path = thread.hand_over(held, None, &mut rewrite)?;
+        if trailing_slash {
+            kernel_path.push(b'/');
+        }
+        // The magic link must be followed to reach the object.
+        let flags = flags & !(libc::O_NOFOLLOW as u64);
+        return Ok((rewrite, kernel_path, flags, program_resolve & !no_links));
+    }
+    let real = thread.real_path(virtual_path);
+    if access == Access::Write && !thread.kernel_may_change(&real) {
+        return Err(Errno::EROFS);
+    }
+    let flags = if access == Access::Write && has(libc::O_CREAT) {
+        flags | libc::O_EXCL as u64
+    } else {
+        flags
+    };
+    let mut kernel_path = real.into_os_string().into_vec();
+    if trailing_slash {
+        kernel_path.push(b'/');
+    }
+    Ok((
+        rewrite,
+        kernel_path,
+        flags,
+        libc::RESOLVE_NO_SYMLINKS | program_resolve,
+    ))
+}
+
+/// Refuses a change through descriptor `fd` when its object is an
+/// original a `cow` mirror links to (opened for reading before any copy
+/// up): `EROFS`, the real tree is read-only.
+fn refuse_original_descriptor(thread: &dyn Stopped, fd: i32) -> Result<(), Errno> {
+    if thread.cow_originals().is_empty() {
+        return Ok(());
+    }
+    let held = thread.take_descriptor(thread.tid(), fd)?;
+    if crate::cow::copyup::fd_is_original(&held, thread.cow_originals())? {
+        debug!(
+            "{}: a change through descriptor {fd}, an original: EROFS",
+            thread.tid()
+        );
+        return Err(Errno::EROFS);
+    }
+    Ok(())
 }
 
 /// A served file is read-only and never runs.

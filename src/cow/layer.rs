@@ -1,0 +1,649 @@
+//! A layer on disk: where it lives, making its mirrors, reading them back.
+//!
+//! Owns the layer directory's layout:
+//!
+//! ```text
+//! <cowdir>/<hash>-<ident stem>/     0700, one per config and ident
+//!     lock                          flock'ed by the run that uses it
+//!     trees                         the real trees, one per line (hex)
+//!     <n>.manifest                  tree n as it was (manifest.rs)
+//!     <n>/                          tree n's mirror: the merged view
+//! ```
+//!
+//! A mirror is made eagerly: every directory of the real tree is made
+//! again (same mode), every regular file hard-linked (copied, by reflink
+//! where the filesystem can, when a link cannot be made), symlinks made
+//! again with the same target, fifos made; devices and sockets are left
+//! out.
+
+use super::CowError;
+use super::changes::Scanned;
+use super::manifest::{Entry, Kind, Manifest};
+use nix::errno::Errno;
+use nix::sys::stat::{FileStat, Mode};
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A layer, opened (and locked) for one run or command.
+#[derive(Debug)]
+pub struct Layer {
+    /// `<cowdir>/<hash>-<ident stem>`.
+    pub dir: PathBuf,
+    /// One per `cow` tree, in config order.
+    pub trees: Vec<Tree>,
+    /// Held for as long as the layer is used: another run of the same
+    /// config and ident waits for none, it is refused.
+    _lock: Held,
+}
+
+type Held = nix::fcntl::Flock<OwnedFd>;
+
+/// One cow tree of a layer.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The real tree, canonical.
+    pub real: PathBuf,
+    /// Its mirror.
+    pub mirror: PathBuf,
+    pub manifest: Manifest,
+}
+
+fn io_error(what: &'static str, path: &Path, errno: Errno) -> CowError {
+    CowError::Io {
+        what,
+        path: path.to_path_buf(),
+        errno,
+    }
+}
+
+fn errno_of(error: &std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// The layer directory's name for a config and ident.
+pub fn layer_name(config: &Path, ident: &[u8]) -> String {
+    let mut key = config.as_os_str().as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(ident);
+    let digest = ring::digest::digest(&ring::digest::SHA256, &key);
+    let hash: String = digest.as_ref()[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let stem = crate::ident::Ident::new(ident)
+        .map(|ident| ident.file_stem())
+        .unwrap_or_default();
+    format!("{hash}-{stem}")
+}
+
+/// Makes (0700) or checks the directory layers live in: a directory of
+/// this user's that neither group nor others can write, reached through
+/// no symlink.
+pub fn checked_base(base: &Path) -> Result<(), CowError> {
+    match fs::DirBuilder::new().mode(0o700).create(base) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(io_error("make the layer directory", base, errno_of(&error))),
+    }
+    let meta = fs::symlink_metadata(base)
+        .map_err(|error| io_error("look at the layer directory", base, errno_of(&error)))?;
+    let uid = nix::unistd::geteuid().as_raw();
+    let problem = if !meta.file_type().is_dir() {
+        Some("it is not a directory (or is a symlink)".to_owned())
+    } else if meta.uid() != uid {
+        Some(format!(
+            "it belongs to uid {}, not to you ({uid})",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "group or others can write it (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(CowError::UnsafeBase {
+            path: base.to_path_buf(),
+            problem,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn lock(dir: &Path) -> Result<Held, CowError> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode_0600()
+        .open(&path)
+        .map_err(|error| io_error("open the layer's lock", &path, errno_of(&error)))?;
+    nix::fcntl::Flock::lock(
+        OwnedFd::from(file),
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map_err(|(_, errno)| match errno {
+        Errno::EWOULDBLOCK => CowError::Busy {
+            dir: dir.to_path_buf(),
+        },
+        errno => io_error("lock the layer", &path, errno),
+    })
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    }
+}
+
+fn trees_text(trees: &[PathBuf]) -> String {
+    trees
+        .iter()
+        .map(|tree| {
+            let hex: String = tree
+                .as_os_str()
+                .as_bytes()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            hex + "\n"
+        })
+        .collect()
+}
+
+impl Layer {
+    /// Whether a layer exists at `dir`.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join("trees").exists()
+    }
+
+    /// Opens the layer at `dir` for `trees` (canonical), making it (and
+    /// the mirrors) when there is none; an existing one is reused, the
+    /// run continuing on it. A layer made for other trees is refused.
+    pub fn open_or_make(dir: &Path, trees: &[PathBuf]) -> Result<Layer, CowError> {
+        match fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(io_error("make the layer", dir, errno_of(&error))),
+        }
+        let lock = lock(dir)?;
+        let wanted = trees_text(trees);
+        let trees_file = dir.join("trees");
+        match fs::read_to_string(&trees_file) {
+            Ok(text) if text == wanted => return Layer::read(dir, trees, lock),
+            Ok(_) => {
+                return Err(CowError::OtherTrees {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(io_error("read the layer", &trees_file, errno_of(&error)));
+            }
+        }
+        let mut made = Vec::new();
+        for (index, real) in trees.iter().enumerate() {
+            let mirror = dir.join(index.to_string());
+            // Left over from a start that did not finish.
+            let _ = fs::remove_dir_all(&mirror);
+            let manifest = make_mirror(real, &mirror)?;
+            let manifest_path = dir.join(format!("{index}.manifest"));
+            write_new(&manifest_path, manifest.to_text().as_bytes())?;
+            made.push(Tree {
+                real: real.clone(),
+                mirror,
+                manifest,
+            });
+        }
+        // Written last: a layer without it is not one yet.
+        write_new(&trees_file, wanted.as_bytes())?;
+        Ok(Layer {
+            dir: dir.to_path_buf(),
+            trees: made,
+            _lock: lock,
+        })
+    }
+
+    /// Opens the existing layer at `dir` (for `changes`, `commit`,
+    /// `discard`), with the trees it was made for.
+    pub fn open(dir: &Path) -> Result<Layer, CowError> {
+        if !Layer::exists(dir) {
+            return Err(CowError::NoLayer {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let lock = lock(dir)?;
+        let trees_file = dir.join("trees");
+        let text = fs::read_to_string(&trees_file)
+            .map_err(|error| io_error("read the layer", &trees_file, errno_of(&error)))?;
+        let mut trees = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            let bytes: Option<Vec<u8>> = (0..line.len())
+                .step_by(2)
+                .map(|at| u8::from_str_radix(line.get(at..at + 2)?, 16).ok())
+                .collect();
+            let bytes = bytes.ok_or_else(|| CowError::Corrupt {
+                path: trees_file.clone(),
+                line: index + 1,
+            })?;
+            trees.push(PathBuf::from(std::ffi::OsStr::from_bytes(&bytes)));
+        }
+        Layer::read(dir, &trees, lock)
+    }
+
+    fn read(dir: &Path, trees: &[PathBuf], lock: Held) -> Result<Layer, CowError> {
+        let mut read = Vec::new();
+        for (index, real) in trees.iter().enumerate() {
+            let path = dir.join(format!("{index}.manifest"));
+            let text = fs::read_to_string(&path)
+                .map_err(|error| io_error("read the manifest", &path, errno_of(&error)))?;
+            let manifest =
+                Manifest::from_text(&text).map_err(|line| CowError::Corrupt { path, line })?;
+            read.push(Tree {
+                real: real.clone(),
+                mirror: dir.join(index.to_string()),
+                manifest,
+            });
+        }
+        Ok(Layer {
+            dir: dir.to_path_buf(),
+            trees: read,
+            _lock: lock,
+        })
+    }
+
+    /// Removes the layer from disk (discard, or after a commit).
+    pub fn remove(self) -> Result<(), CowError> {
+        // The mirrors' directories may have lost their write bits.
+        make_writable(&self.dir);
+        fs::remove_dir_all(&self.dir)
+            .map_err(|error| io_error("remove the layer", &self.dir, errno_of(&error)))
+    }
+}
+
+fn make_writable(dir: &Path) {
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.file_type().is_dir() {
+        return;
+    }
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            make_writable(&entry.path());
+        }
+    }
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), CowError> {
+    use std::io::Write;
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode_0600()
+        .open(path)
+        .map_err(|error| io_error("write", path, errno_of(&error)))?;
+    file.write_all(bytes)
+        .map_err(|error| io_error("write", path, errno_of(&error)))
+}
+
+fn stat_entry(path: PathBuf, stat: &FileStat, kind: Kind) -> Entry {
+    Entry {
+        path,
+        kind,
+        original: (stat.st_dev, stat.st_ino),
+        mirror_ino: 0,
+        size: stat.st_size as u64,
+        mtime: (stat.st_mtime, stat.st_mtime_nsec),
+        mode: stat.st_mode & 0o7777,
+        target: None,
+    }
+}
+
+/// Makes `mirror` from `real`; the manifest of what it found.
+pub fn make_mirror(real: &Path, mirror: &Path) -> Result<Manifest, CowError> {
+    let root = nix::sys::stat::lstat(real).map_err(|errno| io_error("look at", real, errno))?;
+    if Kind::of_mode(root.st_mode) != Some(Kind::Dir) {
+        return Err(io_error("mirror", real, Errno::ENOTDIR));
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(mirror)
+        .map_err(|error| io_error("make the mirror", mirror, errno_of(&error)))?;
+    let mirror_dev = nix::sys::stat::lstat(mirror)
+        .map_err(|errno| io_error("look at", mirror, errno))?
+        .st_dev;
+    let mut manifest = Manifest {
+        tree: real.to_path_buf(),
+        mirror_dev,
+        entries: Vec::new(),
+    };
+    let mut modes = Vec::new();
+    walk(
+        real,
+        mirror,
+        Path::new(""),
+        &root,
+        &mut manifest,
+        &mut modes,
+    )?;
+    // Directories get their own modes last, deepest first: a 0555 one
+    // had to stay writable while it was filled.
+    for (path, mode) in modes.into_iter().rev() {
+        let _ = fs::set_permissions(&path, fs::Permissions::from_mode(mode));
+    }
+    Ok(manifest)
+}
+
+fn walk(
+    real_root: &Path,
+    mirror_root: &Path,
+    rel: &Path,
+    dir_stat: &FileStat,
+    manifest: &mut Manifest,
+    modes: &mut Vec<(PathBuf, u32)>,
+) -> Result<(), CowError> {
+    let real = real_root.join(rel);
+    let mirror = mirror_root.join(rel);
+    let mut entry = stat_entry(rel.to_path_buf(), dir_stat, Kind::Dir);
+    entry.mirror_ino = nix::sys::stat::lstat(&mirror)
+        .map_err(|errno| io_error("look at", &mirror, errno))?
+        .st_ino;
+    manifest.entries.push(entry);
+    modes.push((mirror.clone(), dir_stat.st_mode & 0o7777));
+    let listing = match fs::read_dir(&real) {
+        Ok(listing) => listing,
+        Err(error) => {
+            // The program could not list it either.
+            log::warn!(
+                "cow: {} cannot be listed ({error}); its mirror is empty",
+                real.display()
+            );
+            return Ok(());
+        }
+    };
+    let mut names: Vec<_> = listing.flatten().map(|entry| entry.file_name()).collect();
+    names.sort();
+    for name in names {
+        let rel = rel.join(&name);
+        let from = real_root.join(&rel);
+        let to = mirror_root.join(&rel);
+        let Ok(stat) = nix::sys::stat::lstat(&from) else {
+            continue;
+        };
+        let Some(kind) = Kind::of_mode(stat.st_mode) else {
+            log::debug!(
+                "cow: {} is a device or socket: not mirrored",
+                from.display()
+            );
+            continue;
+        };
+        match kind {
+            Kind::Dir => {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&to)
+                    .map_err(|error| io_error("make", &to, errno_of(&error)))?;
+                walk(real_root, mirror_root, &rel, &stat, manifest, modes)?;
+                continue;
+            }
+            Kind::File => link_or_copy(&from, &to, &stat)?,
+            Kind::Symlink => {
+                let target = fs::read_link(&from)
+                    .map_err(|error| io_error("read the link", &from, errno_of(&error)))?;
+                std::os::unix::fs::symlink(&target, &to)
+                    .map_err(|error| io_error("make the link", &to, errno_of(&error)))?;
+            }
+            Kind::Fifo => {
+                nix::unistd::mkfifo(&to, Mode::from_bits_truncate(stat.st_mode & 0o7777))
+                    .map_err(|errno| io_error("make the fifo", &to, errno))?;
+            }
+        }
+        let mut entry = stat_entry(rel.clone(), &stat, kind);
+        entry.mirror_ino = nix::sys::stat::lstat(&to)
+            .map_err(|errno| io_error("look at", &to, errno))?
+            .st_ino;
+        if kind == Kind::Symlink {
+            entry.target = fs::read_link(&to).ok();
+        }
+        manifest.entries.push(entry);
+    }
+    Ok(())
+}
+
+/// A hard link to the original where the kernel allows one (same
+/// filesystem; with `protected_hardlinks`, a file one owns or can write),
+/// else a copy with its mode and times.
+fn link_or_copy(from: &Path, to: &Path, stat: &FileStat) -> Result<(), CowError> {
+    if fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    copy_file(from, to, stat)
+}
+
+/// Copies regular file `from` to the new name `to` (reflink first), with
+/// `stat`'s mode and modification time.
+pub(super) fn copy_file(from: &Path, to: &Path, stat: &FileStat) -> Result<(), CowError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut source = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(from)
+        .map_err(|error| io_error("read", from, errno_of(&error)))?;
+    let mut dest = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(to)
+        .map_err(|error| io_error("write", to, errno_of(&error)))?;
+    copy_contents(&mut source, &mut dest).map_err(|errno| io_error("copy", from, errno))?;
+    finish_copy(&dest, stat).map_err(|errno| io_error("copy", to, errno))
+}
+
+/// Copies the bytes of `source` into the empty `dest`: a reflink where
+/// the filesystem shares extents, else a plain copy.
+pub(super) fn copy_contents(source: &mut fs::File, dest: &mut fs::File) -> Result<(), Errno> {
+    if crate::sys::ficlone(dest, source).is_ok() {
+        return Ok(());
+    }
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = source.read(&mut buffer).map_err(|error| errno_of(&error))?;
+        if read == 0 {
+            return Ok(());
+        }
+        std::io::Write::write_all(dest, &buffer[..read]).map_err(|error| errno_of(&error))?;
+    }
+}
+
+/// Gives a copy the original's mode and modification time.
+pub(super) fn finish_copy(dest: &fs::File, stat: &FileStat) -> Result<(), Errno> {
+    nix::sys::stat::fchmod(dest, Mode::from_bits_truncate(stat.st_mode & 0o7777))?;
+    let atime = nix::sys::time::TimeSpec::new(stat.st_atime, stat.st_atime_nsec);
+    let mtime = nix::sys::time::TimeSpec::new(stat.st_mtime, stat.st_mtime_nsec);
+    nix::sys::stat::futimens(dest, &atime, &mtime)
+}
+
+/// Every object of a mirror, parents before children.
+pub fn scan(mirror: &Path) -> Result<Vec<Scanned>, CowError> {
+    let mut out = Vec::new();
+    scan_dir(mirror, Path::new(""), &mut out)?;
+    Ok(out)
+}
+
+fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowError> {
+    let path = root.join(rel);
+    let stat = nix::sys::stat::lstat(&path).map_err(|errno| io_error("look at", &path, errno))?;
+    let Some(kind) = Kind::of_mode(stat.st_mode) else {
+        return Ok(());
+    };
+    out.push(Scanned {
+        path: rel.to_path_buf(),
+        kind,
+        ino: stat.st_ino,
+        size: stat.st_size as u64,
+        mtime: (stat.st_mtime, stat.st_mtime_nsec),
+        mode: stat.st_mode & 0o7777,
+        target: if kind == Kind::Symlink {
+            fs::read_link(&path).ok()
+        } else {
+            None
+        },
+    });
+    if kind != Kind::Dir {
+        return Ok(());
+    }
+    let listing = match fs::read_dir(&path) {
+        Ok(listing) => listing,
+        // A directory the program made unreadable: make it readable to
+        // look (it is the layer's own).
+        Err(_) => {
+            let _ = fs::set_permissions(
+                &path,
+                fs::Permissions::from_mode((stat.st_mode & 0o7777) | 0o700),
+            );
+            let listing =
+                fs::read_dir(&path).map_err(|error| io_error("list", &path, errno_of(&error)))?;
+            let _ = fs::set_permissions(&path, fs::Permissions::from_mode(stat.st_mode & 0o7777));
+            listing
+        }
+    };
+    let mut names: Vec<_> = listing.flatten().map(|entry| entry.file_name()).collect();
+    names.sort();
+    for name in names {
+        scan_dir(root, &rel.join(name), out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cow::changes::{changes, summary};
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix("sbx-cow-")
+            .tempdir_in("/tmp")
+            .expect("a temp dir")
+    }
+
+    #[test]
+    fn a_mirror_links_files_and_remakes_the_rest() {
+        let dir = temp();
+        let real = dir.path().join("real");
+        fs::create_dir_all(real.join("sub/deeper")).unwrap();
+        fs::write(real.join("a"), "alpha").unwrap();
+        fs::write(real.join("sub/b"), "beta").unwrap();
+        std::os::unix::fs::symlink("../a", real.join("sub/link")).unwrap();
+        nix::unistd::mkfifo(&real.join("fifo"), Mode::from_bits_truncate(0o640)).unwrap();
+        fs::set_permissions(real.join("sub/deeper"), fs::Permissions::from_mode(0o555)).unwrap();
+        let mirror = dir.path().join("mirror");
+        let manifest = make_mirror(&real, &mirror).expect("a mirror");
+        let ino = |path: &Path| fs::symlink_metadata(path).unwrap().ino();
+        assert_eq!(ino(&mirror.join("a")), ino(&real.join("a")), "a hard link");
+        assert_eq!(
+            fs::read_link(mirror.join("sub/link")).unwrap(),
+            Path::new("../a")
+        );
+        assert!(
+            fs::symlink_metadata(mirror.join("fifo"))
+                .unwrap()
+                .file_type()
+                .is_fifo_like()
+        );
+        assert_eq!(
+            fs::symlink_metadata(mirror.join("sub/deeper"))
+                .unwrap()
+                .mode()
+                & 0o7777,
+            0o555
+        );
+        assert_eq!(manifest.entries.len(), 7);
+        assert_eq!(manifest.originals().len(), 2);
+        let scanned = scan(&mirror).unwrap();
+        assert!(
+            changes(&manifest, &scanned).is_empty(),
+            "nothing changed yet"
+        );
+        // A change, seen by a scan.
+        fs::remove_file(mirror.join("a")).unwrap();
+        fs::write(mirror.join("a"), "new alpha").unwrap();
+        let found = changes(&manifest, &scan(&mirror).unwrap());
+        assert_eq!(
+            summary(&real, &found),
+            [format!("M {}/a (5 -> 9 bytes)", real.display())]
+        );
+        assert_eq!(
+            fs::read_to_string(real.join("a")).unwrap(),
+            "alpha",
+            "untouched"
+        );
+        fs::set_permissions(real.join("sub/deeper"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    trait FifoLike {
+        fn is_fifo_like(&self) -> bool;
+    }
+    impl FifoLike for fs::FileType {
+        fn is_fifo_like(&self) -> bool {
+            use std::os::unix::fs::FileTypeExt;
+            self.is_fifo()
+        }
+    }
+
+    #[test]
+    fn a_layer_is_reused_and_refused_for_other_trees() {
+        let dir = temp();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("a"), "alpha").unwrap();
+        let base = dir.path().join("layers");
+        checked_base(&base).expect("made 0700");
+        let layer_dir = base.join(layer_name(Path::new("/x.conf"), b"alice"));
+        let layer = Layer::open_or_make(&layer_dir, std::slice::from_ref(&real)).unwrap();
+        assert!(matches!(
+            Layer::open(&layer_dir),
+            Err(CowError::Busy { .. })
+        ));
+        fs::write(layer.trees[0].mirror.join("new"), "n").unwrap();
+        drop(layer);
+        let again = Layer::open_or_make(&layer_dir, std::slice::from_ref(&real)).unwrap();
+        assert!(
+            again.trees[0].mirror.join("new").exists(),
+            "the run continues on it"
+        );
+        drop(again);
+        let other = dir.path().join("other");
+        fs::create_dir(&other).unwrap();
+        assert!(matches!(
+            Layer::open_or_make(&layer_dir, &[other]),
+            Err(CowError::OtherTrees { .. })
+        ));
+        Layer::open(&layer_dir).unwrap().remove().unwrap();
+        assert!(!layer_dir.exists());
+        // A directory others can write is refused.
+        fs::set_permissions(&base, fs::Permissions::from_mode(0o777)).unwrap();
+        let refused = checked_base(&base).unwrap_err().to_string();
+        assert!(
+            refused.contains("group or others can write it"),
+            "{refused}"
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! `cow` trees (issue 14): the program changes a tree it sees through a
+//! private layer; the real tree stays byte for byte what it was until a
+//! commit, which makes it what the program saw. Run with Landlock on and
+//! with `landlock off`.
+
+use crate::support::Jail;
+use std::fs;
+use std::path::Path;
+
+/// Every file and directory under `root`, with its content or mode.
+fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.push(format!("{rel}/"));
+                stack.push(path);
+            } else {
+                out.push(format!("{rel}: {}", fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn cow_jail(landlock: &str, on_exit: &str) -> Jail {
+    let mut j = Jail::bare();
+    let tree = j.path("tree");
+    fs::create_dir_all(tree.join("sub/deeper")).unwrap();
+    fs::write(tree.join("a"), "alpha\n").unwrap();
+    fs::write(tree.join("sub/b"), "beta\n").unwrap();
+    fs::write(tree.join("sub/deeper/c"), "gamma\n").unwrap();
+    j.set_config(&format!(
+        "see /usr\nsee /bin\nsee /lib\nsee /lib64\ncow {{root}}/tree\ncowdir {{root}}/layers\n\
+         landlock {landlock}\nonexit {on_exit}\nreport\n"
+    ));
+    j
+}
+
+/// What the program does: append, create, delete, rm -rf and make again,
+/// rename a directory with unchanged files, then list and print.
+const SCRIPT: &str = "cd {root}/tree && echo more >> a && echo new > n && rm sub/b \
+     && rm -rf sub/deeper && mkdir sub/deeper && echo again > sub/deeper/d \
+     && mkdir keep && echo k > keep/k && mv keep kept \
+     && cat a n sub/deeper/d kept/k && ls {root}/tree/sub && echo done";
+
+fn run_script(j: &Jail) -> crate::support::Output {
+    j.cmd(&["/bin/sh", "-c", &j.expand(SCRIPT)]).run()
+}
+
+fn expected_after() -> Vec<String> {
+    let mut want: Vec<String> = [
+        "a: alpha\nmore\n",
+        "kept/",
+        "kept/k: k\n",
+        "n: new\n",
+        "sub/",
+        "sub/deeper/",
+        "sub/deeper/d: again\n",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn a_cow_tree_changes_only_in_the_layer_and_the_layer_is_hidden() {
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "keep");
+        let before = listing(&j.path("tree"));
+        let out = run_script(&j);
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            ["alpha", "more", "new", "again", "k", "deeper", "done"],
+            "landlock {landlock}: {}",
+            out.describe()
+        );
+        assert_eq!(
+            listing(&j.path("tree")),
+            before,
+            "the real tree is untouched"
+        );
+        for line in ["[Cow] M ", "[Cow] A ", "[Cow] D "] {
+            out.assert_stderr_contains(line);
+        }
+        // The layer by its own path does not exist for the program.
+        let layers = j.path("layers");
+        let layer = fs::read_dir(&layers)
+            .unwrap()
+            .flatten()
+            .next()
+            .unwrap()
+            .path();
+        let mirror_file = layer.join("0/n");
+        assert_eq!(fs::read_to_string(&mirror_file).unwrap(), "new\n");
+        let out = j
+            .cmd(&[
+                "/bin/sh",
+                "-c",
+                &format!("cat {} || echo hidden", mirror_file.display()),
+            ])
+            .run();
+        out.assert_code(0);
+        assert_eq!(out.lines(), ["hidden"], "{}", out.describe());
+        out.assert_stderr_contains("No such file or directory");
+        // The kept layer is reused: the next run sees the changes.
+        let out = j
+            .cmd(&[
+                "/bin/sh",
+                "-c",
+                &j.expand("cat {root}/tree/n && ls {root}/tree"),
+            ])
+            .run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            ["new", "a", "kept", "n", "sub"],
+            "{}",
+            out.describe()
+        );
+        assert_eq!(listing(&j.path("tree")), before);
+    }
+}
+
+#[test]
+fn onexit_commit_makes_the_real_tree_what_the_program_saw() {
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "commit");
+        let out = run_script(&j);
+        out.assert_code(0);
+        assert_eq!(out.lines().last(), Some(&"done"), "{}", out.describe());
+        assert_eq!(
+            listing(&j.path("tree")),
+            expected_after(),
+            "landlock {landlock}"
+        );
+        // Natively, the same script gives the same tree.
+        let native = Jail::bare();
+        let tree = native.path("tree");
+        fs::create_dir_all(tree.join("sub/deeper")).unwrap();
+        fs::write(tree.join("a"), "alpha\n").unwrap();
+        fs::write(tree.join("sub/b"), "beta\n").unwrap();
+        fs::write(tree.join("sub/deeper/c"), "gamma\n").unwrap();
+        let status = std::process::Command::new("/bin/sh")
+            .args(["-c", &native.expand(SCRIPT)])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(listing(&tree), expected_after());
+        assert_eq!(
+            fs::read_dir(j.path("layers")).unwrap().count(),
+            0,
+            "the layer is gone after a commit"
+        );
+    }
+}
+
+#[test]
+fn onexit_discard_leaves_the_real_tree_and_drops_the_layer() {
+    let j = cow_jail("auto", "discard");
+    let before = listing(&j.path("tree"));
+    let out = run_script(&j);
+    out.assert_code(0);
+    assert_eq!(out.lines().last(), Some(&"done"), "{}", out.describe());
+    assert_eq!(listing(&j.path("tree")), before);
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
+}
+
+#[test]
+fn a_commit_over_a_file_changed_meanwhile_is_a_conflict() {
+    let mut j = cow_jail("auto", "keep");
+    let out = j
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            &j.expand("echo mine > {root}/tree/a && echo done"),
+        ])
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["done"]);
+    // Someone edits the real file; then a run that commits.
+    fs::write(j.path("tree/a"), "theirs\n").unwrap();
+    let config = j.config_text().replace("onexit keep", "onexit commit");
+    j.set_config(&config);
+    let out = j.cmd(&["/bin/sh", "-c", "echo done"]).run();
+    out.assert_code(120);
+    assert_eq!(out.lines(), ["done"]);
+    out.assert_stderr_contains("changed on the real tree since the layer was made");
+    assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "theirs\n");
+}
