@@ -39,6 +39,12 @@ impl CowMap {
         })
     }
 
+    /// The real root of the cow tree `path` (virtual) lies in, if its
+    /// mirror is open.
+    pub fn tree_of(&self, path: &Path) -> Option<&Path> {
+        self.root_of(path).map(|(tree, _)| tree)
+    }
+
     /// Whether `path` (virtual) lies in a cow tree whose mirror is open.
     pub fn in_tree(&self, path: &Path) -> bool {
         self.root_of(path).is_some()

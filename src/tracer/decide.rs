@@ -9,7 +9,7 @@
 //! object or its parent held open by the jail). [`super::rewrite`] applies
 //! the answer and undoes the rewrite at the syscall's exit.
 
-use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall, Refusal};
+use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall, PathCall, Refusal};
 use crate::tracer::answer::{Answer, Rewrite};
 use crate::tracer::checks::{memory, network, paths, processes, signed};
 use crate::tracer::scratch::Part;
@@ -101,6 +101,10 @@ fn answer_check(thread: &mut dyn Stopped, name: &str, check: Check) -> Answer {
     let pid = thread.tid();
     let arg = |thread: &dyn Stopped, index: u8| thread.argument(index);
     match check {
+        Check::Path(PathCall {
+            first,
+            second: Some(second),
+        }) => paths::judge_pair(thread, name, &first, &second),
         Check::Path(call) => {
             let mut rewrite = Rewrite::default();
             let operands = [(call.first, Part::FirstPath)]

@@ -61,6 +61,10 @@ pub(in crate::tracer) trait Stopped {
     fn in_cow_tree(&self, _path: &Path) -> bool {
         false
     }
+    /// The `cow` tree (its real root) the virtual `path` lies in.
+    fn cow_tree_of(&self, _path: &Path) -> Option<PathBuf> {
+        None
+    }
     /// Whether the kernel may be handed the real `path` for a change:
     /// never one in a real `cow` tree (the mapping failed: fail closed).
     fn kernel_may_change(&self, _path: &Path) -> bool {
@@ -238,6 +242,10 @@ impl Stopped for TaskView<'_> {
 
     fn kernel_may_change(&self, path: &Path) -> bool {
         !self.tracer.policy.cow.in_real_tree(path)
+    }
+
+    fn cow_tree_of(&self, path: &Path) -> Option<PathBuf> {
+        self.tracer.policy.cow.tree_of(path).map(Path::to_path_buf)
     }
 
     fn cow_originals(&self) -> &HashSet<(u64, u64)> {

@@ -197,3 +197,80 @@ fn a_commit_over_a_file_changed_meanwhile_is_a_conflict() {
     out.assert_stderr_contains("changed on the real tree since the layer was made");
     assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "theirs\n");
 }
+
+/// Moves and links out of a cow tree into a `write` tree on the same
+/// filesystem as the layer: a hard link there would be a writable name
+/// of the real tree's file (or, for a directory moved out, of all its
+/// files). `ln` must fail with EXDEV, `mv` must copy, and what is then
+/// written outside reaches only copies.
+const MOVE_OUT: &str = "cd {root} \
+     && { ln tree/a out/la && echo linked >> out/la; echo ln=$?; } \
+     ; mv tree/sub out/sub && echo moved >> out/sub/b && echo mv-dir=$? \
+     ; mv tree/a out/ma && echo moved >> out/ma && echo mv-file=$? \
+";
+
+fn move_out_tree(j: &Jail) {
+    let tree = j.path("tree");
+    fs::create_dir_all(tree.join("sub")).unwrap();
+    fs::create_dir_all(j.path("out")).unwrap();
+    fs::write(tree.join("a"), "alpha\n").unwrap();
+    fs::write(tree.join("sub/b"), "beta\n").unwrap();
+}
+
+#[test]
+fn escape_cow_move_or_link_out_of_the_tree_never_reaches_the_real_files() {
+    // The control: natively, a hard link made outside the tree writes
+    // the tree's file (what the jail must prevent for its real tree).
+    let native = Jail::bare();
+    move_out_tree(&native);
+    let out = crate::support::run_native(
+        &["/bin/sh", "-c", &native.expand(MOVE_OUT)],
+        std::time::Duration::from_secs(20),
+    );
+    assert!(out.stdout.contains("ln=0"), "control: {}", out.describe());
+    assert_eq!(
+        fs::read_to_string(native.path("out/ma")).unwrap(),
+        "alpha\nlinked\nmoved\n",
+        "control: the link wrote the tree's file"
+    );
+
+    for landlock in ["auto", "off"] {
+        let mut j = cow_jail(landlock, "keep");
+        move_out_tree(&j);
+        j.add_config("see {root}/out\nwrite {root}/out\n");
+        let before = listing(&j.path("tree"));
+        let out = j.cmd(&["/bin/sh", "-c", &j.expand(MOVE_OUT)]).run();
+        out.assert_code(0);
+        // ln: "Invalid cross-device link", and nothing linked.
+        assert!(
+            out.stdout.contains("ln=1"),
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert!(
+            out.stdout.contains("mv-dir=0"),
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert!(
+            out.stdout.contains("mv-file=0"),
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert!(!j.path("out/la").exists());
+        // The moved copies got the writes; the real tree did not.
+        assert_eq!(
+            fs::read_to_string(j.path("out/ma")).unwrap(),
+            "alpha\nmoved\n"
+        );
+        assert_eq!(
+            fs::read_to_string(j.path("out/sub/b")).unwrap(),
+            "beta\nmoved\n"
+        );
+        assert_eq!(
+            listing(&j.path("tree")),
+            before,
+            "[{landlock}] the real tree changed"
+        );
+    }
+}

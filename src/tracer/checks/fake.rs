@@ -200,6 +200,10 @@ impl Stopped for FakeThread {
         !self.policy.cow.in_real_tree(path)
     }
 
+    fn cow_tree_of(&self, path: &Path) -> Option<PathBuf> {
+        self.policy.cow.tree_of(path).map(Path::to_path_buf)
+    }
+
     fn cow_originals(&self) -> &std::collections::HashSet<(u64, u64)> {
         &self.cow_originals
     }

@@ -57,6 +57,60 @@ pub(in crate::tracer) fn judge_operand(
     part: Part,
     rewrite: &mut Rewrite,
 ) -> Result<(), Errno> {
+    judge_placed_operand(thread, name, operand, part, rewrite, &mut None)
+}
+
+/// The two operands of `rename` and `link` (and their `at` forms),
+/// which must both lie in the same `cow` tree or both outside every
+/// one: a name moved or linked out of a mirror would carry an original
+/// (a hard link to the real tree's file, or a directory of them) to
+/// where writes are not copied up; one moved in would be committed as
+/// the program's. Either is `EXDEV`, as between filesystems: `mv` then
+/// copies, and the copy is judged as any write.
+pub(in crate::tracer) fn judge_pair(
+    thread: &mut dyn Stopped,
+    name: &str,
+    first: &PathOperand,
+    second: &PathOperand,
+) -> Answer {
+    let mut rewrite = Rewrite::default();
+    let mut placed = [None, None];
+    for (index, (operand, part)) in [(first, Part::FirstPath), (second, Part::SecondPath)]
+        .into_iter()
+        .enumerate()
+    {
+        if let Err(errno) = judge_placed_operand(
+            thread,
+            name,
+            operand,
+            part,
+            &mut rewrite,
+            &mut placed[index],
+        ) {
+            return Answer::Refuse(errno);
+        }
+    }
+    let [first, second] = placed.map(|path| path.and_then(|path| thread.cow_tree_of(&path)));
+    if first != second {
+        debug!(
+            "{}: {name} between {first:?} and {second:?} (cow trees): EXDEV",
+            thread.tid()
+        );
+        return Answer::Refuse(Errno::EXDEV);
+    }
+    Answer::Rewrite(rewrite)
+}
+
+/// [`judge_operand`], which also says in `placed` the path the operand
+/// was judged as (the program's name, not the mirror's), when it is one.
+fn judge_placed_operand(
+    thread: &mut dyn Stopped,
+    name: &str,
+    operand: &PathOperand,
+    part: Part,
+    rewrite: &mut Rewrite,
+    placed: &mut Option<std::path::PathBuf>,
+) -> Result<(), Errno> {
     let pid = thread.tid();
     let arg = |index: u8| thread.argument(index);
     let start = match operand.dirfd {
@@ -130,7 +184,19 @@ pub(in crate::tracer) fn judge_operand(
         };
         let resolved = thread.start_target(start)?;
         thread.verdict(name, access, &resolved.target, "")?;
-        if access == Access::Write && !matches!(name, "linkat") {
+        if let Target::Path(path) = &resolved.target {
+            *placed = Some(path.clone());
+        }
+        if name == "linkat" {
+            // A new name for an original is made only in its own tree
+            // (judge_pair), which a nameless object is in no longer.
+            let in_tree = placed
+                .as_deref()
+                .is_some_and(|path| thread.in_cow_tree(path));
+            if !in_tree {
+                refuse_original_descriptor(thread, fd).map_err(|_| Errno::EXDEV)?;
+            }
+        } else if access == Access::Write {
             refuse_original_descriptor(thread, fd)?;
         }
         let Some(kernel_path) = descriptor_path(thread, fd, rewrite)? else {
@@ -174,6 +240,21 @@ pub(in crate::tracer) fn judge_operand(
         return urls::body_operand(thread, body, operand, part, rewrite);
     }
     thread.verdict(name, access, &resolved.target, &given)?;
+    match (&resolved.target, resolved.held_via) {
+        (Target::Path(path), _) => *placed = Some(path.clone()),
+        // A magic link to an object with no name (`/proc/self/fd/N` of
+        // a file unlinked since): linked, it must not be an original.
+        (Target::Held, Some((owner, fd)))
+            if matches!(name, "link" | "linkat") && !thread.cow_originals().is_empty() =>
+        {
+            let held = thread.take_descriptor(owner, fd)?;
+            if crate::cow::copyup::fd_is_original(&held, thread.cow_originals())? {
+                debug!("{pid}: {name} of an original with no name: EXDEV");
+                return Err(Errno::EXDEV);
+            }
+        }
+        _ => {}
+    }
     let trailing_slash = path.ends_with(b"/");
     if exec {
         let program = held_copy(thread, &resolved);
