@@ -135,7 +135,7 @@ fn valid_configs() -> Vec<String> {
             "outputlimit",
             "maxmemory",
         ],
-        &["wakeup"],
+        &["wakeup", "template"],
     ];
     for left_out in left_outs {
         let examples: Vec<&str> = KEYWORDS
