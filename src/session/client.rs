@@ -175,7 +175,10 @@ pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
 
 /// Relays the session's frames until the command's ending. `sender`, the
 /// socket for the rest of stdin, is put to work once the command starts.
-fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outcome, SessionError> {
+pub(super) fn relay(
+    mut stream: UnixStream,
+    mut sender: Option<UnixStream>,
+) -> Result<Outcome, SessionError> {
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
     let mut started = false;
@@ -208,7 +211,12 @@ fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outco
             Frame::Killed(signal) => ClientEnding::Killed(signal),
             Frame::TimedOut => ClientEnding::TimedOut,
             Frame::Ended => ClientEnding::Ended,
-            Frame::Input(_) | Frame::EndOfInput | Frame::Kill => return Err(SessionError::Lost),
+            Frame::Input(_)
+            | Frame::EndOfInput
+            | Frame::Kill
+            | Frame::Run(_)
+            | Frame::KillRuns(_)
+            | Frame::KillTemplate => return Err(SessionError::Lost),
         };
         return Ok(Outcome::Ended(ending));
     }
