@@ -558,3 +558,98 @@ fn templates_work_for_an_unprivileged_user() {
     assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
     assert!(t.wait_drivers(0).is_empty());
 }
+
+/// The shipped `conf/python-template.conf`, its server's socket in `dir`.
+fn python_template_config(dir: &Path) -> PathBuf {
+    let shipped = include_str!("../../conf/python-template.conf");
+    let text: String = shipped
+        .lines()
+        .filter(|line| !line.starts_with("cpu "))
+        .map(|line| format!("{line}\n"))
+        .collect::<String>()
+        + &format!("sockdir {}\n", dir.join("sock").display());
+    let config = dir.join("python-template.conf");
+    fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn the_python_template_driver_prepares_its_imports_and_forgets_each_run() {
+    if !Path::new("/usr/bin/python3").exists() {
+        crate::support::skip("no /usr/bin/python3");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sbx-pytpl-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let config = python_template_config(dir.path());
+    let run = |input: &str| {
+        let mut child = Command::new(SANDBOX)
+            .arg(&config)
+            .arg("py")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        finish(child)
+    };
+    let end = || {
+        let _ = Command::new(SANDBOX)
+            .arg("--kill-template")
+            .arg(&config)
+            .output();
+    };
+    let out = run("x = 41\nprint(json.dumps({'x': x + 1}), decimal.Decimal('0.1') * 3)\n");
+    let first = (stdout(&out), out.status.code(), stderr(&out));
+    let out = run("print(x)\n");
+    let second = (stdout(&out), out.status.code(), stderr(&out));
+    let out = run("import sys; print('bye'); sys.exit(5)\n");
+    let third = (stdout(&out), out.status.code());
+    end();
+    assert_eq!(first.0, "{\"x\": 42} 0.3\n", "{}", first.2);
+    assert_eq!(first.1, Some(0));
+    assert_eq!((second.0.as_str(), second.1), ("", Some(1)));
+    assert!(
+        second.2.contains("NameError: name 'x' is not defined"),
+        "{}",
+        second.2
+    );
+    assert_eq!((third.0.as_str(), third.1), ("bye\n", Some(5)));
+}
+
+#[test]
+fn the_shell_template_driver_gives_each_run_a_new_shell() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repl/sh_template.c");
+    let t = Templates::new(
+        "timelimit 5\nsee /bin\nsee /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\n",
+    );
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(t.jail.path("bin/c_template"))
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = t.run("sh", "X=1; echo \"x=$X\"; exit 3\n");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("x=1\n", Some(3)),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run("sh", "echo \"x=${X:-unset}\"\n");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("x=unset\n", Some(0)),
+        "{}",
+        stderr(&out)
+    );
+}
