@@ -25,6 +25,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -81,6 +82,9 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     prepare_sock_dir(&dir)?;
     let key = ConfigKey::of(jail);
     let path = socket_path(&dir, &key);
+    // What stdin holds already goes with the request: a bot's run needs
+    // no second round trip for its program.
+    let (first, complete) = client::available_input()?;
     for _ in 0..ATTEMPTS {
         let stream = reach(
             jail,
@@ -91,13 +95,22 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
             start,
         )?;
         let mut sender = stream.try_clone().map_err(|_| SessionError::Lost)?;
-        if Frame::Run(ident.as_bytes().to_vec())
-            .write_to(&mut sender)
-            .is_err()
-        {
+        let mut request = Vec::new();
+        let frames = [
+            Some(Frame::Run(ident.as_bytes().to_vec())),
+            (!first.is_empty()).then(|| Frame::Input(first.clone())),
+            complete.then_some(Frame::EndOfInput),
+        ];
+        for frame in frames.iter().flatten() {
+            frame
+                .write_to(&mut request)
+                .map_err(|_| SessionError::Lost)?;
+        }
+        if sender.write_all(&request).is_err() {
             continue;
         }
-        match client::relay(stream, Some(sender))? {
+        let rest = (!complete).then_some(sender);
+        match client::relay(stream, rest)? {
             client::Outcome::Ended(ending) => return Ok(ending),
             client::Outcome::NotStarted => {
                 log::info!("the template server ended before this run started; starting it again")
@@ -245,6 +258,8 @@ struct Shared {
     preparation: Mutex<Vec<u8>>,
     /// No more runs are taken.
     closing: AtomicBool,
+    /// The program made its first wakeup.
+    prepared: AtomicBool,
     next_run: AtomicU64,
     /// Run threads alive.
     relaying: AtomicUsize,
@@ -358,6 +373,7 @@ fn serve(
         verdict_set: Condvar::new(),
         preparation: Mutex::new(Vec::new()),
         closing: AtomicBool::new(false),
+        prepared: AtomicBool::new(false),
         next_run: AtomicU64::new(1),
         relaying: AtomicUsize::new(0),
         template: Mutex::new(None),
@@ -392,6 +408,7 @@ fn serve(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(watchdog.clone());
             let on_prepared = prepared.clone();
+            let told = shared.clone();
             let gone = shared.clone();
             let link = Link {
                 requests,
@@ -399,6 +416,7 @@ fn serve(
                 prepared: Box::new(move || {
                     watchdog.disarm();
                     on_prepared.store(true, Ordering::SeqCst);
+                    told.prepared.store(true, Ordering::SeqCst);
                 }),
                 gone: Box::new(move || gone.close()),
             };
@@ -648,7 +666,11 @@ fn run_one(
         _ => {
             forget(shared);
             // The server is ending: a preparation that failed is this
-            // run's answer; otherwise it never started and is sent again.
+            // run's answer; otherwise it never started and is sent again
+            // (at once: the runs in progress may take a while to end).
+            if shared.prepared.load(Ordering::SeqCst) {
+                return;
+            }
             if let Some(Verdict::Failed(message, status)) = shared.wait_verdict(KILL_WAIT * 2) {
                 let output = shared
                     .preparation

@@ -653,3 +653,23 @@ fn the_shell_template_driver_gives_each_run_a_new_shell() {
         stderr(&out)
     );
 }
+
+#[test]
+fn report_lines_go_to_the_stderr_of_the_run_that_caused_them() {
+    let t = Templates::new("timelimit 5\nreport\n");
+    let secret = t.jail.path("hidden/file");
+    let out = t.run("quin", &format!("open {}\n", secret.display()));
+    assert_eq!(stdout(&out), "open errno 2\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains(&secret.display().to_string()),
+        "the denial is reported to this run: {}",
+        stderr(&out)
+    );
+    // A run that is refused nothing reads no report line.
+    let out = t.run("quin", "say clean\n");
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("clean\n", "")
+    );
+}
