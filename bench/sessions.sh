@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks suspended sessions: what a command to a waiting Python REPL
-# costs against a fresh jailed Python start, and how much memory a
-# suspended session holds.
+# Benchmarks suspended sessions and templates: what a command to a
+# waiting Python REPL, and a run forked from a prepared Python
+# (`template`), cost against a fresh jailed Python start, and how much
+# memory a suspended session and a prepared process hold.
 #
 #   bench/sessions.sh              # 20 timed runs of each, 20 sessions for memory
 #   RUNS=50 SESSIONS=100 bench/sessions.sh
@@ -14,6 +15,13 @@
 # hyperfine (installed with apt-get when missing and root); the markdown
 # table goes to stdout, progress to stderr.
 #
+# Templates: "cold with imports" is `python3 -c 'import json, decimal, re,
+# collections; print(6*7)'` under conf/python.conf; "template" is
+# `print(6*7)` as a run of conf/python-template.conf, whose prepared
+# python3 has those imports done. All four commands are timed in one
+# hyperfine run. Then the prepared process's memory, and CONCURRENT (100)
+# runs started at once against the one template, each checked to print 42.
+#
 # Memory: SESSIONS sessions are started and left suspended; for each, the
 # session server (the tracer and its I/O thread) and its descriptor keeper
 # are read from /proc: VmRSS, and Pss from smaps_rollup (pages shared with
@@ -24,6 +32,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
 runs="${RUNS:-20}"
 sessions="${SESSIONS:-20}"
+concurrent="${CONCURRENT:-100}"
 cpu="${CPU:-0}"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -34,6 +43,7 @@ sandbox="$repo/target/release/sandbox"
 
 tmp="$(mktemp -d /tmp/sandbox-sessions-bench.XXXXXX)"
 cleanup() {
+    "$sandbox" --kill-template "$tmp/template.conf" >/dev/null 2>&1 || true
     for sock in "$tmp"/socks/*.sock; do
         [[ -e "$sock" ]] || continue
         ident="$(basename "$sock" .sock)"
@@ -48,6 +58,9 @@ trap cleanup EXIT
 grep -v '^cpu ' "$repo/conf/python-repl.conf" > "$tmp/repl.conf"
 echo "sockdir $tmp/socks" >> "$tmp/repl.conf"
 grep -v '^cpu ' "$repo/conf/python.conf" > "$tmp/fresh.conf"
+grep -v '^cpu ' "$repo/conf/python-template.conf" > "$tmp/template.conf"
+echo "sockdir $tmp/socks" >> "$tmp/template.conf"
+imports='import json, decimal, re, collections; print(6*7)'
 
 pin=(taskset -c "$cpu")
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -58,10 +71,14 @@ fresh_once() {
 session_once() {
     echo 'print(6*7)' | "${pin[@]}" "$sandbox" "$tmp/repl.conf" timed
 }
+template_once() {
+    echo 'print(6*7)' | "${pin[@]}" "$sandbox" "$tmp/template.conf" "${1:-timed}"
+}
 
 log "== check: both print 42"
 [[ "$(fresh_once)" == 42 ]] || { log "fresh run did not print 42"; exit 1; }
 [[ "$(session_once)" == 42 ]] || { log "session did not print 42"; exit 1; }
+[[ "$(template_once)" == 42 ]] || { log "template run did not print 42"; exit 1; }
 
 log "== timing: $runs runs of each (hyperfine, shell start-up subtracted)"
 if ! command -v hyperfine >/dev/null 2>&1; then
@@ -74,12 +91,42 @@ fi
 export sandbox tmp cpu
 hyperfine --warmup 3 --runs "$runs" --export-json "$tmp/times.json" \
     "echo | taskset -c $cpu $sandbox $tmp/fresh.conf bench python3 -c 'print(6*7)'" \
-    "echo 'print(6*7)' | taskset -c $cpu $sandbox $tmp/repl.conf timed" >&2
-read -r fresh session < <(python3 -c '
+    "echo 'print(6*7)' | taskset -c $cpu $sandbox $tmp/repl.conf timed" \
+    "echo | taskset -c $cpu $sandbox $tmp/fresh.conf bench python3 -c '$imports'" \
+    "echo 'print(6*7)' | taskset -c $cpu $sandbox $tmp/template.conf timed" >&2
+read -r fresh session cold template < <(python3 -c '
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 print(*(r["median"] for r in results))' "$tmp/times.json")
 ratio="$(echo "$session / $fresh" | bc -l)"
+template_ratio="$(echo "$template / $cold" | bc -l)"
+
+log "== templates: the prepared process, and $concurrent runs at once"
+tserver="$(fuser "$tmp/socks/".template.*.sock 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1 || true)"
+prepared_rss=0; prepared_pss=0; tserver_rss=0; tserver_pss=0
+if [[ -n "$tserver" ]]; then
+    tserver_rss="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$tserver/status")"
+    tserver_pss="$(awk '$1 == "Pss:" { print $2 }' "/proc/$tserver/smaps_rollup")"
+    for child in $(cat "/proc/$tserver/task/"*/children 2>/dev/null); do
+        if [[ "$(awk '$1 == "TracerPid:" { print $2 }' "/proc/$child/status")" != 0 ]]; then
+            prepared_rss="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$child/status")"
+            prepared_pss="$(awk '$1 == "Pss:" { print $2 }' "/proc/$child/smaps_rollup")"
+        fi
+    done
+fi
+start_ns="$(date +%s%N)"
+pids=()
+for ((i = 0; i < concurrent; i++)); do
+    (template_once "c$((i % 10))" > "$tmp/out.$i" 2>&1) &
+    pids+=("$!")
+done
+failed=0
+for pid in "${pids[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+concurrent_ms="$(( ($(date +%s%N) - start_ns) / 1000000 ))"
+right=0
+for ((i = 0; i < concurrent; i++)); do
+    [[ "$(cat "$tmp/out.$i")" == 42 ]] && right=$((right + 1))
+done
 
 log "== memory: $sessions suspended sessions"
 for ((i = 0; i < sessions; i++)); do
@@ -91,7 +138,7 @@ server_rss=(); server_pss=(); keeper_rss=(); keeper_pss=()
 for ((i = 0; i < sessions; i++)); do
     # The server holds the socket; its children are the driver (traced)
     # and the keeper (not traced).
-    server="$(fuser "$tmp/socks/m$i.sock" 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1 || true)"
+    server="$(fuser "$tmp/socks/m$i."*.sock 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1 || true)"
     [[ -n "$server" ]] || continue
     server_rss+=("$(kb "/proc/$server/status" VmRSS)")
     server_pss+=("$(kb "/proc/$server/smaps_rollup" Pss)")
@@ -110,6 +157,14 @@ cat <<EOF
 | fresh jailed \`python3 -c 'print(6*7)'\`, median of $runs | $(printf '%.1f' "$(echo "$fresh * 1000" | bc -l)") ms |
 | the same command to a suspended session, median of $runs | $(printf '%.1f' "$(echo "$session * 1000" | bc -l)") ms |
 | session / fresh | $(printf '%.3f' "$ratio") |
+| fresh jailed \`python3 -c '$imports'\` (cold, with the imports), median of $runs | $(printf '%.1f' "$(echo "$cold * 1000" | bc -l)") ms |
+| \`print(6*7)\` as a run of the template (those imports prepared), median of $runs | $(printf '%.1f' "$(echo "$template * 1000" | bc -l)") ms |
+| template run / cold with imports | $(printf '%.3f' "$template_ratio") |
+| prepared python3, VmRSS | $prepared_rss KiB |
+| prepared python3, Pss | $prepared_pss KiB |
+| template server (tracer), VmRSS / Pss | $tserver_rss / $tserver_pss KiB |
+| $concurrent runs started at once against one template: wall time, all done | $concurrent_ms ms |
+| of those, runs that printed 42 / failed | $right / $failed |
 | session server (tracer), VmRSS, median of ${#server_rss[@]} | $(med "${server_rss[@]}") KiB |
 | session server (tracer), Pss, median | $(med "${server_pss[@]}") KiB |
 | descriptor keeper, VmRSS, median of ${#keeper_rss[@]} | $(med "${keeper_rss[@]:-0}") KiB |

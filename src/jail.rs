@@ -735,7 +735,7 @@ impl Started<'_> {
         let layer = self.layer.take();
         let config = &self.jail.config;
         let (on_exit, report) = (config.cow.on_exit, config.report);
-        let ending = self.wait_program()?;
+        let ending = self.wait_on(Tracer::run)?;
         match layer {
             Some(layer) => crate::cow::on_exit(layer, on_exit, report)
                 .map(|()| ending)
@@ -744,8 +744,18 @@ impl Started<'_> {
         }
     }
 
-    fn wait_program(self) -> Result<Ending, Error> {
-        let outcome = self.tracer.run();
+    /// Traces the program as a template (`template`): prepared up to its
+    /// wakeup, then forked for each run `link` asks for, until it has
+    /// ended and no run is left; says how the prepared process ended.
+    pub fn serve_template(self, link: crate::tracer::template::Link) -> Result<Ending, Error> {
+        self.wait_on(move |tracer| tracer.run_template(link))
+    }
+
+    fn wait_on(
+        self,
+        trace: impl FnOnce(Tracer) -> Result<Outcome, crate::tracer::TraceError>,
+    ) -> Result<Ending, Error> {
+        let outcome = trace(self.tracer);
         // Everything the program wrote reaches the jail's output before
         // the jail ends (or is abandoned if the jail is being killed; the
         // watchdog still runs, so a reader that never reads cannot hold a

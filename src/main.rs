@@ -32,6 +32,7 @@ const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n 
                      sandbox <config.conf> kill <ident>\n       \
                      sandbox --config-fd <n> [--config-name <name>] <ident> [program [args...]]\n       \
                      sandbox --config-fd <n> [--config-name <name>] kill <ident>\n       \
+                     sandbox --kill-template <config.conf>\n       \
                      sandbox --check <config.conf> [<ident> [<path>...]]\n       \
                      sandbox --help | --version";
 
@@ -52,6 +53,9 @@ Modes:
       (from its start) instead of a file, and called <name> in messages and
       for sessions (`<descriptor n>` when not given). The library's
       Jail::command runs the jail so.
+  sandbox --kill-template <config.conf>
+      With `template`: end the prepared process, its server and every run
+      in progress; prints `Done`. (`kill <ident>` ends only that ident's runs.)
   sandbox --check <config.conf> [<ident> [<path>...]]
       Run nothing: print the effective settings for <ident>, what the kernel
       offers, the config's warnings, and for each <path> whether the program
@@ -80,8 +84,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some("--check") if args.len() >= 2 => return check(&args[1..]),
+        Some("--kill-template") if args.len() == 2 => return kill_template(&args[1]),
         Some("--config-fd") => {}
-        Some(option @ ("--help" | "-h" | "--version" | "-V" | "--check")) => {
+        Some(option @ ("--help" | "-h" | "--version" | "-V" | "--check" | "--kill-template")) => {
             say!("sandbox: wrong arguments for `{option}`\n{USAGE}");
             return ExitCode::from(status::USAGE);
         }
@@ -129,7 +134,12 @@ fn main() -> ExitCode {
         Err(error) => return fail(&error.to_string(), error.exit_status()),
     };
     if killing {
-        return match session::kill(&jail, &ident) {
+        let killed = if jail.config.template {
+            session::template::kill_runs(&jail, &ident)
+        } else {
+            session::kill(&jail, &ident)
+        };
+        return match killed {
             Ok(()) => {
                 let _ = writeln!(std::io::stdout(), "Done");
                 ExitCode::SUCCESS
@@ -142,11 +152,19 @@ fn main() -> ExitCode {
     }
     let program = &args[1..];
     if jail.config.wakeup {
-        return match session::run(&jail, &ident, program) {
+        let ran = if jail.config.template {
+            session::template::run(&jail, &ident, program)
+        } else {
+            session::run(&jail, &ident, program)
+        };
+        return match ran {
             Ok(ClientEnding::Done) => ExitCode::SUCCESS,
             Ok(ClientEnding::Exited(code)) => ExitCode::from(code as u8),
             Ok(ClientEnding::Killed(signal)) => killed(signal),
             Ok(ClientEnding::TimedOut) => timed_out(),
+            Ok(ClientEnding::Ended) if jail.config.template => {
+                fail("the run was ended by `kill`", status::JAIL_FAILED)
+            }
             Ok(ClientEnding::Ended) => fail("the session was ended", status::JAIL_FAILED),
             Err(error) => fail(&error.to_string(), error.exit_status()),
         };
@@ -159,6 +177,28 @@ fn main() -> ExitCode {
         Ok(Ending::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
         Ok(Ending::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
         Ok(Ending::MemoryLimit) => limit_hit("[Memory limit]", status::MEMORY_LIMIT),
+        Err(error) => fail(&error.to_string(), error.exit_status()),
+    }
+}
+
+/// `sandbox --kill-template <config>`: ends the config's prepared process
+/// (`template`), its server and every run in progress; prints `Done`.
+fn kill_template(config: &OsString) -> ExitCode {
+    let jail = match Jail::load(std::path::Path::new(config), b"") {
+        Ok(jail) => jail,
+        Err(error) => return fail(&error.to_string(), error.exit_status()),
+    };
+    if !jail.config.template {
+        return fail(
+            "this config has no `template`: it has no prepared process to end",
+            status::USAGE,
+        );
+    }
+    match session::template::kill_template(&jail) {
+        Ok(()) => {
+            let _ = writeln!(std::io::stdout(), "Done");
+            ExitCode::SUCCESS
+        }
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
 }

@@ -81,7 +81,31 @@ impl io::Write for Stderr {
     }
 }
 
+thread_local! {
+    /// Where this thread's messages go instead of stderr, if set
+    /// ([`redirect`]).
+    static REDIRECT: std::cell::RefCell<Option<std::rc::Rc<OwnedFd>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Sends this thread's messages to `fd` (a non-blocking pipe end: a
+/// template run's stderr) until called again with `None`. A message that
+/// does not fit at once is dropped, as for a stuck stderr.
+pub fn redirect(fd: Option<std::rc::Rc<OwnedFd>>) {
+    REDIRECT.with(|target| *target.borrow_mut() = fd);
+}
+
 fn write_all(mut bytes: &[u8]) {
+    if let Some(fd) = REDIRECT.with(|target| target.borrow().clone()) {
+        while !bytes.is_empty() {
+            match nix::unistd::write(&*fd, bytes) {
+                Ok(count) => bytes = &bytes[count..],
+                Err(Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+        return;
+    }
     // A poisoned lock only means another message panicked mid-way.
     let mut channel = CHANNEL
         .lock()

@@ -361,6 +361,22 @@ pub(crate) fn wait_any() -> Result<(Pid, i32), Errno> {
     }
 }
 
+/// [`wait_any`] without waiting: `Ok(None)` when no task has anything
+/// to report now.
+pub(crate) fn wait_any_now() -> Result<Option<(Pid, i32)>, Errno> {
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer for the call.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+        match Errno::result(pid) {
+            Ok(0) => return Ok(None),
+            Ok(pid) => return Ok(Some((Pid::from_raw(pid), status))),
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
 /// Resumes a stopped tracee, delivering `signal` (0 for none). Takes a raw
 /// number so real-time signals pass through unchanged.
 pub(crate) fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {

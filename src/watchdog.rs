@@ -146,6 +146,22 @@ impl WatchdogThread {
         )
     }
 
+    /// A watchdog over the process `pidfd` names (a template's run, whose
+    /// pidfd the tracer opened before the run could be reaped).
+    pub(crate) fn start_on(
+        pidfd: std::os::fd::OwnedFd,
+        timed_out: Arc<AtomicBool>,
+        ending: Arc<AtomicBool>,
+    ) -> WatchdogThread {
+        Self::start_on_pidfd(
+            pidfd,
+            timed_out,
+            ending,
+            TRACER_GRACE,
+            Box::new(end_stuck_jail),
+        )
+    }
+
     /// `ending` is set with every kill, so that a download in flight stops.
     fn start_with(
         main: nix::unistd::Pid,
@@ -160,6 +176,22 @@ impl WatchdogThread {
                 errno,
             })
         })?;
+        Ok(Self::start_on_pidfd(
+            pidfd,
+            timed_out,
+            ending,
+            grace,
+            last_resort,
+        ))
+    }
+
+    fn start_on_pidfd(
+        pidfd: std::os::fd::OwnedFd,
+        timed_out: Arc<AtomicBool>,
+        ending: Arc<AtomicBool>,
+        grace: Duration,
+        last_resort: LastResort,
+    ) -> WatchdogThread {
         let finished = Arc::new(AtomicBool::new(false));
         let tracer_done = finished.clone();
         let (orders, received) = mpsc::channel::<Order>();
@@ -242,10 +274,10 @@ impl WatchdogThread {
                 }
             }
         });
-        Ok(WatchdogThread {
+        WatchdogThread {
             handle: Watchdog { orders },
             finished,
-        })
+        }
     }
 
     /// The handle that arms, disarms and kills.

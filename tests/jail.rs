@@ -71,6 +71,8 @@ mod sessions;
 mod setup;
 #[path = "jail/syscalls.rs"]
 mod syscalls;
+#[path = "jail/templates.rs"]
+mod templates;
 #[path = "jail/timelimit.rs"]
 mod timelimit;
 #[path = "jail/unprivileged.rs"]

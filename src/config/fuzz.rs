@@ -124,9 +124,9 @@ fn valid_configs() -> Vec<String> {
     .iter()
     .map(|text| text.to_string())
     .collect();
-    // Every keyword's example, in two configs: a report and the limits
+    // Every keyword's example, in two configs: a report, the limits
     // that end the program itself (`cputime`, `outputlimit`, `maxmemory`)
-    // cannot go with `wakeup` yet.
+    // and `cow` trees (with `template`) cannot go with `wakeup` yet.
     let left_outs: [&[&str]; 2] = [
         &[
             "reportfile",
@@ -134,8 +134,9 @@ fn valid_configs() -> Vec<String> {
             "cputime",
             "outputlimit",
             "maxmemory",
+            "cow",
         ],
-        &["wakeup"],
+        &["wakeup", "template"],
     ];
     for left_out in left_outs {
         let examples: Vec<&str> = KEYWORDS

@@ -195,6 +195,14 @@ pub static KEYWORDS: &[Keyword] = &[
         form: Form::Flag(apply_wakeup),
     },
     Keyword {
+        name: "template",
+        usage: "template",
+        doc: "With `wakeup`: the program is started once and prepared up to its first wakeup syscall; every run (any ident) then gets a fresh copy of that prepared process, forked at the wakeup, with the caller's stdin, stdout and stderr. Nothing one run does to its memory reaches the next. `sandbox --kill-template <config>` ends the prepared process.",
+        default: "off: with `wakeup`, each ident has a session that keeps its state",
+        example: "wakeup\ntemplate",
+        form: Form::Flag(apply_template),
+    },
+    Keyword {
         name: "sockdir",
         usage: "sockdir <path>",
         doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must be a directory of yours that neither group nor others can write (0755 or 0700; it is created 0700 when missing).",
@@ -927,6 +935,14 @@ fn apply_wakeup(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn apply_template(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.template = true;
+    settings.lines.template = Some(line);
+    Ok(())
+}
+
 fn apply_sockdir(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
     builder.settings().sock_dir = Some(PathBuf::from(path.text));
     Ok(())
@@ -1081,6 +1097,32 @@ fn report_contradiction(file: &Path, config: &Config) -> Option<ConfigError> {
                 format!("`reportfd {fd}` is also passed to the program by `passfd {fd}`"),
             )
             .expected("a report descriptor the program does not get"),
+        );
+    }
+    if let (true, false, Some(line)) = (config.template, config.wakeup, config.lines.template) {
+        return Some(
+            ConfigError::at(
+                file,
+                line,
+                1,
+                "`template` needs `wakeup`: the prepared program makes the wakeup syscall, \
+                 where every run is forked from it"
+                    .to_string(),
+            )
+            .expected("a `wakeup` line in the same config (or no `template`)"),
+        );
+    }
+    if let (true, Some(&(line, column))) = (config.template, config.cow.lines.trees.first()) {
+        return Some(
+            ConfigError::at(
+                file,
+                line,
+                column,
+                "`cow` trees are not offered with `template` yet: every run would share \
+                 one layer"
+                    .to_string(),
+            )
+            .expected("no `cow` line with `template` (a `write` tree, or a session)"),
         );
     }
     if config.wakeup {

@@ -138,6 +138,9 @@ pub struct Config {
     pub time_limit: Option<Duration>,
     /// `wakeup`
     pub wakeup: bool,
+    /// `template`: every run is a fresh fork of the program prepared up
+    /// to its first wakeup (needs `wakeup`; docs/sessions.md).
+    pub template: bool,
     /// `sockdir <path>`
     pub sock_dir: Option<PathBuf>,
     /// `http <url prefix>` lines.
@@ -198,6 +201,8 @@ pub struct Lines {
     pub report_file: Option<usize>,
     /// The `reportfd` line that applies.
     pub report_fd: Option<usize>,
+    /// The `template` line.
+    pub template: Option<usize>,
 }
 
 impl Config {

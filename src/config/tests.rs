@@ -95,6 +95,7 @@ net loopback
         }],
         time_limit: Some(Duration::from_millis(2500)),
         wakeup: true,
+        template: false,
         sock_dir: Some(PathBuf::from("/run/sandbox")),
         http: vec!["https://example.org/".into()],
         download_pattern: Some("/tmp/dl-XXXXXX".into()),
@@ -135,6 +136,7 @@ net loopback
             cpu: Some(23),
             report_file: None,
             report_fd: None,
+            template: None,
         },
         warnings: Vec::new(),
         limits: Default::default(),
@@ -1226,10 +1228,27 @@ fn report_outputs_are_parsed_and_their_conflicts_refused() {
             "wakeup\nreportfile /tmp/r",
             "t.conf:2:1: `reportfile` does not work with `wakeup` yet",
         ),
+        (
+            "see /usr\n\ntemplate",
+            "t.conf:3:1: `template` needs `wakeup`",
+        ),
+        (
+            "see /usr\nwakeup\ntemplate\ncow /tmp/project",
+            "t.conf:4:1: `cow` trees are not offered with `template` yet",
+        ),
+        (
+            "wakeup\ntemplate\nreportfd 5",
+            "t.conf:3:1: `reportfd` does not work with `wakeup` yet",
+        ),
     ] {
         let error = parse_error(text).to_string();
         assert!(error.starts_with(message), "{text:?}: {error}");
     }
+    // With `wakeup`, on either side of it.
+    let config = parse("template\nwakeup\n");
+    assert!(config.template && config.wakeup);
+    assert_eq!(config.lines.template, Some(1));
+    assert!(!parse("wakeup\n").template);
     // Under closefds the descriptor never reaches the program.
     assert_eq!(parse("closefds\npassfd 5\nreportfd 5\n").report_fd, Some(5));
 }

@@ -4,7 +4,7 @@ use super::protocol::Frame;
 use super::{SessionError, peer_uid};
 use nix::errno::Errno;
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -117,6 +117,39 @@ pub fn first_input() -> Result<Vec<u8>, SessionError> {
     }
 }
 
+/// Input a template run sends with its request, at most.
+const EARLY_INPUT: usize = 1 << 20;
+
+/// What stdin holds now: the first read waits (as [`first_input`]'s),
+/// later ones are made only while more is there at once. Returns the
+/// bytes and whether stdin has ended (an empty stdin is fine: the run
+/// reads end of file).
+pub fn available_input() -> Result<(Vec<u8>, bool), SessionError> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut input = Vec::new();
+    let mut buffer = vec![0u8; CHUNK];
+    let stdin = io::stdin();
+    loop {
+        match stdin.lock().read(&mut buffer) {
+            Ok(0) => return Ok((input, true)),
+            Ok(count) => input.extend_from_slice(&buffer[..count]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => {
+                return Err(SessionError::Input(Errno::from_raw(
+                    error.raw_os_error().unwrap_or(libc::EIO),
+                )));
+            }
+        }
+        if input.len() >= EARLY_INPUT {
+            return Ok((input, false));
+        }
+        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1..)) {
+            return Ok((input, false));
+        }
+    }
+}
+
 /// How a command sent to a session came out.
 pub enum Outcome {
     Ended(ClientEnding),
@@ -175,7 +208,10 @@ pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
 
 /// Relays the session's frames until the command's ending. `sender`, the
 /// socket for the rest of stdin, is put to work once the command starts.
-fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outcome, SessionError> {
+pub(super) fn relay(
+    mut stream: UnixStream,
+    mut sender: Option<UnixStream>,
+) -> Result<Outcome, SessionError> {
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
     let mut started = false;
@@ -208,7 +244,12 @@ fn relay(mut stream: UnixStream, mut sender: Option<UnixStream>) -> Result<Outco
             Frame::Killed(signal) => ClientEnding::Killed(signal),
             Frame::TimedOut => ClientEnding::TimedOut,
             Frame::Ended => ClientEnding::Ended,
-            Frame::Input(_) | Frame::EndOfInput | Frame::Kill => return Err(SessionError::Lost),
+            Frame::Input(_)
+            | Frame::EndOfInput
+            | Frame::Kill
+            | Frame::Run(_)
+            | Frame::KillRuns(_)
+            | Frame::KillTemplate => return Err(SessionError::Lost),
         };
         return Ok(Outcome::Ended(ending));
     }

@@ -20,6 +20,7 @@ mod client;
 pub use crate::ident;
 mod protocol;
 mod server;
+pub mod template;
 
 pub use client::ClientEnding;
 pub use ident::{Ident, IdentError};
@@ -341,9 +342,14 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     let path = socket_path(&dir, ident, &key)?;
     let first = client::first_input()?;
     for _ in 0..ATTEMPTS {
-        let stream = reach(jail, &dir, &path, program, || {
-            end_other_versions(&dir, ident, &key, &path)
-        })?;
+        let stream = reach(
+            jail,
+            &dir,
+            &path,
+            program,
+            || end_other_versions(&dir, ident, &key, &path),
+            server::start,
+        )?;
         match client::run_command(stream, &first)? {
             client::Outcome::Ended(ending) => return Ok(ending),
             // Queued behind a command that ended the session, or sent to a
@@ -359,6 +365,17 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     ))
 }
 
+/// Forks a server listening on its socket (a session's, a template's).
+type StartServer = fn(
+    &Jail,
+    &Path,
+    &Path,
+    SocketId,
+    UnixListener,
+    &[OsString],
+    crate::policy::network::NetworkPolicy,
+) -> Result<(), SessionError>;
+
 /// Connects to the session at `path`, starting it first if there is none
 /// (after `before_start`).
 ///
@@ -372,6 +389,7 @@ fn reach(
     path: &Path,
     program: &[OsString],
     mut before_start: impl FnMut(),
+    start: StartServer,
 ) -> Result<UnixStream, SessionError> {
     for _ in 0..ATTEMPTS {
         // A live session answers without any lock.
@@ -402,7 +420,7 @@ fn reach(
             path: path.to_path_buf(),
             errno: Errno::ENOENT,
         })?;
-        server::start(jail, dir, path, id, listener, program, network)?;
+        start(jail, dir, path, id, listener, program, network)?;
         drop(lock);
     }
     Err(SessionError::Start(

@@ -28,6 +28,12 @@ pub enum Frame {
     Killed(i32),
     TimedOut,
     Ended,
+    /// Template servers: a run for this ident (client to server, first).
+    Run(Vec<u8>),
+    /// Template servers: end the runs of this ident.
+    KillRuns(Vec<u8>),
+    /// Template servers: end the prepared process, the server and every run.
+    KillTemplate,
 }
 
 impl Frame {
@@ -44,12 +50,19 @@ impl Frame {
             Frame::Killed(_) => b'S',
             Frame::TimedOut => b'T',
             Frame::Ended => b'N',
+            Frame::Run(_) => b'A',
+            Frame::KillRuns(_) => b'Z',
+            Frame::KillTemplate => b'Q',
         }
     }
 
     fn payload(&self) -> Vec<u8> {
         match self {
-            Frame::Input(data) | Frame::Stdout(data) | Frame::Stderr(data) => data.clone(),
+            Frame::Input(data)
+            | Frame::Stdout(data)
+            | Frame::Stderr(data)
+            | Frame::Run(data)
+            | Frame::KillRuns(data) => data.clone(),
             Frame::Exited(value) | Frame::Killed(value) => value.to_le_bytes().to_vec(),
             _ => Vec::new(),
         }
@@ -101,6 +114,9 @@ impl Frame {
             b'S' => Frame::Killed(number()?),
             b'T' => Frame::TimedOut,
             b'N' => Frame::Ended,
+            b'A' => Frame::Run(payload),
+            b'Z' => Frame::KillRuns(payload),
+            b'Q' => Frame::KillTemplate,
             other => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -150,6 +166,9 @@ mod tests {
             Frame::Killed(9),
             Frame::TimedOut,
             Frame::Ended,
+            Frame::Run(b"#chan".to_vec()),
+            Frame::KillRuns(b"alice".to_vec()),
+            Frame::KillTemplate,
         ];
         let mut wire = Vec::new();
         for frame in &frames {
@@ -167,7 +186,7 @@ mod tests {
         let mut huge = vec![b'I'];
         huge.extend_from_slice(&u32::MAX.to_le_bytes());
         assert!(Frame::read_from(&mut huge.as_slice()).is_err());
-        assert!(Frame::read_from(&mut &b"Q\0\0\0\0"[..]).is_err());
+        assert!(Frame::read_from(&mut &b"W\0\0\0\0"[..]).is_err());
         assert!(Frame::read_from(&mut &b"X\x02\0\0\0ab"[..]).is_err());
         assert!(Frame::read_from(&mut &b"O\x05\0\0\0ab"[..]).is_err());
     }

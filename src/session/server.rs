@@ -83,7 +83,7 @@ pub fn start(
 }
 
 /// Closes every descriptor above 2 but those in `keep`.
-fn close_inherited(keep: &mut Vec<RawFd>) {
+pub(super) fn close_inherited(keep: &mut Vec<RawFd>) {
     #[allow(unsafe_code)]
     // SAFETY: only the new server calls this, and it exits rather than
     // return to the frames that own what it inherited; `keep` holds what
@@ -213,7 +213,7 @@ fn serve(
 
 /// Points the server's own stdio at /dev/null: the terminal belongs to
 /// the client that started it, and messages go through the socket.
-fn detach_stdio() {
+pub(super) fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -254,7 +254,7 @@ impl Pipes {
     }
 }
 
-fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+pub(super) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)

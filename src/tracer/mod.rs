@@ -19,6 +19,7 @@ mod scratch;
 mod spaces;
 mod stopped;
 mod task;
+pub mod template;
 
 use crate::fetch::{Downloads, Fetcher, HttpOptions};
 use crate::keeper::Keeper;
@@ -158,6 +159,8 @@ pub struct Tracer {
     /// The (device, inode) of every original a `cow` mirror links to:
     /// never written through ([`crate::cow::copyup`]).
     cow_originals: std::collections::HashSet<(u64, u64)>,
+    /// In template mode: the prepared process and its runs.
+    template: Option<Box<template::State>>,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -247,6 +250,7 @@ impl Tracer {
             reporter: None,
             refusals: RefCell::new(Vec::new()),
             call: std::cell::Cell::new(None),
+            template: None,
         }
     }
 
@@ -379,57 +383,82 @@ impl Tracer {
                 Ok(report) => report,
                 Err(errno) => return Err(TraceError::Wait(errno)),
             };
-            if self.is_live_keeper(pid) {
-                // Not a jail task (the keeper is never traced), and the jail
-                // cannot go on without it.
-                warn!("{pid}: the descriptor keeper ended ({status:#x}); stopping the jail");
-                if let Some(keeper) = &self.keeper {
-                    keeper.mark_reaped();
-                }
-                return Err(TraceError::KeeperEnded { status });
+            if let Some(outcome) = self.on_event(pid, status)? {
+                return Ok(outcome);
             }
-            let event = event::decode(status);
-            trace!("{pid}: {event:?}");
-            if !self.tasks.contains_key(&pid) {
-                // Its first report may come before its parent's clone event.
-                self.adopt(pid);
+        }
+    }
+
+    /// Handles one report of `waitpid`. Returns the outcome when it was
+    /// the main program's end.
+    fn on_event(&mut self, pid: Pid, status: i32) -> Result<Option<Outcome>, TraceError> {
+        if self.is_live_keeper(pid) {
+            // Not a jail task (the keeper is never traced), and the jail
+            // cannot go on without it.
+            warn!("{pid}: the descriptor keeper ended ({status:#x}); stopping the jail");
+            if let Some(keeper) = &self.keeper {
+                keeper.mark_reaped();
             }
-            let resume = match event {
-                Event::Exited { code } => {
-                    if let Some(outcome) = self.task_ended(pid, Outcome::Exited(code)) {
-                        return Ok(outcome);
-                    }
-                    Resume::Nothing
+            return Err(TraceError::KeeperEnded { status });
+        }
+        let event = event::decode(status);
+        trace!("{pid}: {event:?}");
+        if !self.tasks.contains_key(&pid) {
+            // Its first report may come before its parent's clone event.
+            self.adopt(pid);
+        }
+        let resume = match event {
+            Event::Exited { code } => {
+                if let Some(outcome) = self.task_ended(pid, Outcome::Exited(code)) {
+                    return Ok(Some(outcome));
                 }
-                Event::Killed { signal } => {
-                    if let Some(outcome) = self.task_ended(pid, Outcome::Killed(signal)) {
-                        return Ok(outcome);
-                    }
-                    Resume::Nothing
-                }
-                Event::Seccomp => self.on_seccomp_stop(pid),
-                Event::NewTask => self.on_new_task(pid),
-                Event::Exec => self.on_exec(pid),
-                Event::SyscallStop => self.on_syscall_exit(pid),
-                Event::Exiting => {
-                    if let Some(usage) = &self.usage {
-                        let tgid = self.tasks.get(&pid).and_then(|task| task.tgid);
-                        usage.process_exiting(tgid.unwrap_or(pid).as_raw());
-                    }
-                    Resume::Continue
-                }
-                Event::VforkDone => Resume::Continue,
-                Event::Stop { signal } => self.on_stop(pid, signal),
-                Event::Signal { signal } => Resume::Deliver(signal),
-                Event::Unknown { status } => {
-                    warn!("{pid}: unknown stop {status:#x}; killing the jail");
-                    return Err(TraceError::UnknownStop { pid, status });
-                }
-            };
-            self.resume(pid, resume);
-            if !self.refusals.get_mut().is_empty() {
-                self.flush_refusals(None);
+                Resume::Nothing
             }
+            Event::Killed { signal } => {
+                if let Some(outcome) = self.task_ended(pid, Outcome::Killed(signal)) {
+                    return Ok(Some(outcome));
+                }
+                Resume::Nothing
+            }
+            Event::Unknown { status } => {
+                warn!("{pid}: unknown stop {status:#x}; killing the jail");
+                return Err(TraceError::UnknownStop { pid, status });
+            }
+            event if self.template.is_some() => {
+                let report = self.report_target(pid);
+                crate::notice::redirect(report);
+                let resume = self.on_template_event(pid, event);
+                crate::notice::redirect(None);
+                resume
+            }
+            event => self.on_stop_event(pid, event),
+        };
+        self.resume(pid, resume);
+        if !self.refusals.get_mut().is_empty() {
+            self.flush_refusals(None);
+        }
+        Ok(None)
+    }
+
+    /// A stop of a live task: what to do with it.
+    fn on_stop_event(&mut self, pid: Pid, event: Event) -> Resume {
+        match event {
+            Event::Seccomp => self.on_seccomp_stop(pid),
+            Event::NewTask => self.on_new_task(pid),
+            Event::Exec => self.on_exec(pid),
+            Event::SyscallStop => self.on_syscall_exit(pid),
+            Event::Exiting => {
+                if let Some(usage) = &self.usage {
+                    let tgid = self.tasks.get(&pid).and_then(|task| task.tgid);
+                    usage.process_exiting(tgid.unwrap_or(pid).as_raw());
+                }
+                Resume::Continue
+            }
+            Event::VforkDone => Resume::Continue,
+            Event::Stop { signal } => self.on_stop(pid, signal),
+            Event::Signal { signal } => Resume::Deliver(signal),
+            // Handled before: deaths and unknown stops.
+            Event::Exited { .. } | Event::Killed { .. } | Event::Unknown { .. } => Resume::Nothing,
         }
     }
 
@@ -458,6 +487,7 @@ impl Tracer {
 
     /// A task died. Returns the outcome when it was the main program.
     fn task_ended(&mut self, pid: Pid, how: Outcome) -> Option<Outcome> {
+        self.template_task_ended(pid, &how);
         self.release_clone_reservation(pid);
         self.forget(pid);
         if let Some(usage) = &self.usage {
@@ -728,8 +758,14 @@ impl Tracer {
         inodes
     }
 
-    fn is_jail_pid(&self, pid: u32) -> bool {
-        i32::try_from(pid).is_ok_and(|pid| self.tasks.contains_key(&Pid::from_raw(pid)))
+    /// Whether `pid` is a task of the jail task `from` is in: in template
+    /// mode, of the same run.
+    fn is_jail_pid_from(&self, from: Pid, pid: u32) -> bool {
+        match i32::try_from(pid) {
+            Ok(pid) if self.template.is_some() => self.same_run(from, Pid::from_raw(pid)),
+            Ok(pid) => self.tasks.contains_key(&Pid::from_raw(pid)),
+            Err(_) => false,
+        }
     }
 
     fn report(&self, denial: &Denial) {

@@ -71,7 +71,7 @@ impl Tracer {
         }
     }
 
-    fn set_registers_or_kill(&mut self, pid: Pid, regs: Regs, then: Resume) -> Resume {
+    pub(super) fn set_registers_or_kill(&mut self, pid: Pid, regs: Regs, then: Resume) -> Resume {
         match nix::sys::ptrace::setregs(pid, regs) {
             Ok(()) => then,
             // Without its new registers the call would run as the program
@@ -211,6 +211,7 @@ impl Tracer {
                 drop(lent);
                 resume
             }
+            InSyscall::Forking { saved } => self.forked(pid, saved, arch::return_value(&now)),
             InSyscall::Mapping { saved } => {
                 let result = arch::return_value(&now);
                 let ready = result == scratch::BASE as i64

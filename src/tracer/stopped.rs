@@ -199,10 +199,11 @@ impl Stopped for TaskView<'_> {
 
     fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno> {
         let thread = self.ids();
+        let tid = self.tid;
         let tracer = &*self.tracer;
         let view = resolve::View {
             writable: &|dir| tracer.policy.is_writable_dir(dir),
-            is_jail_pid: &|pid| tracer.is_jail_pid(pid),
+            is_jail_pid: &|pid| tracer.is_jail_pid_from(tid, pid),
             directories: &tracer.directories,
             cow: &tracer.policy.cow,
         };
@@ -270,7 +271,7 @@ impl Stopped for TaskView<'_> {
             access,
             target,
             given,
-            &|other| tracer.is_jail_pid(other),
+            &|other| tracer.is_jail_pid_from(pid, other),
             Some(asker),
         );
         match verdict {
@@ -301,7 +302,7 @@ impl Stopped for TaskView<'_> {
             access,
             target,
             given,
-            &|other| tracer.is_jail_pid(other),
+            &|other| tracer.is_jail_pid_from(pid, other),
             Some(asker),
         )
     }
@@ -395,7 +396,7 @@ impl Stopped for TaskView<'_> {
     }
 
     fn is_jail_pid(&self, pid: u32) -> bool {
-        self.tracer.is_jail_pid(pid)
+        self.tracer.is_jail_pid_from(self.tid, pid)
     }
 
     fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno> {
@@ -519,6 +520,19 @@ impl Stopped for TaskView<'_> {
     }
 
     fn task_count(&self, exiting: bool) -> u64 {
+        let tracer = &*self.tracer;
+        if tracer.template.is_some() {
+            // A template run's limit is its own: its tasks, and the clones
+            // they have in flight.
+            let run = tracer.tasks.get(&self.tid).and_then(|task| task.run);
+            let mine = tracer.tasks.iter().filter(|(_, task)| task.run == run);
+            return mine
+                .map(|(tid, task)| {
+                    let live = u64::from(exiting || !is_exiting(*tid));
+                    live + u64::from(task.clone.is_some())
+                })
+                .sum();
+        }
         let in_flight = u64::from(self.tracer.clones_in_flight);
         let tasks = if exiting {
             self.tracer.tasks.len()

@@ -34,6 +34,9 @@ pub(super) enum InSyscall {
     /// Running the `mmap` that creates the scratch region in place of its
     /// own syscall, which is re-run at the exit stop.
     Mapping { saved: Regs },
+    /// The prepared process of a template, running the fork of a copy
+    /// in place of its wakeup (saved), to which it is rewound at the exit.
+    Forking { saved: Regs },
     /// Running a rewritten syscall; `original` comes back at its exit,
     /// `held` stays open and `lent` stays with the keeper until then.
     Rewritten {
@@ -83,6 +86,13 @@ pub(super) struct Task {
     /// The files its last exec check judged (program, interpreters,
     /// loader), by identity, for the check at the exec event.
     pub exec_judged: Vec<exec::Identity>,
+    /// The template run it belongs to (`None`: the prepared process, or
+    /// a jail that is no template).
+    pub run: Option<u64>,
+    /// A copy's first stop came before its fork event: it waits.
+    pub held_first_stop: bool,
+    /// A copy being given its stdio.
+    pub injection: Option<Box<super::template::Injection>>,
 }
 
 impl Task {
@@ -101,6 +111,9 @@ impl Task {
             async_io_pending: false,
             shares_fs: false,
             exec_judged: Vec::new(),
+            run: None,
+            held_first_stop: false,
+            injection: None,
         }
     }
 

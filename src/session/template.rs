@@ -1,0 +1,876 @@
+//! Template servers (`template`): one per config, holding the program
+//! prepared up to its wakeup, and giving each run a fresh fork of it.
+//!
+//! Owns the server's life and its I/O (docs/sessions.md, "Templates"):
+//! the socket `<sockdir>/.template.<file>.<version>.sock`, the client
+//! side of a run (`Run` frame, then stdin and the output as for a
+//! session command), `kill <ident>` (`KillRuns`) and `--kill-template`
+//! (`KillTemplate`). The server's main thread is the tracer
+//! ([`crate::tracer::template`]); an acceptor thread takes clients; each
+//! run has a thread of its own that asks the tracer for the fork, watches
+//! the run's time (its own watchdog) and relays its three pipes.
+
+use super::protocol::{Frame, take_frame};
+use super::server::{close_inherited, detach_stdio, set_nonblocking};
+use super::{
+    ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
+    peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
+};
+use crate::jail::{Ending, Jail};
+use crate::policy::network::NetworkPolicy;
+use crate::tracer::template::{Link, RunEnd, RunEvent, RunRequest};
+use crate::watchdog::{Watchdog, WatchdogThread};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+/// How long preparation may take when the config has no `timelimit`.
+const DEFAULT_PREPARATION: Duration = Duration::from_secs(30);
+/// The end of a preparation's output kept for the message of a failure.
+const PREPARATION_OUTPUT: usize = 4096;
+/// How long a run's thread still reads its pipes once the run has ended
+/// (its other tasks are being killed).
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+/// How long `kill` waits for the runs it ends.
+const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How often the acceptor checks that its socket is still there.
+const SOCKET_CHECK: Duration = Duration::from_secs(1);
+/// Input held for a run beyond what its stdin pipe holds.
+const INPUT_LIMIT: usize = 1 << 20;
+
+/// The socket of config `key`'s template server in `dir`.
+pub fn socket_path(dir: &Path, key: &ConfigKey) -> PathBuf {
+    dir.join(format!(".template.{}.{}.sock", key.file, key.version))
+}
+
+/// The template sockets in `dir` of this config file under every version.
+fn sockets_of_every_version(dir: &Path, key: &ConfigKey) -> Vec<PathBuf> {
+    let prefix = format!(".template.{}.", key.file);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_prefix(prefix.as_str()))
+                .and_then(|rest| rest.strip_suffix(".sock"))
+                .is_some_and(|version| {
+                    version.len() == KEY_HEX && version.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// Runs one run of the template: reaches the server (starting it, and so
+/// preparing the program, when there is none) and relays this process's
+/// stdin and the run's output until the run ends.
+pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnding, SessionError> {
+    let dir = sock_dir(jail);
+    prepare_sock_dir(&dir)?;
+    let key = ConfigKey::of(jail);
+    let path = socket_path(&dir, &key);
+    // What stdin holds already goes with the request: a bot's run needs
+    // no second round trip for its program.
+    let (first, complete) = client::available_input()?;
+    for _ in 0..ATTEMPTS {
+        let stream = reach(
+            jail,
+            &dir,
+            &path,
+            program,
+            || end_other_versions(&dir, &key, &path),
+            start,
+        )?;
+        let mut sender = stream.try_clone().map_err(|_| SessionError::Lost)?;
+        let mut request = Vec::new();
+        let frames = [
+            Some(Frame::Run(ident.as_bytes().to_vec())),
+            (!first.is_empty()).then(|| Frame::Input(first.clone())),
+            complete.then_some(Frame::EndOfInput),
+        ];
+        for frame in frames.iter().flatten() {
+            frame
+                .write_to(&mut request)
+                .map_err(|_| SessionError::Lost)?;
+        }
+        if sender.write_all(&request).is_err() {
+            continue;
+        }
+        let rest = (!complete).then_some(sender);
+        match client::relay(stream, rest)? {
+            client::Outcome::Ended(ending) => return Ok(ending),
+            client::Outcome::NotStarted => {
+                log::info!("the template server ended before this run started; starting it again")
+            }
+        }
+    }
+    Err(SessionError::Start(
+        "the template server kept ending before this run could start".into(),
+    ))
+}
+
+/// Ends the runs of `ident` in progress (none is fine); the prepared
+/// process stays.
+pub fn kill_runs(jail: &Jail, ident: &Ident) -> Result<(), SessionError> {
+    let dir = sock_dir(jail);
+    prepare_sock_dir(&dir)?;
+    let path = socket_path(&dir, &ConfigKey::of(jail));
+    if let Some(stream) = client::connect(&path)? {
+        ask(stream, &Frame::KillRuns(ident.as_bytes().to_vec()))?;
+    }
+    Ok(())
+}
+
+/// Ends the prepared process of this config (every version of the
+/// file), its server and every run in progress; fine if there is none.
+pub fn kill_template(jail: &Jail) -> Result<(), SessionError> {
+    let dir = sock_dir(jail);
+    prepare_sock_dir(&dir)?;
+    let key = ConfigKey::of(jail);
+    let current = socket_path(&dir, &key);
+    let mut paths = sockets_of_every_version(&dir, &key);
+    if !paths.contains(&current) {
+        paths.push(current);
+    }
+    for path in paths {
+        if let Some(stream) = client::connect(&path)? {
+            ask(stream, &Frame::KillTemplate)?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends the template servers of earlier versions of this config file.
+fn end_other_versions(dir: &Path, key: &ConfigKey, current: &Path) {
+    for path in sockets_of_every_version(dir, key) {
+        if path == current {
+            continue;
+        }
+        match client::connect(&path) {
+            Ok(Some(stream)) => {
+                let _ = ask(stream, &Frame::KillTemplate);
+            }
+            Ok(None) => {
+                if let Ok(_lock) = DirLock::take(dir)
+                    && matches!(client::connect_now(&path), Ok(client::Reach::Stale))
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Sends `frame` and waits for the server's answer (or its end).
+fn ask(mut stream: UnixStream, frame: &Frame) -> Result<(), SessionError> {
+    frame
+        .write_to(&mut stream)
+        .map_err(|_| SessionError::Lost)?;
+    loop {
+        match Frame::read_from(&mut stream) {
+            Ok(Some(Frame::Ended)) | Ok(None) | Err(_) => return Ok(()),
+            Ok(Some(_)) => {}
+        }
+    }
+}
+
+/// Forks the template server listening on `listener`; returns in the
+/// parent, which then connects as the first client.
+fn start(
+    jail: &Jail,
+    dir: &Path,
+    path: &Path,
+    id: SocketId,
+    listener: UnixListener,
+    program: &[OsString],
+    network: NetworkPolicy,
+) -> Result<(), SessionError> {
+    #[allow(unsafe_code)]
+    // SAFETY: the process has started no thread yet (the client starts
+    // its stdin thread only once its run has started).
+    let forked = unsafe { crate::sys::fork() };
+    match forked.map_err(|errno| SessionError::Start(errno.desc().into()))? {
+        nix::unistd::ForkResult::Parent { .. } => Ok(()),
+        nix::unistd::ForkResult::Child => {
+            let mut keep = jail.config.pass_fds.clone();
+            keep.push(listener.as_raw_fd());
+            close_inherited(&mut keep);
+            let socket = Socket {
+                dir: dir.to_path_buf(),
+                path: path.to_path_buf(),
+                id,
+            };
+            let status = serve(jail, &socket, listener, program, network);
+            remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
+            std::process::exit(status)
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Socket {
+    dir: PathBuf,
+    path: PathBuf,
+    id: SocketId,
+}
+
+/// How the server ended, for the clients that wait for a run.
+#[derive(Clone)]
+enum Verdict {
+    /// The program never got prepared: the message and the status each
+    /// waiting client exits with.
+    Failed(String, u8),
+    /// The prepared process ended after its preparation: the runs not
+    /// started start again, with a new server.
+    Gone,
+}
+
+/// A run in progress, as `kill` finds it.
+struct RunEntry {
+    ident: Vec<u8>,
+    /// Ended by `kill`: its client is told so.
+    killed: Arc<AtomicBool>,
+    watchdog: Option<Watchdog>,
+}
+
+/// What the server's threads share.
+struct Shared {
+    runs: Mutex<HashMap<u64, RunEntry>>,
+    /// Set when the runs' table shrinks.
+    runs_changed: Condvar,
+    verdict: Mutex<Option<Verdict>>,
+    verdict_set: Condvar,
+    /// The end of what the program wrote while it prepared.
+    preparation: Mutex<Vec<u8>>,
+    /// No more runs are taken.
+    closing: AtomicBool,
+    /// The program made its first wakeup.
+    prepared: AtomicBool,
+    next_run: AtomicU64,
+    /// Run threads alive.
+    relaying: AtomicUsize,
+    template: Mutex<Option<Watchdog>>,
+    time_limit: Option<Duration>,
+    socket: Socket,
+}
+
+impl Shared {
+    fn close(&self) {
+        if !self.closing.swap(true, Ordering::SeqCst) {
+            remove_socket_if_ours(&self.socket.dir, &self.socket.path, self.socket.id);
+        }
+    }
+
+    fn lock_runs(&self) -> std::sync::MutexGuard<'_, HashMap<u64, RunEntry>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_verdict(&self, verdict: Verdict) {
+        let mut slot = self
+            .verdict
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.get_or_insert(verdict);
+        self.verdict_set.notify_all();
+    }
+
+    /// Waits (at most `limit`) for how the server ends.
+    fn wait_verdict(&self, limit: Duration) -> Option<Verdict> {
+        let slot = self
+            .verdict
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (slot, _) = self
+            .verdict_set
+            .wait_timeout_while(slot, limit, |verdict| verdict.is_none())
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.clone()
+    }
+
+    /// Kills the runs `which` selects; waits until they are over.
+    fn kill_runs(&self, which: impl Fn(&RunEntry) -> bool) {
+        let mut runs = self.lock_runs();
+        let ids: Vec<u64> = runs
+            .iter()
+            .filter(|(_, entry)| which(entry))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some(entry) = runs.get(id) {
+                entry.killed.store(true, Ordering::SeqCst);
+                if let Some(watchdog) = &entry.watchdog {
+                    watchdog.kill();
+                }
+            }
+        }
+        let deadline = Instant::now() + KILL_WAIT;
+        while ids.iter().any(|id| runs.contains_key(id)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            runs = self
+                .runs_changed
+                .wait_timeout(runs, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+fn serve(
+    jail: &Jail,
+    socket: &Socket,
+    listener: UnixListener,
+    program: &[OsString],
+    network: NetworkPolicy,
+) -> i32 {
+    let _ = nix::unistd::setsid();
+    detach_stdio();
+    // The tracer hears of its tasks through a signalfd: no thread may take
+    // SIGCHLD (every thread started from here on inherits the mask; the
+    // program's child resets it).
+    let mut chld = nix::sys::signal::SigSet::empty();
+    chld.add(nix::sys::signal::Signal::SIGCHLD);
+    if chld.thread_block().is_err() {
+        return 1;
+    }
+    let Ok((preparation_read, preparation_write)) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    else {
+        return 1;
+    };
+    let Ok(null) = std::fs::File::open("/dev/null") else {
+        return 1;
+    };
+    // The jail's own lines about the prepared process (`report`, log) go
+    // with its output.
+    let _ = crate::sys::dup2(preparation_write.as_raw_fd(), 2);
+    let Ok(doorbell) = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC) else {
+        return 1;
+    };
+    let doorbell = Arc::new(doorbell);
+    let shared = Arc::new(Shared {
+        runs: Mutex::new(HashMap::new()),
+        runs_changed: Condvar::new(),
+        verdict: Mutex::new(None),
+        verdict_set: Condvar::new(),
+        preparation: Mutex::new(Vec::new()),
+        closing: AtomicBool::new(false),
+        prepared: AtomicBool::new(false),
+        next_run: AtomicU64::new(1),
+        relaying: AtomicUsize::new(0),
+        template: Mutex::new(None),
+        time_limit: jail.config.time_limit,
+        socket: socket.clone(),
+    });
+    {
+        let shared = shared.clone();
+        std::thread::spawn(move || keep_preparation_output(preparation_read, &shared));
+    }
+    let (requests_send, requests) = mpsc::channel::<RunRequest>();
+    {
+        let shared = shared.clone();
+        let doorbell = doorbell.clone();
+        std::thread::spawn(move || accept(listener, &shared, &requests_send, &doorbell));
+    }
+    let stdio = [
+        null.as_raw_fd(),
+        preparation_write.as_raw_fd(),
+        preparation_write.as_raw_fd(),
+    ];
+    let prepared = Arc::new(AtomicBool::new(false));
+    let result = jail
+        .start_with(program, Some(stdio), network)
+        .and_then(|started| {
+            let watchdog = started.watchdog().clone();
+            // Preparation is bounded: a program that never makes its
+            // wakeup is killed.
+            watchdog.arm(jail.config.time_limit.unwrap_or(DEFAULT_PREPARATION));
+            *shared
+                .template
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(watchdog.clone());
+            let on_prepared = prepared.clone();
+            let told = shared.clone();
+            let gone = shared.clone();
+            let link = Link {
+                requests,
+                doorbell,
+                prepared: Box::new(move || {
+                    watchdog.disarm();
+                    on_prepared.store(true, Ordering::SeqCst);
+                    told.prepared.store(true, Ordering::SeqCst);
+                }),
+                gone: Box::new(move || gone.close()),
+            };
+            started.serve_template(link)
+        });
+    drop(preparation_write);
+    drop(null);
+    shared.close();
+    let verdict = if prepared.load(Ordering::SeqCst) {
+        Verdict::Gone
+    } else {
+        let limit = jail.config.time_limit.unwrap_or(DEFAULT_PREPARATION);
+        match &result {
+            Ok(ending) => Verdict::Failed(
+                format!(
+                    "the template's program {}; nothing was run",
+                    match ending {
+                        Ending::Exited(code) => format!(
+                            "exited with status {code} while it prepared, before its wakeup"
+                        ),
+                        Ending::Killed(signal) => format!(
+                            "was killed ({}) while it prepared, before its wakeup",
+                            crate::sys::signal_description(*signal)
+                        ),
+                        Ending::TimedOut => format!(
+                            "was not prepared within the time limit ({}s): it never made \
+                             the wakeup syscall",
+                            limit.as_secs_f64()
+                        ),
+                        _ => "ended while it prepared, before its wakeup".to_owned(),
+                    }
+                ),
+                crate::error::status::JAIL_FAILED,
+            ),
+            Err(error) => Verdict::Failed(error.to_string(), error.exit_status()),
+        }
+    };
+    shared.set_verdict(verdict);
+    // The runs' threads say their last to their clients.
+    let deadline = Instant::now() + KILL_WAIT;
+    while shared.relaying.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match result {
+        Ok(Ending::Exited(code)) => code,
+        _ => 1,
+    }
+}
+
+/// Keeps the last [`PREPARATION_OUTPUT`] bytes the program writes.
+fn keep_preparation_output(pipe: OwnedFd, shared: &Shared) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        match nix::unistd::read(&pipe, &mut buffer) {
+            Ok(0) => return,
+            Ok(count) => {
+                let mut kept = shared
+                    .preparation
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                kept.extend_from_slice(&buffer[..count]);
+                let excess = kept.len().saturating_sub(PREPARATION_OUTPUT);
+                kept.drain(..excess);
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Takes clients until the server closes; each is served by a thread.
+fn accept(
+    listener: UnixListener,
+    shared: &Arc<Shared>,
+    requests: &mpsc::Sender<RunRequest>,
+    doorbell: &Arc<EventFd>,
+) {
+    let me = nix::unistd::geteuid().as_raw();
+    let mut checked = Instant::now();
+    while !shared.closing.load(Ordering::SeqCst) {
+        if checked.elapsed() >= SOCKET_CHECK {
+            checked = Instant::now();
+            if SocketId::of(&shared.socket.path) != Some(shared.socket.id) {
+                // Nobody can reach the server any more: it ends.
+                log::info!("template socket gone; ending the template");
+                end_everything(shared);
+                return;
+            }
+        }
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(SOCKET_CHECK).unwrap_or(PollTimeout::NONE);
+        if !matches!(poll(&mut fds, timeout), Ok(1..)) {
+            continue;
+        }
+        let Ok((stream, _)) = listener.accept() else {
+            continue;
+        };
+        if peer_uid(&stream) != Some(me) {
+            continue;
+        }
+        let shared = shared.clone();
+        let requests = requests.clone();
+        let doorbell = doorbell.clone();
+        shared.relaying.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            serve_client(stream, &shared, &requests, &doorbell);
+            shared.relaying.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+/// Kills the prepared process and every run.
+fn end_everything(shared: &Shared) {
+    shared.close();
+    if let Some(watchdog) = shared
+        .template
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+    {
+        watchdog.kill();
+    }
+    shared.kill_runs(|_| true);
+}
+
+fn serve_client(
+    mut stream: UnixStream,
+    shared: &Shared,
+    requests: &mpsc::Sender<RunRequest>,
+    doorbell: &EventFd,
+) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let first = Frame::read_from(&mut stream);
+    let _ = stream.set_read_timeout(None);
+    match first {
+        Ok(Some(Frame::Run(ident))) => run_one(stream, ident, shared, requests, doorbell),
+        Ok(Some(Frame::KillRuns(ident))) => {
+            shared.kill_runs(|entry| entry.ident == ident);
+            let _ = Frame::Ended.write_to(&mut stream);
+        }
+        Ok(Some(Frame::KillTemplate)) => {
+            end_everything(shared);
+            shared.wait_verdict(KILL_WAIT);
+            let _ = Frame::Ended.write_to(&mut stream);
+        }
+        _ => {}
+    }
+}
+
+/// The server's ends of a run's stdio.
+struct RunPipes {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+}
+
+/// Makes the run's pipes: the server's ends (non-blocking) and the
+/// copy's (stdin's read end, stdout's and stderr's write ends), and a
+/// non-blocking write end of stderr for the jail's report lines.
+fn run_pipes() -> Result<(RunPipes, [OwnedFd; 3], OwnedFd), Errno> {
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+    let (stdin_read, stdin_write) = pipe()?;
+    let (stdout_read, stdout_write) = pipe()?;
+    let (stderr_read, stderr_write) = pipe()?;
+    for end in [&stdin_write, &stdout_read, &stderr_read] {
+        set_nonblocking(end.as_fd())?;
+    }
+    // The copy opens its own description of each pipe: this one's flags
+    // are the jail's.
+    let report = stderr_write.try_clone().map_err(|_| Errno::EMFILE)?;
+    set_nonblocking(report.as_fd())?;
+    Ok((
+        RunPipes {
+            stdin: Some(stdin_write),
+            stdout: Some(stdout_read),
+            stderr: Some(stderr_read),
+        },
+        [stdin_read, stdout_write, stderr_write],
+        report,
+    ))
+}
+
+fn fail(stream: &mut UnixStream, message: &str, status: u8) {
+    let _ = Frame::Stderr(format!("sandbox: {message}\n").into_bytes()).write_to(stream);
+    let _ = Frame::Exited(i32::from(status)).write_to(stream);
+}
+
+/// One run: the fork, its watchdog, its bytes, its ending.
+fn run_one(
+    mut stream: UnixStream,
+    ident: Vec<u8>,
+    shared: &Shared,
+    requests: &mpsc::Sender<RunRequest>,
+    doorbell: &EventFd,
+) {
+    if shared.closing.load(Ordering::SeqCst) {
+        // Not started: the client tries again, with a new server.
+        return;
+    }
+    let (mut pipes, copy_ends, report) = match run_pipes() {
+        Ok(made) => made,
+        Err(errno) => {
+            let message = format!("cannot make the run's pipes: {}", errno.desc());
+            return fail(&mut stream, &message, crate::error::status::JAIL_FAILED);
+        }
+    };
+    let Ok(notify) = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC) else {
+        return fail(
+            &mut stream,
+            "cannot make an eventfd",
+            crate::error::status::JAIL_FAILED,
+        );
+    };
+    let notify = Arc::new(notify);
+    let id = shared.next_run.fetch_add(1, Ordering::SeqCst);
+    let killed = Arc::new(AtomicBool::new(false));
+    shared.lock_runs().insert(
+        id,
+        RunEntry {
+            ident,
+            killed: killed.clone(),
+            watchdog: None,
+        },
+    );
+    let (replies_send, replies) = mpsc::channel();
+    let request = RunRequest {
+        id,
+        stdio: copy_ends,
+        report: Some(report),
+        replies: replies_send,
+        notify: notify.clone(),
+    };
+    let forget = |shared: &Shared| {
+        shared.lock_runs().remove(&id);
+        shared.runs_changed.notify_all();
+    };
+    if requests.send(request).is_err() {
+        return forget(shared);
+    }
+    let _ = doorbell.write(1);
+    let (pid, pidfd) = match replies.recv() {
+        Ok(RunEvent::Started { pid, pidfd }) => (pid, pidfd),
+        Ok(RunEvent::NotStarted(why)) if !shared.closing.load(Ordering::SeqCst) => {
+            forget(shared);
+            return fail(&mut stream, &why, crate::error::status::JAIL_FAILED);
+        }
+        _ => {
+            forget(shared);
+            // The server is ending: a preparation that failed is this
+            // run's answer; otherwise it never started and is sent again
+            // (at once: the runs in progress may take a while to end).
+            if shared.prepared.load(Ordering::SeqCst) {
+                return;
+            }
+            if let Some(Verdict::Failed(message, status)) = shared.wait_verdict(KILL_WAIT * 2) {
+                let output = shared
+                    .preparation
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                if !output.is_empty() {
+                    let _ = Frame::Stderr(output).write_to(&mut stream);
+                }
+                fail(&mut stream, &message, status);
+            }
+            return;
+        }
+    };
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let watchdog =
+        WatchdogThread::start_on(pidfd, timed_out.clone(), Arc::new(AtomicBool::new(false)));
+    if let Some(limit) = shared.time_limit {
+        watchdog.handle().arm(limit);
+    }
+    if let Some(entry) = shared.lock_runs().get_mut(&id) {
+        entry.watchdog = Some(watchdog.handle().clone());
+        if entry.killed.load(Ordering::SeqCst) {
+            watchdog.handle().kill();
+        }
+    }
+    log::debug!("run {id}: started as {pid}");
+    // Its stdin now goes to the run.
+    if Frame::Started.write_to(&mut stream).is_err() {
+        watchdog.handle().kill();
+    }
+    let end = relay(
+        &mut stream,
+        &mut pipes,
+        &notify,
+        &replies,
+        watchdog.handle(),
+    );
+    watchdog.stop();
+    forget(shared);
+    let frame = if killed.load(Ordering::SeqCst) {
+        Frame::Ended
+    } else if timed_out.load(Ordering::SeqCst) {
+        Frame::TimedOut
+    } else {
+        match end {
+            RunEnd::Exited(code) => Frame::Exited(code),
+            RunEnd::Killed(signal) => Frame::Killed(signal),
+            RunEnd::Done => Frame::Done,
+        }
+    };
+    let _ = frame.write_to(&mut stream);
+}
+
+/// Relays between the client and the run's pipes until the run has ended
+/// and its output is read; a client that goes away ends the run.
+fn relay(
+    stream: &mut UnixStream,
+    pipes: &mut RunPipes,
+    notify: &EventFd,
+    replies: &mpsc::Receiver<RunEvent>,
+    watchdog: &Watchdog,
+) -> RunEnd {
+    let mut received = Vec::new();
+    let mut input = Vec::new();
+    let mut input_ended = false;
+    let mut client_gone = false;
+    let mut ended: Option<(RunEnd, Instant)> = None;
+    loop {
+        if let Some((end, at)) = ended
+            && ((pipes.stdout.is_none() && pipes.stderr.is_none()) || at.elapsed() >= DRAIN_GRACE)
+        {
+            return end;
+        }
+        if input_ended && input.is_empty() {
+            pipes.stdin = None;
+        }
+        let mut fds = Vec::new();
+        let mut what = Vec::new();
+        fds.push(PollFd::new(notify.as_fd(), PollFlags::POLLIN));
+        what.push(0);
+        if !client_gone && !input_ended && input.len() < INPUT_LIMIT {
+            fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
+            what.push(1);
+        }
+        if let (Some(stdin), false) = (&pipes.stdin, input.is_empty()) {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+            what.push(2);
+        }
+        if let Some(stdout) = &pipes.stdout {
+            fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
+            what.push(3);
+        }
+        if let Some(stderr) = &pipes.stderr {
+            fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+            what.push(4);
+        }
+        let timeout = match ended {
+            Some(_) => PollTimeout::from(50u16),
+            None => PollTimeout::NONE,
+        };
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => {
+                watchdog.kill();
+                return RunEnd::Killed(libc::SIGKILL);
+            }
+        }
+        let ready: Vec<(usize, PollFlags)> = fds
+            .iter()
+            .zip(&what)
+            .filter_map(|(fd, what)| Some((*what, fd.revents()?)))
+            .filter(|(_, events)| !events.is_empty())
+            .collect();
+        drop(fds);
+        for (source, _) in ready {
+            match source {
+                0 => {
+                    let _ = nix::unistd::read(notify.as_fd(), &mut [0u8; 8]);
+                    while let Ok(event) = replies.try_recv() {
+                        if let RunEvent::Ended(end) = event {
+                            ended = Some((end, Instant::now()));
+                        }
+                    }
+                }
+                1 => {
+                    let mut buffer = [0u8; 64 * 1024];
+                    match nix::sys::socket::recv(
+                        stream.as_raw_fd(),
+                        &mut buffer,
+                        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+                    ) {
+                        Ok(0) => client_gone = true,
+                        Ok(count) => received.extend_from_slice(&buffer[..count]),
+                        Err(Errno::EAGAIN | Errno::EINTR) => {}
+                        Err(_) => client_gone = true,
+                    }
+                    loop {
+                        match take_frame(&mut received) {
+                            Ok(Some(Frame::Input(data))) => input.extend(data),
+                            Ok(Some(Frame::EndOfInput)) => input_ended = true,
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                            Err(_) => {
+                                client_gone = true;
+                                break;
+                            }
+                        }
+                    }
+                    if client_gone {
+                        // Nothing would read its output: the run ends.
+                        watchdog.kill();
+                        input_ended = true;
+                        input.clear();
+                    }
+                }
+                2 => {
+                    if let Some(stdin) = &pipes.stdin {
+                        match nix::unistd::write(stdin, &input) {
+                            Ok(count) => {
+                                input.drain(..count);
+                            }
+                            Err(Errno::EAGAIN | Errno::EINTR) => {}
+                            Err(_) => {
+                                input.clear();
+                                input_ended = true;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    let stderr = source == 4;
+                    let pipe = if stderr {
+                        &mut pipes.stderr
+                    } else {
+                        &mut pipes.stdout
+                    };
+                    let Some(fd) = pipe else {
+                        continue;
+                    };
+                    let mut buffer = vec![0u8; 64 * 1024];
+                    match nix::unistd::read(&*fd, &mut buffer) {
+                        Ok(0) => *pipe = None,
+                        Ok(count) => {
+                            buffer.truncate(count);
+                            let frame = if stderr {
+                                Frame::Stderr(buffer)
+                            } else {
+                                Frame::Stdout(buffer)
+                            };
+                            if !client_gone && frame.write_to(stream).is_err() {
+                                client_gone = true;
+                                watchdog.kill();
+                            }
+                        }
+                        Err(Errno::EAGAIN | Errno::EINTR) => {}
+                        Err(_) => *pipe = None,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,865 @@
+//! Templates (`template`, docs/sessions.md "Templates"): the prepared
+//! process parked at its wakeup, the runs forked from it, and each run's
+//! bookkeeping in the one tracer that traces them all.
+//!
+//! Owns: waking the tracer for a run request (it waits in `poll` on a
+//! `signalfd` for `SIGCHLD` and on the server's doorbell, then drains
+//! `waitpid(WNOHANG)`), the fork injected into the parked wakeup (the
+//! parked thread's syscall becomes `clone(CLONE_PARENT | SIGCHLD)`, and
+//! at its exit the thread is rewound to make the wakeup again), the
+//! syscalls injected into the copy to give it the run's stdio, and the
+//! runs' table: which run a task belongs to, the end of a run (its root
+//! ends or makes the wakeup), and the events the server hears.
+
+use super::task::InSyscall;
+use super::{Outcome, PendingClone, Resume, TraceError, Tracer, event::Event, scratch};
+use crate::arch::native::{self as arch, Regs};
+use crate::sys;
+use log::{debug, warn};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::eventfd::EventFd;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::Pid;
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::{Arc, mpsc};
+
+/// A run asked of the tracer by the server.
+pub struct RunRequest {
+    /// The server's name for the run.
+    pub id: u64,
+    /// What becomes the copy's 0, 1 and 2 (a pipe's read end, then two
+    /// write ends); the tracer drops them once the copy has its own.
+    pub stdio: [OwnedFd; 3],
+    /// A non-blocking write end of the run's stderr, for the `report`
+    /// lines the run causes; dropped when the run ends.
+    pub report: Option<OwnedFd>,
+    /// Where the tracer says how the run goes.
+    pub replies: mpsc::Sender<RunEvent>,
+    /// Rung after each reply, so the run's thread can wait in `poll`.
+    pub notify: Arc<EventFd>,
+}
+
+/// What the tracer tells a run's thread.
+#[derive(Debug)]
+pub enum RunEvent {
+    /// The copy runs, from its wakeup on, with its stdio. `pidfd` names
+    /// its root, for the run's watchdog (opened before the root could be
+    /// reaped).
+    Started { pid: Pid, pidfd: OwnedFd },
+    /// The copy could not be made or given its stdio.
+    NotStarted(String),
+    /// The run is over: every task of it has been killed.
+    Ended(RunEnd),
+}
+
+/// How a run's root ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Exited(i32),
+    Killed(i32),
+    /// It made the wakeup syscall (a REPL driver's "command done").
+    Done,
+}
+
+/// What connects the tracer to the template server.
+pub struct Link {
+    /// Run requests, each followed by a ring of `doorbell`.
+    pub requests: mpsc::Receiver<RunRequest>,
+    pub doorbell: Arc<EventFd>,
+    /// Called once, at the first wakeup: the process is prepared.
+    pub prepared: Box<dyn FnMut()>,
+    /// Called once, when the prepared process has ended: no run can be
+    /// forked any more.
+    pub gone: Box<dyn FnMut()>,
+}
+
+/// The tracer's template state.
+pub(super) struct State {
+    link: Link,
+    signals: SignalFd,
+    /// Requests not yet forked (the process is not prepared, or busy
+    /// forking another).
+    pending: VecDeque<RunRequest>,
+    /// The thread that made the first wakeup: the one every copy is of.
+    thread: Option<Pid>,
+    /// Its registers at the wakeup's seccomp stop, while it is parked
+    /// there.
+    parked: Option<Regs>,
+    /// The registers it was forked from, and the request, during a fork.
+    forking: Option<(RunRequest, Regs)>,
+    /// Copies whose first stop has not been seen yet.
+    starting: HashMap<Pid, (RunRequest, Regs)>,
+    /// Runs by their root.
+    runs: HashMap<Pid, Run>,
+    /// The prepared process has ended.
+    gone: bool,
+}
+
+struct Run {
+    id: u64,
+    replies: mpsc::Sender<RunEvent>,
+    notify: Arc<EventFd>,
+    report: Option<Rc<OwnedFd>>,
+}
+
+/// The syscalls injected into a fresh copy, one at a time.
+pub(super) struct Injection {
+    /// The parked thread's registers at its wakeup.
+    saved: Regs,
+    steps: VecDeque<Injected>,
+    current: Option<Injected>,
+    /// The next syscall stop is the injected call's entry.
+    awaiting_entry: bool,
+    request: RunRequest,
+    pidfd: OwnedFd,
+    /// What the paths name, held until the opens are done.
+    held: Vec<OwnedFd>,
+    lent: Vec<crate::keeper::Lent>,
+}
+
+impl std::fmt::Debug for Injection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Injection")
+            .field("current", &self.current)
+            .field("steps left", &self.steps.len())
+            .field("run", &self.request.id)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Injected {
+    what: &'static str,
+    nr: u64,
+    args: [u64; 6],
+    /// The value it must return (`None`: any non-negative one).
+    expect: Option<i64>,
+}
+
+impl Injected {
+    fn succeeded(&self, result: i64) -> bool {
+        match self.expect {
+            Some(value) => result == value,
+            None => result >= 0,
+        }
+    }
+}
+
+/// The flags of the injected fork: the copy is the server's child, as
+/// the prepared process is (the server reaps it), with `SIGCHLD` at its
+/// end.
+pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+
+/// Where below the stack pointer the copy's paths are written: past the
+/// red zone (128 bytes) and whatever a signal frame may have left.
+const PATHS_BELOW_STACK: u64 = 8192;
+const PATH_ROOM: u64 = 256;
+
+/// The syscalls that give a copy the run's stdio: its own session, 0 to
+/// 2 closed, and three opens that land on 0, 1 and 2 (the lowest free
+/// numbers). `paths` are the addresses of the three paths.
+fn stdio_steps(paths: [u64; 3]) -> Option<VecDeque<Injected>> {
+    let number = |name: &str| crate::arch::number_of(name).map(u64::from);
+    let at_fdcwd = libc::AT_FDCWD as i64 as u64;
+    let open = |what, path, flags: i32, expect| Injected {
+        what,
+        nr: 0,
+        args: [at_fdcwd, path, flags as u64, 0, 0, 0],
+        expect: Some(expect),
+    };
+    let openat = number("openat")?;
+    let mut steps = VecDeque::from([
+        Injected {
+            what: "setsid",
+            nr: number("setsid")?,
+            args: [0; 6],
+            expect: None,
+        },
+        Injected {
+            what: "close_range",
+            nr: number("close_range")?,
+            args: [0, 2, 0, 0, 0, 0],
+            expect: Some(0),
+        },
+        open("open stdin", paths[0], libc::O_RDONLY, 0),
+        open("open stdout", paths[1], libc::O_WRONLY, 1),
+        open("open stderr", paths[2], libc::O_WRONLY, 2),
+    ]);
+    for step in steps.iter_mut().skip(2) {
+        step.nr = openat;
+    }
+    Some(steps)
+}
+
+/// The registers that make a thread stopped anywhere run `step` at the
+/// `syscall` instruction of the wakeup saved in `saved`.
+fn registers_for(saved: &Regs, step: &Injected) -> Regs {
+    let mut regs = arch::to_run_again(saved);
+    regs.rax = step.nr;
+    arch::set_syscall_number(&mut regs, step.nr);
+    for (index, value) in step.args.into_iter().enumerate() {
+        arch::set_argument(&mut regs, index, value);
+    }
+    regs
+}
+
+/// The parent of process `pid`, from `/proc/<pid>/status`.
+fn parent_of(pid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("PPid:"))?;
+    let ppid: i32 = line.trim_start_matches("PPid:").trim().parse().ok()?;
+    Some(Pid::from_raw(ppid))
+}
+
+impl Tracer {
+    /// Traces the template program and every run forked from it until the
+    /// prepared process has ended and no run is left (see [`Link`]).
+    /// The calling thread must have `SIGCHLD` blocked, as must every other
+    /// thread of the process (the server blocks it before starting any).
+    pub fn run_template(mut self, link: Link) -> Result<Outcome, TraceError> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(TraceError::Wait)?;
+        self.template = Some(Box::new(State {
+            link,
+            signals,
+            pending: VecDeque::new(),
+            thread: None,
+            parked: None,
+            forking: None,
+            starting: HashMap::new(),
+            runs: HashMap::new(),
+            gone: false,
+        }));
+        let outcome = self.serve_runs();
+        self.end_every_run();
+        self.kill_everything();
+        outcome
+    }
+
+    fn serve_runs(&mut self) -> Result<Outcome, TraceError> {
+        let mut ended: Option<Outcome> = None;
+        loop {
+            match sys::wait_any_now() {
+                Ok(Some((pid, status))) => {
+                    if let Some(outcome) = self.on_event(pid, status)? {
+                        self.template_gone();
+                        ended = Some(outcome);
+                    }
+                }
+                Ok(None) => self.wait_for_news()?,
+                Err(Errno::ECHILD) => {
+                    return Ok(ended.unwrap_or(Outcome::Killed(libc::SIGKILL)));
+                }
+                Err(errno) => return Err(TraceError::Wait(errno)),
+            }
+            if let Some(outcome) = &ended
+                && self.template.as_ref().is_some_and(|state| {
+                    state.runs.is_empty() && state.starting.is_empty() && state.forking.is_none()
+                })
+                && !self.tasks.values().any(|task| task.run.is_some())
+            {
+                return Ok(outcome.clone());
+            }
+            self.take_requests();
+        }
+    }
+
+    /// Waits until a task has something to report or the server rings.
+    fn wait_for_news(&mut self) -> Result<(), TraceError> {
+        let Some(state) = self.template.as_ref() else {
+            return Ok(());
+        };
+        let mut fds = [
+            PollFd::new(state.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(state.link.doorbell.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(errno) => return Err(TraceError::Wait(errno)),
+        }
+        // Both are non-blocking: what is there is taken, nothing waits.
+        while let Ok(Some(_)) = state.signals.read_signal() {}
+        let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
+        Ok(())
+    }
+
+    /// Takes the requests the server sent, and forks the next one if the
+    /// prepared process is parked.
+    fn take_requests(&mut self) {
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        while let Ok(request) = state.link.requests.try_recv() {
+            if state.gone {
+                // Dropped: its thread hears the sender go and tells its
+                // client the run never started.
+                continue;
+            }
+            state.pending.push_back(request);
+        }
+        if state.parked.is_some()
+            && state.forking.is_none()
+            && let Some(thread) = state.thread
+            && let Some(request) = state.pending.pop_front()
+        {
+            let resume = self.fork_template(thread, request);
+            self.resume(thread, resume);
+        }
+    }
+
+    /// The report lines of `pid`'s run go to that run's stderr.
+    pub(super) fn report_target(&self, pid: Pid) -> Option<Rc<OwnedFd>> {
+        let state = self.template.as_ref()?;
+        let run = self.tasks.get(&pid)?.run?;
+        state
+            .runs
+            .values()
+            .find(|candidate| candidate.id == run)
+            .and_then(|run| run.report.clone())
+    }
+
+    /// A stop of a live task in template mode.
+    pub(super) fn on_template_event(&mut self, pid: Pid, event: Event) -> Resume {
+        if self
+            .tasks
+            .get(&pid)
+            .is_some_and(|task| task.injection.is_some())
+        {
+            return self.on_injection_event(pid, event);
+        }
+        let (thread, prepared) = match self.template.as_ref() {
+            Some(state) => (state.thread, state.thread.is_some()),
+            None => (None, false),
+        };
+        let run = self.tasks.get(&pid).and_then(|task| task.run);
+        // Once prepared, the prepared process's other tasks never run
+        // again: their stops are left unanswered.
+        if prepared && run.is_none() && Some(pid) != thread {
+            return Resume::Nothing;
+        }
+        match event {
+            Event::Seccomp => {
+                let Ok(regs) = nix::sys::ptrace::getregs(pid) else {
+                    return Resume::Nothing;
+                };
+                if arch::syscall_number(&regs) == u64::from(crate::syscall::WAKEUP_SYSCALL) {
+                    self.release_clone_reservation(pid);
+                    return match run {
+                        Some(run) => self.end_run_at_wakeup(run),
+                        None => self.park(pid, regs),
+                    };
+                }
+                self.on_seccomp_stop(pid)
+            }
+            Event::Stop { .. } if self.holds_first_stop(pid) => Resume::Nothing,
+            Event::Stop { .. } => {
+                if let Some(state) = self.template.as_mut()
+                    && let Some((request, saved)) = state.starting.remove(&pid)
+                {
+                    if let Some(task) = self.tasks.get_mut(&pid) {
+                        task.stage = super::Stage::Running;
+                    }
+                    return self.start_injection(pid, request, saved);
+                }
+                self.on_stop_event(pid, event)
+            }
+            Event::NewTask => self.on_template_new_task(pid),
+            event => self.on_stop_event(pid, event),
+        }
+    }
+
+    /// The first stop of a copy that came before its parent's fork event:
+    /// held until the tracer knows which run it is.
+    fn holds_first_stop(&mut self, pid: Pid) -> bool {
+        let Some(state) = self.template.as_ref() else {
+            return false;
+        };
+        let Some(task) = self.tasks.get(&pid) else {
+            return false;
+        };
+        let starting = matches!(task.stage, super::Stage::Starting { .. });
+        if !starting
+            || task.run.is_some()
+            || state.forking.is_none()
+            || state.starting.contains_key(&pid)
+            || pid == self.main
+            || parent_of(pid) != Some(nix::unistd::getpid())
+        {
+            return false;
+        }
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.held_first_stop = true;
+            task.stage = super::Stage::Running;
+        }
+        debug!("{pid}: a copy's first stop before its fork event: held");
+        true
+    }
+
+    /// The prepared thread made the wakeup: it parks there, and is forked
+    /// from at once if a run waits.
+    fn park(&mut self, pid: Pid, regs: Regs) -> Resume {
+        let Some(state) = self.template.as_mut() else {
+            return Resume::Nothing;
+        };
+        match state.thread {
+            None => {
+                state.thread = Some(pid);
+                debug!("{pid}: prepared; parked at its wakeup");
+                // Everything else of the prepared process stops for good.
+                for (other, task) in &self.tasks {
+                    if *other != pid && task.run.is_none() {
+                        let _ = nix::sys::ptrace::interrupt(*other);
+                    }
+                }
+                (state.link.prepared)();
+            }
+            // Another of its threads: it never runs again.
+            Some(thread) if thread != pid => return Resume::Nothing,
+            Some(_) => {}
+        }
+        state.parked = Some(regs);
+        match state.pending.pop_front() {
+            Some(request) => self.fork_template(pid, request),
+            None => Resume::Nothing,
+        }
+    }
+
+    /// Turns the parked wakeup into the fork of a copy for `request`.
+    fn fork_template(&mut self, pid: Pid, request: RunRequest) -> Resume {
+        let Some(state) = self.template.as_mut() else {
+            return Resume::Nothing;
+        };
+        let Some(saved) = state.parked.take() else {
+            state.pending.push_front(request);
+            return Resume::Nothing;
+        };
+        let Some(clone) = crate::arch::number_of("clone") else {
+            let _ = request
+                .replies
+                .send(RunEvent::NotStarted("no clone syscall here".into()));
+            return Resume::Nothing;
+        };
+        let mut regs = saved;
+        arch::set_syscall_number(&mut regs, u64::from(clone));
+        for (index, value) in [FORK_FLAGS, 0, 0, 0, 0, 0].into_iter().enumerate() {
+            arch::set_argument(&mut regs, index, value);
+        }
+        if nix::sys::ptrace::setregs(pid, regs).is_err() {
+            // It died while parked: its end is reported next.
+            state.pending.push_front(request);
+            return Resume::Nothing;
+        }
+        state.forking = Some((request, saved));
+        self.clones_in_flight += 1;
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.clone = Some(PendingClone {
+                flags: FORK_FLAGS,
+                clone3_argument: None,
+            });
+            task.in_syscall = InSyscall::Forking { saved };
+        }
+        debug!("{pid}: forking a copy");
+        Resume::ToSyscallExit
+    }
+
+    /// A fork event. The prepared thread's names a new run's root; any
+    /// other's child joins its parent's run.
+    fn on_template_new_task(&mut self, parent: Pid) -> Resume {
+        let forking = self
+            .tasks
+            .get(&parent)
+            .is_some_and(|task| matches!(task.in_syscall, InSyscall::Forking { .. }));
+        let parent_run = self.tasks.get(&parent).and_then(|task| task.run);
+        let child = nix::sys::ptrace::getevent(parent)
+            .ok()
+            .map(|child| Pid::from_raw(child as i32));
+        let resume = self.on_new_task(parent);
+        let Some(child) = child else {
+            return resume;
+        };
+        if !forking {
+            if let Some(task) = self.tasks.get_mut(&child) {
+                task.run = parent_run;
+            }
+            return resume;
+        }
+        let Some(state) = self.template.as_mut() else {
+            return resume;
+        };
+        let Some((request, saved)) = state.forking.take() else {
+            return Resume::ToSyscallExit;
+        };
+        let held = match self.tasks.get_mut(&child) {
+            Some(task) => {
+                task.run = Some(request.id);
+                std::mem::take(&mut task.held_first_stop)
+            }
+            None => false,
+        };
+        if held {
+            let resume = self.start_injection(child, request, saved);
+            self.resume(child, resume);
+        } else if let Some(state) = self.template.as_mut() {
+            state.starting.insert(child, (request, saved));
+        }
+        // The prepared thread goes on to the fork's exit, where it is
+        // rewound to its wakeup.
+        Resume::ToSyscallExit
+    }
+
+    /// The fork's exit in the prepared thread: back to its wakeup, which
+    /// it makes again (and parks at).
+    pub(super) fn forked(&mut self, pid: Pid, saved: Regs, result: i64) -> Resume {
+        if result < 0 {
+            warn!("{pid}: the fork of a copy failed: {result}");
+            if let Some(state) = self.template.as_mut()
+                && let Some((request, _)) = state.forking.take()
+            {
+                let _ = request.replies.send(RunEvent::NotStarted(format!(
+                    "the prepared process cannot be forked: {}",
+                    Errno::from_raw(i32::try_from(-result).unwrap_or(libc::EIO)).desc()
+                )));
+                let _ = request.notify.write(1);
+            }
+        }
+        self.set_registers_or_kill(pid, arch::to_run_again(&saved), Resume::Continue)
+    }
+
+    /// Gives copy `pid` the run's stdio, one injected syscall after the
+    /// other.
+    fn start_injection(&mut self, pid: Pid, request: RunRequest, saved: Regs) -> Resume {
+        let fail = |request: RunRequest, why: String| {
+            let _ = request.replies.send(RunEvent::NotStarted(why));
+            let _ = request.notify.write(1);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            Resume::Nothing
+        };
+        let pidfd = match sys::pidfd_open(pid) {
+            Ok(pidfd) => pidfd,
+            Err(errno) => return fail(request, format!("cannot watch the run: {}", errno.desc())),
+        };
+        let mut held = Vec::new();
+        let mut lent = Vec::new();
+        let mut paths = [0u64; 3];
+        let base = (saved.rsp.wrapping_sub(PATHS_BELOW_STACK)) & !15;
+        for (index, fd) in request.stdio.iter().enumerate() {
+            let copy = match fd.try_clone() {
+                Ok(copy) => copy,
+                Err(error) => return fail(request, format!("cannot hand over stdio: {error}")),
+            };
+            let path = if self.landlock {
+                let Some(keeper) = &self.keeper else {
+                    return fail(request, "no descriptor keeper under Landlock".into());
+                };
+                match crate::keeper::Lent::new(keeper, &copy) {
+                    Ok(one) => {
+                        let path = one.path();
+                        lent.push(one);
+                        path
+                    }
+                    Err(errno) => {
+                        return fail(
+                            request,
+                            format!("the descriptor keeper failed: {}", errno.desc()),
+                        );
+                    }
+                }
+            } else {
+                let path = format!("/proc/{}/fd/{}", self.own_tid, copy.as_raw_fd());
+                held.push(copy);
+                path
+            };
+            let address = base + index as u64 * PATH_ROOM;
+            let mut bytes = path.into_bytes();
+            bytes.push(0);
+            if let Err(errno) = scratch::write(pid, address, &bytes) {
+                return fail(
+                    request,
+                    format!("cannot write the copy's memory: {}", errno.desc()),
+                );
+            }
+            paths[index] = address;
+        }
+        let Some(steps) = stdio_steps(paths) else {
+            return fail(request, "syscalls missing on this architecture".into());
+        };
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.injection = Some(Box::new(Injection {
+                saved,
+                steps,
+                current: None,
+                awaiting_entry: false,
+                request,
+                pidfd,
+                held,
+                lent,
+            }));
+        }
+        self.inject_next(pid)
+    }
+
+    /// Makes the copy run its next injected syscall, or, after the last,
+    /// return from its wakeup with 0: the run starts.
+    fn inject_next(&mut self, pid: Pid) -> Resume {
+        let Some(task) = self.tasks.get_mut(&pid) else {
+            return Resume::Nothing;
+        };
+        let Some(injection) = task.injection.as_mut() else {
+            return Resume::Continue;
+        };
+        if let Some(step) = injection.steps.pop_front() {
+            let regs = registers_for(&injection.saved, &step);
+            injection.current = Some(step);
+            injection.awaiting_entry = true;
+            return self.set_registers_or_kill(pid, regs, Resume::ToSyscallExit);
+        }
+        let Some(injection) = task.injection.take() else {
+            return Resume::Continue;
+        };
+        let Injection {
+            saved,
+            request,
+            pidfd,
+            held,
+            lent,
+            ..
+        } = *injection;
+        drop((held, lent));
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
+        let RunRequest {
+            id,
+            stdio,
+            report,
+            replies,
+            notify,
+        } = request;
+        drop(stdio);
+        let _ = replies.send(RunEvent::Started { pid, pidfd });
+        let _ = notify.write(1);
+        debug!("{pid}: run {id} starts");
+        if let Some(state) = self.template.as_mut() {
+            state.runs.insert(
+                pid,
+                Run {
+                    id,
+                    replies,
+                    notify,
+                    report: report.map(Rc::new),
+                },
+            );
+        }
+        resume
+    }
+
+    /// A stop of a copy being given its stdio.
+    fn on_injection_event(&mut self, pid: Pid, event: Event) -> Resume {
+        let Some(injection) = self
+            .tasks
+            .get_mut(&pid)
+            .and_then(|task| task.injection.as_mut())
+        else {
+            return Resume::Continue;
+        };
+        match event {
+            Event::SyscallStop if injection.awaiting_entry => {
+                injection.awaiting_entry = false;
+                Resume::ToSyscallExit
+            }
+            Event::SyscallStop => {
+                let Ok(regs) = nix::sys::ptrace::getregs(pid) else {
+                    return Resume::Nothing;
+                };
+                let result = arch::return_value(&regs);
+                let Some(step) = injection.current.take() else {
+                    return self.inject_next(pid);
+                };
+                if step.succeeded(result) {
+                    return self.inject_next(pid);
+                }
+                let why = format!(
+                    "cannot give the run its stdin, stdout and stderr: {} returned {result}",
+                    step.what
+                );
+                warn!("{pid}: {why}");
+                if let Some(injection) = self
+                    .tasks
+                    .get_mut(&pid)
+                    .and_then(|task| task.injection.take())
+                {
+                    let _ = injection.request.replies.send(RunEvent::NotStarted(why));
+                    let _ = injection.request.notify.write(1);
+                }
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                Resume::Nothing
+            }
+            // The jail's own call (an open): it runs as set.
+            Event::Seccomp => Resume::ToSyscallExit,
+            // Signals wait: none is delivered before the run starts.
+            _ => Resume::ToSyscallExit,
+        }
+    }
+
+    /// A run's task made the wakeup: the run is done (a REPL driver used
+    /// as a template ends each run so).
+    fn end_run_at_wakeup(&mut self, run: u64) -> Resume {
+        let root = self.template.as_ref().and_then(|state| {
+            state
+                .runs
+                .iter()
+                .find(|(_, candidate)| candidate.id == run)
+                .map(|(root, _)| *root)
+        });
+        if let Some(root) = root {
+            self.end_run(root, RunEnd::Done);
+        }
+        Resume::Continue
+    }
+
+    /// Ends the run rooted at `root` if it is one: its tasks are killed,
+    /// its thread told how it ended.
+    pub(super) fn end_run(&mut self, root: Pid, how: RunEnd) {
+        let Some(run) = self
+            .template
+            .as_mut()
+            .and_then(|state| state.runs.remove(&root))
+        else {
+            return;
+        };
+        for (tid, task) in &self.tasks {
+            if task.run == Some(run.id) {
+                let _ = nix::sys::signal::kill(*tid, Signal::SIGKILL);
+            }
+        }
+        debug!("run {} ended: {how:?}", run.id);
+        let _ = run.replies.send(RunEvent::Ended(how));
+        let _ = run.notify.write(1);
+    }
+
+    /// A task ended: if it was a run's root, the run is over.
+    pub(super) fn template_task_ended(&mut self, pid: Pid, how: &Outcome) {
+        if self.template.is_none() {
+            return;
+        }
+        let how = match how {
+            Outcome::Exited(code) => RunEnd::Exited(*code),
+            Outcome::Killed(signal) => RunEnd::Killed(*signal),
+            _ => RunEnd::Killed(libc::SIGKILL),
+        };
+        self.end_run(pid, how);
+        // A copy that died before it started.
+        if let Some(state) = self.template.as_mut()
+            && let Some((request, _)) = state.starting.remove(&pid)
+        {
+            let _ = request.replies.send(RunEvent::NotStarted(
+                "the copy died before it started".into(),
+            ));
+            let _ = request.notify.write(1);
+        }
+    }
+
+    /// The prepared process has ended: no run is forked any more, and its
+    /// other tasks go.
+    fn template_gone(&mut self) {
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        if state.gone {
+            return;
+        }
+        state.gone = true;
+        state.pending.clear();
+        state.parked = None;
+        if let Some((request, _)) = state.forking.take() {
+            let _ = request.replies.send(RunEvent::NotStarted(
+                "the prepared process ended while it was forked".into(),
+            ));
+            let _ = request.notify.write(1);
+        }
+        (state.link.gone)();
+        for (tid, task) in &self.tasks {
+            if task.run.is_none() {
+                let _ = nix::sys::signal::kill(*tid, Signal::SIGKILL);
+            }
+        }
+    }
+
+    /// At the end: every run still going is told it was killed.
+    fn end_every_run(&mut self) {
+        let roots: Vec<Pid> = self
+            .template
+            .as_ref()
+            .map(|state| state.runs.keys().copied().collect())
+            .unwrap_or_default();
+        for root in roots {
+            self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+        }
+    }
+
+    /// Whether tasks `from` and `pid` are in the same jail: in template
+    /// mode, the same run (the prepared process being none).
+    pub(super) fn same_run(&self, from: Pid, pid: Pid) -> bool {
+        let run_of = |tid: &Pid| self.tasks.get(tid).map(|task| task.run);
+        match (run_of(&from), run_of(&pid)) {
+            (Some(one), Some(other)) => one == other,
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdio_lands_on_0_1_2_after_its_own_session() {
+        let steps = stdio_steps([0x1000, 0x1100, 0x1200]).expect("x86_64 has them");
+        let names: Vec<&str> = steps.iter().map(|step| step.what).collect();
+        assert_eq!(
+            names,
+            [
+                "setsid",
+                "close_range",
+                "open stdin",
+                "open stdout",
+                "open stderr"
+            ]
+        );
+        assert_eq!(steps[1].args[..3], [0, 2, 0]);
+        for (index, step) in steps.iter().skip(2).enumerate() {
+            assert_eq!(step.args[1], 0x1000 + 0x100 * index as u64);
+            assert_eq!(step.expect, Some(index as i64));
+            assert!(step.succeeded(index as i64) && !step.succeeded(-13));
+        }
+        assert!(steps[0].succeeded(4242) && !steps[0].succeeded(-1));
+        assert_eq!(steps[2].args[2], libc::O_RDONLY as u64);
+        assert_eq!(steps[3].args[2], libc::O_WRONLY as u64);
+    }
+
+    #[test]
+    fn an_injected_call_runs_at_the_wakeups_syscall_instruction() {
+        let mut saved = arch::stopped_at(u64::from(crate::syscall::WAKEUP_SYSCALL), [7; 6]);
+        saved.rip = 0x4000_0002;
+        let step = Injected {
+            what: "setsid",
+            nr: 112,
+            args: [1, 2, 3, 4, 5, 6],
+            expect: None,
+        };
+        let regs = registers_for(&saved, &step);
+        assert_eq!(regs.rip, 0x4000_0000);
+        assert_eq!((regs.rax, regs.orig_rax), (112, 112));
+        assert_eq!(
+            (0..6).map(|i| arch::argument(&regs, i)).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+    }
+}

@@ -1,0 +1,675 @@
+//! Templates (`template`): a program prepared once, every run a fresh
+//! fork of it. The driver is `fixtures/repl/c_template.c`; each test
+//! asserts what the run's own output and status say, and ends every
+//! server and process it started.
+
+use crate::support::{Jail, SANDBOX, copy_executable, is_gone, is_root, test_user};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The C template driver, built once per run.
+fn c_template() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repl/c_template.c");
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
+        fs::create_dir_all(&out).unwrap();
+        let tmp = out.join(format!(".c_template.{}", std::process::id()));
+        let status = Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("run gcc");
+        assert!(status.success(), "gcc failed for {}", src.display());
+        let bin = out.join("c_template");
+        fs::rename(&tmp, &bin).unwrap();
+        bin
+    })
+}
+
+/// A jail tree whose config runs the C driver as a template.
+struct Templates {
+    jail: Jail,
+    sock: PathBuf,
+    /// Prefix command (setpriv) for every invocation.
+    wrapper: Vec<String>,
+    sandbox: PathBuf,
+}
+
+impl Templates {
+    fn new(extra: &str) -> Templates {
+        let mut jail = Jail::bare();
+        copy_executable(c_template(), jail.path("bin/c_template"));
+        let sock = jail.path("sock");
+        jail.set_config(&format!(
+            "see {{bin}}\nsee {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\ntemplate\n\
+             sockdir {}\nprogram {{bin}}/c_template\narg c_template\n{extra}",
+            sock.display()
+        ));
+        fs::write(jail.config_path(), jail.config_text()).unwrap();
+        Templates {
+            jail,
+            sock,
+            wrapper: Vec::new(),
+            sandbox: PathBuf::from(SANDBOX),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(&self.sandbox);
+                command
+            }
+            None => Command::new(&self.sandbox),
+        };
+        command
+            .arg(self.jail.config_path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().expect("run sandbox")
+    }
+
+    /// Sends `input` (all of it, then end of file) to a run for `ident`.
+    fn run(&self, ident: &str, input: &str) -> Output {
+        let mut child = self.spawn(&[ident]);
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        finish(child)
+    }
+
+    fn kill(&self, ident: &str) -> Output {
+        finish(self.spawn(&["kill", ident]))
+    }
+
+    fn kill_template(&self) -> Output {
+        let mut command = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(&self.sandbox);
+                command
+            }
+            None => Command::new(&self.sandbox),
+        };
+        let child = command
+            .arg("--kill-template")
+            .arg(self.jail.config_path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        finish(child)
+    }
+
+    /// Live drivers started from this tree: the prepared process and runs.
+    fn drivers(&self) -> Vec<i32> {
+        crate::support::processes_running_from(&self.jail.path("bin"))
+    }
+
+    fn sockets(&self) -> Vec<String> {
+        match fs::read_dir(&self.sock) {
+            Ok(entries) => entries
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// `sandbox` processes whose config lies in this tree (the server).
+    fn servers(&self) -> Vec<i32> {
+        use std::os::unix::ffi::OsStrExt;
+        let binary = fs::canonicalize(&self.sandbox).unwrap();
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                let exe = fs::read_link(format!("/proc/{pid}/exe")).ok();
+                let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let second = cmdline.split(|byte| *byte == 0).nth(1).unwrap_or(&[]);
+                exe.as_deref() == Some(binary.as_path())
+                    && Path::new(std::ffi::OsStr::from_bytes(second)).starts_with(&self.jail.root)
+                    && !is_gone(*pid)
+            })
+            .collect()
+    }
+
+    /// Waits until exactly `count` drivers of this tree are alive.
+    fn wait_drivers(&self, count: usize) -> Vec<i32> {
+        let start = Instant::now();
+        loop {
+            let drivers = self.drivers();
+            if drivers.len() == count || start.elapsed() > Duration::from_secs(5) {
+                return drivers;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Templates {
+    /// Whatever a test left running from this tree ends.
+    fn drop(&mut self) {
+        let _ = self.kill_template();
+        for pid in self.servers().into_iter().chain(self.drivers()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+    }
+}
+
+/// Waits for a client with a hard limit, so a hung server fails the test.
+fn finish(child: Child) -> Output {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match result.recv_timeout(Duration::from_secs(20)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+            let output = result.recv().unwrap().unwrap();
+            panic!(
+                "client hung; stdout {:?}, stderr {:?}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn every_run_starts_from_the_prepared_state_and_leaves_nothing_behind() {
+    let t = Templates::new("timelimit 5\n");
+    // The first run changes a global, its heap, and leaves a child
+    // spinning; none of it reaches the second.
+    let out = t.run("alice", "incr\npoke\npeek\nbgspin\nsay done\n");
+    assert_eq!(
+        stdout(&out),
+        "counter 101\nheap r\nheap r\nforked\ndone\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Only the prepared process is left: the spinning child went with
+    // its run.
+    assert_eq!(t.wait_drivers(1).len(), 1, "{:?}", t.drivers());
+    for ident in ["alice", "bob"] {
+        let out = t.run(ident, "peek\nincr\n");
+        assert_eq!(stdout(&out), "heap p\ncounter 101\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
+    // Its exit status is the run's.
+    let out = t.run("alice", "say bye\nexit 7\n");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("bye\n", Some(7))
+    );
+    assert_eq!(t.sockets().len(), 1, "one server for every ident");
+}
+
+#[test]
+fn a_run_inherits_no_descriptor_of_a_caller() {
+    let t = Templates::new("timelimit 5\n");
+    // The caller holds descriptor 7 (and 8) open without close-on-exec.
+    for _ in 0..2 {
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("exec 7</dev/null 8>/dev/null; printf 'fds\\n' | \"$0\" \"$1\" carol")
+            .arg(&t.sandbox)
+            .arg(t.jail.config_path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = finish(child);
+        assert_eq!(stdout(&out), "fds\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn an_empty_stdin_is_a_run_that_reads_end_of_file() {
+    let t = Templates::new("timelimit 5\n");
+    let out = t.run("dave", "");
+    assert_eq!((stdout(&out).as_str(), out.status.code()), ("", Some(0)));
+    let out = t.run("dave", "say still here\n");
+    assert_eq!(stdout(&out), "still here\n", "{}", stderr(&out));
+}
+
+#[test]
+fn a_run_past_its_time_limit_is_killed_and_the_template_survives() {
+    let t = Templates::new("timelimit 1\n");
+    let out = t.run("erin", "say ready\n");
+    assert_eq!(stdout(&out), "ready\n", "{}", stderr(&out));
+    let prepared = t.wait_drivers(1);
+    let start = Instant::now();
+    let out = t.run("erin", "say spinning\nspin\n");
+    assert_eq!(stdout(&out), "spinning\n");
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[Timed out]"), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(4));
+    // The next run is as fast and fresh as ever, from the same process.
+    let out = t.run("erin", "incr\n");
+    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    assert_eq!(t.wait_drivers(1), prepared);
+}
+
+#[test]
+fn each_run_has_its_own_thread_limit() {
+    let t = Templates::new("timelimit 5\nmaxthreads 3\n");
+    // Two runs at once: each may have 3 tasks, itself included.
+    let children: Vec<Child> = ["f1", "f2"]
+        .iter()
+        .map(|ident| {
+            let mut child = t.spawn(&[ident]);
+            let _ = child.stdin.take().unwrap().write_all(b"forks 4\n");
+            child
+        })
+        .collect();
+    for child in children {
+        let out = finish(child);
+        assert_eq!(stdout(&out), "forked 2 of 4\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
+}
+
+#[test]
+fn a_run_that_makes_the_wakeup_is_done() {
+    let t = Templates::new("timelimit 5\n");
+    let out = t.run("gina", "say before\nwakeup\nsay after\n");
+    assert_eq!(stdout(&out), "before\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn concurrent_runs_each_get_exactly_their_own_output() {
+    let t = Templates::new("timelimit 10\n");
+    let children: Vec<(usize, Child)> = (0..30)
+        .map(|n| {
+            let mut child = t.spawn(&[&format!("user{}", n % 7)]);
+            let input = format!(
+                "say {n} start\nincr\nsleep 100\nsay {n} end\nexit {}\n",
+                n % 5
+            );
+            let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+            (n, child)
+        })
+        .collect();
+    for (n, child) in children {
+        let out = finish(child);
+        assert_eq!(
+            stdout(&out),
+            format!("{n} start\ncounter 101\nslept\n{n} end\n"),
+            "run {n}: {}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some((n % 5) as i32), "run {n}");
+    }
+    assert_eq!(t.wait_drivers(1).len(), 1);
+}
+
+#[test]
+fn a_template_that_never_reaches_its_wakeup_fails_within_the_time_limit() {
+    let t = Templates::new("arg noprep\ntimelimit 1\n");
+    let start = Instant::now();
+    let out = t.run("hal", "say hi\n");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was not prepared within the time limit (1s)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(t.wait_drivers(0).is_empty(), "{:?}", t.drivers());
+    assert!(t.sockets().is_empty(), "{:?}", t.sockets());
+}
+
+#[test]
+fn a_template_that_exits_while_preparing_says_so_and_the_next_run_works() {
+    let mut t = Templates::new("");
+    let marker = t.jail.path("jail/fail");
+    fs::write(&marker, "").unwrap();
+    let text = format!(
+        "{}arg exitprep\narg {}\n",
+        t.jail.config_text(),
+        marker.display()
+    );
+    t.jail.set_config(&text);
+    fs::write(t.jail.config_path(), t.jail.config_text()).unwrap();
+    let out = t.run("ivy", "say hi\n");
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("preparation failed\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("exited with status 3 while it prepared"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.wait_drivers(0).is_empty());
+    assert!(t.sockets().is_empty(), "{:?}", t.sockets());
+    fs::remove_file(&marker).unwrap();
+    let out = t.run("ivy", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_killed_prepared_process_is_prepared_again_on_the_next_run() {
+    let t = Templates::new("timelimit 5\n");
+    let out = t.run("jay", "say one\n");
+    assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
+    let prepared = t.wait_drivers(1);
+    assert_eq!(prepared.len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(prepared[0]),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let out = t.run("jay", "incr\n");
+    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    let again = t.wait_drivers(1);
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, prepared);
+}
+
+#[test]
+fn kill_ends_the_idents_runs_and_leaves_the_prepared_process() {
+    let t = Templates::new("timelimit 10\n");
+    let out = t.run("kim", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n");
+    let prepared = t.wait_drivers(1);
+    let mut kim = t.spawn(&["kim"]);
+    let mut lee = t.spawn(&["lee"]);
+    kim.stdin
+        .take()
+        .unwrap()
+        .write_all(b"say kim\nspin\n")
+        .unwrap();
+    lee.stdin
+        .take()
+        .unwrap()
+        .write_all(b"say lee\nsleep 1500\nsay lee done\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = t.kill("kim");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("Done\n", Some(0))
+    );
+    let kim = finish(kim);
+    assert_eq!(stdout(&kim), "kim\n");
+    assert_eq!(kim.status.code(), Some(125));
+    assert!(
+        stderr(&kim).contains("the run was ended by `kill`"),
+        "{}",
+        stderr(&kim)
+    );
+    let lee = finish(lee);
+    assert_eq!(stdout(&lee), "lee\nslept\nlee done\n", "{}", stderr(&lee));
+    assert_eq!(lee.status.code(), Some(0));
+    assert_eq!(t.wait_drivers(1), prepared);
+    // Nothing to end is fine.
+    let out = t.kill("nobody");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("Done\n", Some(0))
+    );
+}
+
+#[test]
+fn kill_template_ends_the_prepared_process_and_its_server() {
+    let t = Templates::new("timelimit 10\n");
+    let out = t.run("max", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n");
+    let mut running = t.spawn(&["ned"]);
+    running
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"say ned\nspin\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = t.kill_template();
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("Done\n", Some(0))
+    );
+    let running = finish(running);
+    assert_eq!(stdout(&running), "ned\n");
+    assert_ne!(running.status.code(), Some(0), "{}", stderr(&running));
+    assert!(t.wait_drivers(0).is_empty(), "{:?}", t.drivers());
+    assert!(t.sockets().is_empty(), "{:?}", t.sockets());
+    let start = Instant::now();
+    while !t.servers().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(t.servers().is_empty());
+}
+
+#[test]
+fn a_client_killed_mid_run_ends_its_run() {
+    let t = Templates::new("timelimit 30\n");
+    let out = t.run("oli", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n");
+    let mut child = t.spawn(&["oli"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"say spinning\nbgspin\nspin\n").unwrap();
+    assert_eq!(t.wait_drivers(3).len(), 3, "the run and its child spin");
+    child.kill().unwrap();
+    let _ = child.wait();
+    drop(stdin);
+    assert_eq!(t.wait_drivers(1).len(), 1, "{:?}", t.drivers());
+    let out = t.run("oli", "incr\n");
+    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+}
+
+#[test]
+fn template_without_wakeup_is_a_config_error_naming_its_line() {
+    let mut jail = Jail::bare();
+    jail.set_config("see {bin}\nprogram {bin}/c_template\n\ntemplate\n");
+    fs::write(jail.config_path(), jail.config_text()).unwrap();
+    let out = Command::new(SANDBOX)
+        .arg(jail.config_path())
+        .arg("pat")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let expected = format!(
+        "sandbox: {}:4:1: `template` needs `wakeup`",
+        jail.config_path().display()
+    );
+    assert!(stderr(&out).starts_with(&expected), "{}", stderr(&out));
+}
+
+#[test]
+fn templates_work_for_an_unprivileged_user() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as another user");
+        return;
+    }
+    let user = test_user();
+    let mut t = Templates::new("timelimit 5\n");
+    let copy = t.jail.path("sandbox-bin");
+    copy_executable(SANDBOX, &copy);
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    t.sandbox = copy;
+    let status = Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .arg(t.jail.path("jail"))
+        .arg(t.jail.config_path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::create_dir(&t.sock).unwrap();
+    let status = Command::new("chown")
+        .arg(format!("{user}:{user}"))
+        .arg(&t.sock)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    t.wrapper = [
+        "setpriv",
+        &format!("--reuid={user}"),
+        &format!("--regid={user}"),
+        "--clear-groups",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for _ in 0..2 {
+        let out = t.run("pam", "incr\npoke\nfds\n");
+        assert_eq!(
+            stdout(&out),
+            "counter 101\nheap r\nfds\n",
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out = t.kill_template();
+    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
+    assert!(t.wait_drivers(0).is_empty());
+}
+
+/// The shipped `conf/python-template.conf`, its server's socket in `dir`.
+fn python_template_config(dir: &Path) -> PathBuf {
+    let shipped = include_str!("../../conf/python-template.conf");
+    let text: String = shipped
+        .lines()
+        .filter(|line| !line.starts_with("cpu "))
+        .map(|line| format!("{line}\n"))
+        .collect::<String>()
+        + &format!("sockdir {}\n", dir.join("sock").display());
+    let config = dir.join("python-template.conf");
+    fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn the_python_template_driver_prepares_its_imports_and_forgets_each_run() {
+    if !Path::new("/usr/bin/python3").exists() {
+        crate::support::skip("no /usr/bin/python3");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sbx-pytpl-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let config = python_template_config(dir.path());
+    let run = |input: &str| {
+        let mut child = Command::new(SANDBOX)
+            .arg(&config)
+            .arg("py")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        finish(child)
+    };
+    let end = || {
+        let _ = Command::new(SANDBOX)
+            .arg("--kill-template")
+            .arg(&config)
+            .output();
+    };
+    let out = run("x = 41\nprint(json.dumps({'x': x + 1}), decimal.Decimal('0.1') * 3)\n");
+    let first = (stdout(&out), out.status.code(), stderr(&out));
+    let out = run("print(x)\n");
+    let second = (stdout(&out), out.status.code(), stderr(&out));
+    let out = run("import sys; print('bye'); sys.exit(5)\n");
+    let third = (stdout(&out), out.status.code());
+    end();
+    assert_eq!(first.0, "{\"x\": 42} 0.3\n", "{}", first.2);
+    assert_eq!(first.1, Some(0));
+    assert_eq!((second.0.as_str(), second.1), ("", Some(1)));
+    assert!(
+        second.2.contains("NameError: name 'x' is not defined"),
+        "{}",
+        second.2
+    );
+    assert_eq!((third.0.as_str(), third.1), ("bye\n", Some(5)));
+}
+
+#[test]
+fn the_shell_template_driver_gives_each_run_a_new_shell() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repl/sh_template.c");
+    let t = Templates::new(
+        "timelimit 5\nsee /bin\nsee /usr\nsee /lib\nsee /lib64\nsee /etc/ld.so.cache\n",
+    );
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(t.jail.path("bin/c_template"))
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = t.run("sh", "X=1; echo \"x=$X\"; exit 3\n");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("x=1\n", Some(3)),
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run("sh", "echo \"x=${X:-unset}\"\n");
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("x=unset\n", Some(0)),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn report_lines_go_to_the_stderr_of_the_run_that_caused_them() {
+    let t = Templates::new("timelimit 5\nreport\n");
+    let secret = t.jail.path("hidden/file");
+    let out = t.run("quin", &format!("open {}\n", secret.display()));
+    assert_eq!(stdout(&out), "open errno 2\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains(&secret.display().to_string()),
+        "the denial is reported to this run: {}",
+        stderr(&out)
+    );
+    // A run that is refused nothing reads no report line.
+    let out = t.run("quin", "say clean\n");
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("clean\n", "")
+    );
+}
