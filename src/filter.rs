@@ -93,6 +93,9 @@ pub struct FilterOptions {
     /// the tracer can say so; otherwise the filter refuses them itself.
     /// Numbers above the table and other ABIs are refused silently still.
     pub report: bool,
+    /// Stop on `getcwd` (config `cow`): in a cow tree the kernel would
+    /// name the mirror, and the tracer answers with the tree's name.
+    pub cow: bool,
 }
 
 const fn ret(value: u32) -> Instruction {
@@ -134,9 +137,14 @@ fn errno_action(errno: i32) -> u32 {
 /// The verdict for every number from 0 up to the largest known one; gaps
 /// in the table are unknown and refused.
 pub fn verdicts(options: FilterOptions) -> Vec<Verdict> {
+    let getcwd = crate::arch::number_of("getcwd").map(|nr| nr as usize);
     Table::native()
         .classes()
-        .map(|class| Verdict::with(class, options))
+        .enumerate()
+        .map(|(nr, class)| match class {
+            Class::Native if options.cow && Some(nr) == getcwd => Verdict::Trace,
+            class => Verdict::with(class, options),
+        })
         .collect()
 }
 
@@ -533,14 +541,29 @@ mod tests {
     }
 
     #[test]
-    fn wakeup_stops_only_when_configured() {
-        let without = build(FilterOptions {
-            wakeup: false,
-            report: false,
+    fn getcwd_stops_only_with_cow_trees() {
+        let getcwd = u64::from(crate::arch::number_of("getcwd").expect("getcwd"));
+        let without = build(FilterOptions::default());
+        let with = build(FilterOptions {
+            cow: true,
+            ..FilterOptions::default()
         });
+        assert_eq!(
+            verdict_for(&without, getcwd as u32, AUDIT_ARCH, [0; 6]),
+            libc::SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            verdict_for(&with, getcwd as u32, AUDIT_ARCH, [0; 6]),
+            libc::SECCOMP_RET_TRACE
+        );
+    }
+
+    #[test]
+    fn wakeup_stops_only_when_configured() {
+        let without = build(FilterOptions::default());
         let with = build(FilterOptions {
             wakeup: true,
-            report: false,
+            ..FilterOptions::default()
         });
         assert_eq!(
             verdict_for(&without, WAKEUP_SYSCALL, AUDIT_ARCH, [0; 6]),
@@ -776,6 +799,7 @@ mod tests {
             let options = FilterOptions {
                 wakeup: true,
                 report,
+                cow: true,
             };
             let program = build_narrowed(options, &narrowing);
             assert!(program.len() < 4096, "{} instructions", program.len());
@@ -788,7 +812,8 @@ mod tests {
         assert!(
             build(FilterOptions {
                 wakeup: true,
-                report: true
+                report: true,
+                cow: true,
             })
             .len()
                 < 4096

@@ -625,6 +625,7 @@ impl Jail {
                     report: self.config.report
                         || self.config.report_file.is_some()
                         || self.config.report_fd.is_some(),
+                    cow: self.config.cow.is_active(),
                 },
                 &self.config.limits.narrowing(),
             ),

@@ -111,6 +111,11 @@ pub fn to_run_again(regs: &Regs) -> Regs {
 /// Makes the stopped syscall not run and return `-errno` instead: the
 /// kernel skips a syscall whose number the tracer set to -1 at the seccomp
 /// stop, and the thread sees whatever `rax` holds.
+pub fn skip_with_value(regs: &mut Regs, value: u64) {
+    regs.orig_rax = u64::MAX;
+    regs.rax = value;
+}
+
 pub fn skip_with_errno(regs: &mut Regs, errno: i32) {
     regs.orig_rax = u64::MAX;
     regs.rax = (-(i64::from(errno))) as u64;

@@ -17,6 +17,9 @@ pub(in crate::tracer) enum Answer {
     /// Skip the syscall; it returns 0 (a syscall the jail itself
     /// implements: wakeup).
     Done,
+    /// Skip the syscall; it returns this value (a result the jail made:
+    /// `getcwd` in a cow tree).
+    Return(u64),
     /// Kill the process as the filter would (a `syscall ... kill` line):
     /// the call becomes [`crate::syscall::KILL_SYSCALL`], which the filter,
     /// run again on the changed call, answers with `SIGSYS`.

@@ -5,9 +5,9 @@
 //! another to a second look.
 
 use nix::errno::Errno;
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
 use nix::unistd::Pid;
-use std::io::IoSliceMut;
+use std::io::{IoSlice, IoSliceMut};
 
 /// The kernel's `PATH_MAX`, including the terminating NUL.
 pub const PATH_MAX: usize = 4096;
@@ -25,6 +25,25 @@ pub fn read_exact(pid: Pid, address: u64, buffer: &mut [u8]) -> Result<(), Errno
     let wanted = buffer.len();
     let count = process_vm_readv(pid, &mut [IoSliceMut::new(buffer)], &remote)?;
     if count == wanted {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// Writes all of `bytes` at `address`, as the kernel would write a
+/// syscall's result: memory the program cannot write is `EFAULT` (unlike
+/// `/proc/<pid>/mem`, which writes read-only pages too).
+pub fn write_exact(pid: Pid, address: u64, bytes: &[u8]) -> Result<(), Errno> {
+    if address == 0 {
+        return Err(Errno::EFAULT);
+    }
+    let remote = [RemoteIoVec {
+        base: address as usize,
+        len: bytes.len(),
+    }];
+    let count = process_vm_writev(pid, &[IoSlice::new(bytes)], &remote)?;
+    if count == bytes.len() {
         Ok(())
     } else {
         Err(Errno::EFAULT)

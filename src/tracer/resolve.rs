@@ -488,6 +488,11 @@ fn fast(
         }
         let name_os = OsStr::from_bytes(name);
         let candidate = dir_canonical.join(name_os);
+        if in_cow(view.cow, &candidate) {
+            // A mirror's own root (or a real tree's) named from outside
+            // it: the slow walk gives it its virtual name.
+            return Ok(None);
+        }
         let found = |exists: bool| {
             let mut resolved = Resolved::path(candidate.clone(), exists);
             resolved.touched_writable = touched;
@@ -643,7 +648,10 @@ fn slow(
         // tasks that may share it: either way the kernel must be handed the
         // canonical result, and no cache may keep it.
         touched |= writable(&current) || is_under_proc(&current);
-        let candidate = current.join(&component);
+        // A mirror named by its real path (a cwd or symlink target the
+        // program was shown, a script the kernel hands its interpreter)
+        // is its tree: the same merged view, judged by the same name.
+        let candidate = cow.to_virtual(&current.join(&component));
         // `current` and `candidate` are virtual names: in a cow tree the
         // walk looks in its mirror, and the kernel must be handed the
         // mirror's name, never the program's.

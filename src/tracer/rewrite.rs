@@ -62,6 +62,10 @@ impl Tracer {
                 arch::skip_with_errno(&mut regs, 0);
                 self.set_registers_or_kill(pid, regs, Resume::Continue)
             }
+            Answer::Return(value) => {
+                arch::skip_with_value(&mut regs, value);
+                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            }
             Answer::Kill => {
                 arch::set_syscall_number(&mut regs, u64::from(crate::syscall::KILL_SYSCALL));
                 self.set_registers_or_kill(pid, regs, Resume::Continue)

@@ -38,6 +38,9 @@ pub(in crate::tracer) trait Stopped {
     fn read(&self, address: u64, buffer: &mut [u8]) -> Result<(), Errno>;
     /// A NUL-terminated path from its memory (without the NUL).
     fn read_path(&self, address: u64) -> Result<Vec<u8>, Errno>;
+    /// Writes a result into its memory, as the kernel would (`EFAULT`
+    /// where it cannot write).
+    fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), Errno>;
 
     /// Resolves `path` as the kernel will for this thread.
     fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno>;
@@ -195,6 +198,10 @@ impl Stopped for TaskView<'_> {
 
     fn read_path(&self, address: u64) -> Result<Vec<u8>, Errno> {
         memory::read_path(self.tid, address)
+    }
+
+    fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), Errno> {
+        memory::write_exact(self.tid, address, bytes)
     }
 
     fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno> {

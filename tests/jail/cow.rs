@@ -91,7 +91,9 @@ fn a_cow_tree_changes_only_in_the_layer_and_the_layer_is_hidden() {
         for line in ["[Cow] M ", "[Cow] A ", "[Cow] D "] {
             out.assert_stderr_contains(line);
         }
-        // The layer by its own path does not exist for the program.
+        // The layer's own files do not exist for the program; its
+        // mirror, named by its real path, is the tree itself (the same
+        // merged view, judged as the tree).
         let layers = j.path("layers");
         let layer = fs::read_dir(&layers)
             .unwrap()
@@ -100,17 +102,31 @@ fn a_cow_tree_changes_only_in_the_layer_and_the_layer_is_hidden() {
             .unwrap()
             .path();
         let mirror_file = layer.join("0/n");
+        let manifest = layer.join("0.manifest");
         assert_eq!(fs::read_to_string(&mirror_file).unwrap(), "new\n");
+        assert!(manifest.exists());
         let out = j
             .cmd(&[
                 "/bin/sh",
                 "-c",
-                &format!("cat {} || echo hidden", mirror_file.display()),
+                &format!(
+                    "cat {} || echo hidden; cat {}; echo mirrored > {}; cat {}",
+                    manifest.display(),
+                    mirror_file.display(),
+                    layer.join("0/m").display(),
+                    j.path("tree/m").display(),
+                ),
             ])
             .run();
         out.assert_code(0);
-        assert_eq!(out.lines(), ["hidden"], "{}", out.describe());
+        assert_eq!(
+            out.lines(),
+            ["hidden", "new", "mirrored"],
+            "{}",
+            out.describe()
+        );
         out.assert_stderr_contains("No such file or directory");
+        assert!(!j.path("tree/m").exists(), "the real tree changed");
         // The kept layer is reused: the next run sees the changes.
         let out = j
             .cmd(&[
@@ -122,7 +138,7 @@ fn a_cow_tree_changes_only_in_the_layer_and_the_layer_is_hidden() {
         out.assert_code(0);
         assert_eq!(
             out.lines(),
-            ["new", "a", "kept", "n", "sub"],
+            ["new", "a", "kept", "m", "n", "sub"],
             "{}",
             out.describe()
         );
@@ -271,6 +287,61 @@ fn escape_cow_move_or_link_out_of_the_tree_never_reaches_the_real_files() {
             listing(&j.path("tree")),
             before,
             "[{landlock}] the real tree changed"
+        );
+    }
+}
+
+/// The program is never shown the layer's path: `pwd`, a script run by
+/// its path (the kernel hands the interpreter the mirror's name), a
+/// symlink made from `$(pwd)` and Python's `os.getcwd()` all work with the
+/// tree's own names.
+#[test]
+fn a_cow_tree_shows_its_own_names_to_the_program() {
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "commit");
+        fs::write(
+            j.path("tree/run.sh"),
+            "#!/bin/sh\necho script in $(pwd) as $0\n",
+        )
+        .unwrap();
+        fs::set_permissions(
+            j.path("tree/run.sh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let script = "cd {root}/tree/sub && /bin/pwd && ../run.sh \
+             && ln -s \"$(/bin/pwd)/b\" {root}/tree/link && cat {root}/tree/link \
+             && printf '#!/bin/sh\\necho new script\\n' > ns && chmod +x ns && ./ns \
+             && /usr/bin/python3 -c 'import os; print(os.getcwd())'";
+        let out = j.cmd(&["/bin/sh", "-c", &j.expand(script)]).run();
+        out.assert_code(0);
+        let tree = j.path("tree").display().to_string();
+        let mut lines = out.lines();
+        // A script's `$0` is the name the kernel ran: in a cow tree, its
+        // mirror's (which names the same file; docs/cow.md).
+        let script_line = lines.remove(1);
+        assert!(
+            script_line.starts_with(&format!("script in {tree}/sub as /"))
+                && script_line.ends_with("/run.sh"),
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert_eq!(
+            lines,
+            [
+                format!("{tree}/sub"),
+                "beta".to_string(),
+                "new script".to_string(),
+                format!("{tree}/sub"),
+            ],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        // Committed, the symlink names the real tree, not the layer.
+        assert_eq!(
+            fs::read_link(j.path("tree/link")).unwrap(),
+            j.path("tree/sub/b"),
+            "[{landlock}]"
         );
     }
 }

@@ -226,6 +226,21 @@ impl Stopped for FakeThread {
         Ok(())
     }
 
+    fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), Errno> {
+        let (start, region) = self
+            .memory
+            .iter_mut()
+            .find(|(start, region)| address >= *start && address - *start <= region.len() as u64)
+            .ok_or(Errno::EFAULT)?;
+        let offset = (address - *start) as usize;
+        let end = offset.checked_add(bytes.len()).ok_or(Errno::EFAULT)?;
+        region
+            .get_mut(offset..end)
+            .ok_or(Errno::EFAULT)?
+            .copy_from_slice(bytes);
+        Ok(())
+    }
+
     fn read_path(&self, address: u64) -> Result<Vec<u8>, Errno> {
         let bytes = self.region(address).ok_or(Errno::EFAULT)?;
         let end = bytes.iter().position(|&b| b == 0).ok_or(Errno::EFAULT)?;

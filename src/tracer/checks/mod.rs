@@ -6,6 +6,7 @@
 //! [`crate::tracer::rewrite`]. [`fake`] is a thread with no process, for
 //! their unit tests.
 
+pub(super) mod cow;
 pub(super) mod exec;
 #[cfg(test)]
 pub(super) mod fake;

@@ -339,7 +339,7 @@ mod tests {
         match answer {
             Answer::Allow => 0,
             Answer::Refuse(errno) => errno as i32,
-            Answer::Done | Answer::Kill => -2,
+            Answer::Done | Answer::Kill | Answer::Return(_) => -2,
             Answer::Rewrite(_) => -1,
         }
     }
