@@ -30,6 +30,7 @@ macro_rules! say {
 
 const USAGE: &str = "usage: sandbox <config.conf> <ident> [program [args...]]\n       \
                      sandbox <config.conf> kill <ident>\n       \
+                     sandbox <config.conf> changes|commit|discard <ident>\n       \
                      sandbox --config-fd <n> [--config-name <name>] <ident> [program [args...]]\n       \
                      sandbox --config-fd <n> [--config-name <name>] kill <ident>\n       \
                      sandbox --kill-template <config.conf>\n       \
@@ -47,6 +48,11 @@ Modes:
       With `wakeup` in the config, run one command of <ident>'s session.
   sandbox <config.conf> kill <ident>
       End <ident>'s suspended session; prints `Done`.
+  sandbox <config.conf> changes|commit|discard <ident>
+      With `cow` lines for <ident>: print what its kept layer changed
+      (A, M, D, R lines), apply it to the real trees (`Committed`; status
+      120 on a conflict, nothing applied) or drop it (`Discarded`). In a
+      config without `cow` lines these words are idents as any other.
   sandbox --config-fd <n> [--config-name <name>] <ident> [program [args...]]
   sandbox --config-fd <n> [--config-name <name>] kill <ident>
       As above, with the config's text read from inherited descriptor <n>
@@ -107,6 +113,11 @@ fn main() -> ExitCode {
     if args.is_empty() {
         say!("{USAGE}");
         return ExitCode::from(status::USAGE);
+    }
+    if args.len() == 2
+        && let Some(code) = layer_command(&source, &args[0], &args[1])
+    {
+        return code;
     }
     let killing = args[0] == "kill";
     if killing && args.len() != 2 {
@@ -179,6 +190,77 @@ fn main() -> ExitCode {
         Ok(Ending::MemoryLimit) => limit_hit("[Memory limit]", status::MEMORY_LIMIT),
         Err(error) => fail(&error.to_string(), error.exit_status()),
     }
+}
+
+/// `sandbox <config> changes|commit|discard <ident>`: what a kept `cow`
+/// layer changed, applied to the real trees, or dropped. `None` when
+/// `word` is no such command or the config has no `cow` tree for
+/// `ident`: then the words are an ident and its program, as in every
+/// config from before `cow` (a bot's user named `commit` still runs).
+fn layer_command(
+    source: &ConfigSource,
+    word: &OsString,
+    ident_text: &OsString,
+) -> Option<ExitCode> {
+    let word = word.to_str()?;
+    if !matches!(word, "changes" | "commit" | "discard") {
+        return None;
+    }
+    let ident = Ident::new(ident_text.as_bytes()).ok()?;
+    let jail = match source {
+        ConfigSource::File(path) => Jail::load(path, ident.as_bytes()),
+        ConfigSource::Fd { fd, name } => Jail::load_fd(*fd, name, ident.as_bytes()),
+    }
+    .ok()?;
+    if !jail.config.cow.is_active() {
+        return None;
+    }
+    let dir = jail.layer_dir();
+    let opened = if word == "changes" {
+        sandbox::cow::Layer::look(&dir)
+    } else {
+        sandbox::cow::Layer::open(&dir)
+    };
+    let layer = match opened {
+        Ok(layer) => layer,
+        Err(sandbox::cow::CowError::NoLayer { .. }) => {
+            say!(
+                "sandbox: no kept changes for `{}`",
+                ident_text.to_string_lossy()
+            );
+            return Some(ExitCode::SUCCESS);
+        }
+        Err(error) => {
+            let error = sandbox::Error::Cow(error);
+            return Some(fail(&error.to_string(), error.exit_status()));
+        }
+    };
+    let summary = match sandbox::cow::summary(&layer) {
+        Ok(summary) => summary,
+        Err(error) => {
+            let error = sandbox::Error::Cow(error);
+            return Some(fail(&error.to_string(), error.exit_status()));
+        }
+    };
+    let mut stdout = std::io::stdout();
+    for line in &summary {
+        let _ = writeln!(stdout, "{line}");
+    }
+    let done = match word {
+        "commit" => sandbox::cow::commit(layer).map(|()| "Committed"),
+        "discard" => layer.remove().map(|()| "Discarded"),
+        _ => return Some(ExitCode::SUCCESS),
+    };
+    Some(match done {
+        Ok(word) => {
+            let _ = writeln!(stdout, "{word}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let error = sandbox::Error::Cow(error);
+            fail(&error.to_string(), error.exit_status())
+        }
+    })
 }
 
 /// `sandbox --kill-template <config>`: ends the config's prepared process

@@ -36,8 +36,9 @@ pub struct Layer {
     /// One per `cow` tree, in config order.
     pub trees: Vec<Tree>,
     /// Held for as long as the layer is used: another run of the same
-    /// config and ident waits for none, it is refused.
-    _lock: Held,
+    /// config and ident waits for none, it is refused. `None` for a layer
+    /// only looked at ([`Layer::look`]).
+    _lock: Option<Held>,
 }
 
 type Held = nix::fcntl::Flock<OwnedFd>;
@@ -183,7 +184,7 @@ impl Layer {
         let wanted = trees_text(trees);
         let trees_file = dir.join("trees");
         match fs::read_to_string(&trees_file) {
-            Ok(text) if text == wanted => return Layer::read(dir, trees, lock),
+            Ok(text) if text == wanted => return Layer::read(dir, trees, Some(lock)),
             Ok(_) => {
                 return Err(CowError::OtherTrees {
                     dir: dir.to_path_buf(),
@@ -213,7 +214,7 @@ impl Layer {
         Ok(Layer {
             dir: dir.to_path_buf(),
             trees: made,
-            _lock: lock,
+            _lock: Some(lock),
         })
     }
 
@@ -226,6 +227,22 @@ impl Layer {
             });
         }
         let lock = lock(dir)?;
+        Layer::open_with(dir, Some(lock))
+    }
+
+    /// Opens the existing layer at `dir` to read its changes only, also
+    /// while a run or a session uses it (`changes`): it must not be
+    /// committed or removed.
+    pub fn look(dir: &Path) -> Result<Layer, CowError> {
+        if !Layer::exists(dir) {
+            return Err(CowError::NoLayer {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Layer::open_with(dir, None)
+    }
+
+    fn open_with(dir: &Path, lock: Option<Held>) -> Result<Layer, CowError> {
         let trees_file = dir.join("trees");
         let text = fs::read_to_string(&trees_file)
             .map_err(|error| io_error("read the layer", &trees_file, errno_of(&error)))?;
@@ -244,7 +261,7 @@ impl Layer {
         Layer::read(dir, &trees, lock)
     }
 
-    fn read(dir: &Path, trees: &[PathBuf], lock: Held) -> Result<Layer, CowError> {
+    fn read(dir: &Path, trees: &[PathBuf], lock: Option<Held>) -> Result<Layer, CowError> {
         let mut read = Vec::new();
         for (index, real) in trees.iter().enumerate() {
             let path = dir.join(format!("{index}.manifest"));
@@ -267,6 +284,10 @@ impl Layer {
 
     /// Removes the layer from disk (discard, or after a commit).
     pub fn remove(self) -> Result<(), CowError> {
+        if self._lock.is_none() {
+            // Only looked at: a run or session may be using it.
+            return Err(CowError::Busy { dir: self.dir });
+        }
         // The mirrors' directories may have lost their write bits.
         make_writable(&self.dir);
         fs::remove_dir_all(&self.dir)

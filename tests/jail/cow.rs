@@ -345,3 +345,77 @@ fn a_cow_tree_shows_its_own_names_to_the_program() {
         );
     }
 }
+
+/// `sandbox <config> changes|commit|discard <ident>` on a kept layer:
+/// the summary, the real tree changed only by `commit`, the layer gone
+/// after `commit` or `discard`; with no layer, a message and status 0.
+#[test]
+fn the_layer_commands_show_commit_and_discard_a_kept_layer() {
+    let j = cow_jail("auto", "keep");
+    let ident = crate::support::IDENT;
+    let out = j
+        .cmd(&[
+            "/bin/sh",
+            "-c",
+            &j.expand("echo more >> {root}/tree/a; echo n > {root}/tree/n"),
+        ])
+        .run();
+    out.assert_code(0);
+    let changes = j.cmd(&[ident]).ident("changes").run();
+    changes.assert_code(0);
+    let tree = j.path("tree").display().to_string();
+    assert_eq!(
+        changes.lines(),
+        [
+            format!("M {tree}/a (6 -> 11 bytes)"),
+            format!("A {tree}/n (2 bytes)")
+        ],
+        "{}",
+        changes.describe()
+    );
+    assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "alpha\n");
+    let commit = j.cmd(&[ident]).ident("commit").run();
+    commit.assert_code(0);
+    assert_eq!(
+        commit.lines().last(),
+        Some(&"Committed"),
+        "{}",
+        commit.describe()
+    );
+    assert_eq!(
+        fs::read_to_string(j.path("tree/a")).unwrap(),
+        "alpha\nmore\n"
+    );
+    assert_eq!(fs::read_to_string(j.path("tree/n")).unwrap(), "n\n");
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
+    let none = j.cmd(&[ident]).ident("changes").run();
+    none.assert_code(0);
+    assert!(none.lines().is_empty(), "{}", none.describe());
+    none.assert_stderr_contains("no kept changes");
+
+    let out = j
+        .cmd(&["/bin/sh", "-c", &j.expand("rm {root}/tree/n")])
+        .run();
+    out.assert_code(0);
+    let discard = j.cmd(&[ident]).ident("discard").run();
+    discard.assert_code(0);
+    assert_eq!(
+        discard.lines(),
+        [format!("D {tree}/n"), "Discarded".to_string()],
+        "{}",
+        discard.describe()
+    );
+    assert!(j.path("tree/n").exists());
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
+}
+
+/// In a config without `cow` lines the words are an ident, as they were
+/// before: a bot's user named `commit` still runs its program.
+#[test]
+fn without_cow_lines_commit_is_an_ident() {
+    let mut j = Jail::new();
+    j.add_config("see /usr\nsee /bin\nsee /lib\nsee /lib64\n");
+    let out = j.cmd(&["/bin/echo"]).ident("commit").run();
+    out.assert_code(0);
+    assert_eq!(out.lines(), [""], "{}", out.describe());
+}
