@@ -8,6 +8,7 @@
 //! ([`copyup`], which the tracer calls). The tracer shows each mirror in
 //! place of its real tree; see docs/cow.md.
 
+pub mod ask;
 pub mod changes;
 pub mod commit;
 pub mod copyup;
@@ -116,6 +117,58 @@ pub fn commit(layer: Layer) -> Result<(), CowError> {
     layer.remove()
 }
 
+/// `onexit ask`: the dialogue on the controlling terminal (`/dev/tty`,
+/// whatever the program's stdio were), and its decision carried out.
+/// Without a terminal the layer is kept, and said so.
+fn ask_on_terminal(layer: Layer) -> Result<(), CowError> {
+    let terminal = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty");
+    let Ok(terminal) = terminal else {
+        crate::notice::line(&format!(
+            "sandbox: `onexit ask` has no terminal to ask on: the layer {} is kept \
+             (`sandbox <config> changes|commit|discard <ident>`)",
+            layer.dir.display()
+        ));
+        return Ok(());
+    };
+    let mut trees = Vec::new();
+    for tree in &layer.trees {
+        trees.push(ask::TreeChanges {
+            real: &tree.real,
+            mirror: &tree.mirror,
+            changes: changes::changes(&tree.manifest, &layer::scan(&tree.mirror)?),
+        });
+    }
+    if trees.iter().all(|tree| tree.changes.is_empty()) {
+        return layer.remove();
+    }
+    let mut output = &terminal;
+    let mut input = std::io::BufReader::new(&terminal);
+    let decision = ask::dialogue(&trees, &mut input, &mut output).unwrap_or(ask::Decision::Keep);
+    let chosen = match decision {
+        ask::Decision::Keep => return Ok(()),
+        ask::Decision::Discard => {
+            drop(trees);
+            return layer.remove();
+        }
+        ask::Decision::CommitAll => trees.into_iter().map(|tree| tree.changes).collect(),
+        ask::Decision::CommitSome(chosen) => chosen,
+    };
+    let mut conflicts = Vec::new();
+    for (tree, changes) in layer.trees.iter().zip(&chosen) {
+        conflicts.extend(commit::conflicts(tree, changes));
+    }
+    if !conflicts.is_empty() {
+        return Err(CowError::Conflicts(conflicts));
+    }
+    for (tree, changes) in layer.trees.iter().zip(&chosen) {
+        commit::apply(tree, changes)?;
+    }
+    layer.remove()
+}
+
 /// Where the layer of `config` (its path, canonical where it can be) and
 /// `ident` lives below `base`.
 pub fn layer_dir(base: &Path, config: &Path, ident: &[u8]) -> PathBuf {
@@ -138,13 +191,7 @@ pub fn on_exit(
     }
     match on_exit {
         OnExit::Keep => Ok(()),
-        OnExit::Ask => {
-            crate::notice::line(&format!(
-                "sandbox: `onexit ask` is not interactive yet: the layer {} is kept",
-                layer.dir.display()
-            ));
-            Ok(())
-        }
+        OnExit::Ask => ask_on_terminal(layer),
         OnExit::Discard => layer.remove(),
         OnExit::Commit => commit(layer),
     }

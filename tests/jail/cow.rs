@@ -419,3 +419,65 @@ fn without_cow_lines_commit_is_an_ident() {
     out.assert_code(0);
     assert_eq!(out.lines(), [""], "{}", out.describe());
 }
+
+/// `onexit ask`: on a terminal (a pty from `script`), the summary and
+/// the prompt; `d` shows a unified diff, `c` commits, `q` discards.
+/// Without a terminal the layer is kept and the jail says so.
+#[test]
+fn onexit_ask_asks_on_the_terminal_and_keeps_without_one() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        crate::support::skip("`script` (util-linux) is not installed");
+        return;
+    }
+    let j = cow_jail("auto", "ask");
+    let change = j.expand("echo more >> {root}/tree/a");
+    // No terminal: kept.
+    let out = j.cmd(&["/bin/sh", "-c", &change]).run();
+    out.assert_code(0);
+    out.assert_stderr_contains("has no terminal to ask on");
+    assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "alpha\n");
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 1);
+
+    let on_terminal = |answers: &str| {
+        let command = format!(
+            "{} {} {} /bin/sh -c 'echo {answers} >> {}/tree/a'",
+            j.sandbox.display(),
+            j.config_path().display(),
+            crate::support::IDENT,
+            j.root.display(),
+        );
+        let mut child = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // The answers once the prompt can read them (the pty echoes).
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        std::io::Write::write_all(&mut stdin, answers.replace(' ', "\n").as_bytes()).unwrap();
+        std::io::Write::write_all(&mut stdin, b"\n").unwrap();
+        let out = child.wait_with_output().expect("script's end");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    // The kept layer's change and this run's, diffed then discarded.
+    let (code, shown) = on_terminal("d q");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("[q]uit discarding?"), "{shown}");
+    assert!(shown.contains("+more"), "{shown}");
+    assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "alpha\n");
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
+    // Committed.
+    let (code, shown) = on_terminal("c");
+    assert_eq!(code, Some(0), "{shown}");
+    assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "alpha\nc\n");
+    assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
+}
