@@ -1039,6 +1039,49 @@ pub fn copy_executable(from: impl AsRef<Path>, to: impl AsRef<Path>) {
     assert!(copied.success(), "cp {} {}", from.display(), to.display());
 }
 
+/// One way the race tests run the jail: its config lines (added to the
+/// test's) and its user.
+#[derive(Debug)]
+pub struct RaceMode {
+    pub name: &'static str,
+    pub config: &'static str,
+    /// Run by the unprivileged test user ([`run_as_test_user`]), and so is
+    /// the native control that shows the race can be won as that user.
+    pub unprivileged: bool,
+}
+
+/// The jail as shipped (Landlock where the kernel has it, backing up the
+/// tracer); with the tracer alone (`landlock off`, as on kernels without
+/// Landlock), so that a tracer hole Landlock happens to cover is still
+/// seen; and as shipped, run by the unprivileged test user, the tracer
+/// and the program sharing one user without privileges.
+pub const RACE_MODES: &[RaceMode] = &[
+    RaceMode {
+        name: "default config",
+        config: "",
+        unprivileged: false,
+    },
+    RaceMode {
+        name: "landlock off",
+        config: "landlock off\n",
+        unprivileged: false,
+    },
+    RaceMode {
+        name: "unprivileged user",
+        config: "",
+        unprivileged: true,
+    },
+];
+
+/// The [`RACE_MODES`] this run has: the unprivileged user's only when we
+/// are root, as every other mode already is unprivileged otherwise.
+pub fn race_modes() -> Vec<&'static RaceMode> {
+    RACE_MODES
+        .iter()
+        .filter(|mode| !mode.unprivileged || is_root())
+        .collect()
+}
+
 /// No escape, and the race was live: at least `min_attempts` attempts,
 /// both outcomes seen. Returns the failure instead of panicking, so that a
 /// test can report every mode it ran.
