@@ -92,7 +92,7 @@ fn control(
             return None;
         }
         let summary = race_summary(&out);
-        if summary.escapes > 0 {
+        if summary.escapes > 0 && exited_0(&out).is_ok() {
             return Some(summary);
         }
         last = Some(out);
@@ -151,9 +151,16 @@ fn race_in_modes(
             let j = tree(&format!("{extra}{}", m.config), m.unprivileged);
             let (summary, out) = jailed(&j, mode, args(&j), seconds(m) * run);
             let label = format!("{mode} [{}]", m.name);
-            match race_held(&label, summary, &out, MIN_ATTEMPTS).and_then(|()| host_check(&j)) {
+            let status = exited_0(&out);
+            let held = race_held(&label, summary, &out, MIN_ATTEMPTS);
+            match held.and(status.clone()).and_then(|()| host_check(&j)) {
                 Ok(()) => break,
-                Err(_) if summary.escapes == 0 && run < 3 && host_check(&j).is_ok() => {
+                Err(_)
+                    if summary.escapes == 0
+                        && run < 3
+                        && status.is_ok()
+                        && host_check(&j).is_ok() =>
+                {
                     eprintln!("{label}: run {run} was not live; again");
                 }
                 Err(e) => {
@@ -164,6 +171,15 @@ fn race_in_modes(
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The fixture ended with status 0 (it has printed its summary and
+/// reaped what it started); else the failure.
+fn exited_0(out: &Output) -> Result<(), String> {
+    match out.status.code() {
+        Some(0) => Ok(()),
+        _ => Err(format!("the race's status is not 0\n{}", out.describe())),
+    }
 }
 
 fn nothing(_: &Jail) -> Result<(), String> {
@@ -363,7 +379,7 @@ fn escape_race_clone3_flags_flipped_to_clone_untraced() {
         let out = run_native(&argv, Duration::from_secs(20));
         let summary = race_summary(&out);
         assert!(
-            summary.escapes > 0,
+            summary.escapes > 0 && exited_0(&out).is_ok(),
             "control void{}\n{}",
             whom(unprivileged),
             out.describe()
@@ -393,6 +409,10 @@ fn escape_race_clone3_flags_flipped_to_clone_untraced() {
                     "ESCAPE [{name}]: a clone3 child ran untraced\n{}",
                     out.describe()
                 ));
+                break;
+            }
+            if let Err(e) = exited_0(&out) {
+                failures.push(format!("[{name}] clone3: {e}"));
                 break;
             }
             if summary.attempts >= 200 && summary.allowed > 0 && summary.refused > 0 {
