@@ -9,14 +9,19 @@
 //! datagram name. `fixtures/escape/net.c` tries to reach them: natively
 //! (the control: it must, or the test could not see an escape) and in the
 //! jail, with the shipped config and with `landlock off` (the tracer
-//! alone; Landlock's TCP rules would cover some of these). Every jailed
-//! answer is the probe's own line, and the host servers must not have
-//! heard from the jailed run at all.
+//! alone; Landlock's TCP rules would cover some of these); the races also
+//! run by the unprivileged test user (when the tests run as root), their
+//! control too. Every jailed answer is the probe's own line, and the host
+//! servers must not have heard from the jailed run at all.
 
-use crate::support::{Jail, Output, RaceSummary, race_held, race_summary, run_native, skip};
+use crate::support::{
+    Jail, Output, RaceMode, RaceSummary, race_held, race_modes, race_summary, run_as_test_user,
+    run_native, skip,
+};
 use std::io::{Read, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,6 +102,12 @@ impl Host {
             stream_server(UnixListener::bind(path).expect("unix listener"), &unix);
         }
         let dgram = unix_dgram_server(&j.p("hidden/d"));
+        // Connecting or sending to a socket file takes write permission on
+        // it: open to anyone, so that for the unprivileged user too only
+        // the jail stands between the program and the host's sockets.
+        for path in ["hidden/s", "hidden/d", "ro/api.sock", "s"] {
+            std::fs::set_permissions(j.path(path), std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
         let name = std::os::unix::net::SocketAddr::from_abstract_name(&abstract_stream).unwrap();
         stream_server(
             UnixListener::bind_addr(&name).expect("abstract listener"),
@@ -182,9 +193,11 @@ fn dgram_server(socket: UnixDatagram, heard: &Heard) {
     });
 }
 
-/// `net MODE ARGS...` natively, in `j`'s tree.
+/// `net MODE ARGS...` natively, in `j`'s tree, as the user its jail is
+/// run by.
 fn native(j: &Jail, args: &[String]) -> Output {
-    let mut argv = vec![j.escape_bin("net")];
+    let mut argv = j.wrapper.clone();
+    argv.push(j.escape_bin("net"));
     argv.extend(args.iter().cloned());
     run_native(&argv, Duration::from_secs(20))
 }
@@ -471,6 +484,10 @@ fn escape_network_listen_or_bind_without_an_address_is_refused() {
 
 const ATTEMPTS: &str = "20000";
 const JAIL_SECONDS: u64 = 4;
+/// The same for the unprivileged user's run, a third mode: fewer, so that
+/// it adds less time to the suite (a run that was not live is still
+/// repeated, longer).
+const UNPRIVILEGED_SECONDS: u64 = 2;
 /// Natively an attempt takes a few microseconds: the control is bounded by
 /// its seconds (and its first escape), not by a count a loaded machine
 /// could finish before the flipping thread ever ran.
@@ -478,11 +495,22 @@ const NATIVE_ATTEMPTS: &str = "100000000";
 const NATIVE_SECONDS: &str = "3";
 const MIN_ATTEMPTS: u64 = 1000;
 
-/// The native control: the trick must win at least once in three runs.
-fn control(args: &dyn Fn(&Jail, &Host) -> Vec<String>) -> RaceSummary {
+/// A fresh tree, its jail run by the unprivileged test user if
+/// `unprivileged`.
+fn race_tree(unprivileged: bool) -> Jail {
+    let mut j = Jail::new();
+    if unprivileged {
+        run_as_test_user(&mut j);
+    }
+    j
+}
+
+/// The native control (as the unprivileged test user if `unprivileged`):
+/// the trick must win at least once in three runs.
+fn control(args: &dyn Fn(&Jail, &Host) -> Vec<String>, unprivileged: bool) -> RaceSummary {
     let mut last = None;
     for _ in 0..3 {
-        let t = Jail::new();
+        let t = race_tree(unprivileged);
         let host = Host::start(&t);
         let mut argv = args(&t, &host);
         argv.extend([NATIVE_ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
@@ -494,33 +522,41 @@ fn control(args: &dyn Fn(&Jail, &Host) -> Vec<String>) -> RaceSummary {
         last = Some(out);
     }
     panic!(
-        "control void: natively the race never won in three runs\n{}",
+        "control void: natively{} the race never won in three runs\n{}",
+        if unprivileged {
+            " as the unprivileged test user"
+        } else {
+            ""
+        },
         last.map(|out| out.describe()).unwrap_or_default()
     );
 }
 
-/// The race in the jail (its config plus `config`) in every mode, with
-/// fresh servers each run: the probe's summary and status 0, no escape,
-/// the race live, and no host server heard from the jail (`host_check`
-/// may look at more).
-fn race_in_every_mode(
+/// The race in the jail (its config plus `config`) in every one of
+/// `modes`, with fresh servers each run: the probe's summary and status 0,
+/// no escape, the race live, and no host server heard from the jail
+/// (`host_check` may look at more).
+fn race_in_modes(
+    modes: &[&RaceMode],
     config: &str,
     args: &dyn Fn(&Jail, &Host) -> Vec<String>,
     host_check: &dyn Fn(&Jail) -> Result<(), String>,
 ) {
     let mut failures = Vec::new();
-    for (name, extra) in MODES {
+    for m in modes {
+        let name = m.name;
+        let first = if m.unprivileged {
+            UNPRIVILEGED_SECONDS
+        } else {
+            JAIL_SECONDS
+        };
         for run in 1..=3 {
-            let mut j = Jail::new();
-            j.add_config(&format!("{config}{extra}"));
+            let mut j = race_tree(m.unprivileged);
+            j.add_config(&format!("{config}{}", m.config));
             let host = Host::start(&j);
             let mut argv = args(&j, &host);
             let label = format!("{} [{name}]", argv[0]);
-            argv.extend([
-                ATTEMPTS.into(),
-                (JAIL_SECONDS * run).to_string(),
-                "1".into(),
-            ]);
+            argv.extend([ATTEMPTS.into(), (first * run).to_string(), "1".into()]);
             let out = jailed(&j, &argv);
             let summary = race_summary(&out);
             let heard = host.heard();
@@ -568,14 +604,20 @@ fn race(
 }
 
 /// `race`, the jail's config with `config` (the lines that allow the
-/// harmless variant).
+/// harmless variant): the control as each user the jail is run by, then
+/// the jail in every one of [`race_modes`].
 fn race_allowing(
     config: &str,
     args: &dyn Fn(&Jail, &Host) -> Vec<String>,
     host_check: &dyn Fn(&Jail) -> Result<(), String>,
 ) {
-    control(args);
-    race_in_every_mode(config, args, host_check);
+    let modes = race_modes();
+    for unprivileged in [false, true] {
+        if modes.iter().any(|m| m.unprivileged == unprivileged) {
+            control(args, unprivileged);
+        }
+    }
+    race_in_modes(&modes, config, args, host_check);
 }
 
 // listen() judges the socket behind the descriptor when the call stops;

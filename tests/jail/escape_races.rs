@@ -1,15 +1,20 @@
 //! Escape suite: time-of-check/time-of-use races on path arguments.
 //!
-//! Each test runs `fixtures/escape/race.c` twice: natively in a tree of
-//! its own (the control: the flip must win at least once, or the test
-//! could not see an escape) and in the jail for many thousands of
-//! attempts, two threads (or two processes), bounded in time. In the jail
-//! no attempt may escape, both variants of the flipped argument must have
-//! been seen (some attempts allowed, some refused: the race was live),
-//! and the host checks that nothing outside `write` changed. Every jailed
-//! run happens twice: with the shipped config and with `landlock off`.
+//! Each test runs `fixtures/escape/race.c` natively in a tree of its own
+//! (the control: the flip must win at least once, or the test could not
+//! see an escape) and in the jail for many thousands of attempts, two
+//! threads (or two processes), bounded in time. In the jail no attempt may
+//! escape, both variants of the flipped argument must have been seen (some
+//! attempts allowed, some refused: the race was live), and the host checks
+//! that nothing outside `write` changed. Every jailed run happens in each
+//! of the support's `RACE_MODES`: with the shipped config, with `landlock
+//! off`, and (when the tests run as root) run by the unprivileged test
+//! user, whose native control runs as that user too.
 
-use crate::support::{Jail, Output, RaceSummary, race_held, race_summary, run_native};
+use crate::support::{
+    Jail, Output, RaceMode, RaceSummary, race_held, race_modes, race_summary, run_as_test_user,
+    run_native,
+};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
@@ -20,36 +25,62 @@ const ATTEMPTS: &str = "20000";
 /// with this many more seconds each time (a loaded machine makes fewer
 /// attempts in the same time).
 const JAIL_SECONDS: u64 = 4;
+/// The same for the unprivileged user's run, a third mode: fewer, so that
+/// it adds less time to the suite (a run that was not live is still
+/// repeated, longer).
+const UNPRIVILEGED_SECONDS: u64 = 2;
 const NATIVE_SECONDS: &str = "3";
 /// Fewer attempts than this in the jail means the race was not exercised.
 const MIN_ATTEMPTS: u64 = 1000;
 
-/// The jail's configurations every race runs under: as shipped (Landlock
-/// where the kernel has it, backing up the tracer) and with the tracer
-/// alone (`landlock off`, as on kernels without Landlock), so that a
-/// tracer hole Landlock happens to cover is still seen.
-const MODES: &[(&str, &str)] = &[("default config", ""), ("landlock off", "landlock off\n")];
+/// Seconds of the first jailed run in `mode`.
+fn seconds(mode: &RaceMode) -> u64 {
+    if mode.unprivileged {
+        UNPRIVILEGED_SECONDS
+    } else {
+        JAIL_SECONDS
+    }
+}
 
-/// A fresh tree whose config has `extra` appended.
-fn tree(extra: &str) -> Jail {
+/// A fresh tree whose config has `extra` appended, its jail run by the
+/// unprivileged test user if `unprivileged`.
+fn tree(extra: &str, unprivileged: bool) -> Jail {
     let mut j = Jail::new();
     if !extra.is_empty() {
         j.add_config(extra);
     }
+    if unprivileged {
+        run_as_test_user(&mut j);
+    }
     j
 }
 
-/// The native control in a tree of its own: the trick must work at least
-/// once, or the jailed run proves nothing. `None`: the machine cannot run
-/// the trick at all (the reason is printed), and the test is skipped.
-fn control(mode: &str, args: &dyn Fn(&Jail) -> Vec<String>) -> Option<RaceSummary> {
+/// Who a native control runs as, for its messages.
+fn whom(unprivileged: bool) -> &'static str {
+    if unprivileged {
+        " as the unprivileged test user"
+    } else {
+        ""
+    }
+}
+
+/// The native control in a tree of its own (as the unprivileged test user
+/// if `unprivileged`): the trick must work at least once, or the jailed
+/// run proves nothing. `None`: the machine cannot run the trick at all
+/// (the reason is printed), and the test is skipped.
+fn control(
+    mode: &str,
+    args: &dyn Fn(&Jail) -> Vec<String>,
+    unprivileged: bool,
+) -> Option<RaceSummary> {
     // On a loaded machine the flipping thread may not get a CPU before the
     // attempts are done (20000 of them can take a tenth of a second): such
     // a run is repeated, up to three times.
     let mut last = None;
     for _ in 0..3 {
-        let t = Jail::new();
-        let mut argv = vec![t.escape_bin("race"), mode.to_string()];
+        let t = tree("", unprivileged);
+        let mut argv = t.wrapper.clone();
+        argv.extend([t.escape_bin("race"), mode.to_string()]);
         argv.extend(args(&t));
         argv.extend([ATTEMPTS.into(), NATIVE_SECONDS.into(), "1".into()]);
         let out = run_native(&argv, Duration::from_secs(20));
@@ -61,14 +92,15 @@ fn control(mode: &str, args: &dyn Fn(&Jail) -> Vec<String>) -> Option<RaceSummar
             return None;
         }
         let summary = race_summary(&out);
-        if summary.escapes > 0 {
+        if summary.escapes > 0 && exited_0(&out).is_ok() {
             return Some(summary);
         }
         last = Some(out);
     }
     panic!(
-        "control void: natively the {mode} race never won in three runs, so the jailed run \
+        "control void: natively{} the {mode} race never won in three runs, so the jailed run \
          could not detect an escape either\n{}",
+        whom(unprivileged),
         last.map(|out| out.describe()).unwrap_or_default()
     );
 }
@@ -82,27 +114,53 @@ fn jailed(j: &Jail, mode: &str, args: Vec<String>, seconds: u64) -> (RaceSummary
     (summary, out)
 }
 
-/// Runs the race in the jail under every [`MODES`] configuration (plus
-/// `extra` config lines), checks each with `host_check` afterwards, and
-/// fails with every mode's result if any let something through.
+/// The race natively (the control, as each user the jail is run by), then
+/// in the jail in every one of [`race_modes`] (plus `extra` config
+/// lines), each checked with `host_check` afterwards; fails with every
+/// mode's result if any let something through.
 fn race_in_every_mode(
     mode: &str,
     extra: &str,
     args: &dyn Fn(&Jail) -> Vec<String>,
     host_check: &dyn Fn(&Jail) -> Result<(), String>,
 ) {
+    race_in_modes(&race_modes(), mode, extra, args, host_check);
+}
+
+/// [`race_in_every_mode`] in `modes` only.
+fn race_in_modes(
+    modes: &[&RaceMode],
+    mode: &str,
+    extra: &str,
+    args: &dyn Fn(&Jail) -> Vec<String>,
+    host_check: &dyn Fn(&Jail) -> Result<(), String>,
+) {
+    for unprivileged in [false, true] {
+        if modes.iter().any(|m| m.unprivileged == unprivileged)
+            && control(mode, args, unprivileged).is_none()
+        {
+            return;
+        }
+    }
     let mut failures = Vec::new();
-    for (name, config) in MODES {
+    for m in modes {
         // A run in which the race was not live (on a loaded machine the
         // flipping side may barely run) proves nothing and is repeated, up
         // to three times; an escape is never retried away.
         for run in 1..=3 {
-            let j = tree(&format!("{extra}{config}"));
-            let (summary, out) = jailed(&j, mode, args(&j), JAIL_SECONDS * run);
-            let label = format!("{mode} [{name}]");
-            match race_held(&label, summary, &out, MIN_ATTEMPTS).and_then(|()| host_check(&j)) {
+            let j = tree(&format!("{extra}{}", m.config), m.unprivileged);
+            let (summary, out) = jailed(&j, mode, args(&j), seconds(m) * run);
+            let label = format!("{mode} [{}]", m.name);
+            let status = exited_0(&out);
+            let held = race_held(&label, summary, &out, MIN_ATTEMPTS);
+            match held.and(status.clone()).and_then(|()| host_check(&j)) {
                 Ok(()) => break,
-                Err(_) if summary.escapes == 0 && run < 3 && host_check(&j).is_ok() => {
+                Err(_)
+                    if summary.escapes == 0
+                        && run < 3
+                        && status.is_ok()
+                        && host_check(&j).is_ok() =>
+                {
                     eprintln!("{label}: run {run} was not live; again");
                 }
                 Err(e) => {
@@ -113,6 +171,15 @@ fn race_in_every_mode(
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The fixture ended with status 0 (it has printed its summary and
+/// reaped what it started); else the failure.
+fn exited_0(out: &Output) -> Result<(), String> {
+    match out.status.code() {
+        Some(0) => Ok(()),
+        _ => Err(format!("the race's status is not 0\n{}", out.describe())),
+    }
 }
 
 fn nothing(_: &Jail) -> Result<(), String> {
@@ -134,81 +201,61 @@ fn outside_untouched(j: &Jail) -> Result<(), String> {
 #[test]
 fn escape_race_open_flipped_path_to_etc_passwd() {
     let args = |t: &Jail| vec![t.p("ro/file"), "/etc/passwd".to_string()];
-    if control("open", &args).is_some() {
-        race_in_every_mode("open", "", &args, &nothing);
-    }
+    race_in_every_mode("open", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_stat_flipped_path_leaks_hidden_file() {
     let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
-    if control("stat", &args).is_some() {
-        race_in_every_mode("stat", "", &args, &nothing);
-    }
+    race_in_every_mode("stat", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_unlink_flipped_to_see_only_file() {
     let args = |t: &Jail| vec![t.p("jail/victim"), t.p("ro/file")];
-    if control("unlink", &args).is_some() {
-        race_in_every_mode("unlink", "", &args, &outside_untouched);
-    }
+    race_in_every_mode("unlink", "", &args, &outside_untouched);
 }
 
 #[test]
 fn escape_race_rename_source_flipped_to_see_only_file() {
     let args = |t: &Jail| vec![t.p("jail/victim"), t.p("ro/file"), t.p("jail/dest")];
-    if control("rename", &args).is_some() {
-        race_in_every_mode("rename", "", &args, &outside_untouched);
-    }
+    race_in_every_mode("rename", "", &args, &outside_untouched);
 }
 
 #[test]
 fn escape_race_rename_target_flipped_over_see_only_file() {
     let args = |t: &Jail| vec![t.p("jail/src"), t.p("jail/dest"), t.p("ro/file")];
-    if control("renameover", &args).is_some() {
-        race_in_every_mode("renameover", "", &args, &outside_untouched);
-    }
+    race_in_every_mode("renameover", "", &args, &outside_untouched);
 }
 
 #[test]
 fn escape_race_openat2_how_flags_flipped_to_write_truncate() {
     let args = |t: &Jail| vec![t.p("ro/file")];
-    if control("openat2", &args).is_some() {
-        race_in_every_mode("openat2", "", &args, &outside_untouched);
-    }
+    race_in_every_mode("openat2", "", &args, &outside_untouched);
 }
 
 #[test]
 fn escape_race_path_in_shared_page_flipped_by_forked_child() {
     let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
-    if control("forkshared", &args).is_some() {
-        race_in_every_mode("forkshared", "", &args, &nothing);
-    }
+    race_in_every_mode("forkshared", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_path_in_private_file_mapping_rewritten_by_other_process() {
     let args = |t: &Jail| vec![t.p("jail/pathbuf"), t.p("ro/file"), t.p("hidden/file")];
-    if control("mapfile", &args).is_some() {
-        race_in_every_mode("mapfile", "", &args, &nothing);
-    }
+    race_in_every_mode("mapfile", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_path_in_private_memfd_mapping_rewritten_by_other_process() {
     let args = |t: &Jail| vec![t.p("ro/file"), t.p("hidden/file")];
-    if control("memfd", &args).is_some() {
-        race_in_every_mode("memfd", "", &args, &nothing);
-    }
+    race_in_every_mode("memfd", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_proc_self_fd_reopen_while_dup2_swaps_the_descriptor() {
     let args = |t: &Jail| vec![t.p("ro/file"), t.p("jail/file")];
-    if control("fdswap", &args).is_some() {
-        race_in_every_mode("fdswap", "see /proc\n", &args, &outside_untouched);
-    }
+    race_in_every_mode("fdswap", "see /proc\n", &args, &outside_untouched);
 }
 
 // A clone(CLONE_FS) without CLONE_VM is another address space, but it
@@ -231,28 +278,24 @@ fn fsshare_args(t: &Jail) -> Vec<String> {
 
 #[test]
 fn escape_race_relative_open_while_clone_fs_sibling_flips_working_directory() {
-    if control("fsshare", &fsshare_args).is_some() {
-        race_in_every_mode(
-            "fsshare",
-            "see {hidden}/vis\n",
-            &fsshare_args,
-            &outside_untouched,
-        );
-    }
+    race_in_every_mode(
+        "fsshare",
+        "see {hidden}/vis\n",
+        &fsshare_args,
+        &outside_untouched,
+    );
 }
 
 #[test]
 fn escape_race_relative_open_while_an_execd_clone_fs_sibling_flips_working_directory() {
     // exec gives the sibling a new address space but keeps the shared
     // working directory: the jail must not count the parent alone again.
-    if control("fsshare_exec", &fsshare_args).is_some() {
-        race_in_every_mode(
-            "fsshare_exec",
-            "see {hidden}/vis\n",
-            &fsshare_args,
-            &outside_untouched,
-        );
-    }
+    race_in_every_mode(
+        "fsshare_exec",
+        "see {hidden}/vis\n",
+        &fsshare_args,
+        &outside_untouched,
+    );
 }
 
 // One thread alone in its address space, its path in private anonymous
@@ -271,81 +314,91 @@ fn aio_args(
 #[test]
 fn escape_race_async_io_rewrites_private_path_of_open_to_hidden_file() {
     let args = aio_args("open", "ro/file", "hidden/file");
-    if control("aio", &args).is_some() {
-        race_in_every_mode("aio", "", &args, &nothing);
-    }
+    race_in_every_mode("aio", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_async_io_rewrites_private_path_of_stat_to_hidden_file() {
     let args = aio_args("stat", "ro/file", "hidden/file");
-    if control("aio", &args).is_some() {
-        race_in_every_mode("aio", "", &args, &nothing);
-    }
+    race_in_every_mode("aio", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_async_io_rewrites_private_path_of_unlink_to_see_only_file() {
     let args = aio_args("unlink", "jail/victim", "ro/file");
-    if control("aio", &args).is_some() {
-        race_in_every_mode("aio", "", &args, &outside_untouched);
-    }
+    race_in_every_mode("aio", "", &args, &outside_untouched);
 }
 
 #[test]
 fn escape_race_async_io_rewrites_private_path_of_utimensat_nofollow_to_see_only_file() {
     let args = aio_args("utimens", "jail/file", "ro/file");
-    if control("aio", &args).is_some() {
-        let mtime = |j: &Jail| fs::symlink_metadata(j.path("ro/file")).unwrap().mtime();
-        let check = move |j: &Jail| {
-            if mtime(j) < 2_000_000 {
-                Err(format!("host check: ro/file's mtime is now {}", mtime(j)))
-            } else {
-                Ok(())
-            }
-        };
-        race_in_every_mode("aio", "", &args, &check);
-    }
+    let mtime = |j: &Jail| fs::symlink_metadata(j.path("ro/file")).unwrap().mtime();
+    let check = move |j: &Jail| {
+        if mtime(j) < 2_000_000 {
+            Err(format!("host check: ro/file's mtime is now {}", mtime(j)))
+        } else {
+            Ok(())
+        }
+    };
+    // Not as the unprivileged user: setting times other than now takes the
+    // file's owner (or CAP_FOWNER), and ro/file stays root's, so natively
+    // that user's utimensat fails with EPERM and the control could never
+    // win; a jailed run could not show an escape either.
+    let modes: Vec<&RaceMode> = race_modes()
+        .into_iter()
+        .filter(|m| !m.unprivileged)
+        .collect();
+    race_in_modes(&modes, "aio", "", &args, &check);
 }
 
 #[test]
 fn escape_race_async_io_rewrites_private_path_of_lsetxattr_to_see_only_file() {
     let args = aio_args("lsetxattr", "jail/file", "ro/file");
-    if control("aio", &args).is_some() {
-        race_in_every_mode("aio", "", &args, &nothing);
-    }
+    race_in_every_mode("aio", "", &args, &nothing);
 }
 
 #[test]
 fn escape_race_clone3_flags_flipped_to_clone_untraced() {
+    let modes = race_modes();
     // Natively every child runs untraced (there is no tracer), which shows
-    // the child's self-test detects an untraced child.
-    let t = Jail::new();
-    let out = run_native(
-        &[
+    // the child's self-test detects an untraced child: as each user the
+    // jail is run by.
+    for unprivileged in [false, true] {
+        if !modes.iter().any(|m| m.unprivileged == unprivileged) {
+            continue;
+        }
+        let t = tree("", unprivileged);
+        let mut argv = t.wrapper.clone();
+        argv.extend([
             t.escape_bin("race"),
             "clone3".into(),
             "50".into(),
             "3".into(),
             "1".into(),
-        ],
-        Duration::from_secs(20),
-    );
-    let summary = race_summary(&out);
-    assert!(summary.escapes > 0, "control void\n{}", out.describe());
+        ]);
+        let out = run_native(&argv, Duration::from_secs(20));
+        let summary = race_summary(&out);
+        assert!(
+            summary.escapes > 0 && exited_0(&out).is_ok(),
+            "control void{}\n{}",
+            whom(unprivileged),
+            out.describe()
+        );
+    }
 
     let mut failures = Vec::new();
-    for (name, config) in MODES {
+    for m in modes {
+        let name = m.name;
         // On a loaded machine the flipping thread may not run at all during
         // one run (every attempt then sees the same flags): such a run
         // proves nothing either way and is repeated, up to three times.
         for run in 1..=3 {
-            let j = tree(config);
+            let j = tree(m.config, m.unprivileged);
             let argv = [
                 j.escape_bin("race"),
                 "clone3".to_string(),
                 "3000".to_string(),
-                (JAIL_SECONDS * run).to_string(),
+                (seconds(m) * run).to_string(),
                 "1".to_string(),
             ];
             let out = j.cmd(&argv).timeout(Duration::from_secs(30)).run();
@@ -356,6 +409,10 @@ fn escape_race_clone3_flags_flipped_to_clone_untraced() {
                     "ESCAPE [{name}]: a clone3 child ran untraced\n{}",
                     out.describe()
                 ));
+                break;
+            }
+            if let Err(e) = exited_0(&out) {
+                failures.push(format!("[{name}] clone3: {e}"));
                 break;
             }
             if summary.attempts >= 200 && summary.allowed > 0 && summary.refused > 0 {

@@ -1,40 +1,7 @@
 //! The jail run by an unprivileged user (`sbxtest` when we are root).
 
-use crate::support::{Jail, SANDBOX, Want, Want::*, copy_executable, is_root, test_user};
+use crate::support::{Want, Want::*, is_root, unprivileged_jail};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-
-/// A jail tree usable by the test user: the binary copied in, the write
-/// root owned by the user, run through setpriv.
-fn unprivileged_jail() -> Jail {
-    let mut j = Jail::new();
-    if is_root() {
-        let user = test_user();
-        let copy = j.path("sandbox-bin");
-        copy_executable(SANDBOX, &copy);
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        j.sandbox = copy;
-        let status = std::process::Command::new("chown")
-            .args(["-R", &format!("{user}:{user}")])
-            .arg(j.path("jail"))
-            .status()
-            .unwrap();
-        assert!(status.success());
-        j.wrapper = [
-            "setpriv",
-            &format!("--reuid={user}"),
-            &format!("--regid={user}"),
-            "--clear-groups",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    } else {
-        j.sandbox = PathBuf::from(SANDBOX);
-    }
-    j
-}
 
 #[test]
 fn unprivileged_user_jail_enforces_see_and_write() {
@@ -71,13 +38,9 @@ fn unprivileged_user_could_do_it_natively() {
         return;
     }
     let j = unprivileged_jail();
-    let user = test_user();
-    let out = std::process::Command::new("setpriv")
-        .args([
-            &format!("--reuid={user}"),
-            &format!("--regid={user}"),
-            "--clear-groups",
-        ])
+    // The jail's own wrapper: setpriv to the test user.
+    let out = std::process::Command::new(&j.wrapper[0])
+        .args(&j.wrapper[1..])
         .arg(j.bin("probe"))
         .args([
             "open",

@@ -805,6 +805,54 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Makes `j` a tree the unprivileged test user ([`test_user`]) runs the
+/// jail in, when we are root (a test run by another user already is
+/// unprivileged, and nothing changes): the jail is a copy of the binary in
+/// the tree (the user may not reach the build's), run through `setpriv`
+/// with the user's ids and no supplementary groups (`j.wrapper`, which a
+/// native control can put before its own command too); the write root
+/// `jail/` and all in it become the user's.
+///
+/// Everything else stays root's, so that a change to it shows on the
+/// host, but is open to the user as `ro/file` already is: `ro/` and
+/// `hidden/` become world-writable directories (without the sticky bit),
+/// so that unlinking, renaming or making a file there is refused by the
+/// jail, not by the file modes. (`hidden/file` and the fixtures stay
+/// readable by anyone, as they are.)
+pub fn run_as_test_user(j: &mut Jail) {
+    if !is_root() {
+        return;
+    }
+    let user = test_user();
+    let copy = j.path("sandbox-bin");
+    copy_executable(SANDBOX, &copy);
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    j.sandbox = copy;
+    let status = Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .arg(j.path("jail"))
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown -R {user} {}", j.p("jail"));
+    for dir in ["ro", "hidden"] {
+        fs::set_permissions(j.path(dir), fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    j.wrapper = vec![
+        "setpriv".to_string(),
+        format!("--reuid={user}"),
+        format!("--regid={user}"),
+        "--clear-groups".to_string(),
+    ];
+}
+
+/// A fresh standard tree ([`Jail::new`]) whose jail the unprivileged test
+/// user runs: see [`run_as_test_user`].
+pub fn unprivileged_jail() -> Jail {
+    let mut j = Jail::new();
+    run_as_test_user(&mut j);
+    j
+}
+
 /// Live (non-zombie) processes whose executable lies under `dir`.
 pub fn processes_running_from(dir: &Path) -> Vec<i32> {
     let mut pids = Vec::new();
@@ -989,6 +1037,49 @@ pub fn copy_executable(from: impl AsRef<Path>, to: impl AsRef<Path>) {
         .status()
         .expect("run cp");
     assert!(copied.success(), "cp {} {}", from.display(), to.display());
+}
+
+/// One way the race tests run the jail: its config lines (added to the
+/// test's) and its user.
+#[derive(Debug)]
+pub struct RaceMode {
+    pub name: &'static str,
+    pub config: &'static str,
+    /// Run by the unprivileged test user ([`run_as_test_user`]), and so is
+    /// the native control that shows the race can be won as that user.
+    pub unprivileged: bool,
+}
+
+/// The jail as shipped (Landlock where the kernel has it, backing up the
+/// tracer); with the tracer alone (`landlock off`, as on kernels without
+/// Landlock), so that a tracer hole Landlock happens to cover is still
+/// seen; and as shipped, run by the unprivileged test user, the tracer
+/// and the program sharing one user without privileges.
+pub const RACE_MODES: &[RaceMode] = &[
+    RaceMode {
+        name: "default config",
+        config: "",
+        unprivileged: false,
+    },
+    RaceMode {
+        name: "landlock off",
+        config: "landlock off\n",
+        unprivileged: false,
+    },
+    RaceMode {
+        name: "unprivileged user",
+        config: "",
+        unprivileged: true,
+    },
+];
+
+/// The [`RACE_MODES`] this run has: the unprivileged user's only when we
+/// are root, as every other mode already is unprivileged otherwise.
+pub fn race_modes() -> Vec<&'static RaceMode> {
+    RACE_MODES
+        .iter()
+        .filter(|mode| !mode.unprivileged || is_root())
+        .collect()
 }
 
 /// No escape, and the race was live: at least `min_attempts` attempts,
