@@ -184,7 +184,8 @@ pub fn closed_selection(changes: &[Change], picked: &[usize]) -> Vec<Change> {
     changes
         .iter()
         .zip(chosen)
-        .filter_map(|(change, on)| on.then(|| change.clone()))
+        .filter(|(_, on)| *on)
+        .map(|(change, _)| change.clone())
         .collect()
 }
 
