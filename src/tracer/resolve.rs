@@ -320,9 +320,9 @@ fn absolute_from_stable_start(
     thread: Thread,
     start: Start,
     path: &[u8],
-    writable: WritableDir,
-    cow: &CowMap,
+    view: &View,
 ) -> Option<Vec<u8>> {
+    let (writable, cow) = (view.writable, view.cow);
     if path.starts_with(b"/") {
         return None;
     }
@@ -346,10 +346,22 @@ fn absolute_from_stable_start(
     // walk would follow. Anything else takes the descriptor route, where
     // the kernel answers ENOTDIR as it would. (Checked last: the cheap
     // tests above send writable starts to that route without a stat.)
-    let is_directory = nix::sys::stat::stat(Path::new(&link))
-        .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR);
+    // A name the directory cache holds as its own canonical name is a
+    // directory no one in the jail can change (find's dirfd, again and
+    // again): no stat needed.
+    let cached = view.directories.borrow().get(name) == Some(PathBuf::from(&target));
+    let is_directory = cached
+        || nix::sys::stat::stat(Path::new(&link))
+            .is_ok_and(|stat| stat.st_mode & libc::S_IFMT == libc::S_IFDIR);
     if !is_directory {
         return None;
+    }
+    if !cached {
+        // Canonical (the kernel's name of the object), a directory, and
+        // with nothing writable above it: what the cache holds.
+        view.directories
+            .borrow_mut()
+            .insert(name, Path::new(&target));
     }
     let mut absolute = name.to_vec();
     if !absolute.ends_with(b"/") {
@@ -394,7 +406,7 @@ fn fast(
     {
         return Ok(None);
     }
-    let mut path = match absolute_from_stable_start(thread, start, path, writable, view.cow) {
+    let mut path = match absolute_from_stable_start(thread, start, path, view) {
         Some(absolute) => absolute,
         None => path.to_vec(),
     };
