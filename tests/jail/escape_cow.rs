@@ -242,3 +242,39 @@ fn escape_cow_a_write_open_of_a_missing_name_never_opens_an_original_renamed_the
         );
     });
 }
+
+#[test]
+fn escape_cow_a_layer_directory_reached_through_a_symlink_into_a_write_tree_is_refused() {
+    for landlock in ["auto", "off"] {
+        let mut j = cow_jail(landlock, false);
+        // `cowdir {root}/link/layers`, `{root}/link -> out`: lexically
+        // apart from every tree, canonically inside the write tree, where
+        // the mirror's hard links to the real files would be written as
+        // any file of `out` (neither mapped nor copied up).
+        std::os::unix::fs::symlink(j.path("out"), j.path("link")).unwrap();
+        let config = j.config_text().replace(
+            &format!("cowdir {}\n", j.p("layers")),
+            &format!("cowdir {}\n", j.p("link/layers")),
+        );
+        assert_ne!(config, j.config_text());
+        j.set_config(&config);
+        let before = state(&j.path("tree"));
+        let script = "for d in {root}/out/layers/*; do echo PWNED >> $d/0/a; done; echo ran";
+        let out = j.cmd(&["/bin/sh", "-c", &j.expand(script)]).run();
+        assert_ne!(out.code(), 0, "[{landlock}] {}", out.describe());
+        assert!(
+            out.lines().is_empty(),
+            "[{landlock}] the program ran: {}",
+            out.describe()
+        );
+        out.assert_stderr_contains(&format!(
+            "cannot be used: it is {} and overlaps",
+            j.p("out/layers")
+        ));
+        assert_eq!(
+            state(&j.path("tree")),
+            before,
+            "[{landlock}] the real tree changed"
+        );
+    }
+}
