@@ -428,9 +428,28 @@ impl Jail {
             return Ok((policy, None));
         }
         let dir = self.layer_dir();
-        if let Some(base) = dir.parent() {
-            crate::cow::layer::checked_base(base).map_err(Error::Cow)?;
-        }
+        // Layers are made below the canonical base: a mirror's path must
+        // be the kernel's name for it (the tracer maps the names the
+        // kernel gives), and no symlink may lead the base into a tree.
+        let dir = match (dir.parent(), dir.file_name()) {
+            (Some(base), Some(name)) => {
+                crate::cow::layer::checked_base(base).map_err(Error::Cow)?;
+                let mut roots: Vec<(&str, &Path)> = Vec::new();
+                roots.extend(policy.see.iter().map(|root| ("see", root.as_path())));
+                roots.extend(policy.write.iter().map(|root| ("write", root.as_path())));
+                roots.extend(
+                    policy
+                        .cow
+                        .roots
+                        .iter()
+                        .map(|root| ("cow", root.tree.as_path())),
+                );
+                crate::cow::layer::canonical_base(base, &roots)
+                    .map_err(Error::Cow)?
+                    .join(name)
+            }
+            _ => dir,
+        };
         let trees: Vec<PathBuf> = policy
             .cow
             .roots

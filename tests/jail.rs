@@ -13,6 +13,8 @@ mod config;
 mod cow;
 #[path = "jail/escape.rs"]
 mod escape;
+#[path = "jail/escape_cow.rs"]
+mod escape_cow;
 #[path = "jail/escape_dotdot.rs"]
 mod escape_dotdot;
 #[path = "jail/escape_exec.rs"]

@@ -117,6 +117,44 @@ pub fn checked_base(base: &Path) -> Result<(), CowError> {
     }
 }
 
+/// The canonical directory layers live in, `base` (already made and
+/// checked by [`checked_base`]) with every symlink on its way resolved;
+/// refused when it lies in any of `roots` (the policy's canonical `see`,
+/// `write` and `cow` trees, by keyword) or holds one. The config checks
+/// its lines as written; a symlink on the way (`cowdir /srv/link/layers`
+/// with `/srv/link -> /srv/work`, a `write` tree) would put the layer
+/// where the program reaches it by its own path, its mirrors' hard links
+/// to the real trees' files included, never mapped nor copied up.
+pub fn canonical_base(base: &Path, roots: &[(&str, &Path)]) -> Result<PathBuf, CowError> {
+    let canonical = fs::canonicalize(base)
+        .map_err(|error| io_error("look at the layer directory", base, errno_of(&error)))?;
+    match overlapping_root(&canonical, roots) {
+        Some(problem) => Err(CowError::UnsafeBase {
+            path: base.to_path_buf(),
+            problem,
+        }),
+        None => Ok(canonical),
+    }
+}
+
+/// The problem with canonical `base` among `roots`: one it lies in, or
+/// one it holds.
+pub fn overlapping_root(base: &Path, roots: &[(&str, &Path)]) -> Option<String> {
+    use crate::policy::is_within;
+    roots.iter().find_map(|(keyword, root)| {
+        if is_within(base, root) || is_within(root, base) {
+            Some(format!(
+                "it is {} and overlaps `{keyword} {}`: the program would reach the layer by \
+                 its own path",
+                base.display(),
+                root.display()
+            ))
+        } else {
+            None
+        }
+    })
+}
+
 fn lock(dir: &Path) -> Result<Held, CowError> {
     let path = dir.join("lock");
     let file = fs::OpenOptions::new()
@@ -617,6 +655,29 @@ mod tests {
             "untouched"
         );
         fs::set_permissions(real.join("sub/deeper"), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn a_layer_directory_reached_through_a_symlink_into_a_tree_is_refused() {
+        let dir = temp();
+        let work = dir.path().join("work");
+        fs::create_dir(&work).unwrap();
+        std::os::unix::fs::symlink(&work, dir.path().join("link")).unwrap();
+        let base = dir.path().join("link/layers");
+        checked_base(&base).expect("made 0700, owned by us");
+        let tree = dir.path().join("tree");
+        let roots = [("cow", tree.as_path()), ("write", work.as_path())];
+        let refused = canonical_base(&base, &roots).unwrap_err().to_string();
+        assert!(refused.contains("overlaps `write "), "{refused}");
+        // A base holding a tree is refused too; one apart from them is
+        // canonical.
+        let apart = dir.path().join("layers");
+        checked_base(&apart).unwrap();
+        assert_eq!(canonical_base(&apart, &roots).unwrap(), apart);
+        assert!(overlapping_root(dir.path(), &roots).is_some());
+        assert!(
+            overlapping_root(Path::new("/srv/layers"), &[("see", Path::new("/srv/lay"))]).is_none()
+        );
     }
 
     trait FifoLike {

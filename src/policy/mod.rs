@@ -15,7 +15,7 @@ mod paths;
 pub use decide::{Denial, DenialKind, Reach, Standing, Target, Verdict};
 
 pub use cow::{CowMap, CowRoot};
-pub use paths::normalize_lexically;
+pub use paths::{is_within, normalize_lexically};
 
 use crate::config::Config;
 use std::fmt;

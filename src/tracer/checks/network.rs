@@ -288,6 +288,16 @@ fn unix_path(
     let Target::Path(canonical) = &resolved.target else {
         return Err(Errno::ECONNREFUSED);
     };
+    // Judged by its virtual name; the kernel is handed the real one: a
+    // socket file of a cow tree lives in its mirror, and the real tree
+    // is never written (a bind there would make a socket file in it).
+    let virtual_path = canonical;
+    let real = thread.real_path(virtual_path);
+    if use_ == Use::Bind && !thread.kernel_may_change(&real) {
+        log::debug!("bind at {real:?}, in a real cow tree: EROFS");
+        return Err(Errno::EROFS);
+    }
+    let canonical = &real;
     let canonical_bytes = canonical.as_os_str().as_bytes();
     let fits = canonical_bytes.len() < SUN_PATH_MAX;
     let kernel_path = match use_ {
@@ -318,7 +328,7 @@ fn unix_path(
             if !resolved.exists {
                 return Err(Errno::ENOENT);
             }
-            if fits && !thread.is_inside_writable(canonical) {
+            if fits && !thread.is_inside_writable(virtual_path) {
                 // Nothing on the canonical path can be swapped; the
                 // program's own may lead there through a writable tree
                 // (a symlink in it to a socket a connect line names).
@@ -907,5 +917,51 @@ mod tests {
         thread.landlock = true;
         let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
         assert_eq!(scratch_of(&answer, 1), Some(sockaddr_un(&path)));
+    }
+
+    #[test]
+    fn a_socket_in_a_cow_tree_is_made_and_reached_in_its_mirror_never_in_the_real_tree() {
+        let tree = TempDir::new("cowsock");
+        let mirror = TempDir::new("cowsockmirror");
+        let mut thread = thread_with("see /usr\n");
+        thread.policy.cow = crate::policy::CowMap {
+            roots: vec![crate::policy::CowRoot {
+                tree: tree.0.clone(),
+                mirror: Some(mirror.0.clone()),
+            }],
+        };
+        thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
+        let path = tree.join("x.sock");
+        thread.paths.insert(
+            path.as_bytes().to_vec(),
+            crate::tracer::resolve::Resolved {
+                target: Target::Path(path.clone().into()),
+                exists: false,
+                held_via: None,
+                touched_writable: true,
+            },
+        );
+        thread.poke(ADDRESS, &sockaddr_un(&path));
+        let len = sockaddr_un(&path).len() as u64;
+        for landlock in [false, true] {
+            thread.landlock = landlock;
+            let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
+            let copy = scratch_of(&answer, 1).expect("a copy");
+            if landlock {
+                assert_eq!(copy, sockaddr_un(&mirror.join("x.sock")));
+            } else {
+                assert!(copy[2..].starts_with(b"/proc/1/fd/"), "{copy:?}");
+                let Answer::Rewrite(rewrite) = &answer else {
+                    panic!("{answer:?}");
+                };
+                let held = rewrite.held.first().expect("the parent, held");
+                let dir = std::fs::read_link(format!(
+                    "/proc/self/fd/{}",
+                    std::os::fd::AsRawFd::as_raw_fd(held)
+                ))
+                .expect("its name");
+                assert_eq!(dir, mirror.0, "the mirror's directory, not the real tree's");
+            }
+        }
     }
 }

@@ -776,10 +776,14 @@ fn cow_open(
     if access == Access::Write && !thread.kernel_may_change(&real) {
         return Err(Errno::EROFS);
     }
-    let flags = if access == Access::Write && has(libc::O_CREAT) {
-        flags | libc::O_EXCL as u64
-    } else {
-        flags
+    let flags = match cow_open_of_missing_name(access, flags) {
+        Some(flags) => flags,
+        None => {
+            // Never let the kernel look the name up again: an original
+            // renamed to it meanwhile would be opened for writing.
+            debug!("{name}: {virtual_path:?} does not exist, no O_CREAT: ENOENT");
+            return Err(Errno::ENOENT);
+        }
     };
     let mut kernel_path = real.into_os_string().into_vec();
     if trailing_slash {
@@ -791,6 +795,27 @@ fn cow_open(
         flags,
         libc::RESOLVE_NO_SYMLINKS | program_resolve,
     ))
+}
+
+/// The flags the kernel's open of a name in a mirror runs with when the
+/// jail found no object there (or for a read): a write makes a new name
+/// only (`O_EXCL` added to `O_CREAT`), and a write without `O_CREAT`
+/// (`O_WRONLY`, `O_RDWR`, `O_TRUNC`, `O_APPEND` alone) is `None`: it
+/// would open whatever the name holds by the time the kernel looks,
+/// an original renamed there included.
+fn cow_open_of_missing_name(access: Access, flags: u64) -> Option<u64> {
+    if access != Access::Write {
+        return Some(flags);
+    }
+    if flags & libc::O_CREAT as u64 != 0 {
+        return Some(flags | libc::O_EXCL as u64);
+    }
+    // O_TMPFILE names a directory, which exists or fails anyway; the
+    // unnamed file it makes is no original.
+    if flags & (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64 != 0 {
+        return Some(flags);
+    }
+    None
 }
 
 /// Refuses a change through descriptor `fd` when its object is an
@@ -1043,6 +1068,34 @@ mod tests {
         thread.alone = false;
         let answer = thread.call("ioctl", [4, flags_set, 0x4000, 0, 0, 0]);
         assert_eq!(refused_with(&answer), libc::EPERM);
+    }
+
+    #[test]
+    fn a_write_open_of_a_missing_name_in_a_mirror_never_opens_what_comes_there() {
+        let creat = libc::O_CREAT as u64;
+        let excl = libc::O_EXCL as u64;
+        assert_eq!(
+            cow_open_of_missing_name(Access::Write, O_WRONLY | creat),
+            Some(O_WRONLY | creat | excl)
+        );
+        for flags in [
+            O_WRONLY,
+            O_RDWR,
+            O_WRONLY | libc::O_APPEND as u64,
+            libc::O_TRUNC as u64,
+        ] {
+            assert_eq!(
+                cow_open_of_missing_name(Access::Write, flags),
+                None,
+                "{flags:o}"
+            );
+        }
+        assert_eq!(cow_open_of_missing_name(Access::Read, 0), Some(0));
+        let tmpfile = libc::O_TMPFILE as u64 | O_RDWR;
+        assert_eq!(
+            cow_open_of_missing_name(Access::Write, tmpfile),
+            Some(tmpfile)
+        );
     }
 
     #[test]
