@@ -126,7 +126,8 @@ fn valid_configs() -> Vec<String> {
     .collect();
     // Every keyword's example, in two configs: a report, the limits
     // that end the program itself (`cputime`, `outputlimit`, `maxmemory`)
-    // and `cow` trees (with `template`) cannot go with `wakeup` yet.
+    // and `cow` trees (with `template`) cannot go with `wakeup` yet, nor
+    // `cow` with `user` or `group`.
     let left_outs: [&[&str]; 2] = [
         &[
             "reportfile",
@@ -136,7 +137,7 @@ fn valid_configs() -> Vec<String> {
             "maxmemory",
             "cow",
         ],
-        &["wakeup", "template"],
+        &["wakeup", "template", "user", "group"],
     ];
     for left_out in left_outs {
         let examples: Vec<&str> = KEYWORDS

@@ -1112,6 +1112,23 @@ fn report_contradiction(file: &Path, config: &Config) -> Option<ConfigError> {
             .expected("a `wakeup` line in the same config (or no `template`)"),
         );
     }
+    if let (Some(&(line, column)), true) = (
+        config.cow.lines.trees.first(),
+        config.limits.user.is_some() || config.limits.group.is_some(),
+    ) {
+        return Some(
+            ConfigError::at(
+                file,
+                line,
+                column,
+                "`cow` trees are not offered with `user` or `group` yet: the layer is the \
+                 jail's own (mode 0700), and a commit would make the program's files, modes \
+                 and set-id bits included, the jail's user's"
+                    .to_string(),
+            )
+            .expected("no `cow` line with `user` or `group`"),
+        );
+    }
     if let (true, Some(&(line, column))) = (config.template, config.cow.lines.trees.first()) {
         return Some(
             ConfigError::at(

@@ -1233,6 +1233,10 @@ fn report_outputs_are_parsed_and_their_conflicts_refused() {
             "t.conf:3:1: `template` needs `wakeup`",
         ),
         (
+            "user nobody\ncow /tmp/project",
+            "t.conf:2:1: `cow` trees are not offered with `user` or `group` yet",
+        ),
+        (
             "see /usr\nwakeup\ntemplate\ncow /tmp/project",
             "t.conf:4:1: `cow` trees are not offered with `template` yet",
         ),
