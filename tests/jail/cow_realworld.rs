@@ -445,15 +445,9 @@ impl Drop for EndSession<'_> {
     }
 }
 
-/// A jail run as the test user (when we are root), with the cow tree and
-/// the layer directory the user's.
-#[test]
-fn cow_unprivileged_user_changes_and_commits() {
-    if !is_root() {
-        // As an ordinary user the other tests are this test already.
-        crate::support::skip("only root can run the jail as the test user");
-        return;
-    }
+/// A jail run as the test user (we are root), with the cow tree and the
+/// layer directory the user's.
+fn unprivileged_cow_jail() -> Jail {
     let user = test_user();
     let mut j = cow_jail("auto", "keep", "");
     fs::create_dir_all(j.path("tree/sub")).unwrap();
@@ -482,6 +476,18 @@ fn cow_unprivileged_user_changes_and_commits() {
     .iter()
     .map(|s| s.to_string())
     .collect();
+    j
+}
+
+#[test]
+fn cow_unprivileged_user_changes_and_commits() {
+    if !is_root() {
+        // As an ordinary user the other tests are this test already.
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let user = test_user();
+    let j = unprivileged_cow_jail();
     let before = snapshot(&j.path("tree"), true);
     let out = sh(
         &j,
@@ -614,4 +620,47 @@ fn cow_a_full_disk_during_copy_up_is_enospc_and_the_real_tree_is_untouched() {
         );
         drop(_mounted);
     }
+}
+
+/// In its mirror the user owns every directory, so the program can change
+/// one the real tree does not let it change (root's, in the user's
+/// tree). The commit must find that before applying anything: a
+/// conflict (status 120), the real tree as it was, the layer kept.
+#[test]
+fn cow_unprivileged_commit_into_a_directory_not_yours_is_a_conflict_and_applies_nothing() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    fs::create_dir(j.path("tree/roots")).unwrap();
+    fs::write(j.path("tree/roots/r"), "r\n").unwrap();
+    // Natively the user cannot make a name there.
+    let native = Command::new("setpriv")
+        .args(&j.wrapper[1..])
+        .args(["/bin/sh", "-c"])
+        .arg(format!("echo x > {}/new", j.p("tree/roots")))
+        .output()
+        .unwrap();
+    assert!(!native.status.success(), "control: the user wrote there");
+    let before = snapshot(&j.path("tree"), true);
+    let out = sh(
+        &j,
+        "cd {root}/tree && rm a && echo n > n && echo new > roots/new && cat roots/new",
+    );
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["new"], "{}", out.describe());
+    let commit = layer_command(&j, "commit");
+    commit.assert_code(120);
+    commit.assert_stderr_contains(&format!(
+        "C {}: the commit may not change this directory (permission)",
+        j.p("tree/roots")
+    ));
+    assert_eq!(snapshot(&j.path("tree"), true), before, "nothing applied");
+    assert_eq!(layers(&j), 1, "the layer is kept");
+    // Discarded, it is gone and the tree still as it was.
+    let discard = layer_command(&j, "discard");
+    discard.assert_code(0);
+    assert_eq!(snapshot(&j.path("tree"), true), before);
+    assert_eq!(layers(&j), 0);
 }
