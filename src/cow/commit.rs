@@ -109,7 +109,101 @@ pub fn conflicts(tree: &Tree, changes: &[Change]) -> Vec<Conflict> {
             }
         }
     }
+    let (write, own) = dirs_changed(changes);
+    for dir in write {
+        let Some(path) = real_place(tree, changes, &dir) else {
+            continue;
+        };
+        if !may_change_entries(&path) {
+            conflict(
+                &dir,
+                "the commit may not change this directory (permission)",
+            );
+        }
+    }
+    for dir in own {
+        if !owned(&tree.real.join(&dir)) {
+            conflict(
+                &dir,
+                "the commit may not change this directory's mode (not yours)",
+            );
+        }
+    }
     out
+}
+
+/// The directories (relative to the tree; empty for its root) whose
+/// entries applying `changes` makes, removes or replaces, and those whose
+/// mode it sets. A pure function of the changes: what the commit needs
+/// the right to do, checked before anything is applied, so that a
+/// permission the real tree denies (a directory the program could change
+/// only in its mirror, where the user owns every directory) is a
+/// conflict and not a commit stopped half way.
+pub fn dirs_changed(changes: &[Change]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let parent = |path: &Path| path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut write = std::collections::BTreeSet::new();
+    let mut own = std::collections::BTreeSet::new();
+    for change in changes {
+        match &change.what {
+            What::Renamed { from, .. } => {
+                // Moved aside to the root, then into place.
+                write.insert(parent(from));
+                write.insert(PathBuf::new());
+                write.insert(parent(&change.path));
+                // A directory given another parent has its `..` changed.
+                let crosses = !parent(from).as_os_str().is_empty()
+                    || !parent(&change.path).as_os_str().is_empty();
+                if change.kind == Kind::Dir && crosses {
+                    write.insert(from.clone());
+                }
+            }
+            What::Modified if change.kind == Kind::Dir => {
+                own.insert(change.path.clone());
+            }
+            _ => {
+                write.insert(parent(&change.path));
+            }
+        }
+    }
+    (write.into_iter().collect(), own.into_iter().collect())
+}
+
+/// Where the directory at `dir` of the program's view is on the real
+/// tree before the commit: under a renamed directory, at its old path.
+/// `None` when it is not there (a directory the commit makes).
+fn real_place(tree: &Tree, changes: &[Change], dir: &Path) -> Option<PathBuf> {
+    let renamed = changes
+        .iter()
+        .filter_map(|change| match &change.what {
+            What::Renamed { from, .. } if change.kind == Kind::Dir => {
+                let rest = dir.strip_prefix(&change.path).ok()?;
+                Some((depth(&change.path), from.join(rest)))
+            }
+            _ => None,
+        })
+        .max_by_key(|(depth, _)| *depth)
+        .map(|(_, from)| from);
+    let path = tree.real.join(renamed.as_deref().unwrap_or(dir));
+    fs::symlink_metadata(&path)
+        .is_ok_and(|meta| meta.is_dir())
+        .then_some(path)
+}
+
+/// Whether this process may make and remove names in the directory.
+fn may_change_entries(path: &Path) -> bool {
+    nix::unistd::faccessat(
+        nix::fcntl::AT_FDCWD,
+        path,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+        nix::fcntl::AtFlags::AT_EACCESS,
+    )
+    .is_ok()
+}
+
+/// Whether this process may set the mode of `path`: its owner, or root.
+fn owned(path: &Path) -> bool {
+    let euid = nix::unistd::geteuid();
+    euid.is_root() || fs::symlink_metadata(path).is_ok_and(|meta| meta.uid() == euid.as_raw())
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl Fn(Errno) -> CowError + 'a {
@@ -311,6 +405,38 @@ mod tests {
                 manifest,
             },
         )
+    }
+
+    fn change(what: What, path: &str, kind: Kind) -> Change {
+        Change {
+            what,
+            path: PathBuf::from(path),
+            kind,
+            old_size: None,
+            new_size: None,
+        }
+    }
+
+    #[test]
+    fn a_commit_needs_to_change_the_parents_and_a_moved_directory() {
+        let renamed = |from: &str| What::Renamed {
+            from: PathBuf::from(from),
+            modified: false,
+        };
+        let (write, own) = dirs_changed(&[
+            change(What::Deleted, "d/gone", Kind::File),
+            change(What::Added, "ro/new", Kind::File),
+            change(What::Modified, "a", Kind::File),
+            change(What::Modified, "m", Kind::Dir),
+            // At the root, the directory keeps its parent.
+            change(renamed("old"), "new", Kind::Dir),
+            // Into another directory: its `..` changes.
+            change(renamed("x/sub"), "y/sub", Kind::Dir),
+            change(renamed("f"), "y/f", Kind::File),
+        ]);
+        let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(write, paths(&["", "d", "ro", "x", "x/sub", "y"]));
+        assert_eq!(own, paths(&["m"]));
     }
 
     fn listing(root: &Path) -> Vec<(String, String)> {

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Builds a REPL driver from `fixtures/repl/<name>.c`.
-fn build_driver(name: &str) -> PathBuf {
+pub(crate) fn build_driver(name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/repl/{name}.c"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
     fs::create_dir_all(&out).unwrap();
