@@ -1,14 +1,22 @@
-//! What `cow` trees add to the tracer beyond judging paths: the names the
-//! kernel would give the program from inside a mirror are given as the
-//! tree's (`getcwd`), so the layer's real path does not show.
+//! What `cow` trees add to the tracer: a write in a tree acts on an
+//! object the jail holds, copied up first when it is still an original
+//! (a hard link to the real tree's file); opens in a tree; changes
+//! through a descriptor of an original refused; and the names the kernel
+//! would give the program from inside a mirror given as the tree's
+//! (`getcwd`), so the layer's real path does not show. `paths.rs` judges
+//! the paths and calls these for targets in a tree.
 
 use crate::policy::Target;
-use crate::tracer::answer::Answer;
-use crate::tracer::resolve::Start;
+use crate::syscall::Access;
+use crate::tracer::answer::{Answer, Rewrite};
+use crate::tracer::checks::paths::open_verified;
+use crate::tracer::resolve::{Resolved, Start};
 use crate::tracer::stopped::Stopped;
 use log::debug;
 use nix::errno::Errno;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 /// `getcwd(buf, size)`, stopped only when the config has `cow` lines: a
 /// working directory in a mirror is answered with its virtual name (the
@@ -33,6 +41,161 @@ pub(in crate::tracer) fn getcwd(thread: &mut dyn Stopped) -> Answer {
     }
     debug!("{}: getcwd in a cow tree: {name:?}", thread.tid());
     Answer::Return(bytes.len() as u64)
+}
+
+/// The object a write in a `cow` tree acts on, held by the jail: the
+/// name `virtual_path` is looked up in its parent in the mirror (never
+/// followed), copied up first when it is still an original, and the
+/// object held must then not be an original (a name swapped meanwhile).
+/// A symlink's own metadata (`!follow`) cannot be changed: `EPERM`.
+pub(in crate::tracer) fn write_object(
+    thread: &dyn Stopped,
+    call: &str,
+    virtual_path: &Path,
+    follow: bool,
+) -> Result<OwnedFd, Errno> {
+    use crate::cow::copyup;
+    let real = thread.real_path(virtual_path);
+    let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
+        // The mirror's root itself: a directory of the jail's own.
+        return open_verified(&real, true);
+    };
+    let parent_fd = open_verified(parent, true)?;
+    let originals = thread.cow_originals();
+    for _ in 0..2 {
+        let stat =
+            nix::sys::stat::fstatat(&parent_fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        let object = copyup::Object {
+            regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
+            original: copyup::is_original(&stat, originals),
+        };
+        if copyup::needs_copy_up(call, Access::Write, object) {
+            copyup::copy_up(&parent_fd, name, originals)?;
+        }
+        let held = nix::fcntl::openat(
+            &parent_fd,
+            name,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )?;
+        let stat = nix::sys::stat::fstat(&held)?;
+        if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
+            // Followed names were resolved already: a symlink here is
+            // the call's own last component (lchown, utimensat with
+            // AT_SYMLINK_NOFOLLOW), or one swapped in.
+            debug!("{call}: the metadata of a symlink in a cow tree: EPERM (follow {follow})");
+            return Err(Errno::EPERM);
+        }
+        if !copyup::is_original(&stat, originals) {
+            return Ok(held);
+        }
+        debug!("{call}: {virtual_path:?} is an original again (swapped): once more");
+    }
+    Err(Errno::EBUSY)
+}
+
+/// An open in a `cow` tree: what the kernel is handed (the rewrite,
+/// path, flags and resolve flags of its `openat2`). A read opens the
+/// mirror's name; a write an object the jail holds after any copy up;
+/// a create makes a new name only (`O_EXCL`), so an original renamed
+/// there meanwhile is never opened for writing.
+#[allow(clippy::too_many_arguments)]
+pub(in crate::tracer) fn open(
+    thread: &dyn Stopped,
+    name: &str,
+    virtual_path: &Path,
+    resolved: &Resolved,
+    (access, follow): (Access, bool),
+    flags: u64,
+    program_resolve: u64,
+    trailing_slash: bool,
+) -> Result<(Rewrite, Vec<u8>, u64, u64), Errno> {
+    let mut rewrite = Rewrite::default();
+    let has = |flag: i32| flags & flag as u64 != 0;
+    let no_links = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    if access == Access::Write && resolved.exists {
+        if has(libc::O_CREAT) && has(libc::O_EXCL) {
+            return Err(Errno::EEXIST);
+        }
+        let held = match write_object(thread, name, virtual_path, follow) {
+            Err(Errno::EPERM) if !follow => return Err(Errno::ELOOP),
+            other => other?,
+        };
+        let mut kernel_path = thread.hand_over(held, None, &mut rewrite)?;
+        if trailing_slash {
+            kernel_path.push(b'/');
+        }
+        // The magic link must be followed to reach the object.
+        let flags = flags & !(libc::O_NOFOLLOW as u64);
+        return Ok((rewrite, kernel_path, flags, program_resolve & !no_links));
+    }
+    let real = thread.real_path(virtual_path);
+    if access == Access::Write && !thread.kernel_may_change(&real) {
+        return Err(Errno::EROFS);
+    }
+    let flags = match open_of_missing_name(access, flags) {
+        Some(flags) => flags,
+        None => {
+            // Never let the kernel look the name up again: an original
+            // renamed to it meanwhile would be opened for writing.
+            debug!("{name}: {virtual_path:?} does not exist, no O_CREAT: ENOENT");
+            return Err(Errno::ENOENT);
+        }
+    };
+    let mut kernel_path = real.into_os_string().into_vec();
+    if trailing_slash {
+        kernel_path.push(b'/');
+    }
+    Ok((
+        rewrite,
+        kernel_path,
+        flags,
+        libc::RESOLVE_NO_SYMLINKS | program_resolve,
+    ))
+}
+
+/// The flags the kernel's open of a name in a mirror runs with when the
+/// jail found no object there (or for a read): a write makes a new name
+/// only (`O_EXCL` added to `O_CREAT`), and a write without `O_CREAT`
+/// (`O_WRONLY`, `O_RDWR`, `O_TRUNC`, `O_APPEND` alone) is `None`: it
+/// would open whatever the name holds by the time the kernel looks,
+/// an original renamed there included.
+pub(in crate::tracer) fn open_of_missing_name(access: Access, flags: u64) -> Option<u64> {
+    if access != Access::Write {
+        return Some(flags);
+    }
+    if flags & libc::O_CREAT as u64 != 0 {
+        return Some(flags | libc::O_EXCL as u64);
+    }
+    // O_TMPFILE names a directory, which exists or fails anyway; the
+    // unnamed file it makes is no original.
+    if flags & (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64 != 0 {
+        return Some(flags);
+    }
+    None
+}
+
+/// Refuses a change through descriptor `fd` when its object is an
+/// original a `cow` mirror links to (opened for reading before any copy
+/// up): `EROFS`, the real tree is read-only.
+pub(in crate::tracer) fn refuse_original_descriptor(
+    thread: &dyn Stopped,
+    fd: i32,
+) -> Result<(), Errno> {
+    if thread.cow_originals().is_empty() {
+        return Ok(());
+    }
+    let held = thread.take_descriptor(thread.tid(), fd)?;
+    if crate::cow::copyup::fd_is_original(&held, thread.cow_originals())? {
+        debug!(
+            "{}: a change through descriptor {fd}, an original: EROFS",
+            thread.tid()
+        );
+        return Err(Errno::EROFS);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

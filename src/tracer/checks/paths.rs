@@ -11,8 +11,8 @@ use crate::syscall::{Access, EmptyPath, Follow, OpenCall, OpenFlags, PathOperand
 use crate::tracer::answer::{Answer, Arg, Rewrite};
 use crate::tracer::checks::exec::{held_copy, judge_interpreters};
 use crate::tracer::checks::lend::{descriptor_path, held_object_path};
-use crate::tracer::checks::signed;
 use crate::tracer::checks::urls;
+use crate::tracer::checks::{cow, signed};
 use crate::tracer::resolve::{Resolved, Start};
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
@@ -20,7 +20,7 @@ use log::debug;
 use nix::errno::Errno;
 use std::ffi::OsStr;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 /// The flags `open`/`openat` accept (the kernel's `VALID_OPEN_FLAGS`);
@@ -194,10 +194,10 @@ fn judge_placed_operand(
                 .as_deref()
                 .is_some_and(|path| thread.in_cow_tree(path));
             if !in_tree {
-                refuse_original_descriptor(thread, fd).map_err(|_| Errno::EXDEV)?;
+                cow::refuse_original_descriptor(thread, fd).map_err(|_| Errno::EXDEV)?;
             }
         } else if access == Access::Write {
-            refuse_original_descriptor(thread, fd)?;
+            cow::refuse_original_descriptor(thread, fd)?;
         }
         let Some(kernel_path) = descriptor_path(thread, fd, rewrite)? else {
             // Alone with its descriptor table: the call runs as it is.
@@ -271,7 +271,7 @@ fn judge_placed_operand(
             // mirror: an original could be renamed there meanwhile.
             return Err(Errno::ENOENT);
         }
-        let held = cow_write_object(thread, name, virtual_path, follow)?;
+        let held = cow::write_object(thread, name, virtual_path, follow)?;
         let kernel_path = thread.hand_over(held, None, rewrite)?;
         rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
         if !follow {
@@ -531,7 +531,7 @@ pub(in crate::tracer) fn judge_open(
         && thread.in_cow_tree(virtual_path)
     {
         let trailing_slash = path.ends_with(b"/");
-        return match cow_open(
+        return match cow::open(
             thread,
             name,
             virtual_path,
@@ -611,7 +611,7 @@ pub(in crate::tracer) fn judge_descriptor(
     if let Err(errno) = thread.verdict(name, access, &resolved.target, "") {
         return Answer::Refuse(errno);
     }
-    if let Err(errno) = refuse_original_descriptor(thread, fd) {
+    if let Err(errno) = cow::refuse_original_descriptor(thread, fd) {
         return Answer::Refuse(errno);
     }
     let sibling = match name {
@@ -682,158 +682,6 @@ pub(in crate::tracer) fn judge_object_change(
         Ok(()) => Answer::Allow,
         Err(errno) => Answer::Refuse(errno),
     }
-}
-
-/// The object a write in a `cow` tree acts on, held by the jail: the
-/// name `virtual_path` is looked up in its parent in the mirror (never
-/// followed), copied up first when it is still an original, and the
-/// object held must then not be an original (a name swapped meanwhile).
-/// A symlink's own metadata (`!follow`) cannot be changed: `EPERM`.
-fn cow_write_object(
-    thread: &dyn Stopped,
-    call: &str,
-    virtual_path: &Path,
-    follow: bool,
-) -> Result<OwnedFd, Errno> {
-    use crate::cow::copyup;
-    let real = thread.real_path(virtual_path);
-    let (Some(parent), Some(name)) = (real.parent(), real.file_name()) else {
-        // The mirror's root itself: a directory of the jail's own.
-        return open_verified(&real, true);
-    };
-    let parent_fd = open_verified(parent, true)?;
-    let originals = thread.cow_originals();
-    for _ in 0..2 {
-        let stat =
-            nix::sys::stat::fstatat(&parent_fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
-        let object = copyup::Object {
-            regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
-            original: copyup::is_original(&stat, originals),
-        };
-        if copyup::needs_copy_up(call, Access::Write, object) {
-            copyup::copy_up(&parent_fd, name, originals)?;
-        }
-        let held = nix::fcntl::openat(
-            &parent_fd,
-            name,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_NOFOLLOW
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )?;
-        let stat = nix::sys::stat::fstat(&held)?;
-        if stat.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            // Followed names were resolved already: a symlink here is
-            // the call's own last component (lchown, utimensat with
-            // AT_SYMLINK_NOFOLLOW), or one swapped in.
-            debug!("{call}: the metadata of a symlink in a cow tree: EPERM (follow {follow})");
-            return Err(Errno::EPERM);
-        }
-        if !copyup::is_original(&stat, originals) {
-            return Ok(held);
-        }
-        debug!("{call}: {virtual_path:?} is an original again (swapped): once more");
-    }
-    Err(Errno::EBUSY)
-}
-
-/// An open in a `cow` tree: what the kernel is handed (the rewrite,
-/// path, flags and resolve flags of its `openat2`). A read opens the
-/// mirror's name; a write an object the jail holds after any copy up;
-/// a create makes a new name only (`O_EXCL`), so an original renamed
-/// there meanwhile is never opened for writing.
-#[allow(clippy::too_many_arguments)]
-fn cow_open(
-    thread: &dyn Stopped,
-    name: &str,
-    virtual_path: &Path,
-    resolved: &Resolved,
-    (access, follow): (Access, bool),
-    flags: u64,
-    program_resolve: u64,
-    trailing_slash: bool,
-) -> Result<(Rewrite, Vec<u8>, u64, u64), Errno> {
-    let mut rewrite = Rewrite::default();
-    let has = |flag: i32| flags & flag as u64 != 0;
-    let no_links = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
-    if access == Access::Write && resolved.exists {
-        if has(libc::O_CREAT) && has(libc::O_EXCL) {
-            return Err(Errno::EEXIST);
-        }
-        let held = match cow_write_object(thread, name, virtual_path, follow) {
-            Err(Errno::EPERM) if !follow => return Err(Errno::ELOOP),
-            other => other?,
-        };
-        let mut kernel_path = thread.hand_over(held, None, &mut rewrite)?;
-        if trailing_slash {
-            kernel_path.push(b'/');
-        }
-        // The magic link must be followed to reach the object.
-        let flags = flags & !(libc::O_NOFOLLOW as u64);
-        return Ok((rewrite, kernel_path, flags, program_resolve & !no_links));
-    }
-    let real = thread.real_path(virtual_path);
-    if access == Access::Write && !thread.kernel_may_change(&real) {
-        return Err(Errno::EROFS);
-    }
-    let flags = match cow_open_of_missing_name(access, flags) {
-        Some(flags) => flags,
-        None => {
-            // Never let the kernel look the name up again: an original
-            // renamed to it meanwhile would be opened for writing.
-            debug!("{name}: {virtual_path:?} does not exist, no O_CREAT: ENOENT");
-            return Err(Errno::ENOENT);
-        }
-    };
-    let mut kernel_path = real.into_os_string().into_vec();
-    if trailing_slash {
-        kernel_path.push(b'/');
-    }
-    Ok((
-        rewrite,
-        kernel_path,
-        flags,
-        libc::RESOLVE_NO_SYMLINKS | program_resolve,
-    ))
-}
-
-/// The flags the kernel's open of a name in a mirror runs with when the
-/// jail found no object there (or for a read): a write makes a new name
-/// only (`O_EXCL` added to `O_CREAT`), and a write without `O_CREAT`
-/// (`O_WRONLY`, `O_RDWR`, `O_TRUNC`, `O_APPEND` alone) is `None`: it
-/// would open whatever the name holds by the time the kernel looks,
-/// an original renamed there included.
-fn cow_open_of_missing_name(access: Access, flags: u64) -> Option<u64> {
-    if access != Access::Write {
-        return Some(flags);
-    }
-    if flags & libc::O_CREAT as u64 != 0 {
-        return Some(flags | libc::O_EXCL as u64);
-    }
-    // O_TMPFILE names a directory, which exists or fails anyway; the
-    // unnamed file it makes is no original.
-    if flags & (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64 != 0 {
-        return Some(flags);
-    }
-    None
-}
-
-/// Refuses a change through descriptor `fd` when its object is an
-/// original a `cow` mirror links to (opened for reading before any copy
-/// up): `EROFS`, the real tree is read-only.
-fn refuse_original_descriptor(thread: &dyn Stopped, fd: i32) -> Result<(), Errno> {
-    if thread.cow_originals().is_empty() {
-        return Ok(());
-    }
-    let held = thread.take_descriptor(thread.tid(), fd)?;
-    if crate::cow::copyup::fd_is_original(&held, thread.cow_originals())? {
-        debug!(
-            "{}: a change through descriptor {fd}, an original: EROFS",
-            thread.tid()
-        );
-        return Err(Errno::EROFS);
-    }
-    Ok(())
 }
 
 /// A served file is read-only and never runs.
@@ -1075,7 +923,7 @@ mod tests {
         let creat = libc::O_CREAT as u64;
         let excl = libc::O_EXCL as u64;
         assert_eq!(
-            cow_open_of_missing_name(Access::Write, O_WRONLY | creat),
+            cow::open_of_missing_name(Access::Write, O_WRONLY | creat),
             Some(O_WRONLY | creat | excl)
         );
         for flags in [
@@ -1085,15 +933,15 @@ mod tests {
             libc::O_TRUNC as u64,
         ] {
             assert_eq!(
-                cow_open_of_missing_name(Access::Write, flags),
+                cow::open_of_missing_name(Access::Write, flags),
                 None,
                 "{flags:o}"
             );
         }
-        assert_eq!(cow_open_of_missing_name(Access::Read, 0), Some(0));
+        assert_eq!(cow::open_of_missing_name(Access::Read, 0), Some(0));
         let tmpfile = libc::O_TMPFILE as u64 | O_RDWR;
         assert_eq!(
-            cow_open_of_missing_name(Access::Write, tmpfile),
+            cow::open_of_missing_name(Access::Write, tmpfile),
             Some(tmpfile)
         );
     }
