@@ -207,6 +207,24 @@ fn registers_for(saved: &Regs, step: &Injected) -> Regs {
     regs
 }
 
+/// Whether descriptors 0, 1 and 2 of copy `pid` are the run's pipes.
+/// The opens named them by paths in the copy's memory, which a template
+/// can put in memory another copy shares (its stack pointer at the
+/// wakeup in a `MAP_SHARED` mapping): another run's paths, or a run's own,
+/// could have replaced them between the write and the kernel's read.
+fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
+    for (fd, pipe) in stdio.iter().enumerate() {
+        let expected = nix::sys::stat::fstat(pipe).map_err(|errno| errno.desc().to_string())?;
+        let opened = nix::sys::stat::stat(format!("/proc/{pid}/fd/{fd}").as_str());
+        if !opened.is_ok_and(|got| (got.st_dev, got.st_ino) == (expected.st_dev, expected.st_ino)) {
+            return Err(format!(
+                "cannot give the run its stdin, stdout and stderr: descriptor {fd} is not its pipe"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether thread `tid` is inside a clone, fork or vfork (its
 /// `/proc/<tid>/syscall` names one): a thread that has left it holds a
 /// reservation only until its next syscall.
@@ -631,6 +649,13 @@ impl Tracer {
         let Some(injection) = task.injection.take() else {
             return Resume::Continue;
         };
+        if let Err(why) = lands_on_its_pipes(pid, &injection.request.stdio) {
+            warn!("{pid}: {why}");
+            let _ = injection.request.replies.send(RunEvent::NotStarted(why));
+            let _ = injection.request.notify.write(1);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return Resume::Nothing;
+        }
         let Injection {
             saved,
             request,

@@ -736,3 +736,33 @@ fn a_child_whose_creator_is_killed_in_its_fork_event_does_not_outlive_its_run() 
     let out = t.run("rex", "forkwait 300\n");
     assert_eq!(stdout(&out), "reaped 300 of 300\n", "{}", stderr(&out));
 }
+
+#[test]
+fn a_wakeup_made_on_shared_memory_never_gives_a_run_another_callers_stdio() {
+    // The paths the copy opens for its stdio are written below its stack
+    // pointer; a template that makes the wakeup on a MAP_SHARED stack
+    // shares them with every copy, and concurrent copies opened each
+    // other's pipes: a caller got other callers' input echoed back.
+    let t = Templates::with_driver(attack_template(), "arg sharedstack\ntimelimit 10\n");
+    let out = t.run("sam", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let children: Vec<(usize, Child)> = (0..30)
+        .map(|n| {
+            let mut child = t.spawn(&[&format!("u{n}")]);
+            let input = format!("say run{n}\nsay run{n}\n");
+            let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+            (n, child)
+        })
+        .collect();
+    for (n, child) in children {
+        let out = finish(child);
+        let own = format!("run{n}\nrun{n}\n");
+        // Its own output, or (its pipes not reached) none and a failure.
+        if out.status.code() == Some(0) {
+            assert_eq!(stdout(&out), own, "run {n}: {}", stderr(&out));
+        } else {
+            assert_eq!(stdout(&out), "", "run {n}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(125), "run {n}: {}", stderr(&out));
+        }
+    }
+}
