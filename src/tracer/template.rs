@@ -384,6 +384,14 @@ impl Tracer {
             }
             return Resume::Nothing;
         }
+        if prepared && run.is_none() && matches!(event, Event::Signal { .. }) {
+            // The prepared thread runs only to fork and to make its wakeup
+            // again: a signal (one a run caused through a descriptor the
+            // prepared process shares, O_ASYNC to itself) would run its
+            // handler there, and every later run would see what it did.
+            debug!("{pid}: a signal to the prepared process: dropped");
+            return Resume::Continue;
+        }
         match event {
             Event::Seccomp => {
                 let Ok(regs) = nix::sys::ptrace::getregs(pid) else {
@@ -543,7 +551,17 @@ impl Tracer {
     /// The fork's exit in the prepared thread: back to its wakeup, which
     /// it makes again (and parks at).
     pub(super) fn forked(&mut self, pid: Pid, saved: Regs, result: i64) -> Resume {
-        if result < 0 {
+        // A signal pending at the fork makes the kernel restart it; the
+        // signal is dropped on the way back to the wakeup, and the
+        // request forked again from there.
+        const ERESTARTNOINTR: i64 = 513;
+        if result == -ERESTARTNOINTR
+            && let Some(state) = self.template.as_mut()
+            && let Some((request, _)) = state.forking.take()
+        {
+            debug!("{pid}: the fork of a copy was interrupted: again");
+            state.pending.push_front(request);
+        } else if result < 0 {
             warn!("{pid}: the fork of a copy failed: {result}");
             if let Some(state) = self.template.as_mut()
                 && let Some((request, _)) = state.forking.take()

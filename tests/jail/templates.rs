@@ -766,3 +766,29 @@ fn a_wakeup_made_on_shared_memory_never_gives_a_run_another_callers_stdio() {
         }
     }
 }
+
+#[test]
+fn a_signal_a_run_causes_never_runs_the_prepared_processs_handler() {
+    // The template's socket end 3 signals the prepared process (O_ASYNC,
+    // F_SETOWN to itself, a SIGIO handler counting in a global); a run
+    // writes into end 4. The parked process then ran its handler when it
+    // was next forked (that run failing: the fork was interrupted), and
+    // every later run saw the count.
+    let t = Templates::with_driver(attack_template(), "arg sigio\ntimelimit 5\n");
+    let out = t.run("tom", "sigio\npoke\nsigio\n");
+    assert_eq!(
+        stdout(&out),
+        "sigio 0\npoke 1\nsigio 0\n",
+        "{}",
+        stderr(&out)
+    );
+    for _ in 0..2 {
+        let out = t.run("tom", "sigio\n");
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("sigio 0\n", Some(0)),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
