@@ -207,12 +207,41 @@ fn registers_for(saved: &Regs, step: &Injected) -> Regs {
     regs
 }
 
-/// The parent of process `pid`, from `/proc/<pid>/status`.
-fn parent_of(pid: Pid) -> Option<Pid> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("PPid:"))?;
-    let ppid: i32 = line.trim_start_matches("PPid:").trim().parse().ok()?;
-    Some(Pid::from_raw(ppid))
+/// Whether descriptors 0, 1 and 2 of copy `pid` are the run's pipes.
+/// The opens named them by paths in the copy's memory, which a template
+/// can put in memory another copy shares (its stack pointer at the
+/// wakeup in a `MAP_SHARED` mapping): another run's paths, or a run's own,
+/// could have replaced them between the write and the kernel's read.
+fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
+    for (fd, pipe) in stdio.iter().enumerate() {
+        let expected = nix::sys::stat::fstat(pipe).map_err(|errno| errno.desc().to_string())?;
+        let opened = nix::sys::stat::stat(format!("/proc/{pid}/fd/{fd}").as_str());
+        if !opened.is_ok_and(|got| (got.st_dev, got.st_ino) == (expected.st_dev, expected.st_ino)) {
+            return Err(format!(
+                "cannot give the run its stdin, stdout and stderr: descriptor {fd} is not its pipe"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether thread `tid` is inside a clone, fork or vfork (its
+/// `/proc/<tid>/syscall` names one): a thread that has left it holds a
+/// reservation only until its next syscall.
+fn is_in_clone(tid: Pid) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{tid}/syscall")) else {
+        return false;
+    };
+    let Some(nr) = text
+        .split_whitespace()
+        .next()
+        .and_then(|nr| nr.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    ["clone", "clone3", "fork", "vfork"]
+        .iter()
+        .any(|name| crate::arch::number_of(name) == Some(nr))
 }
 
 impl Tracer {
@@ -266,6 +295,7 @@ impl Tracer {
             {
                 return Ok(outcome.clone());
             }
+            self.sweep_orphans();
             self.take_requests();
         }
     }
@@ -339,9 +369,28 @@ impl Tracer {
         };
         let run = self.tasks.get(&pid).and_then(|task| task.run);
         // Once prepared, the prepared process's other tasks never run
-        // again: their stops are left unanswered.
+        // again: their stops are left unanswered. So is the first stop of
+        // a task whose creator's clone event has not come yet (a copy, or
+        // a run's child): it is held, and resumed once that event says
+        // which run it is of (see `sweep_orphans` for an event that never
+        // comes).
         if prepared && run.is_none() && Some(pid) != thread {
+            if matches!(event, Event::Stop { .. })
+                && let Some(task) = self.tasks.get_mut(&pid)
+                && matches!(task.stage, super::Stage::Starting { .. })
+            {
+                task.held_first_stop = true;
+                debug!("{pid}: a first stop before its clone event: held");
+            }
             return Resume::Nothing;
+        }
+        if prepared && run.is_none() && matches!(event, Event::Signal { .. }) {
+            // The prepared thread runs only to fork and to make its wakeup
+            // again: a signal (one a run caused through a descriptor the
+            // prepared process shares, O_ASYNC to itself) would run its
+            // handler there, and every later run would see what it did.
+            debug!("{pid}: a signal to the prepared process: dropped");
+            return Resume::Continue;
         }
         match event {
             Event::Seccomp => {
@@ -357,7 +406,6 @@ impl Tracer {
                 }
                 self.on_seccomp_stop(pid)
             }
-            Event::Stop { .. } if self.holds_first_stop(pid) => Resume::Nothing,
             Event::Stop { .. } => {
                 if let Some(state) = self.template.as_mut()
                     && let Some((request, saved)) = state.starting.remove(&pid)
@@ -372,33 +420,6 @@ impl Tracer {
             Event::NewTask => self.on_template_new_task(pid),
             event => self.on_stop_event(pid, event),
         }
-    }
-
-    /// The first stop of a copy that came before its parent's fork event:
-    /// held until the tracer knows which run it is.
-    fn holds_first_stop(&mut self, pid: Pid) -> bool {
-        let Some(state) = self.template.as_ref() else {
-            return false;
-        };
-        let Some(task) = self.tasks.get(&pid) else {
-            return false;
-        };
-        let starting = matches!(task.stage, super::Stage::Starting { .. });
-        if !starting
-            || task.run.is_some()
-            || state.forking.is_none()
-            || state.starting.contains_key(&pid)
-            || pid == self.main
-            || parent_of(pid) != Some(nix::unistd::getpid())
-        {
-            return false;
-        }
-        if let Some(task) = self.tasks.get_mut(&pid) {
-            task.held_first_stop = true;
-            task.stage = super::Stage::Running;
-        }
-        debug!("{pid}: a copy's first stop before its fork event: held");
-        true
     }
 
     /// The prepared thread made the wakeup: it parks there, and is forked
@@ -484,8 +505,18 @@ impl Tracer {
             return resume;
         };
         if !forking {
-            if let Some(task) = self.tasks.get_mut(&child) {
-                task.run = parent_run;
+            let held = match self.tasks.get_mut(&child) {
+                Some(task) => {
+                    task.run = parent_run;
+                    std::mem::take(&mut task.held_first_stop)
+                }
+                None => false,
+            };
+            if held && parent_run.is_some() {
+                // Its first stop came first and was held: it runs now,
+                // as a task of its parent's run.
+                let first = self.on_stop(child, libc::SIGSTOP);
+                self.resume(child, first);
             }
             return resume;
         }
@@ -498,7 +529,11 @@ impl Tracer {
         let held = match self.tasks.get_mut(&child) {
             Some(task) => {
                 task.run = Some(request.id);
-                std::mem::take(&mut task.held_first_stop)
+                let held = std::mem::take(&mut task.held_first_stop);
+                if held {
+                    task.stage = super::Stage::Running;
+                }
+                held
             }
             None => false,
         };
@@ -516,7 +551,17 @@ impl Tracer {
     /// The fork's exit in the prepared thread: back to its wakeup, which
     /// it makes again (and parks at).
     pub(super) fn forked(&mut self, pid: Pid, saved: Regs, result: i64) -> Resume {
-        if result < 0 {
+        // A signal pending at the fork makes the kernel restart it; the
+        // signal is dropped on the way back to the wakeup, and the
+        // request forked again from there.
+        const ERESTARTNOINTR: i64 = 513;
+        if result == -ERESTARTNOINTR
+            && let Some(state) = self.template.as_mut()
+            && let Some((request, _)) = state.forking.take()
+        {
+            debug!("{pid}: the fork of a copy was interrupted: again");
+            state.pending.push_front(request);
+        } else if result < 0 {
             warn!("{pid}: the fork of a copy failed: {result}");
             if let Some(state) = self.template.as_mut()
                 && let Some((request, _)) = state.forking.take()
@@ -622,6 +667,13 @@ impl Tracer {
         let Some(injection) = task.injection.take() else {
             return Resume::Continue;
         };
+        if let Err(why) = lands_on_its_pipes(pid, &injection.request.stdio) {
+            warn!("{pid}: {why}");
+            let _ = injection.request.replies.send(RunEvent::NotStarted(why));
+            let _ = injection.request.notify.write(1);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return Resume::Nothing;
+        }
         let Injection {
             saved,
             request,
@@ -788,6 +840,63 @@ impl Tracer {
             if task.run.is_none() {
                 let _ = nix::sys::signal::kill(*tid, Signal::SIGKILL);
             }
+        }
+    }
+
+    /// Kills the tasks a run made whose clone event will never come: their
+    /// creator was killed in that event's stop, which the kernel then
+    /// does not report, so the tracer cannot tell which run they are of.
+    /// Held at their first stop, they would outlive their run (uncounted
+    /// by its `maxthreads`, unreached by its end). A task's event can only
+    /// still come while a run's thread is inside a clone (or a copy is
+    /// being forked): while none is, every such held task is an orphan.
+    /// A thread of the prepared process is left held (a signal to it would
+    /// end the prepared process); it never runs.
+    fn sweep_orphans(&mut self) {
+        let Some(state) = self.template.as_ref() else {
+            return;
+        };
+        if state.thread.is_none() || state.forking.is_some() {
+            return;
+        }
+        let held: Vec<Pid> = self
+            .tasks
+            .iter()
+            .filter(|(tid, task)| {
+                task.held_first_stop
+                    && task.run.is_none()
+                    && Some(**tid) != state.thread
+                    && !state.starting.contains_key(tid)
+            })
+            .map(|(tid, _)| *tid)
+            .collect();
+        if held.is_empty() {
+            return;
+        }
+        let in_flight = self
+            .tasks
+            .iter()
+            .any(|(tid, task)| task.run.is_some() && task.clone.is_some() && is_in_clone(*tid));
+        if in_flight {
+            return;
+        }
+        for tid in held {
+            let group = super::thread_group_of(tid);
+            let of_prepared = group.is_some_and(|group| {
+                group != tid
+                    && self
+                        .tasks
+                        .get(&group)
+                        .is_some_and(|task| task.run.is_none())
+            });
+            if of_prepared {
+                continue;
+            }
+            if let Some(task) = self.tasks.get_mut(&tid) {
+                task.held_first_stop = false;
+            }
+            debug!("{tid}: its clone event never came: killed");
+            let _ = nix::sys::signal::kill(tid, Signal::SIGKILL);
         }
     }
 

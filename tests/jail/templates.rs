@@ -12,25 +12,34 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Builds `fixtures/repl/<name>.c` (static) into the tests' fixtures.
+fn build_driver(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/repl/{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
+    fs::create_dir_all(&out).unwrap();
+    let tmp = out.join(format!(".{name}.{}", std::process::id()));
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "gcc failed for {}", src.display());
+    let bin = out.join(name);
+    fs::rename(&tmp, &bin).unwrap();
+    bin
+}
+
 /// The C template driver, built once per run.
 fn c_template() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repl/c_template.c");
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbox-fixtures");
-        fs::create_dir_all(&out).unwrap();
-        let tmp = out.join(format!(".c_template.{}", std::process::id()));
-        let status = Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .status()
-            .expect("run gcc");
-        assert!(status.success(), "gcc failed for {}", src.display());
-        let bin = out.join("c_template");
-        fs::rename(&tmp, &bin).unwrap();
-        bin
-    })
+    BIN.get_or_init(|| build_driver("c_template"))
+}
+
+/// The hostile template driver of the attack tests, built once per run.
+fn attack_template() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build_driver("attack_template"))
 }
 
 /// A jail tree whose config runs the C driver as a template.
@@ -44,8 +53,14 @@ struct Templates {
 
 impl Templates {
     fn new(extra: &str) -> Templates {
+        Templates::with_driver(c_template(), extra)
+    }
+
+    /// A tree whose template program (still named `c_template` in it) is
+    /// `driver`.
+    fn with_driver(driver: &Path, extra: &str) -> Templates {
         let mut jail = Jail::bare();
-        copy_executable(c_template(), jail.path("bin/c_template"));
+        copy_executable(driver, jail.path("bin/c_template"));
         let sock = jail.path("sock");
         jail.set_config(&format!(
             "see {{bin}}\nsee {{jail}}\nwrite {{jail}}\nchdir {{jail}}\nwakeup\ntemplate\n\
@@ -672,4 +687,108 @@ fn report_lines_go_to_the_stderr_of_the_run_that_caused_them() {
         (stdout(&out).as_str(), stderr(&out).as_str()),
         ("clean\n", "")
     );
+}
+
+// ---- Attacks: a run's code (and sometimes its template) against the
+// prepared process, the other runs and the runs to come. The driver is
+// fixtures/repl/attack_template.c.
+
+/// Processes of this tree in a ptrace or job-control stop (state `t` or
+/// `T`), other than `except`.
+fn stopped_drivers(t: &Templates, except: &[i32]) -> Vec<i32> {
+    t.drivers()
+        .into_iter()
+        .filter(|pid| !except.contains(pid))
+        .filter(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+            matches!(state, Some("t" | "T"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_whose_creator_is_killed_in_its_fork_event_does_not_outlive_its_run() {
+    // A child forked by a process that is killed at that fork's event stop
+    // has no event (the kernel drops a stop its tracer had not read): the
+    // tracer cannot tell its run, and held it stopped for good, past its
+    // run's end and uncounted by `maxthreads`, one more every few rounds.
+    let t = Templates::with_driver(attack_template(), "timelimit 10\nmaxthreads 50\n");
+    let out = t.run("rex", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let prepared = t.wait_drivers(1);
+    for _ in 0..2 {
+        let out = t.run("rex", "racefork 2500\n");
+        assert_eq!(stdout(&out), "rounds 1\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let start = Instant::now();
+    let mut left = stopped_drivers(&t, &prepared);
+    while !left.is_empty() && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+        left = stopped_drivers(&t, &prepared);
+    }
+    assert!(
+        left.is_empty(),
+        "tasks of ended runs left stopped: {left:?}"
+    );
+    // Children whose event comes late still run, in their run.
+    let out = t.run("rex", "forkwait 300\n");
+    assert_eq!(stdout(&out), "reaped 300 of 300\n", "{}", stderr(&out));
+}
+
+#[test]
+fn a_wakeup_made_on_shared_memory_never_gives_a_run_another_callers_stdio() {
+    // The paths the copy opens for its stdio are written below its stack
+    // pointer; a template that makes the wakeup on a MAP_SHARED stack
+    // shares them with every copy, and concurrent copies opened each
+    // other's pipes: a caller got other callers' input echoed back.
+    let t = Templates::with_driver(attack_template(), "arg sharedstack\ntimelimit 10\n");
+    let out = t.run("sam", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let children: Vec<(usize, Child)> = (0..30)
+        .map(|n| {
+            let mut child = t.spawn(&[&format!("u{n}")]);
+            let input = format!("say run{n}\nsay run{n}\n");
+            let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+            (n, child)
+        })
+        .collect();
+    for (n, child) in children {
+        let out = finish(child);
+        let own = format!("run{n}\nrun{n}\n");
+        // Its own output, or (its pipes not reached) none and a failure.
+        if out.status.code() == Some(0) {
+            assert_eq!(stdout(&out), own, "run {n}: {}", stderr(&out));
+        } else {
+            assert_eq!(stdout(&out), "", "run {n}: {}", stderr(&out));
+            assert_eq!(out.status.code(), Some(125), "run {n}: {}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn a_signal_a_run_causes_never_runs_the_prepared_processs_handler() {
+    // The template's socket end 3 signals the prepared process (O_ASYNC,
+    // F_SETOWN to itself, a SIGIO handler counting in a global); a run
+    // writes into end 4. The parked process then ran its handler when it
+    // was next forked (that run failing: the fork was interrupted), and
+    // every later run saw the count.
+    let t = Templates::with_driver(attack_template(), "arg sigio\ntimelimit 5\n");
+    let out = t.run("tom", "sigio\npoke\nsigio\n");
+    assert_eq!(
+        stdout(&out),
+        "sigio 0\npoke 1\nsigio 0\n",
+        "{}",
+        stderr(&out)
+    );
+    for _ in 0..2 {
+        let out = t.run("tom", "sigio\n");
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("sigio 0\n", Some(0)),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
