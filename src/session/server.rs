@@ -57,13 +57,30 @@ pub fn start(
     program: &[OsString],
     network: NetworkPolicy,
 ) -> Result<(), SessionError> {
+    fork_server(jail, dir, path, id, listener, |socket, listener| {
+        serve(jail, socket, listener, program, network)
+    })
+}
+
+/// Forks a server (a session's or a template's) that runs `serve` on
+/// `listener` and exits with its status, removing its socket if it is
+/// still its own; returns in the parent.
+pub(super) fn fork_server(
+    jail: &Jail,
+    dir: &Path,
+    path: &Path,
+    id: SocketId,
+    listener: UnixListener,
+    serve: impl FnOnce(&Socket, UnixListener) -> i32,
+) -> Result<(), SessionError> {
     #[allow(unsafe_code)]
-    // SAFETY: the process has started no thread yet.
+    // SAFETY: the process has started no thread yet (a client starts its
+    // stdin thread only once its command or run has started).
     let forked = unsafe { crate::sys::fork() };
     match forked.map_err(|errno| SessionError::Start(errno.desc().into()))? {
         nix::unistd::ForkResult::Parent { .. } => Ok(()),
         nix::unistd::ForkResult::Child => {
-            // The session outlives the invocation that starts it: it must
+            // The server outlives the invocation that starts it: it must
             // not keep that invocation's descriptors (a pipe the caller
             // waits on would never end). It keeps its socket, and the
             // `passfd` descriptors the program is to get.
@@ -75,7 +92,7 @@ pub fn start(
                 path: path.to_path_buf(),
                 id,
             };
-            let status = serve(jail, &socket, listener, program, network);
+            let status = serve(&socket, listener);
             remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
             std::process::exit(status)
         }
@@ -113,12 +130,13 @@ struct Failure {
 const WAKEUP: u8 = b'W';
 const ENDED: u8 = b'E';
 
-/// Where the session listens, and which socket file is its own.
+/// Where a server (a session's or a template's) listens, and which
+/// socket file is its own.
 #[derive(Clone)]
-struct Socket {
-    dir: PathBuf,
-    path: PathBuf,
-    id: SocketId,
+pub(super) struct Socket {
+    pub(super) dir: PathBuf,
+    pub(super) path: PathBuf,
+    pub(super) id: SocketId,
 }
 
 fn serve(

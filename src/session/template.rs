@@ -11,7 +11,7 @@
 //! the run's time (its own watchdog) and relays its three pipes.
 
 use super::protocol::{Frame, take_frame};
-use super::server::{close_inherited, detach_stdio, set_nonblocking};
+use super::server::{Socket, detach_stdio, set_nonblocking};
 use super::{
     ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
     peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
@@ -199,33 +199,9 @@ fn start(
     program: &[OsString],
     network: NetworkPolicy,
 ) -> Result<(), SessionError> {
-    #[allow(unsafe_code)]
-    // SAFETY: the process has started no thread yet (the client starts
-    // its stdin thread only once its run has started).
-    let forked = unsafe { crate::sys::fork() };
-    match forked.map_err(|errno| SessionError::Start(errno.desc().into()))? {
-        nix::unistd::ForkResult::Parent { .. } => Ok(()),
-        nix::unistd::ForkResult::Child => {
-            let mut keep = jail.config.pass_fds.clone();
-            keep.push(listener.as_raw_fd());
-            close_inherited(&mut keep);
-            let socket = Socket {
-                dir: dir.to_path_buf(),
-                path: path.to_path_buf(),
-                id,
-            };
-            let status = serve(jail, &socket, listener, program, network);
-            remove_socket_if_ours(&socket.dir, &socket.path, socket.id);
-            std::process::exit(status)
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Socket {
-    dir: PathBuf,
-    path: PathBuf,
-    id: SocketId,
+    super::server::fork_server(jail, dir, path, id, listener, |socket, listener| {
+        serve(jail, socket, listener, program, network)
+    })
 }
 
 /// How the server ended, for the clients that wait for a run.
