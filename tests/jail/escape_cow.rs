@@ -278,3 +278,91 @@ fn escape_cow_a_layer_directory_reached_through_a_symlink_into_a_write_tree_is_r
         );
     }
 }
+
+/// Swaps the names `a` (a file of the tree) and `s` (a symlink to the
+/// hidden file) with RENAME_EXCHANGE in a second process while the first
+/// opens `a` for reading and appending, thousands of times: the jail's
+/// copy-up must never copy, read or write the hidden file.
+const SWAP: &str = "
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir('{root}/tree')
+os.symlink('{root}/hidden/file', 's')
+tries = int(sys.argv[1])
+swapper = os.fork()
+if swapper == 0:
+    while True:
+        libc.syscall(316, -100, b'a', -100, b's', 2)
+leaks = opened = refused = 0
+for _ in range(tries):
+    try:
+        fd = os.open('a', os.O_RDWR | os.O_APPEND)
+    except OSError:
+        refused += 1
+        continue
+    opened += 1
+    if b'secret' in os.pread(fd, 100, 0):
+        leaks += 1
+    os.write(fd, b'x')
+    os.close(fd)
+os.kill(swapper, 9)
+os.waitpid(swapper, 0)
+print('leaks', leaks, 'opened', opened, 'refused', refused)
+";
+
+fn swap_counts(out: &Output) -> Option<(u64, u64, u64)> {
+    let line = out
+        .lines()
+        .into_iter()
+        .find(|line| line.starts_with("leaks "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["leaks", leaks, "opened", opened, "refused", refused] => Some((
+            leaks.parse().ok()?,
+            opened.parse().ok()?,
+            refused.parse().ok()?,
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn escape_cow_a_name_swapped_for_a_symlink_to_a_hidden_file_during_copy_up_never_reaches_it() {
+    let tries = "3000";
+    // The control: natively the open follows the swapped-in symlink.
+    let native = cow_jail("off", false);
+    let script = native.expand(SWAP);
+    let out = run_native(
+        &["/usr/bin/python3", "-c", script.as_str(), tries],
+        Duration::from_secs(60),
+    );
+    let (leaks, ..) = swap_counts(&out).unwrap_or_else(|| panic!("control: {}", out.describe()));
+    assert!(leaks > 0, "control: the swap never won: {}", out.describe());
+
+    each_jail(|j, how| {
+        let before = state(&j.path("tree"));
+        let hidden = fs::read(j.path("hidden/file")).unwrap();
+        let out = python(j, SWAP, &[tries], Duration::from_secs(120));
+        out.assert_code(0);
+        let (leaks, opened, refused) =
+            swap_counts(&out).unwrap_or_else(|| panic!("[{how}] {}", out.describe()));
+        assert_eq!(
+            leaks,
+            0,
+            "[{how}] the hidden file was read: {}",
+            out.describe()
+        );
+        // Both names were met: the race was live.
+        assert!(opened > 0 && refused > 0, "[{how}] {}", out.describe());
+        assert_eq!(
+            fs::read(j.path("hidden/file")).unwrap(),
+            hidden,
+            "[{how}] hidden file written"
+        );
+        assert_eq!(
+            state(&j.path("tree")),
+            before,
+            "[{how}] the real tree changed"
+        );
+    });
+}
