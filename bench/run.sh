@@ -19,7 +19,9 @@
 # lets the scheduler place them; "auto" (optional) is unpinned with `cpu auto`
 # in the jail config.
 #
-# Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true
+# Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind
+# (seefind and cowfind: find over a copy of /usr/include that the jail sees,
+# or that is a `cow` tree, whose kept layer the warm-up run makes)
 #
 # Peers, timed in the same rounds as the native run and the jail: "floor" is
 # the bare one-stop tracer (mintrace.c: one seccomp stop per path syscall and
@@ -151,6 +153,15 @@ write $writable
 chdir $run
 setenv TMPDIR $run
 CONF
+# A tree for seefind and cowfind: /usr/include hard-linked (or copied).
+tree="$work/tree"
+cp -al /usr/include "$tree" 2>/dev/null || cp -a /usr/include "$tree"
+config_cow="$work/bench-cow.conf"
+cp "$config" "$config_cow"
+# The layer's directory may not lie in a tree the jail sees.
+layers="$(mktemp -d /tmp/sandbox-bench-layers.XXXXXX)"
+[[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$work" "$layers"' EXIT
+printf 'cow %s\ncowdir %s\nonexit keep\n' "$tree" "$layers" >> "$config_cow"
 config_auto="$work/bench-auto.conf"
 cp "$config" "$config_auto"
 echo "cpu auto" >> "$config_auto"
@@ -162,12 +173,12 @@ export TMPDIR="$run" LC_ALL=C PATH=/usr/bin:/bin
 
 n_stat=$((50000 / scale)); n_open=$((20000 / scale)); n_getpid=$((50000 / scale)); n_fork=$((300 / scale))
 n_sendmsg=$((20000 / scale))
-all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true"
+all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind"
 
 # Sets `argv`, `title`, `checked` (syscalls per run, or empty) and `ref`
 # (the reference "best seccomp tracer" ratio, pinned) for a workload id.
 workload() {
-    checked=""; ref=""
+    checked=""; ref=""; wconf=""
     case "$1" in
     imports)   title="python3 start + imports"; ref=1.28
                argv=(/usr/bin/python3 -c 'import json, re, collections, decimal, email, http.client') ;;
@@ -187,6 +198,10 @@ workload() {
                argv=("$bin/getpid" "$n_getpid") ;;
     sendmsg)   title="$((n_sendmsg / 1000))k sendmsg on a socket pair"; checked=$n_sendmsg
                argv=("$bin/sendmsg" "$n_sendmsg") ;;
+    seefind)   title="find in a seen tree (/usr/include)"
+               argv=(/usr/bin/find "$tree" -name '*.h') ;;
+    cowfind)   title="find in a cow tree (/usr/include, layer kept)"; wconf="$config_cow"
+               argv=(/usr/bin/find "$tree" -name '*.h') ;;
     true)      title="/bin/true (jail start-up)"
                argv=(/bin/true) ;;
     *) log "unknown workload id: $1"; exit 2 ;;
@@ -299,7 +314,7 @@ check() {
     for attempt in 1 2 3; do
         nrc=0 jrc=0
         "${argv[@]}" </dev/null >"$work/out.native" 2>"$work/err.native" || nrc=$?
-        RUST_LOG=debug "$sandbox" "$config" "$ident" "${argv[@]}" </dev/null \
+        RUST_LOG=debug "$sandbox" "${wconf:-$config}" "$ident" "${argv[@]}" </dev/null \
             >"$work/out.jailed" 2>"$work/err.jailed" || jrc=$?
         same=DIFFER; cmp -s "$work/out.native" "$work/out.jailed" && same=same
         if [[ $nrc == 0 && $jrc == 0 && $same == same ]]; then
@@ -318,7 +333,7 @@ check() {
             echo
             echo "!!!!!! FAILED: $title (check run $attempt)"
             echo "!!!!!! native exit $nrc, jailed exit $jrc; outputs $same"
-            echo "--- jailed command: RUST_LOG=debug $(quote "$sandbox" "$config" "$ident" "${argv[@]}")"
+            echo "--- jailed command: RUST_LOG=debug $(quote "$sandbox" "${wconf:-$config}" "$ident" "${argv[@]}")"
             echo "--- native stdout (head):"; head -c 600 "$work/out.native"
             echo "--- jailed stdout (head):"; head -c 600 "$work/out.jailed"
             echo "--- the program's stderr in the jail (tail):"
@@ -364,6 +379,7 @@ for id in $all_ids; do
     fi
     for setting in $settings; do
         prefix_for "$setting"
+        [[ -n "$wconf" ]] && conf="$wconf"
         if ! measure; then
             failures+=("$title [$setting]: gave up after $runs failed timed rounds")
             continue
