@@ -426,7 +426,17 @@ fn fast(
             Some(fd) if !absolute => canonical_of(fd)?,
             _ => PathBuf::from("/"),
         };
-        if is_under_proc(&start_dir) || in_cow(view.cow, &start_dir) {
+        // A lone name in a mirror's directory (find's `newfstatat(dirfd,
+        // "name")` in a cow tree) is looked up in that directory, held,
+        // and named by its tree's name; any other walk from inside a tree
+        // (`..` may leave the mirror) takes the slow walk, which maps it.
+        let name_in_mirror = !absolute
+            && view.cow.in_mirror(&start_dir)
+            && !path.is_empty()
+            && !path.contains(&b'/')
+            && path != b"."
+            && path != b"..";
+        if is_under_proc(&start_dir) || (in_cow(view.cow, &start_dir) && !name_in_mirror) {
             return Ok(None);
         }
         // A symlink's target may name a cow tree: the slow walk maps it.
@@ -499,8 +509,13 @@ fn fast(
             touched |= writable(&dir_canonical);
         }
         let name_os = OsStr::from_bytes(name);
-        let candidate = dir_canonical.join(name_os);
-        if in_cow(view.cow, &candidate) {
+        let mut candidate = dir_canonical.join(name_os);
+        if name_in_mirror && dir_fd.is_some() {
+            // Looked up below through the directory held, never by name;
+            // the kernel is handed the mirror's name or the object.
+            candidate = view.cow.to_virtual(&candidate);
+            touched = true;
+        } else if in_cow(view.cow, &candidate) {
             // A mirror's own root (or a real tree's) named from outside
             // it: the slow walk gives it its virtual name.
             return Ok(None);
