@@ -163,3 +163,115 @@ fn escape_swap_dir_for_symlink_while_truncating_secret() {
 fn escape_swap_dir_for_symlink_while_setting_times_of_secret() {
     swap_race("utimens");
 }
+
+/// A lone name looked at relative to a directory descriptor in the write
+/// tree (find's `newfstatat(dirfd, name)`), without and with following,
+/// while another process keeps exchanging that name with a symlink to
+/// the hidden file. Without following, the jail lets the kernel look the
+/// name up itself (no stop of its own beyond the first): what it finds
+/// can only be the file or the symlink, never the hidden file.
+const LONE_NAME: &str = "
+import ctypes, os, stat, sys
+libc = ctypes.CDLL(None, use_errno=True)
+os.chdir('{jail}')
+os.symlink('{root}/hidden/file', 'l')
+with open('x', 'w') as f:
+    f.write('x' * 100)
+hidden, tries = int(sys.argv[1]), int(sys.argv[2])
+swapper = os.fork()
+if swapper == 0:
+    while True:
+        libc.syscall(316, -100, b'x', -100, b'l', 2)
+d = os.open('.', os.O_RDONLY | os.O_DIRECTORY)
+leaks = files = links = 0
+for _ in range(tries):
+    for follow in (False, True):
+        try:
+            st = os.stat('x', dir_fd=d, follow_symlinks=follow)
+        except OSError:
+            continue
+        if st.st_ino == hidden:
+            leaks += 1
+        elif stat.S_ISLNK(st.st_mode):
+            links += 1
+        else:
+            files += 1
+os.kill(swapper, 9)
+os.waitpid(swapper, 0)
+print('leaks', leaks, 'files', files, 'links', links)
+";
+
+fn lone_name_counts(out: &Output) -> Option<(u64, u64, u64)> {
+    let line = out.stdout.lines().find(|line| line.starts_with("leaks "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["leaks", leaks, "files", files, "links", links] => Some((
+            leaks.parse().ok()?,
+            files.parse().ok()?,
+            links.parse().ok()?,
+        )),
+        _ => None,
+    }
+}
+
+#[test]
+fn escape_swap_lone_name_looked_at_through_a_dirfd_never_reaches_the_hidden_file() {
+    let tries = "3000";
+    let native = Jail::new();
+    let hidden = fs::metadata(native.path("hidden/file"))
+        .unwrap()
+        .ino()
+        .to_string();
+    let script = native.expand(LONE_NAME);
+    let out = run_native(
+        &[
+            "/usr/bin/python3",
+            "-c",
+            script.as_str(),
+            hidden.as_str(),
+            tries,
+        ],
+        Duration::from_secs(60),
+    );
+    let (leaks, ..) =
+        lone_name_counts(&out).unwrap_or_else(|| panic!("control: {}", out.describe()));
+    assert!(leaks > 0, "control: the swap never won: {}", out.describe());
+
+    for (mode, extra) in MODES {
+        let mut j = Jail::new();
+        j.add_config(&format!(
+            "see /usr\nsee /lib\nsee /lib64\nsee /bin\n{extra}"
+        ));
+        let hidden = fs::metadata(j.path("hidden/file"))
+            .unwrap()
+            .ino()
+            .to_string();
+        let before = fs::read(j.path("hidden/file")).unwrap();
+        let script = j.expand(LONE_NAME);
+        let out = j
+            .cmd(&[
+                "/usr/bin/python3",
+                "-c",
+                script.as_str(),
+                hidden.as_str(),
+                tries,
+            ])
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_code(0);
+        let (leaks, files, links) =
+            lone_name_counts(&out).unwrap_or_else(|| panic!("[{mode}] {}", out.describe()));
+        assert_eq!(
+            leaks,
+            0,
+            "[{mode}] the hidden file was reached: {}",
+            out.describe()
+        );
+        assert!(
+            files > 0 && links > 0,
+            "[{mode}] the race was not live: {}",
+            out.describe()
+        );
+        assert_eq!(fs::read(j.path("hidden/file")).unwrap(), before);
+    }
+}

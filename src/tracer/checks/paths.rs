@@ -298,7 +298,18 @@ fn judge_placed_operand(
         return Ok(());
     }
     let held = matches!(resolved.target, Target::Held);
-    if !held && !resolved.touched_writable && thread.untouchable(address, path.len() as u64 + 1) {
+    // In /proc a name can come to mean another process (a pid reused).
+    let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
+    let unswappable = !resolved.touched_writable
+        || (!in_proc
+            && lone_name_not_followed(
+                start,
+                &path,
+                follow,
+                access,
+                thread.alone_with_descriptors(),
+            ));
+    if !held && unswappable && thread.untouchable(address, path.len() as u64 + 1) {
         // Nothing can change the buffer or the walk: the kernel may
         // read the program's own argument, and no exit stop is needed.
         return Ok(());
@@ -314,6 +325,35 @@ fn judge_placed_operand(
     )?;
     rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
     Ok(())
+}
+
+/// Whether a look at one name (no `/`, not `.` or `..`) relative to a
+/// directory descriptor, without following it, can run on the
+/// program's own arguments even in a writable tree (find's
+/// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` in a `write` or `cow`
+/// tree). The kernel looks the name up once, in the very directory the
+/// descriptor holds (no other task can swap the descriptor: `alone`),
+/// and does not follow what it finds. A swap of that name meanwhile can
+/// only put there another object of the same directory, which the same
+/// trees judge alike: no hidden or see-only object can be moved or
+/// linked into a writable directory (that needs the object's name and
+/// write access to it), and none can be named through a symlink that is
+/// not followed. Only looks (`Access::Stat`) qualify.
+fn lone_name_not_followed(
+    start: Start,
+    path: &[u8],
+    follow: bool,
+    access: Access,
+    alone: bool,
+) -> bool {
+    matches!(start, Start::Fd(_))
+        && !follow
+        && access == Access::Stat
+        && alone
+        && !path.is_empty()
+        && !path.contains(&b'/')
+        && path != b"."
+        && path != b".."
 }
 
 /// Finishes `rewrite` as the `openat2` the kernel runs for an open:
@@ -716,6 +756,63 @@ pub(in crate::tracer) fn open_verified(path: &Path, directory: bool) -> Result<O
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_lone_name_looked_at_without_following_by_a_thread_alone_runs_as_given() {
+        let fd = Start::Fd(3);
+        assert!(lone_name_not_followed(
+            fd,
+            b"name",
+            false,
+            Access::Stat,
+            true
+        ));
+        // Followed, a symlink swapped in could lead anywhere.
+        assert!(!lone_name_not_followed(
+            fd,
+            b"name",
+            true,
+            Access::Stat,
+            true
+        ));
+        // Another task could swap the descriptor.
+        assert!(!lone_name_not_followed(
+            fd,
+            b"name",
+            false,
+            Access::Stat,
+            false
+        ));
+        // Only looks; only one name, in the descriptor's directory.
+        assert!(!lone_name_not_followed(
+            fd,
+            b"name",
+            false,
+            Access::Read,
+            true
+        ));
+        assert!(!lone_name_not_followed(
+            fd,
+            b"name",
+            false,
+            Access::Remove,
+            true
+        ));
+        for path in [&b"a/b"[..], b"..", b".", b"", b"name/"] {
+            assert!(
+                !lone_name_not_followed(fd, path, false, Access::Stat, true),
+                "{path:?}"
+            );
+        }
+        // From the working directory, which another task sharing it can move.
+        assert!(!lone_name_not_followed(
+            Start::Cwd,
+            b"name",
+            false,
+            Access::Stat,
+            true
+        ));
+    }
     use crate::tracer::checks::fake::{FakeThread, TempDir, refused_with, scratch_of};
 
     const PATH: u64 = 0x1000;
