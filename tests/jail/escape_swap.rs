@@ -164,8 +164,9 @@ fn escape_swap_dir_for_symlink_while_setting_times_of_secret() {
     swap_race("utimens");
 }
 
-/// A lone name looked at relative to a directory descriptor in the write
-/// tree (find's `newfstatat(dirfd, name)`), without and with following,
+/// A lone name looked at or opened for reading relative to a directory
+/// descriptor in the write tree (find's `newfstatat(dirfd, name)` and
+/// `openat(dirfd, name, O_NOFOLLOW)`), without and with following,
 /// while another process keeps exchanging that name with a symlink to
 /// the hidden file. Without following, the jail lets the kernel look the
 /// name up itself (no stop of its own beyond the first): what it finds
@@ -196,6 +197,13 @@ for _ in range(tries):
             links += 1
         else:
             files += 1
+        try:
+            fd = os.open('x', os.O_RDONLY | (0 if follow else os.O_NOFOLLOW), dir_fd=d)
+        except OSError:
+            continue
+        if b'secret' in os.read(fd, 200) or os.fstat(fd).st_ino == hidden:
+            leaks += 1
+        os.close(fd)
 os.kill(swapper, 9)
 os.waitpid(swapper, 0)
 print('leaks', leaks, 'files', files, 'links', links)

@@ -302,13 +302,8 @@ fn judge_placed_operand(
     let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
     let unswappable = !resolved.touched_writable
         || (!in_proc
-            && lone_name_not_followed(
-                start,
-                &path,
-                follow,
-                access,
-                thread.alone_with_descriptors(),
-            ));
+            && access == Access::Stat
+            && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors()));
     if !held && unswappable && thread.untouchable(address, path.len() as u64 + 1) {
         // Nothing can change the buffer or the walk: the kernel may
         // read the program's own argument, and no exit stop is needed.
@@ -327,10 +322,11 @@ fn judge_placed_operand(
     Ok(())
 }
 
-/// Whether a look at one name (no `/`, not `.` or `..`) relative to a
-/// directory descriptor, without following it, can run on the
-/// program's own arguments even in a writable tree (find's
-/// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` in a `write` or `cow`
+/// Whether a look at or a read of one name (no `/`, not `.` or `..`)
+/// relative to a directory descriptor, without following it, can run on
+/// the program's own arguments even in a writable tree (find's
+/// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` and `openat(dirfd,
+/// name, O_RDONLY | O_NOFOLLOW | O_DIRECTORY)` in a `write` or `cow`
 /// tree). The kernel looks the name up once, in the very directory the
 /// descriptor holds (no other task can swap the descriptor: `alone`),
 /// and does not follow what it finds. A swap of that name meanwhile can
@@ -338,17 +334,12 @@ fn judge_placed_operand(
 /// trees judge alike: no hidden or see-only object can be moved or
 /// linked into a writable directory (that needs the object's name and
 /// write access to it), and none can be named through a symlink that is
-/// not followed. Only looks (`Access::Stat`) qualify.
-fn lone_name_not_followed(
-    start: Start,
-    path: &[u8],
-    follow: bool,
-    access: Access,
-    alone: bool,
-) -> bool {
+/// not followed. The caller admits only looks and reads, never a
+/// change, and nothing in `/proc` (where a name can come to mean another
+/// process).
+fn lone_name_not_followed(start: Start, path: &[u8], follow: bool, alone: bool) -> bool {
     matches!(start, Start::Fd(_))
         && !follow
-        && access == Access::Stat
         && alone
         && !path.is_empty()
         && !path.contains(&b'/')
@@ -567,6 +558,16 @@ pub(in crate::tracer) fn judge_open(
     {
         return Answer::Refuse(errno);
     }
+    let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
+    let lone_read = matches!(open.flags, OpenFlags::Arg(_))
+        && access == Access::Read
+        && !in_proc
+        && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors())
+        && thread.untouchable(path_address, path.len() as u64 + 1);
+    if lone_read {
+        debug!("{pid}: {name}({given:?}): a lone name read without following: as given");
+        return Answer::Allow;
+    }
     if let Target::Path(virtual_path) = &resolved.target
         && thread.in_cow_tree(virtual_path)
     {
@@ -760,58 +761,17 @@ mod tests {
     #[test]
     fn only_a_lone_name_looked_at_without_following_by_a_thread_alone_runs_as_given() {
         let fd = Start::Fd(3);
-        assert!(lone_name_not_followed(
-            fd,
-            b"name",
-            false,
-            Access::Stat,
-            true
-        ));
+        assert!(lone_name_not_followed(fd, b"name", false, true));
         // Followed, a symlink swapped in could lead anywhere.
-        assert!(!lone_name_not_followed(
-            fd,
-            b"name",
-            true,
-            Access::Stat,
-            true
-        ));
+        assert!(!lone_name_not_followed(fd, b"name", true, true));
         // Another task could swap the descriptor.
-        assert!(!lone_name_not_followed(
-            fd,
-            b"name",
-            false,
-            Access::Stat,
-            false
-        ));
-        // Only looks; only one name, in the descriptor's directory.
-        assert!(!lone_name_not_followed(
-            fd,
-            b"name",
-            false,
-            Access::Read,
-            true
-        ));
-        assert!(!lone_name_not_followed(
-            fd,
-            b"name",
-            false,
-            Access::Remove,
-            true
-        ));
+        assert!(!lone_name_not_followed(fd, b"name", false, false));
+        // Only one name, in the descriptor's directory.
         for path in [&b"a/b"[..], b"..", b".", b"", b"name/"] {
-            assert!(
-                !lone_name_not_followed(fd, path, false, Access::Stat, true),
-                "{path:?}"
-            );
+            assert!(!lone_name_not_followed(fd, path, false, true), "{path:?}");
         }
         // From the working directory, which another task sharing it can move.
-        assert!(!lone_name_not_followed(
-            Start::Cwd,
-            b"name",
-            false,
-            Access::Stat,
-            true
-        ));
+        assert!(!lone_name_not_followed(Start::Cwd, b"name", false, true));
     }
     use crate::tracer::checks::fake::{FakeThread, TempDir, refused_with, scratch_of};
 
