@@ -3,7 +3,7 @@
 //! unprivileged user, a full disk. Each test checks the exit status, the
 //! program's own output, and the real tree by checksums before and after.
 
-use crate::support::{Jail, Output, SANDBOX, copy_executable, is_root, test_user};
+use crate::support::{Jail, Output, is_root, test_user};
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -448,34 +448,14 @@ impl Drop for EndSession<'_> {
 /// A jail run as the test user (we are root), with the cow tree and the
 /// layer directory the user's.
 fn unprivileged_cow_jail() -> Jail {
-    let user = test_user();
     let mut j = cow_jail("auto", "keep", "");
     fs::create_dir_all(j.path("tree/sub")).unwrap();
     fs::write(j.path("tree/a"), "alpha\n").unwrap();
     fs::write(j.path("tree/sub/b"), "beta\n").unwrap();
     fs::create_dir_all(j.path("layers")).unwrap();
     fs::set_permissions(j.path("layers"), fs::Permissions::from_mode(0o700)).unwrap();
-    let copy = j.path("sandbox-bin");
-    copy_executable(SANDBOX, &copy);
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    j.sandbox = copy;
-    for dir in ["tree", "layers"] {
-        let status = Command::new("chown")
-            .args(["-R", &format!("{user}:{user}")])
-            .arg(j.path(dir))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    j.wrapper = [
-        "setpriv",
-        &format!("--reuid={user}"),
-        &format!("--regid={user}"),
-        "--clear-groups",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    crate::support::test_user_runs(&mut j);
+    crate::support::chown_to_test_user(&[&j.path("tree"), &j.path("layers")]);
     j
 }
 

@@ -5,7 +5,7 @@
 //! Landlock on and with `landlock off`, as root and as an unprivileged
 //! user; the real tree's state is compared before and after.
 
-use crate::support::{Jail, Output, SANDBOX, copy_executable, is_root, run_native, test_user};
+use crate::support::{Jail, Output, is_root, run_native};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -67,30 +67,10 @@ fn cow_jail(landlock: &str, unprivileged: bool) -> Jail {
          cow {{root}}/tree\ncowdir {{root}}/layers\nlandlock {landlock}\nonexit discard\n"
     ));
     if unprivileged && is_root() {
-        let user = test_user();
-        let copy = j.path("sandbox-bin");
-        copy_executable(SANDBOX, &copy);
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        j.sandbox = copy;
         fs::create_dir(j.path("layers")).unwrap();
         fs::set_permissions(j.path("layers"), fs::Permissions::from_mode(0o700)).unwrap();
-        for dir in ["tree", "out", "layers"] {
-            let status = std::process::Command::new("chown")
-                .args(["-R", &format!("{user}:{user}")])
-                .arg(j.path(dir))
-                .status()
-                .unwrap();
-            assert!(status.success());
-        }
-        j.wrapper = [
-            "setpriv",
-            &format!("--reuid={user}"),
-            &format!("--regid={user}"),
-            "--clear-groups",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        crate::support::test_user_runs(&mut j);
+        crate::support::chown_to_test_user(&[&j.path("tree"), &j.path("out"), &j.path("layers")]);
     }
     j
 }

@@ -823,26 +823,40 @@ pub fn run_as_test_user(j: &mut Jail) {
     if !is_root() {
         return;
     }
+    test_user_runs(j);
+    chown_to_test_user(&[&j.path("jail")]);
+    for dir in ["ro", "hidden"] {
+        fs::set_permissions(j.path(dir), fs::Permissions::from_mode(0o777)).unwrap();
+    }
+}
+
+/// The jail of `j` run by the test user (we are root): a copy of the
+/// binary the user can run, inside the tree, and `setpriv` as the
+/// wrapper. What the user must own is the caller's to give
+/// ([`chown_to_test_user`]).
+pub fn test_user_runs(j: &mut Jail) {
     let user = test_user();
     let copy = j.path("sandbox-bin");
     copy_executable(SANDBOX, &copy);
     fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
     j.sandbox = copy;
-    let status = Command::new("chown")
-        .args(["-R", &format!("{user}:{user}")])
-        .arg(j.path("jail"))
-        .status()
-        .expect("run chown");
-    assert!(status.success(), "chown -R {user} {}", j.p("jail"));
-    for dir in ["ro", "hidden"] {
-        fs::set_permissions(j.path(dir), fs::Permissions::from_mode(0o777)).unwrap();
-    }
     j.wrapper = vec![
         "setpriv".to_string(),
         format!("--reuid={user}"),
         format!("--regid={user}"),
         "--clear-groups".to_string(),
     ];
+}
+
+/// `chown -R <test user>:<test user>` of each path.
+pub fn chown_to_test_user(paths: &[&Path]) {
+    let user = test_user();
+    let status = Command::new("chown")
+        .args(["-R", &format!("{user}:{user}")])
+        .args(paths)
+        .status()
+        .expect("run chown");
+    assert!(status.success(), "chown -R {user} {paths:?}");
 }
 
 /// A fresh standard tree ([`Jail::new`]) whose jail the unprivileged test
