@@ -1195,3 +1195,36 @@ fn run_with_refused_syscall(jail: &Jail, refused: libc::c_long) -> sandbox::Outp
     }
     command.output().expect("spawn")
 }
+
+/// `examples/minimal.rs`, as README shows it: built by `cargo test` next
+/// to the test binaries' directory, it finds the `sandbox` binary one
+/// directory up, runs `/bin/sh` in the jail and prints the output, how
+/// it ended and what the jail refused.
+#[test]
+fn the_minimal_example_runs_and_says_what_was_denied() {
+    let sandbox = std::path::Path::new(crate::support::SANDBOX);
+    let example = sandbox
+        .parent()
+        .expect("the binary's directory")
+        .join("examples/minimal");
+    if !example.exists() {
+        crate::support::skip(&format!("{} is not built", example.display()));
+        return;
+    }
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let out = std::process::Command::new(&example)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .expect("run the example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"hello from the jail"), "{stdout}");
+    assert!(lines.contains(&"exit status: 3"), "{stdout}");
+    assert!(
+        lines.contains(&"denied: openat /etc/passwd (ENOENT), allowed by `see /etc/passwd`"),
+        "{stdout}"
+    );
+}
