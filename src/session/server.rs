@@ -87,6 +87,9 @@ pub(super) fn fork_server(
             let mut keep = jail.config.pass_fds.clone();
             keep.push(listener.as_raw_fd());
             close_inherited(&mut keep);
+            // Leave the client's terminal and process group behind too.
+            let _ = nix::unistd::setsid();
+            detach_stdio();
             let socket = Socket {
                 dir: dir.to_path_buf(),
                 path: path.to_path_buf(),
@@ -146,10 +149,6 @@ fn serve(
     program: &[OsString],
     network: NetworkPolicy,
 ) -> i32 {
-    // Leave the client's terminal and process group behind: the session
-    // outlives the invocation that started it.
-    let _ = nix::unistd::setsid();
-    detach_stdio();
     let Ok(pipes) = Pipes::new() else {
         return 1;
     };
@@ -231,7 +230,7 @@ fn serve(
 
 /// Points the server's own stdio at /dev/null: the terminal belongs to
 /// the client that started it, and messages go through the socket.
-pub(super) fn detach_stdio() {
+fn detach_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

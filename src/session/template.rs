@@ -11,7 +11,7 @@
 //! the run's time (its own watchdog) and relays its three pipes.
 
 use super::protocol::{Frame, take_frame};
-use super::server::{Socket, detach_stdio, set_nonblocking};
+use super::server::{Socket, set_nonblocking};
 use super::{
     ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
     peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
@@ -317,8 +317,6 @@ fn serve(
     program: &[OsString],
     network: NetworkPolicy,
 ) -> i32 {
-    let _ = nix::unistd::setsid();
-    detach_stdio();
     // The tracer hears of its tasks through a signalfd: no thread may take
     // SIGCHLD (every thread started from here on inherits the mask; the
     // program's child resets it).

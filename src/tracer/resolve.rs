@@ -440,9 +440,11 @@ fn fast(
             return Ok(None);
         }
         // A symlink's target may name a cow tree: the slow walk maps it.
-        if path
-            .split(|&byte| byte == b'/')
-            .any(|component| view.cow.is_tree_name(component))
+        // (Without cow trees nothing can: no scan on every path.)
+        if !view.cow.roots.is_empty()
+            && path
+                .split(|&byte| byte == b'/')
+                .any(|component| view.cow.is_tree_name(component))
         {
             return Ok(None);
         }

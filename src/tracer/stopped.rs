@@ -178,7 +178,7 @@ impl Stopped for TaskView<'_> {
         let tgid = match self.tracer.tasks.get(&pid).and_then(|task| task.tgid) {
             Some(tgid) => tgid,
             None => {
-                let tgid = read_tgid(pid).unwrap_or(pid);
+                let tgid = super::thread_group_of(pid).unwrap_or(pid);
                 if let Some(task) = self.tracer.tasks.get_mut(&pid) {
                     task.tgid = Some(tgid);
                 }
@@ -631,12 +631,4 @@ impl Stopped for TaskView<'_> {
         }
         true
     }
-}
-
-/// The thread-group id of `tid`, from `/proc/<tid>/status`.
-fn read_tgid(tid: Pid) -> Option<Pid> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("Tgid:"))?;
-    let tgid = line.trim_start_matches("Tgid:").trim().parse().ok()?;
-    Some(Pid::from_raw(tgid))
 }

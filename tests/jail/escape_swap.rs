@@ -245,8 +245,20 @@ fn escape_swap_lone_name_looked_at_through_a_dirfd_never_reaches_the_hidden_file
         lone_name_counts(&out).unwrap_or_else(|| panic!("control: {}", out.describe()));
     assert!(leaks > 0, "control: the swap never won: {}", out.describe());
 
-    for (mode, extra) in MODES {
+    let users: &[bool] = if crate::support::is_root() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for (&unprivileged, (mode, extra)) in users
+        .iter()
+        .flat_map(|user| MODES.iter().map(move |mode| (user, mode)))
+    {
+        let mode = format!("{mode}, unprivileged {unprivileged}");
         let mut j = Jail::new();
+        if unprivileged {
+            crate::support::run_as_test_user(&mut j);
+        }
         j.add_config(&format!(
             "see /usr\nsee /lib\nsee /lib64\nsee /bin\n{extra}"
         ));

@@ -141,13 +141,25 @@ impl FakeThread {
 
     /// Makes `given` resolve to the existing `canonical` path.
     pub fn lays_out(&mut self, given: &str, canonical: &str, exists: bool) {
+        self.lays_out_walking(given, canonical, exists, false);
+    }
+
+    /// [`Self::lays_out`], with a walk through a directory the jail can
+    /// write (`touched_writable`): the kernel must get the jail's copy.
+    pub fn lays_out_walking(
+        &mut self,
+        given: &str,
+        canonical: &str,
+        exists: bool,
+        touched_writable: bool,
+    ) {
         self.paths.insert(
             given.as_bytes().to_vec(),
             Resolved {
                 target: Target::Path(PathBuf::from(canonical)),
                 exists,
                 held_via: None,
-                touched_writable: false,
+                touched_writable,
             },
         );
     }

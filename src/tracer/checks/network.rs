@@ -897,15 +897,7 @@ mod tests {
         let mut thread = thread_with(&format!("see {0}\nwrite {0}\n", dir.0.display()));
         thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
         let path = dir.join("sub/x.sock");
-        thread.paths.insert(
-            path.as_bytes().to_vec(),
-            crate::tracer::resolve::Resolved {
-                target: Target::Path(path.clone().into()),
-                exists: false,
-                held_via: None,
-                touched_writable: true,
-            },
-        );
+        thread.lays_out_walking(&path, &path, false, true);
         thread.poke(ADDRESS, &sockaddr_un(&path));
         let len = sockaddr_un(&path).len() as u64;
         let answer = thread.call("bind", [3, ADDRESS, len, 0, 0, 0]);
@@ -932,15 +924,7 @@ mod tests {
         };
         thread.holds(3, socket(libc::AF_UNIX, libc::SOCK_STREAM), "socket:[1]");
         let path = tree.join("x.sock");
-        thread.paths.insert(
-            path.as_bytes().to_vec(),
-            crate::tracer::resolve::Resolved {
-                target: Target::Path(path.clone().into()),
-                exists: false,
-                held_via: None,
-                touched_writable: true,
-            },
-        );
+        thread.lays_out_walking(&path, &path, false, true);
         thread.poke(ADDRESS, &sockaddr_un(&path));
         let len = sockaddr_un(&path).len() as u64;
         for landlock in [false, true] {
