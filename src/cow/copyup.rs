@@ -35,16 +35,18 @@ pub struct Object {
 /// xattrs, inode flags). `link` (the link count aside) and `access`
 /// (which only asks) do not; renames and removals act on names.
 pub fn needs_copy_up(call: &str, access: Access, object: Object) -> bool {
-    if !(object.regular && object.original) {
-        return false;
-    }
-    if matches!(
+    object.regular && object.original && writes_through(call) && access == Access::Write
+}
+
+/// Whether a call judged a write acts on the object its path names
+/// (and so, in a mirror, must act on a copy): not `link` (a new name for
+/// it, judged by where that name goes), not the `access` family (which
+/// only asks whether a write would be allowed).
+pub fn writes_through(call: &str) -> bool {
+    !matches!(
         call,
         "link" | "linkat" | "access" | "faccessat" | "faccessat2"
-    ) {
-        return false;
-    }
-    access == Access::Write
+    )
 }
 
 /// The fresh names copies are made under.

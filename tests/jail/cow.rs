@@ -481,3 +481,42 @@ fn onexit_ask_asks_on_the_terminal_and_keeps_without_one() {
     assert_eq!(fs::read_to_string(j.path("tree/a")).unwrap(), "alpha\nc\n");
     assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
 }
+
+/// `access(W_OK)` only asks: on a file of the tree it answers as
+/// natively (writable) without copying anything up, before and after a
+/// write made a copy; the real tree is unchanged.
+#[test]
+fn access_for_writing_in_a_cow_tree_answers_as_natively() {
+    const ASK: &str = "import os
+f = '{root}/tree/a'
+print(os.access(f, os.W_OK), os.access(f, os.W_OK, effective_ids=True))
+open(f, 'a').write('more\\n')
+print(os.access(f, os.W_OK))";
+    let native = cow_jail("off", "keep");
+    let out = crate::support::run_native(
+        &["/usr/bin/python3", "-c", &native.expand(ASK)],
+        std::time::Duration::from_secs(20),
+    );
+    assert_eq!(
+        out.stdout.lines().collect::<Vec<_>>(),
+        ["True True", "True"],
+        "control"
+    );
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "discard");
+        let before = listing(&j.path("tree"));
+        let out = j.cmd(&["/usr/bin/python3", "-c", &j.expand(ASK)]).run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            ["True True", "True"],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert_eq!(
+            listing(&j.path("tree")),
+            before,
+            "[{landlock}] the real tree changed"
+        );
+    }
+}

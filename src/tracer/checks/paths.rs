@@ -263,7 +263,7 @@ fn judge_placed_operand(
     if let Target::Path(virtual_path) = &resolved.target
         && access == Access::Write
         && !exec
-        && !matches!(name, "link" | "linkat")
+        && crate::cow::copyup::writes_through(name)
         && thread.in_cow_tree(virtual_path)
     {
         if !resolved.exists {
