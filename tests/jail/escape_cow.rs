@@ -172,7 +172,10 @@ for i in range(int(sys.argv[1])):
         time.sleep(0.002)
         os.rename(src, T + '/y')
         os._exit(0)
-    for _ in range(3000):
+    # Until the rename lands (bounded in time, not in tries, so that a
+    # child scheduled late on a busy machine still races).
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
         try:
             fd = os.open(T + '/y', os.O_WRONLY | os.O_APPEND)
         except OSError:
@@ -269,12 +272,19 @@ libc = ctypes.CDLL(None, use_errno=True)
 os.chdir('{root}/tree')
 os.symlink('{root}/hidden/file', 's')
 tries = int(sys.argv[1])
+until_leak = len(sys.argv) > 2
 swapper = os.fork()
 if swapper == 0:
     while True:
         libc.syscall(316, -100, b'a', -100, b's', 2)
+# The race is live only once the swapper runs: on a busy machine it may
+# not be scheduled before a short loop ends.
+while not os.path.islink('a'):
+    os.sched_yield()
 leaks = opened = refused = 0
 for _ in range(tries):
+    if until_leak and leaks:
+        break
     try:
         fd = os.open('a', os.O_RDWR | os.O_APPEND)
     except OSError:
@@ -309,11 +319,19 @@ fn swap_counts(out: &Output) -> Option<(u64, u64, u64)> {
 #[test]
 fn escape_cow_a_name_swapped_for_a_symlink_to_a_hidden_file_during_copy_up_never_reaches_it() {
     let tries = "3000";
-    // The control: natively the open follows the swapped-in symlink.
+    // The control: natively the open follows the swapped-in symlink. It
+    // tries until the swap wins once (bounded), so a loaded machine does
+    // not make it fail.
     let native = cow_jail("off", false);
     let script = native.expand(SWAP);
     let out = run_native(
-        &["/usr/bin/python3", "-c", script.as_str(), tries],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            script.as_str(),
+            "200000",
+            "until-leak",
+        ],
         Duration::from_secs(60),
     );
     let (leaks, ..) = swap_counts(&out).unwrap_or_else(|| panic!("control: {}", out.describe()));
