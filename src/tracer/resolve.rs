@@ -224,6 +224,46 @@ pub fn start_target(thread: Thread, start: Start, cow: &CowMap) -> Result<Resolv
     }
 }
 
+/// A lone name (no `/`, not `.` or `..`) relative to descriptor `fd`,
+/// named without opening or looking at anything: the descriptor's
+/// directory, read once from `/proc/<tid>/fd`, and the name. Only for a
+/// call the kernel then runs on the program's own arguments (a look or a
+/// read that does not follow the name, by a thread alone with its
+/// descriptor table: `checks::paths`): the kernel looks the name up once
+/// in the very directory the descriptor holds, so whether it exists and
+/// what it is are the kernel's to answer; `exists` is not looked at and
+/// the walk counts as touching a writable directory. `None` when the
+/// descriptor has no usable name (deleted, not a path, in `/proc`, a real
+/// cow tree) or the name may lead into a cow tree: the full walk decides.
+pub fn lone_name(thread: Thread, fd: i32, name: &[u8], cow: &CowMap) -> Option<Resolved> {
+    let lone = !name.is_empty() && !name.contains(&b'/') && name != b"." && name != b"..";
+    if !lone {
+        return None;
+    }
+    let link = format!("/proc/{}/fd/{fd}", thread.tid);
+    let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
+    let dir = Path::new(&target);
+    let unusable = !target.as_bytes().starts_with(b"/")
+        || target.as_bytes().ends_with(b" (deleted)")
+        || is_under_proc(dir)
+        || target.len() + name.len() + 1 >= libc::PATH_MAX as usize;
+    if unusable {
+        return None;
+    }
+    let candidate = dir.join(OsStr::from_bytes(name));
+    // A real tree is never handed to the kernel, and a tree's root met
+    // from its parent must be mapped to its mirror: the walk does both.
+    if cow.in_real_tree(dir)
+        || cow.in_real_tree(&candidate)
+        || (cow.in_mirror(&candidate) && !cow.in_mirror(dir))
+    {
+        return None;
+    }
+    let mut resolved = Resolved::path(cow.to_virtual(&candidate), true);
+    resolved.touched_writable = true;
+    Some(resolved)
+}
+
 fn open_start(thread: Thread, start: Start) -> Result<OwnedFd, Errno> {
     let link = match start {
         Start::Cwd => format!("/proc/{}/cwd", thread.tid),

@@ -44,6 +44,12 @@ pub(in crate::tracer) trait Stopped {
 
     /// Resolves `path` as the kernel will for this thread.
     fn resolve(&mut self, start: Start, path: &[u8], follow: bool) -> Result<Resolved, Errno>;
+    /// Names a lone name relative to descriptor `fd` without a walk, for
+    /// a call the kernel runs as given (`resolve::lone_name`); `None`:
+    /// resolve it.
+    fn resolve_lone_name(&mut self, _fd: i32, _name: &[u8]) -> Option<Resolved> {
+        None
+    }
     /// Resolves `path` within the program's own `RESOLVE_BENEATH` or
     /// `RESOLVE_IN_ROOT` scope.
     fn resolve_scoped(
@@ -215,6 +221,10 @@ impl Stopped for TaskView<'_> {
             cow: &tracer.policy.cow,
         };
         resolve::resolve(thread, start, path, follow, &view)
+    }
+
+    fn resolve_lone_name(&mut self, fd: i32, name: &[u8]) -> Option<Resolved> {
+        resolve::lone_name(self.ids(), fd, name, &self.tracer.policy.cow)
     }
 
     fn resolve_scoped(

@@ -520,3 +520,54 @@ print(os.access(f, os.W_OK))";
         );
     }
 }
+
+/// A look or a read of one name relative to a directory descriptor (what
+/// `find` does), with the tree's own name met from its seen parent: each
+/// answers with the program's view (the mirror), never the real tree.
+#[test]
+fn names_looked_up_through_directory_descriptors_show_the_programs_view() {
+    const LOOK: &str = "import os
+top = '{root}/top'
+os.chdir(top + '/tree')
+open('new.txt', 'w').write('n')
+os.unlink('a')
+parent = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+looked = os.stat('tree', dir_fd=parent, follow_symlinks=False).st_ino
+print('tree is the tree', looked == os.stat(top + '/tree').st_ino)
+tree = os.open('tree', os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY, dir_fd=parent)
+print('names', sorted(os.listdir(tree)))
+try:
+    os.stat('a', dir_fd=tree, follow_symlinks=False)
+    print('a is there')
+except FileNotFoundError:
+    print('a is gone')
+print('new.txt size', os.stat('new.txt', dir_fd=tree, follow_symlinks=False).st_size)
+fd = os.open('new.txt', os.O_RDONLY | os.O_NOFOLLOW, dir_fd=tree)
+print('new.txt reads', os.read(fd, 10))";
+    for landlock in ["auto", "off"] {
+        let mut j = Jail::bare();
+        let tree = j.path("top/tree");
+        fs::create_dir_all(tree.join("sub")).unwrap();
+        fs::write(tree.join("a"), "alpha\n").unwrap();
+        j.set_config(&format!(
+            "see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee {{root}}/top\ncow {{root}}/top/tree\n\
+             cowdir {{root}}/layers\nlandlock {landlock}\nonexit discard\n"
+        ));
+        let before = listing(&tree);
+        let out = j.cmd(&["/usr/bin/python3", "-c", &j.expand(LOOK)]).run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            [
+                "tree is the tree True",
+                "names ['new.txt', 'sub']",
+                "a is gone",
+                "new.txt size 1",
+                "new.txt reads b'n'",
+            ],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert_eq!(listing(&tree), before, "[{landlock}] the real tree changed");
+    }
+}

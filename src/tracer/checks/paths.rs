@@ -223,7 +223,17 @@ fn judge_placed_operand(
     }
     let path = path.unwrap_or_default();
     let given = String::from_utf8_lossy(&path).into_owned();
-    let resolved = match thread.resolve(start, &path, follow) {
+    // A look the kernel will run as given (below) needs no walk: the
+    // descriptor's name and the lone name are all the verdict needs.
+    let lone_look = access == Access::Stat
+        && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors());
+    let as_given = lone_look && thread.untouchable(address, path.len() as u64 + 1);
+    let named = match start {
+        Start::Fd(fd) if as_given => thread.resolve_lone_name(fd, &path),
+        _ => None,
+    };
+    let named_directly = named.is_some();
+    let resolved = match named.map_or_else(|| thread.resolve(start, &path, follow), Ok) {
         Ok(resolved) => resolved,
         Err(errno) => {
             debug!(
@@ -301,10 +311,14 @@ fn judge_placed_operand(
     // In /proc a name can come to mean another process (a pid reused).
     let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
     let unswappable = !resolved.touched_writable
-        || (!in_proc
-            && access == Access::Stat
-            && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors()));
-    if !held && unswappable && thread.untouchable(address, path.len() as u64 + 1) {
+        || (!in_proc && lone_look && kernel_meets_the_same(thread, named_directly, &resolved));
+    // (A lone look already asked whether its buffer is untouchable.)
+    let untouchable = if lone_look {
+        as_given
+    } else {
+        thread.untouchable(address, path.len() as u64 + 1)
+    };
+    if !held && unswappable && untouchable {
         // Nothing can change the buffer or the walk: the kernel may
         // read the program's own argument, and no exit stop is needed.
         return Ok(());
@@ -345,6 +359,16 @@ fn lone_name_not_followed(start: Start, path: &[u8], follow: bool, alone: bool) 
         && !path.contains(&b'/')
         && path != b"."
         && path != b".."
+}
+
+/// Whether the kernel, handed a lone name as given, meets the object
+/// judged. It does when the name was judged as the descriptor's
+/// directory and the name (`resolve_lone_name`). A walk's answer in a
+/// cow tree is a virtual name, which the kernel may not meet: a tree's
+/// root looked up from its parent is the real tree, never to be handed
+/// out (its mirror is).
+fn kernel_meets_the_same(thread: &dyn Stopped, named_directly: bool, resolved: &Resolved) -> bool {
+    named_directly || !matches!(&resolved.target, Target::Path(path) if thread.in_cow_tree(path))
 }
 
 /// Finishes `rewrite` as the `openat2` the kernel runs for an open:
@@ -518,7 +542,20 @@ pub(in crate::tracer) fn judge_open(
     }
     let given = String::from_utf8_lossy(&path).into_owned();
     let scoped = program_resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
-    let resolved = if scoped {
+    // A read the kernel will run as given (below) needs no walk: the
+    // descriptor's name and the lone name are all the verdicts need.
+    let as_given = matches!(open.flags, OpenFlags::Arg(_))
+        && access == Access::Read
+        && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors())
+        && thread.untouchable(path_address, path.len() as u64 + 1);
+    let named = match start {
+        Start::Fd(fd) if as_given && !scoped => thread.resolve_lone_name(fd, &path),
+        _ => None,
+    };
+    let named_directly = named.is_some();
+    let resolved = if let Some(named) = named {
+        Ok(named)
+    } else if scoped {
         // The program's own scope decides what the path means; the
         // kernel call below then gets the plain canonical result.
         thread.resolve_scoped(start, &path, follow, program_resolve)
@@ -559,12 +596,7 @@ pub(in crate::tracer) fn judge_open(
         return Answer::Refuse(errno);
     }
     let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
-    let lone_read = matches!(open.flags, OpenFlags::Arg(_))
-        && access == Access::Read
-        && !in_proc
-        && lone_name_not_followed(start, &path, follow, thread.alone_with_descriptors())
-        && thread.untouchable(path_address, path.len() as u64 + 1);
-    if lone_read {
+    if as_given && !in_proc && kernel_meets_the_same(thread, named_directly, &resolved) {
         debug!("{pid}: {name}({given:?}): a lone name read without following: as given");
         return Answer::Allow;
     }
