@@ -251,6 +251,9 @@ pub fn lone_name(thread: Thread, fd: i32, name: &[u8], cow: &CowMap) -> Option<R
         return None;
     }
     let candidate = dir.join(OsStr::from_bytes(name));
+    if is_under_proc(&candidate) {
+        return None;
+    }
     // A real tree is never handed to the kernel, and a tree's root met
     // from its parent must be mapped to its mirror: the walk does both.
     if cow.in_real_tree(dir)
@@ -806,6 +809,54 @@ mod tests {
             cow: &CowMap::default(),
         };
         resolve(me(), Start::Cwd, path.as_bytes(), follow, &view).map(|resolved| resolved.target)
+    }
+
+    #[test]
+    fn a_lone_name_is_named_by_its_descriptors_directory_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let held = std::fs::File::open(&root).unwrap();
+        let fd = held.as_raw_fd();
+        let none = CowMap::default();
+        let named = lone_name(me(), fd, b"x", &none).expect("named");
+        assert_eq!(named.target, Target::Path(root.join("x")));
+        assert!(named.touched_writable, "never taken as unchangeable");
+        for not_lone in [&b"a/b"[..], b".", b"..", b""] {
+            assert_eq!(lone_name(me(), fd, not_lone, &none), None, "{not_lone:?}");
+        }
+        let proc_dir = std::fs::File::open("/proc").unwrap();
+        assert_eq!(lone_name(me(), proc_dir.as_raw_fd(), b"1", &none), None);
+        let top = std::fs::File::open("/").unwrap();
+        assert_eq!(lone_name(me(), top.as_raw_fd(), b"proc", &none), None);
+        // A descriptor of a directory removed since has no usable name.
+        std::fs::create_dir(root.join("gone")).unwrap();
+        let gone = std::fs::File::open(root.join("gone")).unwrap();
+        std::fs::remove_dir(root.join("gone")).unwrap();
+        assert_eq!(lone_name(me(), gone.as_raw_fd(), b"x", &none), None);
+        assert_eq!(
+            lone_name(me(), 9999, b"x", &none),
+            None,
+            "no such descriptor"
+        );
+
+        // A cow tree's name seen from its parent is the real tree; one of
+        // its mirror's directories names the tree's objects.
+        for sub in ["tree", "mirror", "mirror/d"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let cow = CowMap {
+            roots: vec![crate::policy::CowRoot {
+                tree: root.join("tree"),
+                mirror: Some(root.join("mirror")),
+            }],
+        };
+        assert_eq!(lone_name(me(), fd, b"tree", &cow), None);
+        assert_eq!(lone_name(me(), fd, b"mirror", &cow), None);
+        let real_tree = std::fs::File::open(root.join("tree")).unwrap();
+        assert_eq!(lone_name(me(), real_tree.as_raw_fd(), b"x", &cow), None);
+        let mirror_dir = std::fs::File::open(root.join("mirror/d")).unwrap();
+        let named = lone_name(me(), mirror_dir.as_raw_fd(), b"x", &cow).expect("named");
+        assert_eq!(named.target, Target::Path(root.join("tree/d/x")));
     }
 
     #[test]
