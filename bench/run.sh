@@ -20,8 +20,13 @@
 # in the jail config.
 #
 # Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind
+#   seeimports cowimports writebuild cowbuild
 # (seefind and cowfind: find over a copy of /usr/include that the jail sees,
-# or that is a `cow` tree, whose kept layer the warm-up run makes)
+# or that is a `cow` tree, whose kept layer the warm-up run makes;
+# seeimports and cowimports: python3 importing with its working directory,
+# first on sys.path, in that seen or cow tree; writebuild and cowbuild:
+# untar a 17-file C project, make it with gcc, run it and remove it, in a
+# write tree or a cow tree whose layer each run discards)
 #
 # Peers, timed in the same rounds as the native run and the jail: "floor" is
 # the bare one-stop tracer (mintrace.c: one seccomp stop per path syscall and
@@ -153,6 +158,27 @@ write $writable
 chdir $run
 setenv TMPDIR $run
 CONF
+# The project bench/workloads/build.sh builds: 16 C files and a Makefile.
+proj="$work/proj"
+mkdir "$proj"
+for i in $(seq 1 16); do
+    printf '#include <stdio.h>\n#include <string.h>\nint f%d(const char *s) { return (int)strlen(s) + %d; }\n' "$i" "$i" >"$proj/f$i.c"
+done
+{
+    printf '#include <stdio.h>\n'
+    for i in $(seq 1 16); do printf 'int f%d(const char *);\n' "$i"; done
+    printf 'int main(void) { int t = 0;\n'
+    for i in $(seq 1 16); do printf 't += f%d("x");\n' "$i"; done
+    printf 'printf("%%d\\n", t); return 0; }\n'
+} >"$proj/main.c"
+printf 'OBJS = main.o %s\napp: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\n%%.o: %%.c\n\t$(CC) -O2 -c -o $@ $<\n' \
+    "$(for i in $(seq 1 16); do printf 'f%d.o ' "$i"; done)" >"$proj/Makefile"
+tar -cf "$bin/src.tar" -C "$proj" .
+cp "$here/workloads/build.sh" "$bin/"
+# Where the build runs: a directory of the write tree, and a cow tree
+# (each run's layer discarded at its end, as a dry run would).
+writebuild="$run/build"; mkdir "$writebuild"
+cowbuild="$work/cowbuild"; mkdir "$cowbuild"
 # A tree for seefind and cowfind: /usr/include hard-linked (or copied).
 tree="$work/tree"
 cp -al /usr/include "$tree" 2>/dev/null || cp -a /usr/include "$tree"
@@ -162,6 +188,9 @@ cp "$config" "$config_cow"
 layers="$(mktemp -d /tmp/sandbox-bench-layers.XXXXXX)"
 [[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$work" "$layers"' EXIT
 printf 'cow %s\ncowdir %s\nonexit keep\n' "$tree" "$layers" >> "$config_cow"
+config_cowbuild="$work/bench-cowbuild.conf"
+cp "$config" "$config_cowbuild"
+printf 'cow %s\ncowdir %s\nonexit discard\n' "$cowbuild" "$layers" >> "$config_cowbuild"
 config_auto="$work/bench-auto.conf"
 cp "$config" "$config_auto"
 echo "cpu auto" >> "$config_auto"
@@ -173,7 +202,7 @@ export TMPDIR="$run" LC_ALL=C PATH=/usr/bin:/bin
 
 n_stat=$((50000 / scale)); n_open=$((20000 / scale)); n_getpid=$((50000 / scale)); n_fork=$((300 / scale))
 n_sendmsg=$((20000 / scale))
-all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind"
+all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind seeimports cowimports writebuild cowbuild"
 
 # Sets `argv`, `title`, `checked` (syscalls per run, or empty) and `ref`
 # (the reference "best seccomp tracer" ratio, pinned) for a workload id.
@@ -202,6 +231,14 @@ workload() {
                argv=(/usr/bin/find "$tree" -name '*.h') ;;
     cowfind)   title="find in a cow tree (/usr/include, layer kept)"; wconf="$config_cow"
                argv=(/usr/bin/find "$tree" -name '*.h') ;;
+    seeimports) title="python3 start + imports, cwd a seen tree"
+               argv=(/usr/bin/python3 -c "import os; os.chdir('$tree'); import json, re, collections, decimal, email, http.client") ;;
+    cowimports) title="python3 start + imports, cwd a cow tree"; wconf="$config_cow"
+               argv=(/usr/bin/python3 -c "import os; os.chdir('$tree'); import json, re, collections, decimal, email, http.client") ;;
+    writebuild) title="untar + make (17 C files) in a write tree"
+               argv=(/bin/sh "$bin/build.sh" "$writebuild") ;;
+    cowbuild)  title="untar + make (17 C files) in a cow tree (discarded)"; wconf="$config_cowbuild"
+               argv=(/bin/sh "$bin/build.sh" "$cowbuild") ;;
     true)      title="/bin/true (jail start-up)"
                argv=(/bin/true) ;;
     *) log "unknown workload id: $1"; exit 2 ;;
