@@ -1115,6 +1115,35 @@ impl Jail {
     }
 }
 
+impl Jail {
+    /// Ends this config's prepared process (`template`; see
+    /// docs/sessions.md), its server and every run in progress, as
+    /// `sandbox --kill-template <config>` does; fine if none is running.
+    /// The next run prepares the program again. A run through a template
+    /// is a [`Session::send`] on its config: each gets a fresh copy of the
+    /// prepared process.
+    ///
+    /// ```no_run
+    /// let jail = sandbox::Jail::load("conf/python-template.conf".as_ref(), "")?;
+    /// let run = jail.session("alice").send(b"x = 1\nprint(x)\n")?;
+    /// assert_eq!(run.stdout, b"1\n");
+    /// let next = jail.session("alice").send(b"print(x)\n")?;
+    /// assert!(String::from_utf8_lossy(&next.stderr).contains("NameError"));
+    /// jail.kill_template()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill_template(&self) -> io::Result<()> {
+        if !self.config.template {
+            return Err(Error::Usage(
+                "this config has no `template`: it has no prepared process to end".into(),
+            )
+            .into());
+        }
+        crate::session::template::kill_template(self)
+            .map_err(|error| io::Error::other(error.to_string()))
+    }
+}
+
 /// A suspended REPL in a jail, by ident ([`Jail::session`]): each
 /// [`send`](Self::send) runs one command in it, starting it first when it
 /// is not running; [`kill`](Self::kill) ends it.

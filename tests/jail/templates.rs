@@ -792,3 +792,67 @@ fn a_signal_a_run_causes_never_runs_the_prepared_processs_handler() {
         );
     }
 }
+
+/// The library's way to a template: each `Session::send` on its config is
+/// a run of a fresh copy, and `Jail::kill_template` ends the prepared
+/// process and its server.
+#[test]
+fn the_library_runs_a_template_and_ends_its_prepared_process() {
+    if !Path::new("/usr/bin/python3").exists() {
+        crate::support::skip("no /usr/bin/python3");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sbx-pytpl-lib-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let config = python_template_config(dir.path());
+    let jail = sandbox::Jail::load(&config, "py")
+        .unwrap()
+        .with_binary(SANDBOX);
+    let templates = || -> Vec<String> {
+        fs::read_dir(dir.path().join("sock"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(".template."))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let session = jail.session("py");
+    let first = session.send(b"x = 41\nprint(x + 1)\n").unwrap();
+    let second = session.send(b"print(x)\n").unwrap();
+    let running = templates();
+    jail.kill_template().unwrap();
+    let start = Instant::now();
+    while !templates().is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let after = templates();
+    assert_eq!(
+        (
+            String::from_utf8_lossy(&first.stdout),
+            first.status.success()
+        ),
+        ("42\n".into(), true),
+        "{first:?}"
+    );
+    assert_eq!(second.stdout, b"", "{second:?}");
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("NameError: name 'x' is not defined"),
+        "{second:?}"
+    );
+    assert_eq!(
+        running.len(),
+        1,
+        "one prepared process's socket: {running:?}"
+    );
+    assert!(after.is_empty(), "still there: {after:?}");
+    jail.kill_template().expect("none running is fine");
+    let plain = sandbox::Jail::from_config_str("see /usr\n", "").unwrap();
+    let error = plain.kill_template().expect_err("no template");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+    assert!(error.to_string().contains("no `template`"), "{error}");
+}
