@@ -4,7 +4,7 @@
 //! and its layout ([`layer`]), what the real trees held when it was made
 //! ([`manifest`]), what the program changed ([`changes`], a pure function
 //! over a manifest and a scan of a mirror), applying the changes to the
-//! real trees ([`commit`]) and copying a file up before it is written
+//! real trees ([`commit`](mod@commit)) and copying a file up before it is written
 //! ([`copyup`], which the tracer calls). The tracer shows each mirror in
 //! place of its real tree; see docs/cow.md.
 
