@@ -51,20 +51,27 @@ pub struct Quota {
     /// have put a file of the layer at the number before the kernel
     /// looked, so up to this much may have landed in the layer unseen.
     unseen: u64,
+    /// What a count may find before calls through descriptors another
+    /// task could swap are refused: the limit, or what a kept layer
+    /// already held at start when that is more.
+    ceiling: u64,
 }
 
 impl Quota {
     /// A quota of `limit` bytes over `mirrors` (each with its device),
     /// whose private files have `sizes` now.
     pub fn new(limit: u64, mirrors: Vec<(PathBuf, u64)>, sizes: HashMap<FileKey, u64>) -> Quota {
-        Quota {
+        let mut quota = Quota {
             limit,
             mirrors,
             sizes,
             in_flight: 0,
             stale: false,
             unseen: 0,
-        }
+            ceiling: limit,
+        };
+        quota.ceiling = limit.max(quota.used());
+        quota
     }
 
     pub fn limit(&self) -> u64 {
@@ -112,9 +119,16 @@ impl Quota {
     }
 
     /// A call of `len` bytes through a descriptor another task could
-    /// swap runs.
-    pub fn note_unseen(&mut self, len: u64) {
+    /// swap, with the layer counted (again, if [`Quota::must_count_before_unseen`]
+    /// said so): `ENOSPC` when the count found the layer past its limit
+    /// (only a race gets it there), so that such a race gains at most
+    /// the calls in flight when it was won; otherwise it runs.
+    pub fn admit_unseen(&mut self, len: u64) -> Result<(), Errno> {
+        if len > 0 && self.used() > self.ceiling {
+            return Err(Errno::ENOSPC);
+        }
         self.unseen = self.unseen.saturating_add(len);
+        Ok(())
     }
 
     /// Reserves `bytes` for a copy-up (its inode is not known before it
@@ -367,8 +381,16 @@ mod tests {
         // Calls through descriptors another task could swap add up
         // until a count is due.
         assert!(!quota.must_count_before_unseen(80));
-        quota.note_unseen(80);
+        assert_eq!(quota.admit_unseen(80), Ok(()));
         assert!(quota.must_count_before_unseen(1));
+        // A count that finds the layer past the limit (a race won):
+        // such calls stop until space is given back.
+        let mut over = quota.clone();
+        over.recount(HashMap::from([((1, 9), 101)]));
+        assert_eq!(over.admit_unseen(1), Err(Errno::ENOSPC));
+        assert_eq!(over.admit_unseen(0), Ok(()));
+        over.recount(HashMap::from([((1, 9), 100)]));
+        assert_eq!(over.admit_unseen(1), Ok(()));
         assert_eq!(quota.reserve(80), Ok(()));
         assert_eq!(quota.reserve(1), Err(Errno::ENOSPC));
         quota.settle(80, None);
@@ -378,6 +400,18 @@ mod tests {
         assert!(!quota.is_stale());
         assert_eq!(quota.used(), 0);
         assert_eq!(quota.limit(), 100);
+    }
+
+    #[test]
+    fn a_kept_layer_past_a_lowered_limit_is_the_ceiling_for_unseen_calls() {
+        let mut quota = Quota::new(100, Vec::new(), HashMap::from([((1, 1), 150)]));
+        assert_eq!(quota.admit_unseen(10), Ok(()));
+        // Nothing the jail checks grows it further.
+        assert_eq!(quota.admit((1, 1), 150, 151, true), Err(Errno::ENOSPC));
+        assert_eq!(quota.admit((1, 1), 150, 150, true), Err(Errno::ENOSPC));
+        assert_eq!(quota.admit((1, 1), 150, 10, false), Ok(0));
+        quota.recount(HashMap::from([((1, 1), 151)]));
+        assert_eq!(quota.admit_unseen(10), Err(Errno::ENOSPC));
     }
 
     #[test]

@@ -86,11 +86,19 @@ fn judge(thread: &mut dyn Stopped, name: &str, growth: Growth) -> Result<Answer,
         .and_then(|held| private_file(held, cell.borrow().mirrors(), thread.cow_originals()));
     let (Some(held), Some((key, size))) = (held, file) else {
         if !thread.alone_with_descriptors() {
+            // Another task could put a file of the layer at this number
+            // before the kernel looks: count what such calls could add,
+            // and count the layer again before it could pass the limit.
             let len = unseen_length(thread, growth);
             if cell.borrow().must_count_before_unseen(len) {
                 recount(thread, cell);
             }
-            cell.borrow_mut().note_unseen(len);
+            cell.borrow_mut().admit_unseen(len).inspect_err(|_| {
+                debug!(
+                    "{pid}: {name} on descriptor {fd} while the layer is past cowquota \
+                     (a race won) and another task shares the table: ENOSPC"
+                );
+            })?;
         }
         return Ok(Answer::Allow);
     };
