@@ -40,6 +40,8 @@ pub struct Quota {
     mirrors: Vec<(PathBuf, u64)>,
     /// Each private regular file's size as last seen.
     sizes: HashMap<FileKey, u64>,
+    /// Their sum, kept with them (a stop never adds them all up).
+    total: u64,
     /// The growth reserved by calls between their entry and exit stops.
     in_flight: u64,
     /// A name was removed or replaced, or a file opened with `O_TRUNC`,
@@ -61,10 +63,12 @@ impl Quota {
     /// A quota of `limit` bytes over `mirrors` (each with its device),
     /// whose private files have `sizes` now.
     pub fn new(limit: u64, mirrors: Vec<(PathBuf, u64)>, sizes: HashMap<FileKey, u64>) -> Quota {
+        let total = sum(&sizes);
         let mut quota = Quota {
             limit,
             mirrors,
             sizes,
+            total,
             in_flight: 0,
             stale: false,
             unseen: 0,
@@ -81,9 +85,7 @@ impl Quota {
     /// The bytes counted: every private file's size and every growth in
     /// flight.
     pub fn used(&self) -> u64 {
-        self.sizes
-            .values()
-            .fold(self.in_flight, |sum, size| sum.saturating_add(*size))
+        self.total.saturating_add(self.in_flight)
     }
 
     /// Whether a removal may have given space back since the last count.
@@ -104,6 +106,7 @@ impl Quota {
 
     /// A new count of the files (from [`count`]); growths in flight stay.
     pub fn recount(&mut self, sizes: HashMap<FileKey, u64>) {
+        self.total = sum(&sizes);
         self.sizes = sizes;
         self.stale = false;
         self.unseen = 0;
@@ -149,7 +152,10 @@ impl Quota {
 
     /// File `key` has `size` bytes now.
     pub fn seen(&mut self, key: FileKey, size: u64) {
-        self.sizes.insert(key, size);
+        let before = self.sizes.insert(key, size).unwrap_or(0);
+        // Exact while the sum fits; past u64::MAX it stays saturated
+        // until the next count.
+        self.total = self.total.saturating_sub(before).saturating_add(size);
     }
 
     /// A call is about to make file `key` (now `size` bytes) end at `end`
@@ -173,6 +179,12 @@ impl Quota {
             self.seen(key, size);
         }
     }
+}
+
+fn sum(sizes: &HashMap<FileKey, u64>) -> u64 {
+    sizes
+        .values()
+        .fold(0, |total: u64, size| total.saturating_add(*size))
 }
 
 /// Whether a layer holding `used` bytes of at most `limit` takes a call
