@@ -96,6 +96,12 @@ pub struct FilterOptions {
     /// Stop on `getcwd` (config `cow`): in a cow tree the kernel would
     /// name the mirror, and the tracer answers with the tree's name.
     pub cow: bool,
+    /// Stop on every call that can make a regular file bigger through a
+    /// descriptor ([`crate::syscall::growth_of`]: `write`, `pwrite64`,
+    /// `writev`, `sendfile`, `splice`, `ftruncate`, ...) and refuse
+    /// `FICLONE`/`FICLONERANGE` with `EOPNOTSUPP` (config `cowquota`):
+    /// the tracer charges what lands in the layer.
+    pub cowquota: bool,
 }
 
 const fn ret(value: u32) -> Instruction {
@@ -138,14 +144,43 @@ fn errno_action(errno: i32) -> u32 {
 /// in the table are unknown and refused.
 pub fn verdicts(options: FilterOptions) -> Vec<Verdict> {
     let getcwd = crate::arch::number_of("getcwd").map(|nr| nr as usize);
-    Table::native()
+    let table = Table::native();
+    table
         .classes()
         .enumerate()
         .map(|(nr, class)| match class {
             Class::Native if options.cow && Some(nr) == getcwd => Verdict::Trace,
+            Class::Native
+                if options.cowquota
+                    && crate::syscall::growth_of(table.lookup(nr as u64).0).is_some() =>
+            {
+                Verdict::Trace
+            }
             class => Verdict::with(class, options),
         })
         .collect()
+}
+
+/// Under `cowquota`: `ioctl(FICLONE)` and `ioctl(FICLONERANGE)` would
+/// give a file of the layer another file's blocks with no write the jail
+/// sees, so the filter refuses them with `EOPNOTSUPP` (what a filesystem
+/// without reflinks answers: `cp` copies instead). Ahead of the tree,
+/// which leaves the accumulator at the number again.
+fn clone_ioctls_refused() -> Vec<Instruction> {
+    let Some(ioctl) = crate::arch::number_of("ioctl") else {
+        return Vec::new();
+    };
+    const FICLONE: u32 = 0x4004_9409;
+    const FICLONERANGE: u32 = 0x4020_940D;
+    vec![
+        jump(BPF_JEQ_K, ioctl, 0, 5),
+        load(offset_arg_low(1)),
+        jump(BPF_JEQ_K, FICLONE, 2, 0),
+        jump(BPF_JEQ_K, FICLONERANGE, 1, 0),
+        jump(BPF_JA, 1, 0, 0),
+        ret(errno_action(libc::EOPNOTSUPP)),
+        load(OFFSET_NR),
+    ]
 }
 
 /// One syscall number's verdict and what its "let it run" outcomes
@@ -331,6 +366,9 @@ pub fn build_narrowed(options: FilterOptions, narrowing: &Narrowing) -> Vec<Inst
     if narrowing.kills() {
         code.push(jump(BPF_JEQ_K, KILL_SYSCALL, 0, 1));
         code.push(ret(libc::SECCOMP_RET_KILL_PROCESS));
+    }
+    if options.cowquota {
+        code.extend(clone_ioctls_refused());
     }
     // x32 numbers (and anything larger) are another ABI: refuse.
     code.push(jump(BPF_JGE_K, X32_SYSCALL_BIT, 0, 1));
@@ -556,6 +594,83 @@ mod tests {
             verdict_for(&with, getcwd as u32, AUDIT_ARCH, [0; 6]),
             libc::SECCOMP_RET_TRACE
         );
+    }
+
+    #[test]
+    fn growing_calls_stop_only_with_cowquota() {
+        let plain = FilterOptions::default();
+        let cow = FilterOptions {
+            cow: true,
+            ..FilterOptions::default()
+        };
+        let quota = FilterOptions {
+            cow: true,
+            cowquota: true,
+            ..FilterOptions::default()
+        };
+        let growing = [
+            "write",
+            "pwrite64",
+            "writev",
+            "pwritev",
+            "pwritev2",
+            "sendfile",
+            "copy_file_range",
+            "splice",
+            "ftruncate",
+            "fallocate",
+        ];
+        for options in [plain, cow] {
+            let program = build(options);
+            for name in growing.iter().chain(&["tee", "vmsplice", "read"]) {
+                assert_eq!(native(&program, name), libc::SECCOMP_RET_ALLOW, "{name}");
+            }
+            // No other number pays anything new either.
+            assert_eq!(
+                verdicts(options),
+                verdicts(FilterOptions {
+                    cowquota: false,
+                    ..options
+                })
+            );
+        }
+        let program = build(quota);
+        for name in growing {
+            assert_eq!(native(&program, name), libc::SECCOMP_RET_TRACE, "{name}");
+        }
+        // Pipes only, and everything else, as before.
+        for name in ["tee", "vmsplice", "read", "getpid"] {
+            assert_eq!(native(&program, name), libc::SECCOMP_RET_ALLOW, "{name}");
+        }
+        let changed: Vec<&str> = verdicts(quota)
+            .iter()
+            .zip(verdicts(cow))
+            .enumerate()
+            .filter(|(_, (with, without))| **with != *without)
+            .map(|(nr, _)| Table::native().lookup(nr as u64).0)
+            .collect();
+        let mut want = growing.to_vec();
+        want.sort();
+        let mut changed = changed;
+        changed.sort();
+        assert_eq!(changed, want);
+        // Reflinks are refused, other ioctls keep their verdict.
+        let ioctl = number_of("ioctl").unwrap();
+        let request = |program: &[Instruction], value: u64| {
+            verdict_for(program, ioctl, AUDIT_ARCH, [3, value, 4, 0, 0, 0])
+        };
+        for reflink in [0x4004_9409, 0x4020_940D] {
+            assert_eq!(request(&program, reflink), errno_action(libc::EOPNOTSUPP));
+            assert_eq!(request(&build(cow), reflink), libc::SECCOMP_RET_ALLOW);
+        }
+        for other in [0x5451, 0x541B, 0x5402, 0xdead] {
+            assert_eq!(
+                request(&program, other),
+                request(&build(cow), other),
+                "{other:#x}"
+            );
+        }
+        assert!(program.len() < 4096);
     }
 
     #[test]
@@ -800,6 +915,7 @@ mod tests {
                 wakeup: true,
                 report,
                 cow: true,
+                cowquota: true,
             };
             let program = build_narrowed(options, &narrowing);
             assert!(program.len() < 4096, "{} instructions", program.len());
@@ -814,6 +930,7 @@ mod tests {
                 wakeup: true,
                 report: true,
                 cow: true,
+                cowquota: true,
             })
             .len()
                 < 4096

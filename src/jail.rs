@@ -262,6 +262,32 @@ impl Jail {
                 );
             }
         }
+        let originals: std::collections::HashSet<(u64, u64)> = layer
+            .as_ref()
+            .map(|layer| {
+                layer
+                    .trees
+                    .iter()
+                    .flat_map(|tree| tree.manifest.originals())
+                    .collect()
+            })
+            .unwrap_or_default();
+        // `cowquota`: the layer counted before anything runs (a kept
+        // layer's files count).
+        let quota = match (&layer, self.config.cow.quota) {
+            (Some(layer), Some(limit)) => {
+                let mirrors: Vec<(std::path::PathBuf, u64)> = layer
+                    .trees
+                    .iter()
+                    .map(|tree| (tree.mirror.clone(), tree.manifest.mirror_dev))
+                    .collect();
+                let sizes = crate::cow::quota::count(&mirrors, &originals).map_err(Error::Cow)?;
+                let quota = crate::cow::quota::Quota::new(limit, mirrors, sizes);
+                log::debug!("cowquota: {} of {limit} bytes used at start", quota.used());
+                Some(quota)
+            }
+            _ => None,
+        };
         // Names looked up now, before fork: the child cannot.
         let identity = crate::identity::resolve(&self.config).map_err(Error::Identity)?;
         let changes_credentials = identity
@@ -378,16 +404,6 @@ impl Jail {
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
-        let originals = layer
-            .as_ref()
-            .map(|layer| {
-                layer
-                    .trees
-                    .iter()
-                    .flat_map(|tree| tree.manifest.originals())
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut tracer = Tracer::new(policy, limits, launched.pid, timed_out)
             .with_cow_originals(originals)
             .with_network(network)
@@ -397,6 +413,9 @@ impl Jail {
         }
         if let Some(usage) = usage {
             tracer = tracer.with_usage(usage);
+        }
+        if let Some(quota) = quota {
+            tracer = tracer.with_quota(quota);
         }
         if let Some(writer) = writer {
             tracer = tracer.with_report(writer);
@@ -645,6 +664,7 @@ impl Jail {
                         || self.config.report_file.is_some()
                         || self.config.report_fd.is_some(),
                     cow: self.config.cow.is_active(),
+                    cowquota: self.config.cow.is_active() && self.config.cow.quota.is_some(),
                 },
                 &self.config.limits.narrowing(),
             ),

@@ -930,3 +930,31 @@ pub fn ficlone(dest: &impl std::os::fd::AsFd, src: &impl std::os::fd::AsFd) -> R
     };
     Errno::result(result).map(drop)
 }
+
+/// `pidfd_open(tid, PIDFD_THREAD)`: a handle on one thread (Linux 6.9),
+/// whose descriptor table `pidfd_getfd` then reads even when the thread
+/// unshared it; where the kernel lacks the flag, a thread group leader's
+/// plain pidfd (`EINVAL` for any other thread).
+pub fn pidfd_open_thread(tid: Pid) -> Result<OwnedFd, Errno> {
+    // PIDFD_THREAD is O_EXCL (include/uapi/linux/pidfd.h).
+    const PIDFD_THREAD: libc::c_long = libc::O_EXCL as libc::c_long;
+    // SAFETY: no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid.as_raw(), PIDFD_THREAD) };
+    match Errno::result(fd) {
+        // SAFETY: a fresh descriptor the kernel just handed us.
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        Err(Errno::EINVAL) => pidfd_open(tid),
+        Err(errno) => Err(errno),
+    }
+}
+
+/// `ioctl(fd, FIONREAD)`: the bytes waiting in a pipe or socket.
+pub fn bytes_waiting(fd: &impl std::os::fd::AsFd) -> Result<u64, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut count: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, which `count` is; the descriptor
+    // is borrowed for the call.
+    let result = unsafe { libc::ioctl(fd.as_fd().as_raw_fd(), libc::FIONREAD as _, &mut count) };
+    Errno::result(result)?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}

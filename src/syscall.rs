@@ -556,6 +556,120 @@ const FCNTL_CASES: &[ArgCase] = &[
     },
 ];
 
+/// How a call that can make a regular file bigger reaches it. These run
+/// natively ([`Class::Native`]) unless the config has `cowquota`: then the
+/// filter stops them and the tracer charges the growth to the layer.
+/// `tee` and `vmsplice` only fill pipes; `truncate` is a path call,
+/// charged where its path is judged; `io_submit` needs `io_setup`, which
+/// `cowquota` refuses; `FICLONE` and `FICLONERANGE` are refused by the
+/// filter under `cowquota` (programs fall back to copying, which is
+/// charged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Growth {
+    /// Writes `len` bytes to descriptor `fd`, at `at`.
+    Write { fd: u8, len: Length, at: Place },
+    /// `ftruncate(fd, length)`: the file's new size.
+    Truncate { fd: u8, size: u8 },
+    /// `fallocate(fd, mode, offset, len)`.
+    Allocate,
+}
+
+/// How many bytes a [`Growth::Write`] moves, at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// This argument.
+    Arg(u8),
+    /// The sum of the iovec array at argument `array`, `count` entries.
+    Iovec { array: u8, count: u8 },
+    /// From descriptor `fd`, starting at the `loff_t` argument `offset`
+    /// points to (its position when NULL), at most argument `max`: what a
+    /// regular file has left there (`sendfile`, `copy_file_range`).
+    FromFile { fd: u8, offset: u8, max: u8 },
+    /// From the pipe at descriptor `fd`, at most argument `max` (`splice`).
+    FromPipe { fd: u8, max: u8 },
+}
+
+/// Where a [`Growth::Write`] starts in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The descriptor's position.
+    Position,
+    /// The offset in this argument (`pwrite64`, `pwritev`).
+    Offset(u8),
+    /// The offset in argument `offset`, or the position when it is -1;
+    /// `RWF_APPEND` in argument `flags` appends (`pwritev2`).
+    OffsetOrPosition { offset: u8, flags: u8 },
+    /// The `loff_t` this argument points to, or the position when NULL.
+    Pointer(u8),
+}
+
+/// The growth shape of syscall `name`, if it can make a regular file
+/// bigger through a descriptor.
+pub fn growth_of(name: &str) -> Option<Growth> {
+    use Growth::Write;
+    let position = Place::Position;
+    Some(match name {
+        "write" => Write {
+            fd: 0,
+            len: Length::Arg(2),
+            at: position,
+        },
+        "pwrite64" => Write {
+            fd: 0,
+            len: Length::Arg(2),
+            at: Place::Offset(3),
+        },
+        "writev" => Write {
+            fd: 0,
+            len: Length::Iovec { array: 1, count: 2 },
+            at: position,
+        },
+        "pwritev" => Write {
+            fd: 0,
+            len: Length::Iovec { array: 1, count: 2 },
+            at: Place::Offset(3),
+        },
+        "pwritev2" => Write {
+            fd: 0,
+            len: Length::Iovec { array: 1, count: 2 },
+            at: Place::OffsetOrPosition {
+                offset: 3,
+                flags: 5,
+            },
+        },
+        // sendfile(out, in, *offset, count)
+        "sendfile" => Write {
+            fd: 0,
+            len: Length::FromFile {
+                fd: 1,
+                offset: 2,
+                max: 3,
+            },
+            at: position,
+        },
+        // copy_file_range(in, *off_in, out, *off_out, len, flags)
+        "copy_file_range" => Write {
+            fd: 2,
+            len: Length::FromFile {
+                fd: 0,
+                offset: 1,
+                max: 4,
+            },
+            at: Place::Pointer(3),
+        },
+        // splice(in, *off_in, out, *off_out, len, flags): into a file,
+        // `in` is a pipe.
+        "splice" => Write {
+            fd: 2,
+            len: Length::FromPipe { fd: 0, max: 4 },
+            at: Place::Pointer(3),
+        },
+        "ftruncate" => Growth::Truncate { fd: 0, size: 1 },
+        "fallocate" => Growth::Allocate,
+        _ => return None,
+    })
+}
+
 /// The jail's treatment of the syscall `name`. Unknown names are refused.
 pub fn class_of(name: &str) -> Class {
     use Access::*;

@@ -11,6 +11,8 @@ mod support;
 mod config;
 #[path = "jail/cow.rs"]
 mod cow;
+#[path = "jail/cow_quota.rs"]
+mod cow_quota;
 #[path = "jail/cow_realworld.rs"]
 mod cow_realworld;
 #[path = "jail/escape.rs"]

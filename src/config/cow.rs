@@ -1,10 +1,11 @@
-//! The keywords of issue 14, copy-on-write trees: `cow`, `cowdir` and
-//! `onexit` (`cowquota` is still to come: docs/cow.md).
+//! The keywords of issue 14, copy-on-write trees: `cow`, `cowdir`,
+//! `onexit` and `cowquota`.
 //!
 //! Owns the plain data these lines give ([`CowSettings`]) and their checks:
 //! a `cow` tree that overlaps a `write` tree or another `cow` tree, a layer
 //! directory (`cowdir`, or the default one) inside or above a tree the
-//! program sees, an `onexit` value the jail does not know. The checks here
+//! program sees, an `onexit` value the jail does not know, a `cowquota`
+//! that is no number or stands in a config without `cow` trees. The checks here
 //! are lexical (the paths as written); `policy` checks the canonical paths
 //! again when the jail starts, and `cow` checks who owns the directory.
 
@@ -51,6 +52,9 @@ pub struct CowSettings {
     pub dir: Option<PathBuf>,
     /// `onexit <commit|discard|keep|ask>`.
     pub on_exit: OnExit,
+    /// `cowquota <bytes>`: the most bytes the layer's private regular
+    /// files may hold together (docs/cow.md).
+    pub quota: Option<u64>,
     /// Where the lines stand, for messages (line, column).
     pub lines: CowLines,
 }
@@ -62,6 +66,7 @@ pub struct CowLines {
     pub trees: Vec<(usize, usize)>,
     pub dir: Option<(usize, usize)>,
     pub on_exit: Option<(usize, usize)>,
+    pub quota: Option<(usize, usize)>,
 }
 
 impl CowSettings {
@@ -109,6 +114,26 @@ pub(super) fn apply_onexit(builder: &mut Builder<'_>, word: Word<'_>) -> Result<
     let cow = &mut builder.settings().cow;
     cow.on_exit = on_exit;
     cow.lines.on_exit = Some(at);
+    Ok(())
+}
+
+/// `cowquota <bytes>`: any whole number of bytes, 0 (nothing may grow
+/// in the layer) to `u64::MAX` (no limit in practice, but every write
+/// still stops).
+pub(super) fn apply_cowquota(
+    builder: &mut Builder<'_>,
+    bytes: Word<'_>,
+) -> Result<(), ConfigError> {
+    let quota = super::keywords::whole_number(bytes.text).ok_or_else(|| {
+        builder
+            .error(bytes.col, "bad size for `cowquota`")
+            .expected(format!("a whole number of bytes from 0 to {}", u64::MAX))
+            .found(quoted(bytes.text))
+    })?;
+    let at = builder.at();
+    let cow = &mut builder.settings().cow;
+    cow.quota = Some(quota);
+    cow.lines.quota = Some(at);
     Ok(())
 }
 
@@ -183,6 +208,15 @@ pub(super) fn finish(file: &Path, config: &Config, uid: u32) -> Result<(), Confi
         }
     }
     if !cow.is_active() {
+        if let (Some(_), Some((line, col))) = (cow.quota, cow.lines.quota) {
+            return Err(ConfigError::at(
+                file,
+                line,
+                col,
+                "`cowquota` without a `cow` tree: there is no layer to limit",
+            )
+            .expected("a `cow <dir>` line for the same ident, or no `cowquota` line"));
+        }
         return Ok(());
     }
     let (base, shown, (line, col)) = match (&cow.dir, cow.lines.dir) {
@@ -287,6 +321,45 @@ mod tests {
         assert_eq!(
             error("cow srv\n"),
             "cow.conf:1:5: `cow` needs an absolute path, found `srv`"
+        );
+    }
+
+    #[test]
+    fn cowquota_takes_every_whole_number_and_needs_a_cow_tree() {
+        for (text, want) in [
+            ("0", 0),
+            ("1", 1),
+            ("104857600", 104_857_600),
+            ("18446744073709551615", u64::MAX),
+        ] {
+            let config = parse(&format!("cow /srv/a\ncowquota {text}\n")).expect("a good quota");
+            assert_eq!(config.cow.quota, Some(want), "{text}");
+            assert_eq!(config.cow.lines.quota, Some((2, 1)));
+        }
+        assert_eq!(parse("cow /srv/a\n").expect("no quota").cow.quota, None);
+        for bad in ["-1", "1k", "1.5", "18446744073709551616", "lots"] {
+            assert_eq!(
+                error(&format!("cow /srv/a\ncowquota {bad}\n")),
+                format!(
+                    "cow.conf:2:10: bad size for `cowquota`; expected a whole number of bytes \
+                     from 0 to 18446744073709551615, found `{bad}`"
+                )
+            );
+        }
+        assert_eq!(
+            error("see /usr\ncowquota 10\n"),
+            "cow.conf:2:1: `cowquota` without a `cow` tree: there is no layer to limit; \
+             expected a `cow <dir>` line for the same ident, or no `cowquota` line"
+        );
+        // Per ident: alice's block has the tree, bob's the quota only.
+        parse("ident alice\ncow /srv/a\nend\ncowquota 5\n").expect("alice has a tree");
+        assert!(
+            Config::parse(
+                Path::new("cow.conf"),
+                "ident alice\ncow /srv/a\nend\ncowquota 5\n",
+                "bob"
+            )
+            .is_err()
         );
     }
 

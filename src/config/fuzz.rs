@@ -126,8 +126,8 @@ fn valid_configs() -> Vec<String> {
     .collect();
     // Every keyword's example, in two configs: a report, the limits
     // that end the program itself (`cputime`, `outputlimit`, `maxmemory`)
-    // and `cow` trees (with `template`) cannot go with `wakeup` yet, nor
-    // `cow` with `user` or `group`.
+    // and `cow` trees (with `template`; `cowquota`'s example has one)
+    // cannot go with `wakeup` yet, nor `cow` with `user` or `group`.
     let left_outs: [&[&str]; 2] = [
         &[
             "reportfile",
@@ -136,6 +136,7 @@ fn valid_configs() -> Vec<String> {
             "outputlimit",
             "maxmemory",
             "cow",
+            "cowquota",
         ],
         &["wakeup", "template", "user", "group"],
     ];

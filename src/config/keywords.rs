@@ -402,6 +402,14 @@ pub static KEYWORDS: &[Keyword] = &[
         example: "onexit commit",
         form: Form::Word(super::cow::apply_onexit),
     },
+    Keyword {
+        name: "cowquota",
+        usage: "cowquota <bytes>",
+        doc: "The most bytes the files the program changed or made in its `cow` trees may hold together in the layer; a write, copy-up or truncation past it fails with `ENOSPC` and writes nothing (docs/cow.md). With it, every write the program makes stops for the jail.",
+        default: "none: the layer may grow as far as its filesystem lets it",
+        example: "cow /srv/site\ncowquota 104857600",
+        form: Form::Word(super::cow::apply_cowquota),
+    },
 ];
 
 /// `connect`'s two shapes, as messages and the docs show them.

@@ -4,8 +4,9 @@
 //! and its layout ([`layer`]), what the real trees held when it was made
 //! ([`manifest`]), what the program changed ([`changes`], a pure function
 //! over a manifest and a scan of a mirror), applying the changes to the
-//! real trees ([`commit`](mod@commit)) and copying a file up before it is written
-//! ([`copyup`], which the tracer calls). The tracer shows each mirror in
+//! real trees ([`commit`](mod@commit)) and copying a file up before it is
+//! written ([`copyup`], which the tracer calls), and the count of
+//! `cowquota` ([`quota`]). The tracer shows each mirror in
 //! place of its real tree; see docs/cow.md.
 
 pub mod ask;
@@ -14,6 +15,7 @@ pub mod commit;
 pub mod copyup;
 pub mod layer;
 pub mod manifest;
+pub mod quota;
 
 use nix::errno::Errno;
 use std::fmt;

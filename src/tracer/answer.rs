@@ -58,6 +58,20 @@ pub(in crate::tracer) struct Rewrite {
     /// while another task could swap it: at the call's exit the
     /// descriptor must still be a socket of that kind, or the jail ends.
     pub same_socket: Option<(i32, crate::policy::network::SocketKind)>,
+    /// Under `cowquota`: what the call was charged, settled at its exit.
+    pub charge: Option<Charge>,
+}
+
+/// What a call that grows a private file of the layer was charged at
+/// its entry (`cowquota`), settled at its exit stop
+/// ([`crate::cow::quota::Quota::settle`]).
+#[derive(Debug)]
+pub(in crate::tracer) struct Charge {
+    /// The file, held to look at its size at the exit.
+    pub held: OwnedFd,
+    pub file: crate::cow::quota::FileKey,
+    /// The growth reserved.
+    pub reserved: u64,
 }
 
 /// A pointer from one part of the slot to another ([`Rewrite::pointers`]).

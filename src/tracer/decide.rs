@@ -11,7 +11,7 @@
 
 use crate::syscall::{ArgAction, AsyncCall, Check, Class, CloneCall, PathCall, Refusal};
 use crate::tracer::answer::{Answer, Rewrite};
-use crate::tracer::checks::{cow, memory, network, paths, processes, signed};
+use crate::tracer::checks::{cow, memory, network, paths, processes, quota, signed};
 use crate::tracer::scratch::Part;
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
@@ -48,6 +48,11 @@ pub(in crate::tracer) fn answer(
             Refusal::Kill => Answer::Kill,
         };
     }
+    if let Some(quota) = thread.quota()
+        && may_give_space_back(thread, name)
+    {
+        quota.borrow_mut().mark_stale();
+    }
     match class {
         Class::Check(check) | Class::CheckUnlessNull { check, .. } => {
             answer_check(thread, name, check)
@@ -70,6 +75,10 @@ pub(in crate::tracer) fn answer(
         Class::Guard(guard) => memory::judge_memory_guard(thread, name, guard),
         // The filter stops it only with `cow` lines.
         Class::Native if name == "getcwd" => cow::getcwd(thread),
+        // The filter stops these only with `cowquota`.
+        Class::Native if let Some(growth) = crate::syscall::growth_of(name) => {
+            quota::judge_growth(thread, name, growth)
+        }
         // Under `report` the filter stops refused syscalls for this.
         Class::Refuse(errno) => {
             debug!("{pid}: {name} ({nr}): refused with errno {errno}");
@@ -82,6 +91,20 @@ pub(in crate::tracer) fn answer(
             warn!("{pid}: unexpected stop for {name} ({other:?}); refusing");
             Answer::Refuse(Errno::ENOSYS)
         }
+    }
+}
+
+/// Whether call `name` may shrink or remove a file of the layer where no
+/// stop sees it (a removal, a rename over a name, an open with
+/// `O_TRUNC`): the `cowquota` count is then stale until counted again.
+fn may_give_space_back(thread: &dyn Stopped, name: &str) -> bool {
+    let trunc = libc::O_TRUNC as u64;
+    match name {
+        "unlink" | "unlinkat" | "rmdir" | "rename" | "renameat" | "renameat2" | "creat"
+        | "openat2" => true,
+        "open" => thread.argument(1) & trunc != 0,
+        "openat" => thread.argument(2) & trunc != 0,
+        _ => false,
     }
 }
 
@@ -161,6 +184,13 @@ fn answer_check(thread: &mut dyn Stopped, name: &str, check: Check) -> Answer {
         Check::AsyncSignals(_) => {
             let fd = signed(arg(thread, 0));
             processes::judge_async_signals(thread, name, fd)
+        }
+        // Under `cowquota`, `io_submit` could write a file of the layer
+        // with no stop: without `io_setup` it has no context to do it
+        // with (the C library's POSIX AIO uses threads and `pwrite`).
+        Check::AsyncIo if thread.quota().is_some() => {
+            debug!("{pid}: io_setup under cowquota: ENOSYS");
+            Answer::Refuse(Errno::ENOSYS)
         }
         Check::AsyncIo => {
             thread.note_async_io();

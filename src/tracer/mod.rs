@@ -159,6 +159,9 @@ pub struct Tracer {
     /// The (device, inode) of every original a `cow` mirror links to:
     /// never written through ([`crate::cow::copyup`]).
     cow_originals: std::collections::HashSet<(u64, u64)>,
+    /// `cowquota`: the layer's count (a cell: checks see the tracer
+    /// through a shared view).
+    quota: Option<RefCell<crate::cow::quota::Quota>>,
     /// In template mode: the prepared process and its runs.
     template: Option<Box<template::State>>,
 }
@@ -243,6 +246,7 @@ impl Tracer {
             keeper: None,
             maps_open: Default::default(),
             cow_originals: Default::default(),
+            quota: None,
             network: Default::default(),
             hosts: None,
             narrowing: Default::default(),
@@ -351,6 +355,12 @@ impl Tracer {
         originals: std::collections::HashSet<(u64, u64)>,
     ) -> Tracer {
         self.cow_originals = originals;
+        self
+    }
+
+    /// Counts the layer against `cowquota` (docs/cow.md).
+    pub fn with_quota(mut self, quota: crate::cow::quota::Quota) -> Tracer {
+        self.quota = Some(RefCell::new(quota));
         self
     }
 
@@ -689,7 +699,16 @@ impl Tracer {
         }
     }
 
-    fn slots_back(&mut self, task: Task) {
+    fn slots_back(&mut self, mut task: Task) {
+        // A charged call that never reached its exit (the task died in
+        // it, or exec'd from another thread) gives its reservation back.
+        if let InSyscall::Rewritten {
+            charge: Some(charge),
+            ..
+        } = std::mem::take(&mut task.in_syscall)
+        {
+            self.settle(charge);
+        }
         if let Some(slot) = task.slot {
             self.slots.give_back(slot);
         }

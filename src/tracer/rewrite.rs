@@ -70,6 +70,20 @@ impl Tracer {
                 arch::set_syscall_number(&mut regs, u64::from(crate::syscall::KILL_SYSCALL));
                 self.set_registers_or_kill(pid, regs, Resume::Continue)
             }
+            // Only a charge to settle: the call runs as the program made
+            // it, and its exit stop counts what it wrote.
+            Answer::Rewrite(rewrite) if rewrite.is_empty() && rewrite.charge.is_some() => {
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    task.in_syscall = InSyscall::Rewritten {
+                        original: regs,
+                        held: rewrite.held,
+                        lent: rewrite.lent,
+                        same_socket: None,
+                        charge: rewrite.charge,
+                    };
+                }
+                Resume::ToSyscallExit
+            }
             Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
             Answer::Rewrite(rewrite) => self.apply(pid, regs, rewrite),
         }
@@ -90,9 +104,16 @@ impl Tracer {
     fn apply(&mut self, pid: Pid, regs: Regs, mut rewrite: Rewrite) -> Resume {
         let task_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
         if !task_ready {
+            // The call runs again after the mapping and is charged again.
+            if let Some(charge) = rewrite.charge.take() {
+                self.settle(charge);
+            }
             return self.map_scratch(pid, regs);
         }
         let Some(slot) = self.slot_of(pid) else {
+            if let Some(charge) = rewrite.charge.take() {
+                self.settle(charge);
+            }
             warn!("{pid}: no scratch slot left; refusing the call");
             let mut regs = regs;
             arch::skip_with_errno(&mut regs, libc::EAGAIN);
@@ -105,6 +126,9 @@ impl Tracer {
         for (part, data) in rewrite.scratch_contents(|part| scratch::address(slot, part)) {
             if let Err(errno) = scratch::write(pid, scratch::address(slot, part), &data) {
                 debug!("{pid}: cannot write scratch: {}", errno.desc());
+                if let Some(charge) = rewrite.charge.take() {
+                    self.settle(charge);
+                }
                 let mut regs = regs;
                 arch::skip_with_errno(&mut regs, libc::EFAULT);
                 return self.set_registers_or_kill(pid, regs, Resume::Continue);
@@ -124,6 +148,7 @@ impl Tracer {
                 held: std::mem::take(&mut rewrite.held),
                 lent: std::mem::take(&mut rewrite.lent),
                 same_socket: rewrite.same_socket,
+                charge: rewrite.charge.take(),
             };
         }
         resume
@@ -148,6 +173,19 @@ impl Tracer {
                 crate::policy::network::SocketKind::from_raw(domain, kind, protocol).ok()
             })
             == Some(judged)
+    }
+
+    /// The exit of a call charged under `cowquota`: the file's size now
+    /// replaces the growth reserved at its entry (a short or failed write
+    /// gives back what it did not use).
+    pub(super) fn settle(&mut self, charge: super::answer::Charge) {
+        let Some(quota) = &self.quota else {
+            return;
+        };
+        let size_now = nix::sys::stat::fstat(&charge.held)
+            .ok()
+            .map(|stat| (charge.file, stat.st_size as u64));
+        quota.borrow_mut().settle(charge.reserved, size_now);
     }
 
     fn slot_of(&mut self, pid: Pid) -> Option<usize> {
@@ -194,7 +232,11 @@ impl Tracer {
                 held,
                 lent,
                 same_socket,
+                charge,
             } => {
+                if let Some(charge) = charge {
+                    self.settle(charge);
+                }
                 if let Some((fd, judged)) = same_socket
                     && !self.still_socket_of_kind(pid, fd, judged)
                 {

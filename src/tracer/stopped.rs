@@ -81,6 +81,10 @@ pub(in crate::tracer) trait Stopped {
     }
     /// The originals the `cow` mirrors link to: never written through.
     fn cow_originals(&self) -> &HashSet<(u64, u64)>;
+    /// The layer's count against `cowquota`, if the config has one.
+    fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
+        None
+    }
 
     /// Asks the policy whether `call` may have `access` to `target`
     /// (`given` is the program's own spelling); a denial is reported.
@@ -270,6 +274,10 @@ impl Stopped for TaskView<'_> {
         &self.tracer.cow_originals
     }
 
+    fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
+        self.tracer.quota.as_ref()
+    }
+
     fn verdict(
         &mut self,
         call: &str,
@@ -417,7 +425,7 @@ impl Stopped for TaskView<'_> {
     }
 
     fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno> {
-        let pidfd = sys::pidfd_open(owner)?;
+        let pidfd = sys::pidfd_open_thread(owner)?;
         sys::pidfd_getfd(&pidfd, fd)
     }
 

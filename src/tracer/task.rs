@@ -45,6 +45,8 @@ pub(super) enum InSyscall {
         lent: Vec<crate::keeper::Lent>,
         /// See [`crate::tracer::answer::Rewrite::same_socket`].
         same_socket: Option<(i32, crate::policy::network::SocketKind)>,
+        /// See [`crate::tracer::answer::Rewrite::charge`].
+        charge: Option<crate::tracer::answer::Charge>,
     },
 }
 

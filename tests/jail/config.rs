@@ -99,6 +99,12 @@ fn numeric_lines(value: &str) -> Vec<(&'static str, String)> {
         ("outputlimit", format!("outputlimit {value}")),
         ("maxmemory", format!("maxmemory {value}")),
         ("reportfd", format!("reportfd {value}")),
+        // With the tree it needs, on the lines after (the value stays on
+        // line 4, which a refusal must name).
+        (
+            "cowquota",
+            format!("cowquota {value}\ncow {{root}}/cowtree\ncowdir {{root}}/layers"),
+        ),
     ];
     for name in [
         "AS",
@@ -154,6 +160,13 @@ fn config_every_numeric_keyword_takes_huge_values_without_panicking() {
         .port();
     let prefix = format!("http://127.0.0.1:{closed_port}/");
     let mut j = Jail::bare();
+    std::fs::create_dir_all(j.path("cowtree")).unwrap();
+    std::fs::create_dir_all(j.path("layers")).unwrap();
+    std::fs::set_permissions(
+        j.path("layers"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let mut cases: Vec<_> = HUGE.iter().flat_map(|value| numeric_lines(value)).collect();
     cases.push(("cpu", "cpu 1023".into()));
     cases.push(("cpu", "cpu 1024".into()));

@@ -70,7 +70,7 @@ pub(in crate::tracer) fn write_object(
             original: copyup::is_original(&stat, originals),
         };
         if copyup::needs_copy_up(call, Access::Write, object) {
-            copyup::copy_up(&parent_fd, name, originals)?;
+            copy_up_charged(thread, &parent_fd, name, stat.st_size as u64)?;
         }
         let held = nix::fcntl::openat(
             &parent_fd,
@@ -89,11 +89,39 @@ pub(in crate::tracer) fn write_object(
             return Err(Errno::EPERM);
         }
         if !copyup::is_original(&stat, originals) {
+            if let Some(cell) = thread.quota()
+                && stat.st_mode & libc::S_IFMT == libc::S_IFREG
+            {
+                cell.borrow_mut()
+                    .seen((stat.st_dev, stat.st_ino), stat.st_size as u64);
+            }
             return Ok(held);
         }
         debug!("{call}: {virtual_path:?} is an original again (swapped): once more");
     }
     Err(Errno::EBUSY)
+}
+
+/// Copies up `name` in `parent` (an original of `size` bytes), charged
+/// to the layer under `cowquota`: a copy that would take the layer past
+/// it is `ENOSPC`, and the original stays as it is.
+fn copy_up_charged(
+    thread: &dyn Stopped,
+    parent: &OwnedFd,
+    name: &std::ffi::OsStr,
+    size: u64,
+) -> Result<(), Errno> {
+    let originals = thread.cow_originals();
+    let Some(cell) = thread.quota() else {
+        return crate::cow::copyup::copy_up(parent, name, originals).map(drop);
+    };
+    crate::tracer::checks::quota::reserve(thread, cell, size).inspect_err(|_| {
+        debug!("a copy-up of {size} bytes would take the layer past cowquota: ENOSPC");
+    })?;
+    let made = crate::cow::copyup::copy_up(parent, name, originals);
+    // The copy is counted by its own inode once held.
+    cell.borrow_mut().settle(size, None);
+    made.map(drop)
 }
 
 /// An open in a `cow` tree: what the kernel is handed (the rewrite,

@@ -15,6 +15,7 @@ pub(super) mod memory;
 pub(super) mod network;
 pub(super) mod paths;
 pub(super) mod processes;
+pub(super) mod quota;
 pub(super) mod urls;
 
 /// A syscall argument as the kernel reads an `int` (a descriptor, a pid).

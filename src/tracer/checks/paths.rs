@@ -282,6 +282,9 @@ fn judge_placed_operand(
             return Err(Errno::ENOENT);
         }
         let held = cow::write_object(thread, name, virtual_path, follow)?;
+        if name == "truncate" {
+            rewrite.charge = super::quota::charge_truncate(thread, &held)?;
+        }
         let kernel_path = thread.hand_over(held, None, rewrite)?;
         rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
         if !follow {
