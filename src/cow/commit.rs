@@ -343,20 +343,20 @@ fn replace(from: &Path, to: &Path) -> Result<(), CowError> {
     let stat = nix::sys::stat::lstat(from).map_err(io("look at", from))?;
     match Kind::of_mode(stat.st_mode) {
         Some(Kind::File) => {
-            let mut source = fs::OpenOptions::new()
+            let source = fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(from)
                 .map_err(|error| io("read", from)(errno_of(&error)))?;
-            let mut dest = fs::OpenOptions::new()
+            let dest = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&temp)
                 .map_err(|error| io("write", &temp)(errno_of(&error)))?;
-            copy_contents(&mut source, &mut dest).map_err(io("copy", from))?;
-            finish_copy(&dest, &stat).map_err(io("copy", &temp))?;
+            copy_contents(&source, &dest).map_err(io("copy", from))?;
+            finish_copy(&source, &dest, &stat).map_err(io("copy", &temp))?;
         }
         Some(Kind::Symlink) => {
             let target = fs::read_link(from).map_err(|error| io("read", from)(errno_of(&error)))?;

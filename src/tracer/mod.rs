@@ -9,6 +9,7 @@
 
 mod answer;
 mod checks;
+mod copier;
 mod decide;
 pub mod event;
 mod exec;
@@ -161,6 +162,12 @@ pub struct Tracer {
     cow_originals: std::collections::HashSet<(u64, u64)>,
     /// In template mode: the prepared process and its runs.
     template: Option<Box<template::State>>,
+    /// Copy-ups made by copier processes while their tasks wait
+    /// ([`copier`]).
+    copiers: copier::Copiers,
+    /// A copy the check being decided asked to be made aside
+    /// ([`stopped::Stopped::copy_aside`]), taken after the decision.
+    copy_asked: RefCell<Option<crate::cow::copyup::Copy>>,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -251,6 +258,8 @@ impl Tracer {
             refusals: RefCell::new(Vec::new()),
             call: std::cell::Cell::new(None),
             template: None,
+            copiers: Default::default(),
+            copy_asked: RefCell::new(None),
         }
     }
 
@@ -401,11 +410,19 @@ impl Tracer {
             }
             return Err(TraceError::KeeperEnded { status });
         }
+        if self.copiers.is_copier(pid) {
+            // Not a jail task either: a copy-up made aside ended.
+            self.on_copy_ended(pid, status);
+            return Ok(None);
+        }
         let event = event::decode(status);
         trace!("{pid}: {event:?}");
-        if !self.tasks.contains_key(&pid) {
+        match self.tasks.get_mut(&pid) {
+            // Any report of a task waiting for a copy means it left that
+            // stop (killed): it waits no more.
+            Some(task) => task.waits_for_copy = None,
             // Its first report may come before its parent's clone event.
-            self.adopt(pid);
+            None => self.adopt(pid),
         }
         let resume = match event {
             Event::Exited { code } => {
@@ -443,7 +460,12 @@ impl Tracer {
     /// A stop of a live task: what to do with it.
     fn on_stop_event(&mut self, pid: Pid, event: Event) -> Resume {
         match event {
-            Event::Seccomp => self.on_seccomp_stop(pid),
+            Event::Seccomp => {
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    task.copies_waited = 0;
+                }
+                self.on_seccomp_stop(pid)
+            }
             Event::NewTask => self.on_new_task(pid),
             Event::Exec => self.on_exec(pid),
             Event::SyscallStop => self.on_syscall_exit(pid),
@@ -805,6 +827,7 @@ impl Tracer {
         for pid in self.tasks.keys() {
             let _ = kill(*pid, Signal::SIGKILL);
         }
+        self.copiers.kill_all();
         if let Some(keeper) = &self.keeper {
             keeper.end();
         }
@@ -831,5 +854,7 @@ impl Tracer {
                 }
             }
         }
+        // Their copiers reaped, half-made copies go.
+        self.copiers.forget_all();
     }
 }

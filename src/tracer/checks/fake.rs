@@ -67,6 +67,8 @@ pub struct FakeThread {
     pub exec_judged: Option<Vec<exec::Identity>>,
     pub async_io: bool,
     pub suspended: u32,
+    /// The originals whose copy up was asked of a copier process.
+    pub copied_aside: RefCell<Vec<(u64, u64)>>,
 }
 
 impl FakeThread {
@@ -106,6 +108,7 @@ impl FakeThread {
             exec_judged: None,
             async_io: false,
             suspended: 0,
+            copied_aside: RefCell::new(Vec::new()),
         }
     }
 
@@ -218,6 +221,11 @@ impl Stopped for FakeThread {
 
     fn cow_originals(&self) -> &std::collections::HashSet<(u64, u64)> {
         &self.cow_originals
+    }
+
+    fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {
+        self.copied_aside.borrow_mut().push(copy.original());
+        Errno::EINPROGRESS
     }
 
     fn ids(&mut self) -> Thread {
