@@ -910,3 +910,73 @@ fn cow_a_task_killed_during_its_copy_up_and_two_sharing_one_copy() {
         );
     }
 }
+
+/// The program changes two files of the tree that have extended
+/// attributes: a small one by appending (copied up inline), a large one
+/// by setting an attribute first (copied up aside, past 1 MiB). Each
+/// copy keeps the original's attributes.
+const XATTRS: &str = r#"
+import os, sys
+tree = sys.argv[1]
+with open(tree + "/small", "a") as f:
+    f.write("more\n")
+os.setxattr(tree + "/big", "user.added", b"new")
+for name in ("small", "big"):
+    path = tree + "/" + name
+    print(name, *("%s=%s" % (a, os.getxattr(path, a).decode()) for a in sorted(os.listxattr(path))))
+"#;
+
+#[test]
+fn cow_a_copy_up_keeps_the_extended_attributes() {
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "commit", "");
+        fs::write(j.path("tree/small"), "s\n").unwrap();
+        allocated_file(&j.path("tree/big"), 2 << 20);
+        // The native control: the filesystem takes user attributes.
+        let set = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(
+                "import os, sys\nfor p in sys.argv[1:]: os.setxattr(p, 'user.tag', p[-3:].encode())",
+            )
+            .arg(j.path("tree/small"))
+            .arg(j.path("tree/big"))
+            .output()
+            .unwrap();
+        if !set.status.success() {
+            crate::support::skip(&format!(
+                "{} takes no user extended attributes: {}",
+                j.p("tree"),
+                String::from_utf8_lossy(&set.stderr)
+            ));
+            return;
+        }
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", XATTRS, &j.p("tree")])
+            .timeout(Duration::from_secs(60))
+            .run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            ["small user.tag=all", "big user.added=new user.tag=big"],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        // Committed, the real files have them too.
+        let read = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg("import os, sys\nfor p in sys.argv[1:]: print(*sorted(os.listxattr(p)))")
+            .arg(j.path("tree/small"))
+            .arg(j.path("tree/big"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&read.stdout),
+            "user.tag\nuser.added user.tag\n",
+            "[{landlock}]"
+        );
+        assert_eq!(
+            fs::read_to_string(j.path("tree/small")).unwrap(),
+            "s\nmore\n"
+        );
+    }
+}
