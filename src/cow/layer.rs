@@ -370,6 +370,7 @@ fn stat_entry(path: PathBuf, stat: &FileStat, kind: Kind) -> Entry {
         mtime: (stat.st_mtime, stat.st_mtime_nsec),
         mode: stat.st_mode & 0o7777,
         target: None,
+        unreadable: false,
     }
 }
 
@@ -444,6 +445,7 @@ fn walk(
         let Ok(stat) = nix::sys::stat::lstat(&from) else {
             continue;
         };
+        let mut placeholder = false;
         let Some(kind) = Kind::of_mode(stat.st_mode) else {
             log::debug!(
                 "cow: {} is a device or socket: not mirrored",
@@ -460,7 +462,7 @@ fn walk(
                 walk(real_root, mirror_root, &rel, &stat, manifest, modes)?;
                 continue;
             }
-            Kind::File => link_or_copy(&from, &to, &stat)?,
+            Kind::File => placeholder = link_or_copy(&from, &to, &stat)? == Mirrored::Placeholder,
             Kind::Symlink => {
                 let target = fs::read_link(&from)
                     .map_err(|error| io_error("read the link", &from, errno_of(&error)))?;
@@ -473,6 +475,7 @@ fn walk(
             }
         }
         let mut entry = stat_entry(rel.clone(), &stat, kind);
+        entry.unreadable = placeholder;
         entry.mirror_ino = nix::sys::stat::lstat(&to)
             .map_err(|errno| io_error("look at", &to, errno))?
             .st_ino;
@@ -484,14 +487,56 @@ fn walk(
     Ok(())
 }
 
+/// How a file of the real tree is in its mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mirrored {
+    Linked,
+    Copied,
+    Placeholder,
+}
+
 /// A hard link to the original where the kernel allows one (same
 /// filesystem; with `protected_hardlinks`, a file one owns or can write),
-/// else a copy with its mode and times.
-fn link_or_copy(from: &Path, to: &Path, stat: &FileStat) -> Result<(), CowError> {
+/// else a copy with its mode and times, else (a file the user cannot
+/// read) a placeholder: a file the user cannot read either.
+fn link_or_copy(from: &Path, to: &Path, stat: &FileStat) -> Result<Mirrored, CowError> {
     if fs::hard_link(from, to).is_ok() {
-        return Ok(());
+        return Ok(Mirrored::Linked);
     }
-    copy_file(from, to, stat)
+    match copy_file(from, to, stat) {
+        Ok(()) => Ok(Mirrored::Copied),
+        Err(CowError::Io {
+            errno: Errno::EACCES,
+            path,
+            ..
+        }) if path == from => {
+            log::debug!("cow: {} cannot be read: a placeholder", from.display());
+            make_placeholder(to, stat)?;
+            Ok(Mirrored::Placeholder)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A placeholder at `to` for the unreadable file `stat` describes: mode
+/// 0000 (an open by the program fails with `EACCES`, as the original's
+/// would), its size as a hole, and its times. It holds no byte of the
+/// original.
+fn make_placeholder(to: &Path, stat: &FileStat) -> Result<(), CowError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o000)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(to)
+        .map_err(|error| io_error("make", to, errno_of(&error)))?;
+    made.set_len(u64::try_from(stat.st_size).unwrap_or(0))
+        .map_err(|error| io_error("size", to, errno_of(&error)))?;
+    let atime = nix::sys::time::TimeSpec::new(stat.st_atime, stat.st_atime_nsec);
+    let mtime = nix::sys::time::TimeSpec::new(stat.st_mtime, stat.st_mtime_nsec);
+    nix::sys::stat::futimens(&made, &atime, &mtime).map_err(|errno| io_error("time", to, errno))?;
+    nix::sys::stat::fchmod(&made, Mode::empty()).map_err(|errno| io_error("mode", to, errno))
 }
 
 /// Copies regular file `from` to the new name `to` (reflink first), with

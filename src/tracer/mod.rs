@@ -160,6 +160,9 @@ pub struct Tracer {
     /// The (device, inode) of every original a `cow` mirror links to:
     /// never written through ([`crate::cow::copyup`]).
     cow_originals: std::collections::HashSet<(u64, u64)>,
+    /// The (device, inode) of every placeholder of a `cow` mirror (a file
+    /// the user can neither link nor read): never linked either.
+    cow_placeholders: std::collections::HashSet<(u64, u64)>,
     /// In template mode: the prepared process and its runs.
     template: Option<Box<template::State>>,
     /// Copy-ups made by copier processes while their tasks wait
@@ -250,6 +253,7 @@ impl Tracer {
             keeper: None,
             maps_open: Default::default(),
             cow_originals: Default::default(),
+            cow_placeholders: Default::default(),
             network: Default::default(),
             hosts: None,
             narrowing: Default::default(),
@@ -360,6 +364,16 @@ impl Tracer {
         originals: std::collections::HashSet<(u64, u64)>,
     ) -> Tracer {
         self.cow_originals = originals;
+        self
+    }
+
+    /// The placeholders of the policy's `cow` mirrors
+    /// ([`crate::cow::manifest::Entry::unreadable`]).
+    pub fn with_cow_placeholders(
+        mut self,
+        placeholders: std::collections::HashSet<(u64, u64)>,
+    ) -> Tracer {
+        self.cow_placeholders = placeholders;
         self
     }
 

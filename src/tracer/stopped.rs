@@ -75,6 +75,9 @@ pub(in crate::tracer) trait Stopped {
     }
     /// The originals the `cow` mirrors link to: never written through.
     fn cow_originals(&self) -> &HashSet<(u64, u64)>;
+    /// The placeholders of the `cow` mirrors (files the user can neither
+    /// link nor read): never linked.
+    fn cow_placeholders(&self) -> &HashSet<(u64, u64)>;
     /// Has `copy` (too large to make inside the tracer's loop) made by a
     /// copier process while the thread stays stopped; the tracer decides
     /// the call again once the copy stands, or refuses it with the
@@ -264,6 +267,10 @@ impl Stopped for TaskView<'_> {
 
     fn cow_originals(&self) -> &HashSet<(u64, u64)> {
         &self.tracer.cow_originals
+    }
+
+    fn cow_placeholders(&self) -> &HashSet<(u64, u64)> {
+        &self.tracer.cow_placeholders
     }
 
     fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {

@@ -980,3 +980,66 @@ fn cow_a_copy_up_keeps_the_extended_attributes() {
         );
     }
 }
+
+/// What the test user does with a file of the tree only root may read:
+/// every line must be what it prints natively.
+const UNREADABLE: &str = "cd {root}/tree; cat secret; echo cat=$?; echo x >> secret; echo append=$?; \
+     touch secret; echo touch=$?; chmod 644 secret; echo chmod=$?; ln secret copy; echo ln=$?; \
+     stat -c '%s %Y' secret; ls";
+
+#[test]
+fn cow_a_file_the_user_cannot_read_does_not_stop_the_jail_and_stays_unreadable() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    fs::write(j.path("tree/secret"), "root only\n").unwrap();
+    fs::set_permissions(j.path("tree/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    let before = snapshot(&j.path("tree"), true);
+    let native = Command::new("setpriv")
+        .args(&j.wrapper[1..])
+        .args(["/bin/sh", "-c"])
+        .arg(j.expand(UNREADABLE))
+        .output()
+        .unwrap();
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(
+        native.contains("cat=1\n"),
+        "control: the user read it: {native}"
+    );
+    assert_eq!(
+        snapshot(&j.path("tree"), true),
+        before,
+        "control changed the tree"
+    );
+    let out = sh(&j, &format!("{UNREADABLE}; echo more >> a; cat a"));
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout,
+        format!("{native}alpha\nmore\n"),
+        "{}",
+        out.describe()
+    );
+    out.assert_stderr_contains("Permission denied");
+    assert!(!out.stdout.contains("root only"));
+    assert_eq!(snapshot(&j.path("tree"), true), before);
+    let changes = layer_command(&j, "changes");
+    changes.assert_code(0);
+    assert_eq!(
+        changes.lines(),
+        [format!("M {}/a (6 -> 11 bytes)", j.p("tree"))],
+        "{}",
+        changes.describe()
+    );
+    let commit = layer_command(&j, "commit");
+    commit.assert_code(0);
+    assert_eq!(
+        fs::read_to_string(j.path("tree/secret")).unwrap(),
+        "root only\n"
+    );
+    assert_eq!(
+        fs::read_to_string(j.path("tree/a")).unwrap(),
+        "alpha\nmore\n"
+    );
+}

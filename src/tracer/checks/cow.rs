@@ -108,6 +108,20 @@ pub(in crate::tracer) fn write_object(
     Err(Errno::EBUSY)
 }
 
+/// Whether the virtual `path` names one of the mirrors' placeholders
+/// (a file of the real tree the user could neither link nor read).
+pub(in crate::tracer) fn is_placeholder(thread: &dyn Stopped, virtual_path: &Path) -> bool {
+    if thread.cow_placeholders().is_empty() || !thread.in_cow_tree(virtual_path) {
+        return false;
+    }
+    let real = thread.real_path(virtual_path);
+    nix::sys::stat::lstat(&real).is_ok_and(|stat| {
+        thread
+            .cow_placeholders()
+            .contains(&(stat.st_dev, stat.st_ino))
+    })
+}
+
 /// An open in a `cow` tree: what the kernel is handed (the rewrite,
 /// path, flags and resolve flags of its `openat2`). A read opens the
 /// mirror's name; a write an object the jail holds after any copy up;

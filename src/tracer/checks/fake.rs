@@ -57,6 +57,8 @@ pub struct FakeThread {
     pub first_exec: bool,
     /// The originals of the policy's `cow` mirrors.
     pub cow_originals: std::collections::HashSet<(u64, u64)>,
+    /// The placeholders of the policy's `cow` mirrors.
+    pub cow_placeholders: std::collections::HashSet<(u64, u64)>,
 
     // What the checks did.
     pub verdicts: Vec<(String, Access, Target, bool)>,
@@ -100,6 +102,7 @@ impl FakeThread {
             narrowing,
             first_exec: false,
             cow_originals: Default::default(),
+            cow_placeholders: Default::default(),
             verdicts: Vec::new(),
             reports: RefCell::new(Vec::new()),
             handed_over: RefCell::new(0),
@@ -221,6 +224,10 @@ impl Stopped for FakeThread {
 
     fn cow_originals(&self) -> &std::collections::HashSet<(u64, u64)> {
         &self.cow_originals
+    }
+
+    fn cow_placeholders(&self) -> &std::collections::HashSet<(u64, u64)> {
+        &self.cow_placeholders
     }
 
     fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {
