@@ -1043,3 +1043,77 @@ fn cow_a_file_the_user_cannot_read_does_not_stop_the_jail_and_stays_unreadable()
         "alpha\nmore\n"
     );
 }
+
+/// In its mirror the user owns every directory, sticky ones included, so
+/// the program can remove another user's file from a sticky directory
+/// there; a commit must not do it on the real tree, where the user could
+/// not (status 120, nothing applied). The user's own file there it
+/// removes, and new names it makes, as natively.
+#[test]
+fn cow_a_commit_removes_no_other_users_file_from_a_sticky_directory() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    let shared = j.path("tree/shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::write(shared.join("theirs"), "root's\n").unwrap();
+    fs::write(shared.join("mine"), "mine\n").unwrap();
+    crate::support::chown_to_test_user(&[&shared.join("mine")]);
+    let before = snapshot(&j.path("tree"), true);
+    // Natively the user can neither remove nor move root's file there.
+    let native = Command::new("setpriv")
+        .args(&j.wrapper[1..])
+        .args(["/bin/sh", "-c"])
+        .arg(j.expand(
+            "cd {root}/tree/shared; rm -f theirs; echo rm=$?; mv theirs ../moved; echo mv=$?",
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        "rm=1\nmv=1\n",
+        "control: {native:?}"
+    );
+    assert_eq!(
+        snapshot(&j.path("tree"), true),
+        before,
+        "control changed the tree"
+    );
+    for script in [
+        "rm -f shared/theirs",
+        "mv shared/theirs moved",
+        "echo x > shared/theirs",
+    ] {
+        let out = sh(&j, &format!("cd {{root}}/tree && {script} && echo done"));
+        out.assert_code(0);
+        assert_eq!(out.lines(), ["done"], "{script}: {}", out.describe());
+        let commit = layer_command(&j, "commit");
+        commit.assert_code(120);
+        commit.assert_stderr_contains(&format!(
+            "C {}: the commit may not remove or replace this name (another user's, in a sticky directory)",
+            shared.join("theirs").display()
+        ));
+        assert_eq!(
+            snapshot(&j.path("tree"), true),
+            before,
+            "{script}: nothing applied"
+        );
+        layer_command(&j, "discard").assert_code(0);
+    }
+    let out = sh(
+        &j,
+        "cd {root}/tree/shared && rm mine && echo new > new && cat new theirs",
+    );
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["new", "root's"], "{}", out.describe());
+    layer_command(&j, "commit").assert_code(0);
+    assert!(!shared.join("mine").exists());
+    assert_eq!(fs::read_to_string(shared.join("new")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(shared.join("theirs")).unwrap(),
+        "root's\n"
+    );
+}
