@@ -393,6 +393,32 @@ pub fn apply(tree: &Tree, changes: &[Change]) -> Result<(), CowError> {
 
 /// Puts a copy of the mirror's object `from` at `to`: made under a
 /// temporary name next to it, then renamed over it.
+/// Opens the mirror's file `from` (of mode `mode`) for reading. One the
+/// program made unreadable to its own user (`chmod 000`, as it may) is
+/// opened all the same: the mirror is the layer's own, so its mode is
+/// made readable for the open and given back.
+fn open_mirror_file(from: &Path, mode: u32) -> Result<fs::File, CowError> {
+    let open = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(from)
+            .map_err(|error| errno_of(&error))
+    };
+    let opened = match open() {
+        Err(Errno::EACCES) => {
+            let readable = fs::Permissions::from_mode((mode & 0o7777) | 0o400);
+            fs::set_permissions(from, readable)
+                .map_err(|error| io("read", from)(errno_of(&error)))?;
+            let opened = open();
+            let _ = fs::set_permissions(from, fs::Permissions::from_mode(mode & 0o7777));
+            opened
+        }
+        other => other,
+    };
+    opened.map_err(io("read", from))
+}
+
 fn replace(from: &Path, to: &Path) -> Result<(), CowError> {
     let Some(parent) = to.parent() else {
         return Err(io("replace", to)(Errno::EINVAL));
@@ -406,11 +432,7 @@ fn replace(from: &Path, to: &Path) -> Result<(), CowError> {
     let stat = nix::sys::stat::lstat(from).map_err(io("look at", from))?;
     match Kind::of_mode(stat.st_mode) {
         Some(Kind::File) => {
-            let source = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(from)
-                .map_err(|error| io("read", from)(errno_of(&error)))?;
+            let source = open_mirror_file(from, stat.st_mode)?;
             let dest = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)

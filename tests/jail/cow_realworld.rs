@@ -1123,3 +1123,29 @@ fn cow_a_commit_removes_no_other_users_file_from_a_sticky_directory() {
         "root's\n"
     );
 }
+
+/// A file the program made and then made unreadable to its own user
+/// (mode 0000, as natively it may) is committed as it is: the mirror is
+/// the layer's own, so the commit reads it all the same.
+#[test]
+fn cow_unprivileged_commit_of_a_file_made_unreadable() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    let out = sh(
+        &j,
+        "cd {root}/tree && echo s > n && chmod 000 n && echo t >> a && chmod 000 a && echo done",
+    );
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["done"], "{}", out.describe());
+    let commit = layer_command(&j, "commit");
+    commit.assert_code(0);
+    for (name, content) in [("n", "s\n"), ("a", "alpha\nt\n")] {
+        let path = j.path("tree").join(name);
+        assert_eq!(fs::read_to_string(&path).unwrap(), content, "{name}");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0, "{name}");
+    }
+    assert_eq!(layers(&j), 0);
+}
