@@ -940,6 +940,9 @@ pub fn list_xattrs(fd: &impl std::os::fd::AsFd) -> Result<Vec<u8>, Errno> {
         // SAFETY: a null buffer of size 0 asks for the size only.
         let size = unsafe { libc::flistxattr(fd, std::ptr::null_mut(), 0) };
         let size = Errno::result(size)? as usize;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
         let mut names = vec![0u8; size];
         // SAFETY: the kernel writes at most `names.len()` bytes there.
         let got = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };

@@ -5,8 +5,9 @@
 //! which copies are small enough to make inside the tracer's loop) and
 //! the act, done on a directory the tracer holds: the name is opened
 //! without following a symlink, its inode must be an original, the copy
-//! is made as an unnamed file of the same directory (`O_TMPFILE`, or a
-//! fresh name where the filesystem has none), then given the original's
+//! is made under a fresh name in the same directory (unnamed,
+//! `O_TMPFILE`, while a copier fills it, where the filesystem can),
+//! then given the original's
 //! extended attributes, mode and times, and renamed over the name.
 //! Nothing is ever opened for writing but that new file, so a program
 //! that swaps names meanwhile can at worst have the copy of an original
@@ -127,14 +128,22 @@ pub fn begin(
         .try_clone()
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EMFILE)))?;
     let mode = Mode::from_bits_truncate(0o600);
-    let (dest, temp) = match nix::fcntl::openat(
-        parent.as_fd(),
-        ".",
-        OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        mode,
-    ) {
+    // A copy made aside is unnamed until complete: one cut short (the
+    // jail ended, the tracer killed) leaves nothing. One made here and
+    // now takes a fresh name at once, which saves a link.
+    let unnamed = if copies_inline(u64::try_from(stat.st_size).unwrap_or(0)) {
+        Err(Errno::EOPNOTSUPP)
+    } else {
+        nix::fcntl::openat(
+            parent.as_fd(),
+            ".",
+            OFlag::O_TMPFILE | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            mode,
+        )
+    };
+    let (dest, temp) = match unnamed {
         Ok(fd) => (fd, None),
-        // No unnamed files on this filesystem.
+        // Inline, or no unnamed files on this filesystem.
         Err(Errno::EOPNOTSUPP | Errno::EISDIR | Errno::EINVAL) => {
             let temp = fresh_name();
             let fd = nix::fcntl::openat(
@@ -429,5 +438,26 @@ mod tests {
                 b"kept"
             );
         }
+        // A copy too large for the loop is unnamed while it is filled.
+        let large = dir.path().join("large");
+        std::fs::File::create(&large)
+            .unwrap()
+            .set_len(INLINE_BYTES + 1)
+            .unwrap();
+        std::fs::hard_link(&large, mirror.join("g")).unwrap();
+        let meta = std::fs::metadata(&large).unwrap();
+        let originals = HashSet::from([(meta.dev(), meta.ino())]);
+        let copy = begin(&parent, OsStr::new("g"), &originals)
+            .unwrap()
+            .unwrap();
+        copy.fill().unwrap();
+        assert_eq!(listing(), ["f", "g"], "nothing named while it is filled");
+        copy.place().unwrap();
+        assert_eq!(listing(), ["f", "g"]);
+        assert!(!name_is_original(&parent, OsStr::new("g"), &originals).unwrap());
+        assert_eq!(
+            std::fs::metadata(mirror.join("g")).unwrap().len(),
+            INLINE_BYTES + 1
+        );
     }
 }
