@@ -404,8 +404,19 @@ impl Jail {
         let limits = Limits {
             max_threads: self.config.max_threads,
         };
+        let placeholders = layer
+            .as_ref()
+            .map(|layer| {
+                layer
+                    .trees
+                    .iter()
+                    .flat_map(|tree| tree.manifest.placeholders())
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut tracer = Tracer::new(policy, limits, launched.pid, timed_out)
             .with_cow_originals(originals)
+            .with_cow_placeholders(placeholders)
             .with_network(network)
             .with_narrowing(self.config.limits.narrowing());
         if ruleset.is_some() {

@@ -958,3 +958,71 @@ pub fn bytes_waiting(fd: &impl std::os::fd::AsFd) -> Result<u64, Errno> {
     Errno::result(result)?;
     Ok(u64::try_from(count).unwrap_or(0))
 }
+
+/// `flistxattr(fd)`: the names of the extended attributes of `fd`'s
+/// object, each ending with a NUL (empty where the filesystem has none).
+pub fn list_xattrs(fd: &impl std::os::fd::AsFd) -> Result<Vec<u8>, Errno> {
+    use std::os::fd::AsRawFd;
+    let fd = fd.as_fd().as_raw_fd();
+    loop {
+        // SAFETY: a null buffer of size 0 asks for the size only.
+        let size = unsafe { libc::flistxattr(fd, std::ptr::null_mut(), 0) };
+        let size = Errno::result(size)? as usize;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let mut names = vec![0u8; size];
+        // SAFETY: the kernel writes at most `names.len()` bytes there.
+        let got = unsafe { libc::flistxattr(fd, names.as_mut_ptr().cast(), names.len()) };
+        match Errno::result(got) {
+            Ok(got) => {
+                names.truncate(got as usize);
+                return Ok(names);
+            }
+            // The list grew between the two calls: ask again.
+            Err(Errno::ERANGE) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
+/// `fgetxattr(fd, name)`: the value of one extended attribute.
+pub fn get_xattr(fd: &impl std::os::fd::AsFd, name: &CStr) -> Result<Vec<u8>, Errno> {
+    use std::os::fd::AsRawFd;
+    let fd = fd.as_fd().as_raw_fd();
+    loop {
+        // SAFETY: `name` is NUL-terminated; a null buffer of size 0 asks
+        // for the size only.
+        let size = unsafe { libc::fgetxattr(fd, name.as_ptr(), std::ptr::null_mut(), 0) };
+        let size = Errno::result(size)? as usize;
+        let mut value = vec![0u8; size];
+        // SAFETY: as above; the kernel writes at most `value.len()` bytes.
+        let got =
+            unsafe { libc::fgetxattr(fd, name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        match Errno::result(got) {
+            Ok(got) => {
+                value.truncate(got as usize);
+                return Ok(value);
+            }
+            Err(Errno::ERANGE) => continue,
+            Err(errno) => return Err(errno),
+        }
+    }
+}
+
+/// `fsetxattr(fd, name, value, 0)`.
+pub fn set_xattr(fd: &impl std::os::fd::AsFd, name: &CStr, value: &[u8]) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `name` is NUL-terminated; the kernel reads `value.len()`
+    // bytes of `value`.
+    let result = unsafe {
+        libc::fsetxattr(
+            fd.as_fd().as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    Errno::result(result).map(drop)
+}

@@ -110,7 +110,8 @@ impl fmt::Display for Change {
 fn differs(entry: &Entry, scanned: &Scanned) -> bool {
     match entry.kind {
         // A hard link to the original: every write copied it up first.
-        Kind::File if entry.is_linked() => false,
+        // A placeholder: every write was refused.
+        Kind::File if entry.is_linked() || entry.unreadable => false,
         Kind::File => {
             entry.size != scanned.size || entry.mtime != scanned.mtime || entry.mode != scanned.mode
         }
@@ -288,6 +289,7 @@ mod tests {
             mtime: (5, 0),
             mode: if kind == Kind::Dir { 0o755 } else { 0o644 },
             target: None,
+            unreadable: false,
         }
     }
 

@@ -3,8 +3,10 @@
 //! First every change is checked against the real tree as the manifest
 //! recorded it (a file or directory there must still be the same inode,
 //! a file of the same size and modification time; a name to be made
-//! must still be free): any difference is a conflict, and then nothing
-//! is applied. Otherwise, in this order: deletions of files (by their old
+//! must still be free) and against what the committing user may do
+//! there (change the names of each directory, set its mode, remove or
+//! replace a name in a sticky directory): any difference is a conflict,
+//! and then nothing is applied. Otherwise, in this order: deletions of files (by their old
 //! paths), renamed objects moved aside, deletions of directories
 //! (deepest first), the moved objects put in place and new directories
 //! made (shallowest first), new and changed files written next to their
@@ -129,7 +131,68 @@ pub fn conflicts(tree: &Tree, changes: &[Change]) -> Vec<Conflict> {
             );
         }
     }
+    let mut guarded = std::collections::BTreeSet::new();
+    for (dir, object) in names_removed(changes) {
+        let real_object = |object: &Path| {
+            let name = object.file_name()?;
+            let parent = object.parent().unwrap_or(Path::new(""));
+            Some(real_place(tree, changes, parent)?.join(name))
+        };
+        let (Some(dir_path), Some(object_path)) =
+            (real_place(tree, changes, &dir), real_object(&object))
+        else {
+            continue;
+        };
+        let (Ok(dir_meta), Ok(object_meta)) = (
+            fs::symlink_metadata(&dir_path),
+            fs::symlink_metadata(&object_path),
+        ) else {
+            continue;
+        };
+        let euid = nix::unistd::geteuid().as_raw();
+        if !sticky_allows(dir_meta.mode(), dir_meta.uid(), object_meta.uid(), euid)
+            && guarded.insert(object.clone())
+        {
+            conflict(
+                &object,
+                "the commit may not remove or replace this name (another user's, in a sticky directory)",
+            );
+        }
+    }
     out
+}
+
+/// The names applying `changes` removes from a directory of the real
+/// tree or replaces there, as (the directory, the object's path before
+/// the commit), relative to the tree: what a directory's sticky bit
+/// guards. A deleted object, a changed file (its new version renamed
+/// over it), a renamed object (moved aside through the tree's root,
+/// then into place). A pure function of the changes.
+pub fn names_removed(changes: &[Change]) -> Vec<(PathBuf, PathBuf)> {
+    let parent = |path: &Path| path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut out = Vec::new();
+    for change in changes {
+        match &change.what {
+            What::Deleted => out.push((parent(&change.path), change.path.clone())),
+            What::Modified if change.kind != Kind::Dir => {
+                out.push((parent(&change.path), change.path.clone()));
+            }
+            What::Renamed { from, .. } => {
+                out.push((parent(from), from.clone()));
+                out.push((PathBuf::new(), from.clone()));
+            }
+            What::Modified | What::Added => {}
+        }
+    }
+    out
+}
+
+/// Whether a user `euid` may remove or replace a name of an object owned
+/// by `object_uid` in a directory of mode `dir_mode` owned by `dir_uid`:
+/// in a sticky directory only the object's owner, the directory's owner
+/// or root may (the kernel's rule, with `CAP_FOWNER` as root's).
+pub fn sticky_allows(dir_mode: u32, dir_uid: u32, object_uid: u32, euid: u32) -> bool {
+    dir_mode & libc::S_ISVTX == 0 || euid == 0 || euid == dir_uid || euid == object_uid
 }
 
 /// The directories (relative to the tree; empty for its root) whose
@@ -330,6 +393,32 @@ pub fn apply(tree: &Tree, changes: &[Change]) -> Result<(), CowError> {
 
 /// Puts a copy of the mirror's object `from` at `to`: made under a
 /// temporary name next to it, then renamed over it.
+/// Opens the mirror's file `from` (of mode `mode`) for reading. One the
+/// program made unreadable to its own user (`chmod 000`, as it may) is
+/// opened all the same: the mirror is the layer's own, so its mode is
+/// made readable for the open and given back.
+fn open_mirror_file(from: &Path, mode: u32) -> Result<fs::File, CowError> {
+    let open = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(from)
+            .map_err(|error| errno_of(&error))
+    };
+    let opened = match open() {
+        Err(Errno::EACCES) => {
+            let readable = fs::Permissions::from_mode((mode & 0o7777) | 0o400);
+            fs::set_permissions(from, readable)
+                .map_err(|error| io("read", from)(errno_of(&error)))?;
+            let opened = open();
+            let _ = fs::set_permissions(from, fs::Permissions::from_mode(mode & 0o7777));
+            opened
+        }
+        other => other,
+    };
+    opened.map_err(io("read", from))
+}
+
 fn replace(from: &Path, to: &Path) -> Result<(), CowError> {
     let Some(parent) = to.parent() else {
         return Err(io("replace", to)(Errno::EINVAL));
@@ -343,20 +432,16 @@ fn replace(from: &Path, to: &Path) -> Result<(), CowError> {
     let stat = nix::sys::stat::lstat(from).map_err(io("look at", from))?;
     match Kind::of_mode(stat.st_mode) {
         Some(Kind::File) => {
-            let mut source = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(from)
-                .map_err(|error| io("read", from)(errno_of(&error)))?;
-            let mut dest = fs::OpenOptions::new()
+            let source = open_mirror_file(from, stat.st_mode)?;
+            let dest = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(&temp)
                 .map_err(|error| io("write", &temp)(errno_of(&error)))?;
-            copy_contents(&mut source, &mut dest).map_err(io("copy", from))?;
-            finish_copy(&dest, &stat).map_err(io("copy", &temp))?;
+            copy_contents(&source, &dest).map_err(io("copy", from))?;
+            finish_copy(&source, &dest, &stat).map_err(io("copy", &temp))?;
         }
         Some(Kind::Symlink) => {
             let target = fs::read_link(from).map_err(|error| io("read", from)(errno_of(&error)))?;
@@ -437,6 +522,47 @@ mod tests {
         let paths = |list: &[&str]| list.iter().map(PathBuf::from).collect::<Vec<_>>();
         assert_eq!(write, paths(&["", "d", "ro", "x", "x/sub", "y"]));
         assert_eq!(own, paths(&["m"]));
+    }
+
+    #[test]
+    fn in_a_sticky_directory_a_commit_removes_only_what_the_user_may() {
+        let renamed = What::Renamed {
+            from: PathBuf::from("s/old"),
+            modified: false,
+        };
+        let removed = names_removed(&[
+            change(What::Deleted, "s/gone", Kind::File),
+            change(What::Added, "s/new", Kind::File),
+            change(What::Modified, "s/changed", Kind::File),
+            change(What::Modified, "s", Kind::Dir),
+            change(renamed, "t/new", Kind::File),
+        ]);
+        let pairs = |list: &[(&str, &str)]| {
+            list.iter()
+                .map(|(dir, object)| (PathBuf::from(dir), PathBuf::from(object)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            removed,
+            pairs(&[
+                ("s", "s/gone"),
+                ("s", "s/changed"),
+                ("s", "s/old"),
+                ("", "s/old"),
+            ])
+        );
+        let sticky = 0o1777 | libc::S_IFDIR;
+        assert!(
+            sticky_allows(0o777 | libc::S_IFDIR, 0, 0, 1000),
+            "not sticky"
+        );
+        assert!(
+            !sticky_allows(sticky, 0, 0, 1000),
+            "root's file in root's /tmp"
+        );
+        assert!(sticky_allows(sticky, 0, 1000, 1000), "one's own file");
+        assert!(sticky_allows(sticky, 1000, 0, 1000), "one's own directory");
+        assert!(sticky_allows(sticky, 0, 0, 0), "root");
     }
 
     fn listing(root: &Path) -> Vec<(String, String)> {

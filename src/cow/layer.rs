@@ -22,7 +22,6 @@ use super::manifest::{Entry, Kind, Manifest};
 use nix::errno::Errno;
 use nix::sys::stat::{FileStat, Mode};
 use std::fs;
-use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -371,6 +370,7 @@ fn stat_entry(path: PathBuf, stat: &FileStat, kind: Kind) -> Entry {
         mtime: (stat.st_mtime, stat.st_mtime_nsec),
         mode: stat.st_mode & 0o7777,
         target: None,
+        unreadable: false,
     }
 }
 
@@ -445,6 +445,7 @@ fn walk(
         let Ok(stat) = nix::sys::stat::lstat(&from) else {
             continue;
         };
+        let mut placeholder = false;
         let Some(kind) = Kind::of_mode(stat.st_mode) else {
             log::debug!(
                 "cow: {} is a device or socket: not mirrored",
@@ -461,7 +462,7 @@ fn walk(
                 walk(real_root, mirror_root, &rel, &stat, manifest, modes)?;
                 continue;
             }
-            Kind::File => link_or_copy(&from, &to, &stat)?,
+            Kind::File => placeholder = link_or_copy(&from, &to, &stat)? == Mirrored::Placeholder,
             Kind::Symlink => {
                 let target = fs::read_link(&from)
                     .map_err(|error| io_error("read the link", &from, errno_of(&error)))?;
@@ -474,6 +475,7 @@ fn walk(
             }
         }
         let mut entry = stat_entry(rel.clone(), &stat, kind);
+        entry.unreadable = placeholder;
         entry.mirror_ino = nix::sys::stat::lstat(&to)
             .map_err(|errno| io_error("look at", &to, errno))?
             .st_ino;
@@ -485,58 +487,161 @@ fn walk(
     Ok(())
 }
 
+/// How a file of the real tree is in its mirror.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mirrored {
+    Linked,
+    Copied,
+    Placeholder,
+}
+
 /// A hard link to the original where the kernel allows one (same
 /// filesystem; with `protected_hardlinks`, a file one owns or can write),
-/// else a copy with its mode and times.
-fn link_or_copy(from: &Path, to: &Path, stat: &FileStat) -> Result<(), CowError> {
+/// else a copy with its mode and times, else (a file the user cannot
+/// read) a placeholder: a file the user cannot read either.
+fn link_or_copy(from: &Path, to: &Path, stat: &FileStat) -> Result<Mirrored, CowError> {
     if fs::hard_link(from, to).is_ok() {
-        return Ok(());
+        return Ok(Mirrored::Linked);
     }
-    copy_file(from, to, stat)
+    match copy_file(from, to, stat) {
+        Ok(()) => Ok(Mirrored::Copied),
+        Err(CowError::Io {
+            errno: Errno::EACCES,
+            path,
+            ..
+        }) if path == from => {
+            log::debug!("cow: {} cannot be read: a placeholder", from.display());
+            make_placeholder(to, stat)?;
+            Ok(Mirrored::Placeholder)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// A placeholder at `to` for the unreadable file `stat` describes: mode
+/// 0000 (an open by the program fails with `EACCES`, as the original's
+/// would), its size as a hole, and its times. It holds no byte of the
+/// original.
+fn make_placeholder(to: &Path, stat: &FileStat) -> Result<(), CowError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let made = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o000)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(to)
+        .map_err(|error| io_error("make", to, errno_of(&error)))?;
+    made.set_len(u64::try_from(stat.st_size).unwrap_or(0))
+        .map_err(|error| io_error("size", to, errno_of(&error)))?;
+    let atime = nix::sys::time::TimeSpec::new(stat.st_atime, stat.st_atime_nsec);
+    let mtime = nix::sys::time::TimeSpec::new(stat.st_mtime, stat.st_mtime_nsec);
+    nix::sys::stat::futimens(&made, &atime, &mtime).map_err(|errno| io_error("time", to, errno))?;
+    nix::sys::stat::fchmod(&made, Mode::empty()).map_err(|errno| io_error("mode", to, errno))
 }
 
 /// Copies regular file `from` to the new name `to` (reflink first), with
 /// `stat`'s mode and modification time.
 pub(super) fn copy_file(from: &Path, to: &Path, stat: &FileStat) -> Result<(), CowError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut source = fs::OpenOptions::new()
+    let source = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(from)
         .map_err(|error| io_error("read", from, errno_of(&error)))?;
-    let mut dest = fs::OpenOptions::new()
+    let dest = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(to)
         .map_err(|error| io_error("write", to, errno_of(&error)))?;
-    copy_contents(&mut source, &mut dest).map_err(|errno| io_error("copy", from, errno))?;
-    finish_copy(&dest, stat).map_err(|errno| io_error("copy", to, errno))
+    copy_contents(&source, &dest).map_err(|errno| io_error("copy", from, errno))?;
+    finish_copy(&source, &dest, stat).map_err(|errno| io_error("copy", to, errno))
 }
 
 /// Copies the bytes of `source` into the empty `dest`: a reflink where
-/// the filesystem shares extents, else a plain copy.
-pub(super) fn copy_contents(source: &mut fs::File, dest: &mut fs::File) -> Result<(), Errno> {
+/// the filesystem shares extents, else [`copy_bytes`].
+pub(super) fn copy_contents(source: &fs::File, dest: &fs::File) -> Result<(), Errno> {
     if crate::sys::ficlone(dest, source).is_ok() {
         return Ok(());
     }
-    let mut buffer = vec![0u8; 1 << 16];
+    copy_bytes(source, dest)
+}
+
+/// Copies the rest of `source` into `dest` from both files' offsets:
+/// `copy_file_range` (in the kernel), else reads and writes through a
+/// buffer on the stack. Async-signal-safe (nothing is allocated): the
+/// tracer's copier process runs it after `fork`.
+pub(crate) fn copy_bytes(source: &fs::File, dest: &fs::File) -> Result<(), Errno> {
     loop {
-        let read = source.read(&mut buffer).map_err(|error| errno_of(&error))?;
-        if read == 0 {
-            return Ok(());
+        match nix::fcntl::copy_file_range(source, None, dest, None, 1 << 30) {
+            Ok(0) => return Ok(()),
+            Ok(_) | Err(Errno::EINTR) => {}
+            // Not between these files: the plain copy below.
+            Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => break,
+            Err(errno) => return Err(errno),
         }
-        std::io::Write::write_all(dest, &buffer[..read]).map_err(|error| errno_of(&error))?;
+    }
+    let mut buffer = [0u8; 1 << 16];
+    loop {
+        let read = match nix::unistd::read(source, &mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(read) => read,
+            Err(Errno::EINTR) => continue,
+            Err(errno) => return Err(errno),
+        };
+        let mut written = 0;
+        while written < read {
+            match nix::unistd::write(dest, &buffer[written..read]) {
+                Ok(0) => return Err(Errno::EIO),
+                Ok(count) => written += count,
+                Err(Errno::EINTR) => {}
+                Err(errno) => return Err(errno),
+            }
+        }
     }
 }
 
-/// Gives a copy the original's mode and modification time.
-pub(super) fn finish_copy(dest: &fs::File, stat: &FileStat) -> Result<(), Errno> {
+/// Gives a copy the original's extended attributes (those the kernel
+/// lets the jail's user set), mode and access and modification times.
+pub(super) fn finish_copy(
+    source: &fs::File,
+    dest: &fs::File,
+    stat: &FileStat,
+) -> Result<(), Errno> {
+    copy_xattrs(source, dest)?;
     nix::sys::stat::fchmod(dest, Mode::from_bits_truncate(stat.st_mode & 0o7777))?;
     let atime = nix::sys::time::TimeSpec::new(stat.st_atime, stat.st_atime_nsec);
     let mtime = nix::sys::time::TimeSpec::new(stat.st_mtime, stat.st_mtime_nsec);
     nix::sys::stat::futimens(dest, &atime, &mtime)
+}
+
+/// Copies every extended attribute of `source` to `dest`: `user.*`, and
+/// `security.*`, `trusted.*` and `system.*` (ACLs) as far as the kernel
+/// lets the jail's user set them. One it refuses (`EPERM`, `ENOTSUP`:
+/// a capability set, a label the user may not give) is left out, as
+/// `cp --preserve=xattr` does; no room (`ENOSPC`, `EDQUOT`) fails the
+/// copy as the data's would.
+pub(super) fn copy_xattrs(source: &fs::File, dest: &fs::File) -> Result<(), Errno> {
+    let names = match crate::sys::list_xattrs(source) {
+        Ok(names) => names,
+        // A filesystem without extended attributes.
+        Err(Errno::ENOTSUP) => return Ok(()),
+        Err(errno) => return Err(errno),
+    };
+    for name in names.split_inclusive(|byte| *byte == 0) {
+        let Ok(name) = std::ffi::CStr::from_bytes_with_nul(name) else {
+            continue;
+        };
+        let set = crate::sys::get_xattr(source, name)
+            .and_then(|value| crate::sys::set_xattr(dest, name, &value));
+        match set {
+            Ok(()) => {}
+            Err(errno @ (Errno::ENOSPC | Errno::EDQUOT)) => return Err(errno),
+            Err(errno) => log::debug!("cow: extended attribute {name:?} not copied: {errno}"),
+        }
+    }
+    Ok(())
 }
 
 /// Every object of a mirror, parents before children.

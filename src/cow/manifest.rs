@@ -68,6 +68,11 @@ pub struct Entry {
     pub mode: u32,
     /// A symlink's target.
     pub target: Option<PathBuf>,
+    /// The mirror holds a placeholder for a file the jail's user could
+    /// neither link nor read (mode 0000, the original's size, sparse,
+    /// and times): nothing writes through it or links it, as nothing
+    /// could the original.
+    pub unreadable: bool,
 }
 
 impl Entry {
@@ -116,12 +121,25 @@ fn path_unhex(text: &str) -> Option<PathBuf> {
 const HEADER: &str = "sandbox-cow-manifest 1";
 
 impl Manifest {
-    /// The (device, inode) pairs of originals the mirror links to.
+    /// The (device, inode) pairs of objects of the mirror never written
+    /// through: the originals it links to, and its placeholders (a copy
+    /// up of one fails as reading the original would, `EACCES`).
     pub fn originals(&self) -> HashSet<(u64, u64)> {
         self.entries
             .iter()
             .filter(|entry| entry.is_linked())
             .map(|entry| entry.original)
+            .chain(self.placeholders())
+            .collect()
+    }
+
+    /// The (device, inode) pairs of the mirror's placeholders
+    /// ([`Entry::unreadable`]).
+    pub fn placeholders(&self) -> HashSet<(u64, u64)> {
+        self.entries
+            .iter()
+            .filter(|entry| entry.kind == Kind::File && entry.unreadable)
+            .map(|entry| (self.mirror_dev, entry.mirror_ino))
             .collect()
     }
 
@@ -141,7 +159,7 @@ impl Manifest {
                 path_hex(&entry.path),
                 entry.mode,
                 entry.target.as_deref().map(path_hex).unwrap_or_default(),
-                "",
+                if entry.unreadable { "u" } else { "" },
             ));
         }
         text
@@ -174,7 +192,7 @@ impl Manifest {
                 path,
                 mode,
                 target,
-                _,
+                flags,
             ] = fields.as_slice()
             else {
                 return Err(bad);
@@ -193,6 +211,11 @@ impl Manifest {
                     None
                 } else {
                     Some(path_unhex(target).ok_or(bad)?)
+                },
+                unreadable: match *flags {
+                    "" => false,
+                    "u" => true,
+                    _ => return Err(bad),
                 },
             });
         }
@@ -223,6 +246,7 @@ mod tests {
                     mtime: (1_700_000_000, 5),
                     mode: 0o755,
                     target: None,
+                    unreadable: false,
                 },
                 Entry {
                     path: PathBuf::from("odd\tname"),
@@ -233,6 +257,18 @@ mod tests {
                     mtime: (-1, 999_999_999),
                     mode: 0o4644,
                     target: None,
+                    unreadable: false,
+                },
+                Entry {
+                    path: PathBuf::from("secret"),
+                    kind: Kind::File,
+                    original: (7, 103),
+                    mirror_ino: 203,
+                    size: 9,
+                    mtime: (1, 2),
+                    mode: 0o600,
+                    target: None,
+                    unreadable: true,
                 },
                 Entry {
                     path: PathBuf::from("link"),
@@ -243,6 +279,7 @@ mod tests {
                     mtime: (0, 0),
                     mode: 0o777,
                     target: Some(PathBuf::from("/etc")),
+                    unreadable: false,
                 },
             ],
         };
@@ -250,9 +287,10 @@ mod tests {
         assert_eq!(Manifest::from_text(&text), Ok(manifest.clone()));
         assert_eq!(
             manifest.originals(),
-            HashSet::from([(7, 101)]),
-            "only linked files are originals"
+            HashSet::from([(7, 101), (7, 203)]),
+            "only linked files and placeholders are never written through"
         );
+        assert_eq!(manifest.placeholders(), HashSet::from([(7, 203)]));
         assert_eq!(Manifest::from_text("junk\n"), Err(1));
         let broken = text.replace("\t101\t101\t", "\tx\t101\t");
         assert_eq!(Manifest::from_text(&broken), Err(4));

@@ -9,6 +9,7 @@
 
 mod answer;
 mod checks;
+mod copier;
 mod decide;
 pub mod event;
 mod exec;
@@ -162,8 +163,17 @@ pub struct Tracer {
     /// `cowquota`: the layer's count (a cell: checks see the tracer
     /// through a shared view).
     quota: Option<RefCell<crate::cow::quota::Quota>>,
+    /// The (device, inode) of every placeholder of a `cow` mirror (a file
+    /// the user can neither link nor read): never linked either.
+    cow_placeholders: std::collections::HashSet<(u64, u64)>,
     /// In template mode: the prepared process and its runs.
     template: Option<Box<template::State>>,
+    /// Copy-ups made by copier processes while their tasks wait
+    /// ([`copier`]).
+    copiers: copier::Copiers,
+    /// A copy the check being decided asked to be made aside
+    /// ([`stopped::Stopped::copy_aside`]), taken after the decision.
+    copy_asked: RefCell<Option<crate::cow::copyup::Copy>>,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -247,6 +257,7 @@ impl Tracer {
             maps_open: Default::default(),
             cow_originals: Default::default(),
             quota: None,
+            cow_placeholders: Default::default(),
             network: Default::default(),
             hosts: None,
             narrowing: Default::default(),
@@ -255,6 +266,8 @@ impl Tracer {
             refusals: RefCell::new(Vec::new()),
             call: std::cell::Cell::new(None),
             template: None,
+            copiers: Default::default(),
+            copy_asked: RefCell::new(None),
         }
     }
 
@@ -364,6 +377,16 @@ impl Tracer {
         self
     }
 
+    /// The placeholders of the policy's `cow` mirrors
+    /// ([`crate::cow::manifest::Entry::unreadable`]).
+    pub fn with_cow_placeholders(
+        mut self,
+        placeholders: std::collections::HashSet<(u64, u64)>,
+    ) -> Tracer {
+        self.cow_placeholders = placeholders;
+        self
+    }
+
     /// Makes paths under the `http` prefixes read as their downloads.
     pub fn with_downloads(mut self, options: HttpOptions, fetcher: Box<dyn Fetcher>) -> Tracer {
         self.downloads = Some(Downloads::new(options, fetcher));
@@ -411,11 +434,19 @@ impl Tracer {
             }
             return Err(TraceError::KeeperEnded { status });
         }
+        if self.copiers.is_copier(pid) {
+            // Not a jail task either: a copy-up made aside ended.
+            self.on_copy_ended(pid, status);
+            return Ok(None);
+        }
         let event = event::decode(status);
         trace!("{pid}: {event:?}");
-        if !self.tasks.contains_key(&pid) {
+        match self.tasks.get_mut(&pid) {
+            // Any report of a task waiting for a copy means it left that
+            // stop (killed): it waits no more.
+            Some(task) => task.waits_for_copy = None,
             // Its first report may come before its parent's clone event.
-            self.adopt(pid);
+            None => self.adopt(pid),
         }
         let resume = match event {
             Event::Exited { code } => {
@@ -453,7 +484,12 @@ impl Tracer {
     /// A stop of a live task: what to do with it.
     fn on_stop_event(&mut self, pid: Pid, event: Event) -> Resume {
         match event {
-            Event::Seccomp => self.on_seccomp_stop(pid),
+            Event::Seccomp => {
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    task.copies_waited = 0;
+                }
+                self.on_seccomp_stop(pid)
+            }
             Event::NewTask => self.on_new_task(pid),
             Event::Exec => self.on_exec(pid),
             Event::SyscallStop => self.on_syscall_exit(pid),
@@ -824,6 +860,7 @@ impl Tracer {
         for pid in self.tasks.keys() {
             let _ = kill(*pid, Signal::SIGKILL);
         }
+        self.copiers.kill_all();
         if let Some(keeper) = &self.keeper {
             keeper.end();
         }
@@ -850,5 +887,7 @@ impl Tracer {
                 }
             }
         }
+        // Their copiers reaped, half-made copies go.
+        self.copiers.forget_all();
     }
 }

@@ -40,6 +40,14 @@ impl Tracer {
             arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
         };
         let answer = decide::answer(&mut view, nr, name, class);
+        if let Some(copy) = self.copy_asked.get_mut().take() {
+            // The call is decided again once the copy stands: this
+            // answer and its refusals are not the call's.
+            drop(answer);
+            self.refusals.get_mut().clear();
+            self.call.set(None);
+            return self.wait_for_copy(pid, regs, copy);
+        }
         let refused = match &answer {
             Answer::Refuse(errno) => Some(*errno),
             _ => None,

@@ -85,6 +85,15 @@ pub(in crate::tracer) trait Stopped {
     fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
         None
     }
+    /// The placeholders of the `cow` mirrors (files the user can neither
+    /// link nor read): never linked.
+    fn cow_placeholders(&self) -> &HashSet<(u64, u64)>;
+    /// Has `copy` (too large to make inside the tracer's loop) made by a
+    /// copier process while the thread stays stopped; the tracer decides
+    /// the call again once the copy stands, or refuses it with the
+    /// copy's errno. The check returns the errno given here at once: the
+    /// tracer drops its answer, the program never sees it.
+    fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno;
 
     /// Asks the policy whether `call` may have `access` to `target`
     /// (`given` is the program's own spelling); a denial is reported.
@@ -276,6 +285,15 @@ impl Stopped for TaskView<'_> {
 
     fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
         self.tracer.quota.as_ref()
+    }
+
+    fn cow_placeholders(&self) -> &HashSet<(u64, u64)> {
+        &self.tracer.cow_placeholders
+    }
+
+    fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {
+        *self.tracer.copy_asked.borrow_mut() = Some(copy);
+        Errno::EINPROGRESS
     }
 
     fn verdict(

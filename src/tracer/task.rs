@@ -95,6 +95,11 @@ pub(super) struct Task {
     pub held_first_stop: bool,
     /// A copy being given its stdio.
     pub injection: Option<Box<super::template::Injection>>,
+    /// It stays in its seccomp stop until this copier ends
+    /// ([`super::copier`]).
+    pub waits_for_copy: Option<Pid>,
+    /// Copies its current call has waited for.
+    pub copies_waited: u8,
 }
 
 impl Task {
@@ -116,6 +121,8 @@ impl Task {
             run: None,
             held_first_stop: false,
             injection: None,
+            waits_for_copy: None,
+            copies_waited: 0,
         }
     }
 

@@ -395,3 +395,52 @@ fn cowquota_without_a_cow_tree_names_its_line() {
          18446744073709551615, found `10k`",
     );
 }
+
+/// A copy-up too large to make in the tracer's loop (a copier makes it
+/// while the task waits) is charged as one made inline: past the quota
+/// it is `ENOSPC` and nothing is copied, and the copy it made counts.
+#[test]
+fn a_copy_up_made_by_a_copier_is_charged_to_cowquota() {
+    const MIB: usize = 1 << 20;
+    const COPIES: &str = "
+import errno, os, sys
+T = sys.argv[1]
+def t(call):
+    try:
+        return 'ok %s' % (call(),)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def append(name, data):
+    with open(T + '/' + name, 'ab', 0) as f:
+        return f.write(data)
+print(t(lambda: append('one', b'1')), t(lambda: append('two', b'2')))
+print(t(lambda: append('one', b'x' * 400000)), t(lambda: append('one', b'x' * 200000)))
+print(os.path.getsize(T + '/one'), os.path.getsize(T + '/two'))";
+    for landlock in ["auto", "off"] {
+        let mut j = Jail::bare();
+        fs::create_dir_all(j.path("tree")).unwrap();
+        fs::write(j.path("tree/one"), vec![b'A'; 2 * MIB]).unwrap();
+        fs::write(j.path("tree/two"), vec![b'B'; 2 * MIB]).unwrap();
+        j.set_config(&format!(
+            "see /usr\nsee /bin\nsee /lib\nsee /lib64\ncow {{root}}/tree\ncowdir {{root}}/layers\n\
+             cowquota {}\nlandlock {landlock}\nonexit discard\n",
+            5 * MIB / 2
+        ));
+        let tree = j.p("tree");
+        let out = j.cmd(&["/usr/bin/python3", "-c", COPIES, &tree]).run();
+        out.assert_code(0);
+        let one = 2 * MIB + 1 + 400000;
+        assert_eq!(
+            out.lines(),
+            [
+                "ok 1 ENOSPC".to_string(),
+                "ok 400000 ENOSPC".to_string(),
+                format!("{one} {}", 2 * MIB),
+            ],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert_eq!(fs::read(j.path("tree/one")).unwrap(), vec![b'A'; 2 * MIB]);
+        assert_eq!(fs::read(j.path("tree/two")).unwrap(), vec![b'B'; 2 * MIB]);
+    }
+}

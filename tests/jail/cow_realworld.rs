@@ -535,12 +535,20 @@ fn cow_a_full_disk_during_copy_up_is_enospc_and_the_real_tree_is_untouched() {
         crate::support::skip("mounting a small tmpfs needs root");
         return;
     }
-    for landlock in ["auto", "off"] {
+    // A file copied inside the tracer's loop, and one copied aside by a
+    // copier process (past copyup::INLINE_BYTES).
+    let cases = [
+        ("auto", 400, "1m"),
+        ("off", 400, "1m"),
+        ("auto", 3072, "8m"),
+        ("off", 3072, "8m"),
+    ];
+    for (landlock, kib, size) in cases {
         let mut j = Jail::bare();
         let small = j.path("small");
         fs::create_dir_all(&small).unwrap();
         let mount = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&small)
             .output()
             .unwrap();
@@ -553,9 +561,9 @@ fn cow_a_full_disk_during_copy_up_is_enospc_and_the_real_tree_is_untouched() {
         }
         let _mounted = Mounted(small.clone());
         // The tree and its layer on one small filesystem (so the mirror
-        // links), a 400 KiB file, and the rest of the space filled.
+        // links), a file of `kib` KiB, and the rest of the space filled.
         fs::create_dir_all(small.join("tree")).unwrap();
-        fs::write(small.join("tree/big"), vec![b'x'; 400 * 1024]).unwrap();
+        fs::write(small.join("tree/big"), vec![b'x'; kib * 1024]).unwrap();
         fs::write(small.join("tree/small"), "s\n").unwrap();
         j.set_config(&format!(
             "{SYSTEM}cow {{root}}/small/tree\ncowdir {{root}}/small/layers\nlandlock {landlock}\n\
@@ -578,14 +586,14 @@ fn cow_a_full_disk_during_copy_up_is_enospc_and_the_real_tree_is_untouched() {
         assert_eq!(
             out.lines(),
             ["append=2", "small=0", "n"],
-            "[{landlock}] {}",
+            "[{landlock} {kib} KiB] {}",
             out.describe()
         );
         out.assert_stderr_contains("No space left on device");
         assert_eq!(
             snapshot(&small.join("tree"), true),
             before,
-            "[{landlock}] the real tree changed"
+            "[{landlock} {kib} KiB] the real tree changed"
         );
         // The failed copy left nothing behind: the change list is the
         // small file only.
@@ -595,7 +603,7 @@ fn cow_a_full_disk_during_copy_up_is_enospc_and_the_real_tree_is_untouched() {
         assert_eq!(
             changes.lines(),
             [format!("M {tree}/small (2 -> 2 bytes)")],
-            "[{landlock}] {}",
+            "[{landlock} {kib} KiB] {}",
             changes.describe()
         );
         drop(_mounted);
@@ -642,5 +650,502 @@ fn cow_unprivileged_commit_into_a_directory_not_yours_is_a_conflict_and_applies_
     let discard = layer_command(&j, "discard");
     discard.assert_code(0);
     assert_eq!(snapshot(&j.path("tree"), true), before);
+    assert_eq!(layers(&j), 0);
+}
+
+/// A file of `len` bytes at `path`, its blocks allocated (no hole) but
+/// never written: quick to make, as slow to copy as written data.
+fn allocated_file(path: &Path, len: u64) {
+    let file = fs::File::create(path).unwrap();
+    nix::fcntl::fallocate(
+        &file,
+        nix::fcntl::FallocateFlags::empty(),
+        0,
+        i64::try_from(len).unwrap(),
+    )
+    .unwrap();
+}
+
+/// One process of the program opens a large file of the tree for
+/// appending (a copy-up of hundreds of MiB) while another stats and
+/// opens a small file of the tree in a loop, noting the time of each
+/// call: the copy must not hold the jail up, so many of those calls are
+/// answered before the open returns.
+const STREAM_DURING_COPY: &str = r#"
+import os, sys, time
+tree = sys.argv[1]
+ready_r, ready_w = os.pipe()
+stop_r, stop_w = os.pipe()
+child = os.fork()
+if child == 0:
+    os.close(ready_r); os.close(stop_w)
+    os.set_blocking(stop_r, False)
+    stamps = []
+    while True:
+        os.stat(tree + "/small")
+        os.close(os.open(tree + "/small", os.O_RDONLY))
+        stamps.append(time.monotonic())
+        if len(stamps) == 1:
+            os.write(ready_w, b"r")
+        try:
+            if os.read(stop_r, 1) == b"":
+                break
+        except BlockingIOError:
+            pass
+    sys.stdout.write("".join("call %.6f\n" % t for t in stamps))
+    sys.stdout.flush()
+    os._exit(0)
+os.close(ready_w); os.close(stop_r)
+os.read(ready_r, 1)
+t0 = time.monotonic()
+fd = os.open(tree + "/big", os.O_WRONLY | os.O_APPEND)
+t1 = time.monotonic()
+os.write(fd, b"end\n")
+os.close(fd)
+os.close(stop_w)
+os.waitpid(child, 0)
+print("open %.6f %.6f" % (t0, t1))
+print("size", os.stat(tree + "/big").st_size)
+"#;
+
+/// The calls of [`STREAM_DURING_COPY`]'s second process answered while
+/// the first one's open ran, the open's duration, and the size line.
+fn calls_during_open(out: &Output) -> (usize, f64, String) {
+    let mut calls = Vec::new();
+    let (mut opened, mut size) = (None, String::new());
+    for line in out.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        match words.as_slice() {
+            ["call", t] => calls.push(t.parse::<f64>().unwrap()),
+            ["open", t0, t1] => opened = Some((t0.parse::<f64>().unwrap(), t1.parse().unwrap())),
+            ["size", _] => size = line.to_string(),
+            _ => panic!("unexpected line {line:?}\n{}", out.describe()),
+        }
+    }
+    let (t0, t1): (f64, f64) = opened.unwrap_or_else(|| panic!("no open line\n{}", out.describe()));
+    let during = calls.iter().filter(|t| **t > t0 && **t < t1).count();
+    (during, t1 - t0, size)
+}
+
+#[test]
+fn cow_a_huge_copy_up_does_not_hold_the_other_processes_of_the_jail() {
+    const BIG: u64 = 512 << 20;
+    // The native control: the script runs and prints its lines.
+    let native = Jail::bare();
+    fs::create_dir_all(native.path("tree")).unwrap();
+    fs::write(native.path("tree/small"), "s\n").unwrap();
+    fs::write(native.path("tree/big"), "b\n").unwrap();
+    let control = Command::new("/usr/bin/python3")
+        .args(["-c", STREAM_DURING_COPY])
+        .arg(native.path("tree"))
+        .output()
+        .unwrap();
+    assert!(control.status.success(), "control: {control:?}");
+    let control = String::from_utf8_lossy(&control.stdout);
+    assert!(
+        control.lines().any(|line| line.starts_with("call ")),
+        "control: {control}"
+    );
+    assert!(
+        control.lines().any(|line| line == "size 6"),
+        "control: {control}"
+    );
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "discard", "");
+        fs::write(j.path("tree/small"), "s\n").unwrap();
+        allocated_file(&j.path("tree/big"), BIG);
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", STREAM_DURING_COPY, &j.p("tree")])
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_code(0);
+        let (during, took, size) = calls_during_open(&out);
+        assert_eq!(size, format!("size {}", BIG + 4), "[{landlock}]");
+        eprintln!(
+            "[{landlock}] the copy-up's open took {took:.3} s; {during} calls answered meanwhile"
+        );
+        assert!(
+            during >= 20,
+            "[{landlock}] only {during} calls answered during the {took:.3} s open\n{}",
+            out.stderr
+        );
+        assert_eq!(
+            fs::metadata(j.path("tree/big")).unwrap().len(),
+            BIG,
+            "[{landlock}] the real file changed"
+        );
+    }
+}
+
+/// The processes that hold `path` open (by `/proc/<pid>/fd`).
+fn holders_of(path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for process in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
+        {
+            out.push(process.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
+
+#[test]
+fn cow_the_time_limit_ends_a_jail_during_a_huge_copy_up() {
+    const BIG: u64 = 2 << 30;
+    let script = "import os, sys\nprint('opening', flush=True)\n\
+                  os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)\nprint('opened')\n";
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "keep", "timelimit 1\n");
+        allocated_file(&j.path("tree/big"), BIG);
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", script, &j.p("tree/big")])
+            .run();
+        out.assert_code(124);
+        assert_eq!(out.lines(), ["opening"], "[{landlock}] {}", out.describe());
+        assert!(
+            out.elapsed < Duration::from_millis(2500),
+            "[{landlock}] the jail took {:?} to end",
+            out.elapsed
+        );
+        // No copier is left copying: nothing holds the file open.
+        assert_eq!(
+            holders_of(&j.path("tree/big")),
+            Vec::<String>::new(),
+            "[{landlock}]"
+        );
+        // The copy cut short left nothing in the layer.
+        let changes = layer_command(&j, "changes");
+        changes.assert_code(0);
+        assert!(
+            !changes.stdout.contains(".sandbox-copy"),
+            "[{landlock}] {}",
+            changes.describe()
+        );
+        assert_eq!(fs::metadata(j.path("tree/big")).unwrap().len(), BIG);
+    }
+}
+
+/// Three processes append to one large file of the tree: the first is
+/// killed while it waits for its copy-up, the other two ask for the same
+/// copy at once. The jail goes on, and both appends land in one copy.
+const SHARED_COPY: &str = r#"
+import os, sys, signal, time
+big, size = sys.argv[1], int(sys.argv[2])
+def append(line):
+    fd = os.open(big, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, line)
+    os.close(fd)
+victim = os.fork()
+if victim == 0:
+    append(b"victim\n")
+    os._exit(0)
+time.sleep(0.2)
+try:
+    os.kill(victim, signal.SIGKILL)
+except ProcessLookupError:
+    pass  # its copy was done already (in the jail a child that ended is gone)
+_, status = os.waitpid(victim, 0)
+print("victim killed" if os.WIFSIGNALED(status) else "victim done", file=sys.stderr)
+other = os.fork()
+if other == 0:
+    append(b"b\n")
+    os._exit(0)
+append(b"a\n")
+os.waitpid(other, 0)
+with open(big, "rb") as f:
+    f.seek(size)
+    lines = sorted(line for line in f.read().decode().split() if line != "victim")
+print("appended", *lines)
+"#;
+
+#[test]
+fn cow_a_task_killed_during_its_copy_up_and_two_sharing_one_copy() {
+    // Large enough that the copy outlasts the victim's 0.2 s.
+    const BIG: u64 = 1 << 30;
+    let native = Jail::bare();
+    fs::write(native.path("big"), "b\n").unwrap();
+    let control = Command::new("/usr/bin/python3")
+        .args(["-c", SHARED_COPY])
+        .arg(native.path("big"))
+        .arg("2")
+        .output()
+        .unwrap();
+    assert!(control.status.success(), "control: {control:?}");
+    assert_eq!(String::from_utf8_lossy(&control.stdout), "appended a b\n");
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "keep", "");
+        allocated_file(&j.path("tree/big"), BIG);
+        let out = j
+            .cmd(&[
+                "/usr/bin/python3",
+                "-c",
+                SHARED_COPY,
+                &j.p("tree/big"),
+                &BIG.to_string(),
+            ])
+            .timeout(Duration::from_secs(120))
+            .run();
+        out.assert_code(0);
+        eprintln!("[{landlock}] {}", out.stderr.trim());
+        assert_eq!(
+            out.lines(),
+            ["appended a b"],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        assert_eq!(fs::metadata(j.path("tree/big")).unwrap().len(), BIG);
+        // One copy, nothing else left in the layer.
+        let changes = layer_command(&j, "changes");
+        changes.assert_code(0);
+        let tree = j.p("tree");
+        assert_eq!(
+            changes.lines().len(),
+            1,
+            "[{landlock}] {}",
+            changes.describe()
+        );
+        assert!(
+            changes.lines()[0].starts_with(&format!("M {tree}/big ({BIG} -> ")),
+            "[{landlock}] {}",
+            changes.describe()
+        );
+    }
+}
+
+/// The program changes two files of the tree that have extended
+/// attributes: a small one by appending (copied up inline), a large one
+/// by setting an attribute first (copied up aside, past 1 MiB). Each
+/// copy keeps the original's attributes.
+const XATTRS: &str = r#"
+import os, sys
+tree = sys.argv[1]
+with open(tree + "/small", "a") as f:
+    f.write("more\n")
+os.setxattr(tree + "/big", "user.added", b"new")
+for name in ("small", "big"):
+    path = tree + "/" + name
+    print(name, *("%s=%s" % (a, os.getxattr(path, a).decode()) for a in sorted(os.listxattr(path))))
+"#;
+
+#[test]
+fn cow_a_copy_up_keeps_the_extended_attributes() {
+    for landlock in ["auto", "off"] {
+        let j = cow_jail(landlock, "commit", "");
+        fs::write(j.path("tree/small"), "s\n").unwrap();
+        allocated_file(&j.path("tree/big"), 2 << 20);
+        // The native control: the filesystem takes user attributes.
+        let set = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(
+                "import os, sys\nfor p in sys.argv[1:]: os.setxattr(p, 'user.tag', p[-3:].encode())",
+            )
+            .arg(j.path("tree/small"))
+            .arg(j.path("tree/big"))
+            .output()
+            .unwrap();
+        if !set.status.success() {
+            crate::support::skip(&format!(
+                "{} takes no user extended attributes: {}",
+                j.p("tree"),
+                String::from_utf8_lossy(&set.stderr)
+            ));
+            return;
+        }
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", XATTRS, &j.p("tree")])
+            .timeout(Duration::from_secs(60))
+            .run();
+        out.assert_code(0);
+        assert_eq!(
+            out.lines(),
+            ["small user.tag=all", "big user.added=new user.tag=big"],
+            "[{landlock}] {}",
+            out.describe()
+        );
+        // Committed, the real files have them too.
+        let read = Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg("import os, sys\nfor p in sys.argv[1:]: print(*sorted(os.listxattr(p)))")
+            .arg(j.path("tree/small"))
+            .arg(j.path("tree/big"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&read.stdout),
+            "user.tag\nuser.added user.tag\n",
+            "[{landlock}]"
+        );
+        assert_eq!(
+            fs::read_to_string(j.path("tree/small")).unwrap(),
+            "s\nmore\n"
+        );
+    }
+}
+
+/// What the test user does with a file of the tree only root may read:
+/// every line must be what it prints natively.
+const UNREADABLE: &str = "cd {root}/tree; cat secret; echo cat=$?; echo x >> secret; echo append=$?; \
+     touch secret; echo touch=$?; chmod 644 secret; echo chmod=$?; ln secret copy; echo ln=$?; \
+     stat -c '%s %Y' secret; ls";
+
+#[test]
+fn cow_a_file_the_user_cannot_read_does_not_stop_the_jail_and_stays_unreadable() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    fs::write(j.path("tree/secret"), "root only\n").unwrap();
+    fs::set_permissions(j.path("tree/secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    let before = snapshot(&j.path("tree"), true);
+    let native = Command::new("setpriv")
+        .args(&j.wrapper[1..])
+        .args(["/bin/sh", "-c"])
+        .arg(j.expand(UNREADABLE))
+        .output()
+        .unwrap();
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(
+        native.contains("cat=1\n"),
+        "control: the user read it: {native}"
+    );
+    assert_eq!(
+        snapshot(&j.path("tree"), true),
+        before,
+        "control changed the tree"
+    );
+    let out = sh(&j, &format!("{UNREADABLE}; echo more >> a; cat a"));
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout,
+        format!("{native}alpha\nmore\n"),
+        "{}",
+        out.describe()
+    );
+    out.assert_stderr_contains("Permission denied");
+    assert!(!out.stdout.contains("root only"));
+    assert_eq!(snapshot(&j.path("tree"), true), before);
+    let changes = layer_command(&j, "changes");
+    changes.assert_code(0);
+    assert_eq!(
+        changes.lines(),
+        [format!("M {}/a (6 -> 11 bytes)", j.p("tree"))],
+        "{}",
+        changes.describe()
+    );
+    let commit = layer_command(&j, "commit");
+    commit.assert_code(0);
+    assert_eq!(
+        fs::read_to_string(j.path("tree/secret")).unwrap(),
+        "root only\n"
+    );
+    assert_eq!(
+        fs::read_to_string(j.path("tree/a")).unwrap(),
+        "alpha\nmore\n"
+    );
+}
+
+/// In its mirror the user owns every directory, sticky ones included, so
+/// the program can remove another user's file from a sticky directory
+/// there; a commit must not do it on the real tree, where the user could
+/// not (status 120, nothing applied). The user's own file there it
+/// removes, and new names it makes, as natively.
+#[test]
+fn cow_a_commit_removes_no_other_users_file_from_a_sticky_directory() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    let shared = j.path("tree/shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::write(shared.join("theirs"), "root's\n").unwrap();
+    fs::write(shared.join("mine"), "mine\n").unwrap();
+    crate::support::chown_to_test_user(&[&shared.join("mine")]);
+    let before = snapshot(&j.path("tree"), true);
+    // Natively the user can neither remove nor move root's file there.
+    let native = Command::new("setpriv")
+        .args(&j.wrapper[1..])
+        .args(["/bin/sh", "-c"])
+        .arg(j.expand(
+            "cd {root}/tree/shared; rm -f theirs; echo rm=$?; mv theirs ../moved; echo mv=$?",
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&native.stdout),
+        "rm=1\nmv=1\n",
+        "control: {native:?}"
+    );
+    assert_eq!(
+        snapshot(&j.path("tree"), true),
+        before,
+        "control changed the tree"
+    );
+    for script in [
+        "rm -f shared/theirs",
+        "mv shared/theirs moved",
+        "echo x > shared/theirs",
+    ] {
+        let out = sh(&j, &format!("cd {{root}}/tree && {script} && echo done"));
+        out.assert_code(0);
+        assert_eq!(out.lines(), ["done"], "{script}: {}", out.describe());
+        let commit = layer_command(&j, "commit");
+        commit.assert_code(120);
+        commit.assert_stderr_contains(&format!(
+            "C {}: the commit may not remove or replace this name (another user's, in a sticky directory)",
+            shared.join("theirs").display()
+        ));
+        assert_eq!(
+            snapshot(&j.path("tree"), true),
+            before,
+            "{script}: nothing applied"
+        );
+        layer_command(&j, "discard").assert_code(0);
+    }
+    let out = sh(
+        &j,
+        "cd {root}/tree/shared && rm mine && echo new > new && cat new theirs",
+    );
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["new", "root's"], "{}", out.describe());
+    layer_command(&j, "commit").assert_code(0);
+    assert!(!shared.join("mine").exists());
+    assert_eq!(fs::read_to_string(shared.join("new")).unwrap(), "new\n");
+    assert_eq!(
+        fs::read_to_string(shared.join("theirs")).unwrap(),
+        "root's\n"
+    );
+}
+
+/// A file the program made and then made unreadable to its own user
+/// (mode 0000, as natively it may) is committed as it is: the mirror is
+/// the layer's own, so the commit reads it all the same.
+#[test]
+fn cow_unprivileged_commit_of_a_file_made_unreadable() {
+    if !is_root() {
+        crate::support::skip("only root can run the jail as the test user");
+        return;
+    }
+    let j = unprivileged_cow_jail();
+    let out = sh(
+        &j,
+        "cd {root}/tree && echo s > n && chmod 000 n && echo t >> a && chmod 000 a && echo done",
+    );
+    out.assert_code(0);
+    assert_eq!(out.lines(), ["done"], "{}", out.describe());
+    let commit = layer_command(&j, "commit");
+    commit.assert_code(0);
+    for (name, content) in [("n", "s\n"), ("a", "alpha\nt\n")] {
+        let path = j.path("tree").join(name);
+        assert_eq!(fs::read_to_string(&path).unwrap(), content, "{name}");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o7777, 0, "{name}");
+    }
     assert_eq!(layers(&j), 0);
 }

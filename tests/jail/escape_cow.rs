@@ -267,7 +267,7 @@ fn escape_cow_a_layer_directory_reached_through_a_symlink_into_a_write_tree_is_r
 /// opens `a` for reading and appending, thousands of times: the jail's
 /// copy-up must never copy, read or write the hidden file.
 const SWAP: &str = "
-import ctypes, os, sys
+import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 os.chdir('{root}/tree')
 os.symlink('{root}/hidden/file', 's')
@@ -281,10 +281,14 @@ if swapper == 0:
 # not be scheduled before a short loop ends.
 while not os.path.islink('a'):
     os.sched_yield()
-leaks = opened = refused = 0
-for _ in range(tries):
-    if until_leak and leaks:
+leaks = opened = refused = done = 0
+# At least `tries`, and on until both names were met (bounded in time):
+# on a busy machine the swapper may sit still for a while.
+deadline = time.monotonic() + 20
+while done < tries or not (opened and refused or until_leak):
+    if until_leak and leaks or time.monotonic() > deadline:
         break
+    done += 1
     try:
         fd = os.open('a', os.O_RDWR | os.O_APPEND)
     except OSError:

@@ -47,6 +47,8 @@ pub(in crate::tracer) fn getcwd(thread: &mut dyn Stopped) -> Answer {
 /// name `virtual_path` is looked up in its parent in the mirror (never
 /// followed), copied up first when it is still an original, and the
 /// object held must then not be an original (a name swapped meanwhile).
+/// A copy too large to make here is asked of a copier process
+/// ([`Stopped::copy_aside`]), and its errno returned.
 /// A symlink's own metadata (`!follow`) cannot be changed: `EPERM`.
 pub(in crate::tracer) fn write_object(
     thread: &dyn Stopped,
@@ -69,8 +71,19 @@ pub(in crate::tracer) fn write_object(
             regular: stat.st_mode & libc::S_IFMT == libc::S_IFREG,
             original: copyup::is_original(&stat, originals),
         };
-        if copyup::needs_copy_up(call, Access::Write, object) {
-            copy_up_charged(thread, &parent_fd, name, stat.st_size as u64)?;
+        if copyup::needs_copy_up(call, Access::Write, object)
+            && let Some(mut copy) = copyup::begin(&parent_fd, name, originals)?
+        {
+            if copy.reflink() || copyup::copies_inline(copy.size()) {
+                make_charged(thread, copy)?;
+            } else {
+                debug!(
+                    "{call}: {virtual_path:?} ({} bytes) is copied up aside",
+                    copy.size()
+                );
+                // Charged when a copier starts on it (Tracer::wait_for_copy).
+                return Err(thread.copy_aside(copy));
+            }
         }
         let held = nix::fcntl::openat(
             &parent_fd,
@@ -102,26 +115,34 @@ pub(in crate::tracer) fn write_object(
     Err(Errno::EBUSY)
 }
 
-/// Copies up `name` in `parent` (an original of `size` bytes), charged
-/// to the layer under `cowquota`: a copy that would take the layer past
-/// it is `ENOSPC`, and the original stays as it is.
-fn copy_up_charged(
-    thread: &dyn Stopped,
-    parent: &OwnedFd,
-    name: &std::ffi::OsStr,
-    size: u64,
-) -> Result<(), Errno> {
-    let originals = thread.cow_originals();
+/// Makes `copy` here, charged to the layer under `cowquota`: a copy that
+/// would take the layer past it is `ENOSPC`, and the original stays as
+/// it is. (The copy's inode is counted once the caller holds it.)
+fn make_charged(thread: &dyn Stopped, copy: crate::cow::copyup::Copy) -> Result<(), Errno> {
     let Some(cell) = thread.quota() else {
-        return crate::cow::copyup::copy_up(parent, name, originals).map(drop);
+        return copy.make();
     };
+    let size = copy.size();
     crate::tracer::checks::quota::reserve(thread, cell, size).inspect_err(|_| {
         debug!("a copy-up of {size} bytes would take the layer past cowquota: ENOSPC");
     })?;
-    let made = crate::cow::copyup::copy_up(parent, name, originals);
-    // The copy is counted by its own inode once held.
+    let made = copy.make();
     cell.borrow_mut().settle(size, None);
-    made.map(drop)
+    made
+}
+
+/// Whether the virtual `path` names one of the mirrors' placeholders
+/// (a file of the real tree the user could neither link nor read).
+pub(in crate::tracer) fn is_placeholder(thread: &dyn Stopped, virtual_path: &Path) -> bool {
+    if thread.cow_placeholders().is_empty() || !thread.in_cow_tree(virtual_path) {
+        return false;
+    }
+    let real = thread.real_path(virtual_path);
+    nix::sys::stat::lstat(&real).is_ok_and(|stat| {
+        thread
+            .cow_placeholders()
+            .contains(&(stat.st_dev, stat.st_ino))
+    })
 }
 
 /// An open in a `cow` tree: what the kernel is handed (the rewrite,
@@ -279,5 +300,55 @@ mod tests {
         let mut outside = in_tree("/home/me");
         outside.arguments = [0x1000, 64, 0, 0, 0, 0];
         assert!(matches!(getcwd(&mut outside), Answer::Allow));
+    }
+
+    #[test]
+    fn a_large_original_is_copied_aside_and_a_small_one_here() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::Builder::new()
+            .prefix("sbx-aside-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let (tree, mirror) = (root.join("tree"), root.join("mirror"));
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::create_dir(&mirror).unwrap();
+        let big = std::fs::File::create(tree.join("big")).unwrap();
+        big.set_len(crate::cow::copyup::INLINE_BYTES + 1).unwrap();
+        std::fs::write(tree.join("small"), "s").unwrap();
+        let mut thread = FakeThread::new("see /\n");
+        thread.policy.cow = CowMap {
+            roots: vec![CowRoot {
+                tree: tree.clone(),
+                mirror: Some(mirror.clone()),
+            }],
+        };
+        for name in ["big", "small"] {
+            std::fs::hard_link(tree.join(name), mirror.join(name)).unwrap();
+            let meta = std::fs::metadata(tree.join(name)).unwrap();
+            thread.cow_originals.insert((meta.dev(), meta.ino()));
+        }
+        let ino = |path: PathBuf| std::fs::metadata(path).unwrap().ino();
+        // Small: copied here, the object held is the copy.
+        let held = write_object(&thread, "openat", &tree.join("small"), true).unwrap();
+        assert_ne!(
+            nix::sys::stat::fstat(&held).unwrap().st_ino,
+            ino(tree.join("small"))
+        );
+        assert!(thread.copied_aside.borrow().is_empty());
+        // Large: asked aside, nothing copied yet, the call waits.
+        assert_eq!(
+            write_object(&thread, "openat", &tree.join("big"), true).unwrap_err(),
+            Errno::EINPROGRESS
+        );
+        let big = std::fs::metadata(tree.join("big")).unwrap();
+        assert_eq!(*thread.copied_aside.borrow(), [(big.dev(), big.ino())]);
+        assert_eq!(ino(mirror.join("big")), big.ino(), "still the original");
+        let names: Vec<_> = std::fs::read_dir(&mirror)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "the dropped copy left nothing: {names:?}");
     }
 }

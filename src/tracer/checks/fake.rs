@@ -57,6 +57,8 @@ pub struct FakeThread {
     pub first_exec: bool,
     /// The originals of the policy's `cow` mirrors.
     pub cow_originals: std::collections::HashSet<(u64, u64)>,
+    /// The placeholders of the policy's `cow` mirrors.
+    pub cow_placeholders: std::collections::HashSet<(u64, u64)>,
 
     // What the checks did.
     pub verdicts: Vec<(String, Access, Target, bool)>,
@@ -67,6 +69,8 @@ pub struct FakeThread {
     pub exec_judged: Option<Vec<exec::Identity>>,
     pub async_io: bool,
     pub suspended: u32,
+    /// The originals whose copy up was asked of a copier process.
+    pub copied_aside: RefCell<Vec<(u64, u64)>>,
 }
 
 impl FakeThread {
@@ -98,6 +102,7 @@ impl FakeThread {
             narrowing,
             first_exec: false,
             cow_originals: Default::default(),
+            cow_placeholders: Default::default(),
             verdicts: Vec::new(),
             reports: RefCell::new(Vec::new()),
             handed_over: RefCell::new(0),
@@ -106,6 +111,7 @@ impl FakeThread {
             exec_judged: None,
             async_io: false,
             suspended: 0,
+            copied_aside: RefCell::new(Vec::new()),
         }
     }
 
@@ -218,6 +224,15 @@ impl Stopped for FakeThread {
 
     fn cow_originals(&self) -> &std::collections::HashSet<(u64, u64)> {
         &self.cow_originals
+    }
+
+    fn cow_placeholders(&self) -> &std::collections::HashSet<(u64, u64)> {
+        &self.cow_placeholders
+    }
+
+    fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {
+        self.copied_aside.borrow_mut().push(copy.original());
+        Errno::EINPROGRESS
     }
 
     fn ids(&mut self) -> Thread {

@@ -265,6 +265,14 @@ fn judge_placed_operand(
         }
         _ => {}
     }
+    if matches!(name, "link" | "linkat")
+        && let Target::Path(virtual_path) = &resolved.target
+        && cow::is_placeholder(thread, virtual_path)
+    {
+        // As `protected_hardlinks` refuses a link to the original.
+        debug!("{pid}: {name} of {virtual_path:?}, a placeholder: EPERM");
+        return Err(Errno::EPERM);
+    }
     let trailing_slash = path.ends_with(b"/");
     if exec {
         let program = held_copy(thread, &resolved);

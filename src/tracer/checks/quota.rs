@@ -152,10 +152,20 @@ pub(in crate::tracer) fn reserve(
     cell: &RefCell<Quota>,
     bytes: u64,
 ) -> Result<(), Errno> {
+    reserve_beside(thread.cow_originals(), cell, bytes)
+}
+
+/// [`reserve`] for the tracer itself (a copier's copy), which knows the
+/// `originals` a count leaves out.
+pub(in crate::tracer) fn reserve_beside(
+    originals: &HashSet<FileKey>,
+    cell: &RefCell<Quota>,
+    bytes: u64,
+) -> Result<(), Errno> {
     let first = cell.borrow_mut().reserve(bytes);
     match first {
         Err(Errno::ENOSPC) if cell.borrow().is_stale() => {
-            recount(thread, cell);
+            count_again(originals, cell);
             cell.borrow_mut().reserve(bytes)
         }
         other => other,
@@ -189,8 +199,12 @@ pub(in crate::tracer) fn charge_truncate(
 /// cost grows with the tree, and only a refusal or a run of unseen
 /// bytes asks for it).
 fn recount(thread: &dyn Stopped, cell: &RefCell<Quota>) {
+    count_again(thread.cow_originals(), cell);
+}
+
+fn count_again(originals: &HashSet<FileKey>, cell: &RefCell<Quota>) {
     let mirrors = cell.borrow().mirrors().to_vec();
-    match quota::count(&mirrors, thread.cow_originals()) {
+    match quota::count(&mirrors, originals) {
         Ok(sizes) => {
             cell.borrow_mut().recount(sizes);
             debug!(
