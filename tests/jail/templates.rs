@@ -505,6 +505,74 @@ fn a_client_killed_mid_run_ends_its_run() {
     assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
 }
 
+/// A frame of the wire protocol (docs/sessions.md): type, length, bytes.
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![kind];
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+#[test]
+fn a_client_that_never_reads_is_let_go_after_its_runs_time_limit() {
+    // A client that stops reading once its socket is full held its relay
+    // in the server in a blocking write (the run itself ended at its time
+    // limit), and the run's watchdog, never stopped, then took the tracer
+    // for stuck and ended the whole server. Now its run ends at the time
+    // limit; the client has that long again to take its output, and the
+    // server lets it go: its end of the socket sees the hang-up while its
+    // output is still unread, and the server goes on.
+    use std::os::fd::AsFd;
+    let t = Templates::new("timelimit 1\n");
+    let out = t.run("una", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    // The server and its descriptor keeper.
+    let servers = t.servers();
+    assert!(!servers.is_empty());
+    let socket = t
+        .sockets()
+        .into_iter()
+        .find(|name| name.starts_with(".template."))
+        .expect("the template's socket");
+    let mut client = std::os::unix::net::UnixStream::connect(t.sock.join(socket)).unwrap();
+    let mut request = frame(b'A', b"una");
+    request.extend(frame(b'I', b"flood 8192\n"));
+    request.extend(frame(b'E', b""));
+    client.write_all(&request).unwrap();
+    let start = Instant::now();
+    let hung_up = loop {
+        // POLLHUP is reported whatever is asked: the server closed its end.
+        let mut fds = [nix::poll::PollFd::new(
+            client.as_fd(),
+            nix::poll::PollFlags::empty(),
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        let events = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+        if events.contains(nix::poll::PollFlags::POLLHUP) {
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(15) {
+            break false;
+        }
+    };
+    assert!(hung_up, "the server still holds a client that never reads");
+    // 1 s for the run, 1 s for its client, the tracer's and drain graces.
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    // Unread output is there, and the same server (it used to end
+    // itself, its tracer taken for stuck) serves the next run.
+    let mut first = [0u8; 5];
+    std::io::Read::read_exact(&mut client, &mut first).unwrap();
+    assert_eq!(first[0], b'G');
+    drop(client);
+    let out = t.run("una", "incr\n");
+    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    assert_eq!(t.servers(), servers);
+}
+
 #[test]
 fn template_without_wakeup_is_a_config_error_naming_its_line() {
     let mut jail = Jail::bare();
