@@ -15,7 +15,7 @@
 //! lets go of a client that stops reading once the run has ended.
 
 use super::protocol::{Frame, take_frame};
-use super::server::{Socket, set_nonblocking};
+use super::server::Socket;
 use super::{
     ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
     peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
@@ -626,21 +626,17 @@ struct RunPipes {
     stderr: Option<OwnedFd>,
 }
 
-/// Makes the run's pipes: the server's ends (non-blocking) and the
-/// copy's (stdin's read end, stdout's and stderr's write ends), and a
-/// non-blocking write end of stderr for the jail's report lines.
+/// Makes the run's pipes: the server's ends and the copy's (stdin's read
+/// end, stdout's and stderr's write ends), and a write end of stderr for
+/// the jail's report lines. All are non-blocking: the copy opens its own
+/// description of each pipe (through `/proc/<holder>/fd/<n>`), with its
+/// own flags, so these flags are the jail's alone.
 fn run_pipes() -> Result<(RunPipes, [OwnedFd; 3], OwnedFd), Errno> {
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK);
     let (stdin_read, stdin_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
-    for end in [&stdin_write, &stdout_read, &stderr_read] {
-        set_nonblocking(end.as_fd())?;
-    }
-    // The copy opens its own description of each pipe: this one's flags
-    // are the jail's.
     let report = stderr_write.try_clone().map_err(|_| Errno::EMFILE)?;
-    set_nonblocking(report.as_fd())?;
     Ok((
         RunPipes {
             stdin: Some(stdin_write),
