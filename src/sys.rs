@@ -414,22 +414,6 @@ pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, fd: RawFd) -> Result<OwnedFd, Errno> 
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Resumes a stopped tracee for one instruction (`PTRACE_SINGLESTEP`):
-/// over a `syscall` instruction, it stops with `SIGTRAP` once the call
-/// has returned (and at a seccomp stop on the way, as ever).
-pub(crate) fn ptrace_step(pid: Pid) -> Result<(), Errno> {
-    // SAFETY: no pointers; signal 0.
-    let result = unsafe {
-        libc::ptrace(
-            libc::PTRACE_SINGLESTEP,
-            pid.as_raw(),
-            std::ptr::null_mut::<libc::c_void>(),
-            0 as libc::c_long,
-        )
-    };
-    Errno::result(result).map(drop)
-}
-
 /// Resumes a stopped tracee up to its next syscall stop (`PTRACE_SYSCALL`).
 pub(crate) fn ptrace_syscall(pid: Pid) -> Result<(), Errno> {
     // SAFETY: no pointers; signal 0.

@@ -201,9 +201,6 @@ enum Resume {
     Listen,
     /// Continue to the syscall-exit stop of the current syscall.
     ToSyscallExit,
-    /// Run one instruction (a syscall injected into a template's copy:
-    /// one `SIGTRAP` stop once it has returned, no entry or exit stop).
-    Step,
     /// It is gone; nothing to resume.
     Nothing,
 }
@@ -471,7 +468,6 @@ impl Tracer {
             Resume::Deliver(signal) => sys::ptrace_cont(pid, signal),
             Resume::Listen => sys::ptrace_listen(pid),
             Resume::ToSyscallExit => sys::ptrace_syscall(pid),
-            Resume::Step => sys::ptrace_step(pid),
             Resume::Nothing => Ok(()),
         };
         // ESRCH: the task died while stopped (killed mid-syscall); its

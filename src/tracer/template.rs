@@ -112,6 +112,8 @@ pub(super) struct Injection {
     saved: Regs,
     steps: VecDeque<Injected>,
     current: Option<Injected>,
+    /// The next syscall stop is the injected call's entry.
+    awaiting_entry: bool,
     request: RunRequest,
     pidfd: OwnedFd,
     /// Under Landlock, the pipes lent to the keeper until the opens are
@@ -232,13 +234,6 @@ fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Whether a copy stopped with `now` has run the call injected at the
-/// wakeup saved in `saved`: it stands past the `syscall` instruction
-/// (before it, it was stopped by a signal that came first).
-fn ran_the_injected_call(saved: &Regs, now: &Regs) -> bool {
-    now.rip == saved.rip
 }
 
 /// Whether thread `tid` is inside a clone, fork or vfork (its
@@ -668,6 +663,7 @@ impl Tracer {
                 saved,
                 steps,
                 current: None,
+                awaiting_entry: false,
                 request,
                 pidfd,
                 lent,
@@ -688,10 +684,8 @@ impl Tracer {
         if let Some(step) = injection.steps.pop_front() {
             let regs = registers_for(&injection.saved, &step);
             injection.current = Some(step);
-            // Single-stepped over the `syscall` instruction: one stop
-            // once the call has returned (and its seccomp stop, if the
-            // filter makes one), whatever the filter does with it.
-            return self.set_registers_or_kill(pid, regs, Resume::Step);
+            injection.awaiting_entry = true;
+            return self.set_registers_or_kill(pid, regs, Resume::ToSyscallExit);
         }
         let Some(injection) = task.injection.take() else {
             return Resume::Continue;
@@ -739,11 +733,7 @@ impl Tracer {
         resume
     }
 
-    /// A stop of a copy being given its stdio. Each injected call is
-    /// single-stepped: the stop after it is a `SIGTRAP` with the
-    /// instruction pointer past the `syscall` instruction. A stop anywhere
-    /// else (a signal that came first) is not the call's end: the signal
-    /// is dropped and the call stepped again.
+    /// A stop of a copy being given its stdio.
     fn on_injection_event(&mut self, pid: Pid, event: Event) -> Resume {
         let Some(injection) = self
             .tasks
@@ -753,15 +743,14 @@ impl Tracer {
             return Resume::Continue;
         };
         match event {
-            // The jail's own call (an open): it runs as set.
-            Event::Seccomp => Resume::Step,
-            Event::Signal { .. } | Event::SyscallStop => {
+            Event::SyscallStop if injection.awaiting_entry => {
+                injection.awaiting_entry = false;
+                Resume::ToSyscallExit
+            }
+            Event::SyscallStop => {
                 let Ok(regs) = nix::sys::ptrace::getregs(pid) else {
                     return Resume::Nothing;
                 };
-                if !ran_the_injected_call(&injection.saved, &regs) {
-                    return Resume::Step;
-                }
                 let result = arch::return_value(&regs);
                 let Some(step) = injection.current.take() else {
                     return self.inject_next(pid);
@@ -785,8 +774,10 @@ impl Tracer {
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
                 Resume::Nothing
             }
-            // Nothing else is delivered before the run starts.
-            _ => Resume::Step,
+            // The jail's own call (an open): it runs as set.
+            Event::Seccomp => Resume::ToSyscallExit,
+            // Signals wait: none is delivered before the run starts.
+            _ => Resume::ToSyscallExit,
         }
     }
 
@@ -1013,12 +1004,6 @@ mod tests {
         let regs = registers_for(&saved, &step);
         assert_eq!(regs.rip, 0x4000_0000);
         assert_eq!((regs.rax, regs.orig_rax), (112, 112));
-        // Stepped over the instruction, it stands where the wakeup
-        // returned to; stopped before it, it has not run the call.
-        assert!(!ran_the_injected_call(&saved, &regs));
-        let mut after = regs;
-        after.rip = saved.rip;
-        assert!(ran_the_injected_call(&saved, &after));
         assert_eq!(
             (0..6).map(|i| arch::argument(&regs, i)).collect::<Vec<_>>(),
             [1, 2, 3, 4, 5, 6]
