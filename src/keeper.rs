@@ -14,9 +14,10 @@
 //! hides its pid from the program like every pid outside the jail.
 //!
 //! Protocol (a `SOCK_SEQPACKET` pair, one message per request):
-//! the keeper first sends its pid (4 bytes); `L` with one descriptor
-//! attached: the keeper answers the number it holds it under (4 bytes,
-//! negative errno on failure); `R` and a number: close it, no answer.
+//! the keeper first sends its pid (4 bytes); `L`, a count n (1 to 3) and
+//! n descriptors attached: the keeper answers the n numbers it holds them
+//! under (4 bytes each), or one negative errno if not all arrived (it
+//! then keeps none); `R` and 1 to 3 numbers: close them, no answer.
 
 use crate::sys;
 use nix::errno::Errno;
@@ -132,34 +133,52 @@ fn serve(socket: RawFd, tracer: Pid, identity: Option<&crate::identity::Identity
     // SAFETY: past `close` above, the keeper's only descriptors are its
     // socket and those it received itself, all plain numbers.
     let close_one = |fd| unsafe { sys::close_raw(fd) };
-    let mut message = [0u8; 8];
+    let mut message = [0u8; 16];
     loop {
-        let (count, descriptor) = match sys::receive_with_descriptor(socket, &mut message) {
-            Ok((0, _)) => sys::exit_immediately(0),
-            Ok(received) => received,
-            Err(Errno::EINTR) => continue,
-            Err(_) => sys::exit_immediately(0),
-        };
-        match (message[0], descriptor) {
-            (LEND, Some(fd)) => {
-                let _ = sys::send_bytes(socket, &fd.to_ne_bytes(), false);
-            }
-            (LEND, None) => {
-                // The descriptor did not arrive (EMFILE in the keeper).
-                let _ = sys::send_bytes(socket, &(-libc::EMFILE).to_ne_bytes(), false);
-            }
-            (RELEASE, stray) if count >= 5 => {
-                if let Some(fd) = stray {
-                    close_one(fd);
+        let (count, descriptors, received) =
+            match sys::receive_with_descriptors(socket, &mut message) {
+                Ok((0, _, _)) => sys::exit_immediately(0),
+                Ok(received) => received,
+                Err(Errno::EINTR) => continue,
+                Err(_) => sys::exit_immediately(0),
+            };
+        let descriptors = &descriptors[..received];
+        match message[0] {
+            LEND => {
+                // How many were sent (a message of one byte: one).
+                let expected = if count >= 2 {
+                    usize::from(message[1])
+                } else {
+                    1
+                };
+                if received == expected && received > 0 {
+                    let mut answer = [0u8; 4 * sys::MAX_PASSED];
+                    for (index, fd) in descriptors.iter().enumerate() {
+                        answer[4 * index..4 * index + 4].copy_from_slice(&fd.to_ne_bytes());
+                    }
+                    let _ = sys::send_bytes(socket, &answer[..4 * received], false);
+                } else {
+                    // Not all arrived (EMFILE in the keeper): none is kept.
+                    for fd in descriptors {
+                        close_one(*fd);
+                    }
+                    let _ = sys::send_bytes(socket, &(-libc::EMFILE).to_ne_bytes(), false);
                 }
-                let number = i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
-                if number >= 0 && number != socket {
-                    close_one(number);
+            }
+            RELEASE => {
+                for fd in descriptors {
+                    close_one(*fd);
+                }
+                for number in message[1..count.min(message.len())].chunks_exact(4) {
+                    let number = i32::from_ne_bytes([number[0], number[1], number[2], number[3]]);
+                    if number >= 0 && number != socket {
+                        close_one(number);
+                    }
                 }
             }
-            (_, stray) => {
-                if let Some(fd) = stray {
-                    close_one(fd);
+            _ => {
+                for fd in descriptors {
+                    close_one(*fd);
                 }
             }
         }
@@ -225,27 +244,32 @@ impl Keeper {
         self.failed.get()
     }
 
-    /// Hands `fd` to the keeper; returns the number it holds it under.
-    pub fn lend(&self, fd: &OwnedFd) -> Result<i32, Errno> {
-        let raw = [fd.as_raw_fd()];
+    /// Hands `fds` (at most [`sys::MAX_PASSED`]) to the keeper in one
+    /// message; returns the numbers it holds them under, in order.
+    pub fn lend(&self, fds: &[&OwnedFd]) -> Result<Vec<i32>, Errno> {
+        if fds.is_empty() || fds.len() > sys::MAX_PASSED {
+            return Err(Errno::EINVAL);
+        }
+        let raw: Vec<RawFd> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
         let rights = [ControlMessage::ScmRights(&raw)];
+        let header = [LEND, fds.len() as u8];
         socket::sendmsg::<()>(
             self.socket.as_raw_fd(),
-            &[IoSlice::new(&[LEND])],
+            &[IoSlice::new(&header)],
             &rights,
             MsgFlags::MSG_NOSIGNAL,
             None,
         )?;
         // The keeper answers at once; one that does not is stuck or
         // attacked, and is killed (the jail then stops: fail closed).
-        let mut fds = [nix::poll::PollFd::new(
+        let mut poll_fds = [nix::poll::PollFd::new(
             self.socket.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
         let timeout =
             nix::poll::PollTimeout::try_from(ANSWER_TIMEOUT).unwrap_or(nix::poll::PollTimeout::MAX);
         let ready = loop {
-            match nix::poll::poll(&mut fds, timeout) {
+            match nix::poll::poll(&mut poll_fds, timeout) {
                 Err(Errno::EINTR) => continue,
                 other => break other?,
             }
@@ -254,29 +278,32 @@ impl Keeper {
             self.end();
             return Err(Errno::ETIMEDOUT);
         }
-        let mut answer = [0u8; 4];
+        let mut answer = [0u8; 4 * sys::MAX_PASSED];
         let count = loop {
             match nix::unistd::read(&self.socket, &mut answer) {
                 Err(Errno::EINTR) => continue,
                 other => break other?,
             }
         };
-        if count != answer.len() {
-            return Err(Errno::EPIPE);
-        }
-        match i32::from_ne_bytes(answer) {
-            number if number >= 0 => Ok(number),
-            errno => Err(Errno::from_raw(-errno)),
-        }
+        numbers_of(&answer[..count], fds.len())
     }
 
-    /// Tells the keeper to close what it holds under `number`.
-    pub fn release(&self, number: i32) {
-        let mut message = [RELEASE, 0, 0, 0, 0];
-        message[1..].copy_from_slice(&number.to_ne_bytes());
+    /// Tells the keeper to close what it holds under `numbers` (at most
+    /// [`sys::MAX_PASSED`]).
+    pub fn release(&self, numbers: &[i32]) {
+        let mut message = [0u8; 1 + 4 * sys::MAX_PASSED];
+        message[0] = RELEASE;
+        let numbers = &numbers[..numbers.len().min(sys::MAX_PASSED)];
+        for (index, number) in numbers.iter().enumerate() {
+            message[1 + 4 * index..5 + 4 * index].copy_from_slice(&number.to_ne_bytes());
+        }
         // Never blocks: a keeper that stopped reading is killed at the
         // next lend.
-        let _ = sys::send_bytes(self.socket.as_raw_fd(), &message, true);
+        let _ = sys::send_bytes(
+            self.socket.as_raw_fd(),
+            &message[..1 + 4 * numbers.len()],
+            true,
+        );
     }
 
     /// Kills the keeper (its exit is then collected by whoever waits).
@@ -297,31 +324,83 @@ impl Drop for Keeper {
     }
 }
 
-/// An object lent to the keeper for one call; released when dropped.
+/// The keeper's answer to a lend of `expected` descriptors: their
+/// numbers, or the errno it sent.
+fn numbers_of(answer: &[u8], expected: usize) -> Result<Vec<i32>, Errno> {
+    let numbers: Vec<i32> = answer
+        .chunks_exact(4)
+        .map(|bytes| i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        .collect();
+    match numbers.as_slice() {
+        [errno] if *errno < 0 => Err(Errno::from_raw(-errno)),
+        all if all.len() == expected
+            && answer.len() == 4 * expected
+            && all.iter().all(|n| *n >= 0) =>
+        {
+            Ok(numbers)
+        }
+        _ => Err(Errno::EPIPE),
+    }
+}
+
+/// Objects lent to the keeper for one call (or one run's start), in one
+/// message; released, in one message, when dropped.
 #[derive(Debug)]
 pub struct Lent {
     keeper: std::rc::Rc<Keeper>,
-    number: i32,
+    numbers: Vec<i32>,
 }
 
 impl Lent {
     /// Lends `fd` to `keeper` (the tracer's own copy may then be closed).
     pub fn new(keeper: &std::rc::Rc<Keeper>, fd: &OwnedFd) -> Result<Lent, Errno> {
-        let number = keeper.lend(fd)?;
+        Lent::all(keeper, &[fd])
+    }
+
+    /// Lends every one of `fds` (at most [`sys::MAX_PASSED`]) in one
+    /// round trip.
+    pub fn all(keeper: &std::rc::Rc<Keeper>, fds: &[&OwnedFd]) -> Result<Lent, Errno> {
+        let numbers = keeper.lend(fds)?;
         Ok(Lent {
             keeper: keeper.clone(),
-            number,
+            numbers,
         })
     }
 
-    /// `/proc/<keeper>/fd/<n>`: how a jailed thread names the object.
+    /// `/proc/<keeper>/fd/<n>`: how a jailed thread names the (first)
+    /// object.
     pub fn path(&self) -> String {
-        format!("/proc/{}/fd/{}", self.keeper.pid, self.number)
+        self.path_of(0)
+    }
+
+    /// How a jailed thread names the `index`th object lent.
+    pub fn path_of(&self, index: usize) -> String {
+        let number = self.numbers.get(index).copied().unwrap_or(-1);
+        format!("/proc/{}/fd/{}", self.keeper.pid, number)
     }
 }
 
 impl Drop for Lent {
     fn drop(&mut self) {
-        self.keeper.release(self.number);
+        self.keeper.release(&self.numbers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_gives_every_number_or_an_errno() {
+        let bytes =
+            |numbers: &[i32]| -> Vec<u8> { numbers.iter().flat_map(|n| n.to_ne_bytes()).collect() };
+        assert_eq!(numbers_of(&bytes(&[4, 5, 6]), 3), Ok(vec![4, 5, 6]));
+        assert_eq!(numbers_of(&bytes(&[7]), 1), Ok(vec![7]));
+        assert_eq!(numbers_of(&bytes(&[-libc::EMFILE]), 3), Err(Errno::EMFILE));
+        // Fewer numbers than descriptors, a short answer, or a negative
+        // number among others: the keeper is not to be trusted.
+        assert_eq!(numbers_of(&bytes(&[4, 5]), 3), Err(Errno::EPIPE));
+        assert_eq!(numbers_of(&[1, 0], 1), Err(Errno::EPIPE));
+        assert_eq!(numbers_of(&bytes(&[4, -1, 6]), 3), Err(Errno::EPIPE));
     }
 }

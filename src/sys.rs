@@ -672,14 +672,20 @@ pub(crate) unsafe fn clone_untraced_sibling() -> Result<Option<Pid>, Errno> {
     }
 }
 
-/// Receives one message of at most `buffer.len()` bytes and at most one
-/// descriptor passed with it (`SCM_RIGHTS`). Async-signal-safe: the
-/// control buffer lives on the stack.
-pub(crate) fn receive_with_descriptor(
+/// The most descriptors one keeper message carries.
+pub(crate) const MAX_PASSED: usize = 3;
+
+/// Receives one message of at most `buffer.len()` bytes and the
+/// descriptors passed with it (`SCM_RIGHTS`), at most [`MAX_PASSED`]
+/// (the kernel closes any beyond the control buffer's room). Returns the
+/// byte count, the descriptors and how many of them there are.
+/// Async-signal-safe: the control buffer lives on the stack.
+pub(crate) fn receive_with_descriptors(
     socket: RawFd,
     buffer: &mut [u8],
-) -> Result<(usize, Option<RawFd>), Errno> {
-    // Room for one cmsghdr carrying one int, 8-byte aligned.
+) -> Result<(usize, [RawFd; MAX_PASSED], usize), Errno> {
+    // Room for one cmsghdr (16 bytes) carrying MAX_PASSED ints, 8-byte
+    // aligned: CMSG_SPACE(12) = 32 bytes.
     let mut control = [0u64; 4];
     let mut iov = libc::iovec {
         iov_base: buffer.as_mut_ptr().cast(),
@@ -695,20 +701,33 @@ pub(crate) fn receive_with_descriptor(
     // size given; the kernel writes only within them.
     let count = unsafe { libc::recvmsg(socket, &mut header, libc::MSG_CMSG_CLOEXEC) };
     let count = Errno::result(count)? as usize;
-    let mut descriptor = None;
+    let mut descriptors = [-1; MAX_PASSED];
+    let mut received = 0;
     // SAFETY: CMSG_FIRSTHDR/CMSG_NXTHDR walk the control buffer the kernel
-    // filled, bounded by msg_controllen; CMSG_DATA points inside it.
+    // filled, bounded by msg_controllen; CMSG_DATA points inside it, and
+    // the ints read lie within the header's cmsg_len.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(&header);
         while !cmsg.is_null() {
             if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
                 let data = libc::CMSG_DATA(cmsg).cast::<RawFd>();
-                descriptor = Some(std::ptr::read_unaligned(data));
+                let header_len = data.cast::<u8>().offset_from(cmsg.cast::<u8>()) as usize;
+                let ints = ((*cmsg).cmsg_len as usize).saturating_sub(header_len)
+                    / std::mem::size_of::<RawFd>();
+                for index in 0..ints {
+                    let fd = std::ptr::read_unaligned(data.add(index));
+                    if received < MAX_PASSED {
+                        descriptors[received] = fd;
+                        received += 1;
+                    } else {
+                        libc::close(fd);
+                    }
+                }
             }
             cmsg = libc::CMSG_NXTHDR(&header, cmsg);
         }
     }
-    Ok((count, descriptor))
+    Ok((count, descriptors, received))
 }
 
 /// `send(2)` without `SIGPIPE`, optionally without blocking.

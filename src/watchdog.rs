@@ -109,14 +109,14 @@ pub(crate) struct WatchdogThread {
 /// it die and end the jail. Past it the tracer is stuck (it must never be,
 /// but the time limit may not depend on that), and the watchdog ends the
 /// whole process: `PTRACE_O_EXITKILL` takes every jailed task with it.
-const TRACER_GRACE: Duration = Duration::from_secs(3);
+pub(crate) const TRACER_GRACE: Duration = Duration::from_secs(3);
 
 /// What the watchdog does when the tracer did not end the jail within
 /// [`TRACER_GRACE`] of a kill; told whether the time limit caused it.
 type LastResort = Box<dyn FnOnce(bool) + Send>;
 
 /// The last resort of a real jail: say what happened and exit now.
-fn end_stuck_jail(timed_out: bool) {
+pub(crate) fn end_stuck_jail(timed_out: bool) {
     let (message, status) = if timed_out {
         ("[Timed out]", crate::error::status::TIMED_OUT)
     } else {
@@ -139,22 +139,6 @@ impl WatchdogThread {
     ) -> Result<WatchdogThread, Error> {
         Self::start_with(
             main,
-            timed_out,
-            ending,
-            TRACER_GRACE,
-            Box::new(end_stuck_jail),
-        )
-    }
-
-    /// A watchdog over the process `pidfd` names (a template's run, whose
-    /// pidfd the tracer opened before the run could be reaped).
-    pub(crate) fn start_on(
-        pidfd: std::os::fd::OwnedFd,
-        timed_out: Arc<AtomicBool>,
-        ending: Arc<AtomicBool>,
-    ) -> WatchdogThread {
-        Self::start_on_pidfd(
-            pidfd,
             timed_out,
             ending,
             TRACER_GRACE,

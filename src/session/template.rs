@@ -6,12 +6,16 @@
 //! side of a run (`Run` frame, then stdin and the output as for a
 //! session command), `kill <ident>` (`KillRuns`) and `--kill-template`
 //! (`KillTemplate`). The server's main thread is the tracer
-//! ([`crate::tracer::template`]); an acceptor thread takes clients; each
-//! run has a thread of its own that asks the tracer for the fork, watches
-//! the run's time (its own watchdog) and relays its three pipes.
+//! ([`crate::tracer::template`]); an acceptor thread takes clients and
+//! hands each to a worker thread (kept for the next client once done, so
+//! a run starts no thread), which puts the input the client sent with
+//! its request into the run's stdin, asks the tracer for the fork, and
+//! relays the run's pipes without ever blocking on the client; the same
+//! poll keeps the run's time limit (a kill through the root's pidfd) and
+//! lets go of a client that stops reading once the run has ended.
 
 use super::protocol::{Frame, take_frame};
-use super::server::{Socket, set_nonblocking};
+use super::server::Socket;
 use super::{
     ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
     peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
@@ -19,7 +23,7 @@ use super::{
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
 use crate::tracer::template::{Link, RunEnd, RunEvent, RunRequest};
-use crate::watchdog::{Watchdog, WatchdogThread};
+use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -220,7 +224,22 @@ struct RunEntry {
     ident: Vec<u8>,
     /// Ended by `kill`: its client is told so.
     killed: Arc<AtomicBool>,
-    watchdog: Option<Watchdog>,
+    /// Rung with a kill, so that the run's relay sees it at once.
+    notify: Arc<EventFd>,
+    /// The run's root once it has started (what a kill signals).
+    root: Option<Arc<OwnedFd>>,
+}
+
+impl RunEntry {
+    /// Ends the run: its root is killed (the tracer then kills its other
+    /// tasks), and its relay woken to watch that it ends.
+    fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        if let Some(root) = &self.root {
+            let _ = crate::sys::pidfd_send_signal(root, libc::SIGKILL);
+        }
+        let _ = self.notify.write(1);
+    }
 }
 
 /// What the server's threads share.
@@ -237,8 +256,10 @@ struct Shared {
     /// The program made its first wakeup.
     prepared: AtomicBool,
     next_run: AtomicU64,
-    /// Run threads alive.
+    /// Clients being served (a worker thread each).
     relaying: AtomicUsize,
+    /// The threads that serve clients, kept between clients.
+    workers: Workers,
     template: Mutex<Option<Watchdog>>,
     time_limit: Option<Duration>,
     socket: Socket,
@@ -289,10 +310,7 @@ impl Shared {
             .collect();
         for id in &ids {
             if let Some(entry) = runs.get(id) {
-                entry.killed.store(true, Ordering::SeqCst);
-                if let Some(watchdog) = &entry.watchdog {
-                    watchdog.kill();
-                }
+                entry.kill();
             }
         }
         let deadline = Instant::now() + KILL_WAIT;
@@ -350,6 +368,7 @@ fn serve(
         prepared: AtomicBool::new(false),
         next_run: AtomicU64::new(1),
         relaying: AtomicUsize::new(0),
+        workers: Workers::default(),
         template: Mutex::new(None),
         time_limit: jail.config.time_limit,
         socket: socket.clone(),
@@ -461,7 +480,7 @@ fn keep_preparation_output(pipe: OwnedFd, shared: &Shared) {
     }
 }
 
-/// Takes clients until the server closes; each is served by a thread.
+/// Takes clients until the server closes; each is served by a worker.
 fn accept(
     listener: UnixListener,
     shared: &Arc<Shared>,
@@ -491,14 +510,74 @@ fn accept(
         if peer_uid(&stream) != Some(me) {
             continue;
         }
-        let shared = shared.clone();
-        let requests = requests.clone();
-        let doorbell = doorbell.clone();
         shared.relaying.fetch_add(1, Ordering::SeqCst);
-        std::thread::spawn(move || {
-            serve_client(stream, &shared, &requests, &doorbell);
-            shared.relaying.fetch_sub(1, Ordering::SeqCst);
-        });
+        if shared.workers.hand(stream) {
+            let shared = shared.clone();
+            let requests = requests.clone();
+            let doorbell = doorbell.clone();
+            std::thread::spawn(move || {
+                while let Some(stream) = shared.workers.next() {
+                    serve_client(stream, &shared, &requests, &doorbell);
+                    shared.relaying.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        }
+    }
+}
+
+/// How long a worker waits for its next client before it ends.
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+
+/// The threads that serve clients: one per client being served, kept
+/// for the next client once done (a run starts no thread), ended after
+/// [`WORKER_IDLE`] without one.
+#[derive(Default)]
+struct Workers {
+    /// Clients not taken yet, and the workers waiting for one.
+    waiting: Mutex<(std::collections::VecDeque<UnixStream>, usize)>,
+    ready: Condvar,
+}
+
+impl Workers {
+    /// Queues `stream` for a worker; true when none is free to take it
+    /// (the caller starts one, which calls [`Workers::next`]).
+    fn hand(&self, stream: UnixStream) -> bool {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.0.push_back(stream);
+        let start = waiting.1 < waiting.0.len();
+        if !start {
+            self.ready.notify_one();
+        }
+        start
+    }
+
+    /// The next client for a worker, or `None` when none came for
+    /// [`WORKER_IDLE`] (the worker then ends).
+    fn next(&self) -> Option<UnixStream> {
+        let mut waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let deadline = Instant::now() + WORKER_IDLE;
+        loop {
+            if let Some(stream) = waiting.0.pop_front() {
+                return Some(stream);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            waiting.1 += 1;
+            waiting = self
+                .ready
+                .wait_timeout(waiting, left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+            waiting.1 -= 1;
+        }
     }
 }
 
@@ -547,21 +626,17 @@ struct RunPipes {
     stderr: Option<OwnedFd>,
 }
 
-/// Makes the run's pipes: the server's ends (non-blocking) and the
-/// copy's (stdin's read end, stdout's and stderr's write ends), and a
-/// non-blocking write end of stderr for the jail's report lines.
+/// Makes the run's pipes: the server's ends and the copy's (stdin's read
+/// end, stdout's and stderr's write ends), and a write end of stderr for
+/// the jail's report lines. All are non-blocking: the copy opens its own
+/// description of each pipe (through `/proc/<holder>/fd/<n>`), with its
+/// own flags, so these flags are the jail's alone.
 fn run_pipes() -> Result<(RunPipes, [OwnedFd; 3], OwnedFd), Errno> {
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC);
+    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK);
     let (stdin_read, stdin_write) = pipe()?;
     let (stdout_read, stdout_write) = pipe()?;
     let (stderr_read, stderr_write) = pipe()?;
-    for end in [&stdin_write, &stdout_read, &stderr_read] {
-        set_nonblocking(end.as_fd())?;
-    }
-    // The copy opens its own description of each pipe: this one's flags
-    // are the jail's.
     let report = stderr_write.try_clone().map_err(|_| Errno::EMFILE)?;
-    set_nonblocking(report.as_fd())?;
     Ok((
         RunPipes {
             stdin: Some(stdin_write),
@@ -578,19 +653,20 @@ fn fail(stream: &mut UnixStream, message: &str, status: u8) {
     let _ = Frame::Exited(i32::from(status)).write_to(stream);
 }
 
-/// One run: the fork, its watchdog, its bytes, its ending.
+/// One run: the fork, its time limit, its bytes, its ending.
 fn run_one(
-    mut stream: UnixStream,
+    stream: UnixStream,
     ident: Vec<u8>,
     shared: &Shared,
     requests: &mpsc::Sender<RunRequest>,
     doorbell: &EventFd,
 ) {
+    let mut stream = stream;
     if shared.closing.load(Ordering::SeqCst) {
         // Not started: the client tries again, with a new server.
         return;
     }
-    let (mut pipes, copy_ends, report) = match run_pipes() {
+    let (pipes, copy_ends, report) = match run_pipes() {
         Ok(made) => made,
         Err(errno) => {
             let message = format!("cannot make the run's pipes: {}", errno.desc());
@@ -612,9 +688,15 @@ fn run_one(
         RunEntry {
             ident,
             killed: killed.clone(),
-            watchdog: None,
+            notify: notify.clone(),
+            root: None,
         },
     );
+    // The input the client sent with its request goes into the run's
+    // stdin now: the copy finds it there the moment it starts.
+    let mut relay = Relay::new(&stream, pipes);
+    relay.take_from_client();
+    relay.feed_stdin();
     let (replies_send, replies) = mpsc::channel();
     let request = RunRequest {
         id,
@@ -631,8 +713,8 @@ fn run_one(
         return forget(shared);
     }
     let _ = doorbell.write(1);
-    let (pid, pidfd) = match replies.recv() {
-        Ok(RunEvent::Started { pid, pidfd }) => (pid, pidfd),
+    let (pid, root) = match replies.recv() {
+        Ok(RunEvent::Started { pid, pidfd }) => (pid, Arc::new(pidfd)),
         Ok(RunEvent::NotStarted(why)) if !shared.closing.load(Ordering::SeqCst) => {
             forget(shared);
             return fail(&mut stream, &why, crate::error::status::JAIL_FAILED);
@@ -659,192 +741,350 @@ fn run_one(
             return;
         }
     };
-    let timed_out = Arc::new(AtomicBool::new(false));
-    let watchdog =
-        WatchdogThread::start_on(pidfd, timed_out.clone(), Arc::new(AtomicBool::new(false)));
-    if let Some(limit) = shared.time_limit {
-        watchdog.handle().arm(limit);
-    }
     if let Some(entry) = shared.lock_runs().get_mut(&id) {
-        entry.watchdog = Some(watchdog.handle().clone());
+        entry.root = Some(root.clone());
         if entry.killed.load(Ordering::SeqCst) {
-            watchdog.handle().kill();
+            entry.kill();
         }
     }
     log::debug!("run {id}: started as {pid}");
     // Its stdin now goes to the run.
-    if Frame::Started.write_to(&mut stream).is_err() {
-        watchdog.handle().kill();
-    }
-    let end = relay(
-        &mut stream,
-        &mut pipes,
-        &notify,
-        &replies,
-        watchdog.handle(),
-    );
-    watchdog.stop();
-    forget(shared);
-    let frame = if killed.load(Ordering::SeqCst) {
-        Frame::Ended
-    } else if timed_out.load(Ordering::SeqCst) {
-        Frame::TimedOut
-    } else {
-        match end {
-            RunEnd::Exited(code) => Frame::Exited(code),
-            RunEnd::Killed(signal) => Frame::Killed(signal),
-            RunEnd::Done => Frame::Done,
-        }
+    relay.queue(&Frame::Started);
+    let clock = RunClock {
+        root: &root,
+        killed: &killed,
+        time_limit: shared.time_limit,
+        started: Instant::now(),
     };
-    let _ = frame.write_to(&mut stream);
+    relay.run(&notify, &replies, &clock);
+    forget(shared);
 }
 
-/// Relays between the client and the run's pipes until the run has ended
-/// and its output is read; a client that goes away ends the run.
-fn relay(
-    stream: &mut UnixStream,
-    pipes: &mut RunPipes,
-    notify: &EventFd,
-    replies: &mpsc::Receiver<RunEvent>,
-    watchdog: &Watchdog,
-) -> RunEnd {
-    let mut received = Vec::new();
-    let mut input = Vec::new();
-    let mut input_ended = false;
-    let mut client_gone = false;
-    let mut ended: Option<(RunEnd, Instant)> = None;
-    loop {
-        if let Some((end, at)) = ended
-            && ((pipes.stdout.is_none() && pipes.stderr.is_none()) || at.elapsed() >= DRAIN_GRACE)
-        {
-            return end;
+/// When a run must end, and how it is ended: its own time limit (no
+/// thread of its own: its relay's poll wakes for it), a kill by `kill`,
+/// and the tracer's grace after a kill.
+struct RunClock<'a> {
+    root: &'a OwnedFd,
+    killed: &'a AtomicBool,
+    time_limit: Option<Duration>,
+    started: Instant,
+}
+
+impl RunClock<'_> {
+    fn deadline(&self) -> Option<Instant> {
+        self.time_limit
+            .and_then(|limit| self.started.checked_add(limit))
+    }
+
+    fn kill(&self) {
+        let _ = crate::sys::pidfd_send_signal(self.root, libc::SIGKILL);
+    }
+}
+
+/// Output queued for a run's client before its pipes are left unread
+/// (the run then waits on a full pipe; its time limit keeps counting).
+const CLIENT_QUEUE: usize = 1 << 20;
+/// How long a client that has stopped reading may keep its relay once
+/// its run has ended, when the config has no time limit (with one, that
+/// limit).
+const FLUSH_LIMIT: Duration = Duration::from_secs(30);
+
+/// A run's bytes between its client and its pipes; every descriptor
+/// non-blocking, so a client that stops reading holds up only its own
+/// run, and its relay for a bounded time.
+struct Relay<'a> {
+    stream: &'a UnixStream,
+    pipes: RunPipes,
+    /// From the client, not yet a whole frame.
+    received: Vec<u8>,
+    /// For the run's stdin, not yet in the pipe.
+    input: Vec<u8>,
+    input_ended: bool,
+    client_gone: bool,
+    /// Frames not yet taken by the client.
+    to_client: Vec<u8>,
+}
+
+impl<'a> Relay<'a> {
+    fn new(stream: &'a UnixStream, pipes: RunPipes) -> Relay<'a> {
+        Relay {
+            stream,
+            pipes,
+            received: Vec::new(),
+            input: Vec::new(),
+            input_ended: false,
+            client_gone: false,
+            to_client: Vec::new(),
         }
-        if input_ended && input.is_empty() {
-            pipes.stdin = None;
+    }
+
+    /// Whether the client is read now: for its input, and after its end
+    /// to see it go (a client that goes away ends its run); not while
+    /// [`INPUT_LIMIT`] of its input waits for the run.
+    fn reads_client(&self) -> bool {
+        !self.client_gone && self.input.len() < INPUT_LIMIT
+    }
+
+    /// Takes what the client has sent (one read, not waiting).
+    fn take_from_client(&mut self) {
+        if !self.reads_client() {
+            return;
         }
-        let mut fds = Vec::new();
-        let mut what = Vec::new();
-        fds.push(PollFd::new(notify.as_fd(), PollFlags::POLLIN));
-        what.push(0);
-        if !client_gone && !input_ended && input.len() < INPUT_LIMIT {
-            fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
-            what.push(1);
+        let mut buffer = [0u8; 64 * 1024];
+        match nix::sys::socket::recv(
+            self.stream.as_raw_fd(),
+            &mut buffer,
+            nix::sys::socket::MsgFlags::MSG_DONTWAIT,
+        ) {
+            Ok(0) => self.client_gone = true,
+            Ok(count) => self.received.extend_from_slice(&buffer[..count]),
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(_) => self.client_gone = true,
         }
-        if let (Some(stdin), false) = (&pipes.stdin, input.is_empty()) {
-            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
-            what.push(2);
-        }
-        if let Some(stdout) = &pipes.stdout {
-            fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
-            what.push(3);
-        }
-        if let Some(stderr) = &pipes.stderr {
-            fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
-            what.push(4);
-        }
-        let timeout = match ended {
-            Some(_) => PollTimeout::from(50u16),
-            None => PollTimeout::NONE,
-        };
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => {
-                watchdog.kill();
-                return RunEnd::Killed(libc::SIGKILL);
+        loop {
+            match take_frame(&mut self.received) {
+                Ok(Some(Frame::Input(data))) if !self.input_ended => self.input.extend(data),
+                Ok(Some(Frame::EndOfInput)) => self.input_ended = true,
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    self.client_gone = true;
+                    break;
+                }
             }
         }
-        let ready: Vec<(usize, PollFlags)> = fds
-            .iter()
-            .zip(&what)
-            .filter_map(|(fd, what)| Some((*what, fd.revents()?)))
-            .filter(|(_, events)| !events.is_empty())
-            .collect();
-        drop(fds);
-        for (source, _) in ready {
-            match source {
-                0 => {
-                    let _ = nix::unistd::read(notify.as_fd(), &mut [0u8; 8]);
-                    while let Ok(event) = replies.try_recv() {
-                        if let RunEvent::Ended(end) = event {
-                            ended = Some((end, Instant::now()));
-                        }
-                    }
+        if self.client_gone {
+            self.input_ended = true;
+            self.input.clear();
+            self.to_client.clear();
+        }
+    }
+
+    /// Writes what fits of the input into the run's stdin, and closes it
+    /// once the client's input has ended and is all there.
+    fn feed_stdin(&mut self) {
+        if let Some(stdin) = &self.pipes.stdin
+            && !self.input.is_empty()
+        {
+            match nix::unistd::write(stdin, &self.input) {
+                Ok(count) => {
+                    self.input.drain(..count);
                 }
-                1 => {
-                    let mut buffer = [0u8; 64 * 1024];
-                    match nix::sys::socket::recv(
-                        stream.as_raw_fd(),
-                        &mut buffer,
-                        nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                    ) {
-                        Ok(0) => client_gone = true,
-                        Ok(count) => received.extend_from_slice(&buffer[..count]),
-                        Err(Errno::EAGAIN | Errno::EINTR) => {}
-                        Err(_) => client_gone = true,
-                    }
-                    loop {
-                        match take_frame(&mut received) {
-                            Ok(Some(Frame::Input(data))) => input.extend(data),
-                            Ok(Some(Frame::EndOfInput)) => input_ended = true,
-                            Ok(Some(_)) => {}
-                            Ok(None) => break,
-                            Err(_) => {
-                                client_gone = true;
-                                break;
-                            }
-                        }
-                    }
-                    if client_gone {
-                        // Nothing would read its output: the run ends.
-                        watchdog.kill();
-                        input_ended = true;
-                        input.clear();
-                    }
+                Err(Errno::EAGAIN | Errno::EINTR) => {}
+                Err(_) => {
+                    self.input.clear();
+                    self.input_ended = true;
                 }
-                2 => {
-                    if let Some(stdin) = &pipes.stdin {
-                        match nix::unistd::write(stdin, &input) {
-                            Ok(count) => {
-                                input.drain(..count);
-                            }
-                            Err(Errno::EAGAIN | Errno::EINTR) => {}
-                            Err(_) => {
-                                input.clear();
-                                input_ended = true;
-                            }
-                        }
-                    }
+            }
+        }
+        if self.input_ended && self.input.is_empty() {
+            self.pipes.stdin = None;
+        }
+    }
+
+    /// Reads one chunk of the run's stdout or stderr into the client's
+    /// queue.
+    fn read_pipe(&mut self, stderr: bool) {
+        let pipe = if stderr {
+            &mut self.pipes.stderr
+        } else {
+            &mut self.pipes.stdout
+        };
+        let Some(fd) = pipe else {
+            return;
+        };
+        let mut buffer = vec![0u8; 64 * 1024];
+        match nix::unistd::read(&*fd, &mut buffer) {
+            Ok(0) => *pipe = None,
+            Ok(count) => {
+                buffer.truncate(count);
+                let frame = if stderr {
+                    Frame::Stderr(buffer)
+                } else {
+                    Frame::Stdout(buffer)
+                };
+                self.queue(&frame);
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => {}
+            Err(_) => *pipe = None,
+        }
+    }
+
+    fn queue(&mut self, frame: &Frame) {
+        if !self.client_gone {
+            let _ = frame.write_to(&mut self.to_client);
+            self.flush();
+        }
+    }
+
+    /// Sends what the client will take now.
+    fn flush(&mut self) {
+        while !self.client_gone && !self.to_client.is_empty() {
+            match nix::sys::socket::send(
+                self.stream.as_raw_fd(),
+                &self.to_client,
+                nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            ) {
+                Ok(count) => {
+                    self.to_client.drain(..count);
                 }
-                _ => {
-                    let stderr = source == 4;
-                    let pipe = if stderr {
-                        &mut pipes.stderr
-                    } else {
-                        &mut pipes.stdout
-                    };
-                    let Some(fd) = pipe else {
-                        continue;
-                    };
-                    let mut buffer = vec![0u8; 64 * 1024];
-                    match nix::unistd::read(&*fd, &mut buffer) {
-                        Ok(0) => *pipe = None,
-                        Ok(count) => {
-                            buffer.truncate(count);
-                            let frame = if stderr {
-                                Frame::Stderr(buffer)
-                            } else {
-                                Frame::Stdout(buffer)
-                            };
-                            if !client_gone && frame.write_to(stream).is_err() {
-                                client_gone = true;
-                                watchdog.kill();
-                            }
-                        }
-                        Err(Errno::EAGAIN | Errno::EINTR) => {}
-                        Err(_) => *pipe = None,
-                    }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.client_gone = true;
+                    self.to_client.clear();
                 }
             }
         }
     }
+
+    /// Relays until the run has ended, its output is read and its
+    /// client has taken it with the run's ending (or is gone, or took
+    /// too long). A client that goes away ends the run.
+    fn run(&mut self, notify: &EventFd, replies: &mpsc::Receiver<RunEvent>, clock: &RunClock) {
+        let mut ended: Option<(RunEnd, Instant)> = None;
+        // When the run was killed (time limit, `kill`, client gone).
+        let mut kill_sent: Option<Instant> = None;
+        let mut timed_out = false;
+        // The ending frame is queued; the client has until then to take it.
+        let mut finishing: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if ended.is_none() && kill_sent.is_none() {
+                let past_limit = clock.deadline().is_some_and(|at| at <= now);
+                if past_limit || self.client_gone || clock.killed.load(Ordering::SeqCst) {
+                    timed_out = past_limit && !self.client_gone;
+                    clock.kill();
+                    kill_sent = Some(now);
+                }
+            }
+            if ended.is_none()
+                && let Some(at) = kill_sent
+                && now.duration_since(at) >= crate::watchdog::TRACER_GRACE
+            {
+                // The tracer did not end the run: the jail is stuck.
+                crate::watchdog::end_stuck_jail(timed_out);
+            }
+            if finishing.is_none()
+                && let Some((end, at)) = ended
+                && ((self.pipes.stdout.is_none() && self.pipes.stderr.is_none())
+                    || now.duration_since(at) >= DRAIN_GRACE)
+            {
+                let frame = if clock.killed.load(Ordering::SeqCst) {
+                    Frame::Ended
+                } else if timed_out {
+                    Frame::TimedOut
+                } else {
+                    match end {
+                        RunEnd::Exited(code) => Frame::Exited(code),
+                        RunEnd::Killed(signal) => Frame::Killed(signal),
+                        RunEnd::Done => Frame::Done,
+                    }
+                };
+                self.queue(&frame);
+                finishing = Some(now + clock.time_limit.unwrap_or(FLUSH_LIMIT));
+            }
+            if let Some(until) = finishing
+                && (self.client_gone || self.to_client.is_empty() || until <= now)
+            {
+                return;
+            }
+            self.feed_stdin();
+            let mut fds = Vec::new();
+            let mut what = Vec::new();
+            fds.push(PollFd::new(notify.as_fd(), PollFlags::POLLIN));
+            what.push(Source::Tracer);
+            if self.reads_client() {
+                fds.push(PollFd::new(self.stream.as_fd(), PollFlags::POLLIN));
+                what.push(Source::Client);
+            }
+            if !self.client_gone && !self.to_client.is_empty() {
+                fds.push(PollFd::new(self.stream.as_fd(), PollFlags::POLLOUT));
+                what.push(Source::ClientRoom);
+            }
+            if let (Some(stdin), false) = (&self.pipes.stdin, self.input.is_empty()) {
+                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLOUT));
+                what.push(Source::Stdin);
+            }
+            // Output is read while the client takes it (or is gone).
+            if self.to_client.len() < CLIENT_QUEUE {
+                if let Some(stdout) = &self.pipes.stdout {
+                    fds.push(PollFd::new(stdout.as_fd(), PollFlags::POLLIN));
+                    what.push(Source::Stdout);
+                }
+                if let Some(stderr) = &self.pipes.stderr {
+                    fds.push(PollFd::new(stderr.as_fd(), PollFlags::POLLIN));
+                    what.push(Source::Stderr);
+                }
+            }
+            let wake_at = [
+                finishing,
+                ended.map(|(_, at)| at + DRAIN_GRACE),
+                match (ended, kill_sent) {
+                    (None, Some(at)) => Some(at + crate::watchdog::TRACER_GRACE),
+                    (None, None) => clock.deadline(),
+                    _ => None,
+                },
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let timeout = match wake_at {
+                Some(at) => {
+                    // Rounded up: a poll that wakes early only loops.
+                    let left = at.saturating_duration_since(now);
+                    let millis = left.as_millis().saturating_add(1);
+                    PollTimeout::try_from(millis.min(i32::MAX as u128) as i32)
+                        .unwrap_or(PollTimeout::MAX)
+                }
+                None => PollTimeout::NONE,
+            };
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => {
+                    clock.kill();
+                    self.client_gone = true;
+                    kill_sent.get_or_insert(now);
+                    continue;
+                }
+            }
+            let ready: Vec<Source> = fds
+                .iter()
+                .zip(&what)
+                .filter(|(fd, _)| fd.revents().is_some_and(|events| !events.is_empty()))
+                .map(|(_, what)| *what)
+                .collect();
+            drop(fds);
+            for source in ready {
+                match source {
+                    Source::Tracer => {
+                        let _ = nix::unistd::read(notify.as_fd(), &mut [0u8; 8]);
+                        while let Ok(event) = replies.try_recv() {
+                            if let RunEvent::Ended(end) = event {
+                                ended.get_or_insert((end, Instant::now()));
+                            }
+                        }
+                    }
+                    Source::Client => self.take_from_client(),
+                    Source::ClientRoom => self.flush(),
+                    Source::Stdin => self.feed_stdin(),
+                    Source::Stdout => self.read_pipe(false),
+                    Source::Stderr => self.read_pipe(true),
+                }
+            }
+        }
+    }
+}
+
+/// What a relay's poll watches.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The tracer's news of the run.
+    Tracer,
+    Client,
+    /// Room in the client's socket for queued output.
+    ClientRoom,
+    Stdin,
+    Stdout,
+    Stderr,
 }

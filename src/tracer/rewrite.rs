@@ -196,7 +196,7 @@ impl Tracer {
         quota.borrow_mut().settle(charge.reserved, size_now);
     }
 
-    fn slot_of(&mut self, pid: Pid) -> Option<usize> {
+    pub(super) fn slot_of(&mut self, pid: Pid) -> Option<usize> {
         let task = self.tasks.get_mut(&pid)?;
         if task.slot.is_none() {
             task.slot = self.slots.take();
@@ -206,7 +206,7 @@ impl Tracer {
 
     /// Turns the stopped syscall into the `mmap` that creates the region;
     /// the thread is rewound at its exit ([`Tracer::on_syscall_exit`]).
-    fn map_scratch(&mut self, pid: Pid, regs: Regs) -> Resume {
+    pub(super) fn map_scratch(&mut self, pid: Pid, regs: Regs) -> Resume {
         let mut mmap = regs;
         arch::set_syscall_number(&mut mmap, u64::from(self.mmap_nr));
         for (index, value) in scratch::mmap_arguments().into_iter().enumerate() {

@@ -116,9 +116,9 @@ pub(super) struct Injection {
     awaiting_entry: bool,
     request: RunRequest,
     pidfd: OwnedFd,
-    /// What the paths name, held until the opens are done.
-    held: Vec<OwnedFd>,
-    lent: Vec<crate::keeper::Lent>,
+    /// Under Landlock, the pipes lent to the keeper until the opens are
+    /// done (without it the request's own descriptors are named).
+    lent: Option<crate::keeper::Lent>,
 }
 
 impl std::fmt::Debug for Injection {
@@ -154,10 +154,22 @@ impl Injected {
 /// end.
 pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
 
-/// Where below the stack pointer the copy's paths are written: past the
-/// red zone (128 bytes) and whatever a signal frame may have left.
-const PATHS_BELOW_STACK: u64 = 8192;
+/// The room of each of the copy's three paths in its scratch slot.
 const PATH_ROOM: u64 = 256;
+
+/// The three paths, each NUL-terminated at the start of its
+/// [`PATH_ROOM`], as one write; `None` if one does not fit.
+fn laid_out(paths: &[String; 3]) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; 3 * PATH_ROOM as usize];
+    for (index, path) in paths.iter().enumerate() {
+        if path.len() >= PATH_ROOM as usize || path.as_bytes().contains(&0) {
+            return None;
+        }
+        let start = index * PATH_ROOM as usize;
+        bytes[start..start + path.len()].copy_from_slice(path.as_bytes());
+    }
+    Some(bytes)
+}
 
 /// The syscalls that give a copy the run's stdio: its own session, 0 to
 /// 2 closed, and three opens that land on 0, 1 and 2 (the lowest free
@@ -208,10 +220,9 @@ fn registers_for(saved: &Regs, step: &Injected) -> Regs {
 }
 
 /// Whether descriptors 0, 1 and 2 of copy `pid` are the run's pipes.
-/// The opens named them by paths in the copy's memory, which a template
-/// can put in memory another copy shares (its stack pointer at the
-/// wakeup in a `MAP_SHARED` mapping): another run's paths, or a run's own,
-/// could have replaced them between the write and the kernel's read.
+/// The opens named them by paths in the copy's private, read-only slot
+/// of the scratch region, which nothing else can write; checked all the
+/// same, as a second wall (a copy's 0 to 2 must never be another run's).
 fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
     for (fd, pipe) in stdio.iter().enumerate() {
         let expected = nix::sys::stat::fstat(pipe).map_err(|errno| errno.desc().to_string())?;
@@ -425,9 +436,16 @@ impl Tracer {
     /// The prepared thread made the wakeup: it parks there, and is forked
     /// from at once if a run waits.
     fn park(&mut self, pid: Pid, regs: Regs) -> Resume {
+        let scratch_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
         let Some(state) = self.template.as_mut() else {
             return Resume::Nothing;
         };
+        if state.thread.is_none() && !scratch_ready {
+            // Every copy writes its stdio's paths into its slot of the
+            // scratch region: mapped here once, inherited by each fork.
+            // The thread makes its wakeup again once it is there.
+            return self.map_scratch(pid, regs);
+        }
         match state.thread {
             None => {
                 state.thread = Some(pid);
@@ -589,49 +607,55 @@ impl Tracer {
             Ok(pidfd) => pidfd,
             Err(errno) => return fail(request, format!("cannot watch the run: {}", errno.desc())),
         };
-        let mut held = Vec::new();
-        let mut lent = Vec::new();
-        let mut paths = [0u64; 3];
-        let base = (saved.rsp.wrapping_sub(PATHS_BELOW_STACK)) & !15;
-        for (index, fd) in request.stdio.iter().enumerate() {
-            let copy = match fd.try_clone() {
-                Ok(copy) => copy,
-                Err(error) => return fail(request, format!("cannot hand over stdio: {error}")),
+        // The three paths go into the copy's slot of the scratch region
+        // (mapped in the prepared process before it parked, so in every
+        // copy): private to the copy, which the program cannot write.
+        let scratch_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
+        let slot = if scratch_ready {
+            self.slot_of(pid)
+        } else {
+            None
+        };
+        let Some(slot) = slot else {
+            return fail(request, "the copy has no scratch slot".into());
+        };
+        let (paths, lent) = if self.landlock {
+            let Some(keeper) = &self.keeper else {
+                return fail(request, "no descriptor keeper under Landlock".into());
             };
-            let path = if self.landlock {
-                let Some(keeper) = &self.keeper else {
-                    return fail(request, "no descriptor keeper under Landlock".into());
-                };
-                match crate::keeper::Lent::new(keeper, &copy) {
-                    Ok(one) => {
-                        let path = one.path();
-                        lent.push(one);
-                        path
-                    }
-                    Err(errno) => {
-                        return fail(
-                            request,
-                            format!("the descriptor keeper failed: {}", errno.desc()),
-                        );
-                    }
+            let stdio: Vec<&OwnedFd> = request.stdio.iter().collect();
+            match crate::keeper::Lent::all(keeper, &stdio) {
+                Ok(lent) => ([0, 1, 2].map(|index| lent.path_of(index)), Some(lent)),
+                Err(errno) => {
+                    return fail(
+                        request,
+                        format!("the descriptor keeper failed: {}", errno.desc()),
+                    );
                 }
-            } else {
-                let path = format!("/proc/{}/fd/{}", self.own_tid, copy.as_raw_fd());
-                held.push(copy);
-                path
-            };
-            let address = base + index as u64 * PATH_ROOM;
-            let mut bytes = path.into_bytes();
-            bytes.push(0);
-            if let Err(errno) = scratch::write(pid, address, &bytes) {
-                return fail(
-                    request,
-                    format!("cannot write the copy's memory: {}", errno.desc()),
-                );
             }
-            paths[index] = address;
+        } else {
+            // The request holds the pipes until the opens are done.
+            let paths = [0, 1, 2].map(|index| {
+                format!(
+                    "/proc/{}/fd/{}",
+                    self.own_tid,
+                    request.stdio[index].as_raw_fd()
+                )
+            });
+            (paths, None)
+        };
+        let base = scratch::address(slot, scratch::Part::FirstPath);
+        let Some(bytes) = laid_out(&paths) else {
+            return fail(request, "a descriptor's path is too long".into());
+        };
+        if let Err(errno) = scratch::write(pid, base, &bytes) {
+            return fail(
+                request,
+                format!("cannot write the copy's memory: {}", errno.desc()),
+            );
         }
-        let Some(steps) = stdio_steps(paths) else {
+        let addresses = [0, 1, 2].map(|index| base + index as u64 * PATH_ROOM);
+        let Some(steps) = stdio_steps(addresses) else {
             return fail(request, "syscalls missing on this architecture".into());
         };
         if let Some(task) = self.tasks.get_mut(&pid) {
@@ -642,7 +666,6 @@ impl Tracer {
                 awaiting_entry: false,
                 request,
                 pidfd,
-                held,
                 lent,
             }));
         }
@@ -678,11 +701,10 @@ impl Tracer {
             saved,
             request,
             pidfd,
-            held,
             lent,
             ..
         } = *injection;
-        drop((held, lent));
+        drop(lent);
         let mut regs = saved;
         arch::set_return_value(&mut regs, 0);
         let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
@@ -951,6 +973,22 @@ mod tests {
         assert!(steps[0].succeeded(4242) && !steps[0].succeeded(-1));
         assert_eq!(steps[2].args[2], libc::O_RDONLY as u64);
         assert_eq!(steps[3].args[2], libc::O_WRONLY as u64);
+    }
+
+    #[test]
+    fn the_paths_lie_in_their_rooms_of_one_write() {
+        let paths = ["/proc/1/fd/0", "/proc/22/fd/1", "/proc/333/fd/2"].map(String::from);
+        let bytes = laid_out(&paths).expect("short paths fit");
+        assert_eq!(bytes.len(), 3 * PATH_ROOM as usize);
+        for (index, path) in paths.iter().enumerate() {
+            let room = &bytes[index * PATH_ROOM as usize..][..PATH_ROOM as usize];
+            assert_eq!(&room[..path.len()], path.as_bytes());
+            assert_eq!(room[path.len()], 0);
+        }
+        let long = ["x".repeat(PATH_ROOM as usize), String::new(), String::new()];
+        assert!(laid_out(&long).is_none());
+        let nul = ["a\0b".to_string(), String::new(), String::new()];
+        assert!(laid_out(&nul).is_none());
     }
 
     #[test]
