@@ -129,6 +129,11 @@ pub(in crate::tracer) trait Stopped {
     fn alone_with_descriptors(&self) -> bool;
     /// Whether `pid` is a task of this jail.
     fn is_jail_pid(&self, pid: u32) -> bool;
+    /// What a signal's target that is no live task of this jail still is
+    /// (`target` as `kill` takes it: a pid, or minus a group's id).
+    fn gone_target(&self, _target: i32) -> Gone {
+        Gone::Elsewhere
+    }
 
     /// The jail's own copy of descriptor `fd` of task `owner`.
     fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno>;
@@ -442,6 +447,31 @@ impl Stopped for TaskView<'_> {
         self.tracer.is_jail_pid_from(self.tid, pid)
     }
 
+    fn gone_target(&self, target: i32) -> Gone {
+        if target > 0 {
+            // A zombie a task of this jail has yet to reap is a process
+            // of the jail (no outside process becomes a jail task's
+            // child), and its pid cannot be reused before that wait.
+            return match proc_stat(target) {
+                Some(stat) if stat.state == 'Z' && self.is_jail_pid(stat.parent) => Gone::Zombie,
+                _ => Gone::Elsewhere,
+            };
+        }
+        // A group whose leader is gone lives on while a member does; its
+        // members are all of the jail's own session (setsid at launch).
+        let group = target.unsigned_abs();
+        let member_left = self.tracer.tasks.keys().any(|task| {
+            let tid = task.as_raw().unsigned_abs();
+            self.is_jail_pid(tid)
+                && proc_stat(task.as_raw()).is_some_and(|stat| stat.group == group)
+        });
+        if member_left {
+            Gone::LiveGroup
+        } else {
+            Gone::Elsewhere
+        }
+    }
+
     fn take_descriptor(&self, owner: Pid, fd: i32) -> Result<OwnedFd, Errno> {
         let pidfd = sys::pidfd_open_thread(owner)?;
         sys::pidfd_getfd(&pidfd, fd)
@@ -667,4 +697,40 @@ impl Stopped for TaskView<'_> {
         }
         true
     }
+}
+
+/// What a signal's target that is no live task of the jail still is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::tracer) enum Gone {
+    /// A zombie a jail task has yet to reap: a signal to it does nothing
+    /// and succeeds, natively.
+    Zombie,
+    /// A process group of the jail whose leader is gone but not all of it.
+    LiveGroup,
+    /// Not the jail's: `ESRCH`.
+    Elsewhere,
+}
+
+/// The fields of `/proc/<pid>/stat` the signal checks read.
+struct ProcStat {
+    state: char,
+    parent: u32,
+    group: u32,
+}
+
+/// Reads `/proc/<pid>/stat` (`None` when there is no such process): the
+/// fields after the command name, which may itself hold `)` and spaces.
+fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = text.iter().rposition(|&byte| byte == b')')?;
+    let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let parent = fields.next()?.parse().ok()?;
+    let group = fields.next()?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        parent,
+        group,
+    })
 }

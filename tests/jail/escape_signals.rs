@@ -254,3 +254,66 @@ fn escape_signals_everything_dies_when_the_tracer_is_killed() {
         "ESCAPE: jailed processes outlived the killed tracer: {left:?}"
     );
 }
+
+/// What the kernel answers for signals to the jail's own processes that
+/// are no live task: a zombie its parent has yet to reap (0: the signal
+/// changes nothing), one reaped (ESRCH), and a process group whose
+/// leader is gone while a member lives (delivered). Natively first.
+#[test]
+fn signals_to_a_zombie_and_to_a_group_without_its_leader_answer_as_natively() {
+    const LINGER: &str = r#"
+import os, signal, time
+def kill(call, *args):
+    try:
+        call(*args)
+        return 'ok'
+    except ProcessLookupError:
+        return 'ESRCH'
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+time.sleep(0.2)
+print('zombie', kill(os.kill, pid, signal.SIGTERM))
+print('status', os.WEXITSTATUS(os.waitpid(pid, 0)[1]))
+print('reaped', kill(os.kill, pid, signal.SIGTERM))
+r, w = os.pipe()
+leader = os.fork()
+if leader == 0:
+    os.setpgid(0, 0)
+    if os.fork() == 0:
+        def term(*_):
+            os.write(w, b'member got TERM')
+            os._exit(0)
+        signal.signal(signal.SIGTERM, term)
+        os.write(w, b'.')
+        while True:
+            signal.pause()
+    os._exit(0)
+os.close(w)
+os.waitpid(leader, 0)
+os.read(r, 1)
+print('group', kill(os.killpg, leader, signal.SIGTERM))
+print(os.read(r, 100).decode())
+"#;
+    let want = [
+        "zombie ok",
+        "status 3",
+        "reaped ESRCH",
+        "group ok",
+        "member got TERM",
+    ];
+    let out = run_native(&["/usr/bin/python3", "-c", LINGER], Duration::from_secs(20));
+    assert_eq!(out.lines(), want, "control: {}", out.describe());
+    for landlock in ["auto", "off"] {
+        let mut j = Jail::bare();
+        j.set_config(&format!(
+            "see /usr\nsee /bin\nsee /lib\nsee /lib64\nlandlock {landlock}\n"
+        ));
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", LINGER])
+            .timeout(Duration::from_secs(20))
+            .run();
+        out.assert_code(0);
+        assert_eq!(out.lines(), want, "[{landlock}] {}", out.describe());
+    }
+}

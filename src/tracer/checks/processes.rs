@@ -7,7 +7,7 @@ use crate::syscall::{CloneCall, OwnerCall, PriorityWhich, SignalCall};
 use crate::tracer::answer::{Answer, Arg, Rewrite};
 use crate::tracer::checks::signed;
 use crate::tracer::scratch::Part;
-use crate::tracer::stopped::Stopped;
+use crate::tracer::stopped::{Gone, Stopped};
 use log::debug;
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -102,7 +102,12 @@ pub(in crate::tracer) fn judge_clone(
 /// `kill` and friends: every target a jail task.
 pub(in crate::tracer) fn judge_signal(thread: &mut dyn Stopped, kind: SignalCall) -> Answer {
     let args = [signed(thread.argument(0)), signed(thread.argument(1))];
-    let answer = signal_answer(kind, args, &|target| thread.is_jail_pid(target));
+    let answer = signal_answer(
+        kind,
+        args,
+        &|target| thread.is_jail_pid(target),
+        &|target| thread.gone_target(target),
+    );
     if let Answer::Refuse(errno) = answer {
         debug!("{}: {kind:?} to {args:?}: {errno}", thread.tid());
     }
@@ -230,11 +235,31 @@ pub(in crate::tracer) fn judge_priority(
 /// A signal syscall's answer from its first two arguments (as the kernel
 /// reads them, `int`s): every target must be a jail task; `kill(0)` is the
 /// caller's own group (inside the jail's session), `kill(-1)` everyone.
-fn signal_answer(kind: SignalCall, args: [i32; 2], is_jail_pid: &dyn Fn(u32) -> bool) -> Answer {
+///
+/// A `kill` whose target is no live jail task may still be the jail's
+/// (`gone`): a zombie not yet reaped, which the signal would not change
+/// (answered 0 without running, as the kernel would answer), or a group
+/// whose leader is gone while members live (let through).
+fn signal_answer(
+    kind: SignalCall,
+    args: [i32; 2],
+    is_jail_pid: &dyn Fn(u32) -> bool,
+    gone: &dyn Fn(i32) -> Gone,
+) -> Answer {
     let targets: &[i32] = match kind {
         SignalCall::Kill => match args[0] {
             0 => return Answer::Allow,
             -1 => return Answer::Refuse(Errno::EPERM),
+            target if target != i32::MIN && is_jail_pid(target.unsigned_abs()) => {
+                return Answer::Allow;
+            }
+            target if target != i32::MIN => {
+                return match (target > 0, gone(target)) {
+                    (true, Gone::Zombie) => Answer::Done,
+                    (false, Gone::LiveGroup) => Answer::Allow,
+                    _ => Answer::Refuse(Errno::ESRCH),
+                };
+            }
             // A process group is named by its leader's pid.
             target => &[target.unsigned_abs() as i32],
         },
@@ -364,11 +389,31 @@ mod tests {
         ];
         for (kind, args, want) in cases {
             assert_eq!(
-                errno(signal_answer(*kind, *args, &jail)),
+                errno(signal_answer(*kind, *args, &jail, &|_| Gone::Elsewhere)),
                 *want,
                 "{kind:?} {args:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_kill_of_a_jail_zombie_or_of_a_group_whose_leader_is_gone_is_the_jails() {
+        // 20 is a zombie of the jail, group 30 lives on without its leader.
+        let gone = |target: i32| match target {
+            20 => Gone::Zombie,
+            -30 => Gone::LiveGroup,
+            _ => Gone::Elsewhere,
+        };
+        let kill = |target: i32| signal_answer(SignalCall::Kill, [target, 9], &jail, &gone);
+        assert!(matches!(kill(20), Answer::Done), "answered 0, not run");
+        assert!(matches!(kill(-30), Answer::Allow));
+        // A zombie is no group, and a group is no zombie.
+        assert_eq!(errno(kill(-20)), libc::ESRCH);
+        assert_eq!(errno(kill(30)), libc::ESRCH);
+        assert_eq!(errno(kill(40)), libc::ESRCH);
+        // Other calls name threads, which never linger so.
+        let tkill = signal_answer(SignalCall::Tkill, [20, 9], &jail, &gone);
+        assert_eq!(errno(tkill), libc::ESRCH);
     }
 
     #[test]
