@@ -98,14 +98,27 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
+/// The bytes `hex` wrote. Byte by byte, without a parse per pair: a
+/// kept layer's manifest (a line per file of the tree) is read at every
+/// start, and this was most of that time.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    fn digit(byte: u8) -> Option<u8> {
+        match byte {
+            b'0'..=b'9' => Some(byte - b'0'),
+            b'a'..=b'f' => Some(byte - b'a' + 10),
+            b'A'..=b'F' => Some(byte - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(text.get(at..at + 2)?, 16).ok())
-        .collect()
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        out.push((digit(pair[0])? << 4) | digit(pair[1])?);
+    }
+    Some(out)
 }
 
 fn path_hex(path: &Path) -> String {
@@ -180,23 +193,15 @@ impl Manifest {
         let mut entries = Vec::new();
         for (index, line) in lines.enumerate() {
             let bad = index + 3;
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [
-                kind,
-                dev,
-                ino,
-                mirror_ino,
-                size,
-                sec,
-                nsec,
-                path,
-                mode,
-                target,
-                flags,
-            ] = fields.as_slice()
-            else {
+            let mut fields = line.split('\t');
+            let mut field = || fields.next().ok_or(bad);
+            let (kind, dev, ino, mirror_ino, size) =
+                (field()?, field()?, field()?, field()?, field()?);
+            let (sec, nsec, path, mode, target, flags) =
+                (field()?, field()?, field()?, field()?, field()?, field()?);
+            if fields.next().is_some() {
                 return Err(bad);
-            };
+            }
             let number = |text: &str| text.parse::<u64>().map_err(|_| bad);
             let signed = |text: &str| text.parse::<i64>().map_err(|_| bad);
             entries.push(Entry {
@@ -212,7 +217,7 @@ impl Manifest {
                 } else {
                     Some(path_unhex(target).ok_or(bad)?)
                 },
-                unreadable: match *flags {
+                unreadable: match flags {
                     "" => false,
                     "u" => true,
                     _ => return Err(bad),
