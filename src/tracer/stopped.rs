@@ -85,6 +85,12 @@ pub(in crate::tracer) trait Stopped {
     fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
         None
     }
+    /// Every thread of the jail: their descriptors and mappings hold what
+    /// the jail's processes keep open (each, since a `CLONE_FILES` child
+    /// has mappings of its own).
+    fn jail_tasks(&self) -> Vec<Pid> {
+        Vec::new()
+    }
 
     /// Asks the policy whether `call` may have `access` to `target`
     /// (`given` is the program's own spelling); a denial is reported.
@@ -276,6 +282,10 @@ impl Stopped for TaskView<'_> {
 
     fn quota(&self) -> Option<&std::cell::RefCell<crate::cow::quota::Quota>> {
         self.tracer.quota.as_ref()
+    }
+
+    fn jail_tasks(&self) -> Vec<Pid> {
+        self.tracer.tasks.keys().copied().collect()
     }
 
     fn verdict(

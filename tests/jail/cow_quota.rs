@@ -136,6 +136,9 @@ elif case == "outside":
 elif case == "give back":
     fd = new("f")
     print(t(lambda: os.write(fd, b"a" * 1000)), t(lambda: os.write(fd, b"a")))
+    # Closed and removed: its blocks are free (kept open, it would still
+    # count: cowquota_counts_deep_files_noappend_writes_and_removed_files_still_held).
+    os.close(fd)
     os.unlink(T + "/f")
     print(t(lambda: os.write(new("g"), b"g" * 1000)), size("g"))
 elif case == "threads":
@@ -394,4 +397,96 @@ fn cowquota_without_a_cow_tree_names_its_line() {
         ":3:10: bad size for `cowquota`; expected a whole number of bytes from 0 to \
          18446744073709551615, found `10k`",
     );
+}
+
+/// Ways around the count, each run natively first (the control: the
+/// sequence works and the file grows past the quota) and then in the
+/// jail, where the growth past the quota is refused.
+const AROUND: &str = r#"
+import errno, mmap, os, sys
+T, case = sys.argv[1], sys.argv[2]
+def t(call):
+    try:
+        return "ok %s" % (call(),)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def new(name, flags=os.O_WRONLY):
+    return os.open(T + "/" + name, flags | os.O_CREAT | os.O_EXCL, 0o644)
+if case == "deep":
+    # The file's directories renamed, one short name at a time, under
+    # ever deeper ones: the kernel then names no path for its descriptor
+    # (past PATH_MAX), which must not make it uncounted.
+    os.mkdir(T + "/x")
+    fd = new("x/f")
+    below = "x"
+    for i in range(20):
+        above = "n" * 250 + "%02d" % i
+        os.mkdir(T + "/" + above)
+        os.rename(T + "/" + below, T + "/" + above + "/" + below)
+        below = above
+    print(t(lambda: os.write(fd, b"a" * 5000)), os.fstat(fd).st_size)
+elif case == "noappend":
+    # RWF_NOAPPEND writes at the offset even on an O_APPEND description.
+    fd = new("f", os.O_WRONLY | os.O_APPEND)
+    os.write(fd, b"a" * 10)
+    print(t(lambda: os.pwritev(fd, [b"z"], 1 << 40, 0x20)),
+          t(lambda: os.pwritev(fd, [b"y" * 5], 2, 0x20)), os.fstat(fd).st_size)
+elif case in ("removed open", "removed mapped"):
+    # Fill the quota, remove the file but keep it (a descriptor, or a
+    # mapping and no descriptor), again: the removed files keep their
+    # blocks, so they keep counting.
+    held, written = [], 0
+    for i in range(20):
+        fd = new("u%d" % i, os.O_RDWR)
+        if t(lambda: os.write(fd, b"u" * 900)) != "ok 900":
+            break
+        written += 1
+        if case == "removed mapped":
+            held.append(mmap.mmap(fd, 900))
+            os.close(fd)
+        else:
+            held.append(fd)
+        os.unlink(T + "/u%d" % i)
+    print(written)
+"#;
+
+/// The native control's lines and the jail's for each case of [`AROUND`].
+const AROUND_CASES: &[(&str, &str, &str)] = &[
+    ("deep", "ok 5000 5000", "ENOSPC 0"),
+    ("noappend", "ok 1 ok 5 1099511627777", "ENOSPC ok 5 10"),
+    ("removed open", "20", "1"),
+    ("removed mapped", "20", "1"),
+];
+
+fn around_the_count(j: &Jail, who: &str) {
+    for (case, native, jailed) in AROUND_CASES {
+        let control = tempfile::tempdir_in("/tmp").unwrap();
+        let path = control.path().to_str().unwrap();
+        let out = crate::support::run_native(
+            &["/usr/bin/python3", "-c", AROUND, path, case],
+            crate::support::TIMEOUT,
+        );
+        assert_eq!(out.lines(), [*native], "control {case}: {}", out.describe());
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", AROUND, &j.p("tree"), case])
+            .run();
+        assert_eq!(out.lines(), [*jailed], "{who}, {case}: {}", out.describe());
+        let names = fs::read_dir(j.path("tree")).unwrap().count();
+        assert_eq!(names, 2, "{who}, {case}: the real tree has no new name");
+    }
+}
+
+#[test]
+fn cowquota_counts_deep_files_noappend_writes_and_removed_files_still_held() {
+    for landlock in ["auto", "off"] {
+        let j = quota_jail(landlock, "");
+        around_the_count(&j, &format!("landlock {landlock}"));
+    }
+    if !is_root() {
+        skip("only root can run the jail as the test user");
+        return;
+    }
+    let mut j = quota_jail("auto", "");
+    as_test_user(&mut j);
+    around_the_count(&j, "test user");
 }

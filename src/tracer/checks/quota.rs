@@ -29,6 +29,10 @@ use std::path::PathBuf;
 /// `RWF_APPEND` (linux/fs.h): a `pwritev2` that appends.
 const RWF_APPEND: u64 = 0x10;
 
+/// `RWF_NOAPPEND` (linux/fs.h, Linux 6.9): a `pwritev2` on an `O_APPEND`
+/// description that writes at its offset instead of the end.
+const RWF_NOAPPEND: u64 = 0x20;
+
 /// The file behind `held` and its size, when it is a private regular
 /// file of the layer: in a mirror (by the name the kernel gives it, a
 /// removed one included) and not an original.
@@ -45,8 +49,15 @@ pub(in crate::tracer) fn private_file(
     if originals.contains(&key) || !mirrors.iter().any(|(_, dev)| *dev == stat.st_dev) {
         return None;
     }
-    let path = std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).ok()?;
-    quota::in_mirrors(&path, mirrors).then_some((key, stat.st_size as u64))
+    match std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())) {
+        Ok(path) => quota::in_mirrors(&path, mirrors).then_some((key, stat.st_size as u64)),
+        // The kernel names no path longer than PATH_MAX (ENAMETOOLONG): a
+        // file of the layer whose directories were renamed, one short
+        // name at a time, under ever deeper ones has none, and would
+        // otherwise grow uncounted. On a mirror's filesystem and not an
+        // original, it is charged (fail closed).
+        Err(_) => Some((key, stat.st_size as u64)),
+    }
 }
 
 /// A call of [`Growth`] shape `growth`, named `name`.
@@ -191,7 +202,9 @@ pub(in crate::tracer) fn charge_truncate(
 fn recount(thread: &dyn Stopped, cell: &RefCell<Quota>) {
     let mirrors = cell.borrow().mirrors().to_vec();
     match quota::count(&mirrors, thread.cow_originals()) {
-        Ok(sizes) => {
+        Ok(mut sizes) => {
+            let held = held_removed(thread, &mirrors);
+            cell.borrow().keep_held(&mut sizes, held);
             cell.borrow_mut().recount(sizes);
             debug!(
                 "cowquota: counted the layer again: {} bytes",
@@ -203,6 +216,51 @@ fn recount(thread: &dyn Stopped, cell: &RefCell<Quota>) {
             cell.borrow_mut().recount_failed();
         }
     }
+}
+
+/// The layer's files the jail's processes hold open or mapped though no
+/// name in a mirror leads to them any more (removed meanwhile): each with
+/// its size, or `None` for a mapping (see [`Quota::keep_held`]). A
+/// descriptor in flight in a unix socket's queue is held by no process
+/// and is not found (docs/cow.md).
+fn held_removed(thread: &dyn Stopped, mirrors: &[(PathBuf, u64)]) -> Vec<(FileKey, Option<u64>)> {
+    let originals = thread.cow_originals();
+    let mut held = Vec::new();
+    for tid in thread.jail_tasks() {
+        let fds = format!("/proc/{tid}/fd");
+        for entry in std::fs::read_dir(&fds).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let removed = std::fs::read_link(&path).is_ok_and(|target| {
+                target
+                    .as_os_str()
+                    .as_encoded_bytes()
+                    .ends_with(b" (deleted)")
+                    && quota::in_mirrors(&target, mirrors)
+            });
+            if !removed {
+                continue;
+            }
+            // stat follows the magic link to the object itself.
+            let Ok(stat) = nix::sys::stat::stat(&path) else {
+                continue;
+            };
+            let key = (stat.st_dev, stat.st_ino);
+            if stat.st_mode & libc::S_IFMT == libc::S_IFREG
+                && !originals.contains(&key)
+                && mirrors.iter().any(|(_, dev)| *dev == stat.st_dev)
+            {
+                held.push((key, Some(stat.st_size as u64)));
+            }
+        }
+        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{tid}/maps")) {
+            held.extend(
+                maps.lines()
+                    .filter_map(|line| quota::mapped_removed(line, mirrors, originals))
+                    .map(|key| (key, None)),
+            );
+        }
+    }
+    held
 }
 
 /// Where the call leaves the file (`size` bytes now, `held` on the
@@ -233,12 +291,23 @@ fn end_of(
                     offset => (offset as u64, append),
                 },
                 Place::OffsetOrPosition { offset, flags } => {
-                    let append = append || arg(flags) & RWF_APPEND != 0;
-                    match arg(offset) as i64 {
-                        -1 => (position_of(held)?, append),
+                    let flags = arg(flags);
+                    let position = match arg(offset) as i64 {
+                        -1 => position_of(held)?,
                         offset if offset < 0 => return Ok(None),
-                        offset => (offset as u64, append),
+                        offset => offset as u64,
+                    };
+                    if flags & RWF_NOAPPEND != 0 && flags & RWF_APPEND == 0 {
+                        // It writes at `position` even on an O_APPEND
+                        // description (where the kernel knows the flag;
+                        // elsewhere it is EOPNOTSUPP): charged the
+                        // farther of the two ends, never the end alone,
+                        // which would let a huge offset through.
+                        let at = quota::end_of_write(size, position, len, false);
+                        let appended = quota::end_of_write(size, position, len, append);
+                        return Ok(Some((at.max(appended), len > 0)));
                     }
+                    (position, append || flags & RWF_APPEND != 0)
                 }
                 Place::Pointer(index) => match pointed_offset(thread, arg(index))? {
                     None => (position_of(held)?, append),
