@@ -521,14 +521,60 @@ pub(super) fn copy_contents(source: &mut fs::File, dest: &mut fs::File) -> Resul
     if crate::sys::ficlone(dest, source).is_ok() {
         return Ok(());
     }
+    let size = source.metadata().map_err(|error| errno_of(&error))?.len();
     let mut buffer = vec![0u8; 1 << 16];
-    loop {
-        let read = source.read(&mut buffer).map_err(|error| errno_of(&error))?;
-        if read == 0 {
-            return Ok(());
+    if size == 0 {
+        // No size to go by (a file of /proc or /sys): read to the end.
+        loop {
+            let read = source.read(&mut buffer).map_err(|error| errno_of(&error))?;
+            if read == 0 {
+                return Ok(());
+            }
+            std::io::Write::write_all(dest, &buffer[..read]).map_err(|error| errno_of(&error))?;
         }
-        std::io::Write::write_all(dest, &buffer[..read]).map_err(|error| errno_of(&error))?;
     }
+    // Holes stay holes: only the data is read and written, and the size
+    // set at the end. A sparse file costs its data, not its size: one of
+    // 16 TiB (which a won race can leave in a layer, docs/cow.md) commits
+    // in no time and takes no room, where writing its zeros would fill
+    // the disk.
+    use nix::unistd::{Whence, lseek};
+    use std::os::unix::fs::FileExt;
+    let mut at: u64 = 0;
+    loop {
+        let data = match lseek(&*source, at as i64, Whence::SeekData) {
+            Ok(data) => data as u64,
+            // Only a hole is left.
+            Err(Errno::ENXIO) => break,
+            // No SEEK_DATA here: all of it is data.
+            Err(_) => at,
+        };
+        let hole = lseek(&*source, data as i64, Whence::SeekHole).map_or(u64::MAX, |h| h as u64);
+        let mut position = data;
+        while position < hole {
+            let want = buffer
+                .len()
+                .min(usize::try_from(hole - position).unwrap_or(usize::MAX));
+            let read = source
+                .read_at(&mut buffer[..want], position)
+                .map_err(|error| errno_of(&error))?;
+            if read == 0 {
+                break;
+            }
+            dest.write_all_at(&buffer[..read], position)
+                .map_err(|error| errno_of(&error))?;
+            position += read as u64;
+        }
+        if position == data {
+            // The end of the file.
+            break;
+        }
+        at = position;
+    }
+    if dest.metadata().map_err(|error| errno_of(&error))?.len() < size {
+        dest.set_len(size).map_err(|error| errno_of(&error))?;
+    }
+    Ok(())
 }
 
 /// Gives a copy the original's mode and modification time.
@@ -595,6 +641,35 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
 mod tests {
     use super::*;
     use crate::cow::changes::{changes, summary};
+
+    #[test]
+    fn a_sparse_file_is_copied_as_sparse_and_a_sizeless_one_to_its_end() {
+        use std::os::unix::fs::FileExt;
+        let dir = temp();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        let source = fs::File::create(&from).unwrap();
+        source.write_all_at(b"head", 0).unwrap();
+        source.write_all_at(b"middle", 1 << 30).unwrap();
+        source.set_len(1 << 40).unwrap();
+        let mut source = fs::File::open(&from).unwrap();
+        let mut dest = fs::File::create(&to).unwrap();
+        copy_contents(&mut source, &mut dest).unwrap();
+        let meta = fs::metadata(&to).unwrap();
+        assert_eq!(meta.len(), 1 << 40);
+        assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+        let copy = fs::File::open(&to).unwrap();
+        let mut bytes = [0u8; 6];
+        copy.read_exact_at(&mut bytes[..4], 0).unwrap();
+        assert_eq!(&bytes[..4], b"head");
+        copy.read_exact_at(&mut bytes, 1 << 30).unwrap();
+        assert_eq!(&bytes, b"middle");
+        // A file of /proc has no size: read to its end.
+        let mut source = fs::File::open("/proc/self/status").unwrap();
+        let to = dir.path().join("status");
+        let mut dest = fs::File::create(&to).unwrap();
+        copy_contents(&mut source, &mut dest).unwrap();
+        assert!(fs::read_to_string(&to).unwrap().contains("Pid:"));
+    }
 
     fn temp() -> tempfile::TempDir {
         tempfile::Builder::new()

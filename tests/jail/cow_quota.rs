@@ -448,6 +448,36 @@ elif case in ("removed open", "removed mapped"):
             held.append(fd)
         os.unlink(T + "/u%d" % i)
     print(written)
+elif case == "truncate race":
+    # One thread truncates descriptor 100 to 1 TiB (the jail finds a pipe
+    # there), another keeps putting a file of the layer at 100 and the
+    # pipe back; then the same with the next file. Exits with how many
+    # files were made 1 TiB (past the quota, while the tracer may still
+    # count the swapper as sharing the table, stdout is refused too).
+    import threading
+    r, w = os.pipe()
+    won = 0
+    for i in range(4):
+        layer = new("f%d" % i)
+        os.dup2(w, 100)
+        stop = threading.Event()
+        def swap():
+            while not stop.is_set():
+                os.dup2(layer, 100)
+                os.dup2(w, 100)
+        swapper = threading.Thread(target=swap)
+        swapper.start()
+        for _ in range(3000):
+            try:
+                os.ftruncate(100, 1 << 40)
+            except OSError:
+                pass
+            if os.fstat(layer).st_size:
+                won += 1
+                break
+        stop.set()
+        swapper.join()
+    os._exit(won)
 "#;
 
 /// The native control's lines and the jail's for each case of [`AROUND`].
@@ -489,4 +519,55 @@ fn cowquota_counts_deep_files_noappend_writes_and_removed_files_still_held() {
     let mut j = quota_jail("auto", "");
     as_test_user(&mut j);
     around_the_count(&j, "test user");
+}
+
+/// A truncation through a descriptor another thread swaps for a file of
+/// the layer: a won race leaves a 1 TiB file (its size, no data), once;
+/// the next such call counts the layer and is refused, so no other file
+/// follows. The commit copies the sparse file as sparse: no zeros are
+/// written to the real tree.
+#[test]
+fn a_truncation_race_wins_once_and_its_sparse_file_commits_as_sparse() {
+    let control = tempfile::tempdir_in("/tmp").unwrap();
+    let out = crate::support::run_native(
+        &[
+            "/usr/bin/python3",
+            "-c",
+            AROUND,
+            control.path().to_str().unwrap(),
+            "truncate race",
+        ],
+        crate::support::TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(4), "control: {}", out.describe());
+    for landlock in ["auto", "off"] {
+        let j = quota_jail(landlock, "onexit commit\n");
+        let out = j
+            .cmd(&[
+                "/usr/bin/python3",
+                "-c",
+                AROUND,
+                &j.p("tree"),
+                "truncate race",
+            ])
+            .run();
+        let won = out.status.code().unwrap_or(99);
+        assert!(
+            won <= 1,
+            "landlock {landlock}: {won} files made 1 TiB\n{}",
+            out.describe()
+        );
+        for i in 0..4 {
+            let Ok(meta) = fs::metadata(j.path(&format!("tree/f{i}"))) else {
+                continue;
+            };
+            use std::os::unix::fs::MetadataExt;
+            assert!(
+                meta.blocks() * 512 < 1 << 20,
+                "landlock {landlock}: f{i} ({} bytes) committed with {} blocks",
+                meta.len(),
+                meta.blocks()
+            );
+        }
+    }
 }

@@ -375,16 +375,37 @@ fn length(thread: &dyn Stopped, len: Length) -> Result<Option<u64>, Errno> {
 }
 
 /// What a call through a descriptor that is not the layer's could add
-/// to the layer had another task swapped a file of it in: its length
-/// (a truncation writes no data).
+/// to the layer had another task swapped a file of it in: where it can
+/// leave that file's end, at most. A positioned call (a truncation, an
+/// allocation, a write at an offset) can leave it at its offset plus its
+/// length, whatever it held: counting only the length let one won race
+/// of `ftruncate(fd, 1 TiB)`, which counted nothing, leave a 1 TiB file,
+/// and let the race be run again on every file of the layer. A write at
+/// the description's position counts its length: the position of a
+/// description swapped in is not known (docs/cow.md).
 fn unseen_length(thread: &dyn Stopped, growth: Growth) -> u64 {
+    let arg = |index: u8| thread.argument(index);
+    let past = |offset: i64, len: u64| (offset.max(0) as u64).saturating_add(len);
     match growth {
-        Growth::Truncate { .. } => 0,
-        Growth::Allocate => (thread.argument(3) as i64).max(0) as u64,
-        Growth::Write { len, .. } => match length(thread, len) {
-            Ok(Some(len)) => len,
-            _ => quota::MAX_RW_COUNT,
-        },
+        Growth::Truncate { size, .. } => (arg(size) as i64).max(0) as u64,
+        Growth::Allocate => past(arg(2) as i64, (arg(3) as i64).max(0) as u64),
+        Growth::Write { len, at, .. } => {
+            let len = match length(thread, len) {
+                Ok(Some(len)) => len,
+                _ => quota::MAX_RW_COUNT,
+            };
+            match at {
+                Place::Position => len,
+                Place::Offset(index) | Place::OffsetOrPosition { offset: index, .. } => {
+                    past(arg(index) as i64, len)
+                }
+                Place::Pointer(index) => match pointed_offset(thread, arg(index)) {
+                    Ok(Some(offset)) => past(offset, len),
+                    Ok(None) => len,
+                    Err(_) => u64::MAX,
+                },
+            }
+        }
     }
 }
 
