@@ -588,13 +588,33 @@ pub(super) fn finish_copy(dest: &fs::File, stat: &FileStat) -> Result<(), Errno>
 /// Every object of a mirror, parents before children.
 pub fn scan(mirror: &Path) -> Result<Vec<Scanned>, CowError> {
     let mut out = Vec::new();
-    scan_dir(mirror, Path::new(""), &mut out)?;
+    let root = nix::fcntl::open(
+        mirror,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| io_error("look at", mirror, errno))?;
+    scan_dir(&root, mirror, Path::new(""), &mut out)?;
     Ok(out)
 }
 
-fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowError> {
+/// Scans `rel` (held as `object`, an `O_PATH` descriptor that does not
+/// follow it) and what it holds. Walked by descriptors, never by paths
+/// (`root` and `rel` only name things in messages): a program can nest
+/// its directories past PATH_MAX, renaming short names under ever deeper
+/// ones, where a path names nothing; a scan by paths failed there, and
+/// the layer could then be neither counted, listed, discarded nor used
+/// by the next run.
+fn scan_dir(
+    object: &OwnedFd,
+    root: &Path,
+    rel: &Path,
+    out: &mut Vec<Scanned>,
+) -> Result<(), CowError> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsFd, AsRawFd};
     let path = root.join(rel);
-    let stat = nix::sys::stat::lstat(&path).map_err(|errno| io_error("look at", &path, errno))?;
+    let stat = nix::sys::stat::fstat(object).map_err(|errno| io_error("look at", &path, errno))?;
     let Some(kind) = Kind::of_mode(stat.st_mode) else {
         return Ok(());
     };
@@ -606,7 +626,9 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
         mtime: (stat.st_mtime, stat.st_mtime_nsec),
         mode: stat.st_mode & 0o7777,
         target: if kind == Kind::Symlink {
-            fs::read_link(&path).ok()
+            nix::fcntl::readlinkat(object.as_fd(), "")
+                .ok()
+                .map(PathBuf::from)
         } else {
             None
         },
@@ -614,25 +636,36 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
     if kind != Kind::Dir {
         return Ok(());
     }
-    let listing = match fs::read_dir(&path) {
+    // The directory itself, through its magic link: reading it needs
+    // read permission on it alone, and a chmod reaches exactly it.
+    let itself = format!("/proc/self/fd/{}", object.as_raw_fd());
+    let open_listing = || fs::read_dir(&itself).map_err(|error| errno_of(&error));
+    let chmod = |mode: u32| {
+        let _ = fs::set_permissions(&itself, fs::Permissions::from_mode(mode));
+    };
+    let listing = match open_listing() {
         Ok(listing) => listing,
         // A directory the program made unreadable: make it readable to
         // look (it is the layer's own).
         Err(_) => {
-            let _ = fs::set_permissions(
-                &path,
-                fs::Permissions::from_mode((stat.st_mode & 0o7777) | 0o700),
-            );
-            let listing =
-                fs::read_dir(&path).map_err(|error| io_error("list", &path, errno_of(&error)))?;
-            let _ = fs::set_permissions(&path, fs::Permissions::from_mode(stat.st_mode & 0o7777));
-            listing
+            chmod((stat.st_mode & 0o7777) | 0o700);
+            let listing = open_listing().map_err(|errno| io_error("list", &path, errno));
+            chmod(stat.st_mode & 0o7777);
+            listing?
         }
     };
-    let mut names: Vec<_> = listing.flatten().map(|entry| entry.file_name()).collect();
+    let mut names: Vec<std::ffi::OsString> =
+        listing.flatten().map(|entry| entry.file_name()).collect();
     names.sort();
     for name in names {
-        scan_dir(root, &rel.join(name), out)?;
+        let child = nix::fcntl::openat(
+            object.as_fd(),
+            name.as_os_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| io_error("look at", &path.join(&name), errno))?;
+        scan_dir(&child, root, &rel.join(&name), out)?;
     }
     Ok(())
 }

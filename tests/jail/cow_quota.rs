@@ -467,7 +467,7 @@ elif case == "truncate race":
                 os.dup2(w, 100)
         swapper = threading.Thread(target=swap)
         swapper.start()
-        for _ in range(3000):
+        for _ in range(10000):
             try:
                 os.ftruncate(100, 1 << 40)
             except OSError:
@@ -539,7 +539,13 @@ fn a_truncation_race_wins_once_and_its_sparse_file_commits_as_sparse() {
         ],
         crate::support::TIMEOUT,
     );
-    assert_eq!(out.status.code(), Some(4), "control: {}", out.describe());
+    // Natively the race is won again and again (each file within a few
+    // tries; at least twice even on a loaded machine).
+    assert!(
+        out.status.code().is_some_and(|won| (2..=4).contains(&won)),
+        "control: {}",
+        out.describe()
+    );
     for landlock in ["auto", "off"] {
         let j = quota_jail(landlock, "onexit commit\n");
         let out = j
@@ -569,5 +575,46 @@ fn a_truncation_race_wins_once_and_its_sparse_file_commits_as_sparse() {
                 meta.blocks()
             );
         }
+    }
+}
+
+/// A program that nests its directories past PATH_MAX (renaming short
+/// names under deeper ones) left a kept layer no path could walk: the
+/// next run, `changes` and even `discard` failed on it, and a commit
+/// failed halfway, with the outer directories made in the real tree.
+/// Scans walk by descriptors now (the file is counted, the layer stays
+/// usable), and a commit finds such paths as conflicts first.
+#[test]
+fn a_layer_nested_past_path_max_stays_usable() {
+    let ident = crate::support::IDENT;
+    for landlock in ["auto", "off"] {
+        let j = quota_jail(landlock, "onexit keep\n");
+        let out = j
+            .cmd(&["/usr/bin/python3", "-c", AROUND, &j.p("tree"), "deep"])
+            .run();
+        assert_eq!(out.lines(), ["ENOSPC 0"], "{}", out.describe());
+        let again = j.cmd(&["/bin/true"]).run();
+        again.assert_code(0);
+        let changes = j.cmd(&[ident]).ident("changes").run();
+        changes.assert_code(0);
+        assert!(
+            changes.stdout.contains("/x/f (0 bytes)"),
+            "{}",
+            changes.describe()
+        );
+        // A commit cannot name what lies past PATH_MAX: a conflict,
+        // found before anything is applied.
+        let commit = j.cmd(&[ident]).ident("commit").run();
+        commit.assert_code(120);
+        assert!(commit.stdout.contains("past PATH_MAX") || commit.stderr.contains("past PATH_MAX"));
+        assert_eq!(
+            fs::read_dir(j.path("tree")).unwrap().count(),
+            2,
+            "nothing applied"
+        );
+        let discard = j.cmd(&[ident]).ident("discard").run();
+        discard.assert_code(0);
+        assert_eq!(discard.lines().last(), Some(&"Discarded"));
+        assert_eq!(fs::read_dir(j.path("layers")).unwrap().count(), 0);
     }
 }
