@@ -77,7 +77,20 @@ pub fn conflicts(tree: &Tree, changes: &[Change]) -> Vec<Conflict> {
             reason,
         });
     };
+    // A commit names each object by its path, in the real tree and in the
+    // mirror; one nested past PATH_MAX (a program can rename short names
+    // under ever deeper ones) cannot be named: found here, before
+    // anything is applied, rather than as an error halfway.
+    let too_long = |path: &Path| {
+        [&tree.real, &tree.mirror]
+            .iter()
+            .any(|root| root.join(path).as_os_str().len() >= libc::PATH_MAX as usize)
+    };
     for change in changes {
+        if too_long(&change.path) {
+            conflict(&change.path, "nested too deep to commit (past PATH_MAX)");
+            continue;
+        }
         let real = tree.real.join(&change.path);
         match &change.what {
             What::Modified | What::Deleted => match entries.get(change.path.as_path()) {

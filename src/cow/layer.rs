@@ -568,38 +568,112 @@ pub(super) fn copy_contents(source: &fs::File, dest: &fs::File) -> Result<(), Er
     copy_bytes(source, dest)
 }
 
-/// Copies the rest of `source` into `dest` from both files' offsets:
-/// `copy_file_range` (in the kernel), else reads and writes through a
-/// buffer on the stack. Async-signal-safe (nothing is allocated): the
-/// tracer's copier process runs it after `fork`.
+/// Copies `source` into the empty `dest`. Holes stay holes: only the data
+/// is copied (`copy_file_range` in the kernel, else through a buffer on
+/// the stack), and the size set at the end. A sparse file costs its
+/// data, not its size: one of 16 TiB (which a won race can leave in a
+/// layer, docs/cow.md) commits in no time and takes no room, where
+/// writing its zeros would fill the disk. A file with no size to go by
+/// (of /proc or /sys) is read to its end. Async-signal-safe (nothing is
+/// allocated): the tracer's copier process runs it after `fork`.
 pub(crate) fn copy_bytes(source: &fs::File, dest: &fs::File) -> Result<(), Errno> {
+    use nix::unistd::{Whence, lseek};
+    let size = u64::try_from(nix::sys::stat::fstat(source)?.st_size).unwrap_or(0);
+    let mut buffer = [0u8; 1 << 16];
+    if size == 0 {
+        // Streamed: such a file may hold bytes that neither its size nor
+        // copy_file_range would show.
+        loop {
+            let read = match nix::unistd::read(source, &mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(read) => read,
+                Err(Errno::EINTR) => continue,
+                Err(errno) => return Err(errno),
+            };
+            let mut written = 0;
+            while written < read {
+                match nix::unistd::write(dest, &buffer[written..read]) {
+                    Ok(0) => return Err(Errno::EIO),
+                    Ok(count) => written += count,
+                    Err(Errno::EINTR) => {}
+                    Err(errno) => return Err(errno),
+                }
+            }
+        }
+    }
+    let mut at: u64 = 0;
     loop {
-        match nix::fcntl::copy_file_range(source, None, dest, None, 1 << 30) {
-            Ok(0) => return Ok(()),
-            Ok(_) | Err(Errno::EINTR) => {}
-            // Not between these files: the plain copy below.
+        let data = match lseek(source, at as i64, Whence::SeekData) {
+            Ok(data) => data as u64,
+            // Only a hole is left.
+            Err(Errno::ENXIO) => break,
+            // No SEEK_DATA here: all of it is data.
+            Err(_) => at,
+        };
+        let hole = lseek(source, data as i64, Whence::SeekHole).map_or(u64::MAX, |h| h as u64);
+        let mut position = data;
+        while position < hole {
+            let copied = copy_range(source, dest, position, hole - position, &mut buffer)?;
+            if copied == 0 {
+                break;
+            }
+            position += copied;
+        }
+        if position == data {
+            // The end of the file.
+            break;
+        }
+        at = position;
+    }
+    let written = u64::try_from(nix::sys::stat::fstat(dest)?.st_size).unwrap_or(0);
+    if written < size {
+        nix::unistd::ftruncate(dest, size as i64)?;
+    }
+    Ok(())
+}
+
+/// Copies up to `len` bytes at `position` of `source` to the same place
+/// of `dest`; how many (0 at the end of `source`).
+fn copy_range(
+    source: &fs::File,
+    dest: &fs::File,
+    position: u64,
+    len: u64,
+    buffer: &mut [u8],
+) -> Result<u64, Errno> {
+    let chunk = len.min(1 << 30) as usize;
+    loop {
+        let (mut from, mut to) = (position as i64, position as i64);
+        match nix::fcntl::copy_file_range(source, Some(&mut from), dest, Some(&mut to), chunk) {
+            Ok(copied) => return Ok(copied as u64),
+            Err(Errno::EINTR) => continue,
+            // Not between these files: through the buffer below.
             Err(Errno::EXDEV | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => break,
             Err(errno) => return Err(errno),
         }
     }
-    let mut buffer = [0u8; 1 << 16];
-    loop {
-        let read = match nix::unistd::read(source, &mut buffer) {
-            Ok(0) => return Ok(()),
-            Ok(read) => read,
+    let want = chunk.min(buffer.len());
+    let read = loop {
+        match nix::sys::uio::pread(source, &mut buffer[..want], position as i64) {
+            Ok(read) => break read,
             Err(Errno::EINTR) => continue,
             Err(errno) => return Err(errno),
-        };
-        let mut written = 0;
-        while written < read {
-            match nix::unistd::write(dest, &buffer[written..read]) {
-                Ok(0) => return Err(Errno::EIO),
-                Ok(count) => written += count,
-                Err(Errno::EINTR) => {}
-                Err(errno) => return Err(errno),
-            }
+        }
+    };
+    let mut written = 0;
+    while written < read {
+        match nix::sys::uio::pwrite(
+            dest,
+            &buffer[written..read],
+            (position + written as u64) as i64,
+        ) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(count) => written += count,
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno),
         }
     }
+    Ok(read as u64)
 }
 
 /// Gives a copy the original's extended attributes (those the kernel
@@ -647,13 +721,33 @@ pub(super) fn copy_xattrs(source: &fs::File, dest: &fs::File) -> Result<(), Errn
 /// Every object of a mirror, parents before children.
 pub fn scan(mirror: &Path) -> Result<Vec<Scanned>, CowError> {
     let mut out = Vec::new();
-    scan_dir(mirror, Path::new(""), &mut out)?;
+    let root = nix::fcntl::open(
+        mirror,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|errno| io_error("look at", mirror, errno))?;
+    scan_dir(&root, mirror, Path::new(""), &mut out)?;
     Ok(out)
 }
 
-fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowError> {
+/// Scans `rel` (held as `object`, an `O_PATH` descriptor that does not
+/// follow it) and what it holds. Walked by descriptors, never by paths
+/// (`root` and `rel` only name things in messages): a program can nest
+/// its directories past PATH_MAX, renaming short names under ever deeper
+/// ones, where a path names nothing; a scan by paths failed there, and
+/// the layer could then be neither counted, listed, discarded nor used
+/// by the next run.
+fn scan_dir(
+    object: &OwnedFd,
+    root: &Path,
+    rel: &Path,
+    out: &mut Vec<Scanned>,
+) -> Result<(), CowError> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsFd, AsRawFd};
     let path = root.join(rel);
-    let stat = nix::sys::stat::lstat(&path).map_err(|errno| io_error("look at", &path, errno))?;
+    let stat = nix::sys::stat::fstat(object).map_err(|errno| io_error("look at", &path, errno))?;
     let Some(kind) = Kind::of_mode(stat.st_mode) else {
         return Ok(());
     };
@@ -665,7 +759,9 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
         mtime: (stat.st_mtime, stat.st_mtime_nsec),
         mode: stat.st_mode & 0o7777,
         target: if kind == Kind::Symlink {
-            fs::read_link(&path).ok()
+            nix::fcntl::readlinkat(object.as_fd(), "")
+                .ok()
+                .map(PathBuf::from)
         } else {
             None
         },
@@ -673,25 +769,36 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
     if kind != Kind::Dir {
         return Ok(());
     }
-    let listing = match fs::read_dir(&path) {
+    // The directory itself, through its magic link: reading it needs
+    // read permission on it alone, and a chmod reaches exactly it.
+    let itself = format!("/proc/self/fd/{}", object.as_raw_fd());
+    let open_listing = || fs::read_dir(&itself).map_err(|error| errno_of(&error));
+    let chmod = |mode: u32| {
+        let _ = fs::set_permissions(&itself, fs::Permissions::from_mode(mode));
+    };
+    let listing = match open_listing() {
         Ok(listing) => listing,
         // A directory the program made unreadable: make it readable to
         // look (it is the layer's own).
         Err(_) => {
-            let _ = fs::set_permissions(
-                &path,
-                fs::Permissions::from_mode((stat.st_mode & 0o7777) | 0o700),
-            );
-            let listing =
-                fs::read_dir(&path).map_err(|error| io_error("list", &path, errno_of(&error)))?;
-            let _ = fs::set_permissions(&path, fs::Permissions::from_mode(stat.st_mode & 0o7777));
-            listing
+            chmod((stat.st_mode & 0o7777) | 0o700);
+            let listing = open_listing().map_err(|errno| io_error("list", &path, errno));
+            chmod(stat.st_mode & 0o7777);
+            listing?
         }
     };
-    let mut names: Vec<_> = listing.flatten().map(|entry| entry.file_name()).collect();
+    let mut names: Vec<std::ffi::OsString> =
+        listing.flatten().map(|entry| entry.file_name()).collect();
     names.sort();
     for name in names {
-        scan_dir(root, &rel.join(name), out)?;
+        let child = nix::fcntl::openat(
+            object.as_fd(),
+            name.as_os_str(),
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| io_error("look at", &path.join(&name), errno))?;
+        scan_dir(&child, root, &rel.join(&name), out)?;
     }
     Ok(())
 }
@@ -700,6 +807,35 @@ fn scan_dir(root: &Path, rel: &Path, out: &mut Vec<Scanned>) -> Result<(), CowEr
 mod tests {
     use super::*;
     use crate::cow::changes::{changes, summary};
+
+    #[test]
+    fn a_sparse_file_is_copied_as_sparse_and_a_sizeless_one_to_its_end() {
+        use std::os::unix::fs::FileExt;
+        let dir = temp();
+        let (from, to) = (dir.path().join("from"), dir.path().join("to"));
+        let source = fs::File::create(&from).unwrap();
+        source.write_all_at(b"head", 0).unwrap();
+        source.write_all_at(b"middle", 1 << 30).unwrap();
+        source.set_len(1 << 40).unwrap();
+        let source = fs::File::open(&from).unwrap();
+        let dest = fs::File::create(&to).unwrap();
+        copy_contents(&source, &dest).unwrap();
+        let meta = fs::metadata(&to).unwrap();
+        assert_eq!(meta.len(), 1 << 40);
+        assert!(meta.blocks() * 512 < 1 << 20, "{} blocks", meta.blocks());
+        let copy = fs::File::open(&to).unwrap();
+        let mut bytes = [0u8; 6];
+        copy.read_exact_at(&mut bytes[..4], 0).unwrap();
+        assert_eq!(&bytes[..4], b"head");
+        copy.read_exact_at(&mut bytes, 1 << 30).unwrap();
+        assert_eq!(&bytes, b"middle");
+        // A file of /proc has no size: read to its end.
+        let source = fs::File::open("/proc/self/status").unwrap();
+        let to = dir.path().join("status");
+        let dest = fs::File::create(&to).unwrap();
+        copy_contents(&source, &dest).unwrap();
+        assert!(fs::read_to_string(&to).unwrap().contains("Pid:"));
+    }
 
     fn temp() -> tempfile::TempDir {
         tempfile::Builder::new()

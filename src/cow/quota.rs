@@ -104,6 +104,26 @@ impl Quota {
         &self.mirrors
     }
 
+    /// Adds to a new count (from [`count`], which sees only names) the
+    /// files the jail's processes still hold open or mapped with no name
+    /// left: `held`, each with its size now, or `None` (a mapping only:
+    /// it cannot grow) for the size last counted. Their blocks stay taken
+    /// until the last holder lets go, so they still count; otherwise a
+    /// program could fill the quota, remove the file keeping it open,
+    /// have the next count give the space back, and do it again, holding
+    /// many times the quota on disk.
+    pub fn keep_held(
+        &self,
+        sizes: &mut HashMap<FileKey, u64>,
+        held: impl IntoIterator<Item = (FileKey, Option<u64>)>,
+    ) {
+        for (key, size) in held {
+            if let Some(size) = size.or_else(|| self.sizes.get(&key).copied()) {
+                sizes.entry(key).or_insert(size);
+            }
+        }
+    }
+
     /// A new count of the files (from [`count`]); growths in flight stay.
     pub fn recount(&mut self, sizes: HashMap<FileKey, u64>) {
         self.total = sum(&sizes);
@@ -290,6 +310,29 @@ pub fn count(
     Ok(sizes)
 }
 
+/// The file of a `/proc/<pid>/maps` line when it is a private file of
+/// the layer that no name leads to any more (removed while mapped): see
+/// [`Quota::keep_held`].
+pub fn mapped_removed(
+    line: &str,
+    mirrors: &[(PathBuf, u64)],
+    originals: &std::collections::HashSet<FileKey>,
+) -> Option<FileKey> {
+    // address perms offset dev inode path
+    let mut fields = line.splitn(6, ' ');
+    let dev = fields.nth(3)?;
+    let inode = fields.next()?;
+    let path = fields.next()?.trim_start_matches(' ');
+    let (major, minor) = dev.split_once(':')?;
+    let dev = libc::makedev(
+        u32::from_str_radix(major, 16).ok()?,
+        u32::from_str_radix(minor, 16).ok()?,
+    );
+    let key = (dev, inode.parse().ok()?);
+    let removed = path.ends_with(" (deleted)") && in_mirrors(Path::new(path), mirrors);
+    (removed && !originals.contains(&key) && mirrors.iter().any(|(_, d)| *d == dev)).then_some(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +467,39 @@ mod tests {
         assert_eq!(quota.admit((1, 1), 150, 10, false), Ok(0));
         quota.recount(HashMap::from([((1, 1), 151)]));
         assert_eq!(quota.admit_unseen(10), Err(Errno::ENOSPC));
+    }
+
+    #[test]
+    fn a_removed_file_still_held_keeps_counting() {
+        let mirrors = [(PathBuf::from("/l/x/m0"), libc::makedev(0xfd, 1))];
+        let originals = std::collections::HashSet::from([(libc::makedev(0xfd, 1), 7)]);
+        let line = |dev: &str, ino: u64, path: &str| {
+            format!(
+                "7f0000000000-7f0000001000 rw-s 00000000 {dev} {ino}                      {path}"
+            )
+        };
+        let key = (libc::makedev(0xfd, 1), 42);
+        let mapped = |l: String| mapped_removed(&l, &mirrors, &originals);
+        assert_eq!(mapped(line("fd:01", 42, "/l/x/m0/u (deleted)")), Some(key));
+        assert_eq!(
+            mapped(line("fd:01", 42, "/l/x/m0/u")),
+            None,
+            "named: scanned"
+        );
+        assert_eq!(
+            mapped(line("fd:01", 7, "/l/x/m0/u (deleted)")),
+            None,
+            "original"
+        );
+        assert_eq!(mapped(line("fd:02", 42, "/l/x/m0/u (deleted)")), None);
+        assert_eq!(mapped(line("fd:01", 42, "/tmp/u (deleted)")), None);
+        assert_eq!(mapped(line("00:00", 0, "")), None);
+        // A count that no longer finds it by name keeps it, by its size
+        // now or, mapped only, the size last counted.
+        let quota = Quota::new(100, Vec::new(), HashMap::from([(key, 90), ((1, 1), 5)]));
+        let mut sizes = HashMap::new();
+        quota.keep_held(&mut sizes, [(key, None), ((1, 2), Some(3)), ((1, 3), None)]);
+        assert_eq!(sizes, HashMap::from([(key, 90), ((1, 2), 3)]));
     }
 
     #[test]

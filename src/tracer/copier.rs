@@ -178,8 +178,9 @@ impl Tracer {
                 // Charged as an inline copy-up is: a copy that would take
                 // the layer past `cowquota` is ENOSPC, nothing copied.
                 let size = copy.size();
+                let tasks: Vec<Pid> = self.tasks.keys().copied().collect();
                 if let Some(cell) = &self.quota
-                    && let Err(errno) = reserve_beside(&self.cow_originals, cell, size)
+                    && let Err(errno) = reserve_beside(&self.cow_originals, &tasks, cell, size)
                 {
                     debug!("{pid}: a copy-up of {size} bytes would pass cowquota: ENOSPC");
                     return self.refuse_stopped(pid, regs, errno);

@@ -94,6 +94,12 @@ pub(in crate::tracer) trait Stopped {
     /// copy's errno. The check returns the errno given here at once: the
     /// tracer drops its answer, the program never sees it.
     fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno;
+    /// Every thread of the jail: their descriptors and mappings hold what
+    /// the jail's processes keep open (each, since a `CLONE_FILES` child
+    /// has mappings of its own).
+    fn jail_tasks(&self) -> Vec<Pid> {
+        Vec::new()
+    }
 
     /// Asks the policy whether `call` may have `access` to `target`
     /// (`given` is the program's own spelling); a denial is reported.
@@ -299,6 +305,10 @@ impl Stopped for TaskView<'_> {
     fn copy_aside(&self, copy: crate::cow::copyup::Copy) -> Errno {
         *self.tracer.copy_asked.borrow_mut() = Some(copy);
         Errno::EINPROGRESS
+    }
+
+    fn jail_tasks(&self) -> Vec<Pid> {
+        self.tracer.tasks.keys().copied().collect()
     }
 
     fn verdict(

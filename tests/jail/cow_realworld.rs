@@ -653,17 +653,34 @@ fn cow_unprivileged_commit_into_a_directory_not_yours_is_a_conflict_and_applies_
     assert_eq!(layers(&j), 0);
 }
 
-/// A file of `len` bytes at `path`, its blocks allocated (no hole) but
-/// never written: quick to make, as slow to copy as written data.
-fn allocated_file(path: &Path, len: u64) {
-    let file = fs::File::create(path).unwrap();
-    nix::fcntl::fallocate(
-        &file,
-        nix::fcntl::FallocateFlags::empty(),
-        0,
-        i64::try_from(len).unwrap(),
-    )
-    .unwrap();
+/// A file of `len` bytes of data (no hole: a copy-up copies holes as
+/// holes, so only written data makes a copy slow), made once in a
+/// directory of its own and hard-linked into each tree that needs it.
+struct DataFile {
+    dir: tempfile::TempDir,
+}
+
+impl DataFile {
+    fn new(len: u64) -> DataFile {
+        let dir = tempfile::Builder::new()
+            .prefix("sbx-data-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let mut file = fs::File::create(dir.path().join("data")).unwrap();
+        let chunk = vec![0x5a_u8; 1 << 20];
+        let mut left = len;
+        while left > 0 {
+            let now = left.min(chunk.len() as u64) as usize;
+            std::io::Write::write_all(&mut file, &chunk[..now]).unwrap();
+            left -= now as u64;
+        }
+        DataFile { dir }
+    }
+
+    /// Puts the data at `path` (a new name for the same file).
+    fn link(&self, path: &Path) {
+        fs::hard_link(self.dir.path().join("data"), path).unwrap();
+    }
 }
 
 /// One process of the program opens a large file of the tree for
@@ -750,10 +767,11 @@ fn cow_a_huge_copy_up_does_not_hold_the_other_processes_of_the_jail() {
         control.lines().any(|line| line == "size 6"),
         "control: {control}"
     );
+    let data = DataFile::new(BIG);
     for landlock in ["auto", "off"] {
         let j = cow_jail(landlock, "discard", "");
         fs::write(j.path("tree/small"), "s\n").unwrap();
-        allocated_file(&j.path("tree/big"), BIG);
+        data.link(&j.path("tree/big"));
         let out = j
             .cmd(&["/usr/bin/python3", "-c", STREAM_DURING_COPY, &j.p("tree")])
             .timeout(Duration::from_secs(120))
@@ -799,9 +817,10 @@ fn cow_the_time_limit_ends_a_jail_during_a_huge_copy_up() {
     const BIG: u64 = 2 << 30;
     let script = "import os, sys\nprint('opening', flush=True)\n\
                   os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)\nprint('opened')\n";
+    let data = DataFile::new(BIG);
     for landlock in ["auto", "off"] {
         let j = cow_jail(landlock, "keep", "timelimit 1\n");
-        allocated_file(&j.path("tree/big"), BIG);
+        data.link(&j.path("tree/big"));
         let out = j
             .cmd(&["/usr/bin/python3", "-c", script, &j.p("tree/big")])
             .run();
@@ -877,9 +896,10 @@ fn cow_a_task_killed_during_its_copy_up_and_two_sharing_one_copy() {
         .unwrap();
     assert!(control.status.success(), "control: {control:?}");
     assert_eq!(String::from_utf8_lossy(&control.stdout), "appended a b\n");
+    let data = DataFile::new(BIG);
     for landlock in ["auto", "off"] {
         let j = cow_jail(landlock, "keep", "");
-        allocated_file(&j.path("tree/big"), BIG);
+        data.link(&j.path("tree/big"));
         let out = j
             .cmd(&[
                 "/usr/bin/python3",
@@ -937,7 +957,7 @@ fn cow_a_copy_up_keeps_the_extended_attributes() {
     for landlock in ["auto", "off"] {
         let j = cow_jail(landlock, "commit", "");
         fs::write(j.path("tree/small"), "s\n").unwrap();
-        allocated_file(&j.path("tree/big"), 2 << 20);
+        DataFile::new(2 << 20).link(&j.path("tree/big"));
         // The native control: the filesystem takes user attributes.
         let set = Command::new("/usr/bin/python3")
             .arg("-c")

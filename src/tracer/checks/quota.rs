@@ -21,6 +21,7 @@ use crate::tracer::checks::signed;
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
 use nix::errno::Errno;
+use nix::unistd::Pid;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -28,6 +29,10 @@ use std::path::PathBuf;
 
 /// `RWF_APPEND` (linux/fs.h): a `pwritev2` that appends.
 const RWF_APPEND: u64 = 0x10;
+
+/// `RWF_NOAPPEND` (linux/fs.h, Linux 6.9): a `pwritev2` on an `O_APPEND`
+/// description that writes at its offset instead of the end.
+const RWF_NOAPPEND: u64 = 0x20;
 
 /// The file behind `held` and its size, when it is a private regular
 /// file of the layer: in a mirror (by the name the kernel gives it, a
@@ -45,8 +50,15 @@ pub(in crate::tracer) fn private_file(
     if originals.contains(&key) || !mirrors.iter().any(|(_, dev)| *dev == stat.st_dev) {
         return None;
     }
-    let path = std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())).ok()?;
-    quota::in_mirrors(&path, mirrors).then_some((key, stat.st_size as u64))
+    match std::fs::read_link(format!("/proc/self/fd/{}", held.as_raw_fd())) {
+        Ok(path) => quota::in_mirrors(&path, mirrors).then_some((key, stat.st_size as u64)),
+        // The kernel names no path longer than PATH_MAX (ENAMETOOLONG): a
+        // file of the layer whose directories were renamed, one short
+        // name at a time, under ever deeper ones has none, and would
+        // otherwise grow uncounted. On a mirror's filesystem and not an
+        // original, it is charged (fail closed).
+        Err(_) => Some((key, stat.st_size as u64)),
+    }
 }
 
 /// A call of [`Growth`] shape `growth`, named `name`.
@@ -152,20 +164,21 @@ pub(in crate::tracer) fn reserve(
     cell: &RefCell<Quota>,
     bytes: u64,
 ) -> Result<(), Errno> {
-    reserve_beside(thread.cow_originals(), cell, bytes)
+    reserve_beside(thread.cow_originals(), &thread.jail_tasks(), cell, bytes)
 }
 
 /// [`reserve`] for the tracer itself (a copier's copy), which knows the
 /// `originals` a count leaves out.
 pub(in crate::tracer) fn reserve_beside(
     originals: &HashSet<FileKey>,
+    tasks: &[Pid],
     cell: &RefCell<Quota>,
     bytes: u64,
 ) -> Result<(), Errno> {
     let first = cell.borrow_mut().reserve(bytes);
     match first {
         Err(Errno::ENOSPC) if cell.borrow().is_stale() => {
-            count_again(originals, cell);
+            count_again(originals, tasks, cell);
             cell.borrow_mut().reserve(bytes)
         }
         other => other,
@@ -199,13 +212,18 @@ pub(in crate::tracer) fn charge_truncate(
 /// cost grows with the tree, and only a refusal or a run of unseen
 /// bytes asks for it).
 fn recount(thread: &dyn Stopped, cell: &RefCell<Quota>) {
-    count_again(thread.cow_originals(), cell);
+    count_again(thread.cow_originals(), &thread.jail_tasks(), cell);
 }
 
-fn count_again(originals: &HashSet<FileKey>, cell: &RefCell<Quota>) {
+/// [`recount`] given what it reads of the jail: the `originals` a count
+/// leaves out and the `tasks` whose descriptors and mappings may hold
+/// removed files.
+fn count_again(originals: &HashSet<FileKey>, tasks: &[Pid], cell: &RefCell<Quota>) {
     let mirrors = cell.borrow().mirrors().to_vec();
     match quota::count(&mirrors, originals) {
-        Ok(sizes) => {
+        Ok(mut sizes) => {
+            let held = held_removed(originals, tasks, &mirrors);
+            cell.borrow().keep_held(&mut sizes, held);
             cell.borrow_mut().recount(sizes);
             debug!(
                 "cowquota: counted the layer again: {} bytes",
@@ -217,6 +235,57 @@ fn count_again(originals: &HashSet<FileKey>, cell: &RefCell<Quota>) {
             cell.borrow_mut().recount_failed();
         }
     }
+}
+
+/// The layer's files the jail's processes hold open or mapped though no
+/// name in a mirror leads to them any more (removed meanwhile): each with
+/// its size, or `None` for a mapping (see [`Quota::keep_held`]). A
+/// descriptor in flight in a unix socket's queue is held by no process
+/// and is not found (docs/cow.md).
+fn held_removed(
+    originals: &HashSet<FileKey>,
+    tasks: &[Pid],
+    mirrors: &[(PathBuf, u64)],
+) -> Vec<(FileKey, Option<u64>)> {
+    let mut held = Vec::new();
+    for tid in tasks {
+        let fds = format!("/proc/{tid}/fd");
+        for entry in std::fs::read_dir(&fds).into_iter().flatten().flatten() {
+            let path = entry.path();
+            // A name the kernel cannot give (past PATH_MAX) may be one
+            // of the layer's too: judged by its object, as in
+            // `private_file`. One still named is not counted twice.
+            let removed = std::fs::read_link(&path).map_or(true, |target| {
+                target
+                    .as_os_str()
+                    .as_encoded_bytes()
+                    .ends_with(b" (deleted)")
+                    && quota::in_mirrors(&target, mirrors)
+            });
+            if !removed {
+                continue;
+            }
+            // stat follows the magic link to the object itself.
+            let Ok(stat) = nix::sys::stat::stat(&path) else {
+                continue;
+            };
+            let key = (stat.st_dev, stat.st_ino);
+            if stat.st_mode & libc::S_IFMT == libc::S_IFREG
+                && !originals.contains(&key)
+                && mirrors.iter().any(|(_, dev)| *dev == stat.st_dev)
+            {
+                held.push((key, Some(stat.st_size as u64)));
+            }
+        }
+        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{tid}/maps")) {
+            held.extend(
+                maps.lines()
+                    .filter_map(|line| quota::mapped_removed(line, mirrors, originals))
+                    .map(|key| (key, None)),
+            );
+        }
+    }
+    held
 }
 
 /// Where the call leaves the file (`size` bytes now, `held` on the
@@ -247,12 +316,23 @@ fn end_of(
                     offset => (offset as u64, append),
                 },
                 Place::OffsetOrPosition { offset, flags } => {
-                    let append = append || arg(flags) & RWF_APPEND != 0;
-                    match arg(offset) as i64 {
-                        -1 => (position_of(held)?, append),
+                    let flags = arg(flags);
+                    let position = match arg(offset) as i64 {
+                        -1 => position_of(held)?,
                         offset if offset < 0 => return Ok(None),
-                        offset => (offset as u64, append),
+                        offset => offset as u64,
+                    };
+                    if flags & RWF_NOAPPEND != 0 && flags & RWF_APPEND == 0 {
+                        // It writes at `position` even on an O_APPEND
+                        // description (where the kernel knows the flag;
+                        // elsewhere it is EOPNOTSUPP): charged the
+                        // farther of the two ends, never the end alone,
+                        // which would let a huge offset through.
+                        let at = quota::end_of_write(size, position, len, false);
+                        let appended = quota::end_of_write(size, position, len, append);
+                        return Ok(Some((at.max(appended), len > 0)));
                     }
+                    (position, append || flags & RWF_APPEND != 0)
                 }
                 Place::Pointer(index) => match pointed_offset(thread, arg(index))? {
                     None => (position_of(held)?, append),
@@ -320,16 +400,37 @@ fn length(thread: &dyn Stopped, len: Length) -> Result<Option<u64>, Errno> {
 }
 
 /// What a call through a descriptor that is not the layer's could add
-/// to the layer had another task swapped a file of it in: its length
-/// (a truncation writes no data).
+/// to the layer had another task swapped a file of it in: where it can
+/// leave that file's end, at most. A positioned call (a truncation, an
+/// allocation, a write at an offset) can leave it at its offset plus its
+/// length, whatever it held: counting only the length let one won race
+/// of `ftruncate(fd, 1 TiB)`, which counted nothing, leave a 1 TiB file,
+/// and let the race be run again on every file of the layer. A write at
+/// the description's position counts its length: the position of a
+/// description swapped in is not known (docs/cow.md).
 fn unseen_length(thread: &dyn Stopped, growth: Growth) -> u64 {
+    let arg = |index: u8| thread.argument(index);
+    let past = |offset: i64, len: u64| (offset.max(0) as u64).saturating_add(len);
     match growth {
-        Growth::Truncate { .. } => 0,
-        Growth::Allocate => (thread.argument(3) as i64).max(0) as u64,
-        Growth::Write { len, .. } => match length(thread, len) {
-            Ok(Some(len)) => len,
-            _ => quota::MAX_RW_COUNT,
-        },
+        Growth::Truncate { size, .. } => (arg(size) as i64).max(0) as u64,
+        Growth::Allocate => past(arg(2) as i64, (arg(3) as i64).max(0) as u64),
+        Growth::Write { len, at, .. } => {
+            let len = match length(thread, len) {
+                Ok(Some(len)) => len,
+                _ => quota::MAX_RW_COUNT,
+            };
+            match at {
+                Place::Position => len,
+                Place::Offset(index) | Place::OffsetOrPosition { offset: index, .. } => {
+                    past(arg(index) as i64, len)
+                }
+                Place::Pointer(index) => match pointed_offset(thread, arg(index)) {
+                    Ok(Some(offset)) => past(offset, len),
+                    Ok(None) => len,
+                    Err(_) => u64::MAX,
+                },
+            }
+        }
     }
 }
 
