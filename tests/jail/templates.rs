@@ -927,6 +927,30 @@ fn a_template_that_neuters_setsid_never_puts_two_runs_in_one_process_group() {
     }
 }
 
+#[test]
+fn a_run_with_many_threads_leaves_other_runs_able_to_start() {
+    // Every task that hands the kernel a checked argument takes a slot of
+    // the scratch region (a few hundred in all) for as long as it lives.
+    // Runs are processes of their own; if slots were one pool for the
+    // whole server, one run's threads could take them all, and every
+    // other caller's copy would fail to start ("no scratch slot").
+    let t = Templates::with_driver(attack_template(), "timelimit 10\n");
+    let out = t.run("warm", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let mut hog = t.spawn(&["hog"]);
+    let _ = hog.stdin.take().unwrap().write_all(b"threads 400 3000\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    let other = t.run("other", "say other\n");
+    let hog = finish(hog);
+    assert_eq!(stdout(&hog), "threads 400\n", "{}", stderr(&hog));
+    assert_eq!(
+        (stdout(&other).as_str(), other.status.code()),
+        ("other\n", Some(0)),
+        "{}",
+        stderr(&other)
+    );
+}
+
 /// The library's way to a template: each `Session::send` on its config is
 /// a run of a fresh copy, and `Jail::kill_template` ends the prepared
 /// process and its server.
