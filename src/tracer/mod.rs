@@ -680,6 +680,12 @@ impl Tracer {
             if let Some(old) = old {
                 self.spaces.leave(old);
             }
+            // Its slot was of the old address space's pool (slots are per
+            // space): given back there, and one of the new space's taken
+            // at its next rewrite.
+            if let Some(slot) = task.slot.take() {
+                self.slots.give_back(slot);
+            }
         }
         if pid == self.main {
             self.main_execed = true;

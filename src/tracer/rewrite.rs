@@ -199,9 +199,9 @@ impl Tracer {
     pub(super) fn slot_of(&mut self, pid: Pid) -> Option<usize> {
         let task = self.tasks.get_mut(&pid)?;
         if task.slot.is_none() {
-            task.slot = self.slots.take();
+            task.slot = self.slots.take(task.space);
         }
-        task.slot
+        task.slot.map(|slot| slot.index)
     }
 
     /// Turns the stopped syscall into the `mmap` that creates the region;

@@ -53,27 +53,80 @@ pub fn overlaps(start: u64, len: u64) -> bool {
     start < END && end > BASE
 }
 
-/// Hands out slots; a slot belongs to one task from first use to death.
+/// Slots for tasks whose address space the tracer does not know
+/// (unique across every task); the others are per address space.
+const SHARED_SLOTS: usize = 32;
+
+/// A slot held by a task: its index, and the address space whose pool it
+/// came from (`None`: the shared pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    pub index: usize,
+    space: Option<u64>,
+}
+
+/// Hands out slots; a slot belongs to one task from first use to death
+/// (or exec, which leaves its address space).
+///
+/// A slot only has to be unique among the tasks that share an address
+/// space: each process has a region of its own. So each address space
+/// has the slots past [`SHARED_SLOTS`] to itself, and a process's threads
+/// take none of another process's. With one pool for all, one program's
+/// (or, under `template`, one run's) few hundred threads left no slot for
+/// anyone else: every other caller's copy failed to start. A task whose
+/// space is not known takes from the first [`SHARED_SLOTS`], which no
+/// space hands out, so it never meets a slot of a task it may share
+/// memory with.
 #[derive(Debug)]
 pub struct Slots {
-    free: Vec<usize>,
+    shared: Vec<usize>,
+    /// The slots each address space has handed out.
+    used: std::collections::HashMap<u64, std::collections::BTreeSet<usize>>,
 }
 
 impl Default for Slots {
     fn default() -> Slots {
         Slots {
-            free: (0..SLOTS).rev().collect(),
+            shared: (0..SHARED_SLOTS).rev().collect(),
+            used: std::collections::HashMap::new(),
         }
     }
 }
 
 impl Slots {
-    pub fn take(&mut self) -> Option<usize> {
-        self.free.pop()
+    /// A free slot for a task of address space `space`.
+    pub fn take(&mut self, space: Option<u64>) -> Option<Slot> {
+        let Some(space) = space else {
+            let index = self.shared.pop()?;
+            return Some(Slot { index, space: None });
+        };
+        let used = self.used.entry(space).or_default();
+        let index = (SHARED_SLOTS..SLOTS).find(|index| !used.contains(index));
+        let Some(index) = index else {
+            if used.is_empty() {
+                self.used.remove(&space);
+            }
+            return None;
+        };
+        used.insert(index);
+        Some(Slot {
+            index,
+            space: Some(space),
+        })
     }
 
-    pub fn give_back(&mut self, slot: usize) {
-        self.free.push(slot);
+    pub fn give_back(&mut self, slot: Slot) {
+        match slot.space {
+            None => self.shared.push(slot.index),
+            Some(space) => {
+                if let Some(used) = self.used.get_mut(&space) {
+                    used.remove(&slot.index);
+                    if used.is_empty() {
+                        self.used.remove(&space);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -120,6 +173,35 @@ mod tests {
         let last = address(SLOTS - 1, Part::Struct) + PAGE;
         assert!(last <= END);
         const { assert!(SLOTS >= 256) };
+    }
+
+    #[test]
+    fn slots_are_unique_per_address_space_and_the_shared_ones_everywhere() {
+        let mut slots = Slots::default();
+        let one: Vec<Slot> = (0..SLOTS - SHARED_SLOTS)
+            .map(|_| slots.take(Some(1)).expect("a space has its own slots"))
+            .collect();
+        assert!(slots.take(Some(1)).is_none(), "space 1 is full");
+        // Another process is not held up by the first one's threads.
+        let other = slots.take(Some(2)).expect("space 2 has its own");
+        let unknown = slots.take(None).expect("the shared pool");
+        assert!(unknown.index < SHARED_SLOTS);
+        assert!(one.iter().all(|slot| slot.index >= SHARED_SLOTS));
+        let mut indexes: Vec<usize> = one.iter().map(|slot| slot.index).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        assert_eq!(indexes.len(), SLOTS - SHARED_SLOTS);
+        slots.give_back(one[5]);
+        assert_eq!(slots.take(Some(1)), Some(one[5]));
+        for slot in one.into_iter().chain([other]) {
+            slots.give_back(slot);
+        }
+        assert!(
+            slots.used.is_empty(),
+            "an address space with no slot is forgotten"
+        );
+        let shared: Vec<Slot> = std::iter::from_fn(|| slots.take(None)).collect();
+        assert_eq!(shared.len(), SHARED_SLOTS - 1);
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub(super) struct Task {
     pub in_syscall: InSyscall,
     pub clone: Option<PendingClone>,
     /// Its scratch slot, once it needed one.
-    pub slot: Option<usize>,
+    pub slot: Option<super::scratch::Slot>,
     /// Its address space has the scratch region mapped.
     pub scratch_ready: bool,
     /// Thread-group id, looked up when a path needs it (`/proc/self`).

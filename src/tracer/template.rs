@@ -173,8 +173,9 @@ fn laid_out(paths: &[String; 3]) -> Option<Vec<u8>> {
 
 /// The syscalls that give a copy the run's stdio: its own session, 0 to
 /// 2 closed, and three opens that land on 0, 1 and 2 (the lowest free
-/// numbers). `paths` are the addresses of the three paths.
-fn stdio_steps(paths: [u64; 3]) -> Option<VecDeque<Injected>> {
+/// numbers). `paths` are the addresses of the three paths; `pid` is the
+/// copy's.
+fn stdio_steps(pid: Pid, paths: [u64; 3]) -> Option<VecDeque<Injected>> {
     let number = |name: &str| crate::arch::number_of(name).map(u64::from);
     let at_fdcwd = libc::AT_FDCWD as i64 as u64;
     let open = |what, path, flags: i32, expect| Injected {
@@ -185,11 +186,16 @@ fn stdio_steps(paths: [u64; 3]) -> Option<VecDeque<Injected>> {
     };
     let openat = number("openat")?;
     let mut steps = VecDeque::from([
+        // It must return the copy's own pid, the new session's id: a
+        // template's own seccomp filter can make it return 0 (or any
+        // errno) without running, and a copy left in the prepared
+        // process's group would reach every such run and the prepared
+        // process with `kill(0)`, which the jail allows as its own group.
         Injected {
             what: "setsid",
             nr: number("setsid")?,
             args: [0; 6],
-            expect: None,
+            expect: Some(i64::from(pid.as_raw())),
         },
         Injected {
             what: "close_range",
@@ -219,11 +225,20 @@ fn registers_for(saved: &Regs, step: &Injected) -> Regs {
     regs
 }
 
-/// Whether descriptors 0, 1 and 2 of copy `pid` are the run's pipes.
+/// Whether descriptors 0, 1 and 2 of copy `pid` are the run's pipes, and
+/// it leads a session and process group of its own.
 /// The opens named them by paths in the copy's private, read-only slot
 /// of the scratch region, which nothing else can write; checked all the
 /// same, as a second wall (a copy's 0 to 2 must never be another run's).
+/// So is the session, whose `setsid` the copy's own filter could fake.
 fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
+    let session = nix::unistd::getsid(Some(pid));
+    let group = nix::unistd::getpgid(Some(pid));
+    if session != Ok(pid) || group != Ok(pid) {
+        return Err(format!(
+            "cannot give the run a session of its own: setsid left it in {session:?}, group {group:?}"
+        ));
+    }
     for (fd, pipe) in stdio.iter().enumerate() {
         let expected = nix::sys::stat::fstat(pipe).map_err(|errno| errno.desc().to_string())?;
         let opened = nix::sys::stat::stat(format!("/proc/{pid}/fd/{fd}").as_str());
@@ -655,7 +670,7 @@ impl Tracer {
             );
         }
         let addresses = [0, 1, 2].map(|index| base + index as u64 * PATH_ROOM);
-        let Some(steps) = stdio_steps(addresses) else {
+        let Some(steps) = stdio_steps(pid, addresses) else {
             return fail(request, "syscalls missing on this architecture".into());
         };
         if let Some(task) = self.tasks.get_mut(&pid) {
@@ -952,7 +967,8 @@ mod tests {
 
     #[test]
     fn stdio_lands_on_0_1_2_after_its_own_session() {
-        let steps = stdio_steps([0x1000, 0x1100, 0x1200]).expect("x86_64 has them");
+        let pid = Pid::from_raw(4242);
+        let steps = stdio_steps(pid, [0x1000, 0x1100, 0x1200]).expect("x86_64 has them");
         let names: Vec<&str> = steps.iter().map(|step| step.what).collect();
         assert_eq!(
             names,
@@ -970,7 +986,9 @@ mod tests {
             assert_eq!(step.expect, Some(index as i64));
             assert!(step.succeeded(index as i64) && !step.succeeded(-13));
         }
+        // setsid: the copy's own pid, never 0 (a filter's RET_ERRNO | 0).
         assert!(steps[0].succeeded(4242) && !steps[0].succeeded(-1));
+        assert!(!steps[0].succeeded(0) && !steps[0].succeeded(4243));
         assert_eq!(steps[2].args[2], libc::O_RDONLY as u64);
         assert_eq!(steps[3].args[2], libc::O_WRONLY as u64);
     }

@@ -878,6 +878,79 @@ fn a_signal_a_run_causes_never_runs_the_prepared_processs_handler() {
     }
 }
 
+#[test]
+fn a_template_that_neuters_setsid_never_puts_two_runs_in_one_process_group() {
+    // Each copy is given its own session by an injected `setsid`, whose
+    // result was taken for success whenever it was not negative. A
+    // template whose own seccomp filter answers setsid with
+    // SECCOMP_RET_ERRNO | 0 made it return 0 without running: every copy
+    // stayed in the prepared process's process group, and a run's
+    // `kill(0, SIGKILL)`, which the jail allows as the caller's own
+    // group, killed the other runs and the prepared process.
+    for landlock in ["", "landlock off\n"] {
+        let t = Templates::with_driver(
+            attack_template(),
+            &format!("arg nosetsid\ntimelimit 10\n{landlock}"),
+        );
+        // Native control: the filter neuters setsid (0, a process group
+        // leader's would be EPERM).
+        let mut native = Command::new(attack_template())
+            .arg("nosetsid")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = native.stdin.take().unwrap().write_all(b"setsid\n");
+        let native = native.wait_with_output().unwrap();
+        assert_eq!(stdout(&native), "setsid 0\n");
+        let mut sleeper = t.spawn(&["amy"]);
+        let _ = sleeper
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"sleep 1500\nsay alive\n");
+        std::thread::sleep(Duration::from_millis(300));
+        let prepared = t.drivers();
+        let killer = t.run("bob", "kill 0 9\n");
+        let sleeper = finish(sleeper);
+        // The runs never start (status 125, saying why), or start in a
+        // session of their own; either way nothing outside bob's run is hit.
+        assert_ne!(sleeper.status.code(), Some(137), "{}", stderr(&sleeper));
+        let alive = t.drivers();
+        assert!(
+            prepared.iter().any(|pid| alive.contains(pid)),
+            "the prepared process was killed ({landlock:?}): {prepared:?} {alive:?}"
+        );
+        assert_ne!(stdout(&killer), "kill 0\n", "{}", stderr(&killer));
+        assert_eq!(killer.status.code(), Some(125), "{}", stderr(&killer));
+        assert!(stderr(&killer).contains("setsid"), "{}", stderr(&killer));
+    }
+}
+
+#[test]
+fn a_run_with_many_threads_leaves_other_runs_able_to_start() {
+    // Every task that hands the kernel a checked argument takes a slot of
+    // the scratch region (a few hundred in all) for as long as it lives.
+    // Runs are processes of their own; if slots were one pool for the
+    // whole server, one run's threads could take them all, and every
+    // other caller's copy would fail to start ("no scratch slot").
+    let t = Templates::with_driver(attack_template(), "timelimit 10\n");
+    let out = t.run("warm", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let mut hog = t.spawn(&["hog"]);
+    let _ = hog.stdin.take().unwrap().write_all(b"threads 400 3000\n");
+    std::thread::sleep(Duration::from_millis(1500));
+    let other = t.run("other", "say other\n");
+    let hog = finish(hog);
+    assert_eq!(stdout(&hog), "threads 400\n", "{}", stderr(&hog));
+    assert_eq!(
+        (stdout(&other).as_str(), other.status.code()),
+        ("other\n", Some(0)),
+        "{}",
+        stderr(&other)
+    );
+}
+
 /// The library's way to a template: each `Session::send` on its config is
 /// a run of a fresh copy, and `Jail::kill_template` ends the prepared
 /// process and its server.
