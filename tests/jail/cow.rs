@@ -544,15 +544,29 @@ except FileNotFoundError:
 print('new.txt size', os.stat('new.txt', dir_fd=tree, follow_symlinks=False).st_size)
 fd = os.open('new.txt', os.O_RDONLY | os.O_NOFOLLOW, dir_fd=tree)
 print('new.txt reads', os.read(fd, 10))";
-    for landlock in ["auto", "off"] {
+    let users: &[bool] = if crate::support::is_root() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for (landlock, unprivileged) in ["auto", "off"]
+        .into_iter()
+        .flat_map(|landlock| users.iter().map(move |user| (landlock, *user)))
+    {
         let mut j = Jail::bare();
         let tree = j.path("top/tree");
         fs::create_dir_all(tree.join("sub")).unwrap();
         fs::write(tree.join("a"), "alpha\n").unwrap();
+        fs::create_dir_all(j.path("layers")).unwrap();
         j.set_config(&format!(
             "see /usr\nsee /bin\nsee /lib\nsee /lib64\nsee {{root}}/top\ncow {{root}}/top/tree\n\
              cowdir {{root}}/layers\nlandlock {landlock}\nonexit discard\n"
         ));
+        if unprivileged {
+            crate::support::test_user_runs(&mut j);
+            crate::support::chown_to_test_user(&[&j.path("top"), &j.path("layers")]);
+        }
+        let landlock = format!("{landlock}, unprivileged {unprivileged}");
         let before = listing(&tree);
         let out = j.cmd(&["/usr/bin/python3", "-c", &j.expand(LOOK)]).run();
         out.assert_code(0);

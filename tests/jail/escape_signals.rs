@@ -304,11 +304,23 @@ print(os.read(r, 100).decode())
     ];
     let out = run_native(&["/usr/bin/python3", "-c", LINGER], Duration::from_secs(20));
     assert_eq!(out.lines(), want, "control: {}", out.describe());
-    for landlock in ["auto", "off"] {
+    let users: &[bool] = if crate::support::is_root() {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    for (landlock, unprivileged) in ["auto", "off"]
+        .into_iter()
+        .flat_map(|landlock| users.iter().map(move |user| (landlock, *user)))
+    {
         let mut j = Jail::bare();
         j.set_config(&format!(
             "see /usr\nsee /bin\nsee /lib\nsee /lib64\nlandlock {landlock}\n"
         ));
+        if unprivileged {
+            crate::support::test_user_runs(&mut j);
+        }
+        let landlock = format!("{landlock}, unprivileged {unprivileged}");
         let out = j
             .cmd(&["/usr/bin/python3", "-c", LINGER])
             .timeout(Duration::from_secs(20))
