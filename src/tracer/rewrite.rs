@@ -113,15 +113,11 @@ impl Tracer {
         let task_ready = self.tasks.get(&pid).is_some_and(|task| task.scratch_ready);
         if !task_ready {
             // The call runs again after the mapping and is charged again.
-            if let Some(charge) = rewrite.charge.take() {
-                self.settle(charge);
-            }
+            self.unapplied(rewrite);
             return self.map_scratch(pid, regs);
         }
         let Some(slot) = self.slot_of(pid) else {
-            if let Some(charge) = rewrite.charge.take() {
-                self.settle(charge);
-            }
+            self.unapplied(rewrite);
             warn!("{pid}: no scratch slot left; refusing the call");
             let mut regs = regs;
             arch::skip_with_errno(&mut regs, libc::EAGAIN);
@@ -134,9 +130,7 @@ impl Tracer {
         for (part, data) in rewrite.scratch_contents(|part| scratch::address(slot, part)) {
             if let Err(errno) = scratch::write(pid, scratch::address(slot, part), &data) {
                 debug!("{pid}: cannot write scratch: {}", errno.desc());
-                if let Some(charge) = rewrite.charge.take() {
-                    self.settle(charge);
-                }
+                self.unapplied(rewrite);
                 let mut regs = regs;
                 arch::skip_with_errno(&mut regs, libc::EFAULT);
                 return self.set_registers_or_kill(pid, regs, Resume::Continue);
@@ -181,6 +175,14 @@ impl Tracer {
                 crate::policy::network::SocketKind::from_raw(domain, kind, protocol).ok()
             })
             == Some(judged)
+    }
+
+    /// A rewrite that will not run: what it reserved under `cowquota` is
+    /// given back (its held objects are dropped with it).
+    fn unapplied(&mut self, mut rewrite: Rewrite) {
+        if let Some(charge) = rewrite.charge.take() {
+            self.settle(charge);
+        }
     }
 
     /// The exit of a call charged under `cowquota`: the file's size now
