@@ -350,7 +350,9 @@ impl Jail {
         let limits = &self.config.limits;
         let usage = (limits.cpu_time.is_some() || limits.max_memory.is_some())
             .then(|| Arc::new(Usage::default()));
-        command.command.trace_exit = limits.cpu_time.is_some();
+        // A template's runs end at their root's exit stop, before the
+        // kernel tears the copy down (`Tracer::end_run_at_exit`).
+        command.command.trace_exit = limits.cpu_time.is_some() || self.config.template;
         let launched = launch::spawn(&command.command)?;
         // The program reaches what the tracer holds through this thread's
         // /proc entry, which the kernel lets it do only if its capabilities

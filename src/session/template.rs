@@ -883,19 +883,22 @@ impl<'a> Relay<'a> {
     }
 
     /// Reads one chunk of the run's stdout or stderr into the client's
-    /// queue.
-    fn read_pipe(&mut self, stderr: bool) {
+    /// queue; whether there was one.
+    fn read_pipe(&mut self, stderr: bool) -> bool {
         let pipe = if stderr {
             &mut self.pipes.stderr
         } else {
             &mut self.pipes.stdout
         };
         let Some(fd) = pipe else {
-            return;
+            return false;
         };
         let mut buffer = vec![0u8; 64 * 1024];
         match nix::unistd::read(&*fd, &mut buffer) {
-            Ok(0) => *pipe = None,
+            Ok(0) => {
+                *pipe = None;
+                false
+            }
             Ok(count) => {
                 buffer.truncate(count);
                 let frame = if stderr {
@@ -904,9 +907,27 @@ impl<'a> Relay<'a> {
                     Frame::Stdout(buffer)
                 };
                 self.queue(&frame);
+                true
             }
-            Err(Errno::EAGAIN | Errno::EINTR) => {}
-            Err(_) => *pipe = None,
+            Err(Errno::EINTR) => true,
+            Err(Errno::EAGAIN) => false,
+            Err(_) => {
+                *pipe = None;
+                false
+            }
+        }
+    }
+
+    /// Takes all a run that has ended wrote, without waiting for its
+    /// pipes' end of file (the tracer said nothing more can come).
+    fn drain_pipes(&mut self) {
+        for stderr in [false, true] {
+            while self.read_pipe(stderr) {}
+            if stderr {
+                self.pipes.stderr = None;
+            } else {
+                self.pipes.stdout = None;
+            }
         }
     }
 
@@ -1060,16 +1081,25 @@ impl<'a> Relay<'a> {
                     Source::Tracer => {
                         let _ = nix::unistd::read(notify.as_fd(), &mut [0u8; 8]);
                         while let Ok(event) = replies.try_recv() {
-                            if let RunEvent::Ended(end) = event {
-                                ended.get_or_insert((end, Instant::now()));
+                            if let RunEvent::Ended { how, complete } = event
+                                && ended.is_none()
+                            {
+                                ended = Some((how, Instant::now()));
+                                if complete {
+                                    self.drain_pipes();
+                                }
                             }
                         }
                     }
                     Source::Client => self.take_from_client(),
                     Source::ClientRoom => self.flush(),
                     Source::Stdin => self.feed_stdin(),
-                    Source::Stdout => self.read_pipe(false),
-                    Source::Stderr => self.read_pipe(true),
+                    Source::Stdout => {
+                        self.read_pipe(false);
+                    }
+                    Source::Stderr => {
+                        self.read_pipe(true);
+                    }
                 }
             }
         }

@@ -52,8 +52,12 @@ pub enum RunEvent {
     Started { pid: Pid, pidfd: OwnedFd },
     /// The copy could not be made or given its stdio.
     NotStarted(String),
-    /// The run is over: every task of it has been killed.
-    Ended(RunEnd),
+    /// The run is over: every task of it has been killed. `complete`:
+    /// its root was its only task and had stopped for good (at its exit
+    /// stop, its wakeup or its death), so every byte the run wrote is in
+    /// its pipes already; the relay need not wait for their end of file,
+    /// which comes only once the kernel has torn the copy's memory down.
+    Ended { how: RunEnd, complete: bool },
 }
 
 /// How a run's root ended.
@@ -382,6 +386,12 @@ impl Tracer {
 
     /// A stop of a live task in template mode.
     pub(super) fn on_template_event(&mut self, pid: Pid, event: Event) -> Resume {
+        if matches!(event, Event::Exiting) {
+            // Every task's exit stop is answered at once, the prepared
+            // process's included: it is dying whatever is decided here.
+            self.end_run_at_exit(pid);
+            return self.on_stop_event(pid, event);
+        }
         if self
             .tasks
             .get(&pid)
@@ -822,14 +832,55 @@ impl Tracer {
         else {
             return;
         };
+        let mut complete = true;
         for (tid, task) in &self.tasks {
             if task.run == Some(run.id) {
                 let _ = nix::sys::signal::kill(*tid, Signal::SIGKILL);
+                complete &= *tid == root;
             }
         }
         debug!("run {} ended: {how:?}", run.id);
-        let _ = run.replies.send(RunEvent::Ended(how));
+        let _ = run.replies.send(RunEvent::Ended { how, complete });
         let _ = run.notify.write(1);
+    }
+
+    /// The exit stop of a task: if it is a run's root and the only thread
+    /// of its process, the run is over now, with the status the stop
+    /// carries. Its pipes are still open (the kernel closes a dying
+    /// task's files only after tearing down its memory, about 0.4 ms
+    /// for a python3 copy), but all it wrote is in them. A root with
+    /// threads is left to its death: its own exit may not be its
+    /// process's.
+    pub(super) fn end_run_at_exit(&mut self, pid: Pid) {
+        let Some(run) = self
+            .template
+            .as_ref()
+            .and_then(|state| state.runs.get(&pid))
+            .map(|run| run.id)
+        else {
+            return;
+        };
+        let threaded = self.tasks.iter().any(|(tid, task)| {
+            *tid != pid
+                && (task.tgid == Some(pid) || (task.tgid.is_none() && task.run == Some(run)))
+        });
+        if threaded {
+            return;
+        }
+        let Ok(status) = nix::sys::ptrace::getevent(pid) else {
+            return;
+        };
+        let Ok(status) = i32::try_from(status) else {
+            return;
+        };
+        let how = if libc::WIFEXITED(status) {
+            RunEnd::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            RunEnd::Killed(libc::WTERMSIG(status))
+        } else {
+            return;
+        };
+        self.end_run(pid, how);
     }
 
     /// A task ended: if it was a run's root, the run is over.

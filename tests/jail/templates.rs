@@ -244,6 +244,34 @@ fn every_run_starts_from_the_prepared_state_and_leaves_nothing_behind() {
     assert_eq!(t.sockets().len(), 1, "one server for every ident");
 }
 
+/// A run ends at its root's exit stop, before the kernel has closed the
+/// copy's pipes; what it wrote must all reach its client all the same,
+/// whether it ends by exit, by the wakeup or by its end of input, and
+/// with output more than a pipe holds.
+#[test]
+fn a_run_that_ends_gives_its_client_every_byte_it_wrote() {
+    let t = Templates::new("timelimit 10\n");
+    let line = format!("{}\n", "x".repeat(1023));
+    for round in 0..20 {
+        let kib = [1, 63, 64, 65, 300][round % 5];
+        let (ending, code) = match round % 3 {
+            0 => ("exit 9\n", Some(9)),
+            1 => ("wakeup\n", Some(0)),
+            _ => ("", Some(0)),
+        };
+        let out = t.run("alice", &format!("flood {kib}\nsay end {round}\n{ending}"));
+        let expected = format!("{}end {round}\n", line.repeat(kib));
+        assert!(
+            stdout(&out) == expected,
+            "round {round}: {} bytes of stdout, expected {}; {}",
+            out.stdout.len(),
+            expected.len(),
+            stderr(&out)
+        );
+        assert_eq!(out.status.code(), code, "round {round}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn a_run_inherits_no_descriptor_of_a_caller() {
     let t = Templates::new("timelimit 5\n");
