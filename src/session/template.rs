@@ -22,7 +22,7 @@ use super::{
 };
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
-use crate::tracer::template::{Link, RunEnd, RunEvent, RunRequest};
+use crate::tracer::template::{Link, RunEnd, RunEvent, RunPipes, RunRequest};
 use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -256,8 +256,9 @@ struct Shared {
     /// The program made its first wakeup.
     prepared: AtomicBool,
     next_run: AtomicU64,
-    /// Clients being served (a worker thread each).
-    relaying: AtomicUsize,
+    /// Clients being served (a worker thread each); the tracer makes a
+    /// spare copy only when there are none.
+    relaying: Arc<AtomicUsize>,
     /// The threads that serve clients, kept between clients.
     workers: Workers,
     template: Mutex<Option<Watchdog>>,
@@ -367,7 +368,7 @@ fn serve(
         closing: AtomicBool::new(false),
         prepared: AtomicBool::new(false),
         next_run: AtomicU64::new(1),
-        relaying: AtomicUsize::new(0),
+        relaying: Arc::new(AtomicUsize::new(0)),
         workers: Workers::default(),
         template: Mutex::new(None),
         time_limit: jail.config.time_limit,
@@ -412,6 +413,7 @@ fn serve(
                     told.prepared.store(true, Ordering::SeqCst);
                 }),
                 gone: Box::new(move || gone.close()),
+                relays: shared.relaying.clone(),
             };
             started.serve_template(link)
         });
@@ -519,6 +521,8 @@ fn accept(
                 while let Some(stream) = shared.workers.next() {
                     serve_client(stream, &shared, &requests, &doorbell);
                     shared.relaying.fetch_sub(1, Ordering::SeqCst);
+                    // The tracer may make its spare copy now.
+                    let _ = doorbell.write(1);
                 }
             });
         }
@@ -619,33 +623,22 @@ fn serve_client(
     }
 }
 
-/// The server's ends of a run's stdio.
-struct RunPipes {
+/// The server's ends of a run's stdio, each dropped at its end.
+#[derive(Default)]
+struct RelayPipes {
     stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
 }
 
-/// Makes the run's pipes: the server's ends and the copy's (stdin's read
-/// end, stdout's and stderr's write ends), and a write end of stderr for
-/// the jail's report lines. All are non-blocking: the copy opens its own
-/// description of each pipe (through `/proc/<holder>/fd/<n>`), with its
-/// own flags, so these flags are the jail's alone.
-fn run_pipes() -> Result<(RunPipes, [OwnedFd; 3], OwnedFd), Errno> {
-    let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK);
-    let (stdin_read, stdin_write) = pipe()?;
-    let (stdout_read, stdout_write) = pipe()?;
-    let (stderr_read, stderr_write) = pipe()?;
-    let report = stderr_write.try_clone().map_err(|_| Errno::EMFILE)?;
-    Ok((
-        RunPipes {
-            stdin: Some(stdin_write),
-            stdout: Some(stdout_read),
-            stderr: Some(stderr_read),
-        },
-        [stdin_read, stdout_write, stderr_write],
-        report,
-    ))
+impl From<RunPipes> for RelayPipes {
+    fn from(pipes: RunPipes) -> RelayPipes {
+        RelayPipes {
+            stdin: Some(pipes.stdin),
+            stdout: Some(pipes.stdout),
+            stderr: Some(pipes.stderr),
+        }
+    }
 }
 
 fn fail(stream: &mut UnixStream, message: &str, status: u8) {
@@ -666,13 +659,6 @@ fn run_one(
         // Not started: the client tries again, with a new server.
         return;
     }
-    let (pipes, copy_ends, report) = match run_pipes() {
-        Ok(made) => made,
-        Err(errno) => {
-            let message = format!("cannot make the run's pipes: {}", errno.desc());
-            return fail(&mut stream, &message, crate::error::status::JAIL_FAILED);
-        }
-    };
     let Ok(notify) = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC) else {
         return fail(
             &mut stream,
@@ -692,16 +678,13 @@ fn run_one(
             root: None,
         },
     );
-    // The input the client sent with its request goes into the run's
-    // stdin now: the copy finds it there the moment it starts.
-    let mut relay = Relay::new(&stream, pipes);
+    // The input the client sent with its request is taken now, and goes
+    // into the run's stdin the moment the run has one.
+    let mut relay = Relay::new(&stream);
     relay.take_from_client();
-    relay.feed_stdin();
     let (replies_send, replies) = mpsc::channel();
     let request = RunRequest {
         id,
-        stdio: copy_ends,
-        report: Some(report),
         replies: replies_send,
         notify: notify.clone(),
     };
@@ -714,7 +697,11 @@ fn run_one(
     }
     let _ = doorbell.write(1);
     let (pid, root) = match replies.recv() {
-        Ok(RunEvent::Started { pid, pidfd }) => (pid, Arc::new(pidfd)),
+        Ok(RunEvent::Started { pid, pidfd, pipes }) => {
+            relay.pipes = pipes.into();
+            relay.feed_stdin();
+            (pid, Arc::new(pidfd))
+        }
         Ok(RunEvent::NotStarted(why)) if !shared.closing.load(Ordering::SeqCst) => {
             forget(shared);
             return fail(&mut stream, &why, crate::error::status::JAIL_FAILED);
@@ -794,7 +781,7 @@ const FLUSH_LIMIT: Duration = Duration::from_secs(30);
 /// run, and its relay for a bounded time.
 struct Relay<'a> {
     stream: &'a UnixStream,
-    pipes: RunPipes,
+    pipes: RelayPipes,
     /// From the client, not yet a whole frame.
     received: Vec<u8>,
     /// For the run's stdin, not yet in the pipe.
@@ -806,10 +793,10 @@ struct Relay<'a> {
 }
 
 impl<'a> Relay<'a> {
-    fn new(stream: &'a UnixStream, pipes: RunPipes) -> Relay<'a> {
+    fn new(stream: &'a UnixStream) -> Relay<'a> {
         Relay {
             stream,
-            pipes,
+            pipes: RelayPipes::default(),
             received: Vec::new(),
             input: Vec::new(),
             input_ended: false,

@@ -7,9 +7,11 @@
 //! `waitpid(WNOHANG)`), the fork injected into the parked wakeup (the
 //! parked thread's syscall becomes `clone(CLONE_PARENT | SIGCHLD)`, and
 //! at its exit the thread is rewound to make the wakeup again), the
-//! syscalls injected into the copy to give it the run's stdio, and the
-//! runs' table: which run a task belongs to, the end of a run (its root
-//! ends or makes the wakeup), and the events the server hears.
+//! syscalls injected into the copy to give it its stdio (pipes the tracer
+//! makes), the ready copies (one is kept spare while no run goes, so a
+//! request finds a copy that only has to be let go), and the runs'
+//! table: which run a task belongs to, the end of a run (its root ends
+//! or makes the wakeup), and the events the server hears.
 
 use super::task::InSyscall;
 use super::{Outcome, PendingClone, Resume, TraceError, Tracer, event::Event, scratch};
@@ -31,25 +33,81 @@ use std::sync::{Arc, mpsc};
 pub struct RunRequest {
     /// The server's name for the run.
     pub id: u64,
-    /// What becomes the copy's 0, 1 and 2 (a pipe's read end, then two
-    /// write ends); the tracer drops them once the copy has its own.
-    pub stdio: [OwnedFd; 3],
-    /// A non-blocking write end of the run's stderr, for the `report`
-    /// lines the run causes; dropped when the run ends.
-    pub report: Option<OwnedFd>,
     /// Where the tracer says how the run goes.
     pub replies: mpsc::Sender<RunEvent>,
     /// Rung after each reply, so the run's thread can wait in `poll`.
     pub notify: Arc<EventFd>,
 }
 
+/// The server's ends of a run's stdio, all non-blocking: the copy opened
+/// its own descriptions of the pipes, with its own flags.
+#[derive(Debug)]
+pub struct RunPipes {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// The pipes of a copy: the server's ends, the copy's (stdin's read end,
+/// stdout's and stderr's write ends, named by the copy's opens and
+/// dropped once it has its own), and a write end of stderr for the
+/// `report` lines of its run.
+struct CopyPipes {
+    server: RunPipes,
+    copy_ends: [OwnedFd; 3],
+    report: OwnedFd,
+}
+
+impl CopyPipes {
+    fn new() -> Result<CopyPipes, Errno> {
+        let pipe =
+            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK);
+        let (stdin_read, stdin_write) = pipe()?;
+        let (stdout_read, stdout_write) = pipe()?;
+        let (stderr_read, stderr_write) = pipe()?;
+        let report = stderr_write.try_clone().map_err(|_| Errno::EMFILE)?;
+        Ok(CopyPipes {
+            server: RunPipes {
+                stdin: stdin_write,
+                stdout: stdout_read,
+                stderr: stderr_read,
+            },
+            copy_ends: [stdin_read, stdout_write, stderr_write],
+            report,
+        })
+    }
+}
+
+/// A copy with its stdio, stopped where its wakeup returns: the next
+/// request's run.
+struct Ready {
+    pid: Pid,
+    pidfd: OwnedFd,
+    /// The parked thread's registers at the wakeup it was forked from.
+    saved: Regs,
+    server: RunPipes,
+    report: OwnedFd,
+}
+
+/// A copy being forked or given its stdio: its provisional run id (its
+/// tasks' until a request takes it) and its pipes.
+struct Making {
+    id: u64,
+    pipes: CopyPipes,
+    saved: Regs,
+}
+
 /// What the tracer tells a run's thread.
 #[derive(Debug)]
 pub enum RunEvent {
-    /// The copy runs, from its wakeup on, with its stdio. `pidfd` names
-    /// its root, for the run's watchdog (opened before the root could be
-    /// reaped).
-    Started { pid: Pid, pidfd: OwnedFd },
+    /// The copy runs, from its wakeup on, with its stdio, whose other
+    /// ends are `pipes`. `pidfd` names its root, for the run's watchdog
+    /// (opened before the root could be reaped).
+    Started {
+        pid: Pid,
+        pidfd: OwnedFd,
+        pipes: RunPipes,
+    },
     /// The copy could not be made or given its stdio.
     NotStarted(String),
     /// The run is over: every task of it has been killed. `complete`:
@@ -79,24 +137,36 @@ pub struct Link {
     /// Called once, when the prepared process has ended: no run can be
     /// forked any more.
     pub gone: Box<dyn FnMut()>,
+    /// Runs whose relay still goes (the server counts them, and rings
+    /// `doorbell` when one ends): a spare copy is made only when there
+    /// are none, so that its fork never takes a CPU from a run.
+    pub relays: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The tracer's template state.
 pub(super) struct State {
     link: Link,
     signals: SignalFd,
-    /// Requests not yet forked (the process is not prepared, or busy
-    /// forking another).
+    /// Requests waiting for a ready copy.
     pending: VecDeque<RunRequest>,
+    /// Copies ready for a run: one spare at most while no run goes, more
+    /// only while requests wait for them.
+    ready: VecDeque<Ready>,
+    /// The next provisional run id of a copy (counting down from the
+    /// top, far from the server's ids).
+    next_copy: u64,
+    /// A copy failed to get ready with no request waiting: no spare is
+    /// made again before the next request (which then hears why).
+    broken: bool,
     /// The thread that made the first wakeup: the one every copy is of.
     thread: Option<Pid>,
     /// Its registers at the wakeup's seccomp stop, while it is parked
     /// there.
     parked: Option<Regs>,
-    /// The registers it was forked from, and the request, during a fork.
-    forking: Option<(RunRequest, Regs)>,
+    /// The copy being forked.
+    forking: Option<Making>,
     /// Copies whose first stop has not been seen yet.
-    starting: HashMap<Pid, (RunRequest, Regs)>,
+    starting: HashMap<Pid, Making>,
     /// Runs by their root.
     runs: HashMap<Pid, Run>,
     /// The prepared process has ended.
@@ -118,10 +188,12 @@ pub(super) struct Injection {
     current: Option<Injected>,
     /// The next syscall stop is the injected call's entry.
     awaiting_entry: bool,
-    request: RunRequest,
+    /// The copy's provisional run id, and its pipes.
+    id: u64,
+    pipes: CopyPipes,
     pidfd: OwnedFd,
     /// Under Landlock, the pipes lent to the keeper until the opens are
-    /// done (without it the request's own descriptors are named).
+    /// done (without it the tracer's own descriptors are named).
     lent: Option<crate::keeper::Lent>,
 }
 
@@ -130,7 +202,7 @@ impl std::fmt::Debug for Injection {
         f.debug_struct("Injection")
             .field("current", &self.current)
             .field("steps left", &self.steps.len())
-            .field("run", &self.request.id)
+            .field("copy", &self.id)
             .finish()
     }
 }
@@ -288,6 +360,9 @@ impl Tracer {
             link,
             signals,
             pending: VecDeque::new(),
+            ready: VecDeque::new(),
+            next_copy: u64::MAX,
+            broken: false,
             thread: None,
             parked: None,
             forking: None,
@@ -349,8 +424,9 @@ impl Tracer {
         Ok(())
     }
 
-    /// Takes the requests the server sent, and forks the next one if the
-    /// prepared process is parked.
+    /// Takes the requests the server sent, gives them ready copies, and
+    /// forks another copy if one is wanted and the prepared process is
+    /// parked.
     fn take_requests(&mut self) {
         let Some(state) = self.template.as_mut() else {
             return;
@@ -361,16 +437,126 @@ impl Tracer {
                 // client the run never started.
                 continue;
             }
+            state.broken = false;
             state.pending.push_back(request);
         }
-        if state.parked.is_some()
-            && state.forking.is_none()
+        loop {
+            let Some(state) = self.template.as_mut() else {
+                return;
+            };
+            if state.pending.is_empty() || state.ready.is_empty() {
+                break;
+            }
+            let (Some(request), Some(ready)) = (state.pending.pop_front(), state.ready.pop_front())
+            else {
+                break;
+            };
+            self.start_run(ready, request);
+        }
+        if let Some(state) = self.template.as_ref()
             && let Some(thread) = state.thread
-            && let Some(request) = state.pending.pop_front()
+            && state.parked.is_some()
         {
-            let resume = self.fork_template(thread, request);
+            let resume = self.next_fork(thread);
             self.resume(thread, resume);
         }
+    }
+
+    /// Whether another copy is wanted: one for each waiting request not
+    /// yet covered by a copy on its way, and one spare while nothing else
+    /// goes (no run, no relay: its fork would take a CPU from them).
+    fn copy_wanted(&self) -> bool {
+        let Some(state) = self.template.as_ref() else {
+            return false;
+        };
+        if state.gone || state.forking.is_some() {
+            return false;
+        }
+        let injecting = self
+            .tasks
+            .values()
+            .filter(|task| task.injection.is_some())
+            .count();
+        let supply = state.ready.len() + state.starting.len() + injecting;
+        let idle = state.runs.is_empty()
+            && state.link.relays.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        let spare = usize::from(idle && !state.broken);
+        supply < state.pending.len() + spare
+    }
+
+    /// Forks a copy from the parked thread `pid` if one is wanted.
+    fn next_fork(&mut self, pid: Pid) -> Resume {
+        if !self.copy_wanted() {
+            return Resume::Nothing;
+        }
+        match CopyPipes::new() {
+            Ok(pipes) => self.fork_template(pid, pipes),
+            Err(errno) => {
+                self.copy_failed(&format!("cannot make the run's pipes: {}", errno.desc()));
+                Resume::Nothing
+            }
+        }
+    }
+
+    /// A copy could not be made ready: the oldest waiting request hears
+    /// why; with none waiting, no spare is tried again before the next
+    /// request.
+    fn copy_failed(&mut self, why: &str) {
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        match state.pending.pop_front() {
+            Some(request) => {
+                let _ = request.replies.send(RunEvent::NotStarted(why.to_string()));
+                let _ = request.notify.write(1);
+            }
+            None => {
+                warn!("a spare copy failed: {why}");
+                state.broken = true;
+            }
+        }
+    }
+
+    /// Lets ready copy `ready` go as `request`'s run: its wakeup returns
+    /// 0, with its stdio in place.
+    fn start_run(&mut self, ready: Ready, request: RunRequest) {
+        let Ready {
+            pid,
+            pidfd,
+            saved,
+            server,
+            report,
+        } = ready;
+        if let Some(task) = self.tasks.get_mut(&pid) {
+            task.run = Some(request.id);
+        }
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
+        let RunRequest {
+            id,
+            replies,
+            notify,
+        } = request;
+        let _ = replies.send(RunEvent::Started {
+            pid,
+            pidfd,
+            pipes: server,
+        });
+        let _ = notify.write(1);
+        debug!("{pid}: run {id} starts");
+        if let Some(state) = self.template.as_mut() {
+            state.runs.insert(
+                pid,
+                Run {
+                    id,
+                    replies,
+                    notify,
+                    report: Some(Rc::new(report)),
+                },
+            );
+        }
+        self.resume(pid, resume);
     }
 
     /// The report lines of `pid`'s run go to that run's stderr.
@@ -398,6 +584,17 @@ impl Tracer {
             .is_some_and(|task| task.injection.is_some())
         {
             return self.on_injection_event(pid, event);
+        }
+        if let Some(state) = self.template.as_mut()
+            && let Some(index) = state.ready.iter().position(|ready| ready.pid == pid)
+        {
+            // A ready copy waits stopped; any stop of it but its death
+            // (a signal from outside, a group stop) would let it run with
+            // no run of its own, or change it: it is thrown away.
+            debug!("{pid}: a ready copy was stopped again ({event:?}): killed");
+            state.ready.remove(index);
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return Resume::Nothing;
         }
         let (thread, prepared) = match self.template.as_ref() {
             Some(state) => (state.thread, state.thread.is_some()),
@@ -444,12 +641,12 @@ impl Tracer {
             }
             Event::Stop { .. } => {
                 if let Some(state) = self.template.as_mut()
-                    && let Some((request, saved)) = state.starting.remove(&pid)
+                    && let Some(making) = state.starting.remove(&pid)
                 {
                     if let Some(task) = self.tasks.get_mut(&pid) {
                         task.stage = super::Stage::Running;
                     }
-                    return self.start_injection(pid, request, saved);
+                    return self.start_injection(pid, making);
                 }
                 self.on_stop_event(pid, event)
             }
@@ -488,25 +685,21 @@ impl Tracer {
             Some(_) => {}
         }
         state.parked = Some(regs);
-        match state.pending.pop_front() {
-            Some(request) => self.fork_template(pid, request),
-            None => Resume::Nothing,
-        }
+        self.next_fork(pid)
     }
 
-    /// Turns the parked wakeup into the fork of a copy for `request`.
-    fn fork_template(&mut self, pid: Pid, request: RunRequest) -> Resume {
+    /// Turns the parked wakeup into the fork of a copy, with `pipes` for
+    /// its stdio.
+    fn fork_template(&mut self, pid: Pid, pipes: CopyPipes) -> Resume {
         let Some(state) = self.template.as_mut() else {
             return Resume::Nothing;
         };
         let Some(saved) = state.parked.take() else {
-            state.pending.push_front(request);
             return Resume::Nothing;
         };
         let Some(clone) = crate::arch::number_of("clone") else {
-            let _ = request
-                .replies
-                .send(RunEvent::NotStarted("no clone syscall here".into()));
+            state.parked = Some(saved);
+            self.copy_failed("no clone syscall here");
             return Resume::Nothing;
         };
         let mut regs = saved;
@@ -516,10 +709,11 @@ impl Tracer {
         }
         if nix::sys::ptrace::setregs(pid, regs).is_err() {
             // It died while parked: its end is reported next.
-            state.pending.push_front(request);
             return Resume::Nothing;
         }
-        state.forking = Some((request, saved));
+        let id = state.next_copy;
+        state.next_copy -= 1;
+        state.forking = Some(Making { id, pipes, saved });
         self.clones_in_flight += 1;
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.clone = Some(PendingClone {
@@ -566,12 +760,12 @@ impl Tracer {
         let Some(state) = self.template.as_mut() else {
             return resume;
         };
-        let Some((request, saved)) = state.forking.take() else {
+        let Some(making) = state.forking.take() else {
             return Resume::ToSyscallExit;
         };
         let held = match self.tasks.get_mut(&child) {
             Some(task) => {
-                task.run = Some(request.id);
+                task.run = Some(making.id);
                 let held = std::mem::take(&mut task.held_first_stop);
                 if held {
                     task.stage = super::Stage::Running;
@@ -581,10 +775,10 @@ impl Tracer {
             None => false,
         };
         if held {
-            let resume = self.start_injection(child, request, saved);
+            let resume = self.start_injection(child, making);
             self.resume(child, resume);
         } else if let Some(state) = self.template.as_mut() {
-            state.starting.insert(child, (request, saved));
+            state.starting.insert(child, making);
         }
         // The prepared thread goes on to the fork's exit, where it is
         // rewound to its wakeup.
@@ -600,37 +794,35 @@ impl Tracer {
         const ERESTARTNOINTR: i64 = 513;
         if result == -ERESTARTNOINTR
             && let Some(state) = self.template.as_mut()
-            && let Some((request, _)) = state.forking.take()
+            && state.forking.take().is_some()
         {
+            // Forked again from the wakeup, if still wanted.
             debug!("{pid}: the fork of a copy was interrupted: again");
-            state.pending.push_front(request);
         } else if result < 0 {
             warn!("{pid}: the fork of a copy failed: {result}");
             if let Some(state) = self.template.as_mut()
-                && let Some((request, _)) = state.forking.take()
+                && state.forking.take().is_some()
             {
-                let _ = request.replies.send(RunEvent::NotStarted(format!(
+                self.copy_failed(&format!(
                     "the prepared process cannot be forked: {}",
                     Errno::from_raw(i32::try_from(-result).unwrap_or(libc::EIO)).desc()
-                )));
-                let _ = request.notify.write(1);
+                ));
             }
         }
         self.set_registers_or_kill(pid, arch::to_run_again(&saved), Resume::Continue)
     }
 
-    /// Gives copy `pid` the run's stdio, one injected syscall after the
-    /// other.
-    fn start_injection(&mut self, pid: Pid, request: RunRequest, saved: Regs) -> Resume {
-        let fail = |request: RunRequest, why: String| {
-            let _ = request.replies.send(RunEvent::NotStarted(why));
-            let _ = request.notify.write(1);
+    /// Gives copy `pid` its stdio, one injected syscall after the other.
+    fn start_injection(&mut self, pid: Pid, making: Making) -> Resume {
+        let fail = |tracer: &mut Tracer, why: String| {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            tracer.copy_failed(&why);
             Resume::Nothing
         };
+        let Making { id, pipes, saved } = making;
         let pidfd = match sys::pidfd_open(pid) {
             Ok(pidfd) => pidfd,
-            Err(errno) => return fail(request, format!("cannot watch the run: {}", errno.desc())),
+            Err(errno) => return fail(self, format!("cannot watch the run: {}", errno.desc())),
         };
         // The three paths go into the copy's slot of the scratch region
         // (mapped in the prepared process before it parked, so in every
@@ -642,46 +834,46 @@ impl Tracer {
             None
         };
         let Some(slot) = slot else {
-            return fail(request, "the copy has no scratch slot".into());
+            return fail(self, "the copy has no scratch slot".into());
         };
         let (paths, lent) = if self.landlock {
             let Some(keeper) = &self.keeper else {
-                return fail(request, "no descriptor keeper under Landlock".into());
+                return fail(self, "no descriptor keeper under Landlock".into());
             };
-            let stdio: Vec<&OwnedFd> = request.stdio.iter().collect();
+            let stdio: Vec<&OwnedFd> = pipes.copy_ends.iter().collect();
             match crate::keeper::Lent::all(keeper, &stdio) {
                 Ok(lent) => ([0, 1, 2].map(|index| lent.path_of(index)), Some(lent)),
                 Err(errno) => {
                     return fail(
-                        request,
+                        self,
                         format!("the descriptor keeper failed: {}", errno.desc()),
                     );
                 }
             }
         } else {
-            // The request holds the pipes until the opens are done.
+            // The tracer holds the pipes until the opens are done.
             let paths = [0, 1, 2].map(|index| {
                 format!(
                     "/proc/{}/fd/{}",
                     self.own_tid,
-                    request.stdio[index].as_raw_fd()
+                    pipes.copy_ends[index].as_raw_fd()
                 )
             });
             (paths, None)
         };
         let base = scratch::address(slot, scratch::Part::FirstPath);
         let Some(bytes) = laid_out(&paths) else {
-            return fail(request, "a descriptor's path is too long".into());
+            return fail(self, "a descriptor's path is too long".into());
         };
         if let Err(errno) = scratch::write(pid, base, &bytes) {
             return fail(
-                request,
+                self,
                 format!("cannot write the copy's memory: {}", errno.desc()),
             );
         }
         let addresses = [0, 1, 2].map(|index| base + index as u64 * PATH_ROOM);
         let Some(steps) = stdio_steps(pid, addresses) else {
-            return fail(request, "syscalls missing on this architecture".into());
+            return fail(self, "syscalls missing on this architecture".into());
         };
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.injection = Some(Box::new(Injection {
@@ -689,7 +881,8 @@ impl Tracer {
                 steps,
                 current: None,
                 awaiting_entry: false,
-                request,
+                id,
+                pipes,
                 pidfd,
                 lent,
             }));
@@ -715,47 +908,39 @@ impl Tracer {
         let Some(injection) = task.injection.take() else {
             return Resume::Continue;
         };
-        if let Err(why) = lands_on_its_pipes(pid, &injection.request.stdio) {
+        if let Err(why) = lands_on_its_pipes(pid, &injection.pipes.copy_ends) {
             warn!("{pid}: {why}");
-            let _ = injection.request.replies.send(RunEvent::NotStarted(why));
-            let _ = injection.request.notify.write(1);
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            self.copy_failed(&why);
             return Resume::Nothing;
         }
         let Injection {
             saved,
-            request,
+            id,
+            pipes,
             pidfd,
             lent,
             ..
         } = *injection;
         drop(lent);
-        let mut regs = saved;
-        arch::set_return_value(&mut regs, 0);
-        let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
-        let RunRequest {
-            id,
-            stdio,
+        let CopyPipes {
+            server,
+            copy_ends,
             report,
-            replies,
-            notify,
-        } = request;
-        drop(stdio);
-        let _ = replies.send(RunEvent::Started { pid, pidfd });
-        let _ = notify.write(1);
-        debug!("{pid}: run {id} starts");
+        } = pipes;
+        drop(copy_ends);
+        debug!("{pid}: copy {id} is ready");
         if let Some(state) = self.template.as_mut() {
-            state.runs.insert(
+            // It stays stopped here until a request takes it.
+            state.ready.push_back(Ready {
                 pid,
-                Run {
-                    id,
-                    replies,
-                    notify,
-                    report: report.map(Rc::new),
-                },
-            );
+                pidfd,
+                saved,
+                server,
+                report,
+            });
         }
-        resume
+        Resume::Nothing
     }
 
     /// A stop of a copy being given its stdio.
@@ -788,15 +973,11 @@ impl Tracer {
                     step.what
                 );
                 warn!("{pid}: {why}");
-                if let Some(injection) = self
-                    .tasks
-                    .get_mut(&pid)
-                    .and_then(|task| task.injection.take())
-                {
-                    let _ = injection.request.replies.send(RunEvent::NotStarted(why));
-                    let _ = injection.request.notify.write(1);
+                if let Some(task) = self.tasks.get_mut(&pid) {
+                    task.injection = None;
                 }
                 let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                self.copy_failed(&why);
                 Resume::Nothing
             }
             // The jail's own call (an open): it runs as set.
@@ -894,14 +1075,22 @@ impl Tracer {
             _ => RunEnd::Killed(libc::SIGKILL),
         };
         self.end_run(pid, how);
-        // A copy that died before it started.
-        if let Some(state) = self.template.as_mut()
-            && let Some((request, _)) = state.starting.remove(&pid)
-        {
-            let _ = request.replies.send(RunEvent::NotStarted(
-                "the copy died before it started".into(),
-            ));
-            let _ = request.notify.write(1);
+        // A copy that died before a run took it.
+        let injecting = self
+            .tasks
+            .get_mut(&pid)
+            .and_then(|task| task.injection.take())
+            .is_some();
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        let starting = state.starting.remove(&pid).is_some();
+        let ready = state.ready.len();
+        state.ready.retain(|ready| ready.pid != pid);
+        if starting || injecting {
+            self.copy_failed("the copy died before it started");
+        } else if ready != state.ready.len() {
+            debug!("{pid}: a ready copy died");
         }
     }
 
@@ -915,17 +1104,15 @@ impl Tracer {
             return;
         }
         state.gone = true;
+        // Their threads hear the senders go: the runs never started.
         state.pending.clear();
         state.parked = None;
-        if let Some((request, _)) = state.forking.take() {
-            let _ = request.replies.send(RunEvent::NotStarted(
-                "the prepared process ended while it was forked".into(),
-            ));
-            let _ = request.notify.write(1);
-        }
+        state.forking = None;
         (state.link.gone)();
+        // The prepared process's tasks, and the copies no run has taken.
+        let runs: Vec<u64> = state.runs.values().map(|run| run.id).collect();
         for (tid, task) in &self.tasks {
-            if task.run.is_none() {
+            if task.run.is_none_or(|run| !runs.contains(&run)) {
                 let _ = nix::sys::signal::kill(*tid, Signal::SIGKILL);
             }
         }

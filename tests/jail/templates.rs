@@ -172,6 +172,47 @@ impl Templates {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+
+    /// The live drivers other than a spare copy, oldest first (the
+    /// prepared process), and the spares: copies the server keeps ready
+    /// while no run goes, each stopped before its wakeup returns, in a
+    /// session of its own. A run's processes are not spares: a run's root
+    /// ends with its run, and the others are in its session.
+    fn drivers_and_spares(&self) -> (Vec<i32>, Vec<i32>) {
+        let mut drivers: Vec<(u64, i32)> = self
+            .drivers()
+            .into_iter()
+            .filter_map(|pid| Some((stat_of(pid)?.start, pid)))
+            .collect();
+        drivers.sort();
+        let mut live = Vec::new();
+        let mut spares = Vec::new();
+        for (index, (_, pid)) in drivers.into_iter().enumerate() {
+            let spare = index > 0
+                && stat_of(pid).is_some_and(|stat| stat.state == 't' && stat.session == pid);
+            if spare {
+                spares.push(pid);
+            } else {
+                live.push(pid);
+            }
+        }
+        (live, spares)
+    }
+
+    /// Waits until exactly `count` drivers besides at most one spare
+    /// copy are alive; returns them, oldest (the prepared process) first.
+    fn wait_live(&self, count: usize) -> Vec<i32> {
+        let start = Instant::now();
+        loop {
+            let (live, spares) = self.drivers_and_spares();
+            if (live.len() == count && spares.len() <= 1)
+                || start.elapsed() > Duration::from_secs(5)
+            {
+                return live;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Templates {
@@ -183,6 +224,26 @@ impl Drop for Templates {
                 nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
         }
     }
+}
+
+/// What the tests read of `/proc/<pid>/stat`.
+struct Stat {
+    state: char,
+    session: i32,
+    /// Start time, in clock ticks after boot.
+    start: u64,
+}
+
+fn stat_of(pid: i32) -> Option<Stat> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name: state (3), ppid, pgrp, session (6),
+    // ... starttime (22).
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        session: fields.get(3)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
 }
 
 /// Waits for a client with a hard limit, so a hung server fails the test.
@@ -229,7 +290,7 @@ fn every_run_starts_from_the_prepared_state_and_leaves_nothing_behind() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // Only the prepared process is left: the spinning child went with
     // its run.
-    assert_eq!(t.wait_drivers(1).len(), 1, "{:?}", t.drivers());
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
     for ident in ["alice", "bob"] {
         let out = t.run(ident, "peek\nincr\n");
         assert_eq!(stdout(&out), "heap p\ncounter 101\n", "{}", stderr(&out));
@@ -272,6 +333,89 @@ fn a_run_that_ends_gives_its_client_every_byte_it_wrote() {
     }
 }
 
+/// Waits until the tree has exactly one spare copy; returns it.
+fn wait_spare(t: &Templates) -> i32 {
+    let start = Instant::now();
+    loop {
+        let (_, spares) = t.drivers_and_spares();
+        if spares.len() == 1 {
+            return spares[0];
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no spare copy: {:?}",
+            t.drivers_and_spares()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Between runs the server keeps one copy ready (stopped before its
+/// wakeup returns, its stdio in place); the next run is that copy, and a
+/// new one is made once that run is over. A spare killed from outside is
+/// replaced, and the runs go on.
+#[test]
+fn a_spare_copy_is_the_next_run_and_is_replaced_when_it_dies() {
+    let t = Templates::new("timelimit 5\n");
+    let out = t.run("pia", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let spare = wait_spare(&t);
+    let out = t.run("pia", "pid\nincr\n");
+    assert_eq!(
+        stdout(&out),
+        format!("pid {spare}\ncounter 101\n"),
+        "{}",
+        stderr(&out)
+    );
+    let next = wait_spare(&t);
+    assert_ne!(next, spare, "a run's copy is never a spare again");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(next), nix::sys::signal::SIGKILL).unwrap();
+    for _ in 0..3 {
+        let out = t.run("pia", "incr\n");
+        assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let last = wait_spare(&t);
+    // Stopped from outside (SIGSTOP, then SIGCONT), a spare never runs
+    // without a run: the next run still starts from the prepared state.
+    for signal in [nix::sys::signal::SIGSTOP, nix::sys::signal::SIGCONT] {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(last), signal);
+    }
+    let out = t.run("pia", "incr\npeek\n");
+    assert_eq!(stdout(&out), "counter 101\nheap p\n", "{}", stderr(&out));
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
+
+/// The spare copy becomes the next caller's run: another run, started
+/// while that one goes, cannot signal it (a spare is made only while no
+/// run goes, so a run never sees one unassigned).
+#[test]
+fn a_run_cannot_signal_the_run_that_took_the_spare_copy() {
+    let t = Templates::with_driver(attack_template(), "timelimit 5\n");
+    let out = t.run("quin", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    let spare = wait_spare(&t);
+    let mut holder = t.spawn(&["quin"]);
+    let _ = holder
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"sleep 1500\nsay held\n");
+    // The holder's run took `spare`; another run starts from a copy
+    // forked for it, and tries the holder's process.
+    std::thread::sleep(Duration::from_millis(300));
+    let out = t.run("rue", &format!("kill {spare} 0\nkill {spare} 9\n"));
+    assert_eq!(
+        stdout(&out),
+        "kill errno 3\nkill errno 3\n",
+        "{}",
+        stderr(&out)
+    );
+    let holder = finish(holder);
+    assert_eq!(stdout(&holder), "slept\nheld\n", "{}", stderr(&holder));
+    assert_eq!(holder.status.code(), Some(0));
+}
+
 #[test]
 fn a_run_inherits_no_descriptor_of_a_caller() {
     let t = Templates::new("timelimit 5\n");
@@ -306,7 +450,7 @@ fn a_run_past_its_time_limit_is_killed_and_the_template_survives() {
     let t = Templates::new("timelimit 1\n");
     let out = t.run("erin", "say ready\n");
     assert_eq!(stdout(&out), "ready\n", "{}", stderr(&out));
-    let prepared = t.wait_drivers(1);
+    let prepared = t.wait_live(1);
     let start = Instant::now();
     let out = t.run("erin", "say spinning\nspin\n");
     assert_eq!(stdout(&out), "spinning\n");
@@ -316,7 +460,7 @@ fn a_run_past_its_time_limit_is_killed_and_the_template_survives() {
     // The next run is as fast and fresh as ever, from the same process.
     let out = t.run("erin", "incr\n");
     assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
-    assert_eq!(t.wait_drivers(1), prepared);
+    assert_eq!(t.wait_live(1), prepared);
 }
 
 #[test]
@@ -370,7 +514,7 @@ fn concurrent_runs_each_get_exactly_their_own_output() {
         );
         assert_eq!(out.status.code(), Some((n % 5) as i32), "run {n}");
     }
-    assert_eq!(t.wait_drivers(1).len(), 1);
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
 }
 
 #[test]
@@ -427,7 +571,7 @@ fn a_killed_prepared_process_is_prepared_again_on_the_next_run() {
     let t = Templates::new("timelimit 5\n");
     let out = t.run("jay", "say one\n");
     assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
-    let prepared = t.wait_drivers(1);
+    let prepared = t.wait_live(1);
     assert_eq!(prepared.len(), 1);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(prepared[0]),
@@ -437,7 +581,7 @@ fn a_killed_prepared_process_is_prepared_again_on_the_next_run() {
     let out = t.run("jay", "incr\n");
     assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
-    let again = t.wait_drivers(1);
+    let again = t.wait_live(1);
     assert_eq!(again.len(), 1);
     assert_ne!(again, prepared);
 }
@@ -447,7 +591,7 @@ fn kill_ends_the_idents_runs_and_leaves_the_prepared_process() {
     let t = Templates::new("timelimit 10\n");
     let out = t.run("kim", "say warm\n");
     assert_eq!(stdout(&out), "warm\n");
-    let prepared = t.wait_drivers(1);
+    let prepared = t.wait_live(1);
     let mut kim = t.spawn(&["kim"]);
     let mut lee = t.spawn(&["lee"]);
     kim.stdin
@@ -477,7 +621,7 @@ fn kill_ends_the_idents_runs_and_leaves_the_prepared_process() {
     let lee = finish(lee);
     assert_eq!(stdout(&lee), "lee\nslept\nlee done\n", "{}", stderr(&lee));
     assert_eq!(lee.status.code(), Some(0));
-    assert_eq!(t.wait_drivers(1), prepared);
+    assert_eq!(t.wait_live(1), prepared);
     // Nothing to end is fine.
     let out = t.kill("nobody");
     assert_eq!(
@@ -524,11 +668,11 @@ fn a_client_killed_mid_run_ends_its_run() {
     let mut child = t.spawn(&["oli"]);
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"say spinning\nbgspin\nspin\n").unwrap();
-    assert_eq!(t.wait_drivers(3).len(), 3, "the run and its child spin");
+    assert_eq!(t.wait_live(3).len(), 3, "the run and its child spin");
     child.kill().unwrap();
     let _ = child.wait();
     drop(stdin);
-    assert_eq!(t.wait_drivers(1).len(), 1, "{:?}", t.drivers());
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
     let out = t.run("oli", "incr\n");
     assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
 }
@@ -790,9 +934,10 @@ fn report_lines_go_to_the_stderr_of_the_run_that_caused_them() {
 // fixtures/repl/attack_template.c.
 
 /// Processes of this tree in a ptrace or job-control stop (state `t` or
-/// `T`), other than `except`.
+/// `T`), other than `except` and a spare copy.
 fn stopped_drivers(t: &Templates, except: &[i32]) -> Vec<i32> {
-    t.drivers()
+    t.drivers_and_spares()
+        .0
         .into_iter()
         .filter(|pid| !except.contains(pid))
         .filter(|pid| {
@@ -812,7 +957,7 @@ fn a_child_whose_creator_is_killed_in_its_fork_event_does_not_outlive_its_run() 
     let t = Templates::with_driver(attack_template(), "timelimit 10\nmaxthreads 50\n");
     let out = t.run("rex", "say warm\n");
     assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
-    let prepared = t.wait_drivers(1);
+    let prepared = t.wait_live(1);
     for _ in 0..2 {
         let out = t.run("rex", "racefork 2500\n");
         assert_eq!(stdout(&out), "rounds 1\n", "{}", stderr(&out));
