@@ -808,6 +808,23 @@ impl Tracer {
                     Errno::from_raw(i32::try_from(-result).unwrap_or(libc::EIO)).desc()
                 ));
             }
+        } else if let Some(state) = self.template.as_mut()
+            && state.forking.take().is_some()
+        {
+            // A fork that made a task reports it (its event takes
+            // `forking`) before it returns. This one returned without
+            // one: the program's own seccomp filter answered the clone
+            // (`SECCOMP_RET_ERRNO` with 0, a user notification). Left
+            // waiting, the template would never give a copy again.
+            warn!("{pid}: the fork of a copy returned {result} without making one");
+            self.clones_in_flight = self.clones_in_flight.saturating_sub(1);
+            if let Some(task) = self.tasks.get_mut(&pid) {
+                task.clone = None;
+            }
+            self.copy_failed(
+                "the prepared process cannot be forked: its fork returned without making a copy \
+                 (does the template's program filter clone?)",
+            );
         }
         self.set_registers_or_kill(pid, arch::to_run_again(&saved), Resume::Continue)
     }

@@ -1101,6 +1101,49 @@ fn a_template_that_neuters_setsid_never_puts_two_runs_in_one_process_group() {
 }
 
 #[test]
+fn a_template_whose_filter_fakes_clone_fails_each_run_without_stalling() {
+    // The same filter for clone: the fork the jail injects into the
+    // prepared process returns 0 without making a copy. The tracer waited
+    // for the copy's event, which never came: no run of that template
+    // ever started again, and its clients waited for good.
+    let t = Templates::with_driver(attack_template(), "arg noclone\ntimelimit 10\n");
+    // Native control: the filter answers fork (glibc's fork is clone)
+    // with 0, so the parent takes itself for the child and exits.
+    for (mode, expected) in [("none", "reaped 1 of 1\nafter\n"), ("noclone", "")] {
+        let mut native = Command::new(attack_template())
+            .arg(mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = native
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"forkwait 1\nsay after\n");
+        let native = native.wait_with_output().unwrap();
+        assert_eq!(stdout(&native), expected, "{mode}");
+    }
+    for round in 0..3 {
+        let start = Instant::now();
+        let out = t.run("cal", "say never\n");
+        assert_eq!(stdout(&out), "", "round {round}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(125),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("returned without making a copy"),
+            "round {round}: {}",
+            stderr(&out)
+        );
+        assert!(start.elapsed() < Duration::from_secs(5), "round {round}");
+    }
+}
+
+#[test]
 fn a_run_with_many_threads_leaves_other_runs_able_to_start() {
     // Every task that hands the kernel a checked argument takes a slot of
     // the scratch region (a few hundred in all) for as long as it lives.
