@@ -19,8 +19,11 @@
 # collections; print(6*7)'` under conf/python.conf; "template" is
 # `print(6*7)` as a run of conf/python-template.conf, whose prepared
 # python3 has those imports done. All four commands are timed in one
-# hyperfine run. Then the prepared process's memory, and CONCURRENT (100)
-# runs started at once against the one template, each checked to print 42.
+# hyperfine run. Then the same two as shipped (the configs' `cpu auto`,
+# the client unpinned), back to back and SPACE_MS (20) apart, as a bot's
+# messages come; then the memory of the prepared process and of the spare
+# copy kept ready between runs, and CONCURRENT (100) runs started at once
+# against the one template, each checked to print 42.
 #
 # Memory: SESSIONS sessions are started and left suspended; for each, the
 # session server (the tracer and its I/O thread) and its descriptor keeper
@@ -34,6 +37,7 @@ runs="${RUNS:-20}"
 sessions="${SESSIONS:-20}"
 concurrent="${CONCURRENT:-100}"
 cpu="${CPU:-0}"
+space_ms="${SPACE_MS:-20}"
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -44,6 +48,7 @@ sandbox="$repo/target/release/sandbox"
 tmp="$(mktemp -d /tmp/sandbox-sessions-bench.XXXXXX)"
 cleanup() {
     "$sandbox" --kill-template "$tmp/template.conf" >/dev/null 2>&1 || true
+    "$sandbox" --kill-template "$tmp/template-auto.conf" >/dev/null 2>&1 || true
     for sock in "$tmp"/socks/*.sock; do
         [[ -e "$sock" ]] || continue
         ident="$(basename "$sock" .sock)"
@@ -60,6 +65,10 @@ echo "sockdir $tmp/socks" >> "$tmp/repl.conf"
 grep -v '^cpu ' "$repo/conf/python.conf" > "$tmp/fresh.conf"
 grep -v '^cpu ' "$repo/conf/python-template.conf" > "$tmp/template.conf"
 echo "sockdir $tmp/socks" >> "$tmp/template.conf"
+# As shipped (`cpu auto`), with their own sockets.
+cp "$repo/conf/python.conf" "$tmp/fresh-auto.conf"
+cp "$repo/conf/python-template.conf" "$tmp/template-auto.conf"
+echo "sockdir $tmp/socks-auto" >> "$tmp/template-auto.conf"
 imports='import json, decimal, re, collections; print(6*7)'
 
 pin=(taskset -c "$cpu")
@@ -101,18 +110,56 @@ print(*(r["median"] for r in results))' "$tmp/times.json")
 ratio="$(echo "$session / $fresh" | bc -l)"
 template_ratio="$(echo "$template / $cold" | bc -l)"
 
+log "== templates as shipped (cpu auto, client unpinned): back to back, then ${space_ms} ms apart"
+# A Python loop times each command (spawn to exit) and sleeps between
+# them when asked; the cold run every fifth round.
+as_shipped() {
+    python3 - "$1" "$runs" "$sandbox" "$tmp" "$imports" <<'PY'
+import statistics, subprocess, sys, time
+space, runs, sandbox, tmp, imports = float(sys.argv[1]) / 1000, int(sys.argv[2]), *sys.argv[3:]
+def timed(argv, data):
+    start = time.perf_counter()
+    out = subprocess.run(argv, input=data, capture_output=True).stdout
+    assert out == b"42\n", out
+    return time.perf_counter() - start
+template, cold = [], []
+for round in range(runs * 3):
+    time.sleep(space)
+    template.append(timed([sandbox, f"{tmp}/template-auto.conf", "timed"], b"print(6*7)"))
+    if round % 3 == 0:
+        time.sleep(space)
+        cold.append(timed([sandbox, f"{tmp}/fresh-auto.conf", "bench", "python3", "-c", imports], b""))
+print(statistics.median(template), statistics.median(cold))
+PY
+}
+read -r auto_template auto_cold < <(as_shipped 0)
+read -r spaced_template spaced_cold < <(as_shipped "$space_ms")
+
 log "== templates: the prepared process, and $concurrent runs at once"
 tserver="$(fuser "$tmp/socks/".template.*.sock 2>/dev/null | tr -s ' ' '\n' | grep -E '^[0-9]+$' | head -1 || true)"
-prepared_rss=0; prepared_pss=0; tserver_rss=0; tserver_pss=0
+prepared_rss=0; prepared_pss=0; tserver_rss=0; tserver_pss=0; spare_rss=0; spare_pss=0
 if [[ -n "$tserver" ]]; then
     tserver_rss="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$tserver/status")"
     tserver_pss="$(awk '$1 == "Pss:" { print $2 }' "/proc/$tserver/smaps_rollup")"
+    # The traced children: the prepared process (the oldest) and the
+    # spare copy.
+    traced=()
     for child in $(cat "/proc/$tserver/task/"*/children 2>/dev/null); do
         if [[ "$(awk '$1 == "TracerPid:" { print $2 }' "/proc/$child/status")" != 0 ]]; then
-            prepared_rss="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$child/status")"
-            prepared_pss="$(awk '$1 == "Pss:" { print $2 }' "/proc/$child/smaps_rollup")"
+            traced+=("$(awk '{ print $22 }' "/proc/$child/stat") $child")
         fi
     done
+    i=0
+    while read -r _ child; do
+        [[ -n "$child" ]] || continue
+        rss="$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$child/status")"
+        pss="$(awk '$1 == "Pss:" { print $2 }' "/proc/$child/smaps_rollup")"
+        # The spare's own pages (private: not shared with the prepared
+        # process); its Pss takes half of every page they share.
+        own="$(awk '$1 == "Private_Clean:" || $1 == "Private_Dirty:" { kb += $2 } END { print kb + 0 }' "/proc/$child/smaps_rollup")"
+        if ((i == 0)); then prepared_rss="$rss"; prepared_pss="$pss"; else spare_rss="$rss"; spare_pss="$own"; fi
+        i=$((i + 1))
+    done < <(printf '%s\n' "${traced[@]}" | sort -n)
 fi
 start_ns="$(date +%s%N)"
 pids=()
@@ -160,8 +207,11 @@ cat <<EOF
 | fresh jailed \`python3 -c '$imports'\` (cold, with the imports), median of $runs | $(printf '%.1f' "$(echo "$cold * 1000" | bc -l)") ms |
 | \`print(6*7)\` as a run of the template (those imports prepared), median of $runs | $(printf '%.1f' "$(echo "$template * 1000" | bc -l)") ms |
 | template run / cold with imports | $(printf '%.3f' "$template_ratio") |
+| as shipped (\`cpu auto\`, client unpinned), back to back: template run / cold, medians of $((runs * 3)) / $runs | $(printf '%.1f / %.1f ms = %.3f' "$(echo "$auto_template * 1000" | bc -l)" "$(echo "$auto_cold * 1000" | bc -l)" "$(echo "$auto_template / $auto_cold" | bc -l)") |
+| as shipped, ${space_ms} ms between commands: template run / cold | $(printf '%.1f / %.1f ms = %.3f' "$(echo "$spaced_template * 1000" | bc -l)" "$(echo "$spaced_cold * 1000" | bc -l)" "$(echo "$spaced_template / $spaced_cold" | bc -l)") |
 | prepared python3, VmRSS | $prepared_rss KiB |
-| prepared python3, Pss | $prepared_pss KiB |
+| prepared python3, Pss (shared with the spare, which takes half of what they share) | $prepared_pss KiB |
+| spare copy kept ready between runs, VmRSS / its own pages (Private_*) | $spare_rss / $spare_pss KiB |
 | template server (tracer), VmRSS / Pss | $tserver_rss / $tserver_pss KiB |
 | $concurrent runs started at once against one template: wall time, all done | $concurrent_ms ms |
 | of those, runs that printed 42 / failed | $right / $failed |
