@@ -19,8 +19,11 @@
 # lets the scheduler place them; "auto" (optional) is unpinned with `cpu auto`
 # in the jail config.
 #
-# Workload ids: imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind
-#   seeimports cowimports writebuild cowbuild
+# Workload ids: imports find forkexec gcc compute parallel stat openclose getpid sendmsg true seefind
+#   cowfind seeimports cowimports writebuild cowbuild
+# (parallel: two of the compute workload at once, which on 2 CPUs should
+# take the time of one unpinned, jailed as natively: the jail must not
+# hold both processes to one CPU)
 # (seefind and cowfind: find over a copy of /usr/include that the jail sees,
 # or that is a `cow` tree, whose kept layer the warm-up run makes;
 # seeimports and cowimports: python3 importing with its working directory,
@@ -202,7 +205,7 @@ export TMPDIR="$run" LC_ALL=C PATH=/usr/bin:/bin
 
 n_stat=$((50000 / scale)); n_open=$((20000 / scale)); n_getpid=$((50000 / scale)); n_fork=$((300 / scale))
 n_sendmsg=$((20000 / scale))
-all_ids="imports find forkexec gcc compute stat openclose getpid sendmsg true seefind cowfind seeimports cowimports writebuild cowbuild"
+all_ids="imports find forkexec gcc compute parallel stat openclose getpid sendmsg true seefind cowfind seeimports cowimports writebuild cowbuild"
 
 # Sets `argv`, `title`, `checked` (syscalls per run, or empty) and `ref`
 # (the reference "best seccomp tracer" ratio, pinned) for a workload id.
@@ -219,6 +222,8 @@ workload() {
                argv=(/bin/sh "$bin/gcc.sh") ;;
     compute)   title="python pure compute"; ref=0.92
                argv=(/usr/bin/python3 "$bin/compute.py") ;;
+    parallel)  title="2 x python pure compute at once"
+               argv=(/bin/sh -c "/usr/bin/python3 $bin/compute.py & /usr/bin/python3 $bin/compute.py; wait") ;;
     stat)      title="$((n_stat / 1000))k stat loop"; ref=22.3; checked=$n_stat
                argv=("$bin/statloop" "$n_stat") ;;
     openclose) title="$((n_open / 1000))k open+close loop"; ref=8.57; checked=$n_open
