@@ -173,6 +173,7 @@ fn main() -> ExitCode {
             Ok(ClientEnding::Exited(code)) => ExitCode::from(code as u8),
             Ok(ClientEnding::Killed(signal)) => killed(signal),
             Ok(ClientEnding::TimedOut) => timed_out(),
+            Ok(ClientEnding::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
             Ok(ClientEnding::Ended) if jail.config.template => {
                 fail("the run was ended by `kill`", status::JAIL_FAILED)
             }

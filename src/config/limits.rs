@@ -417,23 +417,38 @@ pub(super) fn apply_caps(builder: &mut Builder<'_>, word: Word<'_>) -> Result<()
 /// Checks over the whole config for one ident, once every line is in.
 pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     // A session's program lives across commands, each with its own client
-    // and ending; these limits end the program itself.
+    // and ending; these limits end the program itself. A template's run
+    // is a whole program of its own: its relay counts its output.
     let per_run = [
         ("cputime", config.limits.lines.cpu_time),
         ("outputlimit", config.limits.lines.output_limit),
         ("maxmemory", config.limits.lines.max_memory),
     ];
     if config.wakeup
-        && let Some((keyword, Some((line, col)))) = per_run.into_iter().find(|(_, at)| at.is_some())
+        && let Some((keyword, Some((line, col)))) = per_run
+            .into_iter()
+            .filter(|(keyword, _)| !(config.template && *keyword == "outputlimit"))
+            .find(|(_, at)| at.is_some())
     {
+        let (what, instead) = if config.template {
+            (
+                "templates (`template`)",
+                "`timelimit` and `outputlimit`, which count per run",
+            )
+        } else {
+            (
+                "sessions (`wakeup`)",
+                "`timelimit`, which counts per command",
+            )
+        };
         return Err(ConfigError::at(
             file,
             line,
             col,
-            format!("`{keyword}` does not apply to sessions (`wakeup`) yet"),
+            format!("`{keyword}` does not apply to {what} yet"),
         )
         .expected(format!(
-            "`{keyword}` in a config without `wakeup`, or `timelimit`, which counts per command"
+            "`{keyword}` in a config without `wakeup`, or {instead}"
         )));
     }
     // Another identity reaches the files the tracer hands over only
@@ -622,6 +637,11 @@ mod tests {
     #[test]
     fn outputlimit_takes_any_whole_number_of_bytes() {
         assert_eq!(parse("outputlimit 0").limits.output_limit, Some(0));
+        // Per run with a template.
+        assert_eq!(
+            parse("outputlimit 7\nwakeup\ntemplate").limits.output_limit,
+            Some(7)
+        );
         assert_eq!(
             parse("outputlimit 18446744073709551615")
                 .limits
@@ -638,6 +658,10 @@ mod tests {
             (
                 "outputlimit 5\nwakeup",
                 "t.conf:1:1: `outputlimit` does not apply to sessions (`wakeup`) yet",
+            ),
+            (
+                "cputime 5\nwakeup\ntemplate",
+                "t.conf:1:1: `cputime` does not apply to templates (`template`) yet; expected `cputime` in a config without `wakeup`, or `timelimit` and `outputlimit`, which count per run",
             ),
         ] {
             let shown = error(text);

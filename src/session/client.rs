@@ -21,6 +21,9 @@ pub enum ClientEnding {
     TimedOut,
     /// The session was ended by `kill` while this command ran.
     Ended,
+    /// A template's run wrote past `outputlimit`: it was killed once the
+    /// limit's bytes were out.
+    OutputLimit,
 }
 
 /// Connects to the session at `path`. `Ok(None)` when no session answers
@@ -244,6 +247,7 @@ pub(super) fn relay(
             Frame::Killed(signal) => ClientEnding::Killed(signal),
             Frame::TimedOut => ClientEnding::TimedOut,
             Frame::Ended => ClientEnding::Ended,
+            Frame::OutputLimit => ClientEnding::OutputLimit,
             Frame::Input(_)
             | Frame::EndOfInput
             | Frame::Kill

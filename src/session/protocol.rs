@@ -6,7 +6,8 @@
 //! session (`Kill`). The server sends the program's output (`Stdout`,
 //! `Stderr`) and then exactly one ending: the program reached its wakeup
 //! (`Done`), exited (`Exited`/`Killed` with the status), ran out of time
-//! (`TimedOut`), or the session was ended (`Ended`). Before anything else
+//! (`TimedOut`), passed its output limit (`OutputLimit`, template runs),
+//! or the session was ended (`Ended`). Before anything else
 //! for a command, the server says `Started` when the command's turn comes:
 //! a client that loses its server before that knows its command never ran.
 
@@ -28,6 +29,8 @@ pub enum Frame {
     Killed(i32),
     TimedOut,
     Ended,
+    /// Template servers: the run wrote past `outputlimit` and was killed.
+    OutputLimit,
     /// Template servers: a run for this ident (client to server, first).
     Run(Vec<u8>),
     /// Template servers: end the runs of this ident.
@@ -50,6 +53,7 @@ impl Frame {
             Frame::Killed(_) => b'S',
             Frame::TimedOut => b'T',
             Frame::Ended => b'N',
+            Frame::OutputLimit => b'L',
             Frame::Run(_) => b'A',
             Frame::KillRuns(_) => b'Z',
             Frame::KillTemplate => b'Q',
@@ -114,6 +118,7 @@ impl Frame {
             b'S' => Frame::Killed(number()?),
             b'T' => Frame::TimedOut,
             b'N' => Frame::Ended,
+            b'L' => Frame::OutputLimit,
             b'A' => Frame::Run(payload),
             b'Z' => Frame::KillRuns(payload),
             b'Q' => Frame::KillTemplate,
@@ -166,6 +171,7 @@ mod tests {
             Frame::Killed(9),
             Frame::TimedOut,
             Frame::Ended,
+            Frame::OutputLimit,
             Frame::Run(b"#chan".to_vec()),
             Frame::KillRuns(b"alice".to_vec()),
             Frame::KillTemplate,

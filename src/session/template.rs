@@ -263,6 +263,9 @@ struct Shared {
     workers: Workers,
     template: Mutex<Option<Watchdog>>,
     time_limit: Option<Duration>,
+    /// `outputlimit`: the bytes of stdout and stderr together a run may
+    /// write.
+    output_limit: Option<u64>,
     socket: Socket,
 }
 
@@ -372,6 +375,7 @@ fn serve(
         workers: Workers::default(),
         template: Mutex::new(None),
         time_limit: jail.config.time_limit,
+        output_limit: jail.config.limits.output_limit,
         socket: socket.clone(),
     });
     {
@@ -680,7 +684,7 @@ fn run_one(
     );
     // The input the client sent with its request is taken now, and goes
     // into the run's stdin the moment the run has one.
-    let mut relay = Relay::new(&stream);
+    let mut relay = Relay::new(&stream, shared.output_limit);
     relay.take_from_client();
     let (replies_send, replies) = mpsc::channel();
     let request = RunRequest {
@@ -790,12 +794,19 @@ struct Relay<'a> {
     client_gone: bool,
     /// Frames not yet taken by the client.
     to_client: Vec<u8>,
+    /// What the run may still write (`outputlimit`), stdout and stderr
+    /// together.
+    output_left: Option<u64>,
+    /// It wrote past that: the run is killed, its pipes no longer read.
+    output_limited: bool,
 }
 
 impl<'a> Relay<'a> {
-    fn new(stream: &'a UnixStream) -> Relay<'a> {
+    fn new(stream: &'a UnixStream, output_limit: Option<u64>) -> Relay<'a> {
         Relay {
             stream,
+            output_left: output_limit,
+            output_limited: false,
             pipes: RelayPipes::default(),
             received: Vec::new(),
             input: Vec::new(),
@@ -888,6 +899,26 @@ impl<'a> Relay<'a> {
             }
             Ok(count) => {
                 buffer.truncate(count);
+                if let Some(left) = self.output_left {
+                    let allowed = usize::try_from(left).unwrap_or(usize::MAX).min(count);
+                    self.output_left = Some(left - allowed as u64);
+                    if allowed < count {
+                        // The byte past the limit is not sent: exactly
+                        // the limit's bytes come out, then the run ends.
+                        buffer.truncate(allowed);
+                        self.output_limited = true;
+                        self.pipes.stdout = None;
+                        self.pipes.stderr = None;
+                        if !buffer.is_empty() {
+                            self.queue(&if stderr {
+                                Frame::Stderr(buffer)
+                            } else {
+                                Frame::Stdout(buffer)
+                            });
+                        }
+                        return false;
+                    }
+                }
                 let frame = if stderr {
                     Frame::Stderr(buffer)
                 } else {
@@ -960,7 +991,11 @@ impl<'a> Relay<'a> {
             let now = Instant::now();
             if ended.is_none() && kill_sent.is_none() {
                 let past_limit = clock.deadline().is_some_and(|at| at <= now);
-                if past_limit || self.client_gone || clock.killed.load(Ordering::SeqCst) {
+                if past_limit
+                    || self.client_gone
+                    || self.output_limited
+                    || clock.killed.load(Ordering::SeqCst)
+                {
                     timed_out = past_limit && !self.client_gone;
                     clock.kill();
                     kill_sent = Some(now);
@@ -980,6 +1015,8 @@ impl<'a> Relay<'a> {
             {
                 let frame = if clock.killed.load(Ordering::SeqCst) {
                     Frame::Ended
+                } else if self.output_limited {
+                    Frame::OutputLimit
                 } else if timed_out {
                     Frame::TimedOut
                 } else {

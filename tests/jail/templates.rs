@@ -416,6 +416,46 @@ fn a_run_cannot_signal_the_run_that_took_the_spare_copy() {
     assert_eq!(holder.status.code(), Some(0));
 }
 
+/// `outputlimit` counts per run, stdout and stderr together: exactly
+/// the limit's bytes come out, then the run is killed and its client
+/// says `[Output limit]` with status 122; the template serves the next
+/// run, and a run that writes exactly the limit is not cut.
+#[test]
+fn outputlimit_counts_per_run_and_ends_only_the_run_past_it() {
+    let t = Templates::new("timelimit 10\noutputlimit 2058\n");
+    // 12 bytes on stdout and 5 on stderr, read (the pause lets the
+    // relay take them: the limit counts in the order the jail reads),
+    // then 2 KiB more: cut at 2058.
+    let out = t.run(
+        "ana",
+        "say 12345\nerr 6789\nsleep 200\nflood 2\nsay never\n",
+    );
+    let line = format!("{}\n", "x".repeat(1023));
+    let kept = 2058 - 12 - 5;
+    assert_eq!(
+        stdout(&out),
+        format!("12345\nslept\n{}", &line.repeat(2)[..kept]),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out), "6789\n[Output limit]\n");
+    assert_eq!(out.status.code(), Some(122));
+    // Exactly the limit, and the next run is fresh and whole.
+    let out = t.run("ana", "say 1234\nerr 6789\nflood 2\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout.len() + out.stderr.len(), 2058);
+    let out = t.run("ben", "incr\n");
+    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+    // A run that spins writing is ended at the limit, long before its
+    // time limit.
+    let start = Instant::now();
+    let out = t.run("cy", "flood 100000\n");
+    assert_eq!(out.status.code(), Some(122), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 2058);
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
 #[test]
 fn a_run_inherits_no_descriptor_of_a_caller() {
     let t = Templates::new("timelimit 5\n");
