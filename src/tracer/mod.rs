@@ -791,10 +791,13 @@ impl Tracer {
 
     /// The inodes of every socket a jail process holds, from its
     /// descriptors' `socket:[<inode>]` links.
-    fn socket_inodes(&self) -> std::collections::HashSet<u64> {
+    fn socket_inodes(&self, from: Pid) -> std::collections::HashSet<u64> {
+        // A template's runs are jails of their own: only the sockets of
+        // `from`'s run count as the jail's.
         let groups: std::collections::HashSet<Pid> = self
             .tasks
             .iter()
+            .filter(|(tid, _)| self.template.is_none() || self.same_run(from, **tid))
             .map(|(tid, task)| task.tgid.unwrap_or(*tid))
             .collect();
         let mut inodes = std::collections::HashSet::new();

@@ -390,7 +390,7 @@ impl Stopped for TaskView<'_> {
                 sockets.extend(loopback::bound_sockets(&text, v6, listening_only));
             }
         }
-        let jails = self.tracer.socket_inodes();
+        let jails = self.tracer.socket_inodes(self.tid);
         loopback::reaches_only_the_jail(&sockets, destination, &|inode| jails.contains(&inode))
     }
 

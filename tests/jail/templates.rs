@@ -868,6 +868,82 @@ fn python_template_config(dir: &Path) -> PathBuf {
     config
 }
 
+/// Under `net loopback` a run is a jail of its own: it reaches a loopback
+/// server of its own processes, never one another run listens on (the
+/// tracer judged a loopback connect by the sockets of every task it
+/// traced, every run's included).
+#[test]
+fn net_loopback_keeps_each_run_to_its_own_servers() {
+    if !Path::new("/usr/bin/python3").exists() {
+        crate::support::skip("no /usr/bin/python3");
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sbx-pynet-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let config = python_template_config(dir.path());
+    fs::write(
+        &config,
+        fs::read_to_string(&config).unwrap() + "net loopback\n",
+    )
+    .unwrap();
+    let spawn = |input: &str| {
+        let mut child = Command::new(SANDBOX)
+            .arg(&config)
+            .arg("net")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child
+    };
+    let connect = |port: &str| {
+        format!(
+            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), 2)\n    print('connected')\nexcept OSError as error:\n    print('refused', error.errno)\n"
+        )
+    };
+    // Control: one run reaches its own server.
+    let own = finish(spawn(
+        "import socket\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
+         port = server.getsockname()[1]\nsocket.create_connection(('127.0.0.1', port), 2)\nprint('connected')\n",
+    ));
+    assert_eq!(stdout(&own), "connected\n", "{}", stderr(&own));
+    // A run that listens and waits; another tries its port.
+    let mut listener = spawn(
+        "import socket, time\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
+         print(server.getsockname()[1], flush=True)\ntime.sleep(3)\nprint('listened')\n",
+    );
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let port = port.trim().to_string();
+    assert!(port.parse::<u16>().is_ok(), "{port:?}");
+    let other = finish(spawn(&connect(&port)));
+    assert_eq!(
+        stdout(&other),
+        format!("refused {}\n", libc::ECONNREFUSED),
+        "{}",
+        stderr(&other)
+    );
+    let listener = finish(listener);
+    assert_eq!(stdout(&listener), "listened\n", "{}", stderr(&listener));
+    let _ = Command::new(SANDBOX)
+        .arg("--kill-template")
+        .arg(&config)
+        .output();
+}
+
 #[test]
 fn the_python_template_driver_prepares_its_imports_and_forgets_each_run() {
     if !Path::new("/usr/bin/python3").exists() {
