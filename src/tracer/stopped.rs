@@ -124,6 +124,10 @@ pub(in crate::tracer) trait Stopped {
     /// Whether `destination` (on loopback) reaches only sockets a jail
     /// process holds, and at least one ([`crate::policy::network::loopback`]).
     fn loopback_reaches_only_jail(&self, protocol: Protocol, destination: SocketAddr) -> bool;
+    /// Whether abstract unix `name` reaches only sockets of the thread's
+    /// jail: in template mode, of its own run (the runs share one Landlock
+    /// domain, which scopes abstract names to it); elsewhere always.
+    fn abstract_reaches_only_jail(&self, name: &[u8]) -> bool;
     /// Whether `path` lies inside a `write` tree, where a name can be
     /// swapped after the check.
     fn is_inside_writable(&self, path: &Path) -> bool;
@@ -392,6 +396,22 @@ impl Stopped for TaskView<'_> {
         }
         let jails = self.tracer.socket_inodes(self.tid);
         loopback::reaches_only_the_jail(&sockets, destination, &|inode| jails.contains(&inode))
+    }
+
+    fn abstract_reaches_only_jail(&self, name: &[u8]) -> bool {
+        if self.tracer.template.is_none() {
+            return true;
+        }
+        let Ok(table) = std::fs::read("/proc/net/unix") else {
+            return false;
+        };
+        let Some(inodes) =
+            crate::policy::network::abstract_names::abstract_socket_inodes(&table, name)
+        else {
+            return false;
+        };
+        let jails = self.tracer.socket_inodes(self.tid);
+        !inodes.is_empty() && inodes.iter().all(|inode| jails.contains(inode))
     }
 
     fn is_inside_writable(&self, path: &Path) -> bool {

@@ -944,6 +944,90 @@ fn net_loopback_keeps_each_run_to_its_own_servers() {
         .output();
 }
 
+/// An abstract unix socket is a run's own too: Landlock scopes abstract
+/// names to a domain, and every run of a template shares the prepared
+/// process's, so the tracer keeps a connect or a send to an abstract
+/// name to the caller's run.
+#[test]
+fn abstract_unix_sockets_are_reached_only_from_their_own_run() {
+    if !Path::new("/usr/bin/python3").exists() {
+        crate::support::skip("no /usr/bin/python3");
+        return;
+    }
+    // Without Landlock's scoping (ABI 6, or `landlock off`) the jail
+    // refuses abstract names altogether (tests/jail/escape_network.rs).
+    if !sandbox::landlock::abi_version().is_ok_and(|abi| abi >= 6) {
+        crate::support::skip("no Landlock ABI 6: abstract names are refused");
+        return;
+    }
+    {
+        let landlock = "";
+        let dir = tempfile::Builder::new()
+            .prefix("sbx-pyabs-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let config = python_template_config(dir.path());
+        fs::write(&config, fs::read_to_string(&config).unwrap() + landlock).unwrap();
+        let spawn = |input: &str| {
+            let mut child = Command::new(SANDBOX)
+                .arg(&config)
+                .arg("abs")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child
+        };
+        let name = format!("sbx-test-{}", std::process::id());
+        let try_both = format!(
+            "import socket\nfor kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n    peer = socket.socket(socket.AF_UNIX, kind)\n    try:\n        if kind == socket.SOCK_STREAM:\n            peer.connect('\\0{name}')\n        else:\n            peer.sendto(b'x', '\\0{name}-d')\n        print('reached')\n    except OSError as error:\n        print('refused', error.errno)\n"
+        );
+        // Control: a run reaches its own abstract sockets.
+        let own = finish(spawn(&format!(
+            "import socket\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('\\0{name}')\nserver.listen()\n\
+             box = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nbox.bind('\\0{name}-d')\n{try_both}"
+        )));
+        assert_eq!(
+            stdout(&own),
+            "reached\nreached\n",
+            "{landlock:?}: {}",
+            stderr(&own)
+        );
+        let mut holder = spawn(&format!(
+            "import socket, time\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('\\0{name}')\nserver.listen()\n\
+             box = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nbox.bind('\\0{name}-d')\n\
+             print('bound', flush=True)\ntime.sleep(3)\nprint('held')\n"
+        ));
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line, "bound\n");
+        let other = finish(spawn(&try_both));
+        assert_eq!(
+            stdout(&other),
+            format!("refused {0}\nrefused {0}\n", libc::ECONNREFUSED),
+            "{landlock:?}: {}",
+            stderr(&other)
+        );
+        let holder = finish(holder);
+        assert_eq!(stdout(&holder), "held\n", "{}", stderr(&holder));
+        let _ = Command::new(SANDBOX)
+            .arg("--kill-template")
+            .arg(&config)
+            .output();
+    }
+}
+
 #[test]
 fn the_python_template_driver_prepares_its_imports_and_forgets_each_run() {
     if !Path::new("/usr/bin/python3").exists() {

@@ -16,6 +16,7 @@
 //! the [`SystemResolver`]'s name lookups and socket path canonicalisation,
 //! once, when the jail starts or a session resumes.
 
+pub mod abstract_names;
 mod hosts;
 mod judge;
 pub mod loopback;

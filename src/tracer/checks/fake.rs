@@ -353,6 +353,11 @@ impl Stopped for FakeThread {
         self.jails_loopback.contains(&destination)
     }
 
+    fn abstract_reaches_only_jail(&self, _name: &[u8]) -> bool {
+        // Not a template: the Landlock domain is the jail's own.
+        true
+    }
+
     fn is_inside_writable(&self, path: &Path) -> bool {
         self.policy.is_inside_writable(path)
     }

@@ -194,6 +194,17 @@ fn judge_address(
             Ok(Kernel::ProgramOr(unspecified(bytes)))
         }
         NetVerdict::Allow => {
+            if let SocketAddress::Unix(UnixAddress::Abstract(abstract_name)) = &parsed
+                && use_ != Use::Bind
+                && !thread.abstract_reaches_only_jail(abstract_name)
+            {
+                // Another run's (or nobody's): as if nobody listened.
+                debug!(
+                    "{}: {name} {parsed}: not this run's: ECONNREFUSED",
+                    thread.tid()
+                );
+                return Err(Errno::ECONNREFUSED);
+            }
             debug!("{}: {name} {parsed}: allow", thread.tid());
             Ok(Kernel::Program)
         }
