@@ -874,24 +874,66 @@ fn python_template_config(dir: &Path) -> PathBuf {
 /// traced, every run's included).
 #[test]
 fn net_loopback_keeps_each_run_to_its_own_servers() {
-    if !Path::new("/usr/bin/python3").exists() {
-        crate::support::skip("no /usr/bin/python3");
+    let Some(py) = PythonTemplate::new("sbx-pynet-", "net loopback\n") else {
         return;
+    };
+    let connect = |port: &str| {
+        format!(
+            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), 2)\n    print('connected')\nexcept OSError as error:\n    print('refused', error.errno)\n"
+        )
+    };
+    // Control: one run reaches its own server.
+    let own = finish(py.spawn(
+        "import socket\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
+         port = server.getsockname()[1]\nsocket.create_connection(('127.0.0.1', port), 2)\nprint('connected')\n",
+    ));
+    assert_eq!(stdout(&own), "connected\n", "{}", stderr(&own));
+    // A run that listens and waits; another tries its port.
+    let (listener, port) = py.spawn_until_line(
+        "import socket, time\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
+         print(server.getsockname()[1], flush=True)\ntime.sleep(3)\nprint('listened')\n",
+    );
+    let port = port.trim().to_string();
+    assert!(port.parse::<u16>().is_ok(), "{port:?}");
+    let other = finish(py.spawn(&connect(&port)));
+    assert_eq!(
+        stdout(&other),
+        format!("refused {}\n", libc::ECONNREFUSED),
+        "{}",
+        stderr(&other)
+    );
+    let listener = finish(listener);
+    assert_eq!(stdout(&listener), "listened\n", "{}", stderr(&listener));
+}
+
+/// The shipped Python template config in a temporary directory, with
+/// `extra` lines; ended when dropped.
+struct PythonTemplate {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl PythonTemplate {
+    /// `None` (the test skipped) without /usr/bin/python3.
+    fn new(prefix: &str, extra: &str) -> Option<PythonTemplate> {
+        if !Path::new("/usr/bin/python3").exists() {
+            crate::support::skip("no /usr/bin/python3");
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir_in("/tmp")
+            .unwrap();
+        let config = python_template_config(dir.path());
+        fs::write(&config, fs::read_to_string(&config).unwrap() + extra).unwrap();
+        Some(PythonTemplate { _dir: dir, config })
     }
-    let dir = tempfile::Builder::new()
-        .prefix("sbx-pynet-")
-        .tempdir_in("/tmp")
-        .unwrap();
-    let config = python_template_config(dir.path());
-    fs::write(
-        &config,
-        fs::read_to_string(&config).unwrap() + "net loopback\n",
-    )
-    .unwrap();
-    let spawn = |input: &str| {
+
+    /// A run of `program`, its stdin written and closed.
+    fn spawn(&self, program: &str) -> Child {
         let mut child = Command::new(SANDBOX)
-            .arg(&config)
-            .arg("net")
+            .arg(&self.config)
+            .arg("py")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -901,47 +943,31 @@ fn net_loopback_keeps_each_run_to_its_own_servers() {
             .stdin
             .take()
             .unwrap()
-            .write_all(input.as_bytes())
+            .write_all(program.as_bytes())
             .unwrap();
         child
-    };
-    let connect = |port: &str| {
-        format!(
-            "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), 2)\n    print('connected')\nexcept OSError as error:\n    print('refused', error.errno)\n"
+    }
+
+    /// A run of `program` and the first line it prints (it goes on).
+    fn spawn_until_line(&self, program: &str) -> (Child, String) {
+        let mut child = self.spawn(program);
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
         )
-    };
-    // Control: one run reaches its own server.
-    let own = finish(spawn(
-        "import socket\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
-         port = server.getsockname()[1]\nsocket.create_connection(('127.0.0.1', port), 2)\nprint('connected')\n",
-    ));
-    assert_eq!(stdout(&own), "connected\n", "{}", stderr(&own));
-    // A run that listens and waits; another tries its port.
-    let mut listener = spawn(
-        "import socket, time\nserver = socket.socket()\nserver.bind(('127.0.0.1', 0))\nserver.listen()\n\
-         print(server.getsockname()[1], flush=True)\ntime.sleep(3)\nprint('listened')\n",
-    );
-    let mut port = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(listener.stdout.as_mut().unwrap()),
-        &mut port,
-    )
-    .unwrap();
-    let port = port.trim().to_string();
-    assert!(port.parse::<u16>().is_ok(), "{port:?}");
-    let other = finish(spawn(&connect(&port)));
-    assert_eq!(
-        stdout(&other),
-        format!("refused {}\n", libc::ECONNREFUSED),
-        "{}",
-        stderr(&other)
-    );
-    let listener = finish(listener);
-    assert_eq!(stdout(&listener), "listened\n", "{}", stderr(&listener));
-    let _ = Command::new(SANDBOX)
-        .arg("--kill-template")
-        .arg(&config)
-        .output();
+        .unwrap();
+        (child, line)
+    }
+}
+
+impl Drop for PythonTemplate {
+    fn drop(&mut self) {
+        let _ = Command::new(SANDBOX)
+            .arg("--kill-template")
+            .arg(&self.config)
+            .output();
+    }
 }
 
 /// An abstract unix socket is a run's own too: Landlock scopes abstract
@@ -950,82 +976,39 @@ fn net_loopback_keeps_each_run_to_its_own_servers() {
 /// name to the caller's run.
 #[test]
 fn abstract_unix_sockets_are_reached_only_from_their_own_run() {
-    if !Path::new("/usr/bin/python3").exists() {
-        crate::support::skip("no /usr/bin/python3");
-        return;
-    }
     // Without Landlock's scoping (ABI 6, or `landlock off`) the jail
     // refuses abstract names altogether (tests/jail/escape_network.rs).
     if !sandbox::landlock::abi_version().is_ok_and(|abi| abi >= 6) {
         crate::support::skip("no Landlock ABI 6: abstract names are refused");
         return;
     }
-    {
-        let landlock = "";
-        let dir = tempfile::Builder::new()
-            .prefix("sbx-pyabs-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let config = python_template_config(dir.path());
-        fs::write(&config, fs::read_to_string(&config).unwrap() + landlock).unwrap();
-        let spawn = |input: &str| {
-            let mut child = Command::new(SANDBOX)
-                .arg(&config)
-                .arg("abs")
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-            child
-        };
-        let name = format!("sbx-test-{}", std::process::id());
-        let try_both = format!(
-            "import socket\nfor kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n    peer = socket.socket(socket.AF_UNIX, kind)\n    try:\n        if kind == socket.SOCK_STREAM:\n            peer.connect('\\0{name}')\n        else:\n            peer.sendto(b'x', '\\0{name}-d')\n        print('reached')\n    except OSError as error:\n        print('refused', error.errno)\n"
-        );
-        // Control: a run reaches its own abstract sockets.
-        let own = finish(spawn(&format!(
-            "import socket\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('\\0{name}')\nserver.listen()\n\
-             box = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nbox.bind('\\0{name}-d')\n{try_both}"
-        )));
-        assert_eq!(
-            stdout(&own),
-            "reached\nreached\n",
-            "{landlock:?}: {}",
-            stderr(&own)
-        );
-        let mut holder = spawn(&format!(
-            "import socket, time\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('\\0{name}')\nserver.listen()\n\
-             box = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nbox.bind('\\0{name}-d')\n\
-             print('bound', flush=True)\ntime.sleep(3)\nprint('held')\n"
-        ));
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(line, "bound\n");
-        let other = finish(spawn(&try_both));
-        assert_eq!(
-            stdout(&other),
-            format!("refused {0}\nrefused {0}\n", libc::ECONNREFUSED),
-            "{landlock:?}: {}",
-            stderr(&other)
-        );
-        let holder = finish(holder);
-        assert_eq!(stdout(&holder), "held\n", "{}", stderr(&holder));
-        let _ = Command::new(SANDBOX)
-            .arg("--kill-template")
-            .arg(&config)
-            .output();
-    }
+    let Some(py) = PythonTemplate::new("sbx-pyabs-", "") else {
+        return;
+    };
+    let name = format!("sbx-test-{}", std::process::id());
+    let try_both = format!(
+        "import socket\nfor kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):\n    peer = socket.socket(socket.AF_UNIX, kind)\n    try:\n        if kind == socket.SOCK_STREAM:\n            peer.connect('\\0{name}')\n        else:\n            peer.sendto(b'x', '\\0{name}-d')\n        print('reached')\n    except OSError as error:\n        print('refused', error.errno)\n"
+    );
+    let bind = format!(
+        "import socket, time\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('\\0{name}')\nserver.listen()\n\
+         box = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nbox.bind('\\0{name}-d')\n"
+    );
+    // Control: a run reaches its own abstract sockets.
+    let own = finish(py.spawn(&format!("{bind}{try_both}")));
+    assert_eq!(stdout(&own), "reached\nreached\n", "{}", stderr(&own));
+    let (holder, line) = py.spawn_until_line(&format!(
+        "{bind}print('bound', flush=True)\ntime.sleep(3)\nprint('held')\n"
+    ));
+    assert_eq!(line, "bound\n");
+    let other = finish(py.spawn(&try_both));
+    assert_eq!(
+        stdout(&other),
+        format!("refused {0}\nrefused {0}\n", libc::ECONNREFUSED),
+        "{}",
+        stderr(&other)
+    );
+    let holder = finish(holder);
+    assert_eq!(stdout(&holder), "held\n", "{}", stderr(&holder));
 }
 
 #[test]
