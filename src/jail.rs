@@ -348,8 +348,10 @@ impl Jail {
         command.command.nofile = nofile.original();
         // What the whole tree uses, when a limit needs it.
         let limits = &self.config.limits;
-        let usage = (limits.cpu_time.is_some() || limits.max_memory.is_some())
-            .then(|| Arc::new(Usage::default()));
+        // A template's limits are each run's, counted by its relay.
+        let usage = (!self.config.template
+            && (limits.cpu_time.is_some() || limits.max_memory.is_some()))
+        .then(|| Arc::new(Usage::default()));
         // A template's runs end at their root's exit stop, before the
         // kernel tears the copy down (`Tracer::end_run_at_exit`).
         command.command.trace_exit = limits.cpu_time.is_some() || self.config.template;

@@ -174,6 +174,8 @@ fn main() -> ExitCode {
             Ok(ClientEnding::Killed(signal)) => killed(signal),
             Ok(ClientEnding::TimedOut) => timed_out(),
             Ok(ClientEnding::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
+            Ok(ClientEnding::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
+            Ok(ClientEnding::MemoryLimit) => limit_hit("[Memory limit]", status::MEMORY_LIMIT),
             Ok(ClientEnding::Ended) if jail.config.template => {
                 fail("the run was ended by `kill`", status::JAIL_FAILED)
             }

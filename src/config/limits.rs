@@ -418,37 +418,24 @@ pub(super) fn apply_caps(builder: &mut Builder<'_>, word: Word<'_>) -> Result<()
 pub(super) fn finish(file: &Path, config: &Config) -> Result<(), ConfigError> {
     // A session's program lives across commands, each with its own client
     // and ending; these limits end the program itself. A template's run
-    // is a whole program of its own: its relay counts its output.
+    // is a whole program of its own: its relay counts what it uses.
     let per_run = [
         ("cputime", config.limits.lines.cpu_time),
         ("outputlimit", config.limits.lines.output_limit),
         ("maxmemory", config.limits.lines.max_memory),
     ];
     if config.wakeup
-        && let Some((keyword, Some((line, col)))) = per_run
-            .into_iter()
-            .filter(|(keyword, _)| !(config.template && *keyword == "outputlimit"))
-            .find(|(_, at)| at.is_some())
+        && !config.template
+        && let Some((keyword, Some((line, col)))) = per_run.into_iter().find(|(_, at)| at.is_some())
     {
-        let (what, instead) = if config.template {
-            (
-                "templates (`template`)",
-                "`timelimit` and `outputlimit`, which count per run",
-            )
-        } else {
-            (
-                "sessions (`wakeup`)",
-                "`timelimit`, which counts per command",
-            )
-        };
         return Err(ConfigError::at(
             file,
             line,
             col,
-            format!("`{keyword}` does not apply to {what} yet"),
+            format!("`{keyword}` does not apply to sessions (`wakeup`) yet"),
         )
         .expected(format!(
-            "`{keyword}` in a config without `wakeup`, or {instead}"
+            "`{keyword}` in a config without `wakeup` or with `template` (per run), or `timelimit`, which counts per command"
         )));
     }
     // Another identity reaches the files the tracer hands over only
@@ -637,11 +624,11 @@ mod tests {
     #[test]
     fn outputlimit_takes_any_whole_number_of_bytes() {
         assert_eq!(parse("outputlimit 0").limits.output_limit, Some(0));
-        // Per run with a template.
-        assert_eq!(
-            parse("outputlimit 7\nwakeup\ntemplate").limits.output_limit,
-            Some(7)
-        );
+        // Per run with a template, as `cputime` and `maxmemory`.
+        let template = parse("outputlimit 7\ncputime 2\nmaxmemory 1048576\nwakeup\ntemplate");
+        assert_eq!(template.limits.output_limit, Some(7));
+        assert_eq!(template.limits.cpu_time, Some(Duration::from_secs(2)));
+        assert_eq!(template.limits.max_memory, Some(1048576));
         assert_eq!(
             parse("outputlimit 18446744073709551615")
                 .limits
@@ -658,10 +645,6 @@ mod tests {
             (
                 "outputlimit 5\nwakeup",
                 "t.conf:1:1: `outputlimit` does not apply to sessions (`wakeup`) yet",
-            ),
-            (
-                "cputime 5\nwakeup\ntemplate",
-                "t.conf:1:1: `cputime` does not apply to templates (`template`) yet; expected `cputime` in a config without `wakeup`, or `timelimit` and `outputlimit`, which count per run",
             ),
         ] {
             let shown = error(text);

@@ -24,6 +24,10 @@ pub enum ClientEnding {
     /// A template's run wrote past `outputlimit`: it was killed once the
     /// limit's bytes were out.
     OutputLimit,
+    /// A template's run used more CPU time than `cputime`.
+    CpuLimit,
+    /// A template's run held more memory than `maxmemory`.
+    MemoryLimit,
 }
 
 /// Connects to the session at `path`. `Ok(None)` when no session answers
@@ -248,6 +252,8 @@ pub(super) fn relay(
             Frame::TimedOut => ClientEnding::TimedOut,
             Frame::Ended => ClientEnding::Ended,
             Frame::OutputLimit => ClientEnding::OutputLimit,
+            Frame::CpuLimit => ClientEnding::CpuLimit,
+            Frame::MemoryLimit => ClientEnding::MemoryLimit,
             Frame::Input(_)
             | Frame::EndOfInput
             | Frame::Kill

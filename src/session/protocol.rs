@@ -6,7 +6,8 @@
 //! session (`Kill`). The server sends the program's output (`Stdout`,
 //! `Stderr`) and then exactly one ending: the program reached its wakeup
 //! (`Done`), exited (`Exited`/`Killed` with the status), ran out of time
-//! (`TimedOut`), passed its output limit (`OutputLimit`, template runs),
+//! (`TimedOut`), passed its output, CPU or memory limit (`OutputLimit`,
+//! `CpuLimit`, `MemoryLimit`: template runs),
 //! or the session was ended (`Ended`). Before anything else
 //! for a command, the server says `Started` when the command's turn comes:
 //! a client that loses its server before that knows its command never ran.
@@ -31,6 +32,10 @@ pub enum Frame {
     Ended,
     /// Template servers: the run wrote past `outputlimit` and was killed.
     OutputLimit,
+    /// Template servers: the run used more CPU time than `cputime`.
+    CpuLimit,
+    /// Template servers: the run held more memory than `maxmemory`.
+    MemoryLimit,
     /// Template servers: a run for this ident (client to server, first).
     Run(Vec<u8>),
     /// Template servers: end the runs of this ident.
@@ -54,6 +59,8 @@ impl Frame {
             Frame::TimedOut => b'T',
             Frame::Ended => b'N',
             Frame::OutputLimit => b'L',
+            Frame::CpuLimit => b'U',
+            Frame::MemoryLimit => b'M',
             Frame::Run(_) => b'A',
             Frame::KillRuns(_) => b'Z',
             Frame::KillTemplate => b'Q',
@@ -119,6 +126,8 @@ impl Frame {
             b'T' => Frame::TimedOut,
             b'N' => Frame::Ended,
             b'L' => Frame::OutputLimit,
+            b'U' => Frame::CpuLimit,
+            b'M' => Frame::MemoryLimit,
             b'A' => Frame::Run(payload),
             b'Z' => Frame::KillRuns(payload),
             b'Q' => Frame::KillTemplate,
@@ -172,6 +181,8 @@ mod tests {
             Frame::TimedOut,
             Frame::Ended,
             Frame::OutputLimit,
+            Frame::CpuLimit,
+            Frame::MemoryLimit,
             Frame::Run(b"#chan".to_vec()),
             Frame::KillRuns(b"alice".to_vec()),
             Frame::KillTemplate,

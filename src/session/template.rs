@@ -266,6 +266,9 @@ struct Shared {
     /// `outputlimit`: the bytes of stdout and stderr together a run may
     /// write.
     output_limit: Option<u64>,
+    /// `cputime` and `maxmemory`, per run.
+    cpu_limit: Option<Duration>,
+    memory_limit: Option<u64>,
     socket: Socket,
 }
 
@@ -376,6 +379,8 @@ fn serve(
         template: Mutex::new(None),
         time_limit: jail.config.time_limit,
         output_limit: jail.config.limits.output_limit,
+        cpu_limit: jail.config.limits.cpu_time,
+        memory_limit: jail.config.limits.max_memory,
         socket: socket.clone(),
     });
     {
@@ -418,6 +423,7 @@ fn serve(
                 }),
                 gone: Box::new(move || gone.close()),
                 relays: shared.relaying.clone(),
+                count_usage: shared.cpu_limit.is_some() || shared.memory_limit.is_some(),
             };
             started.serve_template(link)
         });
@@ -700,11 +706,16 @@ fn run_one(
         return forget(shared);
     }
     let _ = doorbell.write(1);
-    let (pid, root) = match replies.recv() {
-        Ok(RunEvent::Started { pid, pidfd, pipes }) => {
+    let (pid, root, usage) = match replies.recv() {
+        Ok(RunEvent::Started {
+            pid,
+            pidfd,
+            pipes,
+            usage,
+        }) => {
             relay.pipes = pipes.into();
             relay.feed_stdin();
-            (pid, Arc::new(pidfd))
+            (pid, Arc::new(pidfd), usage)
         }
         Ok(RunEvent::NotStarted(why)) if !shared.closing.load(Ordering::SeqCst) => {
             forget(shared);
@@ -746,6 +757,11 @@ fn run_one(
         killed: &killed,
         time_limit: shared.time_limit,
         started: Instant::now(),
+        usage: usage.map(|usage| RunUsage {
+            usage,
+            cpu_limit: shared.cpu_limit,
+            memory_limit: shared.memory_limit,
+        }),
     };
     relay.run(&notify, &replies, &clock);
     forget(shared);
@@ -759,6 +775,31 @@ struct RunClock<'a> {
     killed: &'a AtomicBool,
     time_limit: Option<Duration>,
     started: Instant,
+    /// With `cputime` or `maxmemory`: what the run uses, polled every
+    /// [`crate::watchdog::POLL_MIN`] by the relay.
+    usage: Option<RunUsage>,
+}
+
+struct RunUsage {
+    usage: Arc<crate::usage::Usage>,
+    cpu_limit: Option<Duration>,
+    memory_limit: Option<u64>,
+}
+
+impl RunUsage {
+    /// The limit the run is past, if any.
+    fn past(&self) -> Option<Frame> {
+        if self.cpu_limit.is_some_and(|limit| self.usage.cpu() > limit) {
+            return Some(Frame::CpuLimit);
+        }
+        if self
+            .memory_limit
+            .is_some_and(|limit| self.usage.memory() > limit)
+        {
+            return Some(Frame::MemoryLimit);
+        }
+        None
+    }
 }
 
 impl RunClock<'_> {
@@ -799,6 +840,8 @@ struct Relay<'a> {
     output_left: Option<u64>,
     /// It wrote past that: the run is killed, its pipes no longer read.
     output_limited: bool,
+    /// The `cputime` or `maxmemory` ending of a run that passed it.
+    usage_limited: Option<Frame>,
 }
 
 impl<'a> Relay<'a> {
@@ -807,6 +850,7 @@ impl<'a> Relay<'a> {
             stream,
             output_left: output_limit,
             output_limited: false,
+            usage_limited: None,
             pipes: RelayPipes::default(),
             received: Vec::new(),
             input: Vec::new(),
@@ -989,11 +1033,18 @@ impl<'a> Relay<'a> {
         let mut finishing: Option<Instant> = None;
         loop {
             let now = Instant::now();
+            if ended.is_none()
+                && kill_sent.is_none()
+                && let Some(usage) = &clock.usage
+            {
+                self.usage_limited = usage.past();
+            }
             if ended.is_none() && kill_sent.is_none() {
                 let past_limit = clock.deadline().is_some_and(|at| at <= now);
                 if past_limit
                     || self.client_gone
                     || self.output_limited
+                    || self.usage_limited.is_some()
                     || clock.killed.load(Ordering::SeqCst)
                 {
                     timed_out = past_limit && !self.client_gone;
@@ -1017,6 +1068,8 @@ impl<'a> Relay<'a> {
                     Frame::Ended
                 } else if self.output_limited {
                     Frame::OutputLimit
+                } else if let Some(limit) = &self.usage_limited {
+                    limit.clone()
                 } else if timed_out {
                     Frame::TimedOut
                 } else {
@@ -1068,6 +1121,11 @@ impl<'a> Relay<'a> {
                 match (ended, kill_sent) {
                     (None, Some(at)) => Some(at + crate::watchdog::TRACER_GRACE),
                     (None, None) => clock.deadline(),
+                    _ => None,
+                },
+                // The run's CPU time and memory are polled.
+                match (ended, kill_sent, &clock.usage) {
+                    (None, None, Some(_)) => Some(now + crate::watchdog::POLL_MIN),
                     _ => None,
                 },
             ]

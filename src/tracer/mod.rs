@@ -494,7 +494,7 @@ impl Tracer {
             Event::Exec => self.on_exec(pid),
             Event::SyscallStop => self.on_syscall_exit(pid),
             Event::Exiting => {
-                if let Some(usage) = &self.usage {
+                if let Some(usage) = self.usage_of(pid) {
                     let tgid = self.tasks.get(&pid).and_then(|task| task.tgid);
                     usage.process_exiting(tgid.unwrap_or(pid).as_raw());
                 }
@@ -533,10 +533,12 @@ impl Tracer {
 
     /// A task died. Returns the outcome when it was the main program.
     fn task_ended(&mut self, pid: Pid, how: Outcome) -> Option<Outcome> {
+        // Its run's, looked up before a root's end forgets the run.
+        let usage = self.usage_of(pid);
         self.template_task_ended(pid, &how);
         self.release_clone_reservation(pid);
         self.forget(pid);
-        if let Some(usage) = &self.usage {
+        if let Some(usage) = usage {
             usage.process_ended(pid.as_raw());
         }
         if pid != self.main {
@@ -555,6 +557,9 @@ impl Tracer {
     }
 
     fn on_new_task(&mut self, parent: Pid) -> Resume {
+        // A new process counts where its parent does (its run's, in
+        // template mode: the child's run is set after this).
+        let usage = self.usage_of(parent);
         // Threads share the parent's address space and forked children get
         // a copy of it: either way the scratch region is there if it was.
         let (inherited, clone, parent_space, parent_tgid) = match self.tasks.get_mut(&parent) {
@@ -592,7 +597,7 @@ impl Tracer {
                         None => None,
                     };
                 }
-                if let Some(usage) = &self.usage {
+                if let Some(usage) = &usage {
                     let new_process = match task.tgid {
                         Some(tgid) => tgid == child,
                         // Flags unknown: the kernel says.

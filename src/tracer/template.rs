@@ -102,11 +102,13 @@ struct Making {
 pub enum RunEvent {
     /// The copy runs, from its wakeup on, with its stdio, whose other
     /// ends are `pipes`. `pidfd` names its root, for the run's watchdog
-    /// (opened before the root could be reaped).
+    /// (opened before the root could be reaped). `usage` counts what its
+    /// processes use, when the link asked for it.
     Started {
         pid: Pid,
         pidfd: OwnedFd,
         pipes: RunPipes,
+        usage: Option<Arc<crate::usage::Usage>>,
     },
     /// The copy could not be made or given its stdio.
     NotStarted(String),
@@ -141,6 +143,8 @@ pub struct Link {
     /// `doorbell` when one ends): a spare copy is made only when there
     /// are none, so that its fork never takes a CPU from a run.
     pub relays: Arc<std::sync::atomic::AtomicUsize>,
+    /// Count each run's CPU time and memory (`cputime`, `maxmemory`).
+    pub count_usage: bool,
 }
 
 /// The tracer's template state.
@@ -178,6 +182,9 @@ struct Run {
     replies: mpsc::Sender<RunEvent>,
     notify: Arc<EventFd>,
     report: Option<Rc<OwnedFd>>,
+    /// What the run's processes use, for its `cputime` and `maxmemory`
+    /// (kept only with one of them).
+    usage: Option<Arc<crate::usage::Usage>>,
 }
 
 /// The syscalls injected into a fresh copy, one at a time.
@@ -538,10 +545,19 @@ impl Tracer {
             replies,
             notify,
         } = request;
+        let usage = self
+            .template
+            .as_ref()
+            .is_some_and(|state| state.link.count_usage)
+            .then(|| Arc::new(crate::usage::Usage::default()));
+        if let Some(usage) = &usage {
+            usage.process_started(pid.as_raw());
+        }
         let _ = replies.send(RunEvent::Started {
             pid,
             pidfd,
             pipes: server,
+            usage: usage.clone(),
         });
         let _ = notify.write(1);
         debug!("{pid}: run {id} starts");
@@ -553,10 +569,25 @@ impl Tracer {
                     replies,
                     notify,
                     report: Some(Rc::new(report)),
+                    usage,
                 },
             );
         }
         self.resume(pid, resume);
+    }
+
+    /// Where the processes `pid` makes or ends count: its run's usage in
+    /// template mode, the jail's otherwise.
+    pub(super) fn usage_of(&self, pid: Pid) -> Option<Arc<crate::usage::Usage>> {
+        let Some(state) = self.template.as_ref() else {
+            return self.usage.clone();
+        };
+        let run = self.tasks.get(&pid)?.run?;
+        state
+            .runs
+            .values()
+            .find(|candidate| candidate.id == run)
+            .and_then(|run| run.usage.clone())
     }
 
     /// The report lines of `pid`'s run go to that run's stderr.

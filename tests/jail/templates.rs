@@ -456,6 +456,58 @@ fn outputlimit_counts_per_run_and_ends_only_the_run_past_it() {
     assert!(start.elapsed() < Duration::from_secs(5));
 }
 
+/// `cputime` and `maxmemory` count per run too: what the run's own
+/// processes use (children included, the prepared process not), polled by
+/// its relay; a run past one is killed with `[CPU time limit]` (123) or
+/// `[Memory limit]` (121), and the template serves the next run.
+#[test]
+fn cputime_and_maxmemory_count_per_run() {
+    let t = Templates::new("timelimit 20\ncputime 1\nmaxmemory 33554432\n");
+    let out = t.run("dan", "alloc 8\nsay small\n");
+    assert_eq!(stdout(&out), "allocated\nsmall\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    // A child and the run itself spin: 1 s of CPU in about half that on
+    // two CPUs, long before the time limit.
+    let start = Instant::now();
+    let out = t.run("dan", "bgspin\nspin\n");
+    assert_eq!(stdout(&out), "forked\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(123), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("[CPU time limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    // Killed while it touches the 64 MiB or once it has (polled).
+    let out = t.run("eve", "alloc 64\nsleep 2000\nsay survived\n");
+    assert!(
+        ["", "allocated\n"].contains(&stdout(&out).as_str()),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(121), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("[Memory limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    // Each run starts from nothing used: the earlier runs' CPU time and
+    // memory are not the next one's.
+    let out = t.run("fay", "incr\nsleep 300\nsay fine\n");
+    assert_eq!(
+        stdout(&out),
+        "counter 101\nslept\nfine\n",
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
+
 #[test]
 fn a_run_inherits_no_descriptor_of_a_caller() {
     let t = Templates::new("timelimit 5\n");
