@@ -158,6 +158,9 @@ pub(super) struct State {
     /// A copy failed to get ready with no request waiting: no spare is
     /// made again before the next request (which then hears why).
     broken: bool,
+    /// Forks of a copy in a row that a pending signal interrupted (see
+    /// [`MAX_INTERRUPTED_FORKS`]).
+    interrupted: u32,
     /// The thread that made the first wakeup: the one every copy is of.
     thread: Option<Pid>,
     /// Its registers at the wakeup's seccomp stop, while it is parked
@@ -229,6 +232,12 @@ impl Injected {
 /// the prepared process is (the server reaps it), with `SIGCHLD` at its
 /// end.
 pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+
+/// Forks of a copy in a row a signal may interrupt before the copy is
+/// given up: a prepared process with a signal always pending (an
+/// interval timer of a few microseconds) would otherwise have the
+/// tracer fork it again forever, spinning, and no run would ever start.
+const MAX_INTERRUPTED_FORKS: u32 = 64;
 
 /// The room of each of the copy's three paths in its scratch slot.
 const PATH_ROOM: u64 = 256;
@@ -363,6 +372,7 @@ impl Tracer {
             ready: VecDeque::new(),
             next_copy: u64::MAX,
             broken: false,
+            interrupted: 0,
             thread: None,
             parked: None,
             forking: None,
@@ -763,6 +773,7 @@ impl Tracer {
         let Some(making) = state.forking.take() else {
             return Resume::ToSyscallExit;
         };
+        state.interrupted = 0;
         let held = match self.tasks.get_mut(&child) {
             Some(task) => {
                 task.run = Some(making.id);
@@ -796,13 +807,23 @@ impl Tracer {
             && let Some(state) = self.template.as_mut()
             && state.forking.take().is_some()
         {
-            // Forked again from the wakeup, if still wanted.
+            // Forked again from the wakeup, if still wanted, a bounded
+            // number of times.
             debug!("{pid}: the fork of a copy was interrupted: again");
+            state.interrupted += 1;
+            if state.interrupted >= MAX_INTERRUPTED_FORKS {
+                state.interrupted = 0;
+                self.copy_failed(&format!(
+                    "the prepared process cannot be forked: a signal interrupted \
+                     {MAX_INTERRUPTED_FORKS} forks in a row"
+                ));
+            }
         } else if result < 0 {
             warn!("{pid}: the fork of a copy failed: {result}");
             if let Some(state) = self.template.as_mut()
                 && state.forking.take().is_some()
             {
+                state.interrupted = 0;
                 self.copy_failed(&format!(
                     "the prepared process cannot be forked: {}",
                     Errno::from_raw(i32::try_from(-result).unwrap_or(libc::EIO)).desc()

@@ -1187,3 +1187,73 @@ fn the_library_runs_a_template_and_ends_its_prepared_process() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
     assert!(error.to_string().contains("no `template`"), "{error}");
 }
+
+/// CPU time (user + system, in clock ticks) of process `pid`, all its
+/// threads included.
+fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    // utime and stime: fields 14 and 15, 11 and 12 after the name.
+    let field = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    field(11).unwrap_or(0) + field(12).unwrap_or(0)
+}
+
+/// A prepared process with an interval timer of a few microseconds has a
+/// signal pending nearly every time it is forked, and the kernel restarts
+/// such a fork. The tracer forked it again at once, forever: the request
+/// never started (its client hung), and even with no client left the
+/// tracer and the prepared process kept spinning, a CPU taken for good,
+/// to make the spare copy. Now a copy whose forks are interrupted many
+/// times in a row is given up: the request hears why, and nothing spins.
+#[test]
+fn a_prepared_process_whose_forks_are_always_interrupted_neither_hangs_runs_nor_spins() {
+    let t = Templates::with_driver(attack_template(), "timelimit 5\narg itimer\narg 20\n");
+    let start = Instant::now();
+    let out = t.run("tim", "say hi\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a signal interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = || -> u64 {
+        t.servers()
+            .into_iter()
+            .chain(t.drivers())
+            .map(cpu_ticks)
+            .sum()
+    };
+    let before = busy();
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = busy() - before;
+    assert!(spent < 20, "{spent} ticks of CPU in a second with no run");
+}
+
+/// A run's root that exits alone (`exit`, not `exit_group`) while a
+/// thread of it goes on: the run is its thread's, which writes and then
+/// ends the process with its own status; the early end at the root's
+/// exit stop must not take the root's 0 for the run's status, nor cut
+/// the thread's output.
+#[test]
+fn a_run_whose_thread_group_leader_exits_first_ends_with_its_processs_status() {
+    let t = Templates::with_driver(attack_template(), "timelimit 5\n");
+    for pause in [0, 50, 200] {
+        let out = t.run(
+            "lea",
+            &format!("say start\nleaderexit 7 {pause}\nsay never\n"),
+        );
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("start\nthread\n", Some(7)),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
