@@ -336,6 +336,21 @@ fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether process `pid` has a signal pending, for itself or its thread
+/// group (`/proc/<pid>/status`: `SigPnd`, `ShdPnd`); unreadable counts as
+/// pending.
+fn has_pending_signal(pid: Pid) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    text.lines()
+        .filter_map(|line| {
+            line.strip_prefix("SigPnd:")
+                .or_else(|| line.strip_prefix("ShdPnd:"))
+        })
+        .any(|mask| u64::from_str_radix(mask.trim(), 16) != Ok(0))
+}
+
 /// Whether thread `tid` is inside a clone, fork or vfork (its
 /// `/proc/<tid>/syscall` names one): a thread that has left it holds a
 /// reservation only until its next syscall.
@@ -461,6 +476,15 @@ impl Tracer {
             else {
                 break;
             };
+            if has_pending_signal(ready.pid) {
+                // A signal sent to it while it waited (from outside: no
+                // run can reach it) is delivered once it runs: it would
+                // end or stop the run that took it. Another is made.
+                debug!("{}: a ready copy has a signal pending: killed", ready.pid);
+                let _ = nix::sys::signal::kill(ready.pid, Signal::SIGKILL);
+                state.pending.push_front(request);
+                continue;
+            }
             self.start_run(ready, request);
         }
         if let Some(state) = self.template.as_ref()

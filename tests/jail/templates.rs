@@ -1257,3 +1257,32 @@ fn a_run_whose_thread_group_leader_exits_first_ends_with_its_processs_status() {
         );
     }
 }
+
+/// A signal sent to the spare copy from outside (a process of the same
+/// user) stays pending while it waits stopped, and no stop of it comes
+/// to say so: it was delivered the moment the next caller's run let the
+/// copy go, ending that run (`[Terminated]`, 143) or stopping it until
+/// its time limit. A copy with a signal pending is thrown away instead,
+/// and the run gets a clean one.
+#[test]
+fn a_signal_sent_to_the_spare_copy_never_reaches_the_run_that_takes_it() {
+    let t = Templates::new("timelimit 3\n");
+    let out = t.run("sig", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    for signal in [
+        nix::sys::signal::SIGTERM,
+        nix::sys::signal::SIGSTOP,
+        nix::sys::signal::SIGUSR1,
+    ] {
+        let spare = wait_spare(&t);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spare), signal).unwrap();
+        let out = t.run("sig", "incr\n");
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("counter 101\n", Some(0)),
+            "{signal:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
