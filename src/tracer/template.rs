@@ -476,16 +476,12 @@ impl Tracer {
             else {
                 break;
             };
-            if has_pending_signal(ready.pid) {
-                // A signal sent to it while it waited (from outside: no
-                // run can reach it) is delivered once it runs: it would
-                // end or stop the run that took it. Another is made.
-                debug!("{}: a ready copy has a signal pending: killed", ready.pid);
-                let _ = nix::sys::signal::kill(ready.pid, Signal::SIGKILL);
+            if let Err(request) = self.start_run(ready, request)
+                && let Some(state) = self.template.as_mut()
+            {
+                // That copy is thrown away; the request waits for another.
                 state.pending.push_front(request);
-                continue;
             }
-            self.start_run(ready, request);
         }
         if let Some(state) = self.template.as_ref()
             && let Some(thread) = state.thread
@@ -552,8 +548,13 @@ impl Tracer {
     }
 
     /// Lets ready copy `ready` go as `request`'s run: its wakeup returns
-    /// 0, with its stdio in place.
-    fn start_run(&mut self, ready: Ready, request: RunRequest) {
+    /// 0, with its stdio in place. A copy that cannot be let go cleanly is
+    /// killed, and the request given back: one with a signal pending (sent
+    /// from outside while it waited, as no run can reach it, and delivered
+    /// once it ran: the run that took it would be ended or stopped by it),
+    /// or one no longer stopped (killed from outside, its death not yet
+    /// seen: the run would be reported killed before it ran).
+    fn start_run(&mut self, ready: Ready, request: RunRequest) -> Result<(), RunRequest> {
         let Ready {
             pid,
             pidfd,
@@ -561,12 +562,16 @@ impl Tracer {
             server,
             report,
         } = ready;
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
+            debug!("{pid}: a ready copy had a signal pending or was gone: killed");
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return Err(request);
+        }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.run = Some(request.id);
         }
-        let mut regs = saved;
-        arch::set_return_value(&mut regs, 0);
-        let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
         let RunRequest {
             id,
             replies,
@@ -590,7 +595,8 @@ impl Tracer {
                 },
             );
         }
-        self.resume(pid, resume);
+        self.resume(pid, Resume::Continue);
+        Ok(())
     }
 
     /// The report lines of `pid`'s run go to that run's stderr.

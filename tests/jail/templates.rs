@@ -1222,7 +1222,8 @@ fn a_prepared_process_whose_forks_are_always_interrupted_neither_hangs_runs_nor_
         "{}",
         stderr(&out)
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The spare's forks are given up as well (on a loaded machine that
+    // takes a moment): then nothing runs any more.
     let busy = || -> u64 {
         t.servers()
             .into_iter()
@@ -1230,10 +1231,21 @@ fn a_prepared_process_whose_forks_are_always_interrupted_neither_hangs_runs_nor_
             .map(cpu_ticks)
             .sum()
     };
-    let before = busy();
-    std::thread::sleep(Duration::from_secs(1));
-    let spent = busy() - before;
-    assert!(spent < 20, "{spent} ticks of CPU in a second with no run");
+    let start = Instant::now();
+    let mut before = busy();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = busy();
+        if now - before <= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "still spinning with no run: {} ticks in the last half second",
+            now - before
+        );
+        before = now;
+    }
 }
 
 /// A run's root that exits alone (`exit`, not `exit_group`) while a
@@ -1262,17 +1274,22 @@ fn a_run_whose_thread_group_leader_exits_first_ends_with_its_processs_status() {
 /// user) stays pending while it waits stopped, and no stop of it comes
 /// to say so: it was delivered the moment the next caller's run let the
 /// copy go, ending that run (`[Terminated]`, 143) or stopping it until
-/// its time limit. A copy with a signal pending is thrown away instead,
-/// and the run gets a clean one.
+/// its time limit. A copy with a signal pending (or already dying) is
+/// thrown away instead, and the run gets a clean one.
 #[test]
 fn a_signal_sent_to_the_spare_copy_never_reaches_the_run_that_takes_it() {
     let t = Templates::new("timelimit 3\n");
     let out = t.run("sig", "say warm\n");
     assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    // SIGKILL: a spare killed just before a request takes it, its death
+    // not yet seen, was let go as the run, which was then reported killed.
     for signal in [
         nix::sys::signal::SIGTERM,
         nix::sys::signal::SIGSTOP,
         nix::sys::signal::SIGUSR1,
+        nix::sys::signal::SIGKILL,
+        nix::sys::signal::SIGKILL,
+        nix::sys::signal::SIGKILL,
     ] {
         let spare = wait_spare(&t);
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(spare), signal).unwrap();
