@@ -162,6 +162,9 @@ pub(super) struct State {
     /// A copy failed to get ready with no request waiting: no spare is
     /// made again before the next request (which then hears why).
     broken: bool,
+    /// Forks of a copy in a row that a pending signal interrupted (see
+    /// [`MAX_INTERRUPTED_FORKS`]).
+    interrupted: u32,
     /// The thread that made the first wakeup: the one every copy is of.
     thread: Option<Pid>,
     /// Its registers at the wakeup's seccomp stop, while it is parked
@@ -236,6 +239,12 @@ impl Injected {
 /// the prepared process is (the server reaps it), with `SIGCHLD` at its
 /// end.
 pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
+
+/// Forks of a copy in a row a signal may interrupt before the copy is
+/// given up: a prepared process with a signal always pending (an
+/// interval timer of a few microseconds) would otherwise have the
+/// tracer fork it again forever, spinning, and no run would ever start.
+const MAX_INTERRUPTED_FORKS: u32 = 64;
 
 /// The room of each of the copy's three paths in its scratch slot.
 const PATH_ROOM: u64 = 256;
@@ -334,6 +343,21 @@ fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether process `pid` has a signal pending, for itself or its thread
+/// group (`/proc/<pid>/status`: `SigPnd`, `ShdPnd`); unreadable counts as
+/// pending.
+fn has_pending_signal(pid: Pid) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    text.lines()
+        .filter_map(|line| {
+            line.strip_prefix("SigPnd:")
+                .or_else(|| line.strip_prefix("ShdPnd:"))
+        })
+        .any(|mask| u64::from_str_radix(mask.trim(), 16) != Ok(0))
+}
+
 /// Whether thread `tid` is inside a clone, fork or vfork (its
 /// `/proc/<tid>/syscall` names one): a thread that has left it holds a
 /// reservation only until its next syscall.
@@ -370,6 +394,7 @@ impl Tracer {
             ready: VecDeque::new(),
             next_copy: u64::MAX,
             broken: false,
+            interrupted: 0,
             thread: None,
             parked: None,
             forking: None,
@@ -458,7 +483,12 @@ impl Tracer {
             else {
                 break;
             };
-            self.start_run(ready, request);
+            if let Err(request) = self.start_run(ready, request)
+                && let Some(state) = self.template.as_mut()
+            {
+                // That copy is thrown away; the request waits for another.
+                state.pending.push_front(request);
+            }
         }
         if let Some(state) = self.template.as_ref()
             && let Some(thread) = state.thread
@@ -525,8 +555,13 @@ impl Tracer {
     }
 
     /// Lets ready copy `ready` go as `request`'s run: its wakeup returns
-    /// 0, with its stdio in place.
-    fn start_run(&mut self, ready: Ready, request: RunRequest) {
+    /// 0, with its stdio in place. A copy that cannot be let go cleanly is
+    /// killed, and the request given back: one with a signal pending (sent
+    /// from outside while it waited, as no run can reach it, and delivered
+    /// once it ran: the run that took it would be ended or stopped by it),
+    /// or one no longer stopped (killed from outside, its death not yet
+    /// seen: the run would be reported killed before it ran).
+    fn start_run(&mut self, ready: Ready, request: RunRequest) -> Result<(), RunRequest> {
         let Ready {
             pid,
             pidfd,
@@ -534,12 +569,16 @@ impl Tracer {
             server,
             report,
         } = ready;
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
+            debug!("{pid}: a ready copy had a signal pending or was gone: killed");
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return Err(request);
+        }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.run = Some(request.id);
         }
-        let mut regs = saved;
-        arch::set_return_value(&mut regs, 0);
-        let resume = self.set_registers_or_kill(pid, regs, Resume::Continue);
         let RunRequest {
             id,
             replies,
@@ -573,7 +612,8 @@ impl Tracer {
                 },
             );
         }
-        self.resume(pid, resume);
+        self.resume(pid, Resume::Continue);
+        Ok(())
     }
 
     /// Where the processes `pid` makes or ends count: its run's usage in
@@ -794,6 +834,7 @@ impl Tracer {
         let Some(making) = state.forking.take() else {
             return Resume::ToSyscallExit;
         };
+        state.interrupted = 0;
         let held = match self.tasks.get_mut(&child) {
             Some(task) => {
                 task.run = Some(making.id);
@@ -827,13 +868,23 @@ impl Tracer {
             && let Some(state) = self.template.as_mut()
             && state.forking.take().is_some()
         {
-            // Forked again from the wakeup, if still wanted.
+            // Forked again from the wakeup, if still wanted, a bounded
+            // number of times.
             debug!("{pid}: the fork of a copy was interrupted: again");
+            state.interrupted += 1;
+            if state.interrupted >= MAX_INTERRUPTED_FORKS {
+                state.interrupted = 0;
+                self.copy_failed(&format!(
+                    "the prepared process cannot be forked: a signal interrupted \
+                     {MAX_INTERRUPTED_FORKS} forks in a row"
+                ));
+            }
         } else if result < 0 {
             warn!("{pid}: the fork of a copy failed: {result}");
             if let Some(state) = self.template.as_mut()
                 && state.forking.take().is_some()
             {
+                state.interrupted = 0;
                 self.copy_failed(&format!(
                     "the prepared process cannot be forked: {}",
                     Errno::from_raw(i32::try_from(-result).unwrap_or(libc::EIO)).desc()

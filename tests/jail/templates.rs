@@ -1465,3 +1465,119 @@ fn the_library_runs_a_template_and_ends_its_prepared_process() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
     assert!(error.to_string().contains("no `template`"), "{error}");
 }
+
+/// CPU time (user + system, in clock ticks) of process `pid`, all its
+/// threads included.
+fn cpu_ticks(pid: i32) -> u64 {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| rest.split(' ').collect())
+        .unwrap_or_default();
+    // utime and stime: fields 14 and 15, 11 and 12 after the name.
+    let field = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok());
+    field(11).unwrap_or(0) + field(12).unwrap_or(0)
+}
+
+/// A prepared process with an interval timer of a few microseconds has a
+/// signal pending nearly every time it is forked, and the kernel restarts
+/// such a fork. The tracer forked it again at once, forever: the request
+/// never started (its client hung), and even with no client left the
+/// tracer and the prepared process kept spinning, a CPU taken for good,
+/// to make the spare copy. Now a copy whose forks are interrupted many
+/// times in a row is given up: the request hears why, and nothing spins.
+#[test]
+fn a_prepared_process_whose_forks_are_always_interrupted_neither_hangs_runs_nor_spins() {
+    let t = Templates::with_driver(attack_template(), "timelimit 5\narg itimer\narg 20\n");
+    let start = Instant::now();
+    let out = t.run("tim", "say hi\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a signal interrupted"),
+        "{}",
+        stderr(&out)
+    );
+    // The spare's forks are given up as well (on a loaded machine that
+    // takes a moment): then nothing runs any more.
+    let busy = || -> u64 {
+        t.servers()
+            .into_iter()
+            .chain(t.drivers())
+            .map(cpu_ticks)
+            .sum()
+    };
+    let start = Instant::now();
+    let mut before = busy();
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = busy();
+        if now - before <= 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "still spinning with no run: {} ticks in the last half second",
+            now - before
+        );
+        before = now;
+    }
+}
+
+/// A run's root that exits alone (`exit`, not `exit_group`) while a
+/// thread of it goes on: the run is its thread's, which writes and then
+/// ends the process with its own status; the early end at the root's
+/// exit stop must not take the root's 0 for the run's status, nor cut
+/// the thread's output.
+#[test]
+fn a_run_whose_thread_group_leader_exits_first_ends_with_its_processs_status() {
+    let t = Templates::with_driver(attack_template(), "timelimit 5\n");
+    for pause in [0, 50, 200] {
+        let out = t.run(
+            "lea",
+            &format!("say start\nleaderexit 7 {pause}\nsay never\n"),
+        );
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("start\nthread\n", Some(7)),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A signal sent to the spare copy from outside (a process of the same
+/// user) stays pending while it waits stopped, and no stop of it comes
+/// to say so: it was delivered the moment the next caller's run let the
+/// copy go, ending that run (`[Terminated]`, 143) or stopping it until
+/// its time limit. A copy with a signal pending (or already dying) is
+/// thrown away instead, and the run gets a clean one.
+#[test]
+fn a_signal_sent_to_the_spare_copy_never_reaches_the_run_that_takes_it() {
+    let t = Templates::new("timelimit 3\n");
+    let out = t.run("sig", "say warm\n");
+    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    // SIGKILL: a spare killed just before a request takes it, its death
+    // not yet seen, was let go as the run, which was then reported killed.
+    for signal in [
+        nix::sys::signal::SIGTERM,
+        nix::sys::signal::SIGSTOP,
+        nix::sys::signal::SIGUSR1,
+        nix::sys::signal::SIGKILL,
+        nix::sys::signal::SIGKILL,
+        nix::sys::signal::SIGKILL,
+    ] {
+        let spare = wait_spare(&t);
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(spare), signal).unwrap();
+        let out = t.run("sig", "incr\n");
+        assert_eq!(
+            (stdout(&out).as_str(), out.status.code()),
+            ("counter 101\n", Some(0)),
+            "{signal:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
