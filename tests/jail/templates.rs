@@ -670,9 +670,14 @@ fn a_killed_prepared_process_is_prepared_again_on_the_next_run() {
         nix::sys::signal::SIGKILL,
     )
     .unwrap();
-    let out = t.run("jay", "incr\n");
-    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
-    assert_eq!(out.status.code(), Some(0));
+    // A run that comes before the server has seen the death may still
+    // be the dead process's spare copy (a fresh copy all the same); the
+    // run after it is the new prepared process's.
+    for _ in 0..2 {
+        let out = t.run("jay", "incr\n");
+        assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+    }
     let again = t.wait_live(1);
     assert_eq!(again.len(), 1);
     assert_ne!(again, prepared);
