@@ -470,7 +470,7 @@ pub(crate) struct Mapping {
     /// The backing file's inode; 0 for anonymous memory.
     pub(crate) inode: u64,
     /// The backing file's path as the kernel names it (or a pseudo-name
-    /// such as `[heap]`).
+    /// such as `[heap]`); empty unless asked for.
     pub(crate) name: Vec<u8>,
 }
 
@@ -504,24 +504,33 @@ pub(crate) fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mappin
         | (0x66 << 8)
         | 17;
     const PROCMAP_QUERY_VMA_SHARED: u64 = 0x08;
-    let mut name = vec![0u8; 4096];
+    // On the stack: a heap buffer of a page, zeroed, was a `calloc` and
+    // a `free` per stop. (Asking the name only of file mappings, in a
+    // second query, cost more than it saved: every literal path in a
+    // program's read-only data is in one.)
+    let mut buffer = [0u8; libc::PATH_MAX as usize];
     let mut query = ProcmapQuery {
         size: std::mem::size_of::<ProcmapQuery>() as u64,
         query_addr: address,
-        vma_name_size: name.len() as u32,
-        vma_name_addr: name.as_mut_ptr() as u64,
+        vma_name_size: buffer.len() as u32,
+        vma_name_addr: buffer.as_mut_ptr() as u64,
         ..ProcmapQuery::default()
     };
     // SAFETY: `query` is a valid procmap_query of the size it declares, and
-    // its name buffer points at `name`, which outlives the call and is as
+    // its name buffer points at `buffer`, which outlives the call and is as
     // large as `vma_name_size` says.
     let result = unsafe { libc::ioctl(maps.as_raw_fd(), PROCMAP_QUERY, &mut query) };
     Errno::result(result)?;
-    let length = (query.vma_name_size as usize).min(name.len());
-    name.truncate(length);
-    if let Some(nul) = name.iter().position(|&byte| byte == 0) {
-        name.truncate(nul);
-    }
+    let name = if query.inode == 0 {
+        Vec::new()
+    } else {
+        let name = &buffer[..(query.vma_name_size as usize).min(buffer.len())];
+        let end = name
+            .iter()
+            .position(|&byte| byte == 0)
+            .unwrap_or(name.len());
+        name[..end].to_vec()
+    };
     Ok(Mapping {
         start: query.vma_start,
         end: query.vma_end,
