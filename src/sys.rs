@@ -460,6 +460,46 @@ pub fn signal_description(signal: i32) -> String {
         .into_owned()
 }
 
+/// `readlinkat(dir, "<fd>")`: the target of entry `fd` of a
+/// `/proc/<tid>/fd` directory held open, read into a stack buffer (one
+/// allocation, of its length). `ENAMETOOLONG` for a target of
+/// `PATH_MAX` bytes or more, which no path the kernel can be handed is.
+pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32) -> Result<Vec<u8>, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut name = [0u8; 12];
+    let mut digits = [0u8; 10];
+    let mut rest = fd.unsigned_abs();
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in name.iter_mut().zip(digits[..count].iter().rev()) {
+        *slot = *digit;
+    }
+    let mut buffer = [0u8; libc::PATH_MAX as usize];
+    // SAFETY: `name` is NUL-terminated (at most 10 digits in 12 bytes,
+    // zeroed), `buffer` is writable for the length given, and `dir` is
+    // an open descriptor.
+    let length = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr().cast(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
+    let length = Errno::result(length)? as usize;
+    if length >= buffer.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(buffer[..length].to_vec())
+}
+
 /// One memory mapping, as `PROCMAP_QUERY` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mapping {

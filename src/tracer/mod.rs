@@ -157,6 +157,9 @@ pub struct Tracer {
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
     maps_open: std::collections::VecDeque<Pid>,
+    /// The `/proc/<tid>/fd` directories of the last tasks whose
+    /// descriptors a check named ([`resolve::DescriptorDirs`]).
+    descriptor_dirs: resolve::DescriptorDirs,
     /// The (device, inode) of every original a `cow` mirror links to:
     /// never written through ([`crate::cow::copyup`]).
     cow_originals: std::collections::HashSet<(u64, u64)>,
@@ -255,6 +258,7 @@ impl Tracer {
             landlock: false,
             keeper: None,
             maps_open: Default::default(),
+            descriptor_dirs: Default::default(),
             cow_originals: Default::default(),
             quota: None,
             cow_placeholders: Default::default(),
@@ -736,6 +740,7 @@ impl Tracer {
     /// Removes a task, returning its scratch slot to the pool (what a
     /// rewritten call in flight held is released with it).
     fn forget(&mut self, pid: Pid) {
+        self.descriptor_dirs.forget(pid);
         if let Some(task) = self.tasks.remove(&pid) {
             self.slots_back(task);
         }

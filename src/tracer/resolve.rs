@@ -235,13 +235,18 @@ pub fn start_target(thread: Thread, start: Start, cow: &CowMap) -> Result<Resolv
 /// the walk counts as touching a writable directory. `None` when the
 /// descriptor has no usable name (deleted, not a path, in `/proc`, a real
 /// cow tree) or the name may lead into a cow tree: the full walk decides.
-pub fn lone_name(thread: Thread, fd: i32, name: &[u8], cow: &CowMap) -> Option<Resolved> {
+pub fn lone_name(
+    thread: Thread,
+    fd: i32,
+    name: &[u8],
+    cow: &CowMap,
+    dirs: &mut DescriptorDirs,
+) -> Option<Resolved> {
     let lone = !name.is_empty() && !name.contains(&b'/') && name != b"." && name != b"..";
     if !lone {
         return None;
     }
-    let link = format!("/proc/{}/fd/{fd}", thread.tid);
-    let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
+    let target = dirs.name_of(thread.tid, fd).ok()?;
     let dir = Path::new(&target);
     let unusable = !target.as_bytes().starts_with(b"/")
         || target.as_bytes().ends_with(b" (deleted)")
@@ -265,6 +270,60 @@ pub fn lone_name(thread: Thread, fd: i32, name: &[u8], cow: &CowMap) -> Option<R
     let mut resolved = Resolved::path(cow.to_virtual(&candidate), true);
     resolved.touched_writable = true;
     Some(resolved)
+}
+
+/// The `/proc/<tid>/fd` directories of the last few tasks whose
+/// descriptors were named, held open: naming descriptor `n` is then a
+/// `readlinkat` of the one name `n` in it, where a `readlink` of
+/// `/proc/<tid>/fd/<n>` walked `/proc`, `<tid>` and `fd` first (find's
+/// every look at a name in the directory it reads). What it names is
+/// what the path names: such a directory belongs to the task (its
+/// `struct pid`), not to the number, and the kernel looks each name up
+/// in the task's descriptor table as it is at that moment. A directory
+/// held past its task's end names nothing (`ENOENT`), whoever has the
+/// number since.
+#[derive(Default)]
+pub struct DescriptorDirs {
+    /// Most recently used first.
+    open: VecDeque<(Pid, OwnedFd)>,
+}
+
+impl DescriptorDirs {
+    /// Directories held at once: the jail's descriptors do not grow with
+    /// its tasks.
+    const HELD: usize = 4;
+
+    /// The kernel's name for what descriptor `fd` of task `tid` refers
+    /// to (the target of `/proc/<tid>/fd/<fd>`).
+    pub fn name_of(&mut self, tid: Pid, fd: i32) -> Result<OsString, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let index = match self.open.iter().position(|(held, _)| *held == tid) {
+            Some(index) => index,
+            None => {
+                let dir = nix::fcntl::open(
+                    Path::new(&format!("/proc/{tid}/fd")),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )?;
+                self.open.truncate(Self::HELD - 1);
+                self.open.push_front((tid, dir));
+                0
+            }
+        };
+        if index > 0 {
+            let entry = self.open.remove(index).expect("an index of the list");
+            self.open.push_front(entry);
+        }
+        let (_, dir) = &self.open[0];
+        sys::readlinkat_number(dir, fd).map(OsString::from_vec)
+    }
+
+    /// Task `tid` is gone (or its number is about to mean another).
+    pub fn forget(&mut self, tid: Pid) {
+        self.open.retain(|(held, _)| *held != tid);
+    }
 }
 
 fn open_start(thread: Thread, start: Start) -> Result<OwnedFd, Errno> {
@@ -818,23 +877,37 @@ mod tests {
         let held = std::fs::File::open(&root).unwrap();
         let fd = held.as_raw_fd();
         let none = CowMap::default();
-        let named = lone_name(me(), fd, b"x", &none).expect("named");
+        let mut dirs = DescriptorDirs::default();
+        let named = lone_name(me(), fd, b"x", &none, &mut dirs).expect("named");
         assert_eq!(named.target, Target::Path(root.join("x")));
         assert!(named.touched_writable, "never taken as unchangeable");
         for not_lone in [&b"a/b"[..], b".", b"..", b""] {
-            assert_eq!(lone_name(me(), fd, not_lone, &none), None, "{not_lone:?}");
+            assert_eq!(
+                lone_name(me(), fd, not_lone, &none, &mut dirs),
+                None,
+                "{not_lone:?}"
+            );
         }
         let proc_dir = std::fs::File::open("/proc").unwrap();
-        assert_eq!(lone_name(me(), proc_dir.as_raw_fd(), b"1", &none), None);
+        assert_eq!(
+            lone_name(me(), proc_dir.as_raw_fd(), b"1", &none, &mut dirs),
+            None
+        );
         let top = std::fs::File::open("/").unwrap();
-        assert_eq!(lone_name(me(), top.as_raw_fd(), b"proc", &none), None);
+        assert_eq!(
+            lone_name(me(), top.as_raw_fd(), b"proc", &none, &mut dirs),
+            None
+        );
         // A descriptor of a directory removed since has no usable name.
         std::fs::create_dir(root.join("gone")).unwrap();
         let gone = std::fs::File::open(root.join("gone")).unwrap();
         std::fs::remove_dir(root.join("gone")).unwrap();
-        assert_eq!(lone_name(me(), gone.as_raw_fd(), b"x", &none), None);
         assert_eq!(
-            lone_name(me(), 9999, b"x", &none),
+            lone_name(me(), gone.as_raw_fd(), b"x", &none, &mut dirs),
+            None
+        );
+        assert_eq!(
+            lone_name(me(), 9999, b"x", &none, &mut dirs),
             None,
             "no such descriptor"
         );
@@ -850,12 +923,15 @@ mod tests {
                 mirror: Some(root.join("mirror")),
             }],
         };
-        assert_eq!(lone_name(me(), fd, b"tree", &cow), None);
-        assert_eq!(lone_name(me(), fd, b"mirror", &cow), None);
+        assert_eq!(lone_name(me(), fd, b"tree", &cow, &mut dirs), None);
+        assert_eq!(lone_name(me(), fd, b"mirror", &cow, &mut dirs), None);
         let real_tree = std::fs::File::open(root.join("tree")).unwrap();
-        assert_eq!(lone_name(me(), real_tree.as_raw_fd(), b"x", &cow), None);
+        assert_eq!(
+            lone_name(me(), real_tree.as_raw_fd(), b"x", &cow, &mut dirs),
+            None
+        );
         let mirror_dir = std::fs::File::open(root.join("mirror/d")).unwrap();
-        let named = lone_name(me(), mirror_dir.as_raw_fd(), b"x", &cow).expect("named");
+        let named = lone_name(me(), mirror_dir.as_raw_fd(), b"x", &cow, &mut dirs).expect("named");
         assert_eq!(named.target, Target::Path(root.join("tree/d/x")));
     }
 
