@@ -461,10 +461,10 @@ pub fn signal_description(signal: i32) -> String {
 }
 
 /// `readlinkat(dir, "<fd>")`: the target of entry `fd` of a
-/// `/proc/<tid>/fd` directory held open, read into a stack buffer (one
-/// allocation, of its length). `ENAMETOOLONG` for a target of
-/// `PATH_MAX` bytes or more, which no path the kernel can be handed is.
-pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32) -> Result<Vec<u8>, Errno> {
+/// `/proc/<tid>/fd` directory held open, written into `buffer`; its
+/// length. `ENAMETOOLONG` for a target that fills the buffer, which may
+/// have been cut.
+pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32, buffer: &mut [u8]) -> Result<usize, Errno> {
     use std::os::fd::AsRawFd;
     let mut name = [0u8; 12];
     let mut digits = [0u8; 10];
@@ -481,7 +481,6 @@ pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32) -> Result<Vec<u8>, Errno
     for (slot, digit) in name.iter_mut().zip(digits[..count].iter().rev()) {
         *slot = *digit;
     }
-    let mut buffer = [0u8; libc::PATH_MAX as usize];
     // SAFETY: `name` is NUL-terminated (at most 10 digits in 12 bytes,
     // zeroed), `buffer` is writable for the length given, and `dir` is
     // an open descriptor.
@@ -497,7 +496,7 @@ pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32) -> Result<Vec<u8>, Errno
     if length >= buffer.len() {
         return Err(Errno::ENAMETOOLONG);
     }
-    Ok(buffer[..length].to_vec())
+    Ok(length)
 }
 
 /// One memory mapping, as `PROCMAP_QUERY` describes it.

@@ -246,28 +246,40 @@ pub fn lone_name(
     if !lone {
         return None;
     }
-    let target = dirs.name_of(thread.tid, fd).ok()?;
-    let dir = Path::new(&target);
-    let unusable = !target.as_bytes().starts_with(b"/")
-        || target.as_bytes().ends_with(b" (deleted)")
+    let mut buffer = [0u8; libc::PATH_MAX as usize];
+    let length = dirs.name_of(thread.tid, fd, &mut buffer).ok()?;
+    let target = &buffer[..length];
+    let dir = Path::new(OsStr::from_bytes(target));
+    let unusable = !target.starts_with(b"/")
+        || target.ends_with(b" (deleted)")
         || is_under_proc(dir)
         || target.len() + name.len() + 1 >= libc::PATH_MAX as usize;
     if unusable {
         return None;
     }
-    let candidate = dir.join(OsStr::from_bytes(name));
+    // `dir.join(name)`, in one allocation (only `/` ends with a slash).
+    let mut joined = Vec::with_capacity(target.len() + 1 + name.len());
+    joined.extend_from_slice(target);
+    if !target.ends_with(b"/") {
+        joined.push(b'/');
+    }
+    joined.extend_from_slice(name);
+    let candidate = PathBuf::from(OsString::from_vec(joined));
     if is_under_proc(&candidate) {
         return None;
     }
     // A real tree is never handed to the kernel, and a tree's root met
     // from its parent must be mapped to its mirror: the walk does both.
-    if cow.in_real_tree(dir)
-        || cow.in_real_tree(&candidate)
-        || (cow.in_mirror(&candidate) && !cow.in_mirror(dir))
-    {
+    let in_mirror = cow.in_mirror(&candidate);
+    if cow.in_real_tree(dir) || cow.in_real_tree(&candidate) || (in_mirror && !cow.in_mirror(dir)) {
         return None;
     }
-    let mut resolved = Resolved::path(cow.to_virtual(&candidate), true);
+    let virtual_path = if in_mirror {
+        cow.to_virtual(&candidate)
+    } else {
+        candidate
+    };
+    let mut resolved = Resolved::path(virtual_path, true);
     resolved.touched_writable = true;
     Some(resolved)
 }
@@ -294,8 +306,9 @@ impl DescriptorDirs {
     const HELD: usize = 4;
 
     /// The kernel's name for what descriptor `fd` of task `tid` refers
-    /// to (the target of `/proc/<tid>/fd/<fd>`).
-    pub fn name_of(&mut self, tid: Pid, fd: i32) -> Result<OsString, Errno> {
+    /// to (the target of `/proc/<tid>/fd/<fd>`), written into `buffer`;
+    /// its length.
+    pub fn name_of(&mut self, tid: Pid, fd: i32, buffer: &mut [u8]) -> Result<usize, Errno> {
         if fd < 0 {
             return Err(Errno::EBADF);
         }
@@ -317,7 +330,7 @@ impl DescriptorDirs {
             self.open.push_front(entry);
         }
         let (_, dir) = &self.open[0];
-        sys::readlinkat_number(dir, fd).map(OsString::from_vec)
+        sys::readlinkat_number(dir, fd, buffer)
     }
 
     /// Task `tid` is gone (or its number is about to mean another).

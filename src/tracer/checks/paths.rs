@@ -222,7 +222,7 @@ fn judge_placed_operand(
         return Ok(());
     }
     let path = path.unwrap_or_default();
-    let given = String::from_utf8_lossy(&path).into_owned();
+    let given = String::from_utf8_lossy(&path);
     // A look the kernel will run as given (below) needs no walk: the
     // descriptor's name and the lone name are all the verdict needs.
     let lone_look = access == Access::Stat
@@ -551,7 +551,7 @@ pub(in crate::tracer) fn judge_open(
             Err(errno) => Answer::Refuse(errno),
         };
     }
-    let given = String::from_utf8_lossy(&path).into_owned();
+    let given = String::from_utf8_lossy(&path);
     let scoped = program_resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
     // A read the kernel will run as given (below) needs no walk: the
     // descriptor's name and the lone name are all the verdicts need.
