@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, SFlag};
 use nix::unistd::Pid;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CString, OsStr, OsString};
@@ -257,14 +258,7 @@ pub fn lone_name(
     if unusable {
         return None;
     }
-    // `dir.join(name)`, in one allocation (only `/` ends with a slash).
-    let mut joined = Vec::with_capacity(target.len() + 1 + name.len());
-    joined.extend_from_slice(target);
-    if !target.ends_with(b"/") {
-        joined.push(b'/');
-    }
-    joined.extend_from_slice(name);
-    let candidate = PathBuf::from(OsString::from_vec(joined));
+    let candidate = join(dir, name);
     if is_under_proc(&candidate) {
         return None;
     }
@@ -537,9 +531,9 @@ fn fast(
             Some(fd) if !absolute => fd.as_raw_fd(),
             _ => libc::AT_FDCWD,
         };
-        let start_dir = match &start_fd {
-            Some(fd) if !absolute => canonical_of(fd)?,
-            _ => PathBuf::from("/"),
+        let start_dir: Cow<Path> = match &start_fd {
+            Some(fd) if !absolute => Cow::Owned(canonical_of(fd)?),
+            _ => Cow::Borrowed(Path::new("/")),
         };
         // A lone name in a mirror's directory (find's `newfstatat(dirfd,
         // "name")` in a cow tree) is looked up in that directory, held,
@@ -567,20 +561,25 @@ fn fast(
             Some((dir, name)) => (dir, Some(name)),
             None => (&path[..], None),
         };
-        touched |= lexical_walk_touches(&start_dir, dir, writable);
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let cached = if absolute {
             directories.borrow().get(dir)
         } else {
             None
         };
+        // A directory is cached only after this same walk from `/`, by
+        // the same unchanging policy, touched nothing writable (below):
+        // walked again, it would touch nothing again.
+        if cached.is_none() {
+            touched |= lexical_walk_touches(&start_dir, dir, writable);
+        }
         let single_relative_name = !absolute && dir == b"." && start_fd.is_some();
         let (dir_fd, dir_canonical) = match cached {
             Some(canonical) => (None, canonical),
             // A lone name relative to a directory the thread holds (find's
             // `newfstatat(dirfd, "name")`): that directory is the parent,
             // already open and named; walking "." would only reopen it.
-            None if single_relative_name => (start_fd.take(), start_dir),
+            None if single_relative_name => (start_fd.take(), start_dir.into_owned()),
             None => match sys::openat2(
                 dirfd_raw,
                 &c_string(dir)?,
@@ -626,7 +625,7 @@ fn fast(
             touched |= writable(&dir_canonical);
         }
         let name_os = OsStr::from_bytes(name);
-        let mut candidate = dir_canonical.join(name_os);
+        let mut candidate = join(&dir_canonical, name);
         if name_in_mirror && dir_fd.is_some() {
             // Looked up below through the directory held, never by name;
             // the kernel is handed the mirror's name or the object.
@@ -637,8 +636,8 @@ fn fast(
             // it: the slow walk gives it its virtual name.
             return Ok(None);
         }
-        let found = |exists: bool| {
-            let mut resolved = Resolved::path(candidate.clone(), exists);
+        let found = |candidate: PathBuf, exists: bool| {
+            let mut resolved = Resolved::path(candidate, exists);
             resolved.touched_writable = touched;
             Ok(Some(resolved))
         };
@@ -649,7 +648,7 @@ fn fast(
             None => nix::sys::stat::lstat(&candidate),
         };
         match looked_up {
-            Err(Errno::ENOENT) => return found(false),
+            Err(Errno::ENOENT) => return found(candidate, false),
             Err(errno) => return Err(errno),
             Ok(stat) if follow && is_symlink(&stat) => {
                 let target = match &dir_fd {
@@ -674,10 +673,22 @@ fn fast(
                     }
                 };
             }
-            Ok(_) => return found(true),
+            Ok(_) => return found(candidate, true),
         }
     }
     Err(Errno::ELOOP)
+}
+
+/// `dir.join(name)` for a lone name, in one allocation.
+fn join(dir: &Path, name: &[u8]) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut joined = Vec::with_capacity(dir.len() + 1 + name.len());
+    joined.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        joined.push(b'/');
+    }
+    joined.extend_from_slice(name);
+    PathBuf::from(OsString::from_vec(joined))
 }
 
 /// Whether a real path the kernel named lies in a cow tree or a mirror:
