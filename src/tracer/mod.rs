@@ -33,7 +33,6 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
@@ -111,7 +110,7 @@ pub struct Tracer {
     procmap_query: bool,
     limits: Limits,
     main: Pid,
-    tasks: HashMap<Pid, Task>,
+    tasks: task::IdMap<Pid, Task>,
     /// Clones admitted but whose new task has not been reported yet.
     clones_in_flight: u32,
     main_execed: bool,
@@ -226,7 +225,7 @@ impl Tracer {
     /// whoever enforces the time limit before it kills `main`.
     pub fn new(policy: Policy, limits: Limits, main: Pid, timed_out: Arc<AtomicBool>) -> Tracer {
         let mut spaces = spaces::AddressSpaces::default();
-        let mut tasks = HashMap::new();
+        let mut tasks = task::IdMap::default();
         tasks.insert(
             main,
             Task {
