@@ -393,6 +393,63 @@ pub(crate) fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
+/// What `PTRACE_GET_SYSCALL_INFO` says of a thread at a seccomp stop:
+/// its syscall's number and arguments, and the ABI they are of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeccompCall {
+    pub(crate) arch: u32,
+    pub(crate) nr: u64,
+    pub(crate) args: [u64; 6],
+}
+
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3+) of a thread at a seccomp stop:
+/// the number and arguments the kernel will run, read from the same
+/// saved registers `PTRACE_GETREGS` copies whole (which costs more: a
+/// regset copied through a kernel buffer). `Ok(None)` when the thread is
+/// not at a seccomp stop or the kernel says less than that.
+pub(crate) fn ptrace_seccomp_call(pid: Pid) -> Result<Option<SeccompCall>, Errno> {
+    /// `struct ptrace_syscall_info` with its `seccomp` member.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Info {
+        op: u8,
+        reserved: u8,
+        flags: u16,
+        arch: u32,
+        instruction_pointer: u64,
+        stack_pointer: u64,
+        nr: u64,
+        args: [u64; 6],
+        ret_data: u32,
+        padding: u32,
+    }
+    const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+    const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+    // Up to the end of `args`.
+    const WANTED: usize = 24 + 8 + 6 * 8;
+    let mut info = Info::default();
+    // SAFETY: the kernel writes at most `size_of::<Info>()` bytes (the
+    // size passed) into `info`, which is that large and lives past the
+    // call.
+    let written = unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            pid.as_raw(),
+            std::mem::size_of::<Info>(),
+            &mut info as *mut Info,
+        )
+    };
+    let written = Errno::result(written)? as usize;
+    if info.op != PTRACE_SYSCALL_INFO_SECCOMP || written < WANTED {
+        return Ok(None);
+    }
+    Ok(Some(SeccompCall {
+        arch: info.arch,
+        nr: info.nr,
+        args: info.args,
+    }))
+}
+
 /// `pidfd_open(2)`: a handle on a process that cannot be confused with a
 /// later process reusing its pid.
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
