@@ -365,7 +365,7 @@ fn canonical_of(fd: &OwnedFd) -> Result<PathBuf, Errno> {
 }
 
 fn is_under_proc(path: &Path) -> bool {
-    path.starts_with("/proc")
+    crate::policy::is_within(path, Path::new("/proc"))
 }
 
 /// Splits off the last component when it is an ordinary name (trailing
