@@ -393,6 +393,63 @@ pub(crate) fn ptrace_cont(pid: Pid, signal: i32) -> Result<(), Errno> {
     Errno::result(result).map(drop)
 }
 
+/// What `PTRACE_GET_SYSCALL_INFO` says of a thread at a seccomp stop:
+/// its syscall's number and arguments, and the ABI they are of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SeccompCall {
+    pub(crate) arch: u32,
+    pub(crate) nr: u64,
+    pub(crate) args: [u64; 6],
+}
+
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3+) of a thread at a seccomp stop:
+/// the number and arguments the kernel will run, read from the same
+/// saved registers `PTRACE_GETREGS` copies whole (which costs more: a
+/// regset copied through a kernel buffer). `Ok(None)` when the thread is
+/// not at a seccomp stop or the kernel says less than that.
+pub(crate) fn ptrace_seccomp_call(pid: Pid) -> Result<Option<SeccompCall>, Errno> {
+    /// `struct ptrace_syscall_info` with its `seccomp` member.
+    #[repr(C)]
+    #[derive(Default)]
+    struct Info {
+        op: u8,
+        reserved: u8,
+        flags: u16,
+        arch: u32,
+        instruction_pointer: u64,
+        stack_pointer: u64,
+        nr: u64,
+        args: [u64; 6],
+        ret_data: u32,
+        padding: u32,
+    }
+    const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+    const PTRACE_SYSCALL_INFO_SECCOMP: u8 = 3;
+    // Up to the end of `args`.
+    const WANTED: usize = 24 + 8 + 6 * 8;
+    let mut info = Info::default();
+    // SAFETY: the kernel writes at most `size_of::<Info>()` bytes (the
+    // size passed) into `info`, which is that large and lives past the
+    // call.
+    let written = unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            pid.as_raw(),
+            std::mem::size_of::<Info>(),
+            &mut info as *mut Info,
+        )
+    };
+    let written = Errno::result(written)? as usize;
+    if info.op != PTRACE_SYSCALL_INFO_SECCOMP || written < WANTED {
+        return Ok(None);
+    }
+    Ok(Some(SeccompCall {
+        arch: info.arch,
+        nr: info.nr,
+        args: info.args,
+    }))
+}
+
 /// `pidfd_open(2)`: a handle on a process that cannot be confused with a
 /// later process reusing its pid.
 pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
@@ -460,6 +517,45 @@ pub fn signal_description(signal: i32) -> String {
         .into_owned()
 }
 
+/// `readlinkat(dir, "<fd>")`: the target of entry `fd` of a
+/// `/proc/<tid>/fd` directory held open, written into `buffer`; its
+/// length. `ENAMETOOLONG` for a target that fills the buffer, which may
+/// have been cut.
+pub(crate) fn readlinkat_number(dir: &OwnedFd, fd: i32, buffer: &mut [u8]) -> Result<usize, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut name = [0u8; 12];
+    let mut digits = [0u8; 10];
+    let mut rest = fd.unsigned_abs();
+    let mut count = 0;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in name.iter_mut().zip(digits[..count].iter().rev()) {
+        *slot = *digit;
+    }
+    // SAFETY: `name` is NUL-terminated (at most 10 digits in 12 bytes,
+    // zeroed), `buffer` is writable for the length given, and `dir` is
+    // an open descriptor.
+    let length = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr().cast(),
+            buffer.as_mut_ptr().cast(),
+            buffer.len(),
+        )
+    };
+    let length = Errno::result(length)? as usize;
+    if length >= buffer.len() {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    Ok(length)
+}
+
 /// One memory mapping, as `PROCMAP_QUERY` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mapping {
@@ -470,7 +566,7 @@ pub(crate) struct Mapping {
     /// The backing file's inode; 0 for anonymous memory.
     pub(crate) inode: u64,
     /// The backing file's path as the kernel names it (or a pseudo-name
-    /// such as `[heap]`).
+    /// such as `[heap]`); empty unless asked for.
     pub(crate) name: Vec<u8>,
 }
 
@@ -504,24 +600,33 @@ pub(crate) fn procmap_query(maps: &std::fs::File, address: u64) -> Result<Mappin
         | (0x66 << 8)
         | 17;
     const PROCMAP_QUERY_VMA_SHARED: u64 = 0x08;
-    let mut name = vec![0u8; 4096];
+    // On the stack: a heap buffer of a page, zeroed, was a `calloc` and
+    // a `free` per stop. (Asking the name only of file mappings, in a
+    // second query, cost more than it saved: every literal path in a
+    // program's read-only data is in one.)
+    let mut buffer = [0u8; libc::PATH_MAX as usize];
     let mut query = ProcmapQuery {
         size: std::mem::size_of::<ProcmapQuery>() as u64,
         query_addr: address,
-        vma_name_size: name.len() as u32,
-        vma_name_addr: name.as_mut_ptr() as u64,
+        vma_name_size: buffer.len() as u32,
+        vma_name_addr: buffer.as_mut_ptr() as u64,
         ..ProcmapQuery::default()
     };
     // SAFETY: `query` is a valid procmap_query of the size it declares, and
-    // its name buffer points at `name`, which outlives the call and is as
+    // its name buffer points at `buffer`, which outlives the call and is as
     // large as `vma_name_size` says.
     let result = unsafe { libc::ioctl(maps.as_raw_fd(), PROCMAP_QUERY, &mut query) };
     Errno::result(result)?;
-    let length = (query.vma_name_size as usize).min(name.len());
-    name.truncate(length);
-    if let Some(nul) = name.iter().position(|&byte| byte == 0) {
-        name.truncate(nul);
-    }
+    let name = if query.inode == 0 {
+        Vec::new()
+    } else {
+        let name = &buffer[..(query.vma_name_size as usize).min(buffer.len())];
+        let end = name
+            .iter()
+            .position(|&byte| byte == 0)
+            .unwrap_or(name.len());
+        name[..end].to_vec()
+    };
     Ok(Mapping {
         start: query.vma_start,
         end: query.vma_end,

@@ -1,18 +1,59 @@
 //! Path arithmetic on canonical paths: subtree membership and lexical
 //! normalisation. No I/O.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Whether `path` lies in the subtree `root`, matching whole components:
 /// `/srv/jail2` is not inside `/srv/jail`.
 pub fn is_within(path: &Path, root: &Path) -> bool {
+    let (path_bytes, root_bytes) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    if is_plain(path_bytes) && is_plain(root_bytes) {
+        return bytes_within(path_bytes, root_bytes);
+    }
     path.starts_with(root)
 }
 
 /// Whether `path` is a proper ancestor of `root` (`/` and `/usr` for
 /// `/usr/lib`).
 pub fn is_ancestor_of(path: &Path, root: &Path) -> bool {
+    let (path_bytes, root_bytes) = (path.as_os_str().as_bytes(), root.as_os_str().as_bytes());
+    if is_plain(path_bytes) && is_plain(root_bytes) {
+        return root_bytes.len() > path_bytes.len() && bytes_within(root_bytes, path_bytes);
+    }
     root != path && root.starts_with(path)
+}
+
+/// Whether `path` is absolute and spelled exactly as its components read
+/// (no empty component from `//` or a trailing `/`, but for `/` itself,
+/// and no `.`): then comparing components is comparing bytes. Every
+/// canonical path the tracer judges, and every root, is so; the
+/// component walk of `Path::starts_with` was the tracer's largest
+/// user-space cost per stop.
+fn is_plain(path: &[u8]) -> bool {
+    let Some((&b'/', rest)) = path.split_first() else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let mut start = 0;
+    for (index, &byte) in rest.iter().enumerate() {
+        if byte == b'/' {
+            let component = &rest[start..index];
+            if component.is_empty() || component == b"." {
+                return false;
+            }
+            start = index + 1;
+        }
+    }
+    let last = &rest[start..];
+    !last.is_empty() && last != b"."
+}
+
+/// [`is_within`] for two plain paths ([`is_plain`]).
+fn bytes_within(path: &[u8], root: &[u8]) -> bool {
+    path.starts_with(root) && (path.len() == root.len() || root == b"/" || path[root.len()] == b'/')
 }
 
 /// Removes `.`, resolves `..` against the preceding component and drops
@@ -58,6 +99,45 @@ mod tests {
         assert!(is_within(Path::new("/srv/jail/a"), Path::new("/srv/jail")));
         assert!(!is_within(Path::new("/srv/jail2"), Path::new("/srv/jail")));
         assert!(!is_within(Path::new("/srv"), Path::new("/srv/jail")));
+    }
+
+    #[test]
+    fn plain_paths_compare_as_their_components_do() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let spelling = proptest::collection::vec(
+            proptest::sample::select(vec!["/", "a", "b", ".", "..", "ab"]),
+            0..7,
+        )
+        .prop_map(|parts| parts.concat());
+        let mut runner = TestRunner::new(Config {
+            cases: 20_000,
+            ..Config::default()
+        });
+        runner
+            .run(&(spelling.clone(), spelling), |(path, root)| {
+                let (path, root) = (Path::new(&path), Path::new(&root));
+                prop_assert_eq!(is_within(path, root), path.starts_with(root));
+                prop_assert_eq!(
+                    is_ancestor_of(path, root),
+                    root != path && root.starts_with(path)
+                );
+                Ok(())
+            })
+            .unwrap();
+        for (path, plain) in [
+            ("/", true),
+            ("/a", true),
+            ("/a/..", true),
+            ("/a/", false),
+            ("//a", false),
+            ("/a/./b", false),
+            ("/a/.", false),
+            ("a", false),
+            ("", false),
+        ] {
+            assert_eq!(is_plain(path.as_bytes()), plain, "{path}");
+        }
     }
 
     #[test]

@@ -39,18 +39,31 @@ const MAX_PROGRAM_HEADERS: usize = 65536;
 pub type Identity = (u64, u64);
 
 /// The identity of the object behind `fd`.
+#[cfg(test)]
 pub fn identity(fd: &OwnedFd) -> Option<Identity> {
     let stat = nix::sys::stat::fstat(fd).ok()?;
     Some((stat.st_dev, stat.st_ino))
 }
 
-/// Opens the object behind `held` (any descriptor, `O_PATH` included) for
-/// reading, without blocking: only a regular file is opened (the kernel
-/// runs nothing else), and `O_NONBLOCK` keeps even that from waiting on a
-/// lease. `Ok(None)`: not a regular file, nothing to read. An error: a
-/// regular file the tracer could not open (a lease, its permissions).
+/// [`inspect`]'s open alone.
+#[cfg(test)]
 pub fn open_for_inspection(held: &OwnedFd) -> Result<Option<File>, Errno> {
+    inspect(held).and_then(|(_, opened)| opened)
+}
+
+/// The identity of the object behind `held` (any descriptor, `O_PATH`
+/// included) and that object opened for reading, from one `fstat`; an
+/// error if there is no `fstat`. The open is without blocking: only a
+/// regular file is opened (the kernel runs nothing else), and
+/// `O_NONBLOCK` keeps even that from waiting on a lease. `Ok(None)`: not
+/// a regular file, nothing to read. An error: a regular file the tracer
+/// could not open (a lease, its permissions).
+pub fn inspect(held: &OwnedFd) -> Result<(Identity, Result<Option<File>, Errno>), Errno> {
     let stat = nix::sys::stat::fstat(held)?;
+    Ok(((stat.st_dev, stat.st_ino), open_regular(held, &stat)))
+}
+
+fn open_regular(held: &OwnedFd, stat: &nix::sys::stat::FileStat) -> Result<Option<File>, Errno> {
     if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
         return Ok(None);
     }
@@ -132,8 +145,14 @@ pub struct Mapped {
 
 /// The files mapped into process `pid`, each once.
 pub fn loaded_files(pid: nix::unistd::Pid) -> Result<Vec<Mapped>, Errno> {
-    let maps = std::fs::read(format!("/proc/{pid}/maps"))
-        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
+    let errno = |error: std::io::Error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO));
+    // Read whole into room for a usual process's list: fs::read sized
+    // its buffer by a statx (0 for /proc files) and then read 32, 32,
+    // 64, 128... bytes at a time, eight reads for a small program.
+    let mut maps = Vec::with_capacity(16 * 1024);
+    File::open(format!("/proc/{pid}/maps"))
+        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut maps))
+        .map_err(errno)?;
     Ok(parse_maps(&maps))
 }
 

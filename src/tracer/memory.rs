@@ -57,21 +57,23 @@ pub fn read_path(pid: Pid, address: u64) -> Result<Vec<u8>, Errno> {
     if address == 0 {
         return Err(Errno::EFAULT);
     }
-    let mut path = Vec::with_capacity(256);
+    // Read on the stack, then one allocation of the path's length (a
+    // growing Vec was a malloc and a realloc per path).
+    let mut buffer = [0u8; PATH_MAX];
+    let mut length = 0;
     let mut cursor = address as usize;
-    while path.len() < PATH_MAX {
+    while length < PATH_MAX {
         // Read up to the end of the current page only: the next page may
         // be unmapped, and a read across it would fail as a whole.
         let to_page_end = PAGE - cursor % PAGE;
-        let chunk_len = to_page_end.min(PATH_MAX - path.len());
-        let start = path.len();
-        path.resize(start + chunk_len, 0);
+        let chunk_len = to_page_end.min(PATH_MAX - length);
+        let chunk = &mut buffer[length..length + chunk_len];
         let remote = [RemoteIoVec {
             base: cursor,
             len: chunk_len,
         }];
-        let count = process_vm_readv(pid, &mut [IoSliceMut::new(&mut path[start..])], &remote)
-            .map_err(|errno| {
+        let count =
+            process_vm_readv(pid, &mut [IoSliceMut::new(chunk)], &remote).map_err(|errno| {
                 if errno == Errno::ESRCH {
                     errno
                 } else {
@@ -81,11 +83,13 @@ pub fn read_path(pid: Pid, address: u64) -> Result<Vec<u8>, Errno> {
         if count == 0 {
             return Err(Errno::EFAULT);
         }
-        path.truncate(start + count);
-        if let Some(nul) = path[start..].iter().position(|&byte| byte == 0) {
-            path.truncate(start + nul);
-            return Ok(path);
+        if let Some(nul) = buffer[length..length + count]
+            .iter()
+            .position(|&byte| byte == 0)
+        {
+            return Ok(buffer[..length + nul].to_vec());
         }
+        length += count;
         cursor += count;
     }
     Err(Errno::ENAMETOOLONG)

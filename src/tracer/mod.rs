@@ -33,7 +33,6 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
@@ -111,7 +110,7 @@ pub struct Tracer {
     procmap_query: bool,
     limits: Limits,
     main: Pid,
-    tasks: HashMap<Pid, Task>,
+    tasks: task::IdMap<Pid, Task>,
     /// Clones admitted but whose new task has not been reported yet.
     clones_in_flight: u32,
     main_execed: bool,
@@ -157,6 +156,9 @@ pub struct Tracer {
     /// [`MAPS_OPEN`] are kept open, so the jail's descriptors do not grow
     /// with the number of tasks (see [`Tracer::make_room_for_maps`]).
     maps_open: std::collections::VecDeque<Pid>,
+    /// The `/proc/<tid>/fd` directories of the last tasks whose
+    /// descriptors a check named ([`resolve::DescriptorDirs`]).
+    descriptor_dirs: resolve::DescriptorDirs,
     /// The (device, inode) of every original a `cow` mirror links to:
     /// never written through ([`crate::cow::copyup`]).
     cow_originals: std::collections::HashSet<(u64, u64)>,
@@ -223,7 +225,7 @@ impl Tracer {
     /// whoever enforces the time limit before it kills `main`.
     pub fn new(policy: Policy, limits: Limits, main: Pid, timed_out: Arc<AtomicBool>) -> Tracer {
         let mut spaces = spaces::AddressSpaces::default();
-        let mut tasks = HashMap::new();
+        let mut tasks = task::IdMap::default();
         tasks.insert(
             main,
             Task {
@@ -255,6 +257,7 @@ impl Tracer {
             landlock: false,
             keeper: None,
             maps_open: Default::default(),
+            descriptor_dirs: Default::default(),
             cow_originals: Default::default(),
             quota: None,
             cow_placeholders: Default::default(),
@@ -741,6 +744,7 @@ impl Tracer {
     /// Removes a task, returning its scratch slot to the pool (what a
     /// rewritten call in flight held is released with it).
     fn forget(&mut self, pid: Pid) {
+        self.descriptor_dirs.forget(pid);
         if let Some(task) = self.tasks.remove(&pid) {
             self.slots_back(task);
         }

@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, SFlag};
 use nix::unistd::Pid;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{CString, OsStr, OsString};
@@ -235,36 +236,101 @@ pub fn start_target(thread: Thread, start: Start, cow: &CowMap) -> Result<Resolv
 /// the walk counts as touching a writable directory. `None` when the
 /// descriptor has no usable name (deleted, not a path, in `/proc`, a real
 /// cow tree) or the name may lead into a cow tree: the full walk decides.
-pub fn lone_name(thread: Thread, fd: i32, name: &[u8], cow: &CowMap) -> Option<Resolved> {
+pub fn lone_name(
+    thread: Thread,
+    fd: i32,
+    name: &[u8],
+    cow: &CowMap,
+    dirs: &mut DescriptorDirs,
+) -> Option<Resolved> {
     let lone = !name.is_empty() && !name.contains(&b'/') && name != b"." && name != b"..";
     if !lone {
         return None;
     }
-    let link = format!("/proc/{}/fd/{fd}", thread.tid);
-    let target = nix::fcntl::readlink(Path::new(&link)).ok()?;
-    let dir = Path::new(&target);
-    let unusable = !target.as_bytes().starts_with(b"/")
-        || target.as_bytes().ends_with(b" (deleted)")
+    let mut buffer = [0u8; libc::PATH_MAX as usize];
+    let length = dirs.name_of(thread.tid, fd, &mut buffer).ok()?;
+    let target = &buffer[..length];
+    let dir = Path::new(OsStr::from_bytes(target));
+    let unusable = !target.starts_with(b"/")
+        || target.ends_with(b" (deleted)")
         || is_under_proc(dir)
         || target.len() + name.len() + 1 >= libc::PATH_MAX as usize;
     if unusable {
         return None;
     }
-    let candidate = dir.join(OsStr::from_bytes(name));
+    let candidate = join(dir, name);
     if is_under_proc(&candidate) {
         return None;
     }
     // A real tree is never handed to the kernel, and a tree's root met
     // from its parent must be mapped to its mirror: the walk does both.
-    if cow.in_real_tree(dir)
-        || cow.in_real_tree(&candidate)
-        || (cow.in_mirror(&candidate) && !cow.in_mirror(dir))
-    {
+    let in_mirror = cow.in_mirror(&candidate);
+    if cow.in_real_tree(dir) || cow.in_real_tree(&candidate) || (in_mirror && !cow.in_mirror(dir)) {
         return None;
     }
-    let mut resolved = Resolved::path(cow.to_virtual(&candidate), true);
+    let virtual_path = if in_mirror {
+        cow.to_virtual(&candidate)
+    } else {
+        candidate
+    };
+    let mut resolved = Resolved::path(virtual_path, true);
     resolved.touched_writable = true;
     Some(resolved)
+}
+
+/// The `/proc/<tid>/fd` directories of the last few tasks whose
+/// descriptors were named, held open: naming descriptor `n` is then a
+/// `readlinkat` of the one name `n` in it, where a `readlink` of
+/// `/proc/<tid>/fd/<n>` walked `/proc`, `<tid>` and `fd` first (find's
+/// every look at a name in the directory it reads). What it names is
+/// what the path names: such a directory belongs to the task (its
+/// `struct pid`), not to the number, and the kernel looks each name up
+/// in the task's descriptor table as it is at that moment. A directory
+/// held past its task's end names nothing (`ENOENT`), whoever has the
+/// number since.
+#[derive(Default)]
+pub struct DescriptorDirs {
+    /// Most recently used first.
+    open: VecDeque<(Pid, OwnedFd)>,
+}
+
+impl DescriptorDirs {
+    /// Directories held at once: the jail's descriptors do not grow with
+    /// its tasks.
+    const HELD: usize = 4;
+
+    /// The kernel's name for what descriptor `fd` of task `tid` refers
+    /// to (the target of `/proc/<tid>/fd/<fd>`), written into `buffer`;
+    /// its length.
+    pub fn name_of(&mut self, tid: Pid, fd: i32, buffer: &mut [u8]) -> Result<usize, Errno> {
+        if fd < 0 {
+            return Err(Errno::EBADF);
+        }
+        let index = match self.open.iter().position(|(held, _)| *held == tid) {
+            Some(index) => index,
+            None => {
+                let dir = nix::fcntl::open(
+                    Path::new(&format!("/proc/{tid}/fd")),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )?;
+                self.open.truncate(Self::HELD - 1);
+                self.open.push_front((tid, dir));
+                0
+            }
+        };
+        if index > 0 {
+            let entry = self.open.remove(index).expect("an index of the list");
+            self.open.push_front(entry);
+        }
+        let (_, dir) = &self.open[0];
+        sys::readlinkat_number(dir, fd, buffer)
+    }
+
+    /// Task `tid` is gone (or its number is about to mean another).
+    pub fn forget(&mut self, tid: Pid) {
+        self.open.retain(|(held, _)| *held != tid);
+    }
 }
 
 fn open_start(thread: Thread, start: Start) -> Result<OwnedFd, Errno> {
@@ -299,7 +365,7 @@ fn canonical_of(fd: &OwnedFd) -> Result<PathBuf, Errno> {
 }
 
 fn is_under_proc(path: &Path) -> bool {
-    path.starts_with("/proc")
+    crate::policy::is_within(path, Path::new("/proc"))
 }
 
 /// Splits off the last component when it is an ordinary name (trailing
@@ -465,9 +531,9 @@ fn fast(
             Some(fd) if !absolute => fd.as_raw_fd(),
             _ => libc::AT_FDCWD,
         };
-        let start_dir = match &start_fd {
-            Some(fd) if !absolute => canonical_of(fd)?,
-            _ => PathBuf::from("/"),
+        let start_dir: Cow<Path> = match &start_fd {
+            Some(fd) if !absolute => Cow::Owned(canonical_of(fd)?),
+            _ => Cow::Borrowed(Path::new("/")),
         };
         // A lone name in a mirror's directory (find's `newfstatat(dirfd,
         // "name")` in a cow tree) is looked up in that directory, held,
@@ -495,20 +561,25 @@ fn fast(
             Some((dir, name)) => (dir, Some(name)),
             None => (&path[..], None),
         };
-        touched |= lexical_walk_touches(&start_dir, dir, writable);
         let dir = if dir.is_empty() { &b"."[..] } else { dir };
         let cached = if absolute {
             directories.borrow().get(dir)
         } else {
             None
         };
+        // A directory is cached only after this same walk from `/`, by
+        // the same unchanging policy, touched nothing writable (below):
+        // walked again, it would touch nothing again.
+        if cached.is_none() {
+            touched |= lexical_walk_touches(&start_dir, dir, writable);
+        }
         let single_relative_name = !absolute && dir == b"." && start_fd.is_some();
         let (dir_fd, dir_canonical) = match cached {
             Some(canonical) => (None, canonical),
             // A lone name relative to a directory the thread holds (find's
             // `newfstatat(dirfd, "name")`): that directory is the parent,
             // already open and named; walking "." would only reopen it.
-            None if single_relative_name => (start_fd.take(), start_dir),
+            None if single_relative_name => (start_fd.take(), start_dir.into_owned()),
             None => match sys::openat2(
                 dirfd_raw,
                 &c_string(dir)?,
@@ -554,7 +625,7 @@ fn fast(
             touched |= writable(&dir_canonical);
         }
         let name_os = OsStr::from_bytes(name);
-        let mut candidate = dir_canonical.join(name_os);
+        let mut candidate = join(&dir_canonical, name);
         if name_in_mirror && dir_fd.is_some() {
             // Looked up below through the directory held, never by name;
             // the kernel is handed the mirror's name or the object.
@@ -565,8 +636,8 @@ fn fast(
             // it: the slow walk gives it its virtual name.
             return Ok(None);
         }
-        let found = |exists: bool| {
-            let mut resolved = Resolved::path(candidate.clone(), exists);
+        let found = |candidate: PathBuf, exists: bool| {
+            let mut resolved = Resolved::path(candidate, exists);
             resolved.touched_writable = touched;
             Ok(Some(resolved))
         };
@@ -577,7 +648,7 @@ fn fast(
             None => nix::sys::stat::lstat(&candidate),
         };
         match looked_up {
-            Err(Errno::ENOENT) => return found(false),
+            Err(Errno::ENOENT) => return found(candidate, false),
             Err(errno) => return Err(errno),
             Ok(stat) if follow && is_symlink(&stat) => {
                 let target = match &dir_fd {
@@ -602,10 +673,22 @@ fn fast(
                     }
                 };
             }
-            Ok(_) => return found(true),
+            Ok(_) => return found(candidate, true),
         }
     }
     Err(Errno::ELOOP)
+}
+
+/// `dir.join(name)` for a lone name, in one allocation.
+fn join(dir: &Path, name: &[u8]) -> PathBuf {
+    let dir = dir.as_os_str().as_bytes();
+    let mut joined = Vec::with_capacity(dir.len() + 1 + name.len());
+    joined.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        joined.push(b'/');
+    }
+    joined.extend_from_slice(name);
+    PathBuf::from(OsString::from_vec(joined))
 }
 
 /// Whether a real path the kernel named lies in a cow tree or a mirror:
@@ -818,23 +901,37 @@ mod tests {
         let held = std::fs::File::open(&root).unwrap();
         let fd = held.as_raw_fd();
         let none = CowMap::default();
-        let named = lone_name(me(), fd, b"x", &none).expect("named");
+        let mut dirs = DescriptorDirs::default();
+        let named = lone_name(me(), fd, b"x", &none, &mut dirs).expect("named");
         assert_eq!(named.target, Target::Path(root.join("x")));
         assert!(named.touched_writable, "never taken as unchangeable");
         for not_lone in [&b"a/b"[..], b".", b"..", b""] {
-            assert_eq!(lone_name(me(), fd, not_lone, &none), None, "{not_lone:?}");
+            assert_eq!(
+                lone_name(me(), fd, not_lone, &none, &mut dirs),
+                None,
+                "{not_lone:?}"
+            );
         }
         let proc_dir = std::fs::File::open("/proc").unwrap();
-        assert_eq!(lone_name(me(), proc_dir.as_raw_fd(), b"1", &none), None);
+        assert_eq!(
+            lone_name(me(), proc_dir.as_raw_fd(), b"1", &none, &mut dirs),
+            None
+        );
         let top = std::fs::File::open("/").unwrap();
-        assert_eq!(lone_name(me(), top.as_raw_fd(), b"proc", &none), None);
+        assert_eq!(
+            lone_name(me(), top.as_raw_fd(), b"proc", &none, &mut dirs),
+            None
+        );
         // A descriptor of a directory removed since has no usable name.
         std::fs::create_dir(root.join("gone")).unwrap();
         let gone = std::fs::File::open(root.join("gone")).unwrap();
         std::fs::remove_dir(root.join("gone")).unwrap();
-        assert_eq!(lone_name(me(), gone.as_raw_fd(), b"x", &none), None);
         assert_eq!(
-            lone_name(me(), 9999, b"x", &none),
+            lone_name(me(), gone.as_raw_fd(), b"x", &none, &mut dirs),
+            None
+        );
+        assert_eq!(
+            lone_name(me(), 9999, b"x", &none, &mut dirs),
             None,
             "no such descriptor"
         );
@@ -850,12 +947,15 @@ mod tests {
                 mirror: Some(root.join("mirror")),
             }],
         };
-        assert_eq!(lone_name(me(), fd, b"tree", &cow), None);
-        assert_eq!(lone_name(me(), fd, b"mirror", &cow), None);
+        assert_eq!(lone_name(me(), fd, b"tree", &cow, &mut dirs), None);
+        assert_eq!(lone_name(me(), fd, b"mirror", &cow, &mut dirs), None);
         let real_tree = std::fs::File::open(root.join("tree")).unwrap();
-        assert_eq!(lone_name(me(), real_tree.as_raw_fd(), b"x", &cow), None);
+        assert_eq!(
+            lone_name(me(), real_tree.as_raw_fd(), b"x", &cow, &mut dirs),
+            None
+        );
         let mirror_dir = std::fs::File::open(root.join("mirror/d")).unwrap();
-        let named = lone_name(me(), mirror_dir.as_raw_fd(), b"x", &cow).expect("named");
+        let named = lone_name(me(), mirror_dir.as_raw_fd(), b"x", &cow, &mut dirs).expect("named");
         assert_eq!(named.target, Target::Path(root.join("tree/d/x")));
     }
 

@@ -17,35 +17,53 @@ use super::scratch;
 use super::stopped::TaskView;
 use super::{InSyscall, Resume, Tracer, decide};
 use crate::arch::native::{self as arch, Regs};
+use crate::sys;
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
 impl Tracer {
     pub(super) fn on_seccomp_stop(&mut self, pid: Pid) -> Resume {
-        let mut regs = match nix::sys::ptrace::getregs(pid) {
-            Ok(regs) => regs,
+        // The number and arguments alone, unless the kernel cannot say
+        // them (then the registers, which hold the same): most calls are
+        // let run as they are, and need no registers at all.
+        let (nr, arguments, mut regs) = match sys::ptrace_seccomp_call(pid) {
+            Ok(Some(call)) if call.arch == arch::AUDIT_ARCH => (call.nr, call.args, None),
             // Killed while stopped: its death is reported next.
-            Err(_) => return Resume::Nothing,
+            Err(Errno::ESRCH) => return Resume::Nothing,
+            _ => match nix::sys::ptrace::getregs(pid) {
+                Ok(regs) => {
+                    let arguments = std::array::from_fn(|index| arch::argument(&regs, index));
+                    (arch::syscall_number(&regs), arguments, Some(regs))
+                }
+                Err(_) => return Resume::Nothing,
+            },
         };
         // A clone this thread made earlier has finished one way or the
         // other by the time it makes another syscall.
         self.release_clone_reservation(pid);
-        let nr = arch::syscall_number(&regs);
         let (name, class) = self.syscalls.lookup(nr);
         self.call.set(Some((pid.as_raw(), name)));
         let mut view = TaskView {
             tracer: self,
             tid: pid,
-            arguments: std::array::from_fn(|index| arch::argument(&regs, index)),
+            arguments,
         };
         let answer = decide::answer(&mut view, nr, name, class);
+        // The registers, for an answer that changes them or keeps them.
+        let mut registers = || match regs.take() {
+            Some(regs) => Ok(regs),
+            None => nix::sys::ptrace::getregs(pid),
+        };
         if let Some(copy) = self.copy_asked.get_mut().take() {
             // The call is decided again once the copy stands: this
             // answer and its refusals are not the call's.
             drop(answer);
             self.refusals.get_mut().clear();
             self.call.set(None);
+            let Ok(regs) = registers() else {
+                return Resume::Nothing;
+            };
             return self.wait_for_copy(pid, regs, copy);
         }
         let refused = match &answer {
@@ -62,38 +80,58 @@ impl Tracer {
             Answer::Allow if follow_exec => Resume::ToSyscallExit,
             Answer::Rewrite(rewrite) if follow_exec && rewrite.is_empty() => Resume::ToSyscallExit,
             Answer::Allow => Resume::Continue,
-            Answer::Refuse(errno) => {
-                arch::skip_with_errno(&mut regs, errno as i32);
-                self.set_registers_or_kill(pid, regs, Resume::Continue)
+            Answer::Rewrite(rewrite) if rewrite.is_empty() && rewrite.charge.is_none() => {
+                Resume::Continue
             }
-            Answer::Done => {
-                arch::skip_with_errno(&mut regs, 0);
-                self.set_registers_or_kill(pid, regs, Resume::Continue)
-            }
-            Answer::Return(value) => {
-                arch::skip_with_value(&mut regs, value);
-                self.set_registers_or_kill(pid, regs, Resume::Continue)
-            }
-            Answer::Kill => {
-                arch::set_syscall_number(&mut regs, u64::from(crate::syscall::KILL_SYSCALL));
-                self.set_registers_or_kill(pid, regs, Resume::Continue)
-            }
-            // Only a charge to settle: the call runs as the program made
-            // it, and its exit stop counts what it wrote.
-            Answer::Rewrite(rewrite) if rewrite.is_empty() && rewrite.charge.is_some() => {
-                if let Some(task) = self.tasks.get_mut(&pid) {
-                    task.in_syscall = InSyscall::Rewritten {
-                        original: regs,
-                        held: rewrite.held,
-                        lent: rewrite.lent,
-                        same_socket: None,
-                        charge: rewrite.charge,
-                    };
+            // Every other answer changes or keeps the registers; without
+            // them (killed while stopped: its death is reported next) the
+            // call does not run.
+            answer => {
+                let Ok(mut regs) = registers() else {
+                    if let Answer::Rewrite(rewrite) = answer {
+                        self.unapplied(rewrite);
+                    }
+                    return Resume::Nothing;
+                };
+                match answer {
+                    Answer::Allow => Resume::Continue,
+                    Answer::Refuse(errno) => {
+                        arch::skip_with_errno(&mut regs, errno as i32);
+                        self.set_registers_or_kill(pid, regs, Resume::Continue)
+                    }
+                    Answer::Done => {
+                        arch::skip_with_errno(&mut regs, 0);
+                        self.set_registers_or_kill(pid, regs, Resume::Continue)
+                    }
+                    Answer::Return(value) => {
+                        arch::skip_with_value(&mut regs, value);
+                        self.set_registers_or_kill(pid, regs, Resume::Continue)
+                    }
+                    Answer::Kill => {
+                        arch::set_syscall_number(
+                            &mut regs,
+                            u64::from(crate::syscall::KILL_SYSCALL),
+                        );
+                        self.set_registers_or_kill(pid, regs, Resume::Continue)
+                    }
+                    // Only a charge to settle: the call runs as the
+                    // program made it, and its exit stop counts what it
+                    // wrote.
+                    Answer::Rewrite(rewrite) if rewrite.is_empty() => {
+                        if let Some(task) = self.tasks.get_mut(&pid) {
+                            task.in_syscall = InSyscall::Rewritten {
+                                original: regs,
+                                held: rewrite.held,
+                                lent: rewrite.lent,
+                                same_socket: None,
+                                charge: rewrite.charge,
+                            };
+                        }
+                        Resume::ToSyscallExit
+                    }
+                    Answer::Rewrite(rewrite) => self.apply(pid, regs, rewrite),
                 }
-                Resume::ToSyscallExit
             }
-            Answer::Rewrite(rewrite) if rewrite.is_empty() => Resume::Continue,
-            Answer::Rewrite(rewrite) => self.apply(pid, regs, rewrite),
         }
     }
 

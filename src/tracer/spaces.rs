@@ -12,7 +12,6 @@
 use crate::sys::{self, Mapping};
 use nix::errno::Errno;
 use nix::unistd::Pid;
-use std::collections::{HashMap, HashSet};
 use std::fs::File;
 
 /// Whether a clone with these flags shares what a race needs with its
@@ -32,10 +31,10 @@ pub fn shares_working_directory(clone_flags: u64) -> bool {
 /// Counts the tasks of each address space (and descriptor table).
 #[derive(Debug, Default)]
 pub struct AddressSpaces {
-    users: HashMap<u64, usize>,
+    users: super::task::IdMap<u64, usize>,
     /// Spaces with an AIO context: the kernel writes their memory whenever
     /// a submitted read completes, not only inside a syscall.
-    async_writers: HashSet<u64>,
+    async_writers: super::task::IdSet<u64>,
     next: u64,
 }
 

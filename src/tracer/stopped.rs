@@ -252,7 +252,15 @@ impl Stopped for TaskView<'_> {
     }
 
     fn resolve_lone_name(&mut self, fd: i32, name: &[u8]) -> Option<Resolved> {
-        resolve::lone_name(self.ids(), fd, name, &self.tracer.policy.cow)
+        let thread = self.ids();
+        let tracer = &mut *self.tracer;
+        resolve::lone_name(
+            thread,
+            fd,
+            name,
+            &tracer.policy.cow,
+            &mut tracer.descriptor_dirs,
+        )
     }
 
     fn resolve_scoped(

@@ -31,8 +31,14 @@ pub(in crate::tracer) fn judge_interpreters(
         let Some(held) = current.take() else {
             break;
         };
-        judged.extend(exec::identity(&held));
-        let file = match exec::open_for_inspection(&held) {
+        let opened = match exec::inspect(&held) {
+            Ok((identity, opened)) => {
+                judged.push(identity);
+                opened
+            }
+            Err(errno) => Err(errno),
+        };
+        let file = match opened {
             Ok(Some(file)) => file,
             Ok(None) => break,
             // A file the tracer's user may not read but may run (mode

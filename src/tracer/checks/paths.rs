@@ -222,7 +222,7 @@ fn judge_placed_operand(
         return Ok(());
     }
     let path = path.unwrap_or_default();
-    let given = String::from_utf8_lossy(&path).into_owned();
+    let given = String::from_utf8_lossy(&path);
     // A look the kernel will run as given (below) needs no walk: the
     // descriptor's name and the lone name are all the verdict needs.
     let lone_look = access == Access::Stat
@@ -320,7 +320,7 @@ fn judge_placed_operand(
     }
     let held = matches!(resolved.target, Target::Held);
     // In /proc a name can come to mean another process (a pid reused).
-    let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
+    let in_proc = matches!(&resolved.target, Target::Path(target) if under_proc(target));
     let unswappable = !resolved.touched_writable
         || (!in_proc && lone_look && kernel_meets_the_same(thread, named_directly, &resolved));
     // (A lone look already asked whether its buffer is untouchable.)
@@ -345,6 +345,12 @@ fn judge_placed_operand(
     )?;
     rewrite.set(operand.path, Arg::Scratch(part, kernel_path));
     Ok(())
+}
+
+/// Whether `path` lies in `/proc`, where a name can come to mean another
+/// process (a pid reused).
+fn under_proc(path: &Path) -> bool {
+    crate::policy::is_within(path, Path::new("/proc"))
 }
 
 /// Whether a look at or a read of one name (no `/`, not `.` or `..`)
@@ -551,7 +557,7 @@ pub(in crate::tracer) fn judge_open(
             Err(errno) => Answer::Refuse(errno),
         };
     }
-    let given = String::from_utf8_lossy(&path).into_owned();
+    let given = String::from_utf8_lossy(&path);
     let scoped = program_resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
     // A read the kernel will run as given (below) needs no walk: the
     // descriptor's name and the lone name are all the verdicts need.
@@ -606,7 +612,7 @@ pub(in crate::tracer) fn judge_open(
     {
         return Answer::Refuse(errno);
     }
-    let in_proc = matches!(&resolved.target, Target::Path(target) if target.starts_with("/proc"));
+    let in_proc = matches!(&resolved.target, Target::Path(target) if under_proc(target));
     if as_given && !in_proc && kernel_meets_the_same(thread, named_directly, &resolved) {
         debug!("{pid}: {name}({given:?}): a lone name read without following: as given");
         return Answer::Allow;
