@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Times template runs of several `sandbox` binaries side by side.
+
+    bench/template_runs.py ROUNDS BINARY [BINARY...]
+    KEEP_CPU=1 ...   keep the configs' `cpu auto` (as shipped); else dropped
+    SPACE=0.02 ...   sleep this many seconds before each command (a bot's pace)
+    COLD=0 ...       no cold runs
+
+Each binary gets its own copy of conf/python-template.conf (its own
+sockets); each round runs `print(6*7)` as a run of each binary's template
+(alternating their order), and every fifth round a cold jailed
+`python3 -c 'import json, decimal, re, collections; print(6*7)'` under
+conf/python.conf with the first binary. Every command must print 42.
+Prints the medians, the ratio of each to the cold start, and the same less
+the harness's own spawn of a process (`/bin/echo`). Pin or prioritize the
+whole harness from outside (`chrt -f 10 taskset -c 1 ...`) to measure
+everything on one CPU.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+rounds = int(sys.argv[1])
+binaries = sys.argv[2:]
+space = float(os.environ.get("SPACE", "0"))
+keep_cpu = bool(os.environ.get("KEEP_CPU"))
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def config(name):
+    with open(os.path.join(repo, "conf", name)) as file:
+        return "".join(line for line in file if keep_cpu or not line.startswith("cpu "))
+
+
+tmp = tempfile.mkdtemp(prefix="sandbox-template-runs.")
+configs = []
+for index, _ in enumerate(binaries):
+    path = f"{tmp}/template{index}.conf"
+    with open(path, "w") as file:
+        file.write(config("python-template.conf") + f"sockdir {tmp}/socks{index}\n")
+    configs.append(path)
+fresh = f"{tmp}/fresh.conf"
+with open(fresh, "w") as file:
+    file.write(config("python.conf"))
+
+
+def timed(argv, data):
+    start = time.perf_counter()
+    done = subprocess.run(argv, input=data, capture_output=True)
+    took = time.perf_counter() - start
+    assert done.stdout == b"42\n", (argv, done)
+    return took
+
+
+times = {binary: [] for binary in binaries}
+cold = []
+try:
+    for binary, conf in zip(binaries, configs):
+        for _ in range(5):
+            timed([binary, conf, "warm"], b"print(6*7)")
+    for round in range(rounds):
+        order = list(zip(binaries, configs))
+        if round % 2:
+            order.reverse()
+        for binary, conf in order:
+            time.sleep(space)
+            times[binary].append(timed([binary, conf, f"id{round % 7}"], b"print(6*7)"))
+        if round % 5 == 0 and os.environ.get("COLD", "1") == "1":
+            time.sleep(space)
+            cold.append(timed([binaries[0], fresh, "cold", "/usr/bin/python3", "-c",
+                               "import json, decimal, re, collections; print(6*7)"], b""))
+    spawn = statistics.median(
+        timed(["/bin/echo", "42"], b"") for _ in range(rounds))
+finally:
+    for binary, conf in zip(binaries, configs):
+        subprocess.run([binary, "--kill-template", conf], capture_output=True)
+print(f"spawn of /bin/echo: {spawn * 1e3:.2f} ms")
+cold_median = statistics.median(cold) if cold else float("nan")
+print(f"cold: {cold_median * 1e3:.2f} ms (n={len(cold)})")
+for binary in binaries:
+    median = statistics.median(times[binary])
+    print(f"{binary}: {median * 1e3:.2f} ms  ratio {median / cold_median:.3f}"
+          f"  (less spawn: {(median - spawn) / (cold_median - spawn):.3f})")
