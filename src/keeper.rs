@@ -244,7 +244,7 @@ impl Keeper {
         self.failed.get()
     }
 
-    /// Hands `fds` (at most [`sys::MAX_PASSED`]) to the keeper in one
+    /// Hands `fds` (at most `sys::MAX_PASSED`) to the keeper in one
     /// message; returns the numbers it holds them under, in order.
     pub fn lend(&self, fds: &[&OwnedFd]) -> Result<Vec<i32>, Errno> {
         if fds.is_empty() || fds.len() > sys::MAX_PASSED {
@@ -289,7 +289,7 @@ impl Keeper {
     }
 
     /// Tells the keeper to close what it holds under `numbers` (at most
-    /// [`sys::MAX_PASSED`]).
+    /// `sys::MAX_PASSED`).
     pub fn release(&self, numbers: &[i32]) {
         let mut message = [0u8; 1 + 4 * sys::MAX_PASSED];
         message[0] = RELEASE;
@@ -357,7 +357,7 @@ impl Lent {
         Lent::all(keeper, &[fd])
     }
 
-    /// Lends every one of `fds` (at most [`sys::MAX_PASSED`]) in one
+    /// Lends every one of `fds` (at most `sys::MAX_PASSED`) in one
     /// round trip.
     pub fn all(keeper: &std::rc::Rc<Keeper>, fds: &[&OwnedFd]) -> Result<Lent, Errno> {
         let numbers = keeper.lend(fds)?;

@@ -13,7 +13,7 @@
 //! that swaps names meanwhile can at worst have the copy of an original
 //! (which it can read anyway) put in place of its own file.
 //!
-//! [`Copy`] is a copy under way, in three steps so that the bytes of a
+//! [`Copy`](struct@Copy) is a copy under way, in three steps so that the bytes of a
 //! large file can be copied by another process ([`Copy::fill`] is
 //! async-signal-safe) while the tracer serves the rest of the jail.
 
