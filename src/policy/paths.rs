@@ -141,6 +141,53 @@ mod tests {
     }
 
     #[test]
+    fn plain_path_edges_answer_as_components_do() {
+        use std::ffi::OsStr;
+        let spellings: [&[u8]; 22] = [
+            b"",
+            b"/",
+            b"//",
+            b"/a",
+            b"/a/",
+            b"//a",
+            b"/a//b",
+            b"/a/b",
+            b"/a/b/",
+            b"/a/bc",
+            b"/a/b/c",
+            b"/a/./b",
+            b"/a/.",
+            b"/a/..",
+            b"/a/../b",
+            b"/.",
+            b"/..",
+            b"a",
+            b"a/b",
+            b"/a\xff",
+            b"/a\xff/b",
+            b"/a\xff\xfe",
+        ];
+        for path in spellings {
+            for root in spellings {
+                let (p, r) = (
+                    Path::new(OsStr::from_bytes(path)),
+                    Path::new(OsStr::from_bytes(root)),
+                );
+                assert_eq!(is_within(p, r), p.starts_with(r), "{p:?} within {r:?}");
+                assert_eq!(
+                    is_ancestor_of(p, r),
+                    r != p && r.starts_with(p),
+                    "{p:?} ancestor of {r:?}"
+                );
+            }
+        }
+        assert!(!is_within(Path::new("/a/bc"), Path::new("/a/b")));
+        assert!(!is_ancestor_of(Path::new("/a/b"), Path::new("/a/bc")));
+        assert!(is_ancestor_of(Path::new("/"), Path::new("/a")));
+        assert!(!is_ancestor_of(Path::new("/"), Path::new("/")));
+    }
+
+    #[test]
     fn ancestors_are_proper() {
         assert!(is_ancestor_of(Path::new("/"), Path::new("/usr/lib")));
         assert!(is_ancestor_of(Path::new("/usr"), Path::new("/usr/lib")));

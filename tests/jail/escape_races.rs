@@ -431,3 +431,42 @@ fn escape_race_clone3_flags_flipped_to_clone_untraced() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+// A clone(CLONE_FILES) without CLONE_VM is another address space, but it
+// shares the descriptor table: while the parent looks at the lone name
+// "file" from its directory descriptor K without following it (find's
+// newfstatat and openat, which the jail lets the kernel run as given for a
+// thread alone with its descriptors), the sibling dup2()s onto K either
+// {hidden}/vis (seen, its file visible) or {hidden} (an ancestor of that
+// root: openable as O_PATH, its file hidden). The parent must not be taken
+// as alone with its descriptors.
+
+/// `{hidden}/vis` (seen, with `see {hidden}/vis`) holds `file`; the
+/// hidden `{hidden}/file` lies one level above.
+fn dirfdshare_args(op: &'static str) -> impl Fn(&Jail) -> Vec<String> {
+    move |t: &Jail| {
+        fs::create_dir_all(t.path("hidden/vis")).unwrap();
+        fs::write(t.path("hidden/vis/file"), "visible\n").unwrap();
+        vec![op.to_string(), t.p("hidden/vis"), t.p("hidden")]
+    }
+}
+
+#[test]
+fn escape_race_lone_name_open_while_clone_files_sibling_swaps_the_directory_descriptor() {
+    race_in_every_mode(
+        "dirfdshare",
+        "see {hidden}/vis\n",
+        &dirfdshare_args("open"),
+        &outside_untouched,
+    );
+}
+
+#[test]
+fn escape_race_lone_name_stat_while_clone_files_sibling_swaps_the_directory_descriptor() {
+    race_in_every_mode(
+        "dirfdshare",
+        "see {hidden}/vis\n",
+        &dirfdshare_args("stat"),
+        &outside_untouched,
+    );
+}

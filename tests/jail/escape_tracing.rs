@@ -179,6 +179,34 @@ fn escape_tracing_x32_syscall_numbers() {
     );
 }
 
+/// A syscall number with bits above the 32nd: the kernel (and the
+/// filter, whose `seccomp_data.nr` is an int) runs the low 32 bits, here
+/// `open`. The tracer must judge that call, not an unknown number it lets
+/// through, nor a number of its own reading.
+#[test]
+fn escape_tracing_high_bits_of_the_syscall_number() {
+    let t = Jail::new();
+    let out = native(&t, &["highbits_open", "/etc/passwd"]);
+    assert_eq!(out.lines(), [PASSWD], "control void\n{}", out.describe());
+    let j = Jail::new();
+    let out = jailed(
+        &j,
+        &[
+            "highbits_open",
+            "{ro}/file",
+            "highbits_open",
+            "{hidden}/file",
+        ],
+    );
+    let lines = out.lines();
+    eprintln!("jailed: {lines:?}");
+    assert!(
+        lines.len() == 2 && !lines[1].starts_with("ok"),
+        "ESCAPE through a syscall number with high bits\n{}",
+        out.describe()
+    );
+}
+
 #[test]
 fn escape_tracing_ptrace_traceme_then_fork() {
     let t = Jail::new();
