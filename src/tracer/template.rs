@@ -701,7 +701,11 @@ impl Tracer {
                 let Ok(regs) = nix::sys::ptrace::getregs(pid) else {
                     return Resume::Nothing;
                 };
-                if arch::syscall_number(&regs) == u64::from(crate::syscall::WAKEUP_SYSCALL) {
+                // The kernel and the filter read the low 32 bits only, as
+                // the stop's read does elsewhere.
+                if arch::syscall_number(&regs) & u64::from(u32::MAX)
+                    == u64::from(crate::syscall::WAKEUP_SYSCALL)
+                {
                     self.release_clone_reservation(pid);
                     return match run {
                         Some(run) => self.end_run_at_wakeup(run),
