@@ -983,8 +983,17 @@ impl<'a> Relay<'a> {
     /// Takes all a run that has ended wrote, without waiting for its
     /// pipes' end of file (the tracer said nothing more can come).
     fn drain_pipes(&mut self) {
+        // A pipe holds at most 1 MiB (`pipe-max-size`): 17 reads of
+        // 64 KiB take it all. The bound keeps a writer the tracer does not
+        // know of (a descriptor passed out of the run) from holding the
+        // relay here.
+        const READS: usize = 17;
         for stderr in [false, true] {
-            while self.read_pipe(stderr) {}
+            for _ in 0..READS {
+                if !self.read_pipe(stderr) {
+                    break;
+                }
+            }
             if stderr {
                 self.pipes.stderr = None;
             } else {

@@ -509,16 +509,23 @@ impl Tracer {
         if state.gone || state.forking.is_some() {
             return false;
         }
+        let idle = state.runs.is_empty()
+            && state.link.relays.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        let demand = state.pending.len() + usize::from(idle && !state.broken);
+        let ready = state.ready.len() + state.starting.len();
+        // Asked after every stop of a template's tracer: the copies being
+        // given their stdio are counted (a walk of the task table) only
+        // when the cheap count leaves the answer open, never while a run
+        // goes with no request waiting.
+        if ready >= demand {
+            return false;
+        }
         let injecting = self
             .tasks
             .values()
             .filter(|task| task.injection.is_some())
             .count();
-        let supply = state.ready.len() + state.starting.len() + injecting;
-        let idle = state.runs.is_empty()
-            && state.link.relays.load(std::sync::atomic::Ordering::SeqCst) == 0;
-        let spare = usize::from(idle && !state.broken);
-        supply < state.pending.len() + spare
+        ready + injecting < demand
     }
 
     /// Forks a copy from the parked thread `pid` if one is wanted.

@@ -544,15 +544,7 @@ except FileNotFoundError:
 print('new.txt size', os.stat('new.txt', dir_fd=tree, follow_symlinks=False).st_size)
 fd = os.open('new.txt', os.O_RDONLY | os.O_NOFOLLOW, dir_fd=tree)
 print('new.txt reads', os.read(fd, 10))";
-    let users: &[bool] = if crate::support::is_root() {
-        &[false, true]
-    } else {
-        &[false]
-    };
-    for (landlock, unprivileged) in ["auto", "off"]
-        .into_iter()
-        .flat_map(|landlock| users.iter().map(move |user| (landlock, *user)))
-    {
+    for (landlock, unprivileged) in crate::support::landlock_and_users() {
         let mut j = Jail::bare();
         let tree = j.path("top/tree");
         fs::create_dir_all(tree.join("sub")).unwrap();

@@ -304,15 +304,7 @@ print(os.read(r, 100).decode())
     ];
     let out = run_native(&["/usr/bin/python3", "-c", LINGER], Duration::from_secs(20));
     assert_eq!(out.lines(), want, "control: {}", out.describe());
-    let users: &[bool] = if crate::support::is_root() {
-        &[false, true]
-    } else {
-        &[false]
-    };
-    for (landlock, unprivileged) in ["auto", "off"]
-        .into_iter()
-        .flat_map(|landlock| users.iter().map(move |user| (landlock, *user)))
-    {
+    for (landlock, unprivileged) in crate::support::landlock_and_users() {
         let mut j = Jail::bare();
         j.set_config(&format!(
             "see /usr\nsee /bin\nsee /lib\nsee /lib64\nlandlock {landlock}\n"

@@ -805,6 +805,17 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Every `landlock` setting (`auto`, `off`) with every user a test can
+/// run the jail as: ourselves, and the unprivileged test user when we are
+/// root (`true`: run through [`test_user_runs`]).
+pub fn landlock_and_users() -> Vec<(&'static str, bool)> {
+    let users: &[bool] = if is_root() { &[false, true] } else { &[false] };
+    ["auto", "off"]
+        .into_iter()
+        .flat_map(|landlock| users.iter().map(move |user| (landlock, *user)))
+        .collect()
+}
+
 /// Makes `j` a tree the unprivileged test user ([`test_user`]) runs the
 /// jail in, when we are root (a test run by another user already is
 /// unprivileged, and nothing changes): the jail is a copy of the binary in
