@@ -943,33 +943,28 @@ impl<'a> Relay<'a> {
             }
             Ok(count) => {
                 buffer.truncate(count);
+                // The byte past `outputlimit` is not sent: exactly the
+                // limit's bytes come out, then the run ends.
+                let mut limited = false;
                 if let Some(left) = self.output_left {
                     let allowed = usize::try_from(left).unwrap_or(usize::MAX).min(count);
                     self.output_left = Some(left - allowed as u64);
-                    if allowed < count {
-                        // The byte past the limit is not sent: exactly
-                        // the limit's bytes come out, then the run ends.
-                        buffer.truncate(allowed);
-                        self.output_limited = true;
-                        self.pipes.stdout = None;
-                        self.pipes.stderr = None;
-                        if !buffer.is_empty() {
-                            self.queue(&if stderr {
-                                Frame::Stderr(buffer)
-                            } else {
-                                Frame::Stdout(buffer)
-                            });
-                        }
-                        return false;
-                    }
+                    limited = allowed < count;
+                    buffer.truncate(allowed);
                 }
-                let frame = if stderr {
-                    Frame::Stderr(buffer)
-                } else {
-                    Frame::Stdout(buffer)
-                };
-                self.queue(&frame);
-                true
+                if !buffer.is_empty() {
+                    self.queue(&if stderr {
+                        Frame::Stderr(buffer)
+                    } else {
+                        Frame::Stdout(buffer)
+                    });
+                }
+                if limited {
+                    self.output_limited = true;
+                    self.pipes.stdout = None;
+                    self.pipes.stderr = None;
+                }
+                !limited
             }
             Err(Errno::EINTR) => true,
             Err(Errno::EAGAIN) => false,
