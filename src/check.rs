@@ -45,8 +45,9 @@ pub fn warnings(config: &Config) -> Vec<ConfigWarning> {
             }
         }
     }
-    if let (CpuChoice::Fixed(cpu), Some(line), Some(count)) =
-        (config.cpu, config.lines.cpu, possible_cpus())
+    // Read only for a fixed CPU: every run's client gives these warnings.
+    if let (CpuChoice::Fixed(cpu), Some(line)) = (config.cpu, config.lines.cpu)
+        && let Some(count) = possible_cpus()
         && cpu >= count
     {
         warnings.push(ConfigWarning::new(

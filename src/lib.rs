@@ -31,6 +31,7 @@ pub mod launch;
 pub mod notice;
 mod output;
 pub mod policy;
+mod procfs;
 pub mod report;
 mod resources;
 pub mod session;

@@ -161,7 +161,7 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 /// `utime` + `stime` of process `pid` (all its threads, those that ended
 /// included), from `/proc/<pid>/stat`.
 fn cpu_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::procfs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_cpu_ticks(&stat)
 }
 
@@ -180,7 +180,7 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 /// `RssAnon` + `RssShmem` of process `pid`, from `/proc/<pid>/status`, in
 /// bytes. A zombie has neither line: nothing.
 fn resident_bytes(pid: i32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let status = crate::procfs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(parse_resident_bytes(&status))
 }
 

@@ -198,7 +198,7 @@ pub(crate) fn sealed_file(name: &str, contents: &[u8]) -> Result<OwnedFd, Errno>
 
 /// The thread group `tid` belongs to, from `/proc/<tid>/status`.
 pub(super) fn thread_group_of(tid: Pid) -> Option<Pid> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let status = crate::procfs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("Tgid:"))?;
     let tgid: i32 = line.trim_start_matches("Tgid:").trim().parse().ok()?;
     Some(Pid::from_raw(tgid))

@@ -146,7 +146,7 @@ pub fn mmap_arguments() -> [u64; 6] {
 /// with EEXIST) is ours: a private read-only anonymous mapping of exactly
 /// the region. A program's own mapping there would be writable by it.
 pub fn is_ours_in(pid: Pid) -> bool {
-    let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) else {
+    let Ok(maps) = crate::procfs::read_to_string(format!("/proc/{pid}/maps")) else {
         return false;
     };
     let expected = format!("{BASE:08x}-{END:08x} r--p 00000000 00:00 0");

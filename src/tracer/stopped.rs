@@ -398,7 +398,7 @@ impl Stopped for TaskView<'_> {
         let mut sockets = Vec::new();
         for (table, v6) in tables.into_iter().zip([false, true]) {
             // A table missing (no IPv6) lists nothing.
-            if let Ok(text) = std::fs::read_to_string(table) {
+            if let Ok(text) = crate::procfs::read_to_string(table) {
                 sockets.extend(loopback::bound_sockets(&text, v6, listening_only));
             }
         }
@@ -410,7 +410,7 @@ impl Stopped for TaskView<'_> {
         if self.tracer.template.is_none() {
             return true;
         }
-        let Ok(table) = std::fs::read("/proc/net/unix") else {
+        let Ok(table) = crate::procfs::read("/proc/net/unix") else {
             return false;
         };
         let Some(inodes) =
@@ -759,7 +759,7 @@ struct ProcStat {
 /// Reads `/proc/<pid>/stat` (`None` when there is no such process): the
 /// fields after the command name, which may itself hold `)` and spaces.
 fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let text = crate::procfs::read(format!("/proc/{pid}/stat")).ok()?;
     let close = text.iter().rposition(|&byte| byte == b')')?;
     let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
     let mut fields = rest.split_whitespace();

@@ -347,7 +347,7 @@ fn lands_on_its_pipes(pid: Pid, stdio: &[OwnedFd; 3]) -> Result<(), String> {
 /// group (`/proc/<pid>/status`: `SigPnd`, `ShdPnd`); unreadable counts as
 /// pending.
 fn has_pending_signal(pid: Pid) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+    let Ok(text) = crate::procfs::read_to_string(format!("/proc/{pid}/status")) else {
         return true;
     };
     text.lines()
@@ -362,7 +362,7 @@ fn has_pending_signal(pid: Pid) -> bool {
 /// `/proc/<tid>/syscall` names one): a thread that has left it holds a
 /// reservation only until its next syscall.
 fn is_in_clone(tid: Pid) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{tid}/syscall")) else {
+    let Ok(text) = crate::procfs::read_to_string(format!("/proc/{tid}/syscall")) else {
         return false;
     };
     let Some(nr) = text

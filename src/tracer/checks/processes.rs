@@ -337,7 +337,7 @@ pub(in crate::tracer) fn personality_answer(persona: u64) -> Answer {
 /// is set before the task wakes whoever waits for it.
 pub(in crate::tracer) fn is_exiting(tid: Pid) -> bool {
     const PF_EXITING: u64 = 0x4;
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{tid}/stat")) else {
+    let Ok(stat) = crate::procfs::read_to_string(format!("/proc/{tid}/stat")) else {
         return true;
     };
     // The name in parentheses may hold anything; the fields follow the

@@ -277,7 +277,7 @@ fn held_removed(
                 held.push((key, Some(stat.st_size as u64)));
             }
         }
-        if let Ok(maps) = std::fs::read_to_string(format!("/proc/{tid}/maps")) {
+        if let Ok(maps) = crate::procfs::read_to_string(format!("/proc/{tid}/maps")) {
             held.extend(
                 maps.lines()
                     .filter_map(|line| quota::mapped_removed(line, mirrors, originals))
