@@ -1498,16 +1498,27 @@ fn cpu_ticks(pid: i32) -> u64 {
 /// tracer and the prepared process kept spinning, a CPU taken for good,
 /// to make the spare copy. Now a copy whose forks are interrupted many
 /// times in a row is given up: the request hears why, and nothing spins.
+/// (A fork that falls between two of the timer's signals succeeds: that
+/// run works, which is as good an answer; it too must come at once.)
 #[test]
 fn a_prepared_process_whose_forks_are_always_interrupted_neither_hangs_runs_nor_spins() {
     let t = Templates::with_driver(attack_template(), "timelimit 5\narg itimer\narg 20\n");
     let start = Instant::now();
     let out = t.run("tim", "say hi\n");
-    assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    // A hang would end at the time limit, with another status; this
+    // bound is for a tracer that slowly spins through its forks.
     assert!(
-        stderr(&out).contains("a signal interrupted"),
-        "{}",
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    let given_up = out.status.code() == Some(125) && stderr(&out).contains("a signal interrupted");
+    let ran = out.status.code() == Some(0) && stdout(&out) == "hi\n";
+    assert!(
+        given_up || ran,
+        "status {:?}, stdout {:?}, stderr {:?}",
+        out.status.code(),
+        stdout(&out),
         stderr(&out)
     );
     // The spare's forks are given up as well (on a loaded machine that
