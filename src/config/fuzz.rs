@@ -127,7 +127,8 @@ fn valid_configs() -> Vec<String> {
     // Every keyword's example, in two configs: a report, the limits
     // that end the program itself (`cputime`, `outputlimit`, `maxmemory`)
     // and `cow` trees (with `template`; `cowquota`'s example has one)
-    // cannot go with `wakeup` yet, nor `cow` with `user` or `group`.
+    // cannot go with `wakeup` yet, nor `cow` with `user` or `group`
+    // (`rehearsal` needs `template`).
     let left_outs: [&[&str]; 2] = [
         &[
             "reportfile",
@@ -138,7 +139,7 @@ fn valid_configs() -> Vec<String> {
             "cow",
             "cowquota",
         ],
-        &["wakeup", "template", "user", "group"],
+        &["wakeup", "template", "rehearsal", "user", "group"],
     ];
     for left_out in left_outs {
         let examples: Vec<&str> = KEYWORDS

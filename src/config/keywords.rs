@@ -203,6 +203,14 @@ pub static KEYWORDS: &[Keyword] = &[
         form: Form::Flag(apply_template),
     },
     Keyword {
+        name: "rehearsal",
+        usage: "rehearsal <input> | rehearsal off",
+        doc: "With `template`: once prepared, the program is run once with this input (`\\n` stands for a newline, `\\\\` for a backslash), its output dropped, to learn which pages of the prepared process a run touches; each spare copy then has them made its own while it waits, so that runs do not fault on them. `rehearsal off`: no rehearsal (for a driver whose every run has effects outside its memory); spare copies are not warmed.",
+        default: "a rehearsal with empty input",
+        example: "wakeup\ntemplate\nrehearsal print(6 * 7)",
+        form: Form::Text(apply_rehearsal),
+    },
+    Keyword {
         name: "sockdir",
         usage: "sockdir <path>",
         doc: "The directory, an absolute path, for the unix sockets used to talk to suspended programs; it must be a directory of yours that neither group nor others can write (0755 or 0700; it is created 0700 when missing).",
@@ -951,6 +959,41 @@ fn apply_template(builder: &mut Builder<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
+fn apply_rehearsal(builder: &mut Builder<'_>, input: Word<'_>) -> Result<(), ConfigError> {
+    let line = builder.line;
+    let settings = builder.settings();
+    settings.rehearsal = if input.text == "off" {
+        super::Rehearsal::Off
+    } else {
+        super::Rehearsal::Input(unescape_lines(input.text))
+    };
+    settings.lines.rehearsal = Some(line);
+    Ok(())
+}
+
+/// A one-line value that stands for several lines: `\n` is a newline and
+/// `\\` a backslash; any other backslash is itself.
+fn unescape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 fn apply_sockdir(builder: &mut Builder<'_>, path: Word<'_>) -> Result<(), ConfigError> {
     builder.settings().sock_dir = Some(PathBuf::from(path.text));
     Ok(())
@@ -1105,6 +1148,18 @@ fn report_contradiction(file: &Path, config: &Config) -> Option<ConfigError> {
                 format!("`reportfd {fd}` is also passed to the program by `passfd {fd}`"),
             )
             .expected("a report descriptor the program does not get"),
+        );
+    }
+    if let (false, Some(line)) = (config.template, config.lines.rehearsal) {
+        return Some(
+            ConfigError::at(
+                file,
+                line,
+                1,
+                "`rehearsal` is for `template`: it is the run a prepared process rehearses"
+                    .to_string(),
+            )
+            .expected("a `template` line in the same config (or no `rehearsal`)"),
         );
     }
     if let (true, false, Some(line)) = (config.template, config.wakeup, config.lines.template) {

@@ -141,6 +141,9 @@ pub struct Config {
     /// `template`: every run is a fresh fork of the program prepared up
     /// to its first wakeup (needs `wakeup`; docs/sessions.md).
     pub template: bool,
+    /// `rehearsal <input>` / `rehearsal off`: the run a template rehearses
+    /// once prepared, to learn which pages a run touches (docs/sessions.md).
+    pub rehearsal: Rehearsal,
     /// `sockdir <path>`
     pub sock_dir: Option<PathBuf>,
     /// `http <url prefix>` lines.
@@ -203,6 +206,20 @@ pub struct Lines {
     pub report_fd: Option<usize>,
     /// The `template` line.
     pub template: Option<usize>,
+    /// The `rehearsal` line that applies.
+    pub rehearsal: Option<usize>,
+}
+
+/// What a template's rehearsal is given (`rehearsal`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Rehearsal {
+    /// No `rehearsal` line: a run with empty input.
+    #[default]
+    EmptyInput,
+    /// `rehearsal <input>`: a run with this input (escapes as in `arg`).
+    Input(String),
+    /// `rehearsal off`: none; spare copies are not warmed.
+    Off,
 }
 
 impl Config {

@@ -96,6 +96,7 @@ net loopback
         time_limit: Some(Duration::from_millis(2500)),
         wakeup: true,
         template: false,
+        rehearsal: Default::default(),
         sock_dir: Some(PathBuf::from("/run/sandbox")),
         http: vec!["https://example.org/".into()],
         download_pattern: Some("/tmp/dl-XXXXXX".into()),
@@ -137,6 +138,7 @@ net loopback
             report_file: None,
             report_fd: None,
             template: None,
+            rehearsal: None,
         },
         warnings: Vec::new(),
         limits: Default::default(),
@@ -1244,6 +1246,10 @@ fn report_outputs_are_parsed_and_their_conflicts_refused() {
             "wakeup\ntemplate\nreportfd 5",
             "t.conf:3:1: `reportfd` does not work with `wakeup` yet",
         ),
+        (
+            "wakeup\nrehearsal print(1)",
+            "t.conf:2:1: `rehearsal` is for `template`",
+        ),
     ] {
         let error = parse_error(text).to_string();
         assert!(error.starts_with(message), "{text:?}: {error}");
@@ -1253,6 +1259,19 @@ fn report_outputs_are_parsed_and_their_conflicts_refused() {
     assert!(config.template && config.wakeup);
     assert_eq!(config.lines.template, Some(1));
     assert!(!parse("wakeup\n").template);
+    // A rehearsal: empty input by default, any text (escapes as in
+    // `arg`), or none; the last line wins.
+    use crate::config::Rehearsal;
+    assert_eq!(parse("wakeup\ntemplate\n").rehearsal, Rehearsal::EmptyInput);
+    let config = parse("wakeup\ntemplate\nrehearsal x = 1\\nprint(x)\n");
+    assert_eq!(config.rehearsal, Rehearsal::Input("x = 1\nprint(x)".into()));
+    assert_eq!(config.lines.rehearsal, Some(3));
+    let off = parse("wakeup\ntemplate\nrehearsal print(1)\nrehearsal off\n");
+    assert_eq!(off.rehearsal, Rehearsal::Off);
+    assert_eq!(
+        parse("wakeup\ntemplate\nrehearsal off\\n\n").rehearsal,
+        Rehearsal::Input("off\n".into())
+    );
     // Under closefds the descriptor never reaches the program.
     assert_eq!(parse("closefds\npassfd 5\nreportfd 5\n").report_fd, Some(5));
 }

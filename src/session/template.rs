@@ -20,6 +20,7 @@ use super::{
     ATTEMPTS, ClientEnding, ConfigKey, DirLock, Ident, KEY_HEX, SessionError, SocketId, client,
     peer_uid, prepare_sock_dir, reach, remove_socket_if_ours, sock_dir,
 };
+use crate::config::Rehearsal;
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
 use crate::tracer::template::{Link, RunEnd, RunEvent, RunPipes, RunRequest};
@@ -424,6 +425,11 @@ fn serve(
                 gone: Box::new(move || gone.close()),
                 relays: shared.relaying.clone(),
                 count_usage: shared.cpu_limit.is_some() || shared.memory_limit.is_some(),
+                rehearsal: match &jail.config.rehearsal {
+                    Rehearsal::EmptyInput => Some(Vec::new()),
+                    Rehearsal::Input(input) => Some(input.clone().into_bytes()),
+                    Rehearsal::Off => None,
+                },
             };
             started.serve_template(link)
         });

@@ -21,6 +21,7 @@ mod spaces;
 mod stopped;
 mod task;
 pub mod template;
+mod warm;
 
 use crate::fetch::{Downloads, Fetcher, HttpOptions};
 use crate::keeper::Keeper;

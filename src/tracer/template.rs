@@ -28,6 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 /// A run asked of the tracer by the server.
 pub struct RunRequest {
@@ -95,6 +96,9 @@ struct Making {
     id: u64,
     pipes: CopyPipes,
     saved: Regs,
+    /// Made to be the rehearsal (see [`super::warm`]) if no request
+    /// takes it first.
+    rehearsal: bool,
 }
 
 /// What the tracer tells a run's thread.
@@ -145,6 +149,8 @@ pub struct Link {
     pub relays: Arc<std::sync::atomic::AtomicUsize>,
     /// Count each run's CPU time and memory (`cputime`, `maxmemory`).
     pub count_usage: bool,
+    /// The rehearsal's input (`rehearsal`); `None`: no rehearsal.
+    pub rehearsal: Option<Vec<u8>>,
 }
 
 /// The tracer's template state.
@@ -178,6 +184,14 @@ pub(super) struct State {
     runs: HashMap<Pid, Run>,
     /// The prepared process has ended.
     gone: bool,
+    /// A rehearsal has been started (there is one per prepared process).
+    rehearsed: bool,
+    /// The rehearsal going on: its root, and when it is cut short.
+    rehearsal: Option<(Pid, Instant)>,
+    /// The pages a run touches, learned from the rehearsal.
+    learned: Option<super::warm::Learned>,
+    /// The spare copy being warmed, and how far.
+    warming: Option<(Pid, super::warm::Progress)>,
 }
 
 struct Run {
@@ -188,6 +202,9 @@ struct Run {
     /// What the run's processes use, for its `cputime` and `maxmemory`
     /// (kept only with one of them).
     usage: Option<Arc<crate::usage::Usage>>,
+    /// A rehearsal's: its stdout and stderr, held open and never read
+    /// (a write to a pipe with no reader would kill it).
+    rehearsal: Option<[OwnedFd; 2]>,
 }
 
 /// The syscalls injected into a fresh copy, one at a time.
@@ -201,6 +218,7 @@ pub(super) struct Injection {
     /// The copy's provisional run id, and its pipes.
     id: u64,
     pipes: CopyPipes,
+    rehearsal: bool,
     pidfd: OwnedFd,
     /// Under Landlock, the pipes lent to the keeper until the opens are
     /// done (without it the tracer's own descriptors are named).
@@ -245,6 +263,14 @@ pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
 /// interval timer of a few microseconds) would otherwise have the
 /// tracer fork it again forever, spinning, and no run would ever start.
 const MAX_INTERRUPTED_FORKS: u32 = 64;
+
+/// How long a rehearsal may take before it is cut short (and nothing
+/// learned): a run with empty input is expected to end at once.
+const REHEARSAL_LIMIT: Duration = Duration::from_secs(2);
+
+/// Pages of a spare warmed between two looks for news: about 0.1 ms, so
+/// a request that comes meanwhile waits no longer than that.
+const WARM_CHUNK: usize = 64;
 
 /// The room of each of the copy's three paths in its scratch slot.
 const PATH_ROOM: u64 = 256;
@@ -387,6 +413,7 @@ impl Tracer {
         mask.add(Signal::SIGCHLD);
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(TraceError::Wait)?;
+        let rehearsed = link.rehearsal.is_none();
         self.template = Some(Box::new(State {
             link,
             signals,
@@ -401,6 +428,10 @@ impl Tracer {
             starting: HashMap::new(),
             runs: HashMap::new(),
             gone: false,
+            rehearsed,
+            rehearsal: None,
+            learned: None,
+            warming: None,
         }));
         let outcome = self.serve_runs();
         self.end_every_run();
@@ -446,14 +477,144 @@ impl Tracer {
             PollFd::new(state.signals.as_fd(), PollFlags::POLLIN),
             PollFd::new(state.link.doorbell.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
+        // A spare to warm: only a look. A rehearsal going: until it is
+        // due to be cut short.
+        let timeout = if state.warming.is_some() {
+            PollTimeout::ZERO
+        } else if let Some((_, deadline)) = state.rehearsal {
+            let left = deadline.saturating_duration_since(Instant::now());
+            PollTimeout::try_from(left.as_millis().saturating_add(1)).unwrap_or(PollTimeout::MAX)
+        } else {
+            PollTimeout::NONE
+        };
+        let news = match poll(&mut fds, timeout) {
+            Ok(count) => count > 0,
+            Err(Errno::EINTR) => true,
             Err(errno) => return Err(TraceError::Wait(errno)),
-        }
+        };
         // Both are non-blocking: what is there is taken, nothing waits.
         while let Ok(Some(_)) = state.signals.read_signal() {}
         let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
+        if let Some((root, deadline)) = state.rehearsal
+            && Instant::now() >= deadline
+        {
+            debug!("{root}: the rehearsal took too long: cut short, nothing learned");
+            self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+        }
+        if !news {
+            self.warm_spare();
+        }
         Ok(())
+    }
+
+    /// Warms the next [`WARM_CHUNK`] pages of the spare being warmed.
+    fn warm_spare(&mut self) {
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        let (Some((pid, mut progress)), Some(learned)) = (state.warming, state.learned.as_ref())
+        else {
+            return;
+        };
+        let warmed = super::warm::warm(pid, learned, &mut progress, WARM_CHUNK);
+        state.warming = match warmed {
+            Ok(()) if !progress.done(learned) => Some((pid, progress)),
+            Ok(()) => {
+                debug!("{pid}: spare warmed ({} pages)", learned.len());
+                None
+            }
+            Err(_) => None,
+        };
+    }
+
+    /// Lets ready copy `ready` go as the rehearsal: a run of its own with
+    /// empty input, its output held unread, learned from at its end (see
+    /// [`super::warm`]). One is tried per prepared process.
+    fn start_rehearsal(&mut self, ready: Ready) {
+        let Ready {
+            pid,
+            saved,
+            server,
+            report,
+            ..
+        } = ready;
+        let id = self.tasks.get(&pid).and_then(|task| task.run);
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        state.rehearsed = true;
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        let notify = EventFd::from_flags(
+            nix::sys::eventfd::EfdFlags::EFD_NONBLOCK | nix::sys::eventfd::EfdFlags::EFD_CLOEXEC,
+        );
+        let (Some(id), Ok(notify)) = (id, notify) else {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return;
+        };
+        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return;
+        }
+        let RunPipes {
+            stdin,
+            stdout,
+            stderr,
+        } = server;
+        // Its input, as much as the pipe takes without waiting (64 KiB),
+        // then its end.
+        if let Some(input) = &state.link.rehearsal {
+            let _ = nix::unistd::write(&stdin, input);
+        }
+        drop(stdin);
+        // Nobody hears how it goes.
+        let (replies, _) = mpsc::channel();
+        state.runs.insert(
+            pid,
+            Run {
+                id,
+                replies,
+                notify: Arc::new(notify),
+                report: Some(Rc::new(report)),
+                usage: None,
+                rehearsal: Some([stdout, stderr]),
+            },
+        );
+        state.rehearsal = Some((pid, Instant::now() + REHEARSAL_LIMIT));
+        debug!("{pid}: the rehearsal starts");
+        self.resume(pid, Resume::Continue);
+    }
+
+    /// Learns from run root `root` if it is the rehearsal, stopped at its
+    /// end with its memory still there.
+    fn learn_if_rehearsal(&mut self, root: Pid) {
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
+        let rehearsal = state
+            .runs
+            .get(&root)
+            .is_some_and(|run| run.rehearsal.is_some());
+        let Some(prepared) = state.thread else {
+            return;
+        };
+        if !rehearsal {
+            return;
+        }
+        match super::warm::learn(root, prepared) {
+            Ok(learned) => {
+                debug!(
+                    "{root}: the rehearsal touched {} pages, {} of them written",
+                    learned.len(),
+                    learned.write.len()
+                );
+                state.learned = (!learned.is_empty()).then_some(learned);
+            }
+            Err(errno) => debug!(
+                "{root}: nothing learned from the rehearsal: {}",
+                errno.desc()
+            ),
+        }
     }
 
     /// Takes the requests the server sent, gives them ready copies, and
@@ -576,6 +737,11 @@ impl Tracer {
             server,
             report,
         } = ready;
+        if let Some(state) = self.template.as_mut()
+            && state.warming.is_some_and(|(warmed, _)| warmed == pid)
+        {
+            state.warming = None;
+        }
         let mut regs = saved;
         arch::set_return_value(&mut regs, 0);
         if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
@@ -616,6 +782,7 @@ impl Tracer {
                     notify,
                     report: Some(Rc::new(report)),
                     usage,
+                    rehearsal: None,
                 },
             );
         }
@@ -795,7 +962,14 @@ impl Tracer {
         }
         let id = state.next_copy;
         state.next_copy -= 1;
-        state.forking = Some(Making { id, pipes, saved });
+        // The first spare is the rehearsal.
+        let rehearsal = !state.rehearsed && state.pending.is_empty();
+        state.forking = Some(Making {
+            id,
+            pipes,
+            saved,
+            rehearsal,
+        });
         self.clones_in_flight += 1;
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.clone = Some(PendingClone {
@@ -929,7 +1103,12 @@ impl Tracer {
             tracer.copy_failed(&why);
             Resume::Nothing
         };
-        let Making { id, pipes, saved } = making;
+        let Making {
+            id,
+            pipes,
+            saved,
+            rehearsal,
+        } = making;
         let pidfd = match sys::pidfd_open(pid) {
             Ok(pidfd) => pidfd,
             Err(errno) => return fail(self, format!("cannot watch the run: {}", errno.desc())),
@@ -993,6 +1172,7 @@ impl Tracer {
                 awaiting_entry: false,
                 id,
                 pipes,
+                rehearsal,
                 pidfd,
                 lent,
             }));
@@ -1028,6 +1208,7 @@ impl Tracer {
             saved,
             id,
             pipes,
+            rehearsal,
             pidfd,
             lent,
             ..
@@ -1040,16 +1221,26 @@ impl Tracer {
         } = pipes;
         drop(copy_ends);
         debug!("{pid}: copy {id} is ready");
-        if let Some(state) = self.template.as_mut() {
-            // It stays stopped here until a request takes it.
-            state.ready.push_back(Ready {
-                pid,
-                pidfd,
-                saved,
-                server,
-                report,
-            });
+        let ready = Ready {
+            pid,
+            pidfd,
+            saved,
+            server,
+            report,
+        };
+        let Some(state) = self.template.as_mut() else {
+            return Resume::Nothing;
+        };
+        if rehearsal && state.pending.is_empty() {
+            self.start_rehearsal(ready);
+            return Resume::Nothing;
         }
+        if state.pending.is_empty() && state.learned.is_some() {
+            // A spare: warmed while nothing else goes.
+            state.warming = Some((pid, super::warm::Progress::default()));
+        }
+        // It stays stopped here until a request takes it.
+        state.ready.push_back(ready);
         Resume::Nothing
     }
 
@@ -1108,6 +1299,7 @@ impl Tracer {
                 .map(|(root, _)| *root)
         });
         if let Some(root) = root {
+            self.learn_if_rehearsal(root);
             self.end_run(root, RunEnd::Done);
         }
         Resume::Continue
@@ -1116,13 +1308,18 @@ impl Tracer {
     /// Ends the run rooted at `root` if it is one: its tasks are killed,
     /// its thread told how it ended.
     pub(super) fn end_run(&mut self, root: Pid, how: RunEnd) {
-        let Some(run) = self
-            .template
-            .as_mut()
-            .and_then(|state| state.runs.remove(&root))
-        else {
+        let Some(state) = self.template.as_mut() else {
             return;
         };
+        let Some(run) = state.runs.remove(&root) else {
+            return;
+        };
+        if state
+            .rehearsal
+            .is_some_and(|(rehearsal, _)| rehearsal == root)
+        {
+            state.rehearsal = None;
+        }
         let mut complete = true;
         for (tid, task) in &self.tasks {
             if task.run == Some(run.id) {
@@ -1171,6 +1368,7 @@ impl Tracer {
         } else {
             return;
         };
+        self.learn_if_rehearsal(pid);
         self.end_run(pid, how);
     }
 

@@ -199,6 +199,40 @@ impl Templates {
         (live, spares)
     }
 
+    /// Runs every later command as the unprivileged test user (we are
+    /// root): the jail a copy of the binary in the tree, the tree, config
+    /// and socket directory the user's.
+    fn as_test_user(&mut self) {
+        let user = test_user();
+        let copy = self.jail.path("sandbox-bin");
+        copy_executable(SANDBOX, &copy);
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+        self.sandbox = copy;
+        let status = Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .arg(self.jail.path("jail"))
+            .arg(self.jail.config_path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::create_dir(&self.sock).unwrap();
+        let status = Command::new("chown")
+            .arg(format!("{user}:{user}"))
+            .arg(&self.sock)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.wrapper = [
+            "setpriv",
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
+            "--clear-groups",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    }
+
     /// Waits until exactly `count` drivers besides at most one spare
     /// copy are alive; returns them, oldest (the prepared process) first.
     fn wait_live(&self, count: usize) -> Vec<i32> {
@@ -867,35 +901,8 @@ fn templates_work_for_an_unprivileged_user() {
         crate::support::skip("only root can run the jail as another user");
         return;
     }
-    let user = test_user();
     let mut t = Templates::new("timelimit 5\n");
-    let copy = t.jail.path("sandbox-bin");
-    copy_executable(SANDBOX, &copy);
-    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-    t.sandbox = copy;
-    let status = Command::new("chown")
-        .args(["-R", &format!("{user}:{user}")])
-        .arg(t.jail.path("jail"))
-        .arg(t.jail.config_path())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    fs::create_dir(&t.sock).unwrap();
-    let status = Command::new("chown")
-        .arg(format!("{user}:{user}"))
-        .arg(&t.sock)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    t.wrapper = [
-        "setpriv",
-        &format!("--reuid={user}"),
-        &format!("--regid={user}"),
-        "--clear-groups",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    t.as_test_user();
     for _ in 0..2 {
         let out = t.run("pam", "incr\npoke\nfds\n");
         assert_eq!(
@@ -1601,4 +1608,109 @@ fn a_signal_sent_to_the_spare_copy_never_reaches_the_run_that_takes_it() {
         );
     }
     assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
+
+/// The minor page faults a run's `faults` line reports.
+fn faults_of(out: &Output) -> u64 {
+    stdout(out)
+        .lines()
+        .find_map(|line| line.strip_prefix("faults "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no faults line: {} {}", stdout(out), stderr(out)))
+}
+
+/// Runs `input` until a run of it reports at most `most` page faults (the
+/// spare copy it takes was warmed), at most 20 times, half a second
+/// apart; the last run.
+fn run_until_warm(t: &Templates, input: &str, most: u64) -> Output {
+    let mut out = t.run("warm", input);
+    for _ in 0..20 {
+        if faults_of(&out) <= most {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        out = t.run("warm", input);
+    }
+    out
+}
+
+/// Once prepared, a template rehearses one run (`rehearsal <input>`) and
+/// learns which pages it made its own; each spare copy then has those
+/// made its own while it waits. A run that writes the 256 pages of the
+/// prepared heap faults on each of them in a cold copy, and on almost
+/// none in a warmed one; with `rehearsal off` every run is cold.
+#[test]
+fn a_spare_copy_has_the_pages_the_rehearsal_wrote_made_its_own() {
+    let input = "touch 1024\nfaults\n";
+    let cold = Templates::new("timelimit 5\nrehearsal off\n");
+    for _ in 0..3 {
+        let out = cold.run("cold", input);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(faults_of(&out) >= 256, "{}", stdout(&out));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let warm = Templates::new("timelimit 5\nrehearsal touch 1024\n");
+    let out = run_until_warm(&warm, input, 64);
+    assert_eq!(stdout(&out).lines().next(), Some("touched"));
+    assert!(faults_of(&out) <= 64, "never warmed: {}", stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Warming changes no byte: the rehearsal writes the heap and the counter
+/// in its own copy, and each warmed copy gets back every page's own byte.
+/// A run on a warmed copy finds the prepared heap and counter untouched,
+/// with Landlock and without, as root and as an ordinary user.
+#[test]
+fn a_warmed_copy_holds_exactly_what_the_prepared_process_held() {
+    for (landlock, unprivileged) in crate::support::landlock_and_users() {
+        let mut t = Templates::new(&format!(
+            "timelimit 5\nlandlock {landlock}\nrehearsal poke\\nincr\\ntouch 1024\n"
+        ));
+        if unprivileged {
+            t.as_test_user();
+        }
+        let out = run_until_warm(&t, "touch 1024\nfaults\n", 64);
+        let context = format!("landlock {landlock}, unprivileged {unprivileged}");
+        assert!(
+            faults_of(&out) <= 64,
+            "{context}: never warmed: {}",
+            stdout(&out)
+        );
+        for _ in 0..3 {
+            let out = t.run("check", "faults\nintact\npeek\nincr\n");
+            let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+            assert_eq!(
+                lines[1..],
+                ["intact", "heap p", "counter 101"],
+                "{context}: {lines:?} {}",
+                stderr(&out)
+            );
+            assert_eq!(out.status.code(), Some(0), "{context}: {}", stderr(&out));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        drop(t);
+    }
+}
+
+/// A rehearsal is a run nobody asked for: what it writes reaches no
+/// client, one that never ends is cut short (after 2 s) and killed with
+/// its children, and runs go on meanwhile and after.
+#[test]
+fn a_rehearsal_is_heard_by_no_client_and_cannot_hold_the_template() {
+    let t =
+        Templates::new("timelimit 10\nrehearsal say rehearsed\\nerr rehearsed\\nbgspin\\nspin\n");
+    for round in 0..6 {
+        let out = t.run("r", "say hi\n");
+        assert_eq!(stdout(&out), "hi\n", "round {round}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("rehearsed"), "{}", stderr(&out));
+        assert_eq!(out.status.code(), Some(0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Cut short by now (and its spinning child with it): the prepared
+    // process alone, with at most a spare.
+    let live = t.wait_live(1);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let out = t.kill_template();
+    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
+    assert!(t.wait_drivers(0).is_empty());
 }
