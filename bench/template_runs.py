@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Times template runs of several `sandbox` binaries side by side.
 
-    bench/template_runs.py ROUNDS BINARY [BINARY...]
+    bench/template_runs.py ROUNDS BINARY[:CONFIG] [BINARY[:CONFIG]...]
     KEEP_CPU=1 ...   keep the configs' `cpu auto` (as shipped); else dropped
     SPACE=0.02 ...   sleep this many seconds before each command (a bot's pace)
     COLD=0 ...       no cold runs
 
-Each binary gets its own copy of conf/python-template.conf (its own
-sockets); each round runs `print(6*7)` as a run of each binary's template
+Each binary gets its own copy of conf/python-template.conf, or of CONFIG
+when given (an older binary needs the config of its time; one binary may
+be named twice with two configs, e.g. one with `rehearsal off`), with
+its own sockets; each round runs `print(6*7)` as a run of each binary's template
 (alternating their order), and every fifth round a cold jailed
 `python3 -c 'import json, decimal, re, collections; print(6*7)'` under
 conf/python.conf with the first binary. Every command must print 42.
@@ -24,27 +26,31 @@ import tempfile
 import time
 
 rounds = int(sys.argv[1])
-binaries = sys.argv[2:]
+entries = [argument.split(":", 1) for argument in sys.argv[2:]]
+binaries = [entry[0] for entry in entries]
+sources = [entry[1] if len(entry) > 1 else None for entry in entries]
 space = float(os.environ.get("SPACE", "0"))
 keep_cpu = bool(os.environ.get("KEEP_CPU"))
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def config(name):
-    with open(os.path.join(repo, "conf", name)) as file:
-        return "".join(line for line in file if keep_cpu or not line.startswith("cpu "))
+def config(path):
+    with open(path) as file:
+        return "".join(line for line in file
+                       if (keep_cpu or not line.startswith("cpu ")) and not line.startswith("sockdir "))
 
 
 tmp = tempfile.mkdtemp(prefix="sandbox-template-runs.")
 configs = []
-for index, _ in enumerate(binaries):
+for index, source in enumerate(sources):
     path = f"{tmp}/template{index}.conf"
+    source = source or os.path.join(repo, "conf", "python-template.conf")
     with open(path, "w") as file:
-        file.write(config("python-template.conf") + f"sockdir {tmp}/socks{index}\n")
+        file.write(config(source) + f"\nsockdir {tmp}/socks{index}\n")
     configs.append(path)
 fresh = f"{tmp}/fresh.conf"
 with open(fresh, "w") as file:
-    file.write(config("python.conf"))
+    file.write(config(os.path.join(repo, "conf", "python.conf")))
 
 
 def timed(argv, data):
@@ -55,19 +61,20 @@ def timed(argv, data):
     return took
 
 
-times = {binary: [] for binary in binaries}
+labels = sys.argv[2:]
+times = {label: [] for label in labels}
 cold = []
 try:
     for binary, conf in zip(binaries, configs):
         for _ in range(5):
             timed([binary, conf, "warm"], b"print(6*7)")
     for round in range(rounds):
-        order = list(zip(binaries, configs))
+        order = list(zip(labels, binaries, configs))
         if round % 2:
             order.reverse()
-        for binary, conf in order:
+        for label, binary, conf in order:
             time.sleep(space)
-            times[binary].append(timed([binary, conf, f"id{round % 7}"], b"print(6*7)"))
+            times[label].append(timed([binary, conf, f"id{round % 7}"], b"print(6*7)"))
         if round % 5 == 0 and os.environ.get("COLD", "1") == "1":
             time.sleep(space)
             cold.append(timed([binaries[0], fresh, "cold", "/usr/bin/python3", "-c",
@@ -80,7 +87,7 @@ finally:
 print(f"spawn of /bin/echo: {spawn * 1e3:.2f} ms")
 cold_median = statistics.median(cold) if cold else float("nan")
 print(f"cold: {cold_median * 1e3:.2f} ms (n={len(cold)})")
-for binary in binaries:
-    median = statistics.median(times[binary])
-    print(f"{binary}: {median * 1e3:.2f} ms  ratio {median / cold_median:.3f}"
+for label in labels:
+    median = statistics.median(times[label])
+    print(f"{label}: {median * 1e3:.2f} ms  ratio {median / cold_median:.3f}"
           f"  (less spawn: {(median - spawn) / (cold_median - spawn):.3f})")
