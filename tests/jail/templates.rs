@@ -3,10 +3,9 @@
 //! asserts what the run's own output and status say, and ends every
 //! server and process it started.
 
-use crate::support::{Jail, SANDBOX, copy_executable, is_gone, is_root, test_user};
+use crate::support::{Jail, SANDBOX, copy_executable, is_gone, is_root};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -203,34 +202,15 @@ impl Templates {
     /// root): the jail a copy of the binary in the tree, the tree, config
     /// and socket directory the user's.
     fn as_test_user(&mut self) {
-        let user = test_user();
-        let copy = self.jail.path("sandbox-bin");
-        copy_executable(SANDBOX, &copy);
-        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
-        self.sandbox = copy;
-        let status = Command::new("chown")
-            .args(["-R", &format!("{user}:{user}")])
-            .arg(self.jail.path("jail"))
-            .arg(self.jail.config_path())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        fs::create_dir(&self.sock).unwrap();
-        let status = Command::new("chown")
-            .arg(format!("{user}:{user}"))
-            .arg(&self.sock)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        self.wrapper = [
-            "setpriv",
-            &format!("--reuid={user}"),
-            &format!("--regid={user}"),
-            "--clear-groups",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        crate::support::test_user_runs(&mut self.jail);
+        self.sandbox = self.jail.sandbox.clone();
+        self.wrapper = self.jail.wrapper.clone();
+        fs::create_dir_all(&self.sock).unwrap();
+        crate::support::chown_to_test_user(&[
+            &self.jail.path("jail"),
+            &self.jail.config_path(),
+            &self.sock,
+        ]);
     }
 
     /// Waits until exactly `count` drivers besides at most one spare
