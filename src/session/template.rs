@@ -430,6 +430,7 @@ fn serve(
                     Rehearsal::Input(input) => Some(input.clone().into_bytes()),
                     Rehearsal::Off => None,
                 },
+                time_limit: jail.config.time_limit,
             };
             started.serve_template(link)
         });

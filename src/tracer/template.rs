@@ -151,6 +151,8 @@ pub struct Link {
     pub count_usage: bool,
     /// The rehearsal's input (`rehearsal`); `None`: no rehearsal.
     pub rehearsal: Option<Vec<u8>>,
+    /// A run's time limit (`timelimit`), which bounds the rehearsal too.
+    pub time_limit: Option<Duration>,
 }
 
 /// The tracer's template state.
@@ -265,7 +267,8 @@ pub const FORK_FLAGS: u64 = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
 const MAX_INTERRUPTED_FORKS: u32 = 64;
 
 /// How long a rehearsal may take before it is cut short (and nothing
-/// learned): a run with empty input is expected to end at once.
+/// learned), at most: a run's own time limit when shorter. A rehearsal is
+/// expected to end at once.
 const REHEARSAL_LIMIT: Duration = Duration::from_secs(2);
 
 /// Pages of a spare warmed between two looks for news: a copy-on-write
@@ -581,7 +584,11 @@ impl Tracer {
                 rehearsal: Some([stdout, stderr]),
             },
         );
-        state.rehearsal = Some((pid, Instant::now() + REHEARSAL_LIMIT));
+        let limit = state
+            .link
+            .time_limit
+            .map_or(REHEARSAL_LIMIT, |limit| limit.min(REHEARSAL_LIMIT));
+        state.rehearsal = Some((pid, Instant::now() + limit));
         debug!("{pid}: the rehearsal starts");
         self.resume(pid, Resume::Continue);
     }
