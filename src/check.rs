@@ -115,7 +115,7 @@ impl Kernel {
 }
 
 fn seccomp() -> Result<(), String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = crate::procfs::read_to_string("/proc/self/status").unwrap_or_default();
     if !status.lines().any(|line| line.starts_with("Seccomp:")) {
         return Err("not built into this kernel".into());
     }
@@ -134,7 +134,7 @@ fn ptrace() -> Result<String, String> {
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()
         .and_then(|text| text.trim().parse::<u32>().ok());
-    let capable = std::fs::read_to_string("/proc/self/status")
+    let capable = crate::procfs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
             let hex = status

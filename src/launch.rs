@@ -277,7 +277,7 @@ pub fn spawn(command: &Command) -> Result<Launched, LaunchError> {
 
 /// The pid tracing this process, from `/proc/self/status`, if any.
 fn own_tracer() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let status = crate::procfs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("TracerPid:"))?;
     let tracer: u32 = line.trim_start_matches("TracerPid:").trim().parse().ok()?;
     (tracer != 0).then_some(tracer)
