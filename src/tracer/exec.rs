@@ -143,17 +143,30 @@ pub struct Mapped {
     pub path: Option<PathBuf>,
 }
 
-/// The files mapped into process `pid`, each once.
-pub fn loaded_files(pid: nix::unistd::Pid) -> Result<Vec<Mapped>, Errno> {
-    let errno = |error: std::io::Error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO));
-    // Read whole into room for a usual process's list: fs::read sized
-    // its buffer by a statx (0 for /proc files) and then read 32, 32,
-    // 64, 128... bytes at a time, eight reads for a small program.
-    let mut maps = Vec::with_capacity(16 * 1024);
-    File::open(format!("/proc/{pid}/maps"))
-        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut maps))
-        .map_err(errno)?;
-    Ok(parse_maps(&maps))
+/// The files mapped into the address space whose `/proc/<pid>/maps` is
+/// `maps` (opened afresh: read from its start), each once.
+pub fn loaded_files(maps: &File) -> Result<Vec<Mapped>, Errno> {
+    // Read whole into room for a usual process's list, by plain reads:
+    // `read_to_end` on a `File` first asks its size (a `statx`, 0 for
+    // /proc files) and position (an `lseek`), two syscalls per exec.
+    let mut text = vec![0u8; 16 * 1024];
+    let mut length = 0;
+    loop {
+        if length == text.len() {
+            text.resize(length * 2, 0);
+        }
+        match std::io::Read::read(&mut &*maps, &mut text[length..]) {
+            Ok(0) => break,
+            Ok(count) => length += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(errno_of(error)),
+        }
+    }
+    Ok(parse_maps(&text[..length]))
+}
+
+fn errno_of(error: std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// Parses `/proc/<pid>/maps`: `start-end perms offset major:minor inode

@@ -666,15 +666,27 @@ impl Tracer {
         // The kernel read the program again after the check: what it
         // loaded must be what was judged (or visible by name), before the
         // new program runs an instruction.
+        // Opened now, it is the new address space's: read for the check,
+        // then kept as the task's `maps` for its next path's
+        // `PROCMAP_QUERY` (one open and close fewer per exec).
+        let maps = spaces::open_maps(pid);
         let mut view = stopped::TaskView {
             tracer: self,
             tid: pid,
             arguments: [0; 6],
         };
-        if !checks::exec::exec_loaded_only_judged(&mut view, &judged) {
+        if !checks::exec::exec_loaded_only_judged(
+            &mut view,
+            &judged,
+            maps.as_ref().map_err(|errno| *errno),
+        ) {
             warn!("{pid}: the exec loaded a file the jail did not judge; killing it");
             let _ = kill(pid, Signal::SIGKILL);
             return Resume::Continue;
+        }
+        let maps = maps.ok().filter(|_| self.procmap_query);
+        if maps.is_some() && self.tasks.contains_key(&pid) {
+            self.make_room_for_maps(pid);
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
@@ -683,7 +695,7 @@ impl Tracer {
             // has nothing to restore (its registers are the new program's).
             task.scratch_ready = false;
             task.in_syscall = InSyscall::Free;
-            task.maps = None;
+            task.maps = maps;
             let old = task.space.replace(self.spaces.create());
             if let Some(old) = old {
                 self.spaces.leave(old);

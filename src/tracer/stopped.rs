@@ -452,7 +452,7 @@ impl Stopped for TaskView<'_> {
             return false;
         }
         if task.maps.is_none() {
-            task.maps = spaces::open_maps(pid);
+            task.maps = spaces::open_maps(pid).ok();
         }
         let Some(maps) = &task.maps else {
             return false;

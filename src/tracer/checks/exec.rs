@@ -68,14 +68,16 @@ pub(in crate::tracer) fn judge_interpreters(
 }
 
 /// Checks, at the exec event of `pid` (before the new program runs),
-/// that every file the kernel mapped was judged before the exec or is
-/// visible by its name. `false`: it is not; the caller kills the task.
+/// that every file the kernel mapped (listed in `maps`, its
+/// `/proc/<pid>/maps` opened at the event) was judged before the exec or
+/// is visible by its name. `false`: it is not; the caller kills the task.
 pub(in crate::tracer) fn exec_loaded_only_judged(
     thread: &mut dyn Stopped,
     judged: &[exec::Identity],
+    maps: Result<&std::fs::File, Errno>,
 ) -> bool {
     let pid = thread.tid();
-    let files = match exec::loaded_files(pid) {
+    let files = match maps.and_then(exec::loaded_files) {
         Ok(files) => files,
         // Gone already: nothing of it runs.
         Err(Errno::ENOENT | Errno::ESRCH) => return true,
