@@ -5,7 +5,7 @@
 use crate::policy::Target;
 use crate::syscall::Access;
 use crate::tracer::checks::paths::open_verified;
-use crate::tracer::exec;
+use crate::tracer::exec::{self, Names};
 use crate::tracer::resolve::{Resolved, Start};
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
@@ -26,19 +26,29 @@ pub(in crate::tracer) fn judge_interpreters(
     let pid = thread.tid();
     let mut judged = Vec::new();
     let mut current = program;
+    // The kernel maps an ELF program's loader as it is: it never runs an
+    // interpreter of the loader's own, so the loader is not read.
+    let mut loader = false;
     // The scripts, the ELF program and its loader.
     for _ in 0..exec::MAX_INTERPRETER_DEPTH + 2 {
         let Some(held) = current.take() else {
             break;
         };
-        let opened = match exec::inspect(&held) {
-            Ok((identity, opened)) => {
-                judged.push(identity);
-                opened
+        let stat = match nix::sys::stat::fstat(&held) {
+            Ok(stat) => stat,
+            Err(errno) => {
+                debug!(
+                    "{pid}: {name}: cannot look at the program: {}",
+                    errno.desc()
+                );
+                return Err(Errno::EACCES);
             }
-            Err(errno) => Err(errno),
         };
-        let file = match opened {
+        judged.push(exec::identity_in(&stat));
+        if loader {
+            break;
+        }
+        let file = match exec::open_regular(&held, &stat) {
             Ok(Some(file)) => file,
             Ok(None) => break,
             // A file the tracer's user may not read but may run (mode
@@ -55,8 +65,15 @@ pub(in crate::tracer) fn judge_interpreters(
                 return Err(Errno::EACCES);
             }
         };
-        let Some(interpreter) = exec::interpreter_of(&file) else {
-            break;
+        // A read that failed names nothing known: the check after the
+        // exec holds what the kernel mapped.
+        let interpreter = match exec::interpreter_of(&file) {
+            Ok(Names::Nothing) | Err(_) => break,
+            Ok(Names::Script(interpreter)) => interpreter,
+            Ok(Names::Loader(interpreter)) => {
+                loader = true;
+                interpreter
+            }
         };
         let given = String::from_utf8_lossy(&interpreter).into_owned();
         let resolved = thread.resolve(Start::Cwd, &interpreter, true)?;
@@ -197,5 +214,32 @@ mod tests {
         let answer = thread.call("execveat", [7, PATH, 0, 0, empty_path, 0]);
         assert_eq!(refused_with(&answer), libc::ENOENT);
         assert_eq!(thread.denied().len(), 1);
+    }
+
+    #[test]
+    fn an_elf_programs_loader_is_judged_but_never_read() {
+        let sh = std::fs::canonicalize("/bin/sh").expect("a shell");
+        let file = std::fs::File::open(&sh).expect("open");
+        let Ok(Names::Loader(loader_name)) = exec::interpreter_of(&file) else {
+            panic!("{} is not dynamic", sh.display());
+        };
+        let loader_name = String::from_utf8(loader_name).expect("a name");
+        let sh = sh.to_string_lossy().into_owned();
+        let dir = TempDir::new("loader");
+        // The loader's stand-in names a hidden interpreter: the kernel
+        // never runs an interpreter of a loader's own, so neither is it
+        // looked for.
+        let loader = script(&dir, "ld.so", "/hidden/interpreter");
+        let config = format!("see {}\nsee /usr\n", dir.0.display());
+        let mut thread = FakeThread::new(&config);
+        thread.poke_path(PATH, &sh);
+        thread.lays_out(&sh, &sh, true);
+        thread.lays_out(&loader_name, &loader, true);
+        thread.lays_out("/hidden/interpreter", "/hidden/interpreter", true);
+        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), 0, "{answer:?}");
+        assert!(thread.denied().is_empty());
+        let judged = thread.exec_judged.expect("noted");
+        assert_eq!(judged.len(), 2, "the program and its loader");
     }
 }
