@@ -13,6 +13,7 @@ mod copier;
 mod decide;
 pub mod event;
 mod exec;
+mod interpreters;
 mod memory;
 pub mod resolve;
 mod rewrite;
@@ -176,6 +177,9 @@ pub struct Tracer {
     /// A copy the check being decided asked to be made aside
     /// ([`stopped::Stopped::copy_aside`]), taken after the decision.
     copy_asked: RefCell<Option<crate::cow::copyup::Copy>>,
+    /// What files the jail cannot write name as their interpreters
+    /// ([`interpreters`]): read once, not at every exec.
+    interpreters: interpreters::Cache,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -271,6 +275,7 @@ impl Tracer {
             template: None,
             copiers: Default::default(),
             copy_asked: RefCell::new(None),
+            interpreters: Default::default(),
         }
     }
 
@@ -645,6 +650,7 @@ impl Tracer {
 
     fn on_exec(&mut self, pid: Pid) -> Resume {
         let mut judged = Vec::new();
+        let mut pending = Vec::new();
         // After an exec by a non-leader thread, that thread carries on
         // under the leader's tid; its old tid is gone without a report.
         if let Ok(former) = nix::sys::ptrace::getevent(pid) {
@@ -657,10 +663,12 @@ impl Tracer {
                     // The leader's entry stands for the thread that exec'd.
                     std::mem::swap(&mut task.slot, &mut carried.slot);
                     judged = std::mem::take(&mut carried.exec_judged);
+                    pending = std::mem::take(&mut carried.exec_pending);
                     self.slots_back(carried);
                 }
             } else if let Some(task) = self.tasks.get_mut(&pid) {
                 judged = std::mem::take(&mut task.exec_judged);
+                pending = std::mem::take(&mut task.exec_pending);
             }
         }
         // The kernel read the program again after the check: what it
@@ -684,6 +692,7 @@ impl Tracer {
             let _ = kill(pid, Signal::SIGKILL);
             return Resume::Continue;
         }
+        checks::exec::remember_after_exec(&mut self.interpreters, pending);
         let maps = maps.ok().filter(|_| self.procmap_query);
         if maps.is_some() && self.tasks.contains_key(&pid) {
             self.make_room_for_maps(pid);

@@ -67,6 +67,10 @@ pub struct FakeThread {
     pub clones: Vec<u64>,
     pub clone3_argument: Option<u64>,
     pub exec_judged: Option<Vec<exec::Identity>>,
+    /// The interpreter cache, as the tracer keeps it across execs.
+    pub interpreters: crate::tracer::interpreters::Cache,
+    /// What the last exec check read that may be remembered.
+    pub exec_pending: Vec<crate::tracer::interpreters::Pending>,
     pub async_io: bool,
     pub suspended: u32,
     /// The originals whose copy up was asked of a copier process.
@@ -109,6 +113,8 @@ impl FakeThread {
             clones: Vec::new(),
             clone3_argument: None,
             exec_judged: None,
+            interpreters: Default::default(),
+            exec_pending: Vec::new(),
             async_io: false,
             suspended: 0,
             copied_aside: RefCell::new(Vec::new()),
@@ -362,6 +368,10 @@ impl Stopped for FakeThread {
         self.policy.is_inside_writable(path)
     }
 
+    fn in_writable_tree(&self, path: &Path) -> bool {
+        self.policy.is_writable_dir(path)
+    }
+
     fn untouchable(&mut self, _address: u64, _len: u64) -> bool {
         self.untouchable
     }
@@ -463,8 +473,17 @@ impl Stopped for FakeThread {
         self.clone3_argument = Some(address);
     }
 
-    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>) {
+    fn interpreters(&mut self) -> &mut crate::tracer::interpreters::Cache {
+        &mut self.interpreters
+    }
+
+    fn note_exec_judged(
+        &mut self,
+        judged: Vec<exec::Identity>,
+        pending: Vec<crate::tracer::interpreters::Pending>,
+    ) {
         self.exec_judged = Some(judged);
+        self.exec_pending = pending;
     }
 
     fn note_async_io(&mut self) {
