@@ -9,31 +9,31 @@
 //! - the key is the file's identity and the moment of its last change:
 //!   `(st_dev, st_ino)`, `st_size`, `st_mtime` and `st_ctime` (the kernel
 //!   updates `st_ctime` on every write, truncate, link, rename and
-//!   `utimensat`, and no one can set it back), read by `fstat` of the
-//!   very descriptor the contents are read from, so key and contents
-//!   belong to one object;
+//!   `utimensat`, and no one can set it back). An answer is stored under
+//!   the `fstat` of the very descriptor it was read from; it is looked up
+//!   by what the path walk's own `lstat` of the name found, which for a
+//!   name the jail cannot swap is that same object;
 //! - a file is remembered only if the jail cannot write it by any name
 //!   it could use ([`may_remember`]): reached by a path (not a
 //!   descriptor, a `/proc/<pid>/fd` link or a memfd) whose walk looked at
-//!   no directory the jail can write, that path neither writable, nor
-//!   inside a `write` tree, nor in a `cow` tree, and no other name
-//!   (`st_nlink` 1): a writer who already holds a shared writable mapping
-//!   changes the contents without touching `st_mtime` or `st_ctime` again,
-//!   so the key alone would not do for a file the jail can write.
-//!
+//!   no directory the jail can write, that path neither a `write` root
+//!   nor in a `write` or `cow` tree, and no other name (`st_nlink` 1,
+//!   against a hard link in a `write` tree);
 //! - an answer is remembered only after the exec it was read for has
 //!   run, from the file read again then ([`Pending`]): the kernel refuses
 //!   to run a file anyone holds open for writing or maps shared-writable
 //!   (`ETXTBSY`), so from its open on there was no writer, and none can
-//!   appear without a writable name; what is read at the check alone is
-//!   not enough, since a writer that let go just before the kernel's
-//!   open may have changed the file through a mapping without moving
-//!   `st_ctime`.
+//!   appear without a writable name. What is read at the check alone is
+//!   not enough: a writer that got its descriptor while the file had a
+//!   writable name, and let go just before the kernel's open, may have
+//!   changed the file through a shared mapping without moving
+//!   `st_ctime` (only the first write to a clean page does).
 //!
 //! The check after the exec (`exec::loaded_files`) runs whatever this
 //! cache says: what the kernel mapped must be what was judged.
 
 use crate::tracer::exec::Names;
+use crate::tracer::resolve::Looked;
 use std::os::fd::OwnedFd;
 
 /// How many files' answers are kept; the least recently used goes.
@@ -51,12 +51,18 @@ pub struct FileKey {
 
 impl FileKey {
     pub fn of(stat: &nix::sys::stat::FileStat) -> FileKey {
+        FileKey::from(&Looked::from(stat))
+    }
+}
+
+impl From<&Looked> for FileKey {
+    fn from(looked: &Looked) -> FileKey {
         FileKey {
-            device: stat.st_dev,
-            inode: stat.st_ino,
-            size: stat.st_size,
-            modified: (stat.st_mtime, stat.st_mtime_nsec),
-            changed: (stat.st_ctime, stat.st_ctime_nsec),
+            device: looked.device,
+            inode: looked.inode,
+            size: looked.size,
+            modified: looked.modified,
+            changed: looked.changed,
         }
     }
 }

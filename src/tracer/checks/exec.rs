@@ -7,7 +7,7 @@ use crate::syscall::Access;
 use crate::tracer::checks::paths::open_verified;
 use crate::tracer::exec::{self, Names};
 use crate::tracer::interpreters;
-use crate::tracer::resolve::{Resolved, Start};
+use crate::tracer::resolve::{Looked, Resolved, Start};
 use crate::tracer::stopped::Stopped;
 use log::{debug, warn};
 use nix::errno::Errno;
@@ -43,57 +43,109 @@ impl Reached {
     }
 }
 
-/// Judges what the kernel itself opens to run `program` (the tracer's
-/// own descriptor of the file to be run, reached as `reached` says): a
-/// script's `#!` interpreter (and its own, nested) and an ELF program's
-/// loader. Each file judged is remembered by identity for the check
-/// after the exec ([`exec::loaded_files`]), which holds whatever this
-/// one could not read. What a file names is read from it, or taken from
-/// the thread's [`interpreters::Cache`] for a file the jail can neither
-/// write nor swap; the names are judged every time.
+/// The file an exec check looks at next: the program or an interpreter.
+pub(in crate::tracer) enum ToRun {
+    /// Run through a descriptor: the jail's own copy of it, if it could
+    /// be had.
+    Descriptor(Option<OwnedFd>),
+    /// Named by a path, as resolved and judged.
+    Named(Resolved),
+}
+
+/// Judges what the kernel itself opens to run `program`: a script's
+/// `#!` interpreter (and its own, nested) and an ELF program's loader.
+/// Each file judged is remembered by identity for the check after the
+/// exec ([`exec::loaded_files`]), which holds whatever this one could
+/// not read. What a file names is read from it, or taken from the
+/// [`interpreters::Cache`] for a file the jail can neither write nor
+/// swap; the names are resolved and judged every time.
 pub(in crate::tracer) fn judge_interpreters(
     thread: &mut dyn Stopped,
     name: &str,
-    program: Option<OwnedFd>,
-    reached: Reached,
+    program: ToRun,
 ) -> Result<(), Errno> {
     let pid = thread.tid();
     let mut judged = Vec::new();
     let mut pending = Vec::new();
-    let mut current = program.map(|held| (held, reached));
+    let mut current = Some(program);
     // The kernel maps an ELF program's loader as it is: it never runs an
     // interpreter of the loader's own, so the loader is not read.
     let mut loader = false;
     // The scripts, the ELF program and its loader.
     for _ in 0..exec::MAX_INTERPRETER_DEPTH + 2 {
-        let Some((held, reached)) = current.take() else {
+        let Some(next) = current.take() else {
             break;
         };
-        let stat = match nix::sys::stat::fstat(&held) {
-            Ok(stat) => stat,
-            Err(errno) => {
-                debug!(
-                    "{pid}: {name}: cannot look at the program: {}",
-                    errno.desc()
-                );
-                return Err(Errno::EACCES);
+        // The resolved name, kept to open the file only if it must be read.
+        let mut named = None;
+        let (reached, looked, mut held) = match next {
+            ToRun::Descriptor(None) => break,
+            ToRun::Descriptor(Some(held)) => (Reached::DESCRIPTOR, None, Some(held)),
+            ToRun::Named(resolved) => {
+                let reached = Reached::of(thread, &resolved);
+                match resolved.looked {
+                    // What the walk found is the object by that name, which
+                    // the jail cannot swap: no need to open it to know it
+                    // (nor, for a loader, which is never read, at all).
+                    Some(looked)
+                        if loader || interpreters::may_remember(facts(&looked, reached)) =>
+                    {
+                        named = Some(resolved);
+                        (reached, Some(looked), None)
+                    }
+                    _ => match held_copy(thread, &resolved) {
+                        Some(held) => (reached, None, Some(held)),
+                        None => break,
+                    },
+                }
             }
         };
-        judged.push(exec::identity_in(&stat));
+        let looked = match (looked, &held) {
+            (Some(looked), _) => looked,
+            (None, Some(held)) => match nix::sys::stat::fstat(held) {
+                Ok(stat) => Looked::from(&stat),
+                Err(errno) => {
+                    debug!(
+                        "{pid}: {name}: cannot look at the program: {}",
+                        errno.desc()
+                    );
+                    return Err(Errno::EACCES);
+                }
+            },
+            (None, None) => break,
+        };
+        judged.push((looked.device, looked.inode));
         if loader {
             break;
         }
-        let facts = interpreters::Facts {
-            regular: exec::is_regular(&stat),
-            links: stat.st_nlink,
-            named_stably: reached.named_stably,
-            writable_name: reached.writable_name,
+        let remembering = interpreters::may_remember(facts(&looked, reached));
+        let remembered = if remembering {
+            thread
+                .interpreters()
+                .get(&interpreters::FileKey::from(&looked))
+        } else {
+            None
         };
-        let key = interpreters::may_remember(facts).then(|| interpreters::FileKey::of(&stat));
-        let remembered = key.as_ref().and_then(|key| thread.interpreters().get(key));
         let names = match remembered {
             Some(names) => names,
             None => {
+                let held = match held.take() {
+                    Some(held) => Some(held),
+                    None => named.as_ref().and_then(|named| held_copy(thread, named)),
+                };
+                let Some(held) = held else {
+                    break;
+                };
+                let stat = match nix::sys::stat::fstat(&held) {
+                    Ok(stat) => stat,
+                    Err(_) => return Err(Errno::EACCES),
+                };
+                // Opened after the walk: if the name went elsewhere
+                // meanwhile, the object read is judged too.
+                let identity = exec::identity_in(&stat);
+                if !judged.contains(&identity) {
+                    judged.push(identity);
+                }
                 let file = match exec::open_regular(&held, &stat) {
                     Ok(Some(file)) => file,
                     Ok(None) => break,
@@ -117,11 +169,11 @@ pub(in crate::tracer) fn judge_interpreters(
                 let Ok(names) = exec::interpreter_of(&file) else {
                     break;
                 };
-                if let Some(key) = key {
+                if remembering {
                     // Remembered only once the exec has run, read again
                     // then (`remember_after_exec`): the descriptor is kept.
                     pending.push(interpreters::Pending {
-                        key,
+                        key: interpreters::FileKey::of(&stat),
                         names: names.clone(),
                         held,
                     });
@@ -140,11 +192,20 @@ pub(in crate::tracer) fn judge_interpreters(
         let given = String::from_utf8_lossy(&interpreter).into_owned();
         let resolved = thread.resolve(Start::Cwd, &interpreter, true)?;
         thread.verdict(name, Access::Read, &resolved.target, &given)?;
-        let reached = Reached::of(thread, &resolved);
-        current = held_copy(thread, &resolved).map(|held| (held, reached));
+        current = Some(ToRun::Named(resolved));
     }
     thread.note_exec_judged(judged, pending);
     Ok(())
+}
+
+/// What [`interpreters::may_remember`] goes by.
+fn facts(looked: &Looked, reached: Reached) -> interpreters::Facts {
+    interpreters::Facts {
+        regular: looked.mode & libc::S_IFMT == libc::S_IFREG,
+        links: looked.links,
+        named_stably: reached.named_stably,
+        writable_name: reached.writable_name,
+    }
 }
 
 /// At the exec event, once the check after the exec has passed:

@@ -172,6 +172,8 @@ impl FakeThread {
                 exists,
                 held_via: None,
                 touched_writable,
+                // Filled at each resolve, as a walk finds it then.
+                looked: None,
             },
         );
     }
@@ -186,6 +188,7 @@ impl FakeThread {
                 exists: true,
                 held_via: None,
                 touched_writable: false,
+                looked: None,
             },
         );
     }
@@ -281,7 +284,15 @@ impl Stopped for FakeThread {
     }
 
     fn resolve(&mut self, _start: Start, path: &[u8], _follow: bool) -> Result<Resolved, Errno> {
-        self.paths.get(path).cloned().ok_or(Errno::ENOENT)
+        let mut resolved = self.paths.get(path).cloned().ok_or(Errno::ENOENT)?;
+        // What the walk's lstat of the object finds now, where it exists.
+        if let Target::Path(canonical) = &resolved.target {
+            resolved.looked = nix::sys::stat::lstat(canonical)
+                .ok()
+                .filter(|stat| stat.st_mode & libc::S_IFMT != libc::S_IFLNK)
+                .map(|stat| crate::tracer::resolve::Looked::from(&stat));
+        }
+        Ok(resolved)
     }
 
     fn resolve_scoped(

@@ -9,7 +9,7 @@ use crate::policy::Target;
 use crate::sys;
 use crate::syscall::{Access, EmptyPath, Follow, OpenCall, OpenFlags, PathOperand};
 use crate::tracer::answer::{Answer, Arg, Rewrite};
-use crate::tracer::checks::exec::{Reached, held_copy, judge_interpreters};
+use crate::tracer::checks::exec::{ToRun, judge_interpreters};
 use crate::tracer::checks::lend::{descriptor_path, held_object_path};
 use crate::tracer::checks::urls;
 use crate::tracer::checks::{cow, signed};
@@ -171,7 +171,7 @@ fn judge_placed_operand(
         // next is judged as for a path.
         if exec && let Start::Fd(fd) = start {
             let program = thread.take_descriptor(pid, fd).ok();
-            judge_interpreters(thread, name, program, Reached::DESCRIPTOR)?;
+            judge_interpreters(thread, name, ToRun::Descriptor(program))?;
         }
         // Looking at a descriptor the thread holds is always fine
         // (fstat in disguise, pipes included). The kernel must still
@@ -281,9 +281,7 @@ fn judge_placed_operand(
     }
     let trailing_slash = path.ends_with(b"/");
     if exec {
-        let reached = Reached::of(thread, &resolved);
-        let program = held_copy(thread, &resolved);
-        judge_interpreters(thread, name, program, reached)?;
+        judge_interpreters(thread, name, ToRun::Named(resolved.clone()))?;
     }
     if let Target::Path(virtual_path) = &resolved.target
         && access == Access::Write
