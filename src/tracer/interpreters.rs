@@ -106,6 +106,10 @@ pub struct Cache {
     /// Each entry with the tick of its last use.
     entries: Vec<(FileKey, Names, u64)>,
     tick: u64,
+    /// Keys read once and not remembered, the latest [`CAPACITY`]: only
+    /// a file run again is worth the second read that remembering takes
+    /// (a compiler's passes run once each).
+    seen: std::collections::VecDeque<FileKey>,
 }
 
 impl Cache {
@@ -137,6 +141,20 @@ impl Cache {
             self.entries.swap_remove(oldest);
         }
         self.entries.push((key, names, self.tick));
+    }
+
+    /// Notes that `key` was read and not found; whether it was read so
+    /// before (then its answer is worth remembering).
+    pub fn read_again(&mut self, key: &FileKey) -> bool {
+        if let Some(index) = self.seen.iter().position(|seen| seen == key) {
+            self.seen.remove(index);
+            return true;
+        }
+        if self.seen.len() >= CAPACITY {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(*key);
+        false
     }
 
     #[cfg(test)]
@@ -217,6 +235,24 @@ mod tests {
         ] {
             assert_eq!(cache.get(&changed), None, "{changed:?}");
         }
+    }
+
+    #[test]
+    fn a_file_is_worth_remembering_from_its_second_read_on() {
+        let mut cache = Cache::default();
+        assert!(!cache.read_again(&key(1)));
+        assert!(cache.read_again(&key(1)));
+        // Changed in between: another key, read once.
+        assert!(!cache.read_again(&FileKey {
+            changed: (6, 0),
+            ..key(1)
+        }));
+        // Bounded: the oldest keys read once are forgotten.
+        for inode in 100..100 + CAPACITY as u64 {
+            assert!(!cache.read_again(&key(inode)));
+        }
+        assert_eq!(cache.seen.len(), CAPACITY);
+        assert!(!cache.read_again(&key(1)));
     }
 
     #[test]

@@ -169,11 +169,12 @@ pub(in crate::tracer) fn judge_interpreters(
                 let Ok(names) = exec::interpreter_of(&file) else {
                     break;
                 };
-                if remembering {
+                let key = interpreters::FileKey::of(&stat);
+                if remembering && thread.interpreters().read_again(&key) {
                     // Remembered only once the exec has run, read again
                     // then (`remember_after_exec`): the descriptor is kept.
                     pending.push(interpreters::Pending {
-                        key: interpreters::FileKey::of(&stat),
+                        key,
                         names: names.clone(),
                         held,
                     });
@@ -387,6 +388,12 @@ mod tests {
         }
         thread.lays_out("/hidden/interpreter", "/hidden/interpreter", true);
         thread.poke_path(PATH, &seen);
+        // Read once: not worth remembering yet (a second read would be
+        // needed at the exec event).
+        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+        assert_eq!(refused_with(&answer), 0, "{answer:?}");
+        assert!(thread.exec_pending.is_empty());
+        exec_event(&mut thread);
         let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
         assert_eq!(refused_with(&answer), 0, "{answer:?}");
         // Nothing is remembered before the exec has run.
@@ -446,8 +453,11 @@ mod tests {
         thread.lays_out(&seen, &seen, true);
         thread.lays_out(&last, &last, true);
         thread.poke_path(PATH, &seen);
-        let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
-        assert_eq!(refused_with(&answer), 0, "{answer:?}");
+        for _ in 0..2 {
+            let answer = thread.call("execve", [PATH, 0, 0, 0, 0, 0]);
+            assert_eq!(refused_with(&answer), 0, "{answer:?}");
+        }
+        assert_eq!(thread.exec_pending.len(), 2, "run again: to be remembered");
         // Changed between the check and the exec event (a writer let go
         // just before the kernel's open): the key no longer matches.
         std::fs::write(&seen, "#!/somewhere/else\n").expect("rewrite");
