@@ -13,6 +13,8 @@
 #   PEERS='floor' bench/run.sh    # which other tracers to time next to the jail
 #                                 # (default: floor and strace, when available)
 #   MINTRACE=path/mintrace.c      # the floor's source (default ../shared/bench/mintrace.c)
+#   JAIL=path/to/sandbox          # time that build of the jail instead of this tree's
+#                                 # (an A/B in two runs: an older binary, then this one)
 #
 # Settings: "pinned" runs both the native program and the jail under
 # `taskset -c $CPU`, so the tracer and the program share one CPU; "unpinned"
@@ -72,7 +74,8 @@ log() { printf '%s\n' "$*" >&2; }
 # --- the jail ----------------------------------------------------------------
 log "== cargo build --release"
 cargo build --release --manifest-path "$repo/Cargo.toml" >&2
-sandbox="$repo/target/release/sandbox"
+sandbox="${JAIL:-$repo/target/release/sandbox}"
+[[ -x "$sandbox" ]] || { log "JAIL=$sandbox: no executable there"; exit 2; }
 
 # --- hyperfine or the fallback loop -------------------------------------------
 timer=hyperfine

@@ -16,7 +16,7 @@
 //! changed in between, what runs is what the policy lets run.
 
 use nix::errno::Errno;
-use nix::sys::stat::SFlag;
+use nix::sys::stat::{FileStat, SFlag};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -35,6 +35,20 @@ const PROGRAM_HEADER_SIZE: usize = 56;
 /// The kernel refuses program header tables larger than this.
 const MAX_PROGRAM_HEADERS: usize = 65536;
 
+/// What a file's own bytes say the kernel opens next when it runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names {
+    /// Nothing: not a script, and an ELF file with no `PT_INTERP` (or not
+    /// one the kernel would run).
+    Nothing,
+    /// A script: the interpreter on its `#!` line, which the kernel runs
+    /// as it runs a program (a script again, or an ELF file).
+    Script(Vec<u8>),
+    /// An ELF program: its loader, which the kernel maps as it is, never
+    /// looking for an interpreter of the loader's own.
+    Loader(Vec<u8>),
+}
+
 /// A file's identity: `(st_dev, st_ino)`.
 pub type Identity = (u64, u64);
 
@@ -45,26 +59,31 @@ pub fn identity(fd: &OwnedFd) -> Option<Identity> {
     Some((stat.st_dev, stat.st_ino))
 }
 
-/// [`inspect`]'s open alone.
+/// The object behind `held` opened for reading, as the exec check opens it.
 #[cfg(test)]
 pub fn open_for_inspection(held: &OwnedFd) -> Result<Option<File>, Errno> {
-    inspect(held).and_then(|(_, opened)| opened)
+    let stat = nix::sys::stat::fstat(held)?;
+    open_regular(held, &stat)
 }
 
-/// The identity of the object behind `held` (any descriptor, `O_PATH`
-/// included) and that object opened for reading, from one `fstat`; an
-/// error if there is no `fstat`. The open is without blocking: only a
-/// regular file is opened (the kernel runs nothing else), and
+/// The identity in `stat`.
+pub fn identity_in(stat: &FileStat) -> Identity {
+    (stat.st_dev, stat.st_ino)
+}
+
+/// Whether `stat` is of a regular file.
+pub fn is_regular(stat: &FileStat) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG
+}
+
+/// The object behind `held` (any descriptor, `O_PATH` included; `stat`
+/// is its `fstat`) opened for reading. The open is without blocking:
+/// only a regular file is opened (the kernel runs nothing else), and
 /// `O_NONBLOCK` keeps even that from waiting on a lease. `Ok(None)`: not
 /// a regular file, nothing to read. An error: a regular file the tracer
 /// could not open (a lease, its permissions).
-pub fn inspect(held: &OwnedFd) -> Result<(Identity, Result<Option<File>, Errno>), Errno> {
-    let stat = nix::sys::stat::fstat(held)?;
-    Ok(((stat.st_dev, stat.st_ino), open_regular(held, &stat)))
-}
-
-fn open_regular(held: &OwnedFd, stat: &nix::sys::stat::FileStat) -> Result<Option<File>, Errno> {
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
+pub fn open_regular(held: &OwnedFd, stat: &FileStat) -> Result<Option<File>, Errno> {
+    if !is_regular(stat) {
         return Ok(None);
     }
     let path = format!("/proc/self/fd/{}", held.as_raw_fd());
@@ -77,27 +96,43 @@ fn open_regular(held: &OwnedFd, stat: &nix::sys::stat::FileStat) -> Result<Optio
     Ok(Some(File::from(fd)))
 }
 
-/// The path the kernel would open next when executing `file`, if any:
-/// the `#!` interpreter or the ELF loader. Reads at most a few pages.
-pub fn interpreter_of(file: &File) -> Option<Vec<u8>> {
+/// What the kernel would open next when executing `file`: the `#!`
+/// interpreter or the ELF loader. Reads at most a few pages. An error:
+/// the file could not be read (what it names is unknown; a file too
+/// short for what its headers promise names nothing, as the kernel
+/// refuses to run it).
+pub fn interpreter_of(file: &File) -> Result<Names, Errno> {
     let mut head = [0u8; SCRIPT_HEAD];
-    let count = file.read_at(&mut head, 0).ok()?;
+    let count = file.read_at(&mut head, 0).map_err(errno_of)?;
     let head = &head[..count];
     if let Some(line) = head.strip_prefix(b"#!") {
-        let line = line.split(|&byte| byte == b'\n').next()?;
+        let line = line.split(|&byte| byte == b'\n').next().unwrap_or_default();
         let interpreter = line
             .split(|&byte| byte == b' ' || byte == b'\t')
-            .find(|word| !word.is_empty())?;
-        return Some(interpreter.to_vec());
+            .find(|word| !word.is_empty());
+        return Ok(interpreter.map_or(Names::Nothing, |name| Names::Script(name.to_vec())));
     }
     elf_interpreter(file, head)
 }
 
-fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
+fn errno_of(error: std::io::Error) -> Errno {
+    Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// `read_exact_at`, where a file too short is `Ok(false)`.
+fn read_all_at(file: &File, buffer: &mut [u8], offset: u64) -> Result<bool, Errno> {
+    match file.read_exact_at(buffer, offset) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(error) => Err(errno_of(error)),
+    }
+}
+
+fn elf_interpreter(file: &File, head: &[u8]) -> Result<Names, Errno> {
     // 64-bit little-endian ELF only: a 32-bit program's syscalls are all
     // refused by the filter anyway.
     if head.len() < 64 || &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
-        return None;
+        return Ok(Names::Nothing);
     }
     let u16_at = |offset: usize| u16::from_le_bytes([head[offset], head[offset + 1]]);
     let u64_at = |bytes: &[u8], offset: usize| {
@@ -109,29 +144,33 @@ fn elf_interpreter(file: &File, head: &[u8]) -> Option<Vec<u8>> {
     let entry_size = usize::from(u16_at(0x36));
     let entries = usize::from(u16_at(0x38));
     if entry_size != PROGRAM_HEADER_SIZE || entry_size * entries > MAX_PROGRAM_HEADERS {
-        return None;
+        return Ok(Names::Nothing);
     }
     let mut headers = vec![0u8; entry_size * entries];
-    file.read_exact_at(&mut headers, table).ok()?;
+    if !read_all_at(file, &mut headers, table)? {
+        return Ok(Names::Nothing);
+    }
     for entry in headers.chunks_exact(entry_size) {
         let kind = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
         if kind != PT_INTERP {
             continue;
         }
         let offset = u64_at(entry, 8);
-        let size = usize::try_from(u64_at(entry, 0x20))
-            .ok()?
-            .min(libc::PATH_MAX as usize);
-        let mut name = vec![0u8; size];
-        file.read_exact_at(&mut name, offset).ok()?;
+        let Ok(size) = usize::try_from(u64_at(entry, 0x20)) else {
+            return Ok(Names::Nothing);
+        };
+        let mut name = vec![0u8; size.min(libc::PATH_MAX as usize)];
+        if !read_all_at(file, &mut name, offset)? {
+            return Ok(Names::Nothing);
+        }
         let end = name
             .iter()
             .position(|&byte| byte == 0)
             .unwrap_or(name.len());
         name.truncate(end);
-        return Some(name);
+        return Ok(Names::Loader(name));
     }
-    None
+    Ok(Names::Nothing)
 }
 
 /// A file mapped into a process, as `/proc/<pid>/maps` lists it.
@@ -143,17 +182,26 @@ pub struct Mapped {
     pub path: Option<PathBuf>,
 }
 
-/// The files mapped into process `pid`, each once.
-pub fn loaded_files(pid: nix::unistd::Pid) -> Result<Vec<Mapped>, Errno> {
-    let errno = |error: std::io::Error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO));
-    // Read whole into room for a usual process's list: fs::read sized
-    // its buffer by a statx (0 for /proc files) and then read 32, 32,
-    // 64, 128... bytes at a time, eight reads for a small program.
-    let mut maps = Vec::with_capacity(16 * 1024);
-    File::open(format!("/proc/{pid}/maps"))
-        .and_then(|mut file| std::io::Read::read_to_end(&mut file, &mut maps))
-        .map_err(errno)?;
-    Ok(parse_maps(&maps))
+/// The files mapped into the address space whose `/proc/<pid>/maps` is
+/// `maps` (opened afresh: read from its start), each once.
+pub fn loaded_files(maps: &File) -> Result<Vec<Mapped>, Errno> {
+    // Read whole into room for a usual process's list, by plain reads:
+    // `read_to_end` on a `File` first asks its size (a `statx`, 0 for
+    // /proc files) and position (an `lseek`), two syscalls per exec.
+    let mut text = vec![0u8; 16 * 1024];
+    let mut length = 0;
+    loop {
+        if length == text.len() {
+            text.resize(length * 2, 0);
+        }
+        match std::io::Read::read(&mut &*maps, &mut text[length..]) {
+            Ok(0) => break,
+            Ok(count) => length += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(errno_of(error)),
+        }
+    }
+    Ok(parse_maps(&text[..length]))
 }
 
 /// Parses `/proc/<pid>/maps`: `start-end perms offset major:minor inode
@@ -223,11 +271,17 @@ mod tests {
 
     fn inspected(path: &std::path::Path) -> Option<Vec<u8>> {
         let held: OwnedFd = File::open(path).ok()?.into();
-        interpreter_of(&open_for_inspection(&held).ok()??)
+        match interpreter_of(&open_for_inspection(&held).ok()??).ok()? {
+            Names::Nothing => None,
+            Names::Script(name) | Names::Loader(name) => Some(name),
+        }
     }
 
     #[test]
     fn dynamic_programs_name_their_loader() {
+        let held: OwnedFd = File::open("/bin/sh").expect("sh").into();
+        let file = open_for_inspection(&held).expect("open").expect("regular");
+        assert!(matches!(interpreter_of(&file), Ok(Names::Loader(_))));
         let loader = inspected(std::path::Path::new("/bin/sh")).expect("sh is dynamic");
         assert!(
             loader.starts_with(b"/lib"),

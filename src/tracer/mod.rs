@@ -13,6 +13,7 @@ mod copier;
 mod decide;
 pub mod event;
 mod exec;
+mod interpreters;
 mod memory;
 pub mod resolve;
 mod rewrite;
@@ -177,6 +178,9 @@ pub struct Tracer {
     /// A copy the check being decided asked to be made aside
     /// ([`stopped::Stopped::copy_aside`]), taken after the decision.
     copy_asked: RefCell<Option<crate::cow::copyup::Copy>>,
+    /// What files the jail cannot write name as their interpreters
+    /// ([`interpreters`]): read once, not at every exec.
+    interpreters: interpreters::Cache,
 }
 
 /// A read-only file with `contents`, held by the jail: a memfd sealed
@@ -272,6 +276,7 @@ impl Tracer {
             template: None,
             copiers: Default::default(),
             copy_asked: RefCell::new(None),
+            interpreters: Default::default(),
         }
     }
 
@@ -646,6 +651,7 @@ impl Tracer {
 
     fn on_exec(&mut self, pid: Pid) -> Resume {
         let mut judged = Vec::new();
+        let mut pending = Vec::new();
         // After an exec by a non-leader thread, that thread carries on
         // under the leader's tid; its old tid is gone without a report.
         if let Ok(former) = nix::sys::ptrace::getevent(pid) {
@@ -658,24 +664,39 @@ impl Tracer {
                     // The leader's entry stands for the thread that exec'd.
                     std::mem::swap(&mut task.slot, &mut carried.slot);
                     judged = std::mem::take(&mut carried.exec_judged);
+                    pending = std::mem::take(&mut carried.exec_pending);
                     self.slots_back(carried);
                 }
             } else if let Some(task) = self.tasks.get_mut(&pid) {
                 judged = std::mem::take(&mut task.exec_judged);
+                pending = std::mem::take(&mut task.exec_pending);
             }
         }
         // The kernel read the program again after the check: what it
         // loaded must be what was judged (or visible by name), before the
         // new program runs an instruction.
+        // Opened now, it is the new address space's: read for the check,
+        // then kept as the task's `maps` for its next path's
+        // `PROCMAP_QUERY` (one open and close fewer per exec).
+        let maps = spaces::open_maps(pid);
         let mut view = stopped::TaskView {
             tracer: self,
             tid: pid,
             arguments: [0; 6],
         };
-        if !checks::exec::exec_loaded_only_judged(&mut view, &judged) {
+        if !checks::exec::exec_loaded_only_judged(
+            &mut view,
+            &judged,
+            maps.as_ref().map_err(|errno| *errno),
+        ) {
             warn!("{pid}: the exec loaded a file the jail did not judge; killing it");
             let _ = kill(pid, Signal::SIGKILL);
             return Resume::Continue;
+        }
+        checks::exec::remember_after_exec(&mut self.interpreters, pending);
+        let maps = maps.ok().filter(|_| self.procmap_query);
+        if maps.is_some() && self.tasks.contains_key(&pid) {
+            self.make_room_for_maps(pid);
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
             task.tgid = Some(pid);
@@ -684,7 +705,7 @@ impl Tracer {
             // has nothing to restore (its registers are the new program's).
             task.scratch_ready = false;
             task.in_syscall = InSyscall::Free;
-            task.maps = None;
+            task.maps = maps;
             let old = task.space.replace(self.spaces.create());
             if let Some(old) = old {
                 self.spaces.leave(old);

@@ -50,6 +50,10 @@ pub struct Resolved {
     /// could not tell): the kernel's own walk might go elsewhere if that
     /// name is swapped after the check.
     pub touched_writable: bool,
+    /// What the walk's own `lstat` of the object it ended on found (no
+    /// symlink), where it made one: an exec check need not open and
+    /// `fstat` the object again to know it.
+    pub looked: Option<Looked>,
 }
 
 impl Resolved {
@@ -59,6 +63,7 @@ impl Resolved {
             exists,
             held_via: None,
             touched_writable: false,
+            looked: None,
         }
     }
 
@@ -68,6 +73,34 @@ impl Resolved {
             exists: true,
             held_via: Some((owner, fd)),
             touched_writable: false,
+            looked: None,
+        }
+    }
+}
+
+/// The parts of a `stat` a check goes by: the object's identity, type,
+/// links, size and the moments of its last changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Looked {
+    pub device: u64,
+    pub inode: u64,
+    pub mode: u32,
+    pub links: u64,
+    pub size: i64,
+    pub modified: (i64, i64),
+    pub changed: (i64, i64),
+}
+
+impl From<&FileStat> for Looked {
+    fn from(stat: &FileStat) -> Looked {
+        Looked {
+            device: stat.st_dev,
+            inode: stat.st_ino,
+            mode: stat.st_mode,
+            links: stat.st_nlink,
+            size: stat.st_size,
+            modified: (stat.st_mtime, stat.st_mtime_nsec),
+            changed: (stat.st_ctime, stat.st_ctime_nsec),
         }
     }
 }
@@ -673,7 +706,14 @@ fn fast(
                     }
                 };
             }
-            Ok(_) => return found(candidate, true),
+            Ok(stat) => {
+                return found(candidate, true).map(|resolved| {
+                    resolved.map(|mut resolved| {
+                        resolved.looked = Some(Looked::from(&stat));
+                        resolved
+                    })
+                });
+            }
         }
     }
     Err(Errno::ELOOP)
@@ -766,6 +806,8 @@ fn slow(
     push_components_front(&mut queue, path);
     let mut links = 0usize;
     let mut touched = false;
+    // The lstat of the object the walk ends on, if its last step made one.
+    let mut last = None;
     let done = |target: Resolved, touched: bool| {
         let mut target = target;
         target.touched_writable = touched;
@@ -781,6 +823,7 @@ fn slow(
             // change under the kernel's own walk.
             touched |= is_movable(&current, writable);
             current.pop();
+            last = None;
             continue;
         }
         if current == Path::new("/proc") && component == "self" {
@@ -849,10 +892,13 @@ fn slow(
         if !is_last && !is_directory(&stat) {
             return Err(Errno::ENOTDIR);
         }
+        last = is_last.then(|| Looked::from(&stat));
         current = candidate;
     }
     touched |= cow.in_tree(&current);
-    done(Resolved::path(current, true), touched)
+    let mut resolved = Resolved::path(current, true);
+    resolved.looked = last;
+    done(resolved, touched)
 }
 
 /// For `/proc/<pid>[/task/<tid>]/fd/<n>`: the task and descriptor.

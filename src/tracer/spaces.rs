@@ -111,8 +111,9 @@ fn mapping_is_private(mapping: &Mapping, writable_file: &dyn Fn(&[u8]) -> bool) 
 }
 
 /// Opens `/proc/<pid>/maps` for [`buffer_is_private`].
-pub fn open_maps(pid: Pid) -> Option<File> {
-    File::open(format!("/proc/{pid}/maps")).ok()
+pub fn open_maps(pid: Pid) -> Result<File, Errno> {
+    File::open(format!("/proc/{pid}/maps"))
+        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 #[cfg(test)]
@@ -138,7 +139,7 @@ mod tests {
 
     #[test]
     fn own_heap_is_private_and_shared_memory_is_not() {
-        let Some(maps) = open_maps(nix::unistd::getpid()) else {
+        let Ok(maps) = open_maps(nix::unistd::getpid()) else {
             return;
         };
         let heap: Vec<u8> = std::iter::repeat_n(1u8, 64).collect();

@@ -15,7 +15,7 @@ use crate::syscall::Access;
 use crate::tracer::answer::Rewrite;
 use crate::tracer::checks::processes::is_exiting;
 use crate::tracer::resolve::{self, Resolved, Start, Thread};
-use crate::tracer::{Tracer, exec, memory, spaces};
+use crate::tracer::{Tracer, exec, interpreters, memory, spaces};
 use log::{debug, warn};
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -131,6 +131,9 @@ pub(in crate::tracer) trait Stopped {
     /// Whether `path` lies inside a `write` tree, where a name can be
     /// swapped after the check.
     fn is_inside_writable(&self, path: &Path) -> bool;
+    /// Whether `path` is a `write` root or lies in a `write` or `cow`
+    /// tree: the jail may change the file by that name.
+    fn in_writable_tree(&self, path: &Path) -> bool;
     /// Whether nothing but the thread itself can change the `len` bytes
     /// at `address` before the kernel reads them.
     fn untouchable(&mut self, address: u64, len: u64) -> bool;
@@ -186,8 +189,16 @@ pub(in crate::tracer) trait Stopped {
     /// A `clone3` runs on the jail's copy of its arguments: the new task
     /// gets `address` back in its first argument register.
     fn note_clone3_argument(&mut self, address: u64);
-    /// The files an exec check judged, for the check at the exec event.
-    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>);
+    /// The files an exec check judged, for the check at the exec event,
+    /// and what it read that may be remembered once the exec has run.
+    fn note_exec_judged(
+        &mut self,
+        judged: Vec<exec::Identity>,
+        pending: Vec<interpreters::Pending>,
+    );
+    /// What files the jail can neither write nor swap name as their
+    /// interpreters, remembered between execs.
+    fn interpreters(&mut self) -> &mut interpreters::Cache;
     /// The thread's address space may have asynchronous I/O in flight.
     fn note_async_io(&mut self);
     /// The wakeup syscall: suspends the jail until the next command.
@@ -426,6 +437,10 @@ impl Stopped for TaskView<'_> {
         self.tracer.policy.is_inside_writable(path)
     }
 
+    fn in_writable_tree(&self, path: &Path) -> bool {
+        self.tracer.policy.is_writable_dir(path)
+    }
+
     fn untouchable(&mut self, address: u64, len: u64) -> bool {
         let pid = self.tid;
         let tracer = &mut *self.tracer;
@@ -452,7 +467,7 @@ impl Stopped for TaskView<'_> {
             return false;
         }
         if task.maps.is_none() {
-            task.maps = spaces::open_maps(pid);
+            task.maps = spaces::open_maps(pid).ok();
         }
         let Some(maps) = &task.maps else {
             return false;
@@ -693,9 +708,18 @@ impl Stopped for TaskView<'_> {
         }
     }
 
-    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>) {
+    fn interpreters(&mut self) -> &mut interpreters::Cache {
+        &mut self.tracer.interpreters
+    }
+
+    fn note_exec_judged(
+        &mut self,
+        judged: Vec<exec::Identity>,
+        pending: Vec<interpreters::Pending>,
+    ) {
         if let Some(task) = self.tracer.tasks.get_mut(&self.tid) {
             task.exec_judged = judged;
+            task.exec_pending = pending;
         }
     }
 

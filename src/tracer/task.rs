@@ -88,6 +88,9 @@ pub(super) struct Task {
     /// The files its last exec check judged (program, interpreters,
     /// loader), by identity, for the check at the exec event.
     pub exec_judged: Vec<exec::Identity>,
+    /// What that check read from files it may remember, remembered at the
+    /// exec event ([`crate::tracer::interpreters::Pending`]).
+    pub exec_pending: Vec<crate::tracer::interpreters::Pending>,
     /// The template run it belongs to (`None`: the prepared process, or
     /// a jail that is no template).
     pub run: Option<u64>,
@@ -118,6 +121,7 @@ impl Task {
             async_io_pending: false,
             shares_fs: false,
             exec_judged: Vec::new(),
+            exec_pending: Vec::new(),
             run: None,
             held_first_stop: false,
             injection: None,

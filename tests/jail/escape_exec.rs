@@ -428,3 +428,215 @@ fn escape_race_exec_of_elf_renamed_to_name_a_hidden_loader() {
 fn escape_race_exec_of_elf_rewritten_to_name_a_hidden_loader() {
     interpreter_flip("rewrite", true);
 }
+
+// ---- what a file names, remembered between execs ----
+//
+// The jail remembers what a file it can neither write nor swap names as
+// its interpreter (keyed by its identity, size, st_mtime and st_ctime),
+// so a program run many times is read once. A file changed between two
+// execs must be read again: each test runs a script naming a visible
+// interpreter (exit 17), changes it to name a hidden one (exit 42), and
+// runs it again. Natively the second run reaches the hidden interpreter;
+// jailed it must be refused before the exec (a stale answer would reach
+// the check after the exec instead, which kills the program).
+
+/// The two scripts' first lines, of the same length: `#!{bin}/exitcode
+/// 17` and `#!{hidden}/exitcode 42`.
+fn visible_and_hidden(j: &Jail) -> (String, String) {
+    copy_executable(j.bin("exitcode"), j.path("hidden/exitcode"));
+    let (vis, hid) = same_length(&j.bin("exitcode"), &j.p("hidden/exitcode"));
+    (format!("#!{vis} 17"), format!("#!{hid} 42"))
+}
+
+/// A change the host makes beside the jailed program (given the hidden
+/// line).
+type HostChange = dyn Fn(&Jail, &str) + Sync;
+
+/// Runs `args` (built by `args_for` from the two lines) natively and
+/// jailed in every mode, after `prepare`; `host`, if given, runs beside
+/// the program (a change the jail cannot stop). Natively the last line
+/// must be "ok exit 42" after `before`; jailed, `before` then a refusal.
+fn changed_between_execs(
+    extra: &str,
+    prepare: &dyn Fn(&Jail, &str),
+    args_for: &dyn Fn(&str, &str) -> Vec<String>,
+    before: &[&str],
+    host: Option<&HostChange>,
+) {
+    let run = |j: &Jail, jailed_run: bool| -> Output {
+        let (vis, hid) = visible_and_hidden(j);
+        prepare(j, &vis);
+        let mut argv = vec![j.escape_bin("exec")];
+        argv.extend(args_for(&vis, &hid).iter().map(|a| j.expand(a)));
+        std::thread::scope(|scope| {
+            if let Some(host) = host {
+                let hid = hid.clone();
+                scope.spawn(move || host(j, &hid));
+            }
+            if jailed_run {
+                j.cmd(&argv).timeout(Duration::from_secs(30)).run()
+            } else {
+                run_native(&argv, Duration::from_secs(30))
+            }
+        })
+    };
+    let t = tree(extra);
+    let out = run(&t, false);
+    let mut want = before.to_vec();
+    want.push("ok exit 42");
+    assert_eq!(
+        out.lines(),
+        want,
+        "control void: natively the changed script did not reach the hidden interpreter\n{}",
+        out.describe()
+    );
+    let mut failures = Vec::new();
+    for (name, config) in MODES {
+        let j = tree(&format!("{extra}{config}"));
+        let out = run(&j, true);
+        let lines = out.lines();
+        let refused = lines.len() == before.len() + 1
+            && lines[..before.len()] == *before
+            && EXEC_REFUSED.contains(&lines[before.len()]);
+        if !refused {
+            failures.push(format!(
+                "ESCAPE [{name}]: a stale answer for the changed script\n{}",
+                out.describe()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn no_preparation(_: &Jail, _: &str) {}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|word| word.to_string()).collect()
+}
+
+#[test]
+fn escape_exec_of_a_script_rewritten_in_place_is_read_again() {
+    changed_between_execs(
+        "",
+        &no_preparation,
+        &|vis, hid| {
+            strings(&[
+                "script", "{jail}/s", vis, "exec", "{jail}/s", "script", "{jail}/s", hid, "exec",
+                "{jail}/s",
+            ])
+        },
+        &["ok", "ok exit 17", "ok"],
+        None,
+    );
+}
+
+#[test]
+fn escape_exec_of_a_script_swapped_by_rename_is_read_again() {
+    changed_between_execs(
+        "",
+        &no_preparation,
+        &|vis, hid| {
+            strings(&[
+                "script", "{jail}/s", vis, "exec", "{jail}/s", "script", "{jail}/t", hid, "rename",
+                "{jail}/t", "{jail}/s", "exec", "{jail}/s",
+            ])
+        },
+        &["ok", "ok exit 17", "ok", "ok"],
+        None,
+    );
+}
+
+#[test]
+fn escape_exec_of_a_see_only_script_rewritten_through_a_hard_link_in_the_write_tree() {
+    // `{ro}/s` is only seen; its second name `{jail}/l` is writable.
+    changed_between_execs(
+        "",
+        &|j, vis| {
+            crate::support::write_file(&j.path("ro/s"), &format!("{vis}\n"));
+            std::fs::set_permissions(
+                j.path("ro/s"),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .expect("chmod");
+            std::fs::hard_link(j.path("ro/s"), j.path("jail/l")).expect("link");
+        },
+        &|_, hid| {
+            strings(&[
+                "exec", "{ro}/s", "script", "{jail}/l", hid, "exec", "{ro}/s",
+            ])
+        },
+        &["ok exit 17", "ok"],
+        None,
+    );
+}
+
+#[test]
+fn escape_exec_proc_self_fd_of_a_script_rewritten_in_place_is_read_again() {
+    changed_between_execs(
+        "see /proc\n",
+        &no_preparation,
+        &|vis, hid| {
+            strings(&[
+                "script", "{jail}/s", vis, "execproc", "{jail}/s", "script", "{jail}/s", hid,
+                "execproc", "{jail}/s",
+            ])
+        },
+        &["ok", "ok exit 17", "ok"],
+        None,
+    );
+}
+
+#[test]
+fn escape_exec_of_a_see_only_script_the_host_rewrites_keeping_its_size_and_mtime() {
+    // The one case where the answer is remembered: the jail cannot write
+    // `{ro}/s`. The host rewrites it in place between the two execs and
+    // puts its st_mtime back: only st_ctime tells.
+    let prepare = |j: &Jail, vis: &str| {
+        crate::support::write_file(&j.path("ro/s"), &format!("{vis}\n"));
+        std::fs::set_permissions(
+            j.path("ro/s"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+    };
+    let host = |j: &Jail, hid: &str| {
+        let ready = j.path("jail/ready");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !ready.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let path = j.path("ro/s");
+        let modified = std::fs::metadata(&path)
+            .and_then(|meta| meta.modified())
+            .expect("mtime");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut &file, format!("{hid}\n").as_bytes()).expect("rewrite");
+        file.set_modified(modified).expect("mtime back");
+        drop(file);
+        crate::support::write_file(&j.path("jail/go"), "");
+    };
+    changed_between_execs(
+        "",
+        &prepare,
+        &|_, _| {
+            strings(&[
+                "exec",
+                "{ro}/s",
+                "exec",
+                "{ro}/s",
+                "script",
+                "{jail}/ready",
+                "x",
+                "waitfor",
+                "{jail}/go",
+                "exec",
+                "{ro}/s",
+            ])
+        },
+        &["ok exit 17", "ok exit 17", "ok", "ok"],
+        Some(&host),
+    );
+}

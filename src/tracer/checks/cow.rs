@@ -270,6 +270,7 @@ mod tests {
                 exists: true,
                 held_via: None,
                 touched_writable: true,
+                looked: None,
             },
         );
         thread.memory.push((0x1000, vec![0xff; 64]));

@@ -67,6 +67,10 @@ pub struct FakeThread {
     pub clones: Vec<u64>,
     pub clone3_argument: Option<u64>,
     pub exec_judged: Option<Vec<exec::Identity>>,
+    /// The interpreter cache, as the tracer keeps it across execs.
+    pub interpreters: crate::tracer::interpreters::Cache,
+    /// What the last exec check read that may be remembered.
+    pub exec_pending: Vec<crate::tracer::interpreters::Pending>,
     pub async_io: bool,
     pub suspended: u32,
     /// The originals whose copy up was asked of a copier process.
@@ -109,6 +113,8 @@ impl FakeThread {
             clones: Vec::new(),
             clone3_argument: None,
             exec_judged: None,
+            interpreters: Default::default(),
+            exec_pending: Vec::new(),
             async_io: false,
             suspended: 0,
             copied_aside: RefCell::new(Vec::new()),
@@ -166,6 +172,8 @@ impl FakeThread {
                 exists,
                 held_via: None,
                 touched_writable,
+                // Filled at each resolve, as a walk finds it then.
+                looked: None,
             },
         );
     }
@@ -180,6 +188,7 @@ impl FakeThread {
                 exists: true,
                 held_via: None,
                 touched_writable: false,
+                looked: None,
             },
         );
     }
@@ -275,7 +284,15 @@ impl Stopped for FakeThread {
     }
 
     fn resolve(&mut self, _start: Start, path: &[u8], _follow: bool) -> Result<Resolved, Errno> {
-        self.paths.get(path).cloned().ok_or(Errno::ENOENT)
+        let mut resolved = self.paths.get(path).cloned().ok_or(Errno::ENOENT)?;
+        // What the walk's lstat of the object finds now, where it exists.
+        if let Target::Path(canonical) = &resolved.target {
+            resolved.looked = nix::sys::stat::lstat(canonical)
+                .ok()
+                .filter(|stat| stat.st_mode & libc::S_IFMT != libc::S_IFLNK)
+                .map(|stat| crate::tracer::resolve::Looked::from(&stat));
+        }
+        Ok(resolved)
     }
 
     fn resolve_scoped(
@@ -360,6 +377,10 @@ impl Stopped for FakeThread {
 
     fn is_inside_writable(&self, path: &Path) -> bool {
         self.policy.is_inside_writable(path)
+    }
+
+    fn in_writable_tree(&self, path: &Path) -> bool {
+        self.policy.is_writable_dir(path)
     }
 
     fn untouchable(&mut self, _address: u64, _len: u64) -> bool {
@@ -463,8 +484,17 @@ impl Stopped for FakeThread {
         self.clone3_argument = Some(address);
     }
 
-    fn note_exec_judged(&mut self, judged: Vec<exec::Identity>) {
+    fn interpreters(&mut self) -> &mut crate::tracer::interpreters::Cache {
+        &mut self.interpreters
+    }
+
+    fn note_exec_judged(
+        &mut self,
+        judged: Vec<exec::Identity>,
+        pending: Vec<crate::tracer::interpreters::Pending>,
+    ) {
         self.exec_judged = Some(judged);
+        self.exec_pending = pending;
     }
 
     fn note_async_io(&mut self) {

@@ -9,7 +9,7 @@ use crate::policy::Target;
 use crate::sys;
 use crate::syscall::{Access, EmptyPath, Follow, OpenCall, OpenFlags, PathOperand};
 use crate::tracer::answer::{Answer, Arg, Rewrite};
-use crate::tracer::checks::exec::{held_copy, judge_interpreters};
+use crate::tracer::checks::exec::{ToRun, judge_interpreters};
 use crate::tracer::checks::lend::{descriptor_path, held_object_path};
 use crate::tracer::checks::urls;
 use crate::tracer::checks::{cow, signed};
@@ -149,6 +149,12 @@ fn judge_placed_operand(
         return urls::judge_url_operand(thread, name, &url, access, operand, part, rewrite);
     }
     let exec = matches!(name, "execve" | "execveat");
+    if exec {
+        // Whatever an earlier exec check of the thread noted is not this
+        // exec's: an exec event after a route that judges nothing (or a
+        // refusal) must find nothing judged and nothing to remember.
+        thread.note_exec_judged(Vec::new(), Vec::new());
+    }
     if let Some(body) = path
         .as_deref()
         .and_then(|path| thread.served_file(Path::new(OsStr::from_bytes(path))))
@@ -165,7 +171,7 @@ fn judge_placed_operand(
         // next is judged as for a path.
         if exec && let Start::Fd(fd) = start {
             let program = thread.take_descriptor(pid, fd).ok();
-            judge_interpreters(thread, name, program)?;
+            judge_interpreters(thread, name, ToRun::Descriptor(program))?;
         }
         // Looking at a descriptor the thread holds is always fine
         // (fstat in disguise, pipes included). The kernel must still
@@ -275,8 +281,7 @@ fn judge_placed_operand(
     }
     let trailing_slash = path.ends_with(b"/");
     if exec {
-        let program = held_copy(thread, &resolved);
-        judge_interpreters(thread, name, program)?;
+        judge_interpreters(thread, name, ToRun::Named(resolved.clone()))?;
     }
     if let Target::Path(virtual_path) = &resolved.target
         && access == Access::Write
