@@ -141,7 +141,7 @@ pub fn select(areas: &[Area], mut entries: impl FnMut(&Area) -> Vec<u64>) -> Lea
 /// parked prepared process `prepared`. `copy` must be stopped (at its
 /// exit stop or its wakeup), its memory not yet torn down.
 pub fn learn(copy: Pid, prepared: Pid) -> Result<Learned, Errno> {
-    let maps = std::fs::read_to_string(format!("/proc/{prepared}/maps"))
+    let maps = crate::procfs::read_to_string(format!("/proc/{prepared}/maps"))
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
     let pagemap = std::fs::File::open(format!("/proc/{copy}/pagemap"))
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;

@@ -1714,3 +1714,55 @@ fn a_rehearsal_is_heard_by_no_client_and_cannot_hold_the_template() {
     assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
     assert!(t.wait_drivers(0).is_empty());
 }
+
+/// A run that names itself with bytes that are not UTF-8 (its `/proc`
+/// stat and status lines then are not either) is counted all the same:
+/// its threads and children inherit the name and still count against
+/// `maxthreads`, and its CPU time and memory against `cputime` and
+/// `maxmemory`.
+#[test]
+fn a_run_named_in_bytes_that_are_not_utf8_is_still_limited() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 20\nmaxthreads 4\ncputime 1\nmaxmemory 33554432\n",
+    );
+    let out = t.run("n", "badname\nthreads 12 300\nforkwait 3\n");
+    assert_eq!(
+        stdout(&out),
+        "badname 0\nthreads 3\nreaped 3 of 3\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run("n", "badname\nalloc 128\nsleep 2000\nsay survived\n");
+    assert_eq!(
+        out.status.code(),
+        Some(121),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("[Memory limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    let start = Instant::now();
+    let out = t.run("n", "badname\nspin\n");
+    assert_eq!(
+        out.status.code(),
+        Some(123),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("[CPU time limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+}
