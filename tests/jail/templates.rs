@@ -1715,6 +1715,36 @@ fn a_rehearsal_is_heard_by_no_client_and_cannot_hold_the_template() {
     assert!(t.wait_drivers(0).is_empty());
 }
 
+/// A rehearsal whose threads make traced calls without a pause keeps the
+/// tracer answering their stops one after the other: it is cut short
+/// after its 2 s all the same, runs are served meanwhile, and
+/// `--kill-template` ends the server.
+#[test]
+fn a_rehearsal_that_keeps_the_tracer_busy_is_still_cut_short() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 10\nmaxthreads 16\nrehearsal storm 8\n",
+    );
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    // The rehearsal starts once the first run is over.
+    let start = Instant::now();
+    while t.drivers_and_spares().0.len() < 2 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(t.drivers_and_spares().0.len(), 2, "no rehearsal seen");
+    let out = t.run("b", "say during\n");
+    assert_eq!(stdout(&out), "during\n", "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(start.elapsed()));
+    let live = t.wait_live(1);
+    assert_eq!(live.len(), 1, "the rehearsal outlived its 2 s: {live:?}");
+    let out = t.run("c", "say after\n");
+    assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+    let out = t.kill_template();
+    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
+    assert!(t.wait_drivers(0).is_empty());
+}
+
 /// A run that names itself with bytes that are not UTF-8 (its `/proc`
 /// stat and status lines then are not either) is counted all the same:
 /// its threads and children inherit the name and still count against
