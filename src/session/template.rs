@@ -23,7 +23,7 @@ use super::{
 use crate::config::Rehearsal;
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
-use crate::tracer::template::{Link, RunEnd, RunEvent, RunPipes, RunRequest};
+use crate::tracer::template::{Link, RunEnd, RunEvent, RunLimits, RunPipes, RunRequest};
 use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -429,6 +429,11 @@ fn serve(
                     Rehearsal::EmptyInput => Some(Vec::new()),
                     Rehearsal::Input(input) => Some(input.clone().into_bytes()),
                     Rehearsal::Off => None,
+                },
+                limits: RunLimits {
+                    time: jail.config.time_limit,
+                    cpu: shared.cpu_limit,
+                    memory: shared.memory_limit,
                 },
             };
             started.serve_template(link)

@@ -151,6 +151,25 @@ pub struct Link {
     pub count_usage: bool,
     /// The rehearsal's input (`rehearsal`); `None`: no rehearsal.
     pub rehearsal: Option<Vec<u8>>,
+    /// The limits of a run, which the rehearsal (a run with no thread of
+    /// its own to enforce them) keeps too.
+    pub limits: RunLimits,
+}
+
+/// A run's own limits: `timelimit`, `cputime`, `maxmemory`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunLimits {
+    pub time: Option<Duration>,
+    pub cpu: Option<Duration>,
+    pub memory: Option<u64>,
+}
+
+impl RunLimits {
+    /// Whether `usage` is past the CPU time or memory limit.
+    fn past(&self, usage: &crate::usage::Usage) -> bool {
+        self.cpu.is_some_and(|limit| usage.cpu() > limit)
+            || self.memory.is_some_and(|limit| usage.memory() > limit)
+    }
 }
 
 /// The tracer's template state.
@@ -481,8 +500,12 @@ impl Tracer {
         // due to be cut short.
         let timeout = if state.warming.is_some() {
             PollTimeout::ZERO
-        } else if let Some((_, deadline)) = state.rehearsal {
-            let left = deadline.saturating_duration_since(Instant::now());
+        } else if let Some((root, deadline)) = state.rehearsal {
+            let mut left = deadline.saturating_duration_since(Instant::now());
+            // Its CPU time and memory are looked at as a run's relay does.
+            if state.runs.get(&root).is_some_and(|run| run.usage.is_some()) {
+                left = left.min(crate::watchdog::POLL_MIN);
+            }
             PollTimeout::try_from(left.as_millis().saturating_add(1)).unwrap_or(PollTimeout::MAX)
         } else {
             PollTimeout::NONE
@@ -495,11 +518,18 @@ impl Tracer {
         // Both are non-blocking: what is there is taken, nothing waits.
         while let Ok(Some(_)) = state.signals.read_signal() {}
         let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
-        if let Some((root, deadline)) = state.rehearsal
-            && Instant::now() >= deadline
-        {
-            debug!("{root}: the rehearsal took too long: cut short, nothing learned");
-            self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+        if let Some((root, deadline)) = state.rehearsal {
+            let past = state
+                .runs
+                .get(&root)
+                .and_then(|run| run.usage.as_ref())
+                .is_some_and(|usage| state.link.limits.past(usage));
+            if past || Instant::now() >= deadline {
+                debug!(
+                    "{root}: the rehearsal took too long or too much: cut short, nothing learned"
+                );
+                self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+            }
         }
         if !news {
             self.warm_spare();
@@ -516,6 +546,13 @@ impl Tracer {
         else {
             return;
         };
+        // Only a copy still waiting among the ready ones: one that died
+        // left them when it was reaped, and its pid may since be another
+        // process's (a run's, running).
+        if !state.ready.iter().any(|ready| ready.pid == pid) {
+            state.warming = None;
+            return;
+        }
         let warmed = super::warm::warm(pid, learned, &mut progress, WARM_CHUNK);
         state.warming = match warmed {
             Ok(()) if !progress.done(learned) => Some((pid, progress)),
@@ -567,8 +604,18 @@ impl Tracer {
             let _ = nix::unistd::write(&stdin, input);
         }
         drop(stdin);
-        // Nobody hears how it goes.
+        // Nobody hears how it goes. Its limits are a run's, its time
+        // [`REHEARSAL_LIMIT`] at most.
         let (replies, _) = mpsc::channel();
+        let limits = state.link.limits;
+        let usage = (limits.cpu.is_some() || limits.memory.is_some())
+            .then(|| Arc::new(crate::usage::Usage::default()));
+        if let Some(usage) = &usage {
+            usage.process_started(pid.as_raw());
+        }
+        let time = limits
+            .time
+            .map_or(REHEARSAL_LIMIT, |time| time.min(REHEARSAL_LIMIT));
         state.runs.insert(
             pid,
             Run {
@@ -576,11 +623,11 @@ impl Tracer {
                 replies,
                 notify: Arc::new(notify),
                 report: Some(Rc::new(report)),
-                usage: None,
+                usage,
                 rehearsal: Some([stdout, stderr]),
             },
         );
-        state.rehearsal = Some((pid, Instant::now() + REHEARSAL_LIMIT));
+        state.rehearsal = Some((pid, Instant::now() + time));
         debug!("{pid}: the rehearsal starts");
         self.resume(pid, Resume::Continue);
     }

@@ -1796,3 +1796,50 @@ fn a_run_named_in_bytes_that_are_not_utf8_is_still_limited() {
         start.elapsed()
     );
 }
+
+/// Once the first run is over, waits for the rehearsal to start (a
+/// second live driver) and then to end; how long it lasted.
+fn rehearsal_lasted(t: &Templates) -> Duration {
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    let start = Instant::now();
+    while t.drivers_and_spares().0.len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no rehearsal seen"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    while t.drivers_and_spares().0.len() > 1 && started.elapsed() < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    started.elapsed()
+}
+
+/// The rehearsal is a run and keeps a run's limits: a `timelimit`
+/// shorter than its own 2 s, `cputime` and `maxmemory` end it as they
+/// end a run (it has no relay to watch them: the tracer does).
+#[test]
+fn a_rehearsal_keeps_the_limits_of_a_run() {
+    for (limits, rehearsal) in [
+        ("timelimit 0.4\n", "spin"),
+        ("timelimit 10\ncputime 0.3\n", "spin"),
+        (
+            "timelimit 10\nmaxmemory 33554432\n",
+            "alloc 256\\nsleep 3000",
+        ),
+    ] {
+        let t = Templates::with_driver(
+            attack_template(),
+            &format!("{limits}rehearsal {rehearsal}\n"),
+        );
+        let lasted = rehearsal_lasted(&t);
+        assert!(
+            lasted < Duration::from_millis(1300),
+            "{limits:?}: the rehearsal lasted {lasted:?}"
+        );
+        let out = t.run("b", "say after\n");
+        assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+    }
+}
