@@ -1843,3 +1843,33 @@ fn a_rehearsal_keeps_the_limits_of_a_run() {
         assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
     }
 }
+
+/// A run that goes while the rehearsal does cannot signal it: the
+/// rehearsal is a run of its own, and lives on until its end.
+#[test]
+fn a_run_cannot_signal_the_rehearsal() {
+    let t = Templates::with_driver(attack_template(), "timelimit 10\nrehearsal spin\n");
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    let start = Instant::now();
+    let rehearsal = loop {
+        let (live, _) = t.drivers_and_spares();
+        if live.len() == 2 {
+            break live[1];
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no rehearsal seen"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = t.run("b", &format!("kill {rehearsal} 0\nkill {rehearsal} 9\n"));
+    assert_eq!(
+        stdout(&out),
+        "kill errno 3\nkill errno 3\n",
+        "{}",
+        stderr(&out)
+    );
+    assert!(!is_gone(rehearsal), "a run ended the rehearsal");
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
