@@ -929,7 +929,7 @@ impl Tracer {
                 {
                     self.release_clone_reservation(pid);
                     return match run {
-                        Some(run) => self.end_run_at_wakeup(run),
+                        Some(run) => self.end_run_at_wakeup(pid, run),
                         None => self.park(pid, regs),
                     };
                 }
@@ -1337,7 +1337,7 @@ impl Tracer {
 
     /// A run's task made the wakeup: the run is done (a REPL driver used
     /// as a template ends each run so).
-    fn end_run_at_wakeup(&mut self, run: u64) -> Resume {
+    fn end_run_at_wakeup(&mut self, pid: Pid, run: u64) -> Resume {
         let root = self.template.as_ref().and_then(|state| {
             state
                 .runs
@@ -1346,7 +1346,19 @@ impl Tracer {
                 .map(|(root, _)| *root)
         });
         if let Some(root) = root {
-            self.learn_if_rehearsal(root);
+            // Learned from only when the root itself stopped there and is
+            // the run's only task: another one still running in its memory
+            // (a thread, a `CLONE_VM` child) could hold the memory map's
+            // lock (a long munmap, again and again) and keep the tracer's
+            // page map read waiting.
+            let alone = pid == root
+                && !self
+                    .tasks
+                    .iter()
+                    .any(|(tid, task)| *tid != root && task.run == Some(run));
+            if alone {
+                self.learn_if_rehearsal(root);
+            }
             self.end_run(root, RunEnd::Done);
         }
         Resume::Continue
