@@ -1873,3 +1873,13 @@ fn a_run_cannot_signal_the_rehearsal() {
     assert!(!is_gone(rehearsal), "a run ended the rehearsal");
     assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
 }
+
+/// A rehearsal that ends at its wakeup (as a REPL driver's run does),
+/// made by its root alone, is learned from as one that exits.
+#[test]
+fn a_rehearsal_that_ends_at_its_wakeup_is_learned_from() {
+    let t = Templates::new("timelimit 5\nrehearsal touch 1024\\nwakeup\n");
+    let out = run_until_warm(&t, "touch 1024\nfaults\n", 64);
+    assert!(faults_of(&out) <= 64, "never warmed: {}", stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
