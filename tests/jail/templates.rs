@@ -1883,3 +1883,30 @@ fn a_rehearsal_that_ends_at_its_wakeup_is_learned_from() {
     assert!(faults_of(&out) <= 64, "never warmed: {}", stdout(&out));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// A page of a private mapping of a file that the prepared process has
+/// not written is still the file's: a run reads what the file holds
+/// when it reads it. Warming must not make such a page a copy's own (a
+/// snapshot of the file at warming time, and, read and written back
+/// while the file changes, a mix of two contents no run could see).
+#[test]
+fn a_warmed_copy_reads_a_privately_mapped_file_as_it_is_now() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 5\narg mapfile\narg {jail}/mapped\nrehearsal mapwrite\n",
+    );
+    let file = t.jail.path("jail/mapped");
+    fs::write(&file, "before..").unwrap();
+    let out = t.run("m", "mapped\n");
+    assert_eq!(stdout(&out), "mapped before..\n", "{}", stderr(&out));
+    // The rehearsal, then a spare, warmed by now.
+    std::thread::sleep(Duration::from_millis(1500));
+    // Written in place: a truncation would drop a copy's own pages of
+    // the file too.
+    use std::os::unix::fs::FileExt;
+    let writer = fs::OpenOptions::new().write(true).open(&file).unwrap();
+    writer.write_all_at(b"after...", 0).unwrap();
+    drop(writer);
+    let out = t.run("m", "mapped\n");
+    assert_eq!(stdout(&out), "mapped after...\n", "{}", stderr(&out));
+}
