@@ -207,6 +207,10 @@ pub(super) struct State {
     rehearsed: bool,
     /// The rehearsal going on: its root, and when it is cut short.
     rehearsal: Option<(Pid, Instant)>,
+    /// When the rehearsal's CPU time and memory were last looked at (at
+    /// most every [`crate::watchdog::POLL_MIN`]: each look reads `/proc`
+    /// files of all its processes).
+    rehearsal_looked: Instant,
     /// The pages a run touches, learned from the rehearsal.
     learned: Option<super::warm::Learned>,
     /// The spare copy being warmed, and how far.
@@ -449,6 +453,7 @@ impl Tracer {
             gone: false,
             rehearsed,
             rehearsal: None,
+            rehearsal_looked: Instant::now(),
             learned: None,
             warming: None,
         }));
@@ -489,7 +494,7 @@ impl Tracer {
 
     /// Waits until a task has something to report or the server rings.
     fn wait_for_news(&mut self) -> Result<(), TraceError> {
-        let Some(state) = self.template.as_ref() else {
+        let Some(state) = self.template.as_mut() else {
             return Ok(());
         };
         let mut fds = [
@@ -519,11 +524,15 @@ impl Tracer {
         while let Ok(Some(_)) = state.signals.read_signal() {}
         let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
         if let Some((root, deadline)) = state.rehearsal {
-            let past = state
-                .runs
-                .get(&root)
-                .and_then(|run| run.usage.as_ref())
-                .is_some_and(|usage| state.link.limits.past(usage));
+            let usage = state.runs.get(&root).and_then(|run| run.usage.as_ref());
+            let due = state.rehearsal_looked.elapsed() >= crate::watchdog::POLL_MIN;
+            let past = match usage {
+                Some(usage) if due => {
+                    state.rehearsal_looked = Instant::now();
+                    state.link.limits.past(usage)
+                }
+                _ => false,
+            };
             if past || Instant::now() >= deadline {
                 debug!(
                     "{root}: the rehearsal took too long or too much: cut short, nothing learned"
