@@ -20,10 +20,17 @@ pub fn read(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The whole file at `path`, which must be UTF-8.
+/// The whole file at `path` as text, any byte that is not UTF-8 replaced
+/// (U+FFFD). A task's name in its `stat` and `status`, and a file name in
+/// `maps`, are whatever bytes the program chose: were such a file an
+/// error, a program named `"\xff"` would be unreadable, and so uncounted
+/// by `maxthreads`, `cputime` and `maxmemory` (the fields that matter are
+/// numbers, and no name has them in its place).
 pub fn read_to_string(path: impl AsRef<Path>) -> std::io::Result<String> {
-    String::from_utf8(read(path)?)
-        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
+    Ok(match String::from_utf8(read(path)?) {
+        Ok(text) => text,
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -35,6 +42,15 @@ mod tests {
         assert!(status.starts_with("Name:"), "{status}");
         assert!(status.contains("\nTgid:"), "{status}");
         assert_eq!(status.lines().count(), std_status.lines().count());
+    }
+
+    #[test]
+    fn a_name_that_is_not_utf8_leaves_the_rest_readable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("stat");
+        std::fs::write(&path, b"42 (\xff\xfe) R 1 42 42 0 -1 4194560 0").expect("write");
+        let text = super::read_to_string(&path).expect("read");
+        assert_eq!(text, "42 (\u{fffd}\u{fffd}) R 1 42 42 0 -1 4194560 0");
     }
 
     #[test]

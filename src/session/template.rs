@@ -23,7 +23,7 @@ use super::{
 use crate::config::Rehearsal;
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
-use crate::tracer::template::{Link, RunEnd, RunEvent, RunPipes, RunRequest};
+use crate::tracer::template::{Link, RunEnd, RunEvent, RunLimits, RunPipes, RunRequest};
 use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -430,7 +430,11 @@ fn serve(
                     Rehearsal::Input(input) => Some(input.clone().into_bytes()),
                     Rehearsal::Off => None,
                 },
-                time_limit: jail.config.time_limit,
+                limits: RunLimits {
+                    time: jail.config.time_limit,
+                    cpu: shared.cpu_limit,
+                    memory: shared.memory_limit,
+                },
             };
             started.serve_template(link)
         });

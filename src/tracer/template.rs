@@ -151,8 +151,25 @@ pub struct Link {
     pub count_usage: bool,
     /// The rehearsal's input (`rehearsal`); `None`: no rehearsal.
     pub rehearsal: Option<Vec<u8>>,
-    /// A run's time limit (`timelimit`), which bounds the rehearsal too.
-    pub time_limit: Option<Duration>,
+    /// The limits of a run, which the rehearsal (a run with no thread of
+    /// its own to enforce them) keeps too.
+    pub limits: RunLimits,
+}
+
+/// A run's own limits: `timelimit`, `cputime`, `maxmemory`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunLimits {
+    pub time: Option<Duration>,
+    pub cpu: Option<Duration>,
+    pub memory: Option<u64>,
+}
+
+impl RunLimits {
+    /// Whether `usage` is past the CPU time or memory limit.
+    fn past(&self, usage: &crate::usage::Usage) -> bool {
+        self.cpu.is_some_and(|limit| usage.cpu() > limit)
+            || self.memory.is_some_and(|limit| usage.memory() > limit)
+    }
 }
 
 /// The tracer's template state.
@@ -190,6 +207,10 @@ pub(super) struct State {
     rehearsed: bool,
     /// The rehearsal going on: its root, and when it is cut short.
     rehearsal: Option<(Pid, Instant)>,
+    /// When the rehearsal's CPU time and memory were last looked at (at
+    /// most every [`crate::watchdog::POLL_MIN`]: each look reads `/proc`
+    /// files of all its processes).
+    rehearsal_looked: Instant,
     /// The pages a run touches, learned from the rehearsal.
     learned: Option<super::warm::Learned>,
     /// The spare copy being warmed, and how far.
@@ -434,6 +455,7 @@ impl Tracer {
             gone: false,
             rehearsed,
             rehearsal: None,
+            rehearsal_looked: Instant::now(),
             learned: None,
             warming: None,
         }));
@@ -474,7 +496,7 @@ impl Tracer {
 
     /// Waits until a task has something to report or the server rings.
     fn wait_for_news(&mut self) -> Result<(), TraceError> {
-        let Some(state) = self.template.as_ref() else {
+        let Some(state) = self.template.as_mut() else {
             return Ok(());
         };
         let mut fds = [
@@ -485,8 +507,12 @@ impl Tracer {
         // due to be cut short.
         let timeout = if state.warming.is_some() {
             PollTimeout::ZERO
-        } else if let Some((_, deadline)) = state.rehearsal {
-            let left = deadline.saturating_duration_since(Instant::now());
+        } else if let Some((root, deadline)) = state.rehearsal {
+            let mut left = deadline.saturating_duration_since(Instant::now());
+            // Its CPU time and memory are looked at as a run's relay does.
+            if state.runs.get(&root).is_some_and(|run| run.usage.is_some()) {
+                left = left.min(crate::watchdog::POLL_MIN);
+            }
             PollTimeout::try_from(left.as_millis().saturating_add(1)).unwrap_or(PollTimeout::MAX)
         } else {
             PollTimeout::NONE
@@ -499,11 +525,22 @@ impl Tracer {
         // Both are non-blocking: what is there is taken, nothing waits.
         while let Ok(Some(_)) = state.signals.read_signal() {}
         let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
-        if let Some((root, deadline)) = state.rehearsal
-            && Instant::now() >= deadline
-        {
-            debug!("{root}: the rehearsal took too long: cut short, nothing learned");
-            self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+        if let Some((root, deadline)) = state.rehearsal {
+            let usage = state.runs.get(&root).and_then(|run| run.usage.as_ref());
+            let due = state.rehearsal_looked.elapsed() >= crate::watchdog::POLL_MIN;
+            let past = match usage {
+                Some(usage) if due => {
+                    state.rehearsal_looked = Instant::now();
+                    state.link.limits.past(usage)
+                }
+                _ => false,
+            };
+            if past || Instant::now() >= deadline {
+                debug!(
+                    "{root}: the rehearsal took too long or too much: cut short, nothing learned"
+                );
+                self.end_run(root, RunEnd::Killed(libc::SIGKILL));
+            }
         }
         if !news {
             self.warm_spare();
@@ -520,6 +557,13 @@ impl Tracer {
         else {
             return;
         };
+        // Only a copy still waiting among the ready ones: one that died
+        // left them when it was reaped, and its pid may since be another
+        // process's (a run's, running).
+        if !state.ready.iter().any(|ready| ready.pid == pid) {
+            state.warming = None;
+            return;
+        }
         let warmed = super::warm::warm(pid, learned, &mut progress, WARM_CHUNK);
         state.warming = match warmed {
             Ok(()) if !progress.done(learned) => Some((pid, progress)),
@@ -571,8 +615,18 @@ impl Tracer {
             let _ = nix::unistd::write(&stdin, input);
         }
         drop(stdin);
-        // Nobody hears how it goes.
+        // Nobody hears how it goes. Its limits are a run's, its time
+        // [`REHEARSAL_LIMIT`] at most.
         let (replies, _) = mpsc::channel();
+        let limits = state.link.limits;
+        let usage = (limits.cpu.is_some() || limits.memory.is_some())
+            .then(|| Arc::new(crate::usage::Usage::default()));
+        if let Some(usage) = &usage {
+            usage.process_started(pid.as_raw());
+        }
+        let time = limits
+            .time
+            .map_or(REHEARSAL_LIMIT, |time| time.min(REHEARSAL_LIMIT));
         state.runs.insert(
             pid,
             Run {
@@ -580,15 +634,11 @@ impl Tracer {
                 replies,
                 notify: Arc::new(notify),
                 report: Some(Rc::new(report)),
-                usage: None,
+                usage,
                 rehearsal: Some([stdout, stderr]),
             },
         );
-        let limit = state
-            .link
-            .time_limit
-            .map_or(REHEARSAL_LIMIT, |limit| limit.min(REHEARSAL_LIMIT));
-        state.rehearsal = Some((pid, Instant::now() + limit));
+        state.rehearsal = Some((pid, Instant::now() + time));
         debug!("{pid}: the rehearsal starts");
         self.resume(pid, Resume::Continue);
     }
@@ -890,7 +940,7 @@ impl Tracer {
                 {
                     self.release_clone_reservation(pid);
                     return match run {
-                        Some(run) => self.end_run_at_wakeup(run),
+                        Some(run) => self.end_run_at_wakeup(pid, run),
                         None => self.park(pid, regs),
                     };
                 }
@@ -1298,7 +1348,7 @@ impl Tracer {
 
     /// A run's task made the wakeup: the run is done (a REPL driver used
     /// as a template ends each run so).
-    fn end_run_at_wakeup(&mut self, run: u64) -> Resume {
+    fn end_run_at_wakeup(&mut self, pid: Pid, run: u64) -> Resume {
         let root = self.template.as_ref().and_then(|state| {
             state
                 .runs
@@ -1307,7 +1357,19 @@ impl Tracer {
                 .map(|(root, _)| *root)
         });
         if let Some(root) = root {
-            self.learn_if_rehearsal(root);
+            // Learned from only when the root itself stopped there and is
+            // the run's only task: another one still running in its memory
+            // (a thread, a `CLONE_VM` child) could hold the memory map's
+            // lock (a long munmap, again and again) and keep the tracer's
+            // page map read waiting.
+            let alone = pid == root
+                && !self
+                    .tasks
+                    .iter()
+                    .any(|(tid, task)| *tid != root && task.run == Some(run));
+            if alone {
+                self.learn_if_rehearsal(root);
+            }
             self.end_run(root, RunEnd::Done);
         }
         Resume::Continue

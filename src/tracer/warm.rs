@@ -22,7 +22,11 @@
 //! Warming changes no byte: each written page gets back the byte just
 //! read from it, while the copy is stopped and is the only task of its
 //! process, in private mappings only (a shared mapping is another
-//! process's memory too). A page the copy cannot write is only read.
+//! process's memory too). A page the copy cannot write is only read, and
+//! so is a page of a private file mapping that is still the file's in the
+//! prepared process: written back, it would become the copy's snapshot of
+//! a file others may write (a mix of two contents if the file changed
+//! between the read and the write).
 
 use nix::errno::Errno;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
@@ -52,6 +56,9 @@ pub struct Area {
     pub private: bool,
     /// `[vdso]`, `[vvar]`, `[vsyscall]` and the like: the kernel's own.
     pub special: bool,
+    /// A mapping of a file (its inode is not 0): a private one reads
+    /// through to the file until a page of it is written.
+    pub file: bool,
 }
 
 /// The mappings of a `maps` text; lines that do not parse are left out.
@@ -68,7 +75,8 @@ fn parse_area(line: &str) -> Option<Area> {
     if perms.len() < 4 || end <= start {
         return None;
     }
-    let name = fields.nth(3).unwrap_or("");
+    let inode = fields.nth(2).unwrap_or("0");
+    let name = fields.next().unwrap_or("");
     Some(Area {
         start,
         end,
@@ -76,6 +84,7 @@ fn parse_area(line: &str) -> Option<Area> {
         writable: perms[1] == b'w',
         private: perms[3] == b'p',
         special: name.starts_with('[') && !matches!(name, "[heap]" | "[stack]"),
+        file: inode != "0",
     })
 }
 
@@ -115,15 +124,32 @@ pub fn touched(area: &Area, entry: u64) -> Option<bool> {
     (entry & EXCLUSIVE != 0 && area.writable).then_some(true)
 }
 
+/// Whether a page of a writable private file mapping is already the
+/// prepared process's own (it wrote it), from its page map entry: only
+/// then is a copy's page anonymous too, shared with it until written.
+/// Otherwise the copy's page is the file's, which others may write: a
+/// byte read and written back would make it a snapshot of the file (or,
+/// with the file written in between, a mix no run could see).
+fn owned_by_prepared(entry: Option<&u64>) -> bool {
+    entry.is_some_and(|entry| entry & PRESENT != 0 && entry & FILE_OR_SHARED == 0)
+}
+
 /// Picks the touched pages of `areas` from their page map entries
-/// (`entries(area)`: one per page, in order), at most [`MAX_PAGES`],
-/// written ones first.
-pub fn select(areas: &[Area], mut entries: impl FnMut(&Area) -> Vec<u64>) -> Learned {
+/// (`entries(area)`: the rehearsal's, one per page, in order, and for a
+/// writable file mapping the prepared process's, else none), at most
+/// [`MAX_PAGES`], written ones first. A written page of a file mapping
+/// is written only if the prepared process had made it its own; else it
+/// is only read.
+pub fn select(areas: &[Area], mut entries: impl FnMut(&Area) -> (Vec<u64>, Vec<u64>)) -> Learned {
     let mut learned = Learned::default();
     for area in areas {
-        for (index, entry) in entries(area).into_iter().enumerate() {
+        let (rehearsal, prepared) = entries(area);
+        for (index, entry) in rehearsal.into_iter().enumerate() {
             let page = area.start + index as u64 * PAGE;
             match touched(area, entry) {
+                Some(true) if area.file && !owned_by_prepared(prepared.get(index)) => {
+                    learned.read.push(page);
+                }
                 Some(true) => learned.write.push(page),
                 Some(false) => learned.read.push(page),
                 None => {}
@@ -141,25 +167,38 @@ pub fn select(areas: &[Area], mut entries: impl FnMut(&Area) -> Vec<u64>) -> Lea
 /// parked prepared process `prepared`. `copy` must be stopped (at its
 /// exit stop or its wakeup), its memory not yet torn down.
 pub fn learn(copy: Pid, prepared: Pid) -> Result<Learned, Errno> {
-    let maps = std::fs::read_to_string(format!("/proc/{prepared}/maps"))
+    let maps = crate::procfs::read_to_string(format!("/proc/{prepared}/maps"))
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
-    let pagemap = std::fs::File::open(format!("/proc/{copy}/pagemap"))
-        .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))?;
+    let open = |pid: Pid| {
+        std::fs::File::open(format!("/proc/{pid}/pagemap"))
+            .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(libc::EIO)))
+    };
+    let pagemap = open(copy)?;
+    let prepared_pagemap = open(prepared)?;
     let mut areas = parse_maps(&maps);
     areas.retain(|area| area.readable && area.private && !area.special);
     let mut budget = MAX_SCANNED;
     Ok(select(&areas, |area| {
         let pages = ((area.end - area.start) / PAGE).min(budget);
         budget -= pages;
-        let mut bytes = vec![0u8; pages as usize * 8];
-        let read = pagemap
-            .read_at(&mut bytes, area.start / PAGE * 8)
-            .unwrap_or(0);
-        bytes[..read - read % 8]
-            .chunks_exact(8)
-            .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])))
-            .collect()
+        let theirs = if area.file && area.writable {
+            entries(&prepared_pagemap, area.start, pages)
+        } else {
+            Vec::new()
+        };
+        (entries(&pagemap, area.start, pages), theirs)
     }))
+}
+
+/// The page map entries of `pages` pages from `start` (fewer if the read
+/// stops short).
+fn entries(pagemap: &std::fs::File, start: u64, pages: u64) -> Vec<u64> {
+    let mut bytes = vec![0u8; pages as usize * 8];
+    let read = pagemap.read_at(&mut bytes, start / PAGE * 8).unwrap_or(0);
+    bytes[..read - read % 8]
+        .chunks_exact(8)
+        .map(|chunk| u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])))
+        .collect()
 }
 
 /// Where warming a copy stands: the next page of each list.
@@ -300,6 +339,7 @@ not a line
                 writable: true,
                 private: true,
                 special: false,
+                file: false,
             }
         );
         assert!(!areas[3].private, "a shared mapping");
@@ -335,9 +375,12 @@ not a line
     fn selection_walks_each_area_page_by_page_and_is_bounded() {
         let areas = parse_maps(MAPS);
         let learned = select(&areas, |area| match area.start {
-            0x55d0_c000_2000 => vec![PRESENT | FILE_OR_SHARED, 0],
-            0x55d0_c100_0000 => vec![0, PRESENT | EXCLUSIVE, PRESENT | EXCLUSIVE],
-            _ => Vec::new(),
+            0x55d0_c000_2000 => (vec![PRESENT | FILE_OR_SHARED, 0], Vec::new()),
+            0x55d0_c100_0000 => (
+                vec![0, PRESENT | EXCLUSIVE, PRESENT | EXCLUSIVE],
+                Vec::new(),
+            ),
+            _ => (Vec::new(), Vec::new()),
         });
         assert_eq!(learned.read, [0x55d0_c000_2000]);
         assert_eq!(learned.write, [0x55d0_c100_1000, 0x55d0_c100_2000]);
@@ -348,11 +391,35 @@ not a line
             writable: true,
             private: true,
             special: false,
+            file: false,
         };
         let learned = select(&[huge.clone(), huge], |area| {
-            vec![PRESENT | EXCLUSIVE; ((area.end - area.start) / PAGE) as usize]
+            let pages = ((area.end - area.start) / PAGE) as usize;
+            (vec![PRESENT | EXCLUSIVE; pages], Vec::new())
         });
         assert_eq!(learned.len(), MAX_PAGES);
+    }
+
+    /// A written page of a private file mapping is written in a copy
+    /// only where the prepared process had made it its own already;
+    /// where it is still the file's (or gone to swap), it is only read.
+    #[test]
+    fn a_file_page_the_prepared_process_never_wrote_is_only_read() {
+        let areas = parse_maps(
+            "7f0000000000-7f0000003000 rw-p 00001000 fe:01 99 /tmp/data\n\
+             7f0000003000-7f0000004000 rw-p 00000000 00:00 0\n",
+        );
+        assert!(areas[0].file && !areas[1].file);
+        let own = PRESENT | EXCLUSIVE;
+        let learned = select(&areas, |area| match area.start {
+            0x7f00_0000_0000 => (
+                vec![own, own, own],
+                vec![PRESENT, PRESENT | FILE_OR_SHARED, 0],
+            ),
+            _ => (vec![own], Vec::new()),
+        });
+        assert_eq!(learned.write, [0x7f00_0000_0000, 0x7f00_0000_3000]);
+        assert_eq!(learned.read, [0x7f00_0000_1000, 0x7f00_0000_2000]);
     }
 
     #[test]

@@ -47,6 +47,23 @@ fn maxthreads_makes_excess_forks_fail_with_eagain() {
     assert_no_leftovers(&j, Duration::from_secs(2));
 }
 
+/// A process named in bytes that are not UTF-8 (its `/proc` stat and
+/// status lines are not either) and its threads, which inherit the
+/// name, count all the same.
+#[test]
+fn maxthreads_counts_threads_named_in_bytes_that_are_not_utf8() {
+    let mut j = Jail::new();
+    j.add_config("maxthreads 4\n");
+    let out = j.probe("badname_threads 10");
+    let (n, err) = counts(out.stdout.trim());
+    assert!(
+        n <= 3,
+        "started {n} threads under maxthreads 4\n{}",
+        out.describe()
+    );
+    assert_eq!(err.as_deref(), Some("EAGAIN"), "{}", out.describe());
+}
+
 #[test]
 fn maxthreads_makes_excess_threads_fail_with_eagain() {
     let mut j = Jail::new();

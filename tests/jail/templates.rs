@@ -1704,3 +1704,199 @@ fn a_rehearsal_is_heard_by_no_client_and_cannot_hold_the_template() {
     assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
     assert!(t.wait_drivers(0).is_empty());
 }
+
+/// A rehearsal whose threads make traced calls without a pause keeps the
+/// tracer answering their stops one after the other: it is cut short
+/// after its 2 s all the same, runs are served meanwhile, and
+/// `--kill-template` ends the server.
+#[test]
+fn a_rehearsal_that_keeps_the_tracer_busy_is_still_cut_short() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 10\nmaxthreads 16\nrehearsal storm 8\n",
+    );
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    // The rehearsal starts once the first run is over.
+    let start = Instant::now();
+    while t.drivers_and_spares().0.len() < 2 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(t.drivers_and_spares().0.len(), 2, "no rehearsal seen");
+    let out = t.run("b", "say during\n");
+    assert_eq!(stdout(&out), "during\n", "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(2500).saturating_sub(start.elapsed()));
+    let live = t.wait_live(1);
+    assert_eq!(live.len(), 1, "the rehearsal outlived its 2 s: {live:?}");
+    let out = t.run("c", "say after\n");
+    assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+    let out = t.kill_template();
+    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
+    assert!(t.wait_drivers(0).is_empty());
+}
+
+/// A run that names itself with bytes that are not UTF-8 (its `/proc`
+/// stat and status lines then are not either) is counted all the same:
+/// its threads and children inherit the name and still count against
+/// `maxthreads`, and its CPU time and memory against `cputime` and
+/// `maxmemory`.
+#[test]
+fn a_run_named_in_bytes_that_are_not_utf8_is_still_limited() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 20\nmaxthreads 4\ncputime 1\nmaxmemory 33554432\n",
+    );
+    let out = t.run("n", "badname\nthreads 12 300\nforkwait 3\n");
+    assert_eq!(
+        stdout(&out),
+        "badname 0\nthreads 3\nreaped 3 of 3\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = t.run("n", "badname\nalloc 128\nsleep 2000\nsay survived\n");
+    assert_eq!(
+        out.status.code(),
+        Some(121),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("[Memory limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    let start = Instant::now();
+    let out = t.run("n", "badname\nspin\n");
+    assert_eq!(
+        out.status.code(),
+        Some(123),
+        "{} {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).ends_with("[CPU time limit]\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Once the first run is over, waits for the rehearsal to start (a
+/// second live driver) and then to end; how long it lasted.
+fn rehearsal_lasted(t: &Templates) -> Duration {
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    let start = Instant::now();
+    while t.drivers_and_spares().0.len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no rehearsal seen"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    while t.drivers_and_spares().0.len() > 1 && started.elapsed() < Duration::from_secs(6) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    started.elapsed()
+}
+
+/// The rehearsal is a run and keeps a run's limits: a `timelimit`
+/// shorter than its own 2 s, `cputime` and `maxmemory` end it as they
+/// end a run (it has no relay to watch them: the tracer does).
+#[test]
+fn a_rehearsal_keeps_the_limits_of_a_run() {
+    for (limits, rehearsal) in [
+        ("timelimit 0.4\n", "spin"),
+        ("timelimit 10\ncputime 0.3\n", "spin"),
+        (
+            "timelimit 10\nmaxmemory 33554432\n",
+            "alloc 256\\nsleep 3000",
+        ),
+    ] {
+        let t = Templates::with_driver(
+            attack_template(),
+            &format!("{limits}rehearsal {rehearsal}\n"),
+        );
+        let lasted = rehearsal_lasted(&t);
+        assert!(
+            lasted < Duration::from_millis(1300),
+            "{limits:?}: the rehearsal lasted {lasted:?}"
+        );
+        let out = t.run("b", "say after\n");
+        assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+    }
+}
+
+/// A run that goes while the rehearsal does cannot signal it: the
+/// rehearsal is a run of its own, and lives on until its end.
+#[test]
+fn a_run_cannot_signal_the_rehearsal() {
+    let t = Templates::with_driver(attack_template(), "timelimit 10\nrehearsal spin\n");
+    let out = t.run("a", "say hi\n");
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    let start = Instant::now();
+    let rehearsal = loop {
+        let (live, _) = t.drivers_and_spares();
+        if live.len() == 2 {
+            break live[1];
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "no rehearsal seen"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = t.run("b", &format!("kill {rehearsal} 0\nkill {rehearsal} 9\n"));
+    assert_eq!(
+        stdout(&out),
+        "kill errno 3\nkill errno 3\n",
+        "{}",
+        stderr(&out)
+    );
+    assert!(!is_gone(rehearsal), "a run ended the rehearsal");
+    assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
+}
+
+/// A rehearsal that ends at its wakeup (as a REPL driver's run does),
+/// made by its root alone, is learned from as one that exits.
+#[test]
+fn a_rehearsal_that_ends_at_its_wakeup_is_learned_from() {
+    let t = Templates::new("timelimit 5\nrehearsal touch 1024\\nwakeup\n");
+    let out = run_until_warm(&t, "touch 1024\nfaults\n", 64);
+    assert!(faults_of(&out) <= 64, "never warmed: {}", stdout(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A page of a private mapping of a file that the prepared process has
+/// not written is still the file's: a run reads what the file holds
+/// when it reads it. Warming must not make such a page a copy's own (a
+/// snapshot of the file at warming time, and, read and written back
+/// while the file changes, a mix of two contents no run could see).
+#[test]
+fn a_warmed_copy_reads_a_privately_mapped_file_as_it_is_now() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 5\narg mapfile\narg {jail}/mapped\nrehearsal mapwrite\n",
+    );
+    let file = t.jail.path("jail/mapped");
+    fs::write(&file, "before..").unwrap();
+    let out = t.run("m", "mapped\n");
+    assert_eq!(stdout(&out), "mapped before..\n", "{}", stderr(&out));
+    // The rehearsal, then a spare, warmed by now.
+    std::thread::sleep(Duration::from_millis(1500));
+    // Written in place: a truncation would drop a copy's own pages of
+    // the file too.
+    use std::os::unix::fs::FileExt;
+    let writer = fs::OpenOptions::new().write(true).open(&file).unwrap();
+    writer.write_all_at(b"after...", 0).unwrap();
+    drop(writer);
+    let out = t.run("m", "mapped\n");
+    assert_eq!(stdout(&out), "mapped after...\n", "{}", stderr(&out));
+}
