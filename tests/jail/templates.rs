@@ -1900,3 +1900,33 @@ fn a_warmed_copy_reads_a_privately_mapped_file_as_it_is_now() {
     let out = t.run("m", "mapped\n");
     assert_eq!(stdout(&out), "mapped after...\n", "{}", stderr(&out));
 }
+
+/// A run's input is put into its stdin by the tracer before the run is
+/// let go, as much as the pipe takes, and the rest by the server's
+/// relay: every line arrives once and in order, for an input that fits
+/// the pipe, one that does not, and one that comes after the request.
+#[test]
+fn a_runs_input_arrives_whole_and_in_order_however_large() {
+    let t = Templates::new("timelimit 10\n");
+    for lines in [1, 3_000, 40_000] {
+        let input: String = (0..lines).map(|n| format!("say {n}\n")).collect();
+        let expected: String = (0..lines).map(|n| format!("{n}\n")).collect();
+        let out = t.run("big", &input);
+        assert_eq!(out.status.code(), Some(0), "{lines}: {}", stderr(&out));
+        assert!(
+            stdout(&out) == expected,
+            "{lines} lines: got {} bytes",
+            out.stdout.len()
+        );
+    }
+    // Input that comes after the request: the run waits for it.
+    let mut child = t.spawn(&["late"]);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"say first\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"say second\n").unwrap();
+    drop(stdin);
+    let out = finish(child);
+    assert_eq!(stdout(&out), "first\nsecond\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+}
