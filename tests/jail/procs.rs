@@ -37,14 +37,16 @@ fn maxthreads_makes_excess_forks_fail_with_eagain() {
     let mut j = Jail::new();
     j.add_config("maxthreads 4\n");
     let out = j.probe("forks 10");
-    let (n, err) = counts(out.stdout.trim());
-    assert!(
-        n <= 3,
-        "forked {n} children under maxthreads 4\n{}",
-        out.describe()
-    );
-    assert_eq!(err.as_deref(), Some("EAGAIN"), "{}", out.describe());
+    assert_three_then_eagain(&out, "forked children");
     assert_no_leftovers(&j, Duration::from_secs(2));
+}
+
+/// The probe's `<made> <errno>` line under `maxthreads 4`: at most 3
+/// made besides itself, then `EAGAIN`.
+fn assert_three_then_eagain(out: &crate::support::Output, what: &str) {
+    let (n, err) = counts(out.stdout.trim());
+    assert!(n <= 3, "{what}: {n} under maxthreads 4\n{}", out.describe());
+    assert_eq!(err.as_deref(), Some("EAGAIN"), "{}", out.describe());
 }
 
 /// A process named in bytes that are not UTF-8 (its `/proc` stat and
@@ -55,13 +57,7 @@ fn maxthreads_counts_threads_named_in_bytes_that_are_not_utf8() {
     let mut j = Jail::new();
     j.add_config("maxthreads 4\n");
     let out = j.probe("badname_threads 10");
-    let (n, err) = counts(out.stdout.trim());
-    assert!(
-        n <= 3,
-        "started {n} threads under maxthreads 4\n{}",
-        out.describe()
-    );
-    assert_eq!(err.as_deref(), Some("EAGAIN"), "{}", out.describe());
+    assert_three_then_eagain(&out, "started threads");
 }
 
 #[test]

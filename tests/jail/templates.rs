@@ -198,6 +198,14 @@ impl Templates {
         (live, spares)
     }
 
+    /// `--kill-template`: it says `Done`, and no driver of this tree is
+    /// left.
+    fn end_and_leave_nothing(&self) {
+        let out = self.kill_template();
+        assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
+        assert!(self.wait_drivers(0).is_empty());
+    }
+
     /// Runs every later command as the unprivileged test user (we are
     /// root): the jail a copy of the binary in the tree, the tree, config
     /// and socket directory the user's.
@@ -903,9 +911,7 @@ fn templates_work_for_an_unprivileged_user() {
         );
         assert_eq!(out.status.code(), Some(0));
     }
-    let out = t.kill_template();
-    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
-    assert!(t.wait_drivers(0).is_empty());
+    t.end_and_leave_nothing();
 }
 
 /// The shipped `conf/python-template.conf`, its server's socket in `dir`.
@@ -1700,9 +1706,7 @@ fn a_rehearsal_is_heard_by_no_client_and_cannot_hold_the_template() {
     // process alone, with at most a spare.
     let live = t.wait_live(1);
     assert_eq!(live.len(), 1, "{live:?}");
-    let out = t.kill_template();
-    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
-    assert!(t.wait_drivers(0).is_empty());
+    t.end_and_leave_nothing();
 }
 
 /// A rehearsal whose threads make traced calls without a pause keeps the
@@ -1730,9 +1734,7 @@ fn a_rehearsal_that_keeps_the_tracer_busy_is_still_cut_short() {
     assert_eq!(live.len(), 1, "the rehearsal outlived its 2 s: {live:?}");
     let out = t.run("c", "say after\n");
     assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
-    let out = t.kill_template();
-    assert_eq!(stdout(&out), "Done\n", "{}", stderr(&out));
-    assert!(t.wait_drivers(0).is_empty());
+    t.end_and_leave_nothing();
 }
 
 /// A run that names itself with bytes that are not UTF-8 (its `/proc`
