@@ -198,6 +198,12 @@ impl Templates {
         (live, spares)
     }
 
+    /// A run of `input` for `ident` prints `expected` on stdout.
+    fn answers(&self, ident: &str, input: &str, expected: impl AsRef<str>) {
+        let out = self.run(ident, input);
+        assert_eq!(stdout(&out), expected.as_ref(), "{}", stderr(&out));
+    }
+
     /// `--kill-template`: it says `Done`, and no driver of this tree is
     /// left.
     fn end_and_leave_nothing(&self) {
@@ -388,8 +394,7 @@ fn wait_spare(t: &Templates) -> i32 {
 #[test]
 fn a_spare_copy_is_the_next_run_and_is_replaced_when_it_dies() {
     let t = Templates::new("timelimit 5\n");
-    let out = t.run("pia", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("pia", "say warm\n", "warm\n");
     let spare = wait_spare(&t);
     let out = t.run("pia", "pid\nincr\n");
     assert_eq!(
@@ -412,8 +417,7 @@ fn a_spare_copy_is_the_next_run_and_is_replaced_when_it_dies() {
     for signal in [nix::sys::signal::SIGSTOP, nix::sys::signal::SIGCONT] {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(last), signal);
     }
-    let out = t.run("pia", "incr\npeek\n");
-    assert_eq!(stdout(&out), "counter 101\nheap p\n", "{}", stderr(&out));
+    t.answers("pia", "incr\npeek\n", "counter 101\nheap p\n");
     assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
 }
 
@@ -423,8 +427,7 @@ fn a_spare_copy_is_the_next_run_and_is_replaced_when_it_dies() {
 #[test]
 fn a_run_cannot_signal_the_run_that_took_the_spare_copy() {
     let t = Templates::with_driver(attack_template(), "timelimit 5\n");
-    let out = t.run("quin", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("quin", "say warm\n", "warm\n");
     let spare = wait_spare(&t);
     let mut holder = t.spawn(&["quin"]);
     let _ = holder
@@ -476,8 +479,7 @@ fn outputlimit_counts_per_run_and_ends_only_the_run_past_it() {
     let out = t.run("ana", "say 1234\nerr 6789\nflood 2\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout.len() + out.stderr.len(), 2058);
-    let out = t.run("ben", "incr\n");
-    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    t.answers("ben", "incr\n", "counter 101\n");
     assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
     // A run that spins writing is ended at the limit, long before its
     // time limit.
@@ -565,15 +567,13 @@ fn an_empty_stdin_is_a_run_that_reads_end_of_file() {
     let t = Templates::new("timelimit 5\n");
     let out = t.run("dave", "");
     assert_eq!((stdout(&out).as_str(), out.status.code()), ("", Some(0)));
-    let out = t.run("dave", "say still here\n");
-    assert_eq!(stdout(&out), "still here\n", "{}", stderr(&out));
+    t.answers("dave", "say still here\n", "still here\n");
 }
 
 #[test]
 fn a_run_past_its_time_limit_is_killed_and_the_template_survives() {
     let t = Templates::new("timelimit 1\n");
-    let out = t.run("erin", "say ready\n");
-    assert_eq!(stdout(&out), "ready\n", "{}", stderr(&out));
+    t.answers("erin", "say ready\n", "ready\n");
     let prepared = t.wait_live(1);
     let start = Instant::now();
     let out = t.run("erin", "say spinning\nspin\n");
@@ -582,8 +582,7 @@ fn a_run_past_its_time_limit_is_killed_and_the_template_survives() {
     assert!(stderr(&out).contains("[Timed out]"), "{}", stderr(&out));
     assert!(start.elapsed() < Duration::from_secs(4));
     // The next run is as fast and fresh as ever, from the same process.
-    let out = t.run("erin", "incr\n");
-    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    t.answers("erin", "incr\n", "counter 101\n");
     assert_eq!(t.wait_live(1), prepared);
 }
 
@@ -693,8 +692,7 @@ fn a_template_that_exits_while_preparing_says_so_and_the_next_run_works() {
 #[test]
 fn a_killed_prepared_process_is_prepared_again_on_the_next_run() {
     let t = Templates::new("timelimit 5\n");
-    let out = t.run("jay", "say one\n");
-    assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
+    t.answers("jay", "say one\n", "one\n");
     let prepared = t.wait_live(1);
     assert_eq!(prepared.len(), 1);
     nix::sys::signal::kill(
@@ -802,8 +800,7 @@ fn a_client_killed_mid_run_ends_its_run() {
     let _ = child.wait();
     drop(stdin);
     assert_eq!(t.wait_live(1).len(), 1, "{:?}", t.drivers_and_spares());
-    let out = t.run("oli", "incr\n");
-    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    t.answers("oli", "incr\n", "counter 101\n");
 }
 
 /// A frame of the wire protocol (docs/sessions.md): type, length, bytes.
@@ -825,8 +822,7 @@ fn a_client_that_never_reads_is_let_go_after_its_runs_time_limit() {
     // output is still unread, and the server goes on.
     use std::os::fd::AsFd;
     let t = Templates::new("timelimit 1\n");
-    let out = t.run("una", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("una", "say warm\n", "warm\n");
     // The server and its descriptor keeper.
     let servers = t.servers();
     assert!(!servers.is_empty());
@@ -869,8 +865,7 @@ fn a_client_that_never_reads_is_let_go_after_its_runs_time_limit() {
     std::io::Read::read_exact(&mut client, &mut first).unwrap();
     assert_eq!(first[0], b'G');
     drop(client);
-    let out = t.run("una", "incr\n");
-    assert_eq!(stdout(&out), "counter 101\n", "{}", stderr(&out));
+    t.answers("una", "incr\n", "counter 101\n");
     assert_eq!(t.servers(), servers);
 }
 
@@ -1203,8 +1198,7 @@ fn a_child_whose_creator_is_killed_in_its_fork_event_does_not_outlive_its_run() 
     // tracer cannot tell its run, and held it stopped for good, past its
     // run's end and uncounted by `maxthreads`, one more every few rounds.
     let t = Templates::with_driver(attack_template(), "timelimit 10\nmaxthreads 50\n");
-    let out = t.run("rex", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("rex", "say warm\n", "warm\n");
     let prepared = t.wait_live(1);
     for _ in 0..2 {
         let out = t.run("rex", "racefork 2500\n");
@@ -1222,8 +1216,7 @@ fn a_child_whose_creator_is_killed_in_its_fork_event_does_not_outlive_its_run() 
         "tasks of ended runs left stopped: {left:?}"
     );
     // Children whose event comes late still run, in their run.
-    let out = t.run("rex", "forkwait 300\n");
-    assert_eq!(stdout(&out), "reaped 300 of 300\n", "{}", stderr(&out));
+    t.answers("rex", "forkwait 300\n", "reaped 300 of 300\n");
 }
 
 #[test]
@@ -1234,8 +1227,7 @@ fn a_wakeup_made_on_shared_memory_never_gives_a_run_another_callers_stdio() {
     // other's pipes: a caller got other callers' input echoed back. They
     // go into the copy's private scratch slot now, so every run works.
     let t = Templates::with_driver(attack_template(), "arg sharedstack\ntimelimit 10\n");
-    let out = t.run("sam", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("sam", "say warm\n", "warm\n");
     let children: Vec<(usize, Child)> = (0..30)
         .map(|n| {
             let mut child = t.spawn(&[&format!("u{n}")]);
@@ -1399,8 +1391,7 @@ fn a_run_with_many_threads_leaves_other_runs_able_to_start() {
     // whole server, one run's threads could take them all, and every
     // other caller's copy would fail to start ("no scratch slot").
     let t = Templates::with_driver(attack_template(), "timelimit 10\n");
-    let out = t.run("warm", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("warm", "say warm\n", "warm\n");
     let mut hog = t.spawn(&["hog"]);
     let _ = hog.stdin.take().unwrap().write_all(b"threads 400 3000\n");
     std::thread::sleep(Duration::from_millis(1500));
@@ -1581,8 +1572,7 @@ fn a_run_whose_thread_group_leader_exits_first_ends_with_its_processs_status() {
 #[test]
 fn a_signal_sent_to_the_spare_copy_never_reaches_the_run_that_takes_it() {
     let t = Templates::new("timelimit 3\n");
-    let out = t.run("sig", "say warm\n");
-    assert_eq!(stdout(&out), "warm\n", "{}", stderr(&out));
+    t.answers("sig", "say warm\n", "warm\n");
     // SIGKILL: a spare killed just before a request takes it, its death
     // not yet seen, was let go as the run, which was then reported killed.
     for signal in [
@@ -1719,21 +1709,18 @@ fn a_rehearsal_that_keeps_the_tracer_busy_is_still_cut_short() {
         attack_template(),
         "timelimit 10\nmaxthreads 16\nrehearsal storm 8\n",
     );
-    let out = t.run("a", "say hi\n");
-    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    t.answers("a", "say hi\n", "hi\n");
     // The rehearsal starts once the first run is over.
     let start = Instant::now();
     while t.drivers_and_spares().0.len() < 2 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(t.drivers_and_spares().0.len(), 2, "no rehearsal seen");
-    let out = t.run("b", "say during\n");
-    assert_eq!(stdout(&out), "during\n", "{}", stderr(&out));
+    t.answers("b", "say during\n", "during\n");
     std::thread::sleep(Duration::from_millis(2500).saturating_sub(start.elapsed()));
     let live = t.wait_live(1);
     assert_eq!(live.len(), 1, "the rehearsal outlived its 2 s: {live:?}");
-    let out = t.run("c", "say after\n");
-    assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+    t.answers("c", "say after\n", "after\n");
     t.end_and_leave_nothing();
 }
 
@@ -1792,8 +1779,7 @@ fn a_run_named_in_bytes_that_are_not_utf8_is_still_limited() {
 /// Once the first run is over, waits for the rehearsal to start (a
 /// second live driver) and then to end; how long it lasted.
 fn rehearsal_lasted(t: &Templates) -> Duration {
-    let out = t.run("a", "say hi\n");
-    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    t.answers("a", "say hi\n", "hi\n");
     let start = Instant::now();
     while t.drivers_and_spares().0.len() < 2 {
         assert!(
@@ -1831,8 +1817,7 @@ fn a_rehearsal_keeps_the_limits_of_a_run() {
             lasted < Duration::from_millis(1300),
             "{limits:?}: the rehearsal lasted {lasted:?}"
         );
-        let out = t.run("b", "say after\n");
-        assert_eq!(stdout(&out), "after\n", "{}", stderr(&out));
+        t.answers("b", "say after\n", "after\n");
     }
 }
 
@@ -1841,8 +1826,7 @@ fn a_rehearsal_keeps_the_limits_of_a_run() {
 #[test]
 fn a_run_cannot_signal_the_rehearsal() {
     let t = Templates::with_driver(attack_template(), "timelimit 10\nrehearsal spin\n");
-    let out = t.run("a", "say hi\n");
-    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    t.answers("a", "say hi\n", "hi\n");
     let start = Instant::now();
     let rehearsal = loop {
         let (live, _) = t.drivers_and_spares();
@@ -1889,8 +1873,7 @@ fn a_warmed_copy_reads_a_privately_mapped_file_as_it_is_now() {
     );
     let file = t.jail.path("jail/mapped");
     fs::write(&file, "before..").unwrap();
-    let out = t.run("m", "mapped\n");
-    assert_eq!(stdout(&out), "mapped before..\n", "{}", stderr(&out));
+    t.answers("m", "mapped\n", "mapped before..\n");
     // The rehearsal, then a spare, warmed by now.
     std::thread::sleep(Duration::from_millis(1500));
     // Written in place: a truncation would drop a copy's own pages of
@@ -1899,8 +1882,7 @@ fn a_warmed_copy_reads_a_privately_mapped_file_as_it_is_now() {
     let writer = fs::OpenOptions::new().write(true).open(&file).unwrap();
     writer.write_all_at(b"after...", 0).unwrap();
     drop(writer);
-    let out = t.run("m", "mapped\n");
-    assert_eq!(stdout(&out), "mapped after...\n", "{}", stderr(&out));
+    t.answers("m", "mapped\n", "mapped after...\n");
 }
 
 /// A run's input is put into its stdin by the tracer before the run is
