@@ -1742,33 +1742,24 @@ fn a_run_named_in_bytes_that_are_not_utf8_is_still_limited() {
         "{}",
         stderr(&out)
     );
-    let out = t.run("n", "badname\nalloc 128\nsleep 2000\nsay survived\n");
-    assert_eq!(
-        out.status.code(),
-        Some(121),
-        "{} {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).ends_with("[Memory limit]\n"),
-        "{}",
-        stderr(&out)
+    let ends_past = |input: &str, status: i32, line: &str| {
+        let out = t.run("n", input);
+        assert_eq!(
+            out.status.code(),
+            Some(status),
+            "{} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(stderr(&out).ends_with(line), "{}", stderr(&out));
+    };
+    ends_past(
+        "badname\nalloc 128\nsleep 2000\nsay survived\n",
+        121,
+        "[Memory limit]\n",
     );
     let start = Instant::now();
-    let out = t.run("n", "badname\nspin\n");
-    assert_eq!(
-        out.status.code(),
-        Some(123),
-        "{} {}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).ends_with("[CPU time limit]\n"),
-        "{}",
-        stderr(&out)
-    );
+    ends_past("badname\nspin\n", 123, "[CPU time limit]\n");
     assert!(
         start.elapsed() < Duration::from_secs(8),
         "{:?}",
