@@ -674,6 +674,18 @@ fn fast(
             resolved.touched_writable = touched;
             Ok(Some(resolved))
         };
+        // A name that is itself a directory walked before (python stats
+        // its package directories over and over): cached only after a
+        // walk from `/` that touched nothing the jail can write, and no
+        // symlink when its canonical name is itself. No lookup needed.
+        if absolute
+            && directories
+                .borrow()
+                .get(candidate.as_os_str().as_bytes())
+                .is_some_and(|canonical| canonical == candidate)
+        {
+            return found(candidate, true);
+        }
         // Without a descriptor (a cached directory) the full path is looked
         // up again: nothing on it can have been swapped by the jail.
         let looked_up = match &dir_fd {
@@ -707,6 +719,21 @@ fn fast(
                 };
             }
             Ok(stat) => {
+                // A directory named by its canonical path, in a directory
+                // the jail cannot change, reached by a walk that touched
+                // nothing writable: remembered like a walked directory,
+                // so that the next lookup of it, or of a name in it, costs
+                // no syscall.
+                if absolute
+                    && !touched
+                    && is_directory(&stat)
+                    && without_trailing_slashes(dir) == dir_canonical.as_os_str().as_bytes()
+                    && !writable(&dir_canonical)
+                {
+                    directories
+                        .borrow_mut()
+                        .insert(candidate.as_os_str().as_bytes(), &candidate);
+                }
                 return found(candidate, true).map(|resolved| {
                     resolved.map(|mut resolved| {
                         resolved.looked = Some(Looked::from(&stat));
@@ -739,6 +766,15 @@ fn in_cow(cow: &CowMap, path: &Path) -> bool {
 
 fn is_symlink(stat: &FileStat) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
+}
+
+/// `dir` as given, without the slashes that end it (`/` stays `/`).
+fn without_trailing_slashes(dir: &[u8]) -> &[u8] {
+    let end = dir
+        .iter()
+        .rposition(|&byte| byte != b'/')
+        .map_or(1, |last| last + 1);
+    &dir[..end.min(dir.len())]
 }
 
 fn is_directory(stat: &FileStat) -> bool {
@@ -918,6 +954,17 @@ fn fd_link_owner(path: &Path) -> Option<(Pid, i32)> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_given_directory_loses_only_its_ending_slashes() {
+        assert_eq!(without_trailing_slashes(b"/usr/lib/"), b"/usr/lib");
+        assert_eq!(without_trailing_slashes(b"/usr/lib//"), b"/usr/lib");
+        assert_eq!(without_trailing_slashes(b"/usr//lib"), b"/usr//lib");
+        assert_eq!(without_trailing_slashes(b"/"), b"/");
+        assert_eq!(without_trailing_slashes(b"///"), b"/");
+        assert_eq!(without_trailing_slashes(b""), b"");
+    }
+
     use super::*;
     use std::os::unix::fs::symlink;
 
