@@ -2,9 +2,12 @@
 //!
 //! A `/proc` file reports a size of 0, so `std::fs::read_to_string` starts
 //! from a 32-byte buffer and doubles it: a 1.4 KiB `/proc/<pid>/status`
-//! took 8 reads and a `statx`. These start from a buffer that holds the
-//! usual file whole, so one read and the one that sees its end suffice.
+//! took 8 reads and a `statx`. And any `read_to_end` on a `File` first
+//! asks its size and position (a `statx` and an `lseek`). These read by
+//! plain reads into a buffer that holds the usual file whole: one read,
+//! and the one that sees its end.
 
+use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
@@ -14,9 +17,25 @@ const FIRST_READ: usize = 8192;
 
 /// The whole file at `path`.
 pub fn read(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
-    let mut bytes = Vec::with_capacity(FIRST_READ);
-    file.read_to_end(&mut bytes)?;
+    read_open(&File::open(path)?)
+}
+
+/// The rest of an open file, from its current position, by plain reads.
+pub fn read_open(file: &File) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; FIRST_READ];
+    let mut length = 0;
+    loop {
+        if length == bytes.len() {
+            bytes.resize(length * 2, 0);
+        }
+        match (&mut &*file).read(&mut bytes[length..]) {
+            Ok(0) => break,
+            Ok(count) => length += count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    bytes.truncate(length);
     Ok(bytes)
 }
 

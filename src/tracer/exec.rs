@@ -185,23 +185,8 @@ pub struct Mapped {
 /// The files mapped into the address space whose `/proc/<pid>/maps` is
 /// `maps` (opened afresh: read from its start), each once.
 pub fn loaded_files(maps: &File) -> Result<Vec<Mapped>, Errno> {
-    // Read whole into room for a usual process's list, by plain reads:
-    // `read_to_end` on a `File` first asks its size (a `statx`, 0 for
-    // /proc files) and position (an `lseek`), two syscalls per exec.
-    let mut text = vec![0u8; 16 * 1024];
-    let mut length = 0;
-    loop {
-        if length == text.len() {
-            text.resize(length * 2, 0);
-        }
-        match std::io::Read::read(&mut &*maps, &mut text[length..]) {
-            Ok(0) => break,
-            Ok(count) => length += count,
-            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(errno_of(error)),
-        }
-    }
-    Ok(parse_maps(&text[..length]))
+    let text = crate::procfs::read_open(maps).map_err(errno_of)?;
+    Ok(parse_maps(&text))
 }
 
 /// Parses `/proc/<pid>/maps`: `start-end perms offset major:minor inode
