@@ -424,7 +424,6 @@ fn serve(
                 }),
                 gone: Box::new(move || gone.close()),
                 relays: shared.relaying.clone(),
-                count_usage: shared.cpu_limit.is_some() || shared.memory_limit.is_some(),
                 rehearsal: match &jail.config.rehearsal {
                     Rehearsal::EmptyInput => Some(Vec::new()),
                     Rehearsal::Input(input) => Some(input.clone().into_bytes()),

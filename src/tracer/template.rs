@@ -147,8 +147,6 @@ pub struct Link {
     /// `doorbell` when one ends): a spare copy is made only when there
     /// are none, so that its fork never takes a CPU from a run.
     pub relays: Arc<std::sync::atomic::AtomicUsize>,
-    /// Count each run's CPU time and memory (`cputime`, `maxmemory`).
-    pub count_usage: bool,
     /// The rehearsal's input (`rehearsal`); `None`: no rehearsal.
     pub rehearsal: Option<Vec<u8>>,
     /// The limits of a run, which the rehearsal (a run with no thread of
@@ -165,6 +163,12 @@ pub struct RunLimits {
 }
 
 impl RunLimits {
+    /// Whether a run's CPU time and memory are counted (`cputime`,
+    /// `maxmemory`).
+    fn counted(&self) -> bool {
+        self.cpu.is_some() || self.memory.is_some()
+    }
+
     /// Whether `usage` is past the CPU time or memory limit.
     fn past(&self, usage: &crate::usage::Usage) -> bool {
         self.cpu.is_some_and(|limit| usage.cpu() > limit)
@@ -205,16 +209,27 @@ pub(super) struct State {
     gone: bool,
     /// A rehearsal has been started (there is one per prepared process).
     rehearsed: bool,
-    /// The rehearsal going on: its root, and when it is cut short.
-    rehearsal: Option<(Pid, Instant)>,
-    /// When the rehearsal's CPU time and memory were last looked at (at
-    /// most every [`crate::watchdog::POLL_MIN`]: each look reads `/proc`
-    /// files of all its processes).
-    rehearsal_looked: Instant,
+    /// The rehearsal going on.
+    rehearsal: Option<Rehearsal>,
     /// The pages a run touches, learned from the rehearsal.
     learned: Option<super::warm::Learned>,
     /// The spare copy being warmed, and how far.
     warming: Option<(Pid, super::warm::Progress)>,
+}
+
+/// The rehearsal going on (see [`super::warm`]): a run of its own, in
+/// [`State::runs`] too, which no client hears.
+struct Rehearsal {
+    root: Pid,
+    /// When it is cut short.
+    deadline: Instant,
+    /// When its CPU time and memory were last looked at (at most every
+    /// [`crate::watchdog::POLL_MIN`]: each look reads `/proc` files of all
+    /// its processes).
+    looked: Instant,
+    /// Its stdout and stderr, held open and never read (a write to a pipe
+    /// with no reader would kill it).
+    _output: [OwnedFd; 2],
 }
 
 struct Run {
@@ -225,9 +240,6 @@ struct Run {
     /// What the run's processes use, for its `cputime` and `maxmemory`
     /// (kept only with one of them).
     usage: Option<Arc<crate::usage::Usage>>,
-    /// A rehearsal's: its stdout and stderr, held open and never read
-    /// (a write to a pipe with no reader would kill it).
-    rehearsal: Option<[OwnedFd; 2]>,
 }
 
 /// The syscalls injected into a fresh copy, one at a time.
@@ -455,7 +467,6 @@ impl Tracer {
             gone: false,
             rehearsed,
             rehearsal: None,
-            rehearsal_looked: Instant::now(),
             learned: None,
             warming: None,
         }));
@@ -507,10 +518,10 @@ impl Tracer {
         // due to be cut short.
         let timeout = if state.warming.is_some() {
             PollTimeout::ZERO
-        } else if let Some((root, deadline)) = state.rehearsal {
-            let mut left = deadline.saturating_duration_since(Instant::now());
+        } else if let Some(rehearsal) = &state.rehearsal {
+            let mut left = rehearsal.deadline.saturating_duration_since(Instant::now());
             // Its CPU time and memory are looked at as a run's relay does.
-            if state.runs.get(&root).is_some_and(|run| run.usage.is_some()) {
+            if state.link.limits.counted() {
                 left = left.min(crate::watchdog::POLL_MIN);
             }
             PollTimeout::try_from(left.as_millis().saturating_add(1)).unwrap_or(PollTimeout::MAX)
@@ -525,17 +536,18 @@ impl Tracer {
         // Both are non-blocking: what is there is taken, nothing waits.
         while let Ok(Some(_)) = state.signals.read_signal() {}
         let _ = nix::unistd::read(state.link.doorbell.as_fd(), &mut [0u8; 8]);
-        if let Some((root, deadline)) = state.rehearsal {
+        if let Some(rehearsal) = &mut state.rehearsal {
+            let root = rehearsal.root;
             let usage = state.runs.get(&root).and_then(|run| run.usage.as_ref());
-            let due = state.rehearsal_looked.elapsed() >= crate::watchdog::POLL_MIN;
+            let due = rehearsal.looked.elapsed() >= crate::watchdog::POLL_MIN;
             let past = match usage {
                 Some(usage) if due => {
-                    state.rehearsal_looked = Instant::now();
+                    rehearsal.looked = Instant::now();
                     state.link.limits.past(usage)
                 }
                 _ => false,
             };
-            if past || Instant::now() >= deadline {
+            if past || Instant::now() >= rehearsal.deadline {
                 debug!(
                     "{root}: the rehearsal took too long or too much: cut short, nothing learned"
                 );
@@ -576,8 +588,8 @@ impl Tracer {
     }
 
     /// Lets ready copy `ready` go as the rehearsal: a run of its own with
-    /// empty input, its output held unread, learned from at its end (see
-    /// [`super::warm`]). One is tried per prepared process.
+    /// the `rehearsal` input, its output held unread, learned from at its
+    /// end (see [`super::warm`]). One is tried per prepared process.
     fn start_rehearsal(&mut self, ready: Ready) {
         let Ready {
             pid,
@@ -586,13 +598,10 @@ impl Tracer {
             report,
             ..
         } = ready;
+        if let Some(state) = self.template.as_mut() {
+            state.rehearsed = true;
+        }
         let id = self.tasks.get(&pid).and_then(|task| task.run);
-        let Some(state) = self.template.as_mut() else {
-            return;
-        };
-        state.rehearsed = true;
-        let mut regs = saved;
-        arch::set_return_value(&mut regs, 0);
         let notify = EventFd::from_flags(
             nix::sys::eventfd::EfdFlags::EFD_NONBLOCK | nix::sys::eventfd::EfdFlags::EFD_CLOEXEC,
         );
@@ -600,10 +609,13 @@ impl Tracer {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             return;
         };
-        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        if !self.let_go(pid, saved) {
             return;
         }
+        let usage = self.new_usage(pid);
+        let Some(state) = self.template.as_mut() else {
+            return;
+        };
         let RunPipes {
             stdin,
             stdout,
@@ -618,15 +630,6 @@ impl Tracer {
         // Nobody hears how it goes. Its limits are a run's, its time
         // [`REHEARSAL_LIMIT`] at most.
         let (replies, _) = mpsc::channel();
-        let limits = state.link.limits;
-        let usage = (limits.cpu.is_some() || limits.memory.is_some())
-            .then(|| Arc::new(crate::usage::Usage::default()));
-        if let Some(usage) = &usage {
-            usage.process_started(pid.as_raw());
-        }
-        let time = limits
-            .time
-            .map_or(REHEARSAL_LIMIT, |time| time.min(REHEARSAL_LIMIT));
         state.runs.insert(
             pid,
             Run {
@@ -635,12 +638,58 @@ impl Tracer {
                 notify: Arc::new(notify),
                 report: Some(Rc::new(report)),
                 usage,
-                rehearsal: Some([stdout, stderr]),
             },
         );
-        state.rehearsal = Some((pid, Instant::now() + time));
+        let time = state
+            .link
+            .limits
+            .time
+            .map_or(REHEARSAL_LIMIT, |time| time.min(REHEARSAL_LIMIT));
+        state.rehearsal = Some(Rehearsal {
+            root: pid,
+            deadline: Instant::now() + time,
+            looked: Instant::now(),
+            _output: [stdout, stderr],
+        });
         debug!("{pid}: the rehearsal starts");
         self.resume(pid, Resume::Continue);
+    }
+
+    /// Gets ready copy `pid` to go on from its wakeup, which returns 0;
+    /// the caller resumes it. A copy that cannot go on cleanly is killed
+    /// (false): one with a signal pending (sent from outside while it
+    /// waited, as no run can reach it, and delivered once it ran: the run
+    /// that took it would be ended or stopped by it), or one no longer
+    /// stopped (killed from outside, its death not yet seen: the run would
+    /// be reported killed before it ran).
+    fn let_go(&mut self, pid: Pid, saved: Regs) -> bool {
+        if let Some(state) = self.template.as_mut()
+            && state.warming.is_some_and(|(warmed, _)| warmed == pid)
+        {
+            state.warming = None;
+        }
+        let mut regs = saved;
+        arch::set_return_value(&mut regs, 0);
+        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
+            debug!("{pid}: a ready copy had a signal pending or was gone: killed");
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            return false;
+        }
+        true
+    }
+
+    /// A count of what the processes of a run rooted at `pid` use, when
+    /// `cputime` or `maxmemory` asks for one.
+    fn new_usage(&self, pid: Pid) -> Option<Arc<crate::usage::Usage>> {
+        let counted = self
+            .template
+            .as_ref()
+            .is_some_and(|state| state.link.limits.counted());
+        counted.then(|| {
+            let usage = Arc::new(crate::usage::Usage::default());
+            usage.process_started(pid.as_raw());
+            usage
+        })
     }
 
     /// Learns from run root `root` if it is the rehearsal, stopped at its
@@ -649,14 +698,14 @@ impl Tracer {
         let Some(state) = self.template.as_mut() else {
             return;
         };
-        let rehearsal = state
-            .runs
-            .get(&root)
-            .is_some_and(|run| run.rehearsal.is_some());
         let Some(prepared) = state.thread else {
             return;
         };
-        if !rehearsal {
+        if state
+            .rehearsal
+            .as_ref()
+            .is_none_or(|rehearsal| rehearsal.root != root)
+        {
             return;
         }
         match super::warm::learn(root, prepared) {
@@ -780,13 +829,9 @@ impl Tracer {
         }
     }
 
-    /// Lets ready copy `ready` go as `request`'s run: its wakeup returns
-    /// 0, with its stdio in place. A copy that cannot be let go cleanly is
-    /// killed, and the request given back: one with a signal pending (sent
-    /// from outside while it waited, as no run can reach it, and delivered
-    /// once it ran: the run that took it would be ended or stopped by it),
-    /// or one no longer stopped (killed from outside, its death not yet
-    /// seen: the run would be reported killed before it ran).
+    /// Lets ready copy `ready` go as `request`'s run, with its stdio in
+    /// place. A copy that cannot go on cleanly ([`Tracer::let_go`]) is
+    /// killed, and the request given back.
     fn start_run(&mut self, ready: Ready, request: RunRequest) -> Result<(), RunRequest> {
         let Ready {
             pid,
@@ -795,16 +840,7 @@ impl Tracer {
             server,
             report,
         } = ready;
-        if let Some(state) = self.template.as_mut()
-            && state.warming.is_some_and(|(warmed, _)| warmed == pid)
-        {
-            state.warming = None;
-        }
-        let mut regs = saved;
-        arch::set_return_value(&mut regs, 0);
-        if has_pending_signal(pid) || nix::sys::ptrace::setregs(pid, regs).is_err() {
-            debug!("{pid}: a ready copy had a signal pending or was gone: killed");
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        if !self.let_go(pid, saved) {
             return Err(request);
         }
         if let Some(task) = self.tasks.get_mut(&pid) {
@@ -815,14 +851,7 @@ impl Tracer {
             replies,
             notify,
         } = request;
-        let usage = self
-            .template
-            .as_ref()
-            .is_some_and(|state| state.link.count_usage)
-            .then(|| Arc::new(crate::usage::Usage::default()));
-        if let Some(usage) = &usage {
-            usage.process_started(pid.as_raw());
-        }
+        let usage = self.new_usage(pid);
         let _ = replies.send(RunEvent::Started {
             pid,
             pidfd,
@@ -840,7 +869,6 @@ impl Tracer {
                     notify,
                     report: Some(Rc::new(report)),
                     usage,
-                    rehearsal: None,
                 },
             );
         }
@@ -1386,7 +1414,8 @@ impl Tracer {
         };
         if state
             .rehearsal
-            .is_some_and(|(rehearsal, _)| rehearsal == root)
+            .as_ref()
+            .is_some_and(|rehearsal| rehearsal.root == root)
         {
             state.rehearsal = None;
         }
