@@ -189,41 +189,18 @@ pub fn loaded_files(maps: &File) -> Result<Vec<Mapped>, Errno> {
     Ok(parse_maps(&text))
 }
 
-/// Parses `/proc/<pid>/maps`: `start-end perms offset major:minor inode
-/// path`, where an inode of 0 is no file.
+/// The files of a `/proc/<pid>/maps` text, each once (an inode of 0 is
+/// no file).
 pub fn parse_maps(text: &[u8]) -> Vec<Mapped> {
     let mut files: Vec<Mapped> = Vec::new();
-    for line in text.split(|&byte| byte == b'\n') {
-        let mut fields = line.splitn(6, |&byte| byte == b' ');
-        let (Some(_), Some(_), Some(_), Some(device), Some(inode)) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
-            continue;
-        };
-        let Some(inode) = std::str::from_utf8(inode)
-            .ok()
-            .and_then(|inode| inode.parse::<u64>().ok())
-        else {
-            continue;
-        };
-        if inode == 0 {
-            continue;
-        }
-        let Some(device) = parse_device(device) else {
-            continue;
-        };
-        let name = fields.next().unwrap_or_default();
-        let name = trim_ascii_start(name);
+    for line in crate::procfs::maps_lines(text).filter(|line| line.inode != 0) {
+        let name = line.name;
         let path = (name.starts_with(b"/")
             && !name.starts_with(b"/memfd:")
             && !name.ends_with(b" (deleted)"))
         .then(|| PathBuf::from(OsStr::from_bytes(name)));
         let mapped = Mapped {
-            identity: (device, inode),
+            identity: (line.device, line.inode),
             path,
         };
         if !files.contains(&mapped) {
@@ -231,23 +208,6 @@ pub fn parse_maps(text: &[u8]) -> Vec<Mapped> {
         }
     }
     files
-}
-
-fn trim_ascii_start(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|&byte| byte != b' ')
-        .unwrap_or(bytes.len());
-    &bytes[start..]
-}
-
-/// `major:minor` in hex, as `st_dev` encodes it.
-fn parse_device(text: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(text).ok()?;
-    let (major, minor) = text.split_once(':')?;
-    let major = u32::from_str_radix(major, 16).ok()?;
-    let minor = u32::from_str_radix(minor, 16).ok()?;
-    Some(libc::makedev(major, minor))
 }
 
 #[cfg(test)]

@@ -63,29 +63,17 @@ pub struct Area {
 
 /// The mappings of a `maps` text; lines that do not parse are left out.
 pub fn parse_maps(text: &str) -> Vec<Area> {
-    text.lines().filter_map(parse_area).collect()
-}
-
-fn parse_area(line: &str) -> Option<Area> {
-    let mut fields = line.split_whitespace();
-    let (start, end) = fields.next()?.split_once('-')?;
-    let start = u64::from_str_radix(start, 16).ok()?;
-    let end = u64::from_str_radix(end, 16).ok()?;
-    let perms = fields.next()?.as_bytes();
-    if perms.len() < 4 || end <= start {
-        return None;
-    }
-    let inode = fields.nth(2).unwrap_or("0");
-    let name = fields.next().unwrap_or("");
-    Some(Area {
-        start,
-        end,
-        readable: perms[0] == b'r',
-        writable: perms[1] == b'w',
-        private: perms[3] == b'p',
-        special: name.starts_with('[') && !matches!(name, "[heap]" | "[stack]"),
-        file: inode != "0",
-    })
+    crate::procfs::maps_lines(text.as_bytes())
+        .map(|line| Area {
+            start: line.start,
+            end: line.end,
+            readable: line.readable(),
+            writable: line.writable(),
+            private: line.private(),
+            special: line.name.starts_with(b"[") && !matches!(line.name, b"[heap]" | b"[stack]"),
+            file: line.inode != 0,
+        })
+        .collect()
 }
 
 /// The pages a rehearsal touched: `read` to be mapped, `write` to be
