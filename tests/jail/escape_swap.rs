@@ -303,3 +303,49 @@ fn escape_swap_lone_name_looked_at_through_a_dirfd_never_reaches_the_hidden_file
         assert_eq!(fs::read(j.path("hidden/file")).unwrap(), before);
     }
 }
+
+/// The tracer remembers a directory it has looked up by its canonical
+/// name only where the jail cannot change it. A directory of the write
+/// tree, looked up again and again by its absolute name, then moved away
+/// and replaced by a symlink to the hidden directory, must not be reached
+/// through its old name. Natively (the control) the symlink reaches the
+/// hidden file; jailed, with Landlock and without, as root and as an
+/// ordinary user, it must not.
+#[test]
+fn a_directory_looked_up_often_in_the_write_tree_is_not_remembered_past_a_swap() {
+    let script = "d={jail}/d; mkdir $d && for i in 1 2 3 4 5 6 7 8; do test -d $d && ls -d $d/ >/dev/null; done; \
+                  mv $d {jail}/gone && ln -s {hidden} $d && echo listed $(ls $d) && cat $d/file; echo status $?";
+    let native = Jail::new();
+    let out = run_native(
+        &["/bin/sh", "-c", &native.expand(script)],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        out.stdout,
+        "listed dir file\nsecret\nstatus 0\n",
+        "control: {}",
+        out.describe()
+    );
+    for (landlock, unprivileged) in crate::support::landlock_and_users() {
+        let mut j = Jail::new();
+        j.add_config(&format!(
+            "see /usr\nsee /bin\nsee /lib\nsee /lib64\nlandlock {landlock}\n"
+        ));
+        if unprivileged {
+            crate::support::run_as_test_user(&mut j);
+        }
+        let out = j.cmd(&["/bin/sh", "-c", &j.expand(script)]).run();
+        let context = format!("landlock {landlock}, unprivileged {unprivileged}");
+        assert!(
+            !out.stdout.contains("secret") && !out.stdout.contains("dir file"),
+            "[{context}] {}",
+            out.describe()
+        );
+        assert_eq!(
+            out.lines().last(),
+            Some(&"status 1"),
+            "[{context}] {}",
+            out.describe()
+        );
+    }
+}
