@@ -23,7 +23,7 @@ use super::{
 use crate::config::Rehearsal;
 use crate::jail::{Ending, Jail};
 use crate::policy::network::NetworkPolicy;
-use crate::tracer::template::{Link, RunEnd, RunEvent, RunLimits, RunPipes, RunRequest};
+use crate::tracer::template::{Link, PastLimit, RunEnd, RunEvent, RunLimits, RunPipes, RunRequest};
 use crate::watchdog::Watchdog;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -263,13 +263,11 @@ struct Shared {
     /// The threads that serve clients, kept between clients.
     workers: Workers,
     template: Mutex<Option<Watchdog>>,
-    time_limit: Option<Duration>,
+    /// `timelimit`, `cputime` and `maxmemory`, per run.
+    limits: RunLimits,
     /// `outputlimit`: the bytes of stdout and stderr together a run may
     /// write.
     output_limit: Option<u64>,
-    /// `cputime` and `maxmemory`, per run.
-    cpu_limit: Option<Duration>,
-    memory_limit: Option<u64>,
     socket: Socket,
 }
 
@@ -378,10 +376,12 @@ fn serve(
         relaying: Arc::new(AtomicUsize::new(0)),
         workers: Workers::default(),
         template: Mutex::new(None),
-        time_limit: jail.config.time_limit,
+        limits: RunLimits {
+            time: jail.config.time_limit,
+            cpu: jail.config.limits.cpu_time,
+            memory: jail.config.limits.max_memory,
+        },
         output_limit: jail.config.limits.output_limit,
-        cpu_limit: jail.config.limits.cpu_time,
-        memory_limit: jail.config.limits.max_memory,
         socket: socket.clone(),
     });
     {
@@ -429,11 +429,7 @@ fn serve(
                     Rehearsal::Input(input) => Some(input.clone().into_bytes()),
                     Rehearsal::Off => None,
                 },
-                limits: RunLimits {
-                    time: jail.config.time_limit,
-                    cpu: shared.cpu_limit,
-                    memory: shared.memory_limit,
-                },
+                limits: shared.limits,
             };
             started.serve_template(link)
         });
@@ -765,13 +761,9 @@ fn run_one(
     let clock = RunClock {
         root: &root,
         killed: &killed,
-        time_limit: shared.time_limit,
+        limits: shared.limits,
         started: Instant::now(),
-        usage: usage.map(|usage| RunUsage {
-            usage,
-            cpu_limit: shared.cpu_limit,
-            memory_limit: shared.memory_limit,
-        }),
+        usage,
     };
     relay.run(&notify, &replies, &clock);
     forget(shared);
@@ -783,38 +775,17 @@ fn run_one(
 struct RunClock<'a> {
     root: &'a OwnedFd,
     killed: &'a AtomicBool,
-    time_limit: Option<Duration>,
+    limits: RunLimits,
     started: Instant,
     /// With `cputime` or `maxmemory`: what the run uses, polled every
     /// [`crate::watchdog::POLL_MIN`] by the relay.
-    usage: Option<RunUsage>,
-}
-
-struct RunUsage {
-    usage: Arc<crate::usage::Usage>,
-    cpu_limit: Option<Duration>,
-    memory_limit: Option<u64>,
-}
-
-impl RunUsage {
-    /// The limit the run is past, if any.
-    fn past(&self) -> Option<Frame> {
-        if self.cpu_limit.is_some_and(|limit| self.usage.cpu() > limit) {
-            return Some(Frame::CpuLimit);
-        }
-        if self
-            .memory_limit
-            .is_some_and(|limit| self.usage.memory() > limit)
-        {
-            return Some(Frame::MemoryLimit);
-        }
-        None
-    }
+    usage: Option<Arc<crate::usage::Usage>>,
 }
 
 impl RunClock<'_> {
     fn deadline(&self) -> Option<Instant> {
-        self.time_limit
+        self.limits
+            .time
             .and_then(|limit| self.started.checked_add(limit))
     }
 
@@ -1051,7 +1022,10 @@ impl<'a> Relay<'a> {
                 && kill_sent.is_none()
                 && let Some(usage) = &clock.usage
             {
-                self.usage_limited = usage.past();
+                self.usage_limited = clock.limits.past(usage).map(|limit| match limit {
+                    PastLimit::Cpu => Frame::CpuLimit,
+                    PastLimit::Memory => Frame::MemoryLimit,
+                });
             }
             if ended.is_none() && kill_sent.is_none() {
                 let past_limit = clock.deadline().is_some_and(|at| at <= now);
@@ -1094,7 +1068,7 @@ impl<'a> Relay<'a> {
                     }
                 };
                 self.queue(&frame);
-                finishing = Some(now + clock.time_limit.unwrap_or(FLUSH_LIMIT));
+                finishing = Some(now + clock.limits.time.unwrap_or(FLUSH_LIMIT));
             }
             if let Some(until) = finishing
                 && (self.client_gone || self.to_client.is_empty() || until <= now)

@@ -165,15 +165,27 @@ pub struct RunLimits {
 impl RunLimits {
     /// Whether a run's CPU time and memory are counted (`cputime`,
     /// `maxmemory`).
-    fn counted(&self) -> bool {
+    pub fn counted(&self) -> bool {
         self.cpu.is_some() || self.memory.is_some()
     }
 
-    /// Whether `usage` is past the CPU time or memory limit.
-    fn past(&self, usage: &crate::usage::Usage) -> bool {
-        self.cpu.is_some_and(|limit| usage.cpu() > limit)
-            || self.memory.is_some_and(|limit| usage.memory() > limit)
+    /// The limit `usage` is past, if any (CPU time first).
+    pub fn past(&self, usage: &crate::usage::Usage) -> Option<PastLimit> {
+        if self.cpu.is_some_and(|limit| usage.cpu() > limit) {
+            return Some(PastLimit::Cpu);
+        }
+        if self.memory.is_some_and(|limit| usage.memory() > limit) {
+            return Some(PastLimit::Memory);
+        }
+        None
     }
+}
+
+/// Which of a run's limits it went past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastLimit {
+    Cpu,
+    Memory,
 }
 
 /// The tracer's template state.
@@ -543,7 +555,7 @@ impl Tracer {
             let past = match usage {
                 Some(usage) if due => {
                     rehearsal.looked = Instant::now();
-                    state.link.limits.past(usage)
+                    state.link.limits.past(usage).is_some()
                 }
                 _ => false,
             };
