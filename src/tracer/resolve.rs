@@ -144,6 +144,14 @@ impl DirectoryCache {
         self.entries.get(dir).cloned()
     }
 
+    /// Whether `path` is a remembered directory whose canonical name is
+    /// itself (no symlink on it), looked up without a copy.
+    fn is_itself(&self, path: &[u8]) -> bool {
+        self.entries
+            .get(path)
+            .is_some_and(|canonical| canonical.as_os_str().as_bytes() == path)
+    }
+
     fn insert(&mut self, dir: &[u8], canonical: &Path) {
         if self.entries.len() >= DIRECTORY_CACHE {
             self.entries.clear();
@@ -681,8 +689,7 @@ fn fast(
         if absolute
             && directories
                 .borrow()
-                .get(candidate.as_os_str().as_bytes())
-                .is_some_and(|canonical| canonical == candidate)
+                .is_itself(candidate.as_os_str().as_bytes())
         {
             return found(candidate, true);
         }
