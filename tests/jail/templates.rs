@@ -260,17 +260,21 @@ struct Stat {
     session: i32,
     /// Start time, in clock ticks after boot.
     start: u64,
+    /// User and system time so far, in clock ticks.
+    cpu: u64,
 }
 
 fn stat_of(pid: i32) -> Option<Stat> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name: state (3), ppid, pgrp, session (6),
-    // ... starttime (22).
+    // ... utime (14), stime (15), ... starttime (22).
     let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+    let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
     Some(Stat {
         state: fields.first()?.chars().next()?,
         session: fields.get(3)?.parse().ok()?,
-        start: fields.get(19)?.parse().ok()?,
+        start: ticks(19)?,
+        cpu: ticks(11)? + ticks(12)?,
     })
 }
 
@@ -1831,17 +1835,30 @@ fn a_rehearsal_keeps_the_limits_of_a_run() {
 fn a_run_cannot_signal_the_rehearsal() {
     let t = Templates::with_driver(attack_template(), "timelimit 10\nrehearsal spin\n");
     t.answers("a", "say hi\n", "hi\n");
+    // The rehearsal is the copy that spins: the one copy that is not a
+    // spare, the same one for 100 ms, using CPU. A copy seen once may be
+    // a spare still being made, which the next run would take (and
+    // signal itself through).
     let start = Instant::now();
+    let mut seen: Option<(i32, u64, u32)> = None;
     let rehearsal = loop {
         let (live, _) = t.drivers_and_spares();
-        if live.len() == 2 {
-            break live[1];
+        seen = match (live.as_slice(), seen) {
+            ([_, copy], Some((pid, cpu, looks))) if *copy == pid => Some((pid, cpu, looks + 1)),
+            ([_, copy], _) => stat_of(*copy).map(|stat| (*copy, stat.cpu, 1)),
+            _ => None,
+        };
+        if let Some((pid, cpu, 5..)) = seen
+            && stat_of(pid).is_some_and(|stat| stat.cpu > cpu)
+        {
+            break pid;
         }
         assert!(
             start.elapsed() < Duration::from_secs(3),
-            "no rehearsal seen"
+            "no rehearsal seen: {:?}",
+            t.drivers_and_spares()
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(20));
     };
     let out = t.run("b", &format!("kill {rehearsal} 0\nkill {rehearsal} 9\n"));
     assert_eq!(
