@@ -7,6 +7,7 @@
 use crate::support::{Jail, is_root, skip};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 /// The quota of these tests.
 const QUOTA: u64 = 1000;
@@ -597,6 +598,12 @@ fn a_truncation_race_wins_once_and_its_sparse_file_commits_as_sparse() {
     );
     for landlock in ["auto", "off"] {
         let j = quota_jail(landlock, "onexit commit\n");
+        // Every file after the won one makes all its 10000 tries, each a
+        // refused ftruncate stopped by the tracer while the swapper's dup2s
+        // stop too: 3 to 10 s of traced calls unloaded, past the usual 30 s
+        // on a loaded 2-CPU machine (it was killed there once). The tries
+        // stay (the jail's first win takes up to ~1200 of them), the budget
+        // fits them.
         let out = j
             .cmd(&[
                 "/usr/bin/python3",
@@ -605,6 +612,7 @@ fn a_truncation_race_wins_once_and_its_sparse_file_commits_as_sparse() {
                 &j.p("tree"),
                 "truncate race",
             ])
+            .timeout(Duration::from_secs(120))
             .run();
         let won = out.status.code().unwrap_or(99);
         assert!(
