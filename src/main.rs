@@ -11,7 +11,7 @@
 //! `--version`.
 
 use sandbox::error::status;
-use sandbox::session::{self, ClientEnding, Ident};
+use sandbox::session::{self, Ident};
 use sandbox::{Ending, Jail};
 use std::ffi::OsString;
 use std::io::Write;
@@ -169,17 +169,13 @@ fn main() -> ExitCode {
             session::run(&jail, &ident, program)
         };
         return match ran {
-            Ok(ClientEnding::Done) => ExitCode::SUCCESS,
-            Ok(ClientEnding::Exited(code)) => ExitCode::from(code as u8),
-            Ok(ClientEnding::Killed(signal)) => killed(signal),
-            Ok(ClientEnding::TimedOut) => timed_out(),
-            Ok(ClientEnding::OutputLimit) => limit_hit("[Output limit]", status::OUTPUT_LIMIT),
-            Ok(ClientEnding::CpuLimit) => limit_hit("[CPU time limit]", status::CPU_LIMIT),
-            Ok(ClientEnding::MemoryLimit) => limit_hit("[Memory limit]", status::MEMORY_LIMIT),
-            Ok(ClientEnding::Ended) if jail.config.template => {
-                fail("the run was ended by `kill`", status::JAIL_FAILED)
+            Ok(ending) => {
+                let (code, message) = ending.verdict(jail.config.template);
+                if let Some(message) = message {
+                    say!("{message}");
+                }
+                ExitCode::from(code)
             }
-            Ok(ClientEnding::Ended) => fail("the session was ended", status::JAIL_FAILED),
             Err(error) => fail(&error.to_string(), error.exit_status()),
         };
     }

@@ -30,6 +30,35 @@ pub enum ClientEnding {
     MemoryLimit,
 }
 
+impl ClientEnding {
+    /// What the `sandbox` binary makes of this ending: its exit status,
+    /// and the line it prints on stderr, if any (`template`: the ending
+    /// was a template's run's, whose `kill` ends the run, not a session).
+    pub fn verdict(self, template: bool) -> (u8, Option<String>) {
+        use crate::error::status;
+        match self {
+            ClientEnding::Done => (0, None),
+            ClientEnding::Exited(code) => (code as u8, None),
+            ClientEnding::Killed(signal) => (
+                128u8.wrapping_add(signal as u8),
+                Some(format!("[{}]", crate::sys::signal_description(signal))),
+            ),
+            ClientEnding::TimedOut => (status::TIMED_OUT, Some("[Timed out]".into())),
+            ClientEnding::OutputLimit => (status::OUTPUT_LIMIT, Some("[Output limit]".into())),
+            ClientEnding::CpuLimit => (status::CPU_LIMIT, Some("[CPU time limit]".into())),
+            ClientEnding::MemoryLimit => (status::MEMORY_LIMIT, Some("[Memory limit]".into())),
+            ClientEnding::Ended if template => (
+                status::JAIL_FAILED,
+                Some("sandbox: the run was ended by `kill`".into()),
+            ),
+            ClientEnding::Ended => (
+                status::JAIL_FAILED,
+                Some("sandbox: the session was ended".into()),
+            ),
+        }
+    }
+}
+
 /// Connects to the session at `path`. `Ok(None)` when no session answers
 /// there; a socket nobody listens on is left alone (only an invocation
 /// holding the directory's lock may remove it).
@@ -213,14 +242,23 @@ pub fn kill(mut stream: UnixStream) -> Result<(), SessionError> {
     }
 }
 
-/// Relays the session's frames until the command's ending. `sender`, the
-/// socket for the rest of stdin, is put to work once the command starts.
+/// Relays the session's frames to this process's stdout and stderr until
+/// the command's ending. `sender`, the socket for the rest of stdin, is
+/// put to work once the command starts.
 pub(super) fn relay(
+    stream: UnixStream,
+    sender: Option<UnixStream>,
+) -> Result<Outcome, SessionError> {
+    relay_into(stream, sender, &mut io::stdout(), &mut io::stderr())
+}
+
+/// [`relay`] into `stdout` and `stderr`, whatever they are.
+pub(super) fn relay_into(
     mut stream: UnixStream,
     mut sender: Option<UnixStream>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
 ) -> Result<Outcome, SessionError> {
-    let mut stdout = io::stdout();
-    let mut stderr = io::stderr();
     let mut started = false;
     loop {
         let frame = match Frame::read_from(&mut stream) {

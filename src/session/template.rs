@@ -51,6 +51,9 @@ const KILL_WAIT: Duration = Duration::from_secs(5);
 const SOCKET_CHECK: Duration = Duration::from_secs(1);
 /// Input held for a run beyond what its stdin pipe holds.
 const INPUT_LIMIT: usize = 1 << 20;
+/// A request [`run_here`] writes before it reads: well inside a unix
+/// socket's send buffer (about 200 KiB by default).
+const REQUEST_INLINE: usize = 64 * 1024;
 
 /// The socket of config `key`'s template server in `dir`.
 pub fn socket_path(dir: &Path, key: &ConfigKey) -> PathBuf {
@@ -125,6 +128,71 @@ pub fn run(jail: &Jail, ident: &Ident, program: &[OsString]) -> Result<ClientEnd
     Err(SessionError::Start(
         "the template server kept ending before this run could start".into(),
     ))
+}
+
+/// What a run through a live template server gave its caller
+/// ([`run_here`]).
+pub struct Captured {
+    pub ending: ClientEnding,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Runs one run of the template from this process, with `input` as its
+/// whole stdin, when the config's server is up. `Ok(None)` when none
+/// answers, or anything fails before the run starts (nothing ran: the
+/// `sandbox` binary then starts a server, or says what is wrong); an
+/// error only for a run that started and was lost. A library caller so
+/// saves starting that binary, most of a run's cost
+/// (docs/performance.md).
+pub fn run_here(
+    jail: &Jail,
+    ident: &Ident,
+    input: &[u8],
+) -> Result<Option<Captured>, SessionError> {
+    let path = socket_path(&sock_dir(jail), &ConfigKey::of(jail));
+    let Ok(Some(stream)) = client::connect(&path) else {
+        return Ok(None);
+    };
+    let Ok(mut sender) = stream.try_clone() else {
+        return Ok(None);
+    };
+    let mut request = Vec::new();
+    let frames = [
+        Some(Frame::Run(ident.as_bytes().to_vec())),
+        (!input.is_empty()).then(|| Frame::Input(input.to_vec())),
+        Some(Frame::EndOfInput),
+    ];
+    for frame in frames.iter().flatten() {
+        if frame.write_to(&mut request).is_err() {
+            return Ok(None);
+        }
+    }
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    // The server takes a run's input while the run writes, but no more
+    // than a socket's buffer is sure to hold goes before reading: a
+    // larger input is written beside the relay, as a client's stdin is.
+    let outcome = if request.len() <= REQUEST_INLINE {
+        if sender.write_all(&request).is_err() {
+            return Ok(None);
+        }
+        client::relay_into(stream, None, &mut stdout, &mut stderr)?
+    } else {
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let _ = sender.write_all(&request);
+            });
+            client::relay_into(stream, None, &mut stdout, &mut stderr)
+        })?
+    };
+    Ok(match outcome {
+        client::Outcome::Ended(ending) => Some(Captured {
+            ending,
+            stdout,
+            stderr,
+        }),
+        client::Outcome::NotStarted => None,
+    })
 }
 
 /// Ends the runs of `ident` in progress (none is fine); the prepared

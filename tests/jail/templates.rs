@@ -1935,3 +1935,59 @@ fn a_runs_input_arrives_whole_and_in_order_however_large() {
     assert_eq!(stdout(&out), "first\nsecond\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// A library caller's runs go straight to the live template server: once
+/// a run through the binary has started the server, `Session::send`
+/// works with no `sandbox` binary to be found at all, and each run gives
+/// what the binary gives for the same input (output, stderr with the
+/// jail's ending line, status), for an exit code, a timeout, an input
+/// larger than a socket's buffer and an empty one. With the server gone
+/// it needs the binary again.
+#[test]
+fn the_librarys_runs_go_straight_to_a_live_template_server() {
+    let t = Templates::with_driver(attack_template(), "timelimit 1\n");
+    t.answers("lib", "say up\n", "up\n");
+    let jail = sandbox::Jail::load(&t.jail.config_path(), "lib")
+        .unwrap()
+        .with_binary("/nonexistent/sandbox");
+    let session = jail.session("lib");
+    let large: String = (0..20_000).map(|n| format!("say {n}\n")).collect();
+    let large_output: String = (0..20_000).map(|n| format!("{n}\n")).collect();
+    let cases: [(&str, &str, i32, &str); 4] = [
+        ("say hi\n", "hi\n", 0, ""),
+        ("say bye\nexit 3\n", "bye\n", 3, ""),
+        ("spin\n", "", 124, "[Timed out]\n"),
+        (&large, &large_output, 0, ""),
+    ];
+    for (input, stdout_wanted, status_wanted, stderr_wanted) in cases {
+        let shown = &input[..input.len().min(20)];
+        let library = session.send(input.as_bytes()).expect(shown);
+        let binary = t.run("lib", input);
+        assert_eq!(
+            (
+                String::from_utf8_lossy(&library.stdout).into_owned(),
+                library.status.sandbox_status().code(),
+                String::from_utf8_lossy(&library.stderr).into_owned(),
+            ),
+            (
+                stdout_wanted.to_string(),
+                Some(status_wanted),
+                stderr_wanted.to_string()
+            ),
+            "{shown:?}"
+        );
+        assert_eq!(
+            (library.stdout, library.stderr),
+            (binary.stdout, binary.stderr),
+            "{shown:?}"
+        );
+        assert_eq!(
+            library.status.sandbox_status().code(),
+            binary.status.code(),
+            "{shown:?}"
+        );
+    }
+    t.end_and_leave_nothing();
+    let error = session.send(b"say hi\n").unwrap_err();
+    assert!(error.to_string().contains("sandbox"), "{error}");
+}
