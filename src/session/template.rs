@@ -150,7 +150,13 @@ pub fn run_here(
     ident: &Ident,
     input: &[u8],
 ) -> Result<Option<Captured>, SessionError> {
-    let path = socket_path(&sock_dir(jail), &ConfigKey::of(jail));
+    let dir = sock_dir(jail);
+    // The directory is checked as the binary checks it (this user's,
+    // writable by no one else) before any socket in it is trusted.
+    if prepare_sock_dir(&dir).is_err() {
+        return Ok(None);
+    }
+    let path = socket_path(&dir, &ConfigKey::of(jail));
     let Ok(Some(stream)) = client::connect(&path) else {
         return Ok(None);
     };
