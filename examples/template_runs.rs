@@ -3,6 +3,7 @@
 //! side by side (docs/performance.md, "Templates").
 //!
 //!     cargo run --release --example template_runs -- [ROUNDS] [CONFIG]
+//!     SPACE=0.02 ...   sleep this many seconds before each run (a bot's pace)
 //!
 //! CONFIG defaults to conf/python-template.conf; each round sends
 //! `print(6*7)` both ways (alternating which goes first) and checks that
@@ -28,7 +29,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jail = sandbox::Jail::load(config.as_ref(), "bench")?.with_binary(&binary);
     let session = jail.session("bench");
     let program = b"print(6*7)\n";
+    let space = std::env::var("SPACE")
+        .ok()
+        .map(|text| text.parse::<f64>())
+        .transpose()?
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
     let through_library = || -> Result<Duration, Box<dyn std::error::Error>> {
+        std::thread::sleep(space);
         let start = Instant::now();
         let output = session.send(program)?;
         let took = start.elapsed();
@@ -38,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(took)
     };
     let through_binary = || -> Result<Duration, Box<dyn std::error::Error>> {
+        std::thread::sleep(space);
         let start = Instant::now();
         let mut child = Command::new(&binary)
             .args([config.as_str(), "bench"])
