@@ -1991,3 +1991,45 @@ fn the_librarys_runs_go_straight_to_a_live_template_server() {
     let error = session.send(b"say hi\n").unwrap_err();
     assert!(error.to_string().contains("sandbox"), "{error}");
 }
+
+/// What the library gives for `input` to session `ident` and what the
+/// binary gives for it, as (stdout, stderr, status) each.
+fn library_and_binary(
+    t: &Templates,
+    session: &sandbox::Session,
+    ident: &str,
+    input: &str,
+) -> [(String, String, Option<i32>); 2] {
+    let shown = &input[..input.len().min(20)];
+    let library = session.send(input.as_bytes()).expect(shown);
+    let binary = t.run(ident, input);
+    [
+        (
+            String::from_utf8_lossy(&library.stdout).into_owned(),
+            String::from_utf8_lossy(&library.stderr).into_owned(),
+            library.status.sandbox_status().code(),
+        ),
+        (stdout(&binary), stderr(&binary), binary.status.code()),
+    ]
+}
+
+/// A library caller's run with an input larger than a protocol frame
+/// (1 MiB) goes straight to the live server too, whole and once (no
+/// `sandbox` binary is there to run it again), as the binary's does.
+#[test]
+fn the_librarys_runs_take_an_input_larger_than_a_frame() {
+    let t = Templates::with_driver(attack_template(), "timelimit 20\n");
+    t.answers("lib", "say up\n", "up\n");
+    let jail = sandbox::Jail::load(&t.jail.config_path(), "lib")
+        .unwrap()
+        .with_binary("/nonexistent/sandbox");
+    let session = jail.session("lib");
+    let input: String = (0..200_000).map(|n| format!("say {n}\n")).collect();
+    let expected: String = (0..200_000).map(|n| format!("{n}\n")).collect();
+    assert!(input.len() > 1 << 20);
+    let [library, binary] = library_and_binary(&t, &session, "lib", &input);
+    assert!(library.0 == expected, "{} bytes", library.0.len());
+    assert_eq!((&library.1, library.2), (&String::new(), Some(0)));
+    assert_eq!(library, binary);
+    t.end_and_leave_nothing();
+}
