@@ -2033,3 +2033,83 @@ fn the_librarys_runs_take_an_input_larger_than_a_frame() {
     assert_eq!(library, binary);
     t.end_and_leave_nothing();
 }
+
+/// The library's runs straight to the server end as the binary's do,
+/// stderr line and status, for every ending a run can have: a signal,
+/// `outputlimit`, `cputime`, `maxmemory`, and `kill <ident>` during the
+/// run; and the config's warnings come first, naming the config as the
+/// binary names it (its canonical path, here through a symlink).
+#[test]
+fn the_librarys_runs_end_as_the_binarys() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 8\noutputlimit 1000\ncputime 1\nmaxmemory 67108864\n\
+         see /nonexistent-sandbox-review\n",
+    );
+    t.answers("lib", "say up\n", "up\n");
+    let alias = t.jail.path("alias.conf");
+    std::os::unix::fs::symlink(t.jail.config_path(), &alias).unwrap();
+    let jail = sandbox::Jail::load(&alias, "lib")
+        .unwrap()
+        .with_binary("/nonexistent/sandbox");
+    let session = jail.session("lib");
+    let long = format!("say {}\n", "x".repeat(1500));
+    let warning = "sandbox: warning: ";
+    for (input, line) in [
+        ("kill 0 15\n", "[Terminated]"),
+        (long.as_str(), "[Output limit]"),
+        ("spin\n", "[CPU time limit]"),
+        ("alloc 200\n", "[Memory limit]"),
+    ] {
+        let [library, binary] = library_and_binary(&t, &session, "lib", input);
+        assert!(library.1.starts_with(warning), "{input}: {}", library.1);
+        assert!(
+            library.1.ends_with(&format!("{line}\n")),
+            "{input}: {}",
+            library.1
+        );
+        assert_eq!(library, binary, "{input}");
+    }
+    // The ident `kill` names the binary's kill command: the library's
+    // run for it is refused as the binary's, not run.
+    let kill = sandbox::Jail::load(&alias, "kill")
+        .unwrap()
+        .with_binary(SANDBOX);
+    let [library, binary] = library_and_binary(&t, &kill.session("kill"), "kill", "say hi\n");
+    assert_eq!(library.0, "");
+    assert_eq!(library, binary);
+    // `kill lib` while a run sleeps: the run was ended by it.
+    fn ended(
+        t: &Templates,
+        run: impl FnOnce() -> (String, String, Option<i32>) + Send,
+    ) -> (String, String, Option<i32>) {
+        std::thread::scope(|scope| {
+            let running = scope.spawn(run);
+            std::thread::sleep(Duration::from_millis(1000));
+            let killed = t.kill("lib");
+            assert_eq!(stdout(&killed), "Done\n", "{}", stderr(&killed));
+            running.join().unwrap()
+        })
+    }
+    let library = ended(&t, || {
+        let out = session.send(b"sleep 5000\n").unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.sandbox_status().code(),
+        )
+    });
+    let binary = ended(&t, || {
+        let out = t.run("lib", "sleep 5000\n");
+        (stdout(&out), stderr(&out), out.status.code())
+    });
+    assert!(
+        library
+            .1
+            .ends_with("sandbox: the run was ended by `kill`\n"),
+        "{}",
+        library.1
+    );
+    assert_eq!(library, binary);
+    t.end_and_leave_nothing();
+}
