@@ -2113,3 +2113,61 @@ fn the_librarys_runs_end_as_the_binarys() {
     assert_eq!(library, binary);
     t.end_and_leave_nothing();
 }
+
+/// The binary's request takes at most 1 MiB of stdin, however its reads
+/// come (here a packet socket's, 1000 bytes each, all there at once):
+/// one byte more made its Input frame larger than the server takes, and
+/// the run was started, ended and tried again until the binary gave up.
+#[test]
+fn a_runs_request_stays_within_a_frame_whatever_the_reads() {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    if !is_root() {
+        return;
+    }
+    let t = Templates::with_driver(attack_template(), "timelimit 20\n");
+    t.answers("packets", "say up\n", "up\n");
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    // Room for all of it before the binary reads (root only).
+    let size: libc::c_int = 64 << 20;
+    let set = unsafe {
+        libc::setsockopt(
+            ours.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            (&raw const size).cast(),
+            std::mem::size_of_val(&size) as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    let line = format!("say {}\n", "x".repeat(995));
+    assert_eq!(line.len(), 1000);
+    let packets = 1100;
+    for _ in 0..packets {
+        nix::sys::socket::send(
+            ours.as_raw_fd(),
+            line.as_bytes(),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+    }
+    drop::<OwnedFd>(ours);
+    let child = t
+        .command(&["packets"])
+        .stdin(std::process::Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out) == line[4..].repeat(packets),
+        "{} bytes",
+        out.stdout.len()
+    );
+    t.end_and_leave_nothing();
+}
