@@ -808,6 +808,12 @@ fn run_one(
         shared.lock_runs().remove(&id);
         shared.runs_changed.notify_all();
     };
+    if relay.client_gone {
+        // Gone, or broke the protocol, before its run started: none is
+        // started (its client, if it is still there, hears nothing and
+        // knows its run never ran).
+        return forget(shared);
+    }
     if requests.send(request).is_err() {
         return forget(shared);
     }
