@@ -1953,8 +1953,9 @@ fn the_librarys_runs_go_straight_to_a_live_template_server() {
     let session = jail.session("lib");
     let large: String = (0..20_000).map(|n| format!("say {n}\n")).collect();
     let large_output: String = (0..20_000).map(|n| format!("{n}\n")).collect();
-    let cases: [(&str, &str, i32, &str); 4] = [
+    let cases: [(&str, &str, i32, &str); 5] = [
         ("say hi\n", "hi\n", 0, ""),
+        ("", "", 0, ""),
         ("say bye\nexit 3\n", "bye\n", 3, ""),
         ("spin\n", "", 124, "[Timed out]\n"),
         (&large, &large_output, 0, ""),
