@@ -1248,9 +1248,16 @@ impl Session {
         let Ok((text, _)) = source(&self.jail) else {
             return None;
         };
-        // As the binary reads it: the text under the jail's config name,
+        // The binary refuses the ident `kill` (its kill command): it
+        // says so.
+        if self.ident == b"kill" {
+            return None;
+        }
+        // As the binary reads it: the text under the name the binary is
+        // given (the canonical path: its messages and warnings name it),
         // for this ident.
-        let Ok(jail) = Jail::from_text(&self.jail.config.file, text.to_owned(), &self.ident) else {
+        let name = config_name(&self.jail.config.file);
+        let Ok(jail) = Jail::from_text(&name, text.to_owned(), &self.ident) else {
             return None;
         };
         if !(jail.config.template && jail.config.wakeup) {

@@ -155,6 +155,7 @@ pub fn first_input() -> Result<Vec<u8>, SessionError> {
 
 /// Input a template run sends with its request, at most.
 const EARLY_INPUT: usize = 1 << 20;
+const _: () = assert!(EARLY_INPUT <= super::protocol::MAX_FRAME);
 
 /// What stdin holds now: the first read waits (as [`first_input`]'s),
 /// later ones are made only while more is there at once. Returns the
@@ -166,7 +167,11 @@ pub fn available_input() -> Result<(Vec<u8>, bool), SessionError> {
     let mut buffer = vec![0u8; CHUNK];
     let stdin = io::stdin();
     loop {
-        match stdin.lock().read(&mut buffer) {
+        // Never past EARLY_INPUT, whatever the reads before gave: the
+        // request's one Input frame must stay within MAX_FRAME, or the
+        // server refuses it (and the run it started is ended).
+        let room = CHUNK.min(EARLY_INPUT - input.len());
+        match stdin.lock().read(&mut buffer[..room]) {
             Ok(0) => return Ok((input, true)),
             Ok(count) => input.extend_from_slice(&buffer[..count]),
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,

@@ -54,6 +54,8 @@ const INPUT_LIMIT: usize = 1 << 20;
 /// A request [`run_here`] writes before it reads: well inside a unix
 /// socket's send buffer (about 200 KiB by default).
 const REQUEST_INLINE: usize = 64 * 1024;
+/// The input [`run_here`] puts in one frame, at most (a client's read).
+const INPUT_FRAME: usize = 64 * 1024;
 
 /// The socket of config `key`'s template server in `dir`.
 pub fn socket_path(dir: &Path, key: &ConfigKey) -> PathBuf {
@@ -160,35 +162,45 @@ pub fn run_here(
     let Ok(Some(stream)) = client::connect(&path) else {
         return Ok(None);
     };
-    let Ok(mut sender) = stream.try_clone() else {
+    let Ok(sender) = stream.try_clone() else {
         return Ok(None);
     };
+    // The input goes in frames of a read's size, as the binary's: a
+    // frame larger than MAX_FRAME is a broken client's to the server,
+    // which ends its run before the client hears it started.
+    let mut frames = vec![Frame::Run(ident.as_bytes().to_vec())];
+    frames.extend(
+        input
+            .chunks(INPUT_FRAME)
+            .map(|chunk| Frame::Input(chunk.to_vec())),
+    );
+    frames.push(Frame::EndOfInput);
     let mut request = Vec::new();
-    let frames = [
-        Some(Frame::Run(ident.as_bytes().to_vec())),
-        (!input.is_empty()).then(|| Frame::Input(input.to_vec())),
-        Some(Frame::EndOfInput),
-    ];
-    for frame in frames.iter().flatten() {
+    for frame in &frames {
         if frame.write_to(&mut request).is_err() {
             return Ok(None);
         }
     }
+    drop(frames);
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     // The server takes a run's input while the run writes, but no more
     // than a socket's buffer is sure to hold goes before reading: a
     // larger input is written beside the relay, as a client's stdin is.
     let outcome = if request.len() <= REQUEST_INLINE {
-        if sender.write_all(&request).is_err() {
+        if send_all(&sender, &request).is_err() {
             return Ok(None);
         }
         client::relay_into(stream, None, &mut stdout, &mut stderr)?
     } else {
         std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let _ = sender.write_all(&request);
+            scope.spawn(|| {
+                let _ = send_all(&sender, &request);
             });
-            client::relay_into(stream, None, &mut stdout, &mut stderr)
+            let outcome = client::relay_into(stream, None, &mut stdout, &mut stderr);
+            // The run is over (or lost): a writer the server no longer
+            // reads is let go, not waited for.
+            let _ = sender.shutdown(std::net::Shutdown::Both);
+            outcome
         })?
     };
     Ok(match outcome {
@@ -199,6 +211,20 @@ pub fn run_here(
         }),
         client::Outcome::NotStarted => None,
     })
+}
+
+/// Writes all of `data` to `stream`: a peer gone is an error, never a
+/// SIGPIPE (a library's caller may not ignore it).
+fn send_all(stream: &UnixStream, mut data: &[u8]) -> Result<(), Errno> {
+    use nix::sys::socket::{MsgFlags, send};
+    while !data.is_empty() {
+        match send(stream.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
+            Ok(count) => data = &data[count..],
+            Err(Errno::EINTR) => {}
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
 }
 
 /// Ends the runs of `ident` in progress (none is fine); the prepared
@@ -782,6 +808,12 @@ fn run_one(
         shared.lock_runs().remove(&id);
         shared.runs_changed.notify_all();
     };
+    if relay.client_gone {
+        // Gone, or broke the protocol, before its run started: none is
+        // started (its client, if it is still there, hears nothing and
+        // knows its run never ran).
+        return forget(shared);
+    }
     if requests.send(request).is_err() {
         return forget(shared);
     }

@@ -1953,8 +1953,9 @@ fn the_librarys_runs_go_straight_to_a_live_template_server() {
     let session = jail.session("lib");
     let large: String = (0..20_000).map(|n| format!("say {n}\n")).collect();
     let large_output: String = (0..20_000).map(|n| format!("{n}\n")).collect();
-    let cases: [(&str, &str, i32, &str); 4] = [
+    let cases: [(&str, &str, i32, &str); 5] = [
         ("say hi\n", "hi\n", 0, ""),
+        ("", "", 0, ""),
         ("say bye\nexit 3\n", "bye\n", 3, ""),
         ("spin\n", "", 124, "[Timed out]\n"),
         (&large, &large_output, 0, ""),
@@ -1990,4 +1991,184 @@ fn the_librarys_runs_go_straight_to_a_live_template_server() {
     t.end_and_leave_nothing();
     let error = session.send(b"say hi\n").unwrap_err();
     assert!(error.to_string().contains("sandbox"), "{error}");
+}
+
+/// What the library gives for `input` to session `ident` and what the
+/// binary gives for it, as (stdout, stderr, status) each.
+fn library_and_binary(
+    t: &Templates,
+    session: &sandbox::Session,
+    ident: &str,
+    input: &str,
+) -> [(String, String, Option<i32>); 2] {
+    let shown = &input[..input.len().min(20)];
+    let library = session.send(input.as_bytes()).expect(shown);
+    let binary = t.run(ident, input);
+    [
+        (
+            String::from_utf8_lossy(&library.stdout).into_owned(),
+            String::from_utf8_lossy(&library.stderr).into_owned(),
+            library.status.sandbox_status().code(),
+        ),
+        (stdout(&binary), stderr(&binary), binary.status.code()),
+    ]
+}
+
+/// A library caller's run with an input larger than a protocol frame
+/// (1 MiB) goes straight to the live server too, whole and once (no
+/// `sandbox` binary is there to run it again), as the binary's does.
+#[test]
+fn the_librarys_runs_take_an_input_larger_than_a_frame() {
+    let t = Templates::with_driver(attack_template(), "timelimit 20\n");
+    t.answers("lib", "say up\n", "up\n");
+    let jail = sandbox::Jail::load(&t.jail.config_path(), "lib")
+        .unwrap()
+        .with_binary("/nonexistent/sandbox");
+    let session = jail.session("lib");
+    let input: String = (0..200_000).map(|n| format!("say {n}\n")).collect();
+    let expected: String = (0..200_000).map(|n| format!("{n}\n")).collect();
+    assert!(input.len() > 1 << 20);
+    let [library, binary] = library_and_binary(&t, &session, "lib", &input);
+    assert!(library.0 == expected, "{} bytes", library.0.len());
+    assert_eq!((&library.1, library.2), (&String::new(), Some(0)));
+    assert_eq!(library, binary);
+    t.end_and_leave_nothing();
+}
+
+/// The library's runs straight to the server end as the binary's do,
+/// stderr line and status, for every ending a run can have: a signal,
+/// `outputlimit`, `cputime`, `maxmemory`, and `kill <ident>` during the
+/// run; and the config's warnings come first, naming the config as the
+/// binary names it (its canonical path, here through a symlink).
+#[test]
+fn the_librarys_runs_end_as_the_binarys() {
+    let t = Templates::with_driver(
+        attack_template(),
+        "timelimit 8\noutputlimit 1000\ncputime 1\nmaxmemory 67108864\n\
+         see /nonexistent-sandbox-review\n",
+    );
+    t.answers("lib", "say up\n", "up\n");
+    let alias = t.jail.path("alias.conf");
+    std::os::unix::fs::symlink(t.jail.config_path(), &alias).unwrap();
+    let jail = sandbox::Jail::load(&alias, "lib")
+        .unwrap()
+        .with_binary("/nonexistent/sandbox");
+    let session = jail.session("lib");
+    let long = format!("say {}\n", "x".repeat(1500));
+    let warning = "sandbox: warning: ";
+    for (input, line) in [
+        ("kill 0 15\n", "[Terminated]"),
+        (long.as_str(), "[Output limit]"),
+        ("spin\n", "[CPU time limit]"),
+        ("alloc 200\n", "[Memory limit]"),
+    ] {
+        let [library, binary] = library_and_binary(&t, &session, "lib", input);
+        assert!(library.1.starts_with(warning), "{input}: {}", library.1);
+        assert!(
+            library.1.ends_with(&format!("{line}\n")),
+            "{input}: {}",
+            library.1
+        );
+        assert_eq!(library, binary, "{input}");
+    }
+    // The ident `kill` names the binary's kill command: the library's
+    // run for it is refused as the binary's, not run.
+    let kill = sandbox::Jail::load(&alias, "kill")
+        .unwrap()
+        .with_binary(SANDBOX);
+    let [library, binary] = library_and_binary(&t, &kill.session("kill"), "kill", "say hi\n");
+    assert_eq!(library.0, "");
+    assert_eq!(library, binary);
+    // `kill lib` while a run sleeps: the run was ended by it.
+    fn ended(
+        t: &Templates,
+        run: impl FnOnce() -> (String, String, Option<i32>) + Send,
+    ) -> (String, String, Option<i32>) {
+        std::thread::scope(|scope| {
+            let running = scope.spawn(run);
+            std::thread::sleep(Duration::from_millis(1000));
+            let killed = t.kill("lib");
+            assert_eq!(stdout(&killed), "Done\n", "{}", stderr(&killed));
+            running.join().unwrap()
+        })
+    }
+    let library = ended(&t, || {
+        let out = session.send(b"sleep 5000\n").unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.sandbox_status().code(),
+        )
+    });
+    let binary = ended(&t, || {
+        let out = t.run("lib", "sleep 5000\n");
+        (stdout(&out), stderr(&out), out.status.code())
+    });
+    assert!(
+        library
+            .1
+            .ends_with("sandbox: the run was ended by `kill`\n"),
+        "{}",
+        library.1
+    );
+    assert_eq!(library, binary);
+    t.end_and_leave_nothing();
+}
+
+/// The binary's request takes at most 1 MiB of stdin, however its reads
+/// come (here a packet socket's, 1000 bytes each, all there at once):
+/// one byte more made its Input frame larger than the server takes, and
+/// the run was started, ended and tried again until the binary gave up.
+#[test]
+fn a_runs_request_stays_within_a_frame_whatever_the_reads() {
+    use std::os::fd::{AsRawFd, OwnedFd};
+    if !is_root() {
+        return;
+    }
+    let t = Templates::with_driver(attack_template(), "timelimit 20\n");
+    t.answers("packets", "say up\n", "up\n");
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    // Room for all of it before the binary reads (root only).
+    let size: libc::c_int = 64 << 20;
+    let set = unsafe {
+        libc::setsockopt(
+            ours.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUFFORCE,
+            (&raw const size).cast(),
+            std::mem::size_of_val(&size) as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    let line = format!("say {}\n", "x".repeat(995));
+    assert_eq!(line.len(), 1000);
+    let packets = 1100;
+    for _ in 0..packets {
+        nix::sys::socket::send(
+            ours.as_raw_fd(),
+            line.as_bytes(),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+    }
+    drop::<OwnedFd>(ours);
+    let child = t
+        .command(&["packets"])
+        .stdin(std::process::Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    let out = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out) == line[4..].repeat(packets),
+        "{} bytes",
+        out.stdout.len()
+    );
+    t.end_and_leave_nothing();
 }
