@@ -216,9 +216,8 @@ pub fn run_here(
 /// Writes all of `data` to `stream`: a peer gone is an error, never a
 /// SIGPIPE (a library's caller may not ignore it).
 fn send_all(stream: &UnixStream, mut data: &[u8]) -> Result<(), Errno> {
-    use nix::sys::socket::{MsgFlags, send};
     while !data.is_empty() {
-        match send(stream.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
+        match crate::sys::send_bytes(stream.as_raw_fd(), data, false) {
             Ok(count) => data = &data[count..],
             Err(Errno::EINTR) => {}
             Err(errno) => return Err(errno),
